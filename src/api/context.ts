@@ -1,0 +1,32 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Member } from '../actors/types.js';
+
+/** What a partition server knows about itself and its cluster while it runs. */
+export interface PartitionContext<Config = unknown> {
+  /** This partition's index. */
+  readonly partition: number;
+  /** Which attempt of the partition this process is (0 first; Spark's task retries count up). */
+  readonly attempt: number;
+  /** Id of this cluster run (namespaces its NATS subjects). */
+  readonly clusterId: string;
+  /** Number of partitions in the cluster. */
+  readonly partitions: number;
+  /** The `config` object given to the cluster on the driver. */
+  readonly config: Config;
+  /** The NATS connection of this partition, for application subjects of your own. */
+  readonly nats: NatsConnection;
+  /** The latest membership view published by the supervisor (all partitions' current attempts). */
+  peers(): Member[];
+  /** Resolves with the membership once every partition is serving (for peer-to-peer computations). */
+  waitForPeers(timeoutMs?: number): Promise<Member[]>;
+  /**
+   * Calls an endpoint of another partition's current attempt (or this one's) over NATS.
+   * @throws RequestError with the peer's error code when it fails or times out.
+   */
+  request<T = unknown>(partition: number, endpoint: string, payload?: unknown, timeoutMs?: number): Promise<T>;
+  /** Writes a line to the worker's log (stderr), prefixed with partition and attempt. */
+  log(...args: unknown[]): void;
+}
+
+/** A NATS endpoint handler: receives the decoded payload, returns the reply (or throws). */
+export type EndpointHandler<Config = unknown> = (payload: unknown, ctx: PartitionContext<Config>) => unknown;

@@ -1,0 +1,55 @@
+import type { HttpHandler, HttpServer, HttpServerFactory } from '../transport/http.js';
+import { createUwsServer } from '../transport/uws-http.js';
+import type { PartitionContext } from './context.js';
+import { PartitionServer, type PartitionServerOptions } from './partition-server.js';
+
+/** Where routes are mounted: every user route is served under this prefix. */
+export const APP_PREFIX = '/app';
+
+/** Adds routes below {@link APP_PREFIX}: `get('/get_list', h)` serves `GET /app/get_list`. */
+export interface HttpRouter {
+  get(path: string, handler: HttpHandler): void;
+  post(path: string, handler: HttpHandler): void;
+  put(path: string, handler: HttpHandler): void;
+  delete(path: string, handler: HttpHandler): void;
+  any(path: string, handler: HttpHandler): void;
+}
+
+/** Options of an {@link HttpPartitionServer} used without subclassing. */
+export interface HttpPartitionServerOptions<Row = unknown, Config = unknown, Result = unknown>
+  extends PartitionServerOptions<Row, Config, Result> {
+  /** Adds the application's routes. */
+  routes?: (router: HttpRouter, ctx: PartitionContext<Config>, server: HttpPartitionServer<Row, Config, Result>) => void;
+  /** Creates the HTTP server. Default: native uWebSockets.js. */
+  httpServer?: HttpServerFactory;
+}
+
+/**
+ * A partition server with an HTTP server (native uWebSockets.js) next to its NATS endpoints.
+ * User routes live under `/app`; `/control/health` reports the partition's state and
+ * `/control/shutdown` (POST, with the cluster's token) starts its shutdown. The host and port it
+ * binds are what it registers with the supervisor.
+ */
+export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unknown> extends PartitionServer<Row, Config, Result> {
+  protected override readonly options: HttpPartitionServerOptions<Row, Config, Result>;
+
+  constructor(options: HttpPartitionServerOptions<Row, Config, Result> = {}) {
+    super(options);
+    this.options = options;
+  }
+
+  /** Adds the application's routes; override it in a subclass, or pass `routes` as an option. */
+  routes(router: HttpRouter, ctx: PartitionContext<Config>): void {
+    this.options.routes?.(router, ctx, this);
+  }
+
+  override createHttpServer(ctx: PartitionContext<Config>): HttpServer {
+    const http = (this.options.httpServer ?? createUwsServer)();
+    const mount = (method: 'get' | 'post' | 'put' | 'delete' | 'any') => (path: string, handler: HttpHandler) => {
+      if (!path.startsWith('/')) throw new Error(`route path "${path}" must start with "/"`);
+      http.route(method, APP_PREFIX + path, handler);
+    };
+    this.routes({ get: mount('get'), post: mount('post'), put: mount('put'), delete: mount('delete'), any: mount('any') }, ctx);
+    return http;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Every error this library throws is a {@link SparkPartitionServerError} with a stable `code`,
+ * so callers can branch on `err.code` instead of parsing messages.
+ */
+export class SparkPartitionServerError extends Error {
+  /** Stable, machine-readable error code (`SPS_*`). */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option given to {@link Cluster} (or an environment variable of a worker) is invalid. */
+export class InvalidOptionError extends SparkPartitionServerError {
+  /** The option (or environment variable) that was wrong. */
+  readonly option: string;
+  constructor(option: string, problem: string) {
+    super('SPS_INVALID_OPTION', `Invalid option "${option}": ${problem}`);
+    this.option = option;
+  }
+}
+
+/** A required executable (nats-server, java, spark-submit) could not be found or started. */
+export class DependencyMissingError extends SparkPartitionServerError {
+  constructor(what: string, howToFix: string) {
+    super('SPS_DEPENDENCY_MISSING', `${what} was not found. ${howToFix}`);
+  }
+}
+
+/** Not every partition was serving before `startTimeoutMs` ran out. */
+export class StartTimeoutError extends SparkPartitionServerError {
+  /** Partitions that were not serving when the timeout fired. */
+  readonly missing: number[];
+  constructor(timeoutMs: number, missing: number[], details: string) {
+    super(
+      'SPS_START_TIMEOUT',
+      `Cluster did not start within ${timeoutMs} ms: partition(s) ${missing.join(', ')} not serving${details ? ` (${details})` : ''}.`,
+    );
+    this.missing = missing;
+  }
+}
+
+/** Partitions did not finish and return their results before `stopTimeoutMs` ran out. */
+export class StopTimeoutError extends SparkPartitionServerError {
+  /** Partitions whose results were still missing. */
+  readonly missing: number[];
+  constructor(timeoutMs: number, missing: number[]) {
+    super(
+      'SPS_STOP_TIMEOUT',
+      `Cluster did not stop within ${timeoutMs} ms: partition(s) ${missing.join(', ')} did not return results; their processes were killed.`,
+    );
+    this.missing = missing;
+  }
+}
+
+/** A partition failed more often than `maxFailures` allows; the cluster cannot serve it. */
+export class PartitionFailedError extends SparkPartitionServerError {
+  /** The partition index. */
+  readonly partition: number;
+  /** How many attempts failed. */
+  readonly failures: number;
+  constructor(partition: number, failures: number, lastError: string) {
+    super(
+      'SPS_PARTITION_FAILED',
+      `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}`,
+    );
+    this.partition = partition;
+    this.failures = failures;
+  }
+}
+
+/** A request to a partition endpoint failed: no such partition or endpoint, a timeout, or the handler threw. */
+export class RequestError extends SparkPartitionServerError {
+  /** The partition that was asked. */
+  readonly partition: number;
+  /** The endpoint that was asked. */
+  readonly endpoint: string;
+  constructor(code: string, partition: number, endpoint: string, message: string) {
+    super(code, `Partition ${partition}, endpoint "${endpoint}": ${message}`);
+    this.partition = partition;
+    this.endpoint = endpoint;
+  }
+}
+
+/** The cluster was used in a state that does not allow it (e.g. `request()` before `start()`). */
+export class ClusterStateError extends SparkPartitionServerError {
+  constructor(message: string) {
+    super('SPS_CLUSTER_STATE', message);
+  }
+}
+
+/** A message on the cluster's subjects could not be decoded or had the wrong shape. */
+export class MalformedMessageError extends SparkPartitionServerError {
+  constructor(subject: string, problem: string) {
+    super('SPS_MALFORMED_MESSAGE', `Malformed message on "${subject}": ${problem}`);
+  }
+}
+
+/** The user's partition server module could not be loaded or did not export a partition server. */
+export class ServerModuleError extends SparkPartitionServerError {
+  constructor(module: string, problem: string) {
+    super('SPS_SERVER_MODULE', `Partition server module "${module}": ${problem}`);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * spark-partition-server: launch servers on the partitions of a dataset, supervise them as actors
+ * over NATS, query partition data directly, and collect what they return.
+ * @packageDocumentation
+ */
+export { Cluster } from './api/cluster.js';
+export type { ClusterState, ClusterStats, HostAddress, PartitionReply } from './api/cluster.js';
+export { PartitionServer } from './api/partition-server.js';
+export type { PartitionServerOptions } from './api/partition-server.js';
+export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
+export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
+export type { PartitionContext, EndpointHandler } from './api/context.js';
+export type { ClusterOptions, ServerRef } from './options.js';
+export type { EmbeddedSource, RangeSource } from './spark/data-source.js';
+export type { Launcher, LaunchPlan, LaunchEvents } from './spark/launcher.js';
+export { httpResponse } from './transport/http.js';
+export type { HttpHandler, HttpMethod, HttpRequest, HttpResponse, HttpResult, HttpServer, HttpServerFactory } from './transport/http.js';
+export { createUwsServer } from './transport/uws-http.js';
+export { subjectsFor } from './transport/subjects.js';
+export type { Subjects } from './transport/subjects.js';
+export { PROTOCOL_VERSION } from './transport/codec.js';
+export { PARTITION_STATES } from './actors/types.js';
+export type { Member, PartitionState, WireError } from './actors/types.js';
+export { partitionServerMachine } from './actors/partition-server.js';
+export { supervisorMachine } from './actors/supervisor.js';
+export {
+  SparkPartitionServerError,
+  InvalidOptionError,
+  DependencyMissingError,
+  StartTimeoutError,
+  StopTimeoutError,
+  PartitionFailedError,
+  RequestError,
+  ClusterStateError,
+  MalformedMessageError,
+  ServerModuleError,
+} from './errors.js';

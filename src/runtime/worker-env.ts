@@ -1,0 +1,101 @@
+import { InvalidOptionError } from '../errors.js';
+import { isSubjectToken } from '../transport/subjects.js';
+import type { FrameFormat } from '../transport/frames.js';
+
+/**
+ * The contract between a launcher and the worker process it starts: everything a worker needs
+ * comes from these environment variables, so the embedded launcher and the PySpark runner start
+ * workers the same way. Rows arrive on stdin as frames; results leave on fd `SPS_RESULT_FD`.
+ */
+export const WORKER_ENV = {
+  clusterId: 'SPS_CLUSTER_ID',
+  partitions: 'SPS_PARTITIONS',
+  partition: 'SPS_PARTITION',
+  attempt: 'SPS_ATTEMPT',
+  natsUrl: 'SPS_NATS_URL',
+  token: 'SPS_TOKEN',
+  serverModule: 'SPS_SERVER_MODULE',
+  serverExport: 'SPS_SERVER_EXPORT',
+  config: 'SPS_CONFIG',
+  rowFormat: 'SPS_ROW_FORMAT',
+  resultFd: 'SPS_RESULT_FD',
+  resultFormat: 'SPS_RESULT_FORMAT',
+  bindHost: 'SPS_BIND_HOST',
+  advertiseHost: 'SPS_ADVERTISE_HOST',
+  httpPort: 'SPS_HTTP_PORT',
+} as const;
+
+/** The parsed worker environment. */
+export interface WorkerEnv {
+  clusterId: string;
+  partitions: number;
+  partition: number;
+  attempt: number;
+  natsUrl: string;
+  token: string;
+  serverModule: string;
+  serverExport: string;
+  config: unknown;
+  rowFormat: FrameFormat;
+  resultFd: number;
+  resultFormat: FrameFormat;
+  bindHost: string;
+  advertiseHost: string;
+  httpPort: number;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') throw new InvalidOptionError(name, 'environment variable is not set');
+  return v;
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback?: number): number {
+  const raw = env[name];
+  if ((raw === undefined || raw === '') && fallback !== undefined) return fallback;
+  const v = Number(required(env, name));
+  if (!Number.isInteger(v) || v < 0) throw new InvalidOptionError(name, `must be a non-negative integer, got "${raw}"`);
+  return v;
+}
+
+function format(env: NodeJS.ProcessEnv, name: string): FrameFormat {
+  const v = env[name] ?? 'msgpack';
+  if (v !== 'msgpack' && v !== 'json') throw new InvalidOptionError(name, `must be "msgpack" or "json", got "${v}"`);
+  return v;
+}
+
+/** Reads and validates the worker environment; errors name the variable that was wrong. */
+export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  const clusterId = required(env, WORKER_ENV.clusterId);
+  if (!isSubjectToken(clusterId)) throw new InvalidOptionError(WORKER_ENV.clusterId, 'may only hold letters, digits, "_" and "-"');
+  let config: unknown = undefined;
+  const rawConfig = env[WORKER_ENV.config];
+  if (rawConfig) {
+    try {
+      config = JSON.parse(rawConfig);
+    } catch (err) {
+      throw new InvalidOptionError(WORKER_ENV.config, `is not JSON (${(err as Error).message})`);
+    }
+  }
+  const bindHost = env[WORKER_ENV.bindHost] || '127.0.0.1';
+  const partitions = integer(env, WORKER_ENV.partitions);
+  const partition = integer(env, WORKER_ENV.partition);
+  if (partition >= partitions) throw new InvalidOptionError(WORKER_ENV.partition, `${partition} is not below ${WORKER_ENV.partitions}=${partitions}`);
+  return {
+    clusterId,
+    partitions,
+    partition,
+    attempt: integer(env, WORKER_ENV.attempt),
+    natsUrl: required(env, WORKER_ENV.natsUrl),
+    token: required(env, WORKER_ENV.token),
+    serverModule: required(env, WORKER_ENV.serverModule),
+    serverExport: env[WORKER_ENV.serverExport] || 'default',
+    config,
+    rowFormat: format(env, WORKER_ENV.rowFormat),
+    resultFd: integer(env, WORKER_ENV.resultFd, 3),
+    resultFormat: format(env, WORKER_ENV.resultFormat),
+    bindHost,
+    advertiseHost: env[WORKER_ENV.advertiseHost] || bindHost,
+    httpPort: integer(env, WORKER_ENV.httpPort, 0),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The worker process: runs one partition. Launchers start it with the environment described in
+ * `worker-env.ts`; it exits 0 when the partition finished and 1 when it failed.
+ */
+import { readWorkerEnv } from './worker-env.js';
+import { hostPartition } from './partition-host.js';
+
+const started = process.ppid;
+let prefix = '[sps worker]';
+const log = (...args: unknown[]): void => {
+  process.stderr.write(`${prefix} ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`);
+};
+
+// Exit when the process that launched us is gone, so no orphan keeps a port.
+setInterval(() => {
+  if (process.ppid !== started) {
+    log('launcher exited; stopping');
+    process.exit(1);
+  }
+}, 500).unref();
+
+try {
+  const env = readWorkerEnv();
+  prefix = `[sps ${env.clusterId} p${env.partition}/a${env.attempt}]`;
+  const { state, error } = await hostPartition(env, log);
+  if (state !== 'finished') {
+    log(`partition ended in state ${state}${error ? `: ${error}` : ''}`);
+    process.exit(1);
+  }
+  process.exit(0);
+} catch (err) {
+  const e = err as Error & { code?: string };
+  log(`failed: [${e.code ?? 'SPS_WORKER_ERROR'}] ${e.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,64 @@
+import { InvalidOptionError } from '../errors.js';
+
+/** Numbers `start, start + step, …` below `end` (like Spark's `range`). */
+export interface RangeSource {
+  range: { start?: number; end: number; step?: number };
+}
+
+/**
+ * Rows of an embedded cluster: an array, any (async) iterable — read once, up front — or a range.
+ * Rows are split into contiguous slices, one per partition, as Spark's `parallelize` does.
+ */
+export type EmbeddedSource<Row = unknown> = readonly Row[] | Iterable<Row> | AsyncIterable<Row> | RangeSource;
+
+/** A source split into partitions; `slice(p)` can be read any number of times (for retries). */
+export interface PartitionedSource {
+  readonly partitions: number;
+  slice(partition: number): Iterable<unknown>;
+}
+
+function isRange(v: unknown): v is RangeSource {
+  return typeof v === 'object' && v !== null && 'range' in v && !(Symbol.iterator in v);
+}
+
+function* rangeSlice(start: number, step: number, from: number, to: number): Iterable<number> {
+  for (let i = from; i < to; i++) yield start + i * step;
+}
+
+/** Splits a source into `partitions` slices; errors name the option that was wrong. */
+export async function partitionSource(data: EmbeddedSource | undefined, partitions: number): Promise<PartitionedSource> {
+  const bounds = (n: number, p: number): [number, number] => [Math.floor((p * n) / partitions), Math.floor(((p + 1) * n) / partitions)];
+  if (data === undefined) return { partitions, slice: () => [] };
+  if (isRange(data)) {
+    const { start = 0, end, step = 1 } = data.range;
+    for (const [k, v] of Object.entries({ start, end, step })) {
+      if (!Number.isSafeInteger(v)) throw new InvalidOptionError(`data.range.${k}`, `must be a safe integer, got ${String(v)}`);
+    }
+    if (step === 0) throw new InvalidOptionError('data.range.step', 'must not be 0');
+    const n = Math.max(0, Math.ceil((end - start) / step));
+    return {
+      partitions,
+      slice: (p) => {
+        const [from, to] = bounds(n, p);
+        return rangeSlice(start, step, from, to);
+      },
+    };
+  }
+  let rows: readonly unknown[];
+  if (Array.isArray(data)) rows = data;
+  else if (typeof (data as Iterable<unknown>)[Symbol.iterator] === 'function') rows = Array.from(data as Iterable<unknown>);
+  else if (typeof (data as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+    const collected: unknown[] = [];
+    for await (const row of data as AsyncIterable<unknown>) collected.push(row);
+    rows = collected;
+  } else {
+    throw new InvalidOptionError('data', 'must be an array, an iterable, an async iterable, or { range: { start, end, step } }');
+  }
+  return {
+    partitions,
+    slice: (p) => {
+      const [from, to] = bounds(rows.length, p);
+      return rows.slice(from, to);
+    },
+  };
+}

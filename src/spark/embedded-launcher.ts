@@ -1,0 +1,157 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { decodeBatch, readFrames, writeFrame } from '../transport/frames.js';
+import { stopProcess } from '../transport/nats-server.js';
+import type { LaunchEvents, LaunchPlan, Launcher } from './launcher.js';
+import type { PartitionedSource } from './data-source.js';
+import { WORKER_ENV } from '../runtime/worker-env.js';
+import { workerCommand } from './worker-command.js';
+
+/** Rows per frame on a worker's stdin. */
+const ROW_BATCH = 4096;
+/** How many of a worker's last output lines are kept to explain a failure. */
+const TAIL_LINES = 20;
+
+interface Task {
+  partition: number;
+  attempt: number;
+  child: ChildProcess;
+  tail: string[];
+}
+
+/** Picks the line that best explains a failed attempt from its last output lines. */
+function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null): string {
+  const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+  const reason = [...tail].reverse().find((l) => / failed: /.test(l)) ?? tail.at(-1);
+  return reason ? `${how}: ${reason.replace(/^\[sps [^\]]*\]\s*/, '')}` : how;
+}
+
+/**
+ * Runs each partition as a child process on this machine, like Spark tasks: a process that dies
+ * or exits non-zero is relaunched with the next attempt number until `maxFailures` attempts failed.
+ */
+export class EmbeddedLauncher implements Launcher {
+  readonly kind = 'embedded';
+  private readonly tasks = new Map<number, Task>();
+  private stopping = false;
+
+  constructor(private readonly source: PartitionedSource) {}
+
+  async launch(plan: LaunchPlan, events: LaunchEvents): Promise<void> {
+    this.stopping = false;
+    const failures = new Map<number, number>();
+    const start = (partition: number, attempt: number): void => {
+      const task = this.spawnTask(plan, partition, attempt);
+      this.tasks.set(partition, task);
+      const results: unknown[] = [];
+      const reading = this.readResults(task.child.stdio[3] as Readable, results, partition, attempt);
+      task.child.once('close', (code, signal) => {
+        void reading.then((resultError) => {
+          if (this.tasks.get(partition) === task) this.tasks.delete(partition);
+          if (code === 0 && !resultError) {
+            events.result(partition, attempt, results);
+            return;
+          }
+          const error = resultError ?? explain(task.tail, code, signal);
+          events.attemptFailed(partition, attempt, error);
+          if (this.stopping) return;
+          const failed = (failures.get(partition) ?? 0) + 1;
+          failures.set(partition, failed);
+          if (failed >= plan.maxFailures) events.gaveUp(partition, failed, error);
+          else start(partition, attempt + 1);
+        });
+      });
+    };
+    for (let p = 0; p < plan.partitions; p++) start(p, 0);
+  }
+
+  private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
+    const { command, args } = workerCommand(plan.serverModule);
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        ...plan.env,
+        [WORKER_ENV.clusterId]: plan.clusterId,
+        [WORKER_ENV.partitions]: String(plan.partitions),
+        [WORKER_ENV.partition]: String(partition),
+        [WORKER_ENV.attempt]: String(attempt),
+        [WORKER_ENV.natsUrl]: plan.natsUrl,
+        [WORKER_ENV.token]: plan.token,
+        [WORKER_ENV.serverModule]: plan.serverModule,
+        [WORKER_ENV.serverExport]: plan.serverExport,
+        [WORKER_ENV.config]: plan.configJson,
+        [WORKER_ENV.rowFormat]: 'msgpack',
+        [WORKER_ENV.resultFd]: '3',
+        [WORKER_ENV.resultFormat]: 'msgpack',
+        [WORKER_ENV.bindHost]: plan.bindHost,
+        ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
+      },
+    });
+    const task: Task = { partition, attempt, child, tail: [] };
+    const onLine = (line: string): void => {
+      task.tail.push(line);
+      if (task.tail.length > TAIL_LINES) task.tail.shift();
+      plan.log?.(line.startsWith('[sps ') ? line : `[sps ${plan.clusterId} p${partition}/a${attempt}] ${line}`);
+    };
+    for (const stream of [child.stdout!, child.stderr!]) {
+      let pending = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop()!;
+        for (const l of lines) onLine(l);
+      });
+      stream.on('end', () => pending && onLine(pending));
+    }
+    // A worker that fails or stops reading closes stdin early; that is reported by its exit, not here.
+    child.stdin!.on('error', () => {});
+    child.once('error', (err) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] failed: could not start worker: ${err.message}`));
+    void this.feed(child, this.source.slice(partition));
+    return task;
+  }
+
+  private async feed(child: ChildProcess, rows: Iterable<unknown>): Promise<void> {
+    const stdin = child.stdin!;
+    let batch: unknown[] = [];
+    try {
+      for (const row of rows) {
+        batch.push(row);
+        if (batch.length >= ROW_BATCH) {
+          if (stdin.destroyed) return;
+          await writeFrame(stdin, batch, 'msgpack');
+          batch = [];
+        }
+      }
+      if (batch.length > 0 && !stdin.destroyed) await writeFrame(stdin, batch, 'msgpack');
+    } finally {
+      stdin.end();
+    }
+  }
+
+  /** Reads result frames into `into`; resolves with an error message if the channel was corrupt. */
+  private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number): Promise<string | undefined> {
+    const what = `partition ${partition} attempt ${attempt} result channel`;
+    try {
+      for await (const body of readFrames(channel, what)) into.push(...decodeBatch(body, 'msgpack', what));
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  pids(): number[] {
+    return [...this.tasks.values()].map((t) => t.child.pid!).filter((p) => p !== undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.tasks.values()].map((t) => stopProcess(t.child, 3000)));
+    this.tasks.clear();
+  }
+
+  killNow(): void {
+    this.stopping = true;
+    for (const t of this.tasks.values()) t.child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,10 @@
+import type { ResolvedOptions } from '../options.js';
+import { EmbeddedLauncher } from './embedded-launcher.js';
+import { partitionSource } from './data-source.js';
+import type { Launcher } from './launcher.js';
+
+/** Chooses the launcher for a cluster run: the user's own, or the embedded one. */
+export async function selectLauncher(opts: ResolvedOptions<unknown, unknown>): Promise<Launcher> {
+  if (opts.launcher) return opts.launcher;
+  return new EmbeddedLauncher(await partitionSource(opts.data, opts.partitions));
+}

@@ -1,0 +1,72 @@
+/**
+ * The HTTP edge of a partition server, kept behind this interface so the uWebSockets.js build in
+ * use (today an npm fork, later the official one) can be swapped without touching servers.
+ */
+
+/** HTTP methods a route can be bound to; `any` matches every method. */
+export type HttpMethod = 'get' | 'post' | 'put' | 'delete' | 'any';
+
+/** A request as seen by a route handler. Headers are lower-cased; the body is fully read. */
+export interface HttpRequest {
+  readonly method: string;
+  /** Path without the query string, e.g. `/app/get_list`. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  /** The body parsed as JSON. @throws SyntaxError when it is not JSON. */
+  json(): unknown;
+}
+
+const RESPONSE = Symbol.for('spark-partition-server.HttpResponse');
+
+/** A response with an explicit status or headers; build it with {@link httpResponse}. */
+export interface HttpResponse {
+  readonly [RESPONSE]: true;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Uint8Array | undefined;
+}
+
+/**
+ * What a handler returns: a string (sent as `text/plain`), bytes (`application/octet-stream`),
+ * `undefined` (204), an {@link HttpResponse}, or any other value (sent as JSON).
+ */
+export type HttpResult = HttpResponse | string | Uint8Array | undefined | null | number | boolean | object;
+
+/** A route handler. Throwing answers 500 with the error's message. */
+export type HttpHandler = (req: HttpRequest) => HttpResult | Promise<HttpResult>;
+
+/** Builds a response with a status and headers. Objects are sent as JSON. */
+export function httpResponse(status: number, body?: unknown, headers: Record<string, string> = {}): HttpResponse {
+  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
+    return { [RESPONSE]: true, status, headers, body };
+  }
+  return { [RESPONSE]: true, status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** Turns whatever a handler returned into a response. */
+export function toHttpResponse(result: HttpResult): HttpResponse {
+  if (result !== null && typeof result === 'object' && RESPONSE in result) return result as HttpResponse;
+  if (result === undefined || result === null) return httpResponse(204);
+  if (typeof result === 'string') return httpResponse(200, result, { 'content-type': 'text/plain; charset=utf-8' });
+  if (result instanceof Uint8Array) return httpResponse(200, result, { 'content-type': 'application/octet-stream' });
+  return httpResponse(200, result as object);
+}
+
+/** A bound HTTP server. */
+export interface HttpServer {
+  /** Which implementation serves, e.g. `uWebSockets.js (native, @trufflesuite/uws-js-unofficial)`. */
+  readonly implementation: string;
+  /** True when a native uWebSockets.js build serves (not a JavaScript fallback). */
+  readonly native: boolean;
+  /** Adds a route. Paths are exact, or end in `/*` to match a prefix. */
+  route(method: HttpMethod, path: string, handler: HttpHandler): void;
+  /** Starts listening; port 0 picks a free port. Resolves with what was bound. */
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  /** Stops accepting connections and waits (up to `graceMs`) for in-flight requests. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Creates an {@link HttpServer}; the default is {@link createUwsServer}. */
+export type HttpServerFactory = () => HttpServer;

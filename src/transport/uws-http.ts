@@ -1,0 +1,161 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { STATUS_CODES } from 'node:http';
+import { SparkPartitionServerError } from '../errors.js';
+import { httpResponse, toHttpResponse, type HttpHandler, type HttpMethod, type HttpRequest, type HttpServer } from './http.js';
+
+const require = createRequire(import.meta.url);
+
+/** Largest request body accepted, in bytes; larger ones get 413. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the native module ships no usable types */
+type Uws = any;
+
+interface LoadedUws {
+  uws: Uws;
+  implementation: string;
+}
+
+let loaded: LoadedUws | undefined;
+
+/**
+ * Loads a native uWebSockets.js build. The official package is preferred when installed; otherwise
+ * the npm fork's binary for this platform and Node ABI is loaded directly, because the fork's own
+ * entry point silently falls back to a slow JavaScript shim when the binary does not load.
+ */
+export function loadUws(): LoadedUws {
+  if (loaded) return loaded;
+  try {
+    loaded = { uws: require('uWebSockets.js'), implementation: 'uWebSockets.js (native, official)' };
+    return loaded;
+  } catch {
+    // Not installed: use the fork below.
+  }
+  const binary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+  let dir: string;
+  try {
+    dir = dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'));
+  } catch (err) {
+    throw new SparkPartitionServerError('SPS_UWS_LOAD', `uWebSockets.js is not installed: run "npm install". (${(err as Error).message})`);
+  }
+  try {
+    loaded = { uws: require(join(dir, 'binaries', binary)), implementation: 'uWebSockets.js (native, @trufflesuite/uws-js-unofficial)' };
+    return loaded;
+  } catch (err) {
+    throw new SparkPartitionServerError(
+      'SPS_UWS_LOAD',
+      `The native uWebSockets.js binary ${binary} does not load on this platform (Node ${process.version}, ABI ${process.versions.modules}): ${(err as Error).message}. Install a uWebSockets.js build for this Node version, or pass an httpServer factory of your own.`,
+    );
+  }
+}
+
+function collectHeaders(req: Uws): Record<string, string> {
+  const headers: Record<string, string> = {};
+  req.forEach((k: string, v: string) => {
+    headers[k] = v;
+  });
+  return headers;
+}
+
+/** An {@link HttpServer} on native uWebSockets.js. */
+export function createUwsServer(): HttpServer {
+  const { uws, implementation } = loadUws();
+  const app = uws.App();
+  let listenSocket: unknown;
+  let inflight = 0;
+  let idle: (() => void) | undefined;
+
+  const serve = (handler: HttpHandler) => (res: Uws, req: Uws) => {
+    // uWS invalidates `req` after this synchronous call: copy what handlers need first.
+    const method = req.getCaseSensitiveMethod ? req.getCaseSensitiveMethod() : req.getMethod().toUpperCase();
+    const path = req.getUrl() as string;
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const headers = collectHeaders(req);
+    let aborted = false;
+    inflight++;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (status: number, hdrs: Record<string, string>, body: string | Uint8Array | undefined): void => {
+      inflight--;
+      if (inflight === 0 && idle) idle();
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
+        for (const [k, v] of Object.entries(hdrs)) res.writeHeader(k, v);
+        res.end(body ?? '');
+      });
+    };
+    const run = (body: Buffer): void => {
+      const request: HttpRequest = {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        json: () => JSON.parse(body.toString('utf8')),
+      };
+      Promise.resolve()
+        .then(() => handler(request))
+        .then(toHttpResponse, (err: Error) => httpResponse(500, { error: { code: (err as { code?: string }).code ?? 'SPS_HANDLER_ERROR', message: err.message } }))
+        .then((r) => finish(r.status, r.headers, r.body));
+    };
+    if (method === 'GET' || method === 'HEAD') {
+      run(Buffer.alloc(0));
+      return;
+    }
+    res.onData((ab: ArrayBuffer, isLast: boolean) => {
+      if (size < 0) return;
+      size += ab.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        size = -1;
+        const r = httpResponse(413, { error: { code: 'SPS_BODY_TOO_LARGE', message: `body exceeds ${MAX_BODY_BYTES} bytes` } });
+        finish(r.status, r.headers, r.body);
+        return;
+      }
+      // uWS reuses the ArrayBuffer after this callback returns: copy it.
+      chunks.push(Buffer.from(new Uint8Array(ab)));
+      if (isLast) run(Buffer.concat(chunks));
+    });
+  };
+
+  return {
+    implementation,
+    native: true,
+    route(method: HttpMethod, path: string, handler: HttpHandler) {
+      app[method === 'delete' ? 'del' : method](path, serve(handler));
+    },
+    listen(host: string, port: number) {
+      return new Promise((resolve, reject) => {
+        app.listen(host, port, (socket: unknown) => {
+          if (!socket) {
+            reject(new SparkPartitionServerError('SPS_HTTP_LISTEN', `could not listen on ${host}:${port}`));
+            return;
+          }
+          listenSocket = socket;
+          resolve({ host, port: uws.us_socket_local_port(socket) as number });
+        });
+      });
+    },
+    async close(graceMs = 5000) {
+      if (listenSocket) {
+        uws.us_listen_socket_close(listenSocket);
+        listenSocket = undefined;
+      }
+      if (inflight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      // Closes kept-alive connections too, so the process can exit.
+      if (typeof app.close === 'function') app.close();
+    },
+  };
+}
