@@ -105,3 +105,27 @@ export class ServerModuleError extends SparkPartitionServerError {
     super('SPS_SERVER_MODULE', `Partition server module "${module}": ${problem}`);
   }
 }
+
+/**
+ * Spark could not do what a cluster run needed: the application did not start, the job could not
+ * be submitted (e.g. its source could not be read), or a result dataset operation failed. `code`
+ * tells which: `SPS_SPARK_START`, `SPS_SPARK_JOB`, `SPS_SPARK_DATASET`, `SPS_SPARK_RUNNER`.
+ */
+export class SparkError extends SparkPartitionServerError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+/** The Spark application cannot run every partition's task at once, which a cluster run needs. */
+export class SparkSlotsError extends SparkPartitionServerError {
+  /** Tasks the application can run at once. */
+  readonly available: number;
+  /** Tasks the cluster run needs at once (its partitions). */
+  readonly needed: number;
+  constructor(available: number, needed: number, message: string) {
+    super('SPS_SPARK_SLOTS', message);
+    this.available = available;
+    this.needed = needed;
+  }
+}

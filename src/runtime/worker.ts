@@ -22,12 +22,9 @@ setInterval(() => {
 try {
   const env = readWorkerEnv();
   prefix = `[sps ${env.clusterId} p${env.partition}/a${env.attempt}]`;
-  const { state, error } = await hostPartition(env, log);
-  if (state !== 'finished') {
-    log(`partition ended in state ${state}${error ? `: ${error}` : ''}`);
-    process.exit(1);
-  }
-  process.exit(0);
+  const { state } = await hostPartition(env, log);
+  // A failure was already logged by the actor's `failed` report.
+  process.exit(state === 'finished' ? 0 : 1);
 } catch (err) {
   const e = err as Error & { code?: string };
   log(`failed: [${e.code ?? 'SPS_WORKER_ERROR'}] ${e.message}`);

@@ -23,7 +23,7 @@ interface Task {
 function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null): string {
   const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
   const reason = [...tail].reverse().find((l) => / failed: /.test(l)) ?? tail.at(-1);
-  return reason ? `${how}: ${reason.replace(/^\[sps [^\]]*\]\s*/, '')}` : how;
+  return reason ? `${how}: ${reason.replace(/^\[sps [^\]]*\]\s*/, '').replace(/^failed: /, '')}` : how;
 }
 
 /**

@@ -122,6 +122,9 @@ export function createUwsServer(): HttpServer {
     });
   };
 
+  // uWS prefers static and parameter routes over this wildcard, so it only catches unknown paths.
+  app.any('/*', serve((req) => httpResponse(404, { error: { code: 'SPS_NO_ROUTE', message: `no route for ${req.method} ${req.path}` } })));
+
   return {
     implementation,
     native: true,

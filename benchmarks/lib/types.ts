@@ -1,0 +1,48 @@
+import type { Summary } from './stats.js';
+
+/** One measured quantity: its samples' summary and unit. Lower is better unless `higherIsBetter`. */
+export interface Measurement extends Summary {
+  name: string;
+  unit: string;
+  higherIsBetter?: boolean;
+  note?: string;
+}
+
+/** A target of the issue checked against a measurement; `met` is null when it could not be measured. */
+export interface TargetCheck {
+  id: string;
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+/** What one benchmark module produces. */
+export interface SectionResult {
+  id: string;
+  title: string;
+  settings: Record<string, unknown>;
+  rows: Measurement[];
+  skipped: { name: string; reason: string }[];
+  notes: string[];
+  targets: TargetCheck[];
+  durationMs?: number;
+}
+
+/** Settings every benchmark receives from the runner. */
+export interface BenchContext {
+  quick: boolean;
+  /** Folder for results (and profiles). */
+  outDir: string;
+  /** Extra environment for worker processes (e.g. NODE_OPTIONS=--cpu-prof). */
+  workerEnv: Record<string, string>;
+  /** Progress lines. */
+  log(line: string): void;
+}
+
+/** A benchmark module's entry. */
+export type Benchmark = (ctx: BenchContext) => Promise<SectionResult>;
+
+/** Creates an empty section to fill. */
+export function section(id: string, title: string, settings: Record<string, unknown>): SectionResult {
+  return { id, title, settings, rows: [], skipped: [], notes: [], targets: [] };
+}

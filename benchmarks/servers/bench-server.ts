@@ -1,0 +1,71 @@
+/**
+ * The partition server the benchmarks launch. `config.store` picks what it keeps of its rows:
+ * `columns` (a {@link RowStore}, queried by `count_matching` and `lookup`), `objects` (the rows as
+ * they arrived, for memory figures) or `discard` (counted only, for load rates). It also answers
+ * `stats` with its load timing and memory, over NATS and HTTP.
+ */
+import { HttpPartitionServer, type HttpRouter, type PartitionContext } from '../../src/index.js';
+import { num, RowStore, type BenchRow } from './row-store.js';
+
+/** The bench server's config. */
+export interface BenchConfig {
+  store?: 'columns' | 'objects' | 'discard';
+}
+
+/** Load timing and memory, as returned by the `stats` endpoint. */
+export interface ServerStats {
+  rows: number;
+  /** From initPartition's start to its last row, ms. */
+  loadMs: number;
+  /** From initPartition's start to its first row, ms. */
+  firstRowMs: number;
+  rss: number;
+  heapUsed: number;
+  pid: number;
+}
+
+export class BenchServer extends HttpPartitionServer<number | BenchRow, BenchConfig> {
+  readonly store = new RowStore();
+  kept: unknown[] = [];
+  count = 0;
+  loadMs = 0;
+  firstRowMs = -1;
+
+  override async initPartition(rows: AsyncIterable<number | BenchRow>, ctx: PartitionContext<BenchConfig>): Promise<void> {
+    const mode = ctx.config?.store ?? 'columns';
+    const t0 = performance.now();
+    for await (const row of rows) {
+      if (this.count === 0) this.firstRowMs = performance.now() - t0;
+      this.count++;
+      if (mode === 'columns') this.store.add(row);
+      else if (mode === 'objects') this.kept.push(row);
+    }
+    this.loadMs = performance.now() - t0;
+  }
+
+  stats(): ServerStats {
+    const m = process.memoryUsage();
+    return { rows: this.count, loadMs: this.loadMs, firstRowMs: this.firstRowMs, rss: m.rss, heapUsed: m.heapUsed, pid: process.pid };
+  }
+
+  override endpoints(_ctx: PartitionContext<BenchConfig>) {
+    return {
+      count_matching: (p: unknown) => this.store.countBelow(num((p as { lt?: unknown } | null)?.lt)),
+      lookup: (p: unknown) => this.store.lookup(num((p as { key?: unknown } | null)?.key)),
+      stats: () => this.stats(),
+      ping: () => 1,
+    };
+  }
+
+  override routes(router: HttpRouter): void {
+    router.get('/count', (req) => ({ count: this.store.countBelow(num(req.query.get('lt'))) }));
+    router.get('/lookup', (req) => this.store.lookup(num(req.query.get('key'))) ?? { id: null });
+    router.get('/stats', () => this.stats());
+  }
+
+  override buildResult(ctx: PartitionContext<BenchConfig>) {
+    return [{ partition: ctx.partition, rows: this.count }];
+  }
+}
+
+export default BenchServer;

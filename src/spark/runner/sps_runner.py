@@ -1,0 +1,611 @@
+"""PySpark runner of spark-partition-server, started by the TypeScript SparkApplication with
+spark-submit. It is one long-lived Spark application that runs partition-server jobs on request.
+
+Control is over NATS, with the same `{v: 1, t: type, ...}` msgpack envelope as the rest of the bus:
+
+* application subjects `sps.<appId>.spark.<op>` on the application's bus: `submit` (start a job),
+  `dataset` (count / collect / save / unpersist a cached result), `sql`, `status`, `close`; the
+  runner announces itself with `ready`;
+* job subjects `sps.<clusterId>.spark.<event>` on the run's bus (the bus the workers use): the
+  runner publishes `job_started`, `result` (chunked records of one partition), `job_finished` and
+  `job_failed`, and answers `cancel`; tasks publish `task_started` and `task_failed` themselves.
+
+The driver side needs `nats-py` and `msgpack`. The executor side (the task function) needs only
+the standard library: it spawns the Node worker, pipes the rows in as JSON frames, reads result
+frames back, and talks NATS through a few lines of socket code.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import struct
+import sys
+import threading
+import time
+import traceback
+
+# Largest NATS payload the runner sends (nats-server's default max_payload is 1 MiB).
+MAX_MESSAGE_BYTES = 768 * 1024
+# Rows per JSON frame on a worker's stdin.
+ROW_BATCH = 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# Executor side: standard library only. These functions are pickled by value with the task.
+# ---------------------------------------------------------------------------------------------
+
+
+def _mp_pack(value, out):
+    """A tiny msgpack encoder for the envelope types (executors may lack the msgpack package)."""
+    if value is None:
+        out.append(b"\xc0")
+    elif value is True:
+        out.append(b"\xc3")
+    elif value is False:
+        out.append(b"\xc2")
+    elif isinstance(value, int):
+        if 0 <= value < 128:
+            out.append(struct.pack("B", value))
+        elif -32 <= value < 0:
+            out.append(struct.pack("b", value))
+        else:
+            out.append(b"\xd3" + struct.pack(">q", value))
+    elif isinstance(value, float):
+        out.append(b"\xcb" + struct.pack(">d", value))
+    elif isinstance(value, str):
+        raw = value.encode("utf-8")
+        out.append(b"\xdb" + struct.pack(">I", len(raw)) + raw)
+    elif isinstance(value, (bytes, bytearray)):
+        out.append(b"\xc6" + struct.pack(">I", len(value)) + bytes(value))
+    elif isinstance(value, (list, tuple)):
+        out.append(b"\xdd" + struct.pack(">I", len(value)))
+        for v in value:
+            _mp_pack(v, out)
+    elif isinstance(value, dict):
+        out.append(b"\xdf" + struct.pack(">I", len(value)))
+        for k, v in value.items():
+            _mp_pack(str(k), out)
+            _mp_pack(v, out)
+    else:
+        _mp_pack(str(value), out)
+
+
+def _envelope(t, fields):
+    out = []
+    _mp_pack(dict({"v": 1, "t": t}, **fields), out)
+    return b"".join(out)
+
+
+def _nats_publish(url, subject, payload, timeout=5.0):
+    """Publishes one message with the NATS text protocol; returns once the server has it (PONG)."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    connect = {"verbose": False, "pedantic": False, "name": "sps-spark-task"}
+    if u.username:
+        connect["user"] = u.username
+        connect["pass"] = u.password or ""
+    with socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), timeout) as s:
+        f = s.makefile("rb")
+        f.readline()  # INFO
+        s.sendall(
+            b"CONNECT " + json.dumps(connect).encode() + b"\r\n"
+            + b"PUB " + subject.encode() + b" " + str(len(payload)).encode() + b"\r\n"
+            + payload + b"\r\nPING\r\n"
+        )
+        for _ in range(16):
+            line = f.readline()
+            if not line or line.startswith(b"PONG") or line.startswith(b"-ERR"):
+                break
+
+
+def _tell(spec, event, fields):
+    """Best effort: a task must never fail because the driver could not be told."""
+    try:
+        _nats_publish(spec["natsUrl"], "sps.%s.spark.%s" % (spec["clusterId"], event), _envelope(event, fields))
+    except Exception as err:  # noqa: BLE001
+        sys.stderr.write("[sps %s] could not publish %s: %s\n" % (spec["clusterId"], event, err))
+
+
+def _set_parent_death_signal():
+    """preexec_fn: the Node worker gets SIGKILL when the Python worker that started it dies (a
+    cancelled or killed task), so it can never keep holding a port as an orphan."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _read_exact(fd, n):
+    chunks = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_result_frames(fd, what):
+    records = []
+    while True:
+        head = _read_exact(fd, 4)
+        if not head:
+            return records
+        if len(head) < 4:
+            raise RuntimeError("%s: stream ended inside a frame header" % what)
+        (size,) = struct.unpack(">I", head)
+        body = _read_exact(fd, size)
+        if len(body) < size:
+            raise RuntimeError("%s: stream ended inside a frame (%d of %d bytes)" % (what, len(body), size))
+        batch = json.loads(body.decode("utf-8"))
+        if not isinstance(batch, list):
+            raise RuntimeError("%s: frame is not a batch (array)" % what)
+        records.extend(batch)
+
+
+def make_task(spec):
+    """The function run by mapPartitionsWithIndex: one Node worker per task attempt."""
+
+    def run_partition(index, rows):
+        import socket
+        import subprocess
+        from collections import deque
+
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        # Attempt numbers restart in a retried stage (always so in barrier mode); the offset keeps
+        # them increasing, so the supervisor never mistakes a new attempt for an old one.
+        attempt = ctx.attemptNumber() + ctx.stageAttemptNumber() * spec["maxFailures"]
+        tag = "[sps %s p%d/a%d]" % (spec["clusterId"], index, attempt)
+        read_fd, write_fd = os.pipe()
+        env = dict(os.environ)
+        env.update(spec["env"])
+        env.update({
+            "SPS_PARTITION": str(index),
+            "SPS_ATTEMPT": str(attempt),
+            "SPS_ROW_FORMAT": "json",
+            "SPS_RESULT_FORMAT": "json",
+            "SPS_RESULT_FD": str(write_fd),
+            "SPS_SPARK_STAGE_ID": str(ctx.stageId()),
+            "SPS_SPARK_TASK_ATTEMPT_ID": str(ctx.taskAttemptId()),
+        })
+        try:
+            proc = subprocess.Popen(
+                spec["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=env, pass_fds=(write_fd,), preexec_fn=_set_parent_death_signal,
+            )
+        finally:
+            os.close(write_fd)
+        _tell(spec, "task_started", {"partition": index, "attempt": attempt, "pid": proc.pid, "host": socket.gethostname()})
+        tail = deque(maxlen=20)
+
+        def forward_output():
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                tail.append(line)
+                sys.stderr.write((line if line.startswith("[sps ") else "%s %s" % (tag, line)) + "\n")
+            sys.stderr.flush()
+
+        def feed_rows():
+            batch = []
+            try:
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) >= ROW_BATCH:
+                        body = json.dumps(batch, default=str).encode("utf-8")
+                        proc.stdin.write(struct.pack(">I", len(body)) + body)
+                        batch = []
+                if batch:
+                    body = json.dumps(batch, default=str).encode("utf-8")
+                    proc.stdin.write(struct.pack(">I", len(body)) + body)
+            except (BrokenPipeError, ValueError):
+                pass  # the worker stopped reading; its exit code tells what happened
+            finally:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+
+        threads = [threading.Thread(target=forward_output, daemon=True), threading.Thread(target=feed_rows, daemon=True)]
+        for th in threads:
+            th.start()
+        failure = None
+        try:
+            records = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt))
+        except Exception as err:  # noqa: BLE001
+            records, failure = [], str(err)
+        finally:
+            os.close(read_fd)
+        code = proc.wait()
+        for th in threads:
+            th.join(5)
+        if code != 0 or failure:
+            how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
+            reason = failure or next((l for l in reversed(tail) if " failed: " in l), tail[-1] if tail else "")
+            reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
+            error = "%s: %s" % (how, reason) if reason else how
+            _tell(spec, "task_failed", {"partition": index, "attempt": attempt, "error": error})
+            # Raising makes Spark retry the task (up to spark.task.maxFailures).
+            raise RuntimeError("partition %d attempt %d: worker %s" % (index, attempt, error))
+        return iter([(index, attempt, r) for r in records])
+
+    return run_partition
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver side.
+# ---------------------------------------------------------------------------------------------
+
+
+def _row_dict(row):
+    return row.asDict(recursive=True)
+
+
+def build_source(spark, source, partitions):
+    """The rows of a job's source as an RDD of JSON-able values in `partitions` partitions."""
+    sc = spark.sparkContext
+    kind = source.get("kind")
+    if kind == "empty":
+        return sc.parallelize([], partitions)
+    if kind == "range":
+        return sc.range(source.get("start", 0), source["end"], source.get("step", 1), numSlices=partitions)
+    if kind == "rows":
+        with open(source["file"], "r", encoding="utf-8") as f:
+            rows = json.load(f)
+        return sc.parallelize(rows, partitions)
+    if kind == "textFile":
+        return sc.textFile(source["path"]).repartition(partitions)
+    reader_options = source.get("options") or {}
+    if kind in ("parquet", "json", "csv", "orc", "text"):
+        df = spark.read.options(**reader_options).format(kind).load(source["path"])
+    elif kind == "sql":
+        df = spark.sql(source["query"])
+    elif kind == "table":
+        df = spark.table(source["table"])
+    else:
+        raise ValueError("unknown source kind %r" % (kind,))
+    return df.repartition(partitions).rdd.map(_row_dict)
+
+
+def local_slots(master):
+    """Task slots of a local master, or None for a cluster master."""
+    m = re.match(r"^local(?:\[(\*|\d+)(?:\s*,\s*\d+)?\])?$", master.strip())
+    if not m:
+        return None
+    threads = m.group(1)
+    return os.cpu_count() or 1 if threads == "*" else int(threads or 1)
+
+
+def concurrent_slots(sc):
+    """How many tasks can run at once, as Spark's own barrier check counts them."""
+    jsc = sc._jsc.sc()
+    try:
+        profile = jsc.resourceProfileManager().defaultResourceProfile()
+        return int(jsc.maxNumConcurrentTasks(profile))
+    except Exception:  # noqa: BLE001
+        return int(sc.defaultParallelism)
+
+
+class Runner:
+    def __init__(self, spark, app_id, nc, app_url, slot_wait_s):
+        self.app_url = app_url
+        self.spark = spark
+        self.sc = spark.sparkContext
+        self.app_id = app_id
+        self.nc = nc
+        self.slot_wait_s = slot_wait_s
+        self.loop = asyncio.get_running_loop()
+        self.jobs = {}
+        self.datasets = {}
+        self.closed = asyncio.Event()
+
+    def subject(self, op):
+        return "sps.%s.spark.%s" % (self.app_id, op)
+
+    async def reply(self, msg, t, **fields):
+        if msg.reply:
+            await self.nc.publish(msg.reply, pack(t, fields))
+
+    async def serve(self):
+        handlers = {"submit": self.on_submit, "dataset": self.on_dataset, "sql": self.on_sql, "status": self.on_status, "close": self.on_close}
+        for op, handler in handlers.items():
+            await self.nc.subscribe(self.subject(op), cb=self.guard(op, handler))
+        await self.nc.publish(self.subject("ready"), pack("ready", {
+            "master": self.sc.master, "sparkVersion": self.sc.version, "applicationId": self.sc.applicationId,
+            "slots": concurrent_slots(self.sc), "pid": os.getpid(),
+        }))
+        await self.nc.flush()
+        await self.closed.wait()
+
+    def guard(self, op, handler):
+        async def cb(msg):
+            try:
+                body = unpack(msg.data)
+                await handler(msg, body)
+            except SpsError as err:
+                await self.reply(msg, "error", code=err.code, error=str(err))
+            except Exception as err:  # noqa: BLE001
+                await self.reply(msg, "error", code="SPS_SPARK_RUNNER", error="%s: %s" % (op, describe_error(err)))
+        return cb
+
+    def in_thread(self, fn, *args):
+        return self.loop.run_in_executor(None, fn, *args)
+
+    async def on_submit(self, msg, job):
+        cid = job["clusterId"]
+        if cid in self.jobs:
+            raise SpsError("SPS_SPARK_JOB", "a job for cluster %s is already running" % cid)
+        needed = job["partitions"]
+        available = await self.in_thread(self.wait_for_slots, needed)
+        if available < needed:
+            raise SpsError(
+                "SPS_SPARK_SLOTS",
+                "Spark master %s can run %d task(s) at once but the cluster needs %d (one per partition, all "
+                "running together); give the application more cores or executors, or use fewer partitions"
+                % (self.sc.master, available, needed),
+            )
+        rdd = await self.in_thread(self.build_job, job)
+        run_nc = self.nc
+        if job["natsUrl"] != self.app_url:
+            run_nc = await nats_connect(job["natsUrl"], "sps-spark-runner-%s" % cid)
+        state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False}
+        self.jobs[cid] = state
+        await run_nc.subscribe("sps.%s.spark.cancel" % cid, cb=self.guard("cancel", lambda m, b: self.on_cancel(m, cid)))
+        await self.reply(msg, "submitted", group=state["group"], slots=available)
+        asyncio.ensure_future(self.run_job(cid, job, state))
+
+    def wait_for_slots(self, needed):
+        if local_slots(self.sc.master) is not None:
+            return concurrent_slots(self.sc)
+        # Executors of a cluster master register after the application started: wait for enough.
+        deadline = time.monotonic() + self.slot_wait_s
+        while True:
+            available = concurrent_slots(self.sc)
+            if available >= needed or time.monotonic() >= deadline:
+                return available
+            time.sleep(0.25)
+
+    def build_job(self, job):
+        n = job["partitions"]
+        rows = build_source(self.spark, job["source"], n)
+        task = make_task({
+            "clusterId": job["clusterId"], "natsUrl": job["natsUrl"], "argv": job["argv"], "env": job["env"],
+            "maxFailures": job["maxFailures"],
+        })
+        if job.get("barrier"):
+            # A failed barrier result stage is never retried; a shuffle after it makes the barrier
+            # stage a map stage, which Spark does retry as a group.
+            tagged = rows.barrier().mapPartitionsWithIndex(task)
+            tagged = tagged.map(lambda t: (t[0], (t[1], t[2]))).partitionBy(n, lambda k: k).map(lambda kv: (kv[0], kv[1][0], kv[1][1]))
+        else:
+            tagged = rows.mapPartitionsWithIndex(task)
+        if job.get("cacheResult"):
+            tagged = tagged.persist()
+        return tagged
+
+    def run_action(self, group, rdd, n):
+        self.sc.setJobGroup(group, "spark-partition-server %s" % group, interruptOnCancel=True)
+        try:
+            # One record per partition (the attempt plus its records) keeps partitions apart even
+            # when one returns nothing.
+            def summarize(index, items):
+                attempt, records = None, []
+                for part, att, rec in items:
+                    attempt = att
+                    records.append(rec)
+                yield (index, attempt, records)
+
+            return rdd.mapPartitionsWithIndex(summarize).collect()
+        finally:
+            self.sc.setLocalProperty("spark.jobGroup.id", None)
+
+    async def run_job(self, cid, job, state):
+        nc = state["nc"]
+        subject = lambda event: "sps.%s.spark.%s" % (cid, event)  # noqa: E731
+        try:
+            await nc.publish(subject("job_started"), pack("job_started", {"group": state["group"]}))
+            summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
+            total = 0
+            for index, attempt, records in summaries:
+                total += len(records)
+                for seq, chunk, last in chunks(records):
+                    await nc.publish(subject("result"), pack("result", {"partition": index, "attempt": attempt if attempt is not None else -1, "seq": seq, "last": last, "records": chunk}))
+            dataset = None
+            if job.get("cacheResult"):
+                dataset = "ds-%s" % cid
+                self.datasets[dataset] = state["rdd"].map(lambda t: t[2])
+            await nc.publish(subject("job_finished"), pack("job_finished", {"partitions": len(summaries), "records": total, "dataset": dataset}))
+        except Exception as err:  # noqa: BLE001
+            if job.get("cacheResult"):
+                state["rdd"].unpersist()
+            text = describe_error(err)
+            m = re.search(r"Task (\d+) in stage [\d.]+ failed (\d+) times", text)
+            fields = {"error": text, "cancelled": state["cancelled"]}
+            if m:
+                fields.update(partition=int(m.group(1)), failures=int(m.group(2)))
+            await nc.publish(subject("job_failed"), pack("job_failed", fields))
+        finally:
+            await nc.flush()
+            self.jobs.pop(cid, None)
+            state["done"].set()
+            if nc is not self.nc:
+                await nc.drain()
+
+    async def on_cancel(self, msg, cid):
+        state = self.jobs.get(cid)
+        if state is not None:
+            state["cancelled"] = True
+            self.sc.cancelJobGroup(state["group"])
+            try:
+                await asyncio.wait_for(state["done"].wait(), 30)
+            except asyncio.TimeoutError:
+                pass
+        await self.reply(msg, "cancelled", running=state is not None)
+
+    def dataset_df(self, rdd):
+        # Records become JSON lines so Spark infers one schema over all of them; records that are
+        # not objects are wrapped as {"value": record}.
+        lines = rdd.map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
+        return self.spark.read.json(lines)
+
+    async def on_dataset(self, msg, body):
+        rdd = self.datasets.get(body.get("id"))
+        op = body.get("op")
+        if rdd is None:
+            raise SpsError("SPS_SPARK_DATASET", "result dataset %s is not in the Spark application (unpersisted, or the application ended)" % body.get("id"))
+        if op == "count":
+            n = await self.in_thread(rdd.count)
+            await self.reply(msg, "count", count=n)
+        elif op == "collect":
+            records = await self.in_thread(rdd.collect)
+            packed = pack("records", {"records": records})
+            if len(packed) > MAX_MESSAGE_BYTES:
+                raise SpsError("SPS_SPARK_DATASET", "result dataset %s holds %d bytes, too many to collect over NATS; save() it instead" % (body.get("id"), len(packed)))
+            await self.nc.publish(msg.reply, packed)
+        elif op == "save":
+            fmt, path, mode = body.get("format", "parquet"), body["path"], body.get("mode", "errorifexists")
+            await self.in_thread(lambda: self.dataset_df(rdd).write.mode(mode).format(fmt).save(path))
+            await self.reply(msg, "saved", path=path, format=fmt)
+        elif op == "unpersist":
+            del self.datasets[body["id"]]
+            await self.in_thread(rdd.unpersist)
+            await self.reply(msg, "unpersisted")
+        else:
+            raise SpsError("SPS_SPARK_DATASET", "unknown dataset operation %r" % (op,))
+
+    async def on_sql(self, msg, body):
+        limit = int(body.get("limit", 10000))
+
+        def run():
+            df = self.spark.sql(body["statement"])
+            return [r.asDict(recursive=True) for r in df.limit(limit).collect()] if df.columns else []
+
+        rows = await self.in_thread(run)
+        await self.reply(msg, "rows", rows=json.loads(json.dumps(rows, default=str)))
+
+    async def on_status(self, msg, body):
+        tracker = self.sc.statusTracker()
+        await self.reply(msg, "status", activeJobs=list(tracker.getActiveJobsIds()), jobs=sorted(self.jobs.keys()),
+                         datasets=sorted(self.datasets.keys()), slots=concurrent_slots(self.sc))
+
+    async def on_close(self, msg, body):
+        for state in list(self.jobs.values()):
+            self.sc.cancelJobGroup(state["group"])
+        await self.reply(msg, "closing")
+        await self.nc.flush()
+        self.closed.set()
+
+
+class SpsError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def describe_error(err):
+    text = str(err)
+    # Py4J errors carry the whole Java stack; the first lines say what went wrong.
+    lines = [l for l in text.splitlines() if l.strip()]
+    return "\n".join(lines[:12]) if lines else type(err).__name__
+
+
+def chunks(records):
+    """Splits one partition's records into pieces that fit a NATS message."""
+    if not records:
+        yield 0, [], True
+        return
+    pieces, pending = [], [records]
+    while pending:
+        part = pending.pop(0)
+        if len(part) > 1 and len(pack("result", {"records": part})) > MAX_MESSAGE_BYTES:
+            half = len(part) // 2
+            pending[0:0] = [part[:half], part[half:]]
+        else:
+            pieces.append(part)
+    for i, piece in enumerate(pieces):
+        yield i, piece, i == len(pieces) - 1
+
+
+def pack(t, fields):
+    import msgpack
+
+    return msgpack.packb(dict({"v": 1, "t": t}, **fields), use_bin_type=True, default=str)
+
+
+def unpack(data):
+    import msgpack
+
+    value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    if not isinstance(value, dict) or value.get("v") != 1:
+        raise SpsError("SPS_MALFORMED_MESSAGE", "not a version 1 envelope")
+    return value
+
+
+async def nats_connect(url, name, closed_cb=None):
+    import nats
+
+    return await nats.connect(url, name=name, max_reconnect_attempts=10, reconnect_time_wait=0.25, closed_cb=closed_cb, allow_reconnect=True)
+
+
+def watch_parent():
+    """The runner ends when spark-submit (its parent) is gone, whatever killed it."""
+    parent = os.getppid()
+    while True:
+        time.sleep(1)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
+async def amain(args):
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName(args.app_name).getOrCreate()
+    spark.sparkContext.setLogLevel(args.log_level)
+    lost = asyncio.Event()
+
+    async def on_closed():
+        lost.set()
+
+    nc = await nats_connect(args.nats_url, "sps-spark-runner-%s" % args.app_id, closed_cb=on_closed)
+    runner = Runner(spark, args.app_id, nc, args.nats_url, args.slot_wait_ms / 1000.0)
+    serving = asyncio.ensure_future(runner.serve())
+    await asyncio.wait([serving, asyncio.ensure_future(lost.wait())], return_when=asyncio.FIRST_COMPLETED)
+    for state in list(runner.jobs.values()):
+        spark.sparkContext.cancelJobGroup(state["group"])
+    if not nc.is_closed:
+        await nc.drain()
+    spark.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description="spark-partition-server runner (started by spark-submit)")
+    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--nats-url", required=True)
+    parser.add_argument("--app-name", default="spark-partition-server")
+    parser.add_argument("--slot-wait-ms", type=int, default=30000)
+    parser.add_argument("--log-level", default="WARN")
+    args = parser.parse_args()
+    threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        asyncio.run(amain(args))
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stderr.flush()
+    # Py4J and executor threads may linger; the application is over.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+import test from 'ava';
+import { connect } from '@nats-io/transport-node';
+import { Cluster, type PartitionState } from '../src/index.js';
+import { decodeState } from '../src/transport/messages.js';
+import { isAlive, portOpen, sharedNats, TEST_SERVER } from './helpers/harness.js';
+
+const nats = sharedNats();
+test.after.always(() => nats.stop());
+
+/** The seed's DemoCluster: an application method on a Cluster subclass. */
+class DemoCluster extends Cluster<number> {
+  async getPartitionList(partition: number): Promise<number[]> {
+    const { host, port } = this.hosts.get(partition)!;
+    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
+    return text === '' ? [] : text.split(',').map(Number);
+  }
+}
+
+test.serial('the seed demo: 1000 numbers in 2 partitions, served over HTTP and NATS, results on stop', async (t) => {
+  const server = await nats.get();
+  const watcher = await connect({ servers: server.url });
+  t.teardown(() => watcher.close());
+  const states = new Map<number, PartitionState[]>();
+  watcher.subscribe('sps.*.ctl.state', {
+    callback: (_e, msg) => {
+      const s = decodeState(msg.subject, msg.data);
+      states.set(s.partition, [...(states.get(s.partition) ?? []), s.state]);
+    },
+  });
+  await watcher.flush();
+
+  const cluster = new DemoCluster({ server: TEST_SERVER, data: { range: { end: 1000 } }, partitions: 2, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  t.is(cluster.state, 'running');
+
+  const members = cluster.members;
+  t.deepEqual(members.map((m) => [m.partition, m.attempt, m.state]), [[0, 0, 'serving'], [1, 0, 'serving']]);
+  for (const m of members) {
+    t.is(m.host, '127.0.0.1');
+    t.true(typeof m.port === 'number' && m.port > 0);
+    t.true(isAlive(m.pid));
+    t.true(m.endpoints.includes('get_list'));
+  }
+  t.deepEqual([...cluster.hosts.keys()], [0, 1]);
+
+  const expected0 = Array.from({ length: 500 }, (_, i) => i);
+  t.deepEqual(await cluster.getPartitionList(0), expected0);
+  t.deepEqual(await cluster.request(0, 'get_list'), expected0);
+  t.deepEqual(await cluster.request(1, 'sum'), Array.from({ length: 500 }, (_, i) => 500 + i).reduce((a, b) => a + b));
+
+  const pids = members.map((m) => m.pid);
+  const ports = members.map((m) => m.port!);
+  await cluster.stop();
+  t.is(cluster.state, 'stopped');
+  t.deepEqual(
+    [...cluster.result()].sort(([a], [b]) => a - b),
+    [
+      [0, [{ partition: 0, attempt: 0, count: 500, sum: 124750 }]],
+      [1, [{ partition: 1, attempt: 0, count: 500, sum: 374750 }]],
+    ],
+  );
+  await watcher.flush();
+  for (const p of [0, 1]) t.deepEqual(states.get(p), ['initializing', 'registered', 'serving', 'draining', 'finished']);
+  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} still running`);
+  for (const port of ports) t.false(await portOpen(port), `port ${port} still open`);
+});
+
+test.serial('the HTTP server is native uWebSockets.js, and health and /app routes answer', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const { host, port } = cluster.hosts.get(0)!;
+  const health = await fetch(`http://${host}:${port}/control/health`);
+  // Only the native build writes this header; the fork's JavaScript fallback does not.
+  t.is(health.headers.get('uwebsockets'), '20');
+  t.like(await health.json(), { partition: 0, attempt: 0, state: 'serving', clusterId: cluster.id, http: 'uWebSockets.js (native, @trufflesuite/uws-js-unofficial)' });
+  const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
+  t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
+  t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
+});
+
+test.serial('a private nats-server is started and stopped with the cluster, and the cluster restarts after stop', async (t) => {
+  const cluster = new Cluster({ server: TEST_SERVER, data: [10, 20, 30, 40], partitions: 2, log: false });
+  t.teardown(() => cluster.stop());
+  for (let round = 0; round < 2; round++) {
+    await cluster.start();
+    const natsPid = cluster.natsServerPid!;
+    const natsPort = Number(new URL(cluster.natsUrl!.replace('nats:', 'http:')).port);
+    t.true(isAlive(natsPid));
+    t.deepEqual(await cluster.request(1, 'get_list'), [30, 40]);
+    const pids = cluster.members.map((m) => m.pid);
+    await cluster.stop();
+    t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
+    t.false(isAlive(natsPid), 'private nats-server still running');
+    t.false(await portOpen(natsPort), 'NATS port still open');
+    for (const pid of pids) t.false(isAlive(pid));
+  }
+});
+
+test.serial('requestAll gathers every partition and reports per-partition errors', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: { range: { end: 30 } }, partitions: 3, config: { boom: [1] }, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const sums = await cluster.requestAll<number>('sum');
+  t.deepEqual([...sums.keys()], [0, 1, 2]);
+  t.deepEqual([...sums.values()].map((r) => (r.ok ? r.value : r.error)), [45, 145, 245]);
+
+  const booms = await cluster.requestAll('boom');
+  t.like(booms.get(0), { ok: true, value: 'fine' });
+  t.like(booms.get(2), { ok: true, value: 'fine' });
+  const failed = booms.get(1)!;
+  t.false(failed.ok);
+  if (!failed.ok) {
+    t.is(failed.error.code, 'TEST_BOOM');
+    t.is(failed.error.partition, 1);
+    t.regex(failed.error.message, /Partition 1, endpoint "boom": boom on partition 1/);
+  }
+  await t.throwsAsync(cluster.request(1, 'boom'), { code: 'TEST_BOOM' });
+  await t.throwsAsync(cluster.request(0, 'nope'), { code: 'SPS_UNKNOWN_ENDPOINT', message: /partition 0 has no endpoint "nope"/ });
+  await t.throwsAsync(cluster.request(7, 'sum'), { code: 'SPS_UNKNOWN_PARTITION', message: /Partition 7.*the cluster has 3/ });
+});
+
+test.serial('partition servers reach each other: peer-to-peer sum over NATS', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: { range: { end: 100 } }, partitions: 4, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  // Partition 2 computes the total by asking every peer for its local sum.
+  t.is(await cluster.request(2, 'peer_sum'), 4950);
+});
+
+test.serial('an empty partition still gets a server that knows its index', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: [7], partitions: 3, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const who = await cluster.requestAll<{ partition: number }>('whoami');
+  t.deepEqual([...who.values()].map((r) => (r.ok ? r.value.partition : -1)), [0, 1, 2]);
+  t.deepEqual(await cluster.request(0, 'get_list'), []);
+  t.deepEqual(await cluster.request(2, 'get_list'), [7]);
+});
+
+test('options are validated up front, naming the option', (t) => {
+  t.throws(() => new Cluster({ server: TEST_SERVER, partitions: 0 }), { code: 'SPS_INVALID_OPTION', message: /"partitions": must be an integer from 1/ });
+  t.throws(() => new Cluster({ server: TEST_SERVER, name: 'a.b' }), { message: /"name"/ });
+  t.throws(() => new Cluster({ server: TEST_SERVER, config: { n: 1n } }), { message: /"config": must be JSON-serializable/ });
+  t.throws(() => new Cluster({ server: TEST_SERVER, maxFailures: 1.5 }), { message: /"maxFailures"/ });
+  t.throws(() => new Cluster({} as never), { message: /"server": is required/ });
+});
+
+test('a missing nats-server binary gives an error that says how to get one', async (t) => {
+  const cluster = new Cluster({ server: TEST_SERVER, natsServer: '/nonexistent/nats-server', log: false });
+  await t.throwsAsync(cluster.start(), { code: 'SPS_DEPENDENCY_MISSING', message: /nats-server at "\/nonexistent\/nats-server" \(option natsServer\)/ });
+  t.is(cluster.state, 'failed');
+});
+
+test('a bad server module fails the start with the module error, leaving nothing behind', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({
+    server: { module: TEST_SERVER, export: 'missingExport' },
+    partitions: 1,
+    maxFailures: 1,
+    natsUrl: server.url,
+    log: false,
+  });
+  const err = await t.throwsAsync(cluster.start(), { code: 'SPS_PARTITION_FAILED' });
+  t.regex(err!.message, /Partition 0 failed 1 time\(s\).*has no export "missingExport"/);
+  t.deepEqual(cluster.workerPids, []);
+});

@@ -1,0 +1,48 @@
+import { connect } from 'node:net';
+import { startNatsServer, type NatsServerProcess } from '../../src/transport/nats-server.js';
+
+/** The fixture server module most tests run. */
+export const TEST_SERVER = new URL('../fixtures/test-server.ts', import.meta.url);
+
+/** True while a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Polls `check` every 50 ms until it is true or `timeoutMs` passes (bounded). */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Starts a nats-server shared by the tests of one file; stop it in `test.after.always`. */
+export function sharedNats(): { get(): Promise<NatsServerProcess>; stop(): Promise<void> } {
+  let server: Promise<NatsServerProcess> | undefined;
+  return {
+    get: () => (server ??= startNatsServer()),
+    stop: async () => {
+      if (server) await (await server).stop();
+    },
+  };
+}
