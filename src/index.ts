@@ -13,6 +13,12 @@ export type { PartitionContext, EndpointHandler } from './api/context.js';
 export type { ClusterOptions, ServerRef } from './options.js';
 export type { EmbeddedSource, RangeSource } from './spark/data-source.js';
 export type { Launcher, LaunchPlan, LaunchEvents } from './spark/launcher.js';
+export { SparkApplication } from './spark/spark-app.js';
+export type { SparkApplicationOptions, SparkApplicationInfo, SparkApplicationStatus } from './spark/spark-app.js';
+export { SparkLauncher } from './spark/spark-launcher.js';
+export { ResultDataset } from './spark/result-dataset.js';
+export type { SaveOptions } from './spark/result-dataset.js';
+export type { SparkSource, ReaderOptions } from './spark/spark-source.js';
 export { httpResponse } from './transport/http.js';
 export type { HttpHandler, HttpMethod, HttpRequest, HttpResponse, HttpResult, HttpServer, HttpServerFactory } from './transport/http.js';
 export { createUwsServer } from './transport/uws-http.js';
@@ -34,4 +40,6 @@ export {
   ClusterStateError,
   MalformedMessageError,
   ServerModuleError,
+  SparkError,
+  SparkSlotsError,
 } from './errors.js';

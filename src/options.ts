@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
 import type { EmbeddedSource } from './spark/data-source.js';
 import type { Launcher } from './spark/launcher.js';
+import type { SparkApplication } from './spark/spark-app.js';
+import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './transport/subjects.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
@@ -45,6 +47,30 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   env?: Record<string, string>;
   /** Where worker output lines go. Default: this process's stderr; `false` drops them. */
   log?: ((line: string) => void) | false;
+  /**
+   * Spark master (`local[N]`, `local[N,F]`, `spark://host:port`, or anything spark-submit
+   * accepts): runs the partitions as the tasks of a Spark job in an application started for the
+   * run. Needs Java 17+ and pyspark (`npm run setup`). `local[N]` becomes `local[N,maxFailures]`.
+   */
+  master?: string;
+  /** Spark configuration for the application started on `master`, e.g. `{ 'spark.driver.memory': '512m' }`. */
+  sparkConf?: Record<string, string>;
+  /** Spark home for `master` (a directory with `bin/spark-submit`). Default: `$SPARK_HOME`, then pyspark in `.venv`. */
+  sparkHome?: string;
+  /** A running {@link SparkApplication} to run on (shared between runs and clusters); instead of `master`. */
+  spark?: SparkApplication;
+  /**
+   * What a Spark run serves: a range, in-memory rows, text files, parquet / json / csv on a path,
+   * a SQL query or a table, repartitioned to `partitions`. `data` works with Spark too.
+   */
+  source?: SparkSource;
+  /** Keep the result records persisted in the Spark application after `stop()` (see `Cluster.resultDataset`). Default: false. */
+  cacheResult?: boolean;
+  /**
+   * Run the Spark job in barrier mode: all partitions start together and, when one fails, all
+   * restart together (as a new stage attempt). Default: false.
+   */
+  barrier?: boolean;
 }
 
 /** Options after validation, with defaults applied. */
@@ -67,6 +93,13 @@ export interface ResolvedOptions<Row, Config> {
   advertiseHost: string | undefined;
   env: Record<string, string>;
   log: ((line: string) => void) | undefined;
+  master: string | undefined;
+  sparkConf: Record<string, string>;
+  sparkHome: string | undefined;
+  spark: SparkApplication | undefined;
+  source: SparkSource | undefined;
+  cacheResult: boolean;
+  barrier: boolean;
 }
 
 function positiveInt(name: string, v: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -115,6 +148,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('env', 'must map names to string values');
   }
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
+  resolveSparkOptions(o);
   return {
     serverModule: server.module,
     serverExport: server.export,
@@ -134,5 +168,46 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},
     log: o.log === false ? undefined : (o.log ?? ((line: string) => process.stderr.write(line + '\n'))),
+    master: o.master,
+    sparkConf: o.sparkConf ?? {},
+    sparkHome: o.sparkHome,
+    spark: o.spark,
+    source: o.source,
+    cacheResult: o.cacheResult ?? false,
+    barrier: o.barrier ?? false,
   };
+}
+
+/** Validates the Spark options; errors name the option. */
+function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
+  for (const k of ['master', 'sparkHome'] as const) {
+    if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k].trim() === '')) throw new InvalidOptionError(k, 'must be a non-empty string');
+  }
+  if (o.sparkConf !== undefined) {
+    if (typeof o.sparkConf !== 'object' || o.sparkConf === null) throw new InvalidOptionError('sparkConf', 'must map Spark configuration keys to string values');
+    for (const [k, v] of Object.entries(o.sparkConf)) if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, `must be a string, got ${JSON.stringify(v)}`);
+  }
+  for (const k of ['cacheResult', 'barrier'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new InvalidOptionError(k, 'must be a boolean');
+  }
+  const spark = o.master !== undefined || o.spark !== undefined;
+  if (o.master !== undefined && o.spark !== undefined) throw new InvalidOptionError('spark', 'give either master (a new Spark application) or spark (a running one), not both');
+  if (o.spark !== undefined && (typeof o.spark !== 'object' || o.spark === null || typeof (o.spark as { request?: unknown }).request !== 'function')) {
+    throw new InvalidOptionError('spark', 'must be a SparkApplication (from SparkApplication.start())');
+  }
+  if (o.launcher !== undefined && spark) throw new InvalidOptionError('launcher', 'cannot be combined with master or spark');
+  if (!spark) {
+    for (const k of ['source', 'sparkConf', 'sparkHome', 'cacheResult', 'barrier'] as const) {
+      if (o[k] !== undefined) throw new InvalidOptionError(k, 'needs a Spark master (option master) or application (option spark)');
+    }
+  }
+  if (o.spark !== undefined) {
+    for (const k of ['sparkConf', 'sparkHome'] as const) {
+      if (o[k] !== undefined) throw new InvalidOptionError(k, 'applies to an application started on master; the spark application was configured when it started');
+    }
+  }
+  if (o.source !== undefined) {
+    if (o.data !== undefined) throw new InvalidOptionError('source', 'give either data or source, not both');
+    validateSparkSource(o.source);
+  }
 }

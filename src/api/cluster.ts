@@ -13,6 +13,7 @@ import {
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
 import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host.js';
 import type { Launcher } from '../spark/launcher.js';
+import type { ResultDataset } from '../spark/result-dataset.js';
 import { selectLauncher } from '../spark/select-launcher.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
@@ -208,6 +209,14 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     await this.teardown();
     this.status = failure ? 'failed' : 'stopped';
     if (failure) throw failure;
+  }
+
+  /**
+   * With a Spark master and `cacheResult`, the result records persisted in the Spark application,
+   * once `stop()` resolved; they stay there until `unpersist()`.
+   */
+  get resultDataset(): ResultDataset<Result> | undefined {
+    return (this.run?.launcher as { resultDataset?: ResultDataset<Result> } | undefined)?.resultDataset;
   }
 
   /** The records each partition returned, by partition, once `stop()` resolved. */

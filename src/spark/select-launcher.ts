@@ -2,9 +2,11 @@ import type { ResolvedOptions } from '../options.js';
 import { EmbeddedLauncher } from './embedded-launcher.js';
 import { partitionSource } from './data-source.js';
 import type { Launcher } from './launcher.js';
+import { SparkLauncher } from './spark-launcher.js';
 
-/** Chooses the launcher for a cluster run: the user's own, or the embedded one. */
+/** Chooses the launcher for a cluster run: the user's own, Spark's (options master / spark), or the embedded one. */
 export async function selectLauncher(opts: ResolvedOptions<unknown, unknown>): Promise<Launcher> {
   if (opts.launcher) return opts.launcher;
+  if (opts.master !== undefined || opts.spark !== undefined) return new SparkLauncher(opts);
   return new EmbeddedLauncher(await partitionSource(opts.data, opts.partitions));
 }

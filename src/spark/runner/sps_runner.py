@@ -163,9 +163,10 @@ def make_task(spec):
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
-        # Attempt numbers restart in a retried stage (always so in barrier mode); the offset keeps
-        # them increasing, so the supervisor never mistakes a new attempt for an old one.
-        attempt = ctx.attemptNumber() + ctx.stageAttemptNumber() * spec["maxFailures"]
+        # A barrier stage restarts all its tasks as a new stage attempt, with attempt numbers from 0
+        # again; there the globally increasing task attempt id keeps the supervisor from mistaking
+        # a new attempt for an old one.
+        attempt = ctx.taskAttemptId() if spec["barrier"] else ctx.attemptNumber()
         tag = "[sps %s p%d/a%d]" % (spec["clusterId"], index, attempt)
         read_fd, write_fd = os.pipe()
         env = dict(os.environ)
@@ -380,7 +381,7 @@ class Runner:
         rows = build_source(self.spark, job["source"], n)
         task = make_task({
             "clusterId": job["clusterId"], "natsUrl": job["natsUrl"], "argv": job["argv"], "env": job["env"],
-            "maxFailures": job["maxFailures"],
+            "maxFailures": job["maxFailures"], "barrier": bool(job.get("barrier")),
         })
         if job.get("barrier"):
             # A failed barrier result stage is never retried; a shuffle after it makes the barrier

@@ -1,0 +1,49 @@
+import type { SparkApplication } from './spark-app.js';
+
+/** How {@link ResultDataset.save} writes. */
+export interface SaveOptions {
+  /** `parquet` (default), `json`, or any format Spark's DataFrameWriter knows. */
+  format?: string;
+  /** Spark save mode: `errorifexists` (default), `overwrite`, `append`, `ignore`. */
+  mode?: 'errorifexists' | 'overwrite' | 'append' | 'ignore';
+}
+
+/**
+ * The result records of a cluster run, persisted in its Spark application (option
+ * `cacheResult`), where they stay after `stop()` until {@link unpersist}. Saved as a DataFrame
+ * whose schema Spark infers from the records; records that are not objects become `{ value }`.
+ */
+export class ResultDataset<Result = unknown> {
+  constructor(
+    private readonly app: SparkApplication,
+    /** Id of the dataset in the application. */
+    readonly id: string,
+    /** Records the run returned. */
+    readonly size: number,
+    private readonly ownsApp: boolean,
+  ) {}
+
+  /** Counts the records in Spark. */
+  async count(): Promise<number> {
+    return Number((await this.app.request('dataset', { op: 'count', id: this.id })).count);
+  }
+
+  /** Brings every record back (for small datasets; a big one must be saved instead). */
+  async collect(): Promise<Result[]> {
+    return (await this.app.request('dataset', { op: 'collect', id: this.id })).records as Result[];
+  }
+
+  /** Writes the records to `path` (a directory, as Spark writes) as parquet or json. */
+  async save(path: string, opts: SaveOptions = {}): Promise<void> {
+    await this.app.request('dataset', { op: 'save', id: this.id, path, format: opts.format ?? 'parquet', mode: opts.mode ?? 'errorifexists' }, 600_000);
+  }
+
+  /**
+   * Drops the records from Spark's cache. When the cluster started the application itself (option
+   * `master`, not `spark`), this also ends the application, which only lived on for this dataset.
+   */
+  async unpersist(): Promise<void> {
+    if (!this.app.isClosed) await this.app.request('dataset', { op: 'unpersist', id: this.id });
+    if (this.ownsApp) await this.app.close();
+  }
+}

@@ -1,0 +1,307 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { InvalidOptionError, SparkError, SparkSlotsError } from '../errors.js';
+import { connectBus } from '../transport/bus.js';
+import { decode, encode, type Envelope } from '../transport/codec.js';
+import { startNatsServer, stopProcess, type NatsServerProcess } from '../transport/nats-server.js';
+import { subjectsFor, type Subjects } from '../transport/subjects.js';
+import { findSpark, type SparkInstallation } from './spark-home.js';
+
+/** Options of a {@link SparkApplication}. */
+export interface SparkApplicationOptions {
+  /** Spark master: `local[N]`, `local[N,F]`, `spark://host:port`, or anything spark-submit accepts. */
+  master: string;
+  /** Spark configuration (`--conf key=value`), e.g. `{ 'spark.driver.memory': '512m' }`. */
+  conf?: Record<string, string>;
+  /** Spark home (a directory with `bin/spark-submit`). Default: `$SPARK_HOME`, then pyspark in `.venv`. */
+  sparkHome?: string;
+  /** Python for the runner and the executors. Default: `$PYSPARK_PYTHON`, then `.venv/bin/python`. */
+  python?: string;
+  /** Application name shown by Spark. Default: `spark-partition-server`. */
+  appName?: string;
+  /** NATS server for the application's control subjects. Default: a private nats-server. */
+  natsUrl?: string;
+  /** Path of the nats-server binary (when a private one is started). */
+  natsServer?: string;
+  /**
+   * Task attempts before Spark gives up on a partition (`spark.task.maxFailures`; for a
+   * `local[N]` master it becomes `local[N,maxFailures]`, as local mode otherwise never retries).
+   * Default: 4.
+   */
+  maxFailures?: number;
+  /** How long to wait for the application to start. Default: 180000 ms. */
+  startTimeoutMs?: number;
+  /** How long a cluster master may take to offer enough task slots for a run. Default: 30000 ms. */
+  slotWaitMs?: number;
+  /** Where spark-submit's output lines go. Default: this process's stderr; `false` drops them. */
+  log?: ((line: string) => void) | false;
+}
+
+/** What the runner reported when it became ready. */
+export interface SparkApplicationInfo {
+  master: string;
+  sparkVersion: string;
+  applicationId: string;
+  /** Task slots when the application started (a cluster master may add executors later). */
+  slots: number;
+}
+
+/** What the application is doing now. */
+export interface SparkApplicationStatus {
+  /** Ids of Spark jobs running now. */
+  activeJobs: number[];
+  /** Cluster runs whose job is running now. */
+  jobs: string[];
+  /** Cached result datasets. */
+  datasets: string[];
+  /** Task slots now. */
+  slots: number;
+}
+
+const RUNNER = fileURLToPath(new URL('./runner/sps_runner.py', import.meta.url));
+const LOG4J = fileURLToPath(new URL('./runner/log4j2.properties', import.meta.url));
+const TAIL_LINES = 40;
+
+// Starts spark-submit with a parent-death signal, so the driver JVM cannot outlive this process
+// even when it is SIGKILLed (Node cannot set one itself; it survives the exec).
+const EXEC_WITH_PDEATHSIG =
+  'import ctypes, os, signal, sys\n' +
+  'try:\n    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)\nexcept OSError:\n    pass\n' +
+  'os.execv(sys.argv[1], sys.argv[1:])';
+
+/** `local[N]` never retries a task; `local[N,F]` does, F - 1 times. */
+export function withLocalRetries(master: string, maxFailures: number): string {
+  const m = /^local(?:\[(\*|\d+)\])?$/.exec(master.trim());
+  return m ? `local[${m[1] ?? 1},${maxFailures}]` : master;
+}
+
+/**
+ * A long-lived Spark application that runs partition-server jobs: spark-submit of the PySpark
+ * runner shipped in this package, controlled over NATS. One application can serve many cluster
+ * runs (one at a time per cluster) and keeps cached result datasets until they are unpersisted or
+ * it is closed. Pass it as the `spark` option of a {@link Cluster} to share it; a cluster given
+ * only `master` starts (and ends) its own.
+ */
+export class SparkApplication {
+  /** Id of the application's control subjects (`sps.<id>.spark.*`). */
+  readonly id: string;
+  readonly info: SparkApplicationInfo;
+  private closed = false;
+  private readonly exitHook: () => void;
+
+  private constructor(
+    info: SparkApplicationInfo,
+    id: string,
+    private readonly subjects: Subjects,
+    private readonly nc: NatsConnection,
+    private readonly child: ChildProcess,
+    private readonly nats: NatsServerProcess | undefined,
+    private readonly tail: string[],
+    /** Task attempts per partition before Spark gives up. */
+    readonly maxFailures: number,
+  ) {
+    this.info = info;
+    this.id = id;
+    this.exitHook = () => this.killNow();
+    process.once('exit', this.exitHook);
+    child.once('exit', () => {
+      this.closed = true;
+      void this.nc.close().catch(() => {});
+    });
+  }
+
+  /**
+   * Starts the application and resolves once the runner is ready.
+   * @throws DependencyMissingError when Java, Spark or the runner's Python packages are missing.
+   * @throws SparkError (`SPS_SPARK_START`) when spark-submit fails, with its last output lines.
+   */
+  static async start(options: SparkApplicationOptions): Promise<SparkApplication> {
+    if (typeof options?.master !== 'string' || options.master.trim() === '') throw new InvalidOptionError('master', 'must be a non-empty Spark master URL, e.g. "local[2]"');
+    const conf = options.conf ?? {};
+    for (const [k, v] of Object.entries(conf)) if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, 'must be a string');
+    const maxFailures = options.maxFailures ?? 4;
+    const spark: SparkInstallation = findSpark({ sparkHome: options.sparkHome, python: options.python });
+    const id = `spark-${randomBytes(6).toString('hex')}`;
+    const subjects = subjectsFor(id);
+    const nats = options.natsUrl ? undefined : await startNatsServer({ binary: options.natsServer });
+    const natsUrl = options.natsUrl ?? nats!.url;
+    let nc: NatsConnection | undefined;
+    let child: ChildProcess | undefined;
+    const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stderr.write(line + '\n')));
+    try {
+      nc = await connectBus(natsUrl, `sps-${id}-app`);
+      const ready = nc.subscribe(subjects.spark('ready'), { max: 1 });
+      const master = withLocalRetries(options.master, maxFailures);
+      const javaOpts = `-Dlog4j2.configurationFile=file:${LOG4J}`;
+      const settings: Record<string, string> = {
+        'spark.ui.enabled': 'false',
+        'spark.task.maxFailures': String(maxFailures),
+        ...conf,
+        // A run needs every task placed at once and exactly one attempt running per partition.
+        'spark.locality.wait': '0',
+        'spark.speculation': 'false',
+        'spark.driver.extraJavaOptions': `${conf['spark.driver.extraJavaOptions'] ?? ''} ${javaOpts}`.trim(),
+        'spark.executor.extraJavaOptions': `${conf['spark.executor.extraJavaOptions'] ?? ''} ${javaOpts}`.trim(),
+      };
+      const args = [
+        '-c', EXEC_WITH_PDEATHSIG, spark.sparkSubmit,
+        '--master', master,
+        '--name', options.appName ?? 'spark-partition-server',
+        ...Object.entries(settings).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
+        RUNNER,
+        '--app-id', id,
+        '--nats-url', natsUrl,
+        '--app-name', options.appName ?? 'spark-partition-server',
+        '--slot-wait-ms', String(options.slotWaitMs ?? 30_000),
+      ];
+      child = spawn(spark.python, args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          SPARK_HOME: spark.home,
+          PYSPARK_PYTHON: spark.python,
+          PYSPARK_DRIVER_PYTHON: spark.python,
+          SPARK_LOCAL_IP: process.env.SPARK_LOCAL_IP ?? '127.0.0.1',
+          JAVA_HOME: process.env.JAVA_HOME ?? '',
+        },
+      });
+      const tail: string[] = [];
+      for (const stream of [child.stdout!, child.stderr!]) {
+        let pending = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          const lines = (pending + chunk).split('\n');
+          pending = lines.pop()!;
+          for (const line of lines) {
+            tail.push(line);
+            if (tail.length > TAIL_LINES) tail.shift();
+            log?.(line.startsWith('[sps ') ? line : `[sps ${id}] ${line}`);
+          }
+        });
+      }
+      const started = child;
+      const timeoutMs = options.startTimeoutMs ?? 180_000;
+      const info = await new Promise<SparkApplicationInfo>((resolve, reject) => {
+        const fail = (why: string): void => reject(new SparkError('SPS_SPARK_START', `Spark application (master ${master}) did not start: ${why}\n${tail.join('\n')}`));
+        const timer = setTimeout(() => fail(`the runner was not ready within ${timeoutMs} ms`), timeoutMs);
+        started.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          fail(`spark-submit exited with ${signal ?? `code ${code}`}`);
+        });
+        started.once('error', (err) => {
+          clearTimeout(timer);
+          fail(err.message);
+        });
+        void (async () => {
+          for await (const msg of ready) {
+            clearTimeout(timer);
+            const env = decode(msg.subject, msg.data, ['ready']);
+            resolve({ master: String(env.master), sparkVersion: String(env.sparkVersion), applicationId: String(env.applicationId), slots: Number(env.slots) });
+          }
+        })();
+      });
+      started.removeAllListeners('exit');
+      started.removeAllListeners('error');
+      return new SparkApplication(info, id, subjects, nc, started, nats, tail, maxFailures);
+    } catch (err) {
+      if (child) await stopProcess(child, 5000);
+      if (nc && !nc.isClosed()) await nc.close().catch(() => {});
+      await nats?.stop();
+      throw err;
+    }
+  }
+
+  /** Pid of spark-submit (the driver JVM). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** URL of the application's control bus. */
+  get natsUrl(): string {
+    return this.nc.getServer();
+  }
+
+  /** True once the application has ended. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The application's last output lines (for error messages). */
+  outputTail(): string {
+    return this.tail.join('\n');
+  }
+
+  /**
+   * Sends one control request to the runner and returns its reply.
+   * @throws SparkError / SparkSlotsError with the runner's error.
+   */
+  async request(op: string, fields: Record<string, unknown> = {}, timeoutMs = 120_000): Promise<Envelope> {
+    if (this.closed) throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} has ended`);
+    let msg;
+    try {
+      msg = await this.nc.request(this.subjects.spark(op), encode(op, fields), { timeout: timeoutMs });
+    } catch (err) {
+      throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} did not answer "${op}": ${(err as Error).message}`);
+    }
+    const reply = decode(msg.subject, msg.data);
+    if (reply.t === 'error') {
+      const code = String(reply.code);
+      if (code === 'SPS_SPARK_SLOTS') {
+        const m = /can run (\d+) task\(s\) at once but the cluster needs (\d+)/.exec(String(reply.error));
+        throw new SparkSlotsError(Number(m?.[1] ?? 0), Number(m?.[2] ?? 0), String(reply.error));
+      }
+      throw new SparkError(code, String(reply.error));
+    }
+    return reply;
+  }
+
+  /** Runs a Spark SQL statement (e.g. to create a view) and returns up to `limit` rows as objects. */
+  async sql(statement: string, opts: { limit?: number } = {}): Promise<Record<string, unknown>[]> {
+    const reply = await this.request('sql', { statement, limit: opts.limit ?? 10_000 });
+    return reply.rows as Record<string, unknown>[];
+  }
+
+  /** What the application runs and holds now. */
+  async status(): Promise<SparkApplicationStatus> {
+    const r = await this.request('status');
+    return { activeJobs: r.activeJobs as number[], jobs: r.jobs as string[], datasets: r.datasets as string[], slots: r.slots as number };
+  }
+
+  /**
+   * Ends the application: cancels running jobs, drops cached datasets, stops spark-submit (and
+   * the private nats-server), and resolves when they are gone.
+   */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      await this.request('close', {}, 10_000).catch(() => {});
+    }
+    // The runner exits by itself after "close"; give Spark's shutdown a moment before signalling.
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.child.once('exit', () => r())),
+        new Promise<void>((r) => (timer = setTimeout(r, 15_000))),
+      ]);
+      clearTimeout(timer);
+    }
+    await stopProcess(this.child, 10_000);
+    this.closed = true;
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
+    await this.nats?.stop();
+    process.removeListener('exit', this.exitHook);
+  }
+
+  /** Kills spark-submit and the private nats-server at once (for a process `exit` hook). */
+  killNow(): void {
+    this.child.kill('SIGKILL');
+    if (this.nats) {
+      try {
+        process.kill(this.nats.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
