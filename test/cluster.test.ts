@@ -2,7 +2,7 @@ import test from 'ava';
 import { connect } from '@nats-io/transport-node';
 import { Cluster, type PartitionState } from '../src/index.js';
 import { decodeState } from '../src/transport/messages.js';
-import { isAlive, portOpen, sharedNats, TEST_SERVER } from './helpers/harness.js';
+import { isAlive, portOpen, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -168,5 +168,23 @@ test('a bad server module fails the start with the module error, leaving nothing
   });
   const err = await t.throwsAsync(cluster.start(), { code: 'SPS_PARTITION_FAILED' });
   t.regex(err!.message, /Partition 0 failed 1 time\(s\).*has no export "missingExport"/);
+  t.deepEqual(cluster.workerPids, []);
+});
+
+test.serial('stop() during start() drains what started and start() rejects saying so', async (t) => {
+  const server = await nats.get();
+  // Partition 1 takes 3 s to initialize, so the cluster is surely still starting when partition 0 registers.
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, config: { slowInit: { 1: 3000 } }, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  const starting = cluster.start();
+  const stopping = (async () => {
+    await waitUntil(() => cluster.members.length > 0, 20_000, 'partition 0 registered');
+    t.is(cluster.state, 'starting');
+    await cluster.stop();
+  })();
+  await t.throwsAsync(starting, { code: 'SPS_CLUSTER_STATE', message: /stop\(\) was called before every partition was serving/ });
+  await stopping;
+  t.is(cluster.state, 'stopped');
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
   t.deepEqual(cluster.workerPids, []);
 });

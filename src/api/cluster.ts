@@ -19,6 +19,8 @@ import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '.
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
 import { subjectsFor, type Subjects } from '../transport/subjects.js';
 
+const STOPPED_DURING_START = Symbol('stopped during start');
+
 /** Lifecycle of a {@link Cluster}. */
 export type ClusterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -176,9 +178,14 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         },
       );
       const snap = await waitFor(actor, (s) => s.value !== 'starting', { timeout: Infinity });
+      if (snap.value === 'stopping' || snap.value === 'stopped') {
+        // stop() was called meanwhile: it drains what started and tears the run down itself.
+        throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
+      }
       if (snap.value !== 'running') throw this.failureError(snap.context);
       this.status = 'running';
     } catch (err) {
+      if ((err as Record<symbol, unknown>)[STOPPED_DURING_START]) throw err;
       this.status = 'failed';
       await this.teardown();
       throw err;
