@@ -170,8 +170,6 @@ export const supervisorMachine = setup({
   guards: {
     allServing: ({ context }) => notServing(context).length === 0,
     allResultsIn: ({ context }) => resultsMissing(context).length === 0,
-    isNewMember: ({ context, event }) =>
-      event.type === 'REGISTER' && (context.members[event.registration.partition]?.attempt ?? -1) <= event.registration.attempt,
   },
   delays: {
     startTimeout: ({ context }) => context.startTimeoutMs,

@@ -81,6 +81,14 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     return this.run?.id;
   }
 
+  /**
+   * The secret of the current run: partitions accept `POST /control/shutdown` only with it
+   * (`Authorization: Bearer <token>`). Keep it private.
+   */
+  get token(): string | undefined {
+    return this.run?.token;
+  }
+
   /** URL of the NATS server the cluster uses. */
   get natsUrl(): string | undefined {
     return this.run?.nats?.url ?? this.options.natsUrl;

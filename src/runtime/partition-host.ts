@@ -1,38 +1,26 @@
-import { Socket } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { partitionServerMachine } from '../actors/partition-server.js';
-import { toWireError, type Member, type PartitionState } from '../actors/types.js';
+import type { Member, PartitionState } from '../actors/types.js';
 import type { PartitionContext } from '../api/context.js';
 import type { PartitionServer } from '../api/partition-server.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
-import { encodeFrame, readBatches } from '../transport/frames.js';
-import { httpResponse, type HttpServer } from '../transport/http.js';
+import { readBatches } from '../transport/frames.js';
+import type { HttpServer } from '../transport/http.js';
 import {
   decodeMembers,
   decodeRegisterAck,
-  decodeRequest,
   decodeShutdown,
   encodeRegistration,
-  encodeReply,
   encodeState,
 } from '../transport/messages.js';
 import { isSubjectToken, subjectsFor } from '../transport/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
-
-/** How many result records go into one frame on the result channel. */
-const RESULT_BATCH = 1024;
-
-/** Checks a presented token against the cluster's in constant time. */
-export function tokenMatches(expected: string, presented: string | undefined): boolean {
-  if (presented === undefined) return false;
-  const a = Buffer.from(expected);
-  const b = Buffer.from(presented);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+import { mountControlRoutes, tokenMatches } from './control-routes.js';
+import { serveEndpoints } from './endpoints.js';
+import { writeResults } from './result-channel.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -139,22 +127,11 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         listen: fromPromise(async () => {
           http = server!.createHttpServer(ctx);
           if (!http) return { host: env.advertiseHost, port: null };
-          http.route('get', '/control/health', () => ({
-            clusterId: env.clusterId,
-            partition,
-            attempt,
-            state: currentState(),
-            http: http!.implementation,
-          }));
-          http.route('post', '/control/shutdown', (req) => {
-            const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
-            if (!tokenMatches(env.token, req.headers['x-sps-token'] ?? bearer)) {
-              counters.refusedShutdowns++;
-              return httpResponse(403, { error: { code: 'SPS_BAD_TOKEN', message: 'shutdown refused: missing or wrong cluster token' } });
-            }
-            // Answer first: draining closes this server.
-            setImmediate(() => actor.send({ type: 'SHUTDOWN' }));
-            return httpResponse(202, { partition, attempt, state: 'draining' });
+          mountControlRoutes(http, {
+            token: env.token,
+            health: () => ({ clusterId: env.clusterId, partition, attempt, state: currentState(), ...counters }),
+            shutdown: () => actor.send({ type: 'SHUTDOWN' }),
+            refused: () => counters.refusedShutdowns++,
           });
           const bound = await http.listen(env.bindHost, env.httpPort);
           return { host: env.advertiseHost, port: bound.port };
@@ -171,36 +148,11 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);
           if (!ack.accepted) throw new SparkPartitionServerError('SPS_REGISTER_REFUSED', `registration refused: ${ack.reason ?? 'no reason given'}`);
-          setMembers(0, ack.members);
+          setMembers(ack.epoch, ack.members);
           return { shutdown: ack.shutdown };
         }),
         openEndpoints: fromPromise(async () => {
-          const handlers = server!.endpoints(ctx);
-          endpointSub = nc.subscribe(subjects.endpoints(partition, attempt), {
-            callback: (err, msg) => {
-              if (err || !msg.reply) return;
-              const name = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-              const handler = handlers[name];
-              let payload: unknown;
-              try {
-                payload = decodeRequest(msg.subject, msg.data);
-              } catch (e) {
-                counters.malformed++;
-                msg.respond(encodeReply({ ok: false, error: toWireError(e) }));
-                return;
-              }
-              if (!handler) {
-                msg.respond(encodeReply({ ok: false, error: { code: 'SPS_UNKNOWN_ENDPOINT', message: `partition ${partition} has no endpoint "${name}" (has: ${Object.keys(handlers).join(', ') || 'none'})` } }));
-                return;
-              }
-              Promise.resolve()
-                .then(() => handler(payload, ctx))
-                .then(
-                  (body) => msg.respond(encodeReply({ ok: true, body })),
-                  (e) => msg.respond(encodeReply({ ok: false, error: toWireError(e) })),
-                );
-            },
-          });
+          endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), server!.endpoints(ctx), ctx, () => counters.malformed++);
           await nc.flush();
         }),
         drain: fromPromise(async () => {
@@ -243,24 +195,4 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     await nc.close().catch(() => {});
   }
   return { state, error: final.context.error ? `[${final.context.error.code}] ${final.context.error.message}` : undefined };
-}
-
-/** Writes the result records as frames on the result channel and closes it. */
-async function writeResults(fd: number, format: 'msgpack' | 'json', records: Iterable<unknown> | AsyncIterable<unknown>): Promise<void> {
-  const out = new Socket({ fd, readable: false, writable: true });
-  const done = new Promise<void>((resolve, reject) => {
-    out.once('finish', resolve);
-    out.once('error', reject);
-  });
-  let batch: unknown[] = [];
-  for await (const record of records as AsyncIterable<unknown>) {
-    batch.push(record);
-    if (batch.length >= RESULT_BATCH) {
-      if (!out.write(encodeFrame(batch, format))) await new Promise((r) => out.once('drain', r));
-      batch = [];
-    }
-  }
-  if (batch.length > 0) out.write(encodeFrame(batch, format));
-  out.end();
-  await done;
 }

@@ -50,7 +50,7 @@ export function hostSupervisor(
           return;
         }
         if (actor.getSnapshot().status !== 'active') {
-          msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', members: [] }));
+          msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, members: [] }));
           return;
         }
         // xstate processes the event synchronously, so the snapshot below already reflects it.
@@ -63,6 +63,7 @@ export function hostSupervisor(
             accepted,
             shutdown: snap.value === 'stopping' || snap.status !== 'active',
             reason: accepted ? undefined : `attempt ${registration.attempt} of partition ${registration.partition} is stale or out of range`,
+            epoch: snap.context.epoch,
             members: memberList(snap.context),
           }),
         );

@@ -29,6 +29,8 @@ export interface RegisterAck {
   /** Set when the cluster is already stopping: the partition should drain right away. */
   shutdown: boolean;
   reason?: string;
+  /** Epoch of `members`, comparable with the epochs of membership broadcasts. */
+  epoch: number;
   members: Member[];
 }
 
@@ -94,6 +96,7 @@ export function decodeRegisterAck(subject: string, data: Uint8Array): RegisterAc
     accepted: m.accepted === true,
     shutdown: m.shutdown === true,
     reason: typeof m.reason === 'string' ? m.reason : undefined,
+    epoch: int(subject, m, 'epoch'),
     members: decodeMemberList(subject, m.members),
   };
 }

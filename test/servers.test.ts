@@ -1,0 +1,84 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { Cluster, StopTimeoutError } from '../src/index.js';
+import { workerCommand } from '../src/spark/worker-command.js';
+import { isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
+
+const nats = sharedNats();
+test.after.always(() => nats.stop());
+const NATS_ONLY = new URL('./fixtures/nats-only-server.ts', import.meta.url);
+const WORDS = ['ant', 'bee', 'cat', 'dog'].map((word) => ({ word }));
+
+test.serial('a NATS-only server exported as a class registers without a port and gets the config', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: { module: NATS_ONLY, export: 'WordServer' }, data: WORDS, partitions: 2, config: { suffix: '!' }, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  t.deepEqual([...cluster.hosts.values()].map((h) => h.port), [null, null]);
+  t.deepEqual(await cluster.request(1, 'words'), ['cat!', 'dog!']);
+  await cluster.stop();
+  t.deepEqual(cluster.result().get(0), ['ANT', 'BEE']);
+});
+
+test.serial('a server exported as an instance works without subclassing', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: { module: NATS_ONLY, export: 'lengths' }, data: WORDS.slice(0, 3), partitions: 1, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  t.deepEqual(await cluster.request(0, 'lengths'), [3, 3, 3]);
+});
+
+test.serial('POST /control/shutdown with the token drains that partition; its result is kept', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const { host, port } = cluster.hosts.get(0)!;
+  const base = `http://${host}:${port}/control`;
+  t.is((await fetch(`${base}/shutdown`, { method: 'POST', headers: { 'x-sps-token': 'wrong' } })).status, 403);
+  t.like(await (await fetch(`${base}/health`)).json(), { refusedShutdowns: 1, state: 'serving' });
+  const res = await fetch(`${base}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${cluster.token}` } });
+  t.is(res.status, 202);
+  t.like(await res.json(), { partition: 0, state: 'draining' });
+  await waitUntil(() => cluster.members[0]?.state === 'finished', 10_000, 'partition 0 finished');
+  await t.throwsAsync(cluster.request(0, 'sum'), { code: 'SPS_NOT_SERVING', message: /partition is finished \(attempt 0\)/ });
+  t.is(await cluster.request(1, 'sum'), 7);
+  await cluster.stop();
+  t.deepEqual([...cluster.result()].sort(([a], [b]) => a - b).map(([, r]) => r), [
+    [{ partition: 0, attempt: 0, count: 2, sum: 3 }],
+    [{ partition: 1, attempt: 0, count: 2, sum: 7 }],
+  ]);
+});
+
+test.serial('the stop timeout names the partitions whose result did not come, and kills them', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 3, config: { hangResult: [1] }, stopTimeoutMs: 2000, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const pids = cluster.members.map((m) => m.pid);
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: StopTimeoutError });
+  t.deepEqual(err!.missing, [1]);
+  t.regex(err!.message, /within 2000 ms: partition\(s\) 1 did not return results/);
+  t.is(cluster.state, 'failed');
+  // What did arrive is still there.
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 2]);
+  for (const pid of pids) t.false(isAlive(pid));
+});
+
+test('a worker started with a bad environment exits 1 naming the variable', async (t) => {
+  const { command, args } = workerCommand('x.ts');
+  const run = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(command, args, { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  const missing = await run({ SPS_CLUSTER_ID: 'c1' });
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /\[SPS_INVALID_OPTION\] Invalid option "SPS_PARTITIONS": environment variable is not set/);
+  const bad = await run({ SPS_CLUSTER_ID: 'c1', SPS_PARTITIONS: '2', SPS_PARTITION: '5', SPS_ATTEMPT: '0' });
+  t.regex(bad.stderr, /"SPS_PARTITION": 5 is not below SPS_PARTITIONS=2/);
+  const badId = await run({ SPS_CLUSTER_ID: 'a.b' });
+  t.regex(badId.stderr, /"SPS_CLUSTER_ID": may only hold letters/);
+});

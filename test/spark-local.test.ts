@@ -1,0 +1,266 @@
+/**
+ * Spark launcher on a real local-mode Spark (local[2,4]): one shared application for the file,
+ * plus one test that lets a cluster start (and end) its own application from `master`.
+ */
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, DependencyMissingError, SparkSlotsError, type SparkApplication, type SparkSource } from '../src/index.js';
+import { SMALL_SPARK_CONF, alive, startApp, testLog, until } from './helpers/spark-harness.js';
+
+const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
+const ECHO_SERVER = new URL('./helpers/spark-echo-server.ts', import.meta.url);
+
+let app: SparkApplication | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'sps-spark-test-'));
+
+test.before(async () => {
+  app = await startApp('local[2,4]');
+});
+
+test.after.always(async () => {
+  await app?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+class DemoCluster extends Cluster<number> {
+  async getPartitionList(partition: number): Promise<number[]> {
+    const { host, port } = this.hosts.get(partition)!;
+    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
+    return text.split(',').map(Number);
+  }
+}
+
+interface WhoAmI {
+  partition: number;
+  attempt: number;
+  partitions: number;
+  count: number;
+  stage: string;
+  taskAttemptId: string;
+  pid: number;
+}
+
+function echoCluster(extra: Record<string, unknown>): Cluster {
+  return new Cluster({ server: ECHO_SERVER, partitions: 2, spark: app, log: testLog, startTimeoutMs: 120_000, ...extra });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+test.serial('the seed demo runs on local[2,4] with an application of its own (option master)', async (t) => {
+  t.timeout(240_000);
+  const cluster = new DemoCluster({
+    server: DEMO_SERVER,
+    data: { range: { end: 1000 } },
+    partitions: 2,
+    master: 'local[2,4]',
+    sparkConf: SMALL_SPARK_CONF,
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const overHttp = await cluster.getPartitionList(0);
+  t.deepEqual(overHttp, Array.from({ length: 500 }, (_, i) => i));
+  t.deepEqual(await cluster.request<number[]>(0, 'get_list'), overHttp);
+  t.deepEqual(await cluster.getPartitionList(1), Array.from({ length: 500 }, (_, i) => i + 500));
+  t.deepEqual(cluster.members.map((m) => m.attempt), [0, 0]);
+  await cluster.stop();
+  t.deepEqual([...cluster.result()], [
+    [0, [{ partition: 0, count: 500, sum: 124750 }]],
+    [1, [{ partition: 1, count: 500, sum: 374750 }]],
+  ]);
+});
+
+test.serial('an empty partition still gets a server that knows its index', async (t) => {
+  t.timeout(120_000);
+  const cluster = echoCluster({ source: { rows: ['only'] } });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const who = await cluster.requestAll<WhoAmI>('whoami');
+  const p0 = who.get(0);
+  const p1 = who.get(1);
+  t.true(p0?.ok && p1?.ok);
+  if (!p0?.ok || !p1?.ok) return;
+  t.like(p0.value, { partition: 0, attempt: 0, partitions: 2, count: 0 });
+  t.like(p1.value, { partition: 1, attempt: 0, partitions: 2, count: 1 });
+  t.truthy(p0.value.stage);
+  t.truthy(p0.value.taskAttemptId);
+  await cluster.stop();
+  t.deepEqual(cluster.result().get(0), []);
+  t.deepEqual(cluster.result().get(1), [{ partition: 1, i: 0, row: '"only"' }]);
+});
+
+test.serial('SIGKILL of a partition worker: Spark relaunches the task and the partition serves again as attempt 1', async (t) => {
+  t.timeout(180_000);
+  const cluster = echoCluster({ source: { range: { end: 10 } } });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const victim = cluster.members.find((m) => m.partition === 1)!;
+  t.is(victim.attempt, 0);
+  process.kill(victim.pid, 'SIGKILL');
+  const back = await until(() => cluster.members.some((m) => m.partition === 1 && m.attempt === 1 && m.state === 'serving'), 120_000);
+  t.true(back, `members: ${JSON.stringify(cluster.members)}`);
+  const who = await cluster.request<WhoAmI>(1, 'whoami');
+  t.like(who, { partition: 1, attempt: 1, count: 5 });
+  t.not(who.pid, victim.pid);
+  t.deepEqual(await cluster.request<number[]>(1, 'rows'), [5, 6, 7, 8, 9]);
+  await cluster.stop();
+  t.is(cluster.result().get(1)?.length, 5);
+});
+
+test.serial('stop() leaves no Spark job, no worker process and no port behind', async (t) => {
+  t.timeout(120_000);
+  const cluster = echoCluster({ source: { range: { end: 4 } } });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const members = cluster.members;
+  const ports: number[] = [];
+  for (const m of members) {
+    // The echo server has no HTTP server; hold the pids and check the worker processes instead.
+    if (m.port !== null) ports.push(m.port);
+  }
+  t.deepEqual((await app!.status()).jobs, [cluster.id]);
+  const pids = cluster.workerPids;
+  t.is(pids.length, 2);
+  await cluster.stop();
+  const status = await app!.status();
+  t.deepEqual(status.activeJobs, []);
+  t.deepEqual(status.jobs, []);
+  for (const pid of [...pids, ...members.map((m) => m.pid)]) t.false(alive(pid), `worker ${pid} still running`);
+  for (const port of ports) t.false(await portOpen(port), `port ${port} still open`);
+  t.deepEqual(cluster.workerPids, []);
+});
+
+test.serial('stop() of an HTTP cluster frees its ports', async (t) => {
+  t.timeout(120_000);
+  const cluster = new Cluster({ server: DEMO_SERVER, data: { range: { end: 10 } }, partitions: 2, spark: app, log: testLog });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const ports = cluster.members.map((m) => m.port!);
+  t.is(ports.length, 2);
+  for (const port of ports) t.true(await portOpen(port));
+  await cluster.stop();
+  for (const port of ports) t.false(await portOpen(port), `port ${port} still open`);
+});
+
+test.serial('too few task slots fail with a clear error naming available and needed slots', async (t) => {
+  t.timeout(60_000);
+  const cluster = echoCluster({ partitions: 3, source: { range: { end: 3 } } });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  const err = await t.throwsAsync(cluster.start(), { instanceOf: SparkSlotsError });
+  t.is(err?.code, 'SPS_SPARK_SLOTS');
+  t.like(err, { available: 2, needed: 3 });
+  t.regex(err!.message, /can run 2 task\(s\) at once but the cluster needs 3/);
+  t.is(cluster.state, 'failed');
+  t.deepEqual((await app!.status()).jobs, []);
+});
+
+test.serial('a missing Spark home fails with DependencyMissingError', async (t) => {
+  const cluster = new Cluster({ server: ECHO_SERVER, master: 'local[1]', sparkHome: join(dir, 'no-spark'), log: testLog });
+  const err = await t.throwsAsync(cluster.start(), { instanceOf: DependencyMissingError });
+  t.regex(err!.message, /spark-submit in ".*no-spark" \(option sparkHome\)/);
+});
+
+// Each kind of source, with the rows the partition servers must see (in any partition).
+test.serial.before(async () => {
+  writeFileSync(join(dir, 'lines.txt'), 'alpha\nbeta\ngamma\n');
+  writeFileSync(join(dir, 'people.json'), '{"name":"ann","age":31}\n{"name":"bob","age":42}\n{"name":"cy","age":7}\n');
+  writeFileSync(join(dir, 'people.csv'), 'name,age\nann,31\nbob,42\n');
+  await app!.sql(`INSERT OVERWRITE DIRECTORY '${join(dir, 'people.parquet')}' USING parquet SELECT * FROM VALUES ('ann', 31), ('bob', 42) AS t(name, age)`);
+  await app!.sql(`CREATE OR REPLACE TEMPORARY VIEW sps_people AS SELECT * FROM VALUES ('ann', 31), ('bob', 42), ('dee', 9) AS t(name, age)`);
+});
+
+const people = (...p: [string, number][]): unknown[] => p.map(([name, age]) => ({ name, age }));
+const sources: [string, () => SparkSource, unknown[]][] = [
+  ['range', () => ({ range: { start: 10, end: 20, step: 3 } }), [10, 13, 16, 19]],
+  ['rows (parallelized array)', () => ({ rows: [{ a: 1 }, { a: 2 }, 'three'] }), [{ a: 1 }, { a: 2 }, 'three']],
+  ['textFile', () => ({ textFile: join(dir, 'lines.txt') }), ['alpha', 'beta', 'gamma']],
+  ['parquet', () => ({ parquet: join(dir, 'people.parquet') }), people(['ann', 31], ['bob', 42])],
+  ['json', () => ({ json: join(dir, 'people.json') }), people(['ann', 31], ['bob', 42], ['cy', 7])],
+  ['csv', () => ({ csv: join(dir, 'people.csv'), options: { header: 'true', inferSchema: 'true' } }), people(['ann', 31], ['bob', 42])],
+  ['sql', () => ({ sql: 'SELECT id, id * 2 AS twice FROM range(3)' }), [{ id: 0, twice: 0 }, { id: 1, twice: 2 }, { id: 2, twice: 4 }]],
+  ['table', () => ({ table: 'sps_people' }), people(['ann', 31], ['bob', 42], ['dee', 9])],
+];
+
+const key = (v: unknown): string => JSON.stringify(v);
+const sorted = (rows: unknown[]): unknown[] => [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+
+for (const [name, source, expected] of sources) {
+  test.serial(`source: ${name}`, async (t) => {
+    t.timeout(120_000);
+    const cluster = echoCluster({ source: source() });
+    t.teardown(() => cluster.stop().catch(() => {}));
+    await cluster.start();
+    const replies = await cluster.requestAll<unknown[]>('rows');
+    const rows: unknown[] = [];
+    for (const [p, reply] of replies) {
+      t.true(reply.ok, `partition ${p}`);
+      if (reply.ok) rows.push(...reply.value);
+    }
+    // Objects are compared with sorted keys: Spark may reorder nothing, but JSON keys must match.
+    const norm = (v: unknown): unknown => (v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort()) : v);
+    t.deepEqual(sorted(rows.map(norm)), sorted(expected.map(norm)));
+    await cluster.stop();
+  });
+}
+
+test.serial('a cached result dataset counts, collects, saves as parquet, and the cluster starts again on the same source', async (t) => {
+  t.timeout(240_000);
+  const cluster = echoCluster({ source: { range: { end: 6 } }, cacheResult: true });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  await cluster.stop();
+  const ds = cluster.resultDataset!;
+  t.truthy(ds);
+  t.teardown(() => ds.unpersist().catch(() => {}));
+  const expected = [0, 1, 2, 3, 4, 5].map((n) => ({ partition: n < 3 ? 0 : 1, i: n % 3, row: String(n) }));
+  t.is(await ds.count(), 6);
+  t.deepEqual(sorted(await ds.collect()), sorted(expected));
+  t.true((await app!.status()).datasets.includes(ds.id));
+  const out = join(dir, 'result.parquet');
+  await ds.save(out, { format: 'parquet' });
+  const back = await app!.sql(`SELECT partition, i, row FROM parquet.\`${out}\``);
+  t.deepEqual(sorted(back), sorted(expected));
+  await ds.save(join(dir, 'result.json'), { format: 'json' });
+  t.is((await app!.sql(`SELECT count(*) AS n FROM json.\`${join(dir, 'result.json')}\``))[0]?.n, 6);
+
+  await cluster.start();
+  t.deepEqual(await cluster.request<number[]>(1, 'rows'), [3, 4, 5]);
+  await cluster.stop();
+  const again = cluster.resultDataset!;
+  t.not(again.id, ds.id);
+  t.is(await again.count(), 6);
+  await again.unpersist();
+  await ds.unpersist();
+  t.deepEqual((await app!.status()).datasets, []);
+});
+
+test.serial('barrier mode: a killed worker restarts the whole group', async (t) => {
+  t.timeout(180_000);
+  const cluster = echoCluster({ source: { range: { end: 4 } }, barrier: true });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const before = cluster.members;
+  process.kill(before[0]!.pid, 'SIGKILL');
+  const restarted = await until(
+    () => cluster.members.length === 2 && cluster.members.every((m) => m.state === 'serving' && m.attempt > before[m.partition]!.attempt),
+    150_000,
+  );
+  t.true(restarted, `members: ${JSON.stringify(cluster.members)}`);
+  t.deepEqual(await cluster.request<number[]>(0, 'rows'), [0, 1]);
+  for (const m of before) t.false(alive(m.pid), `old worker ${m.pid} of partition ${m.partition} still running`);
+  await cluster.stop();
+  t.deepEqual(cluster.result().get(1)?.map((r) => (r as { row: string }).row), ['2', '3']);
+});
