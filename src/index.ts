@@ -10,6 +10,7 @@ export type { PartitionServerOptions } from './api/partition-server.js';
 export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
 export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
 export type { PartitionContext, EndpointHandler } from './api/context.js';
+export type { Rows } from './runtime/rows.js';
 export type { ClusterOptions, ServerRef } from './options.js';
 export type { EmbeddedSource, RangeSource } from './spark/data-source.js';
 export type { Launcher, LaunchPlan, LaunchEvents } from './spark/launcher.js';

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { decode, encode, pack } from '../src/transport/codec.js';
-import { decodeBatch, encodeFrame, readBatches, readFrames } from '../src/transport/frames.js';
+import { decodeBatch, encodeFrame, readFrames } from '../src/transport/frames.js';
+import { RowStream } from '../src/runtime/rows.js';
 import { decodeRegistration, decodeState, encodeRegistration, encodeState } from '../src/transport/messages.js';
 import { subjectsFor } from '../src/transport/subjects.js';
 import { MalformedMessageError } from '../src/errors.js';
@@ -39,7 +40,7 @@ test('frames survive arbitrary chunking, in both formats', async (t) => {
     const input = new PassThrough();
     const got = (async () => {
       const rows: unknown[] = [];
-      for await (const r of readBatches(input, format, 'test')) rows.push(r);
+      for await (const r of new RowStream(input, format, 'test')) rows.push(r);
       return rows;
     })();
     // Feed in odd-sized chunks so frames and length prefixes are split.
@@ -47,6 +48,19 @@ test('frames survive arbitrary chunking, in both formats', async (t) => {
     input.end();
     t.deepEqual(await got, batches.flat());
   }
+});
+
+test('rows can be read batch by batch, only once, and the rest is drained', async (t) => {
+  const input = new PassThrough();
+  input.end(Buffer.concat([encodeFrame([1, 2], 'msgpack'), encodeFrame([3], 'msgpack'), encodeFrame([4, 5], 'msgpack')]));
+  const rows = new RowStream<number>(input, 'msgpack', 'rows of partition 4');
+  for await (const batch of rows.batches()) {
+    t.deepEqual(batch, [1, 2]);
+    break;
+  }
+  t.throws(() => rows[Symbol.asyncIterator](), { code: 'SPS_ROWS_READ_TWICE', message: /rows of partition 4: the rows can only be read once/ });
+  await rows.drainRest();
+  t.true(input.readableEnded);
 });
 
 test('a stream that ends inside a frame is an error', async (t) => {

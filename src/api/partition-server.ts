@@ -1,5 +1,6 @@
 import type { HttpServer } from '../transport/http.js';
 import type { EndpointHandler, PartitionContext } from './context.js';
+import type { Rows } from '../runtime/rows.js';
 
 /** Marks partition servers without relying on `instanceof` (user modules may load another copy of this package). */
 export const SERVER_BRAND = Symbol.for('spark-partition-server.PartitionServer');
@@ -10,7 +11,7 @@ export interface PartitionServerOptions<Row = unknown, Config = unknown, Result 
    * Builds the partition's state from its rows. Default: collects them into `server.rows`.
    * A throw fails the partition; the error is reported to the supervisor.
    */
-  init?: (rows: AsyncIterable<Row>, ctx: PartitionContext<Config>) => void | Promise<void>;
+  init?: (rows: Rows<Row>, ctx: PartitionContext<Config>) => void | Promise<void>;
   /** NATS endpoints by name (letters, digits, `_` and `-`). */
   endpoints?: Record<string, EndpointHandler<Config>>;
   /** Builds the records this partition returns when it shuts down. Default: none. */
@@ -35,12 +36,12 @@ export class PartitionServer<Row = unknown, Config = unknown, Result = unknown> 
   }
 
   /** Builds state from the partition's rows before the server is registered. */
-  async initPartition(rows: AsyncIterable<Row>, ctx: PartitionContext<Config>): Promise<void> {
+  async initPartition(rows: Rows<Row>, ctx: PartitionContext<Config>): Promise<void> {
     if (this.options.init) {
       await this.options.init(rows, ctx);
       return;
     }
-    for await (const row of rows) this.rows.push(row);
+    for await (const batch of rows.batches()) for (const row of batch) this.rows.push(row);
   }
 
   /** The NATS endpoints this partition answers, by name. */

@@ -6,7 +6,6 @@ import type { PartitionContext } from '../api/context.js';
 import type { PartitionServer } from '../api/partition-server.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
-import { readBatches } from '../transport/frames.js';
 import type { HttpServer } from '../transport/http.js';
 import {
   decodeMembers,
@@ -21,6 +20,7 @@ import { loadServer } from './load-server.js';
 import { mountControlRoutes, tokenMatches } from './control-routes.js';
 import { serveEndpoints } from './endpoints.js';
 import { writeResults } from './result-channel.js';
+import { RowStream } from './rows.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -119,10 +119,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
       actors: {
         initPartition: fromPromise(async () => {
           server = await loadServer(env.serverModule, env.serverExport, env.config);
-          const rows = readBatches(process.stdin, env.rowFormat, `partition ${partition} rows on stdin`);
-          await server.initPartition(rows as AsyncIterable<never>, ctx);
-          // Rows the server did not read are drained, so the feeding side never blocks on us.
-          for await (const _ of rows);
+          const rows = new RowStream<never>(process.stdin, env.rowFormat, `partition ${partition} rows on stdin`);
+          await server.initPartition(rows, ctx);
+          await rows.drainRest();
         }),
         listen: fromPromise(async () => {
           http = server!.createHttpServer(ctx);

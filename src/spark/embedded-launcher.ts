@@ -107,7 +107,8 @@ export class EmbeddedLauncher implements Launcher {
     // A worker that fails or stops reading closes stdin early; that is reported by its exit, not here.
     child.stdin!.on('error', () => {});
     child.once('error', (err) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] failed: could not start worker: ${err.message}`));
-    void this.feed(child, this.source.slice(partition));
+    // A worker that dies while being fed is reported by its exit; the feed just stops.
+    this.feed(child, this.source.slice(partition)).catch(() => {});
     return task;
   }
 

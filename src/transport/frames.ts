@@ -1,5 +1,4 @@
 import type { Readable, Writable } from 'node:stream';
-import { once } from 'node:events';
 import { pack, unpack } from './codec.js';
 
 /**
@@ -23,11 +22,23 @@ export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buf
   return frame;
 }
 
-/** Writes one batch as a frame, honouring backpressure. */
+/**
+ * Writes one batch as a frame, honouring backpressure. Resolves once the stream can take more, or
+ * when it closed (the reader went away; whoever owns the reader reports why).
+ */
 export async function writeFrame(out: Writable, batch: readonly unknown[], format: FrameFormat): Promise<void> {
-  if (!out.write(encodeFrame(batch, format))) {
-    await Promise.race([once(out, 'drain'), once(out, 'close')]);
-  }
+  if (out.write(encodeFrame(batch, format))) return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+    out.on('error', done);
+  });
 }
 
 /** Yields the raw bodies of the frames of a stream; throws if the stream ends inside a frame. */
@@ -53,11 +64,4 @@ export function decodeBatch(body: Buffer, format: FrameFormat, what: string): un
   const value = format === 'json' ? JSON.parse(body.toString('utf8')) : unpack(body);
   if (!Array.isArray(value)) throw new Error(`${what}: frame is not a batch (array)`);
   return value;
-}
-
-/** Yields the items of every batch frame of a stream, one at a time. */
-export async function* readBatches(input: Readable, format: FrameFormat, what: string): AsyncGenerator<unknown> {
-  for await (const body of readFrames(input, what)) {
-    yield* decodeBatch(body, format, what);
-  }
 }

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { STATUS_CODES } from 'node:http';
 import { SparkPartitionServerError } from '../errors.js';
-import { httpResponse, toHttpResponse, type HttpHandler, type HttpMethod, type HttpRequest, type HttpServer } from './http.js';
+import { httpResponse, toHttpResponse, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResponse, type HttpResult, type HttpServer } from './http.js';
 
 const require = createRequire(import.meta.url);
 
@@ -70,13 +70,16 @@ export function createUwsServer(): HttpServer {
     // uWS invalidates `req` after this synchronous call: copy what handlers need first.
     const method = req.getCaseSensitiveMethod ? req.getCaseSensitiveMethod() : req.getMethod().toUpperCase();
     const path = req.getUrl() as string;
-    const query = new URLSearchParams(req.getQuery() ?? '');
+    const rawQuery = (req.getQuery() as string | undefined) ?? '';
     const headers = collectHeaders(req);
     let aborted = false;
     inflight++;
-    res.onAborted(() => {
-      aborted = true;
-    });
+    // uWS needs onAborted before the callback returns whenever the answer comes later.
+    const answerLater = (): void => {
+      res.onAborted(() => {
+        aborted = true;
+      });
+    };
     const chunks: Buffer[] = [];
     let size = 0;
     const finish = (status: number, hdrs: Record<string, string>, body: string | Uint8Array | undefined): void => {
@@ -89,24 +92,42 @@ export function createUwsServer(): HttpServer {
         res.end(body ?? '');
       });
     };
+    const fail = (err: Error & { code?: string }): HttpResponse =>
+      httpResponse(500, { error: { code: err.code ?? 'SPS_HANDLER_ERROR', message: err.message } });
     const run = (body: Buffer): void => {
+      let query: URLSearchParams | undefined;
       const request: HttpRequest = {
         method,
         path,
-        query,
+        get query() {
+          return (query ??= new URLSearchParams(rawQuery));
+        },
         headers,
         body,
         json: () => JSON.parse(body.toString('utf8')),
       };
-      Promise.resolve()
-        .then(() => handler(request))
-        .then(toHttpResponse, (err: Error) => httpResponse(500, { error: { code: (err as { code?: string }).code ?? 'SPS_HANDLER_ERROR', message: err.message } }))
-        .then((r) => finish(r.status, r.headers, r.body));
+      // Synchronous handlers answer within this uWS callback: no promise hop on the hot path.
+      let result: HttpResult | Promise<HttpResult>;
+      try {
+        result = handler(request);
+      } catch (err) {
+        const r = fail(err as Error);
+        finish(r.status, r.headers, r.body);
+        return;
+      }
+      if (result instanceof Promise) {
+        if (method === 'GET' || method === 'HEAD') answerLater();
+        result.then(toHttpResponse, fail).then((r) => finish(r.status, r.headers, r.body));
+        return;
+      }
+      const r = toHttpResponse(result);
+      finish(r.status, r.headers, r.body);
     };
     if (method === 'GET' || method === 'HEAD') {
       run(Buffer.alloc(0));
       return;
     }
+    answerLater();
     res.onData((ab: ArrayBuffer, isLast: boolean) => {
       if (size < 0) return;
       size += ab.byteLength;
