@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { removeCompiled } from './lib/compiled.js';
 import { machineInfo } from './lib/machine.js';
 import { renderChart } from './lib/svg.js';
 import { sectionTable, targetsTable } from './lib/table.js';
@@ -44,7 +45,7 @@ for (const n of names) if (!BENCHMARKS[n]) throw new Error(`unknown benchmark "$
 await mkdir(outDir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const workerEnv: Record<string, string> = values.profile
-  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(outDir, `profiles-${stamp}`)}` }
+  ? { NODE_OPTIONS: `--import=${new URL('./lib/cpu-prof-preload.mjs', import.meta.url).href}`, SPS_BENCH_PROF_DIR: resolve(outDir, `profiles-${stamp}`) }
   : {};
 const ctx: BenchContext = { quick: values.quick, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
 
@@ -71,6 +72,7 @@ for (const name of names) {
   console.log(`\n${sectionTable(s)}\n`);
 }
 
+await removeCompiled();
 const targets = sections.flatMap((s) => s.targets);
 const durationMs = performance.now() - t0;
 const header = `Run ${started.toISOString()} (${values.quick ? 'quick' : 'full'}, ${(durationMs / 1000).toFixed(0)} s) on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, ${machine.os}; Node ${machine.node}; ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`;

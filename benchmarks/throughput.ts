@@ -33,6 +33,9 @@ export default async function throughput(ctx: BenchContext): Promise<SectionResu
     const subject = subjectsFor(cluster.id!).endpoint(0, member.attempt, 'lookup');
     const nc = await connect({ servers: cluster.natsUrl! });
     try {
+      // Warm-up (JIT, connections), untimed.
+      await closedLoop((i) => cluster.request(0, 'lookup', { key: key(i) }), inflight, 50_000, ctx.quick ? 300 : 1000);
+      await closedLoop((i) => nc.request(subject, encodeRequest({ key: key(i) }), { timeout: 10_000 }), inflight, 50_000, ctx.quick ? 300 : 1000);
       const lib: number[] = [];
       const raw: number[] = [];
       for (let r = 0; r < runs; r++) {
@@ -62,6 +65,7 @@ export default async function throughput(ctx: BenchContext): Promise<SectionResu
         urls.set(name, `http://127.0.0.1:${m[1]}/app/lookup?key=12345`);
         results.set(name, []);
       }
+      for (const url of urls.values()) await autocannon(url, { ...primary, durationSec: 1 }); // warm-up
       for (let r = 0; r < runs; r++) {
         for (const [name, url] of urls) {
           ctx.log(`  autocannon ${name} run ${r + 1}/${runs} …`);

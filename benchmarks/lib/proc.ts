@@ -21,11 +21,11 @@ export function startChild(command: string, args: string[], env: NodeJS.ProcessE
   return { child, stdout: () => out, stderr: () => err, stop: () => stopProcess(child, 5000) };
 }
 
-/** Waits until `match` finds something in the child's stdout; rejects on exit or timeout. */
-export function waitForOutput(h: ChildHandle, match: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+/** Waits until `match` finds something in the child's stdout (or stderr too); rejects on exit or timeout. */
+export function waitForOutput(h: ChildHandle, match: RegExp, timeoutMs: number, alsoStderr = false): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     const check = (): void => {
-      const m = match.exec(h.stdout());
+      const m = match.exec(alsoStderr ? `${h.stdout()}\n${h.stderr()}` : h.stdout());
       if (m) done(() => resolve(m));
     };
     const onExit = (): void => done(() => reject(new Error(`process exited before printing ${match}: ${h.stderr().slice(-2000)}`)));
@@ -33,10 +33,12 @@ export function waitForOutput(h: ChildHandle, match: RegExp, timeoutMs: number):
     const done = (f: () => void): void => {
       clearTimeout(timer);
       h.child.stdout!.off('data', check);
+      h.child.stderr!.off('data', check);
       h.child.off('exit', onExit);
       f();
     };
     h.child.stdout!.on('data', check);
+    if (alsoStderr) h.child.stderr!.on('data', check);
     h.child.once('exit', onExit);
     check();
   });

@@ -1,0 +1,64 @@
+import { rm } from 'node:fs/promises';
+import { ROOT } from './spark.js';
+import { runToEnd } from './proc.js';
+
+/** Where the project is compiled for the no-tsx measurements (git-ignored). */
+export const COMPILED_DIR = `${ROOT}.sps-tmp/bench-dist`;
+
+/** Compiles the project with tsc to {@link COMPILED_DIR}; resolves with the compile time in ms. */
+export async function compileProject(): Promise<number> {
+  const t0 = performance.now();
+  await rm(COMPILED_DIR, { recursive: true, force: true });
+  const r = await runToEnd(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.json`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'], 120_000);
+  if (r.code !== 0) throw new Error(`tsc failed: ${r.stdout.slice(-1500)}`);
+  return performance.now() - t0;
+}
+
+/** Removes the compiled copy. */
+export async function removeCompiled(): Promise<void> {
+  await rm(COMPILED_DIR, { recursive: true, force: true });
+}
+
+/** What compiled-probe.js prints. */
+export interface CompiledProbeOut {
+  start: Record<string, number[]>;
+  stop: Record<string, number[]>;
+  idleRss: number[];
+}
+
+/** Runs the compiled start/stop + idle memory probe with plain node. */
+export async function runCompiledProbe(sizes: number[], reps: number): Promise<CompiledProbeOut> {
+  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/compiled-probe.js`, sizes.join(','), String(reps)], 300_000);
+  const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (r.code !== 0 || !line) throw new Error(`compiled probe exited ${r.code}: ${r.stderr.slice(-1500)}`);
+  return JSON.parse(line.slice('BENCH_JSON '.length)) as CompiledProbeOut;
+}
+
+/** Times a plain-node import of the compiled library + server (no tsx), spawn to exit, in ms. */
+export async function compiledImportMs(): Promise<{ wallMs: number; importMs: number }> {
+  const t0 = performance.now();
+  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/servers/import-probe.js`], 60_000);
+  const m = /IMPORTED ([\d.]+)/.exec(r.stdout);
+  return { wallMs: performance.now() - t0, importMs: m ? Number(m[1]) : Number.NaN };
+}
+
+let compiled: Promise<number> | undefined;
+const probes = new Map<string, Promise<CompiledProbeOut>>();
+
+/** Compiles once per run, then runs the probe once per settings (benchmarks 3 and 5 share it). */
+export function compiledProbe(sizes: number[], reps: number): Promise<CompiledProbeOut> {
+  const key = `${sizes.join(',')}x${reps}`;
+  let p = probes.get(key);
+  if (!p) {
+    compiled ??= compileProject();
+    p = compiled.then(() => runCompiledProbe(sizes, reps));
+    probes.set(key, p);
+  }
+  return p;
+}
+
+/** Compiles once per run (shared with {@link compiledProbe}). */
+export function ensureCompiled(): Promise<number> {
+  compiled ??= compileProject();
+  return compiled;
+}
