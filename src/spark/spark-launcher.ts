@@ -50,6 +50,7 @@ export class SparkLauncher implements Launcher {
   private readonly tasks = new Map<number, TaskProcess>();
   private dataset?: ResultDataset;
   private clusterId = '';
+  private allReported = false;
 
   constructor(private readonly opts: ResolvedOptions<unknown, unknown>) {
     this.kind = `spark ${opts.spark ? opts.spark.info.master : opts.master}`;
@@ -68,6 +69,7 @@ export class SparkLauncher implements Launcher {
   async launch(plan: LaunchPlan, events: LaunchEvents): Promise<void> {
     const o = this.opts;
     this.stopping = false;
+    this.allReported = false;
     this.clusterId = plan.clusterId;
     if (o.spark) {
       this.app = o.spark;
@@ -157,6 +159,7 @@ export class SparkLauncher implements Launcher {
           }
           pending.delete(partition);
           reported.add(partition);
+          this.allReported = reported.size === plan.partitions;
           events.result(partition, attempt, records);
           break;
         }
@@ -187,7 +190,9 @@ export class SparkLauncher implements Launcher {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.jobRunning && this.nc && !this.nc.isClosed()) {
+    // Once every partition returned its result the job is ending by itself; cancelling it then
+    // would only race with its end.
+    if (this.jobRunning && !this.allReported && this.nc && !this.nc.isClosed()) {
       // Cancelling the job group interrupts the tasks; Spark then kills their Python workers and
       // the parent-death signal takes the Node workers down with them.
       await this.nc.request(subjectsFor(this.clusterId).spark('cancel'), encode('cancel'), { timeout: STOP_WAIT_MS }).catch(() => {});

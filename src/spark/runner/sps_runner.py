@@ -238,7 +238,8 @@ def make_task(spec):
             _tell(spec, "task_failed", {"partition": index, "attempt": attempt, "error": error})
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
             raise RuntimeError("partition %d attempt %d: worker %s" % (index, attempt, error))
-        return iter([(index, attempt, r) for r in records])
+        # The header carries the attempt even for a partition that returned nothing.
+        return iter([(index, attempt, False, None)] + [(index, attempt, True, r) for r in records])
 
     return run_partition
 
@@ -359,7 +360,7 @@ class Runner:
         run_nc = self.nc
         if job["natsUrl"] != self.app_url:
             run_nc = await nats_connect(job["natsUrl"], "sps-spark-runner-%s" % cid)
-        state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False}
+        state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False, "cancel_replies": []}
         self.jobs[cid] = state
         await run_nc.subscribe("sps.%s.spark.cancel" % cid, cb=self.guard("cancel", lambda m, b: self.on_cancel(m, cid)))
         await self.reply(msg, "submitted", group=state["group"], slots=available)
@@ -387,7 +388,7 @@ class Runner:
             # A failed barrier result stage is never retried; a shuffle after it makes the barrier
             # stage a map stage, which Spark does retry as a group.
             tagged = rows.barrier().mapPartitionsWithIndex(task)
-            tagged = tagged.map(lambda t: (t[0], (t[1], t[2]))).partitionBy(n, lambda k: k).map(lambda kv: (kv[0], kv[1][0], kv[1][1]))
+            tagged = tagged.map(lambda t: (t[0], t)).partitionBy(n, lambda k: k).values()
         else:
             tagged = rows.mapPartitionsWithIndex(task)
         if job.get("cacheResult"):
@@ -401,9 +402,11 @@ class Runner:
             # when one returns nothing.
             def summarize(index, items):
                 attempt, records = None, []
-                for part, att, rec in items:
-                    attempt = att
-                    records.append(rec)
+                for _, att, is_record, rec in items:
+                    if is_record:
+                        records.append(rec)
+                    else:
+                        attempt = att
                 yield (index, attempt, records)
 
             return rdd.mapPartitionsWithIndex(summarize).collect()
@@ -424,7 +427,7 @@ class Runner:
             dataset = None
             if job.get("cacheResult"):
                 dataset = "ds-%s" % cid
-                self.datasets[dataset] = state["rdd"].map(lambda t: t[2])
+                self.datasets[dataset] = state["rdd"].filter(lambda t: t[2]).map(lambda t: t[3])
             await nc.publish(subject("job_finished"), pack("job_finished", {"partitions": len(summaries), "records": total, "dataset": dataset}))
         except Exception as err:  # noqa: BLE001
             if job.get("cacheResult"):
@@ -436,22 +439,24 @@ class Runner:
                 fields.update(partition=int(m.group(1)), failures=int(m.group(2)))
             await nc.publish(subject("job_failed"), pack("job_failed", fields))
         finally:
-            await nc.flush()
             self.jobs.pop(cid, None)
             state["done"].set()
+            # Cancel requests are answered once the job has ended, before the run's connection goes.
+            for reply in state["cancel_replies"]:
+                await nc.publish(reply, pack("cancelled", {"running": True}))
+            await nc.flush()
             if nc is not self.nc:
                 await nc.drain()
 
     async def on_cancel(self, msg, cid):
         state = self.jobs.get(cid)
-        if state is not None:
-            state["cancelled"] = True
-            self.sc.cancelJobGroup(state["group"])
-            try:
-                await asyncio.wait_for(state["done"].wait(), 30)
-            except asyncio.TimeoutError:
-                pass
-        await self.reply(msg, "cancelled", running=state is not None)
+        if state is None:
+            await self.reply(msg, "cancelled", running=False)
+            return
+        state["cancelled"] = True
+        if msg.reply:
+            state["cancel_replies"].append(msg.reply)
+        await self.in_thread(self.sc.cancelJobGroup, state["group"])
 
     def dataset_df(self, rdd):
         # Records become JSON lines so Spark infers one schema over all of them; records that are

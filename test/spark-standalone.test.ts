@@ -1,0 +1,75 @@
+/**
+ * Spark launcher on a Spark standalone cluster on loopback: a master and two workers started from
+ * the pyspark wheel with spark-class, stopped afterwards (by pid) even when a test fails.
+ */
+import test from 'ava';
+import { Cluster, type SparkApplication } from '../src/index.js';
+import { alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
+
+let standalone: Standalone | undefined;
+let app: SparkApplication | undefined;
+
+test.before(async () => {
+  standalone = await startStandalone(2, 2);
+  // Executors are the workers' JVMs, one per worker; the runner waits for their slots per run.
+  app = await startApp(standalone.masterUrl, { slotWaitMs: 60_000 });
+});
+
+test.after.always(async () => {
+  await app?.close();
+  await standalone?.stop();
+});
+
+class DemoCluster extends Cluster<number> {
+  async getPartitionList(partition: number): Promise<number[]> {
+    const { host, port } = this.hosts.get(partition)!;
+    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
+    return text.split(',').map(Number);
+  }
+}
+
+test.serial('the seed demo runs on a standalone cluster', async (t) => {
+  t.timeout(240_000);
+  const cluster = new DemoCluster({
+    server: new URL('../examples/demo-server.ts', import.meta.url),
+    data: { range: { end: 1000 } },
+    partitions: 2,
+    spark: app,
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const overHttp = await cluster.getPartitionList(0);
+  t.deepEqual(overHttp, Array.from({ length: 500 }, (_, i) => i));
+  t.deepEqual(await cluster.request<number[]>(0, 'get_list'), overHttp);
+  await cluster.stop();
+  t.deepEqual([...cluster.result()], [
+    [0, [{ partition: 0, count: 500, sum: 124750 }]],
+    [1, [{ partition: 1, count: 500, sum: 374750 }]],
+  ]);
+});
+
+test.serial('four partitions spread over both workers, with a task retry after SIGKILL', async (t) => {
+  t.timeout(240_000);
+  const cluster = new Cluster({
+    server: new URL('./helpers/spark-echo-server.ts', import.meta.url),
+    source: { range: { end: 8 } },
+    partitions: 4,
+    spark: app,
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  t.deepEqual(cluster.members.map((m) => m.partition), [0, 1, 2, 3]);
+  const victim = cluster.members[2]!;
+  process.kill(victim.pid, 'SIGKILL');
+  t.true(await until(() => cluster.members[2]?.attempt === 1 && cluster.members[2]?.state === 'serving', 120_000), JSON.stringify(cluster.members));
+  t.deepEqual(await cluster.request<number[]>(2, 'rows'), [4, 5]);
+  const pids = cluster.members.map((m) => m.pid);
+  await cluster.stop();
+  t.is([...cluster.result().values()].flat().length, 8);
+  for (const pid of pids) t.false(alive(pid), `worker ${pid} still running`);
+  t.deepEqual((await app!.status()).activeJobs, []);
+});
