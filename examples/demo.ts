@@ -2,16 +2,7 @@
  * The seed's demo: 1000 numbers in 2 partitions, an HTTP server on each, partition 0's list
  * fetched over HTTP and over NATS, then stop and collect what each partition returned.
  */
-import { Cluster } from '../src/index.js';
-
-class DemoCluster extends Cluster<number> {
-  /** Fetches one partition's numbers over HTTP, straight from its server. */
-  async getPartitionList(partition: number): Promise<number[]> {
-    const { host, port } = this.hosts.get(partition)!;
-    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
-    return text.split(',').map(Number);
-  }
-}
+import { DemoCluster } from './demo-cluster.js';
 
 const cluster = new DemoCluster({
   server: new URL('./demo-server.ts', import.meta.url),

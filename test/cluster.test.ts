@@ -3,18 +3,10 @@ import { connect } from '@nats-io/transport-node';
 import { Cluster, type PartitionState } from '../src/index.js';
 import { decodeState } from '../src/transport/messages.js';
 import { isAlive, portOpen, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { DemoCluster } from '../examples/demo-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
-
-/** The seed's DemoCluster: an application method on a Cluster subclass. */
-class DemoCluster extends Cluster<number> {
-  async getPartitionList(partition: number): Promise<number[]> {
-    const { host, port } = this.hosts.get(partition)!;
-    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
-    return text === '' ? [] : text.split(',').map(Number);
-  }
-}
 
 test.serial('the seed demo: 1000 numbers in 2 partitions, served over HTTP and NATS, results on stop', async (t) => {
   const server = await nats.get();

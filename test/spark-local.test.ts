@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, DependencyMissingError, SparkSlotsError, type SparkApplication, type SparkSource } from '../src/index.js';
 import { SMALL_SPARK_CONF, alive, startApp, testLog, until } from './helpers/spark-harness.js';
+import { DemoCluster } from '../examples/demo-cluster.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
 const ECHO_SERVER = new URL('./helpers/spark-echo-server.ts', import.meta.url);
@@ -24,14 +25,6 @@ test.after.always(async () => {
   await app?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-class DemoCluster extends Cluster<number> {
-  async getPartitionList(partition: number): Promise<number[]> {
-    const { host, port } = this.hosts.get(partition)!;
-    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
-    return text.split(',').map(Number);
-  }
-}
 
 interface WhoAmI {
   partition: number;

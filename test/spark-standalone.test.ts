@@ -5,6 +5,7 @@
 import test from 'ava';
 import { Cluster, type SparkApplication } from '../src/index.js';
 import { alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
+import { DemoCluster } from '../examples/demo-cluster.js';
 
 let standalone: Standalone | undefined;
 let app: SparkApplication | undefined;
@@ -19,14 +20,6 @@ test.after.always(async () => {
   await app?.close();
   await standalone?.stop();
 });
-
-class DemoCluster extends Cluster<number> {
-  async getPartitionList(partition: number): Promise<number[]> {
-    const { host, port } = this.hosts.get(partition)!;
-    const text = await (await fetch(`http://${host}:${port}/app/get_list`)).text();
-    return text.split(',').map(Number);
-  }
-}
 
 test.serial('the seed demo runs on a standalone cluster', async (t) => {
   t.timeout(240_000);

@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { decodeBatch, readFrames, writeFrame } from '../transport/frames.js';
 import { stopProcess } from '../transport/nats-server.js';
-import type { LaunchEvents, LaunchPlan, Launcher } from './launcher.js';
+import { sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { workerCommand } from './worker-command.js';
+import { forEachLine } from './output-lines.js';
 
 /** Rows per frame on a worker's stdin. */
 const ROW_BATCH = 4096;
@@ -71,21 +72,12 @@ export class EmbeddedLauncher implements Launcher {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: {
         ...process.env,
-        ...plan.env,
-        [WORKER_ENV.clusterId]: plan.clusterId,
-        [WORKER_ENV.partitions]: String(plan.partitions),
+        ...sharedWorkerEnv(plan),
         [WORKER_ENV.partition]: String(partition),
         [WORKER_ENV.attempt]: String(attempt),
-        [WORKER_ENV.natsUrl]: plan.natsUrl,
-        [WORKER_ENV.token]: plan.token,
-        [WORKER_ENV.serverModule]: plan.serverModule,
-        [WORKER_ENV.serverExport]: plan.serverExport,
-        [WORKER_ENV.config]: plan.configJson,
         [WORKER_ENV.rowFormat]: 'msgpack',
         [WORKER_ENV.resultFd]: '3',
         [WORKER_ENV.resultFormat]: 'msgpack',
-        [WORKER_ENV.bindHost]: plan.bindHost,
-        ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
       },
     });
     const task: Task = { partition, attempt, child, tail: [] };
@@ -94,16 +86,7 @@ export class EmbeddedLauncher implements Launcher {
       if (task.tail.length > TAIL_LINES) task.tail.shift();
       plan.log?.(line.startsWith('[sps ') ? line : `[sps ${plan.clusterId} p${partition}/a${attempt}] ${line}`);
     };
-    for (const stream of [child.stdout!, child.stderr!]) {
-      let pending = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        const lines = (pending + chunk).split('\n');
-        pending = lines.pop()!;
-        for (const l of lines) onLine(l);
-      });
-      stream.on('end', () => pending && onLine(pending));
-    }
+    forEachLine([child.stdout!, child.stderr!], onLine);
     // A worker that fails or stops reading closes stdin early; that is reported by its exit, not here.
     child.stdin!.on('error', () => {});
     child.once('error', (err) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] failed: could not start worker: ${err.message}`));

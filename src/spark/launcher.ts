@@ -1,3 +1,5 @@
+import { WORKER_ENV } from '../runtime/worker-env.js';
+
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
  * happens to them. The embedded launcher uses child processes on this machine; the Spark launcher
@@ -47,4 +49,20 @@ export interface Launcher {
   pids(): number[];
   /** Ends every process at once; called from a process `exit` hook, so it must be synchronous. */
   killNow(): void;
+}
+
+/** The worker environment every partition of a run shares (launchers add partition, attempt and channels). */
+export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
+  return {
+    ...plan.env,
+    [WORKER_ENV.clusterId]: plan.clusterId,
+    [WORKER_ENV.partitions]: String(plan.partitions),
+    [WORKER_ENV.natsUrl]: plan.natsUrl,
+    [WORKER_ENV.token]: plan.token,
+    [WORKER_ENV.serverModule]: plan.serverModule,
+    [WORKER_ENV.serverExport]: plan.serverExport,
+    [WORKER_ENV.config]: plan.configJson,
+    [WORKER_ENV.bindHost]: plan.bindHost,
+    ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
+  };
 }

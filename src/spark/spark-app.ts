@@ -8,6 +8,7 @@ import { decode, encode, type Envelope } from '../transport/codec.js';
 import { startNatsServer, stopProcess, type NatsServerProcess } from '../transport/nats-server.js';
 import { subjectsFor, type Subjects } from '../transport/subjects.js';
 import { findSpark, type SparkInstallation } from './spark-home.js';
+import { forEachLine } from './output-lines.js';
 
 /** Options of a {@link SparkApplication}. */
 export interface SparkApplicationOptions {
@@ -168,19 +169,11 @@ export class SparkApplication {
         },
       });
       const tail: string[] = [];
-      for (const stream of [child.stdout!, child.stderr!]) {
-        let pending = '';
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => {
-          const lines = (pending + chunk).split('\n');
-          pending = lines.pop()!;
-          for (const line of lines) {
-            tail.push(line);
-            if (tail.length > TAIL_LINES) tail.shift();
-            log?.(line.startsWith('[sps ') ? line : `[sps ${id}] ${line}`);
-          }
-        });
-      }
+      forEachLine([child.stdout!, child.stderr!], (line) => {
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+        log?.(line.startsWith('[sps ') ? line : `[sps ${id}] ${line}`);
+      });
       const started = child;
       const timeoutMs = options.startTimeoutMs ?? 180_000;
       const info = await new Promise<SparkApplicationInfo>((resolve, reject) => {

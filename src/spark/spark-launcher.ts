@@ -3,11 +3,10 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { ResolvedOptions } from '../options.js';
-import { WORKER_ENV } from '../runtime/worker-env.js';
 import { connectBus } from '../transport/bus.js';
 import { decode, encode } from '../transport/codec.js';
 import { subjectsFor } from '../transport/subjects.js';
-import type { LaunchEvents, LaunchPlan, Launcher } from './launcher.js';
+import { sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import { ResultDataset } from './result-dataset.js';
 import { SparkApplication } from './spark-app.js';
 import { runnerSource } from './spark-source.js';
@@ -93,18 +92,7 @@ export class SparkLauncher implements Launcher {
     this.dir = await mkdtemp(join(tmpdir(), 'sps-spark-'));
     const source = await runnerSource(o.source ?? o.data, this.dir);
     const { command, args } = workerCommand(plan.serverModule);
-    const env: Record<string, string> = {
-      ...plan.env,
-      [WORKER_ENV.clusterId]: plan.clusterId,
-      [WORKER_ENV.partitions]: String(plan.partitions),
-      [WORKER_ENV.natsUrl]: plan.natsUrl,
-      [WORKER_ENV.token]: plan.token,
-      [WORKER_ENV.serverModule]: plan.serverModule,
-      [WORKER_ENV.serverExport]: plan.serverExport,
-      [WORKER_ENV.config]: plan.configJson,
-      [WORKER_ENV.bindHost]: plan.bindHost,
-      ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
-    };
+    const env = sharedWorkerEnv(plan);
     let endJob!: () => void;
     this.jobEnded = new Promise<void>((r) => (endJob = r));
     void this.listen(this.sub, plan, events, endJob);
