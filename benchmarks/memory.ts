@@ -7,7 +7,7 @@ import { benchOptions, withCluster } from './lib/cluster.js';
 import { compiledProbe } from './lib/compiled.js';
 import { rssOf, startChild, waitForOutput } from './lib/proc.js';
 import { measure, sleep } from './lib/timing.js';
-import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
 import type { BenchConfig, ServerStats } from './servers/bench-server.js';
 import { valueOf } from './servers/row-store.js';
 
@@ -64,7 +64,7 @@ export default async function memory(ctx: BenchContext): Promise<SectionResult> 
     const probe = await compiledProbe(ctx.quick ? [2] : [2, 4, 8], ctx.quick ? 1 : 5);
     s.rows.push(measure('compiled JS: partition server, idle (no rows)', 'MB', probe.idleRss, { note: 'library as published, no tsx in the worker' }));
   } catch (err) {
-    s.skipped.push({ name: 'compiled-JS idle memory', reason: (err as Error).message });
+    s.skipped.push({ name: 'compiled-JS idle memory', reason: reasonOf(err) });
   }
   for (const [name, label] of [['partition server, idle (no rows)', 'from TypeScript sources (tsx)'], ['compiled JS: partition server, idle (no rows)', 'compiled JS, as published']] as const) {
     const idle = s.rows.find((r) => r.name === name);

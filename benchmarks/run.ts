@@ -12,7 +12,7 @@ import { removeCompiled } from './lib/compiled.js';
 import { machineInfo } from './lib/machine.js';
 import { renderChart } from './lib/svg.js';
 import { sectionTable, targetsTable } from './lib/table.js';
-import type { Benchmark, BenchContext, SectionResult } from './lib/types.js';
+import { reasonOf, type Benchmark, type BenchContext, type SectionResult } from './lib/types.js';
 import queryLatency from './query-latency.js';
 import throughput from './throughput.js';
 import startStop from './start-stop.js';
@@ -65,7 +65,7 @@ for (const name of names) {
   } catch (err) {
     failed++;
     ctx.log(`bench: ${name} failed: ${(err as Error).stack ?? err}`);
-    s = { id: name, title: name, settings: {}, rows: [], skipped: [{ name, reason: `failed: ${(err as Error).message}` }], notes: [], targets: [] };
+    s = { id: name, title: name, settings: {}, rows: [], skipped: [{ name, reason: `failed: ${reasonOf(err)}` }], notes: [], targets: [] };
   }
   s.durationMs = performance.now() - s0;
   sections.push(s);

@@ -1,5 +1,5 @@
-import { rm } from 'node:fs/promises';
-import { ROOT } from './spark.js';
+import { cp, rm } from 'node:fs/promises';
+import { ROOT, sparkEnv } from './spark.js';
 import { runToEnd } from './proc.js';
 
 /** Where the project is compiled for the no-tsx measurements (git-ignored). */
@@ -11,6 +11,8 @@ export async function compileProject(): Promise<number> {
   await rm(COMPILED_DIR, { recursive: true, force: true });
   const r = await runToEnd(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.json`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'], 120_000);
   if (r.code !== 0) throw new Error(`tsc failed: ${r.stdout.slice(-1500)}`);
+  // tsc emits no PySpark runner; the compiled Spark launcher looks for it next to itself.
+  await cp(`${ROOT}src/spark/runner`, `${COMPILED_DIR}/src/spark/runner`, { recursive: true });
   return performance.now() - t0;
 }
 
@@ -24,11 +26,15 @@ export interface CompiledProbeOut {
   start: Record<string, number[]>;
   stop: Record<string, number[]>;
   idleRss: number[];
+  /** Library start/stop on a shared Spark application (when a master was given). */
+  sparkStart: Record<string, number[]>;
+  sparkStop: Record<string, number[]>;
 }
 
 /** Runs the compiled start/stop + idle memory probe with plain node. */
-export async function runCompiledProbe(sizes: number[], reps: number): Promise<CompiledProbeOut> {
-  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/compiled-probe.js`, sizes.join(','), String(reps)], 300_000);
+export async function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
+  const args = [`${COMPILED_DIR}/benchmarks/compiled-probe.js`, sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])];
+  const r = await runToEnd(process.execPath, args, 400_000, sparkEnv());
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) throw new Error(`compiled probe exited ${r.code}: ${r.stderr.slice(-1500)}`);
   return JSON.parse(line.slice('BENCH_JSON '.length)) as CompiledProbeOut;
@@ -46,12 +52,12 @@ let compiled: Promise<number> | undefined;
 const probes = new Map<string, Promise<CompiledProbeOut>>();
 
 /** Compiles once per run, then runs the probe once per settings (benchmarks 3 and 5 share it). */
-export function compiledProbe(sizes: number[], reps: number): Promise<CompiledProbeOut> {
-  const key = `${sizes.join(',')}x${reps}`;
+export function compiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
+  const key = `${sizes.join(',')}x${reps}${sparkMaster ? ` on ${sparkMaster}` : ''}`;
   let p = probes.get(key);
   if (!p) {
     compiled ??= compileProject();
-    p = compiled.then(() => runCompiledProbe(sizes, reps));
+    p = compiled.then(() => runCompiledProbe(sizes, reps, sparkMaster));
     probes.set(key, p);
   }
   return p;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runToEnd } from './proc.js';
 
@@ -17,10 +17,19 @@ export function sparkUnavailable(): string | undefined {
   return undefined;
 }
 
-/** Environment for Spark processes: loopback only, the .venv's Python. */
+/** The pyspark package directory in .venv (a Spark home), or undefined. */
+export function venvSparkHome(): string | undefined {
+  const lib = `${ROOT}.venv/lib`;
+  if (!existsSync(lib)) return undefined;
+  return readdirSync(lib).map((py) => `${lib}/${py}/site-packages/pyspark`).find((h) => existsSync(`${h}/bin/spark-submit`));
+}
+
+/** Environment for Spark processes: loopback only, the .venv's Python and Spark home. */
 export function sparkEnv(): NodeJS.ProcessEnv {
+  const home = process.env.SPARK_HOME ?? venvSparkHome();
   return {
     ...process.env,
+    ...(home ? { SPARK_HOME: home } : {}),
     SPARK_LOCAL_IP: '127.0.0.1',
     SPARK_LOCAL_HOSTNAME: 'localhost',
     PYSPARK_PYTHON: VENV_PYTHON,
