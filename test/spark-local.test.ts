@@ -199,7 +199,12 @@ const sources: [string, () => SparkSource, unknown[]][] = [
   ['parquet', () => ({ parquet: join(dir, 'people.parquet') }), people(['ann', 31], ['bob', 42])],
   ['json', () => ({ json: join(dir, 'people.json') }), people(['ann', 31], ['bob', 42], ['cy', 7])],
   ['csv', () => ({ csv: join(dir, 'people.csv'), options: { header: 'true', inferSchema: 'true' } }), people(['ann', 31], ['bob', 42])],
-  ['sql', () => ({ sql: 'SELECT id, id * 2 AS twice FROM range(3)' }), [{ id: 0, twice: 0 }, { id: 1, twice: 2 }, { id: 2, twice: 4 }]],
+  // Nulls stay (every row has every column), arrays stay arrays, a dotted name stays one key.
+  [
+    'sql',
+    () => ({ sql: "SELECT id, id * 2 AS twice, IF(id = 1, NULL, 'x') AS maybe, array(id, id) AS pair, id AS `a.b` FROM range(3)" }),
+    [0, 1, 2].map((id) => ({ id, twice: id * 2, maybe: id === 1 ? null : 'x', pair: [id, id], 'a.b': id })),
+  ],
   ['table', () => ({ table: 'sps_people' }), people(['ann', 31], ['bob', 42], ['dee', 9])],
 ];
 
