@@ -71,6 +71,23 @@ test.serial('the HTTP server is native uWebSockets.js, and health and /app route
   const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
   t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
   t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
+
+  // Asynchronous handlers, explicit statuses and headers, thrown errors, bodies.
+  const later = await fetch(`http://${host}:${port}/app/later?q=7`);
+  t.is(later.status, 201);
+  t.is(later.headers.get('x-test'), 'yes');
+  t.is(await later.text(), 'later 7');
+  const thrown = await fetch(`http://${host}:${port}/app/throws`);
+  t.is(thrown.status, 500);
+  t.deepEqual(await thrown.json(), { error: { code: 'TEST_THROW', message: 'route refused' } });
+  const big = Buffer.alloc(3 * 1024 * 1024, 1);
+  const echoed = await fetch(`http://${host}:${port}/app/echo-later?q=b`, { method: 'POST', body: big });
+  t.deepEqual(await echoed.json(), { bytes: big.length, q: 'b' });
+  const tooBig = await fetch(`http://${host}:${port}/app/echo-later`, { method: 'POST', body: Buffer.alloc(17 * 1024 * 1024) }).catch((err: Error) => err);
+  // The server answers 413 as soon as the limit is passed; the client may see the answer or a reset.
+  if (tooBig instanceof Response) t.is(tooBig.status, 413);
+  else t.regex(String(tooBig.cause ?? tooBig.message), /ECONNRESET|EPIPE|other side closed|fetch failed|SocketError/);
+  t.like(await (await fetch(`http://${host}:${port}/control/health`)).json(), { state: 'serving' });
 });
 
 test.serial('a private nats-server is started and stopped with the cluster, and the cluster restarts after stop', async (t) => {

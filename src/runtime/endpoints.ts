@@ -34,12 +34,17 @@ export function serveEndpoints(
         msg.respond(encodeReply({ ok: false, error: { code: 'SPS_UNKNOWN_ENDPOINT', message: `partition ${ctx.partition} has no endpoint "${name}" (has: ${known})` } }));
         return;
       }
-      Promise.resolve()
-        .then(() => handler(payload, ctx))
-        .then(
-          (body) => msg.respond(encodeReply({ ok: true, body })),
-          (e) => msg.respond(encodeReply({ ok: false, error: toWireError(e) })),
-        );
+      const fail = (e: unknown): void => void msg.respond(encodeReply({ ok: false, error: toWireError(e) }));
+      let body: unknown;
+      try {
+        body = handler(payload, ctx);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      // Synchronous handlers reply at once; only real promises cost a hop.
+      if (body instanceof Promise) body.then((b) => msg.respond(encodeReply({ ok: true, body: b })), fail);
+      else msg.respond(encodeReply({ ok: true, body }));
     },
   });
 }

@@ -37,20 +37,26 @@ export type HttpResult = HttpResponse | string | Uint8Array | undefined | null |
 /** A route handler. Throwing answers 500 with the error's message. */
 export type HttpHandler = (req: HttpRequest) => HttpResult | Promise<HttpResult>;
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });
+const TEXT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'text/plain; charset=utf-8' });
+const BYTES_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/octet-stream' });
+
 /** Builds a response with a status and headers. Objects are sent as JSON. */
-export function httpResponse(status: number, body?: unknown, headers: Record<string, string> = {}): HttpResponse {
+export function httpResponse(status: number, body?: unknown, headers?: Record<string, string>): HttpResponse {
   if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
-    return { [RESPONSE]: true, status, headers, body };
+    return { [RESPONSE]: true, status, headers: headers ?? NO_HEADERS, body };
   }
-  return { [RESPONSE]: true, status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  // Shared header objects keep the common answers free of per-request allocations.
+  return { [RESPONSE]: true, status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS, body: JSON.stringify(body) };
 }
 
 /** Turns whatever a handler returned into a response. */
 export function toHttpResponse(result: HttpResult): HttpResponse {
   if (result !== null && typeof result === 'object' && RESPONSE in result) return result as HttpResponse;
   if (result === undefined || result === null) return httpResponse(204);
-  if (typeof result === 'string') return httpResponse(200, result, { 'content-type': 'text/plain; charset=utf-8' });
-  if (result instanceof Uint8Array) return httpResponse(200, result, { 'content-type': 'application/octet-stream' });
+  if (typeof result === 'string') return httpResponse(200, result, TEXT_HEADERS);
+  if (result instanceof Uint8Array) return httpResponse(200, result, BYTES_HEADERS);
   return httpResponse(200, result as object);
 }
 

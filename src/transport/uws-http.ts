@@ -58,6 +58,46 @@ function collectHeaders(req: Uws): Record<string, string> {
   return headers;
 }
 
+const EMPTY_BODY = Buffer.alloc(0);
+
+/** A request copied out of uWS (whose own request object dies when its callback returns). */
+class UwsRequest implements HttpRequest {
+  private parsedQuery?: URLSearchParams;
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    private readonly rawQuery: string,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly body: Buffer,
+  ) {}
+
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.rawQuery));
+  }
+
+  json(): unknown {
+    return JSON.parse(this.body.toString('utf8'));
+  }
+}
+
+const statusLines = new Map<number, string>();
+
+/** Writes a response; inside a uWS callback, or within `cork` when answering later. */
+function write(res: Uws, r: HttpResponse): void {
+  if (r.status !== 200) {
+    let line = statusLines.get(r.status);
+    if (!line) statusLines.set(r.status, (line = `${r.status} ${STATUS_CODES[r.status] ?? ''}`));
+    res.writeStatus(line);
+  }
+  for (const k in r.headers) res.writeHeader(k, r.headers[k]);
+  res.end(r.body ?? '');
+}
+
+function failure(err: unknown): HttpResponse {
+  const e = err as Error & { code?: string };
+  return httpResponse(500, { error: { code: e.code ?? 'SPS_HANDLER_ERROR', message: e.message } });
+}
+
 /** An {@link HttpServer} on native uWebSockets.js. */
 export function createUwsServer(): HttpServer {
   const { uws, implementation } = loadUws();
@@ -66,80 +106,67 @@ export function createUwsServer(): HttpServer {
   let inflight = 0;
   let idle: (() => void) | undefined;
 
-  const serve = (handler: HttpHandler) => (res: Uws, req: Uws) => {
-    // uWS invalidates `req` after this synchronous call: copy what handlers need first.
-    const method = req.getCaseSensitiveMethod ? req.getCaseSensitiveMethod() : req.getMethod().toUpperCase();
-    const path = req.getUrl() as string;
-    const rawQuery = (req.getQuery() as string | undefined) ?? '';
-    const headers = collectHeaders(req);
+  /** Answers a handler's promise when it settles, unless the client went away meanwhile. */
+  const answerLater = (res: Uws, pending: Promise<HttpResponse>): void => {
     let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
     inflight++;
-    // uWS needs onAborted before the callback returns whenever the answer comes later.
-    const answerLater = (): void => {
-      res.onAborted(() => {
-        aborted = true;
-      });
-    };
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (status: number, hdrs: Record<string, string>, body: string | Uint8Array | undefined): void => {
-      inflight--;
-      if (inflight === 0 && idle) idle();
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
-        for (const [k, v] of Object.entries(hdrs)) res.writeHeader(k, v);
-        res.end(body ?? '');
-      });
-    };
-    const fail = (err: Error & { code?: string }): HttpResponse =>
-      httpResponse(500, { error: { code: err.code ?? 'SPS_HANDLER_ERROR', message: err.message } });
-    const run = (body: Buffer): void => {
-      let query: URLSearchParams | undefined;
-      const request: HttpRequest = {
-        method,
-        path,
-        get query() {
-          return (query ??= new URLSearchParams(rawQuery));
-        },
-        headers,
-        body,
-        json: () => JSON.parse(body.toString('utf8')),
-      };
-      // Synchronous handlers answer within this uWS callback: no promise hop on the hot path.
-      let result: HttpResult | Promise<HttpResult>;
-      try {
-        result = handler(request);
-      } catch (err) {
-        const r = fail(err as Error);
-        finish(r.status, r.headers, r.body);
-        return;
-      }
-      if (result instanceof Promise) {
-        if (method === 'GET' || method === 'HEAD') answerLater();
-        result.then(toHttpResponse, fail).then((r) => finish(r.status, r.headers, r.body));
-        return;
-      }
-      const r = toHttpResponse(result);
-      finish(r.status, r.headers, r.body);
-    };
+    void pending.then((r) => {
+      if (--inflight === 0 && idle) idle();
+      if (!aborted) res.cork(() => write(res, r));
+    });
+  };
+
+  /**
+   * Runs a handler from within a uWS callback: a synchronous answer is written right away (no
+   * promise hop on the hot path); a promise is answered when it settles.
+   */
+  const run = (res: Uws, handler: HttpHandler, request: UwsRequest): void => {
+    let result: HttpResult | Promise<HttpResult>;
+    try {
+      result = handler(request);
+    } catch (err) {
+      result = failure(err);
+    }
+    if (result instanceof Promise) answerLater(res, result.then(toHttpResponse, failure));
+    else write(res, toHttpResponse(result));
+  };
+
+  const serve = (handler: HttpHandler) => (res: Uws, req: Uws) => {
+    const method = req.getCaseSensitiveMethod ? req.getCaseSensitiveMethod() : req.getMethod().toUpperCase();
+    // uWS's request object dies when this callback returns: copy what handlers may read.
+    const path = req.getUrl() as string;
+    const query = (req.getQuery() as string | undefined) ?? '';
+    const headers = collectHeaders(req);
     if (method === 'GET' || method === 'HEAD') {
-      run(Buffer.alloc(0));
+      run(res, handler, new UwsRequest(method, path, query, headers, EMPTY_BODY));
       return;
     }
-    answerLater();
+    // The body arrives in later callbacks; until then the request counts as in flight.
+    let receiving = true;
+    inflight++;
+    const received = (): void => {
+      receiving = false;
+      if (--inflight === 0 && idle) idle();
+    };
+    res.onAborted(() => receiving && received());
+    const chunks: Buffer[] = [];
+    let size = 0;
     res.onData((ab: ArrayBuffer, isLast: boolean) => {
-      if (size < 0) return;
+      if (!receiving) return;
       size += ab.byteLength;
       if (size > MAX_BODY_BYTES) {
-        size = -1;
-        const r = httpResponse(413, { error: { code: 'SPS_BODY_TOO_LARGE', message: `body exceeds ${MAX_BODY_BYTES} bytes` } });
-        finish(r.status, r.headers, r.body);
+        received();
+        write(res, httpResponse(413, { error: { code: 'SPS_BODY_TOO_LARGE', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }));
         return;
       }
       // uWS reuses the ArrayBuffer after this callback returns: copy it.
       chunks.push(Buffer.from(new Uint8Array(ab)));
-      if (isLast) run(Buffer.concat(chunks));
+      if (!isLast) return;
+      received();
+      run(res, handler, new UwsRequest(method, path, query, headers, Buffer.concat(chunks)));
     });
   };
 
