@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, DependencyMissingError, SparkSlotsError, type SparkApplication, type SparkSource } from '../src/index.js';
 import { SMALL_SPARK_CONF, alive, startApp, testLog, until } from './helpers/spark-harness.js';
-import { DemoCluster } from '../examples/demo-cluster.js';
+import { runSeedDemo } from './helpers/seed-demo.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
 const ECHO_SERVER = new URL('./helpers/spark-echo-server.ts', import.meta.url);
@@ -53,27 +53,7 @@ function portOpen(port: number): Promise<boolean> {
 
 test.serial('the seed demo runs on local[2,4] with an application of its own (option master)', async (t) => {
   t.timeout(240_000);
-  const cluster = new DemoCluster({
-    server: DEMO_SERVER,
-    data: { range: { end: 1000 } },
-    partitions: 2,
-    master: 'local[2,4]',
-    sparkConf: SMALL_SPARK_CONF,
-    log: testLog,
-    startTimeoutMs: 120_000,
-  });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  const overHttp = await cluster.getPartitionList(0);
-  t.deepEqual(overHttp, Array.from({ length: 500 }, (_, i) => i));
-  t.deepEqual(await cluster.request<number[]>(0, 'get_list'), overHttp);
-  t.deepEqual(await cluster.getPartitionList(1), Array.from({ length: 500 }, (_, i) => i + 500));
-  t.deepEqual(cluster.members.map((m) => m.attempt), [0, 0]);
-  await cluster.stop();
-  t.deepEqual([...cluster.result()], [
-    [0, [{ partition: 0, count: 500, sum: 124750 }]],
-    [1, [{ partition: 1, count: 500, sum: 374750 }]],
-  ]);
+  await runSeedDemo(t, { master: 'local[2,4]', sparkConf: SMALL_SPARK_CONF, log: testLog });
 });
 
 test.serial('an empty partition still gets a server that knows its index', async (t) => {

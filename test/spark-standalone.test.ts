@@ -5,7 +5,7 @@
 import test from 'ava';
 import { Cluster, type SparkApplication } from '../src/index.js';
 import { alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
-import { DemoCluster } from '../examples/demo-cluster.js';
+import { runSeedDemo } from './helpers/seed-demo.js';
 
 let standalone: Standalone | undefined;
 let app: SparkApplication | undefined;
@@ -23,24 +23,7 @@ test.after.always(async () => {
 
 test.serial('the seed demo runs on a standalone cluster', async (t) => {
   t.timeout(240_000);
-  const cluster = new DemoCluster({
-    server: new URL('../examples/demo-server.ts', import.meta.url),
-    data: { range: { end: 1000 } },
-    partitions: 2,
-    spark: app,
-    log: testLog,
-    startTimeoutMs: 120_000,
-  });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  const overHttp = await cluster.getPartitionList(0);
-  t.deepEqual(overHttp, Array.from({ length: 500 }, (_, i) => i));
-  t.deepEqual(await cluster.request<number[]>(0, 'get_list'), overHttp);
-  await cluster.stop();
-  t.deepEqual([...cluster.result()], [
-    [0, [{ partition: 0, count: 500, sum: 124750 }]],
-    [1, [{ partition: 1, count: 500, sum: 374750 }]],
-  ]);
+  await runSeedDemo(t, { spark: app, log: testLog });
 });
 
 test.serial('four partitions spread over both workers, with a task retry after SIGKILL', async (t) => {
