@@ -197,3 +197,16 @@ test.serial('stop() during start() drains what started and start() rejects sayin
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
   t.deepEqual(cluster.workerPids, []);
 });
+
+test.serial('stop() called twice at once stops once and both calls resolve', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const first = cluster.stop();
+  const second = cluster.stop();
+  t.is(first, second);
+  await Promise.all([first, second]);
+  t.is(cluster.state, 'stopped');
+  t.is(cluster.result().size, 2);
+});

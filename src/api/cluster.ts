@@ -66,6 +66,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
   private lastContext?: SupervisorContext;
   private status: ClusterState = 'idle';
   private results = new Map<number, Result[]>();
+  private stopping?: Promise<void>;
 
   constructor(options: ClusterOptions<Row, Config>) {
     this.options = resolveOptions(options);
@@ -205,7 +206,13 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
    * finished and its result was collected. A stopped cluster can be started again.
    * @throws StopTimeoutError naming partitions whose result did not arrive; their processes are killed.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // A second stop() while one is under way waits for the same one.
+    this.stopping ??= this.stopRun().finally(() => (this.stopping = undefined));
+    return this.stopping;
+  }
+
+  private async stopRun(): Promise<void> {
     const run = this.run;
     if (!run || this.status === 'idle' || this.status === 'stopped') return;
     if (this.status === 'failed') {

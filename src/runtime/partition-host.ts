@@ -2,7 +2,7 @@ import { createActor, fromPromise, waitFor, type Subscription as ActorSubscripti
 import type { Subscription } from '@nats-io/nats-core';
 import { partitionServerMachine } from '../actors/partition-server.js';
 import type { Member, PartitionState } from '../actors/types.js';
-import type { PartitionContext } from '../api/context.js';
+import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import type { PartitionServer } from '../api/partition-server.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
@@ -50,6 +50,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   let endpointSub: Subscription | undefined;
   let http: HttpServer | undefined;
   let server: PartitionServer | undefined;
+  let handlers: Record<string, EndpointHandler> = {};
 
   const ctx: PartitionContext = {
     partition,
@@ -136,7 +137,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           return { host: env.advertiseHost, port: bound.port };
         }),
         register: fromPromise(async ({ input }) => {
-          const handlers = server!.endpoints(ctx);
+          handlers = server!.endpoints(ctx);
           for (const name of Object.keys(handlers)) {
             if (!isSubjectToken(name)) throw new SparkPartitionServerError('SPS_BAD_ENDPOINT', `endpoint name "${name}" may only hold letters, digits, "_" and "-"`);
           }
@@ -151,7 +152,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           return { shutdown: ack.shutdown };
         }),
         openEndpoints: fromPromise(async () => {
-          endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), server!.endpoints(ctx), ctx, () => counters.malformed++);
+          endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), handlers, ctx, () => counters.malformed++);
           await nc.flush();
         }),
         drain: fromPromise(async () => {
