@@ -62,10 +62,12 @@ function wireError(subject: string, v: unknown): WireError | undefined {
   return { code: str(subject, e, 'code'), message: str(subject, e, 'message') };
 }
 
+/** Encodes a `register` request (worker → supervisor). */
 export function encodeRegistration(r: Registration): Uint8Array {
   return encode(MSG.register, { ...r });
 }
 
+/** Decodes and checks a `register` request; throws MalformedMessageError naming the bad field. */
 export function decodeRegistration(subject: string, data: Uint8Array): Registration {
   const m = decode(subject, data, [MSG.register]);
   const port = m.port;
@@ -86,10 +88,12 @@ export function decodeRegistration(subject: string, data: Uint8Array): Registrat
   };
 }
 
+/** Encodes the supervisor's `register-ack`. */
 export function encodeRegisterAck(a: RegisterAck): Uint8Array {
   return encode(MSG.registerAck, { ...a });
 }
 
+/** Decodes and checks a `register-ack`. */
 export function decodeRegisterAck(subject: string, data: Uint8Array): RegisterAck {
   const m = decode(subject, data, [MSG.registerAck]);
   return {
@@ -101,10 +105,12 @@ export function decodeRegisterAck(subject: string, data: Uint8Array): RegisterAc
   };
 }
 
+/** Encodes a `state` report (worker → supervisor). */
 export function encodeState(s: StateReport): Uint8Array {
   return encode(MSG.state, { ...s });
 }
 
+/** Decodes and checks a `state` report. */
 export function decodeState(subject: string, data: Uint8Array): StateReport {
   const m = decode(subject, data, [MSG.state]);
   const state = str(subject, m, 'state');
@@ -118,19 +124,23 @@ export function decodeState(subject: string, data: Uint8Array): StateReport {
   };
 }
 
+/** Encodes the `shutdown` broadcast, which carries the cluster's token. */
 export function encodeShutdown(token: string): Uint8Array {
   return encode(MSG.shutdown, { token });
 }
 
+/** Decodes a `shutdown` broadcast. */
 export function decodeShutdown(subject: string, data: Uint8Array): { token: string } {
   const m = decode(subject, data, [MSG.shutdown]);
   return { token: str(subject, m, 'token') };
 }
 
+/** Encodes a `members` view with its epoch. */
 export function encodeMembers(epoch: number, members: Member[]): Uint8Array {
   return encode(MSG.members, { epoch, members });
 }
 
+/** Decodes and checks a `members` view. */
 export function decodeMembers(subject: string, data: Uint8Array): { epoch: number; members: Member[] } {
   const m = decode(subject, data, [MSG.members]);
   return { epoch: int(subject, m, 'epoch'), members: decodeMemberList(subject, m.members) };
@@ -156,18 +166,22 @@ function decodeMemberList(subject: string, v: unknown): Member[] {
   });
 }
 
+/** Encodes an endpoint request (`req`) around its payload. */
 export function encodeRequest(body: unknown): Uint8Array {
   return encode(MSG.request, { body });
 }
 
+/** Decodes an endpoint request and returns its payload. */
 export function decodeRequest(subject: string, data: Uint8Array): unknown {
   return decode(subject, data, [MSG.request]).body;
 }
 
+/** Encodes an endpoint reply (`res`): a body, or an error with a code. */
 export function encodeReply(reply: EndpointReply): Uint8Array {
   return encode(MSG.reply, reply.ok ? { ok: true, body: reply.body } : { ok: false, error: reply.error });
 }
 
+/** Decodes an endpoint reply. */
 export function decodeReply(subject: string, data: Uint8Array): EndpointReply {
   const m = decode(subject, data, [MSG.reply]);
   if (m.ok === true) return { ok: true, body: m.body };
