@@ -1,4 +1,4 @@
-import type { HttpHandler, HttpServer, HttpServerFactory } from '../transport/http.js';
+import type { HttpHandler, HttpServer, HttpServerFactory, WsHandler } from '../transport/http.js';
 import { createUwsServer } from '../transport/uws-http.js';
 import type { PartitionContext } from './context.js';
 import { PartitionServer, type PartitionServerOptions } from './partition-server.js';
@@ -13,6 +13,8 @@ export interface HttpRouter {
   put(path: string, handler: HttpHandler): void;
   delete(path: string, handler: HttpHandler): void;
   any(path: string, handler: HttpHandler): void;
+  /** A WebSocket route: `ws('/stream', h)` accepts WebSockets on `/app/stream`. */
+  ws(path: string, handler: WsHandler): void;
 }
 
 /** Options of an {@link HttpPartitionServer} used without subclassing. */
@@ -49,7 +51,11 @@ export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unkno
       if (!path.startsWith('/')) throw new Error(`route path "${path}" must start with "/"`);
       http.route(method, APP_PREFIX + path, handler);
     };
-    this.routes({ get: mount('get'), post: mount('post'), put: mount('put'), delete: mount('delete'), any: mount('any') }, ctx);
+    const ws = (path: string, handler: WsHandler): void => {
+      if (!path.startsWith('/')) throw new Error(`WebSocket path "${path}" must start with "/"`);
+      http.websocket(APP_PREFIX + path, handler);
+    };
+    this.routes({ get: mount('get'), post: mount('post'), put: mount('put'), delete: mount('delete'), any: mount('any'), ws }, ctx);
     return http;
   }
 }

@@ -60,6 +60,28 @@ export function toHttpResponse(result: HttpResult): HttpResponse {
   return httpResponse(200, result as object);
 }
 
+/** One WebSocket connection, usable from `open` until `close`. */
+export interface WsConnection {
+  /** Sends a text (string) or binary (bytes) message; false when it had to be buffered or was dropped. */
+  send(message: string | Uint8Array): boolean;
+  /** Closes the connection with a close code (default 1000). */
+  close(code?: number, reason?: string): void;
+  /** Bytes waiting to be sent (backpressure). */
+  readonly bufferedAmount: number;
+}
+
+/** Handles the WebSocket connections of one route. */
+export interface WsHandler {
+  open?(ws: WsConnection): void;
+  /** A message: text as a string, binary as bytes (a copy, safe to keep). A throw closes with 1011. */
+  message?(ws: WsConnection, data: string | Uint8Array): void | Promise<void>;
+  close?(ws: WsConnection, code: number): void;
+  /** Largest message accepted; a bigger one closes the connection. Default: 16 MiB. */
+  maxPayloadLength?: number;
+  /** Seconds without traffic before the connection is closed; 0 disables. Default: 120. */
+  idleTimeoutSeconds?: number;
+}
+
 /** A bound HTTP server. */
 export interface HttpServer {
   /** Which implementation serves, e.g. `uWebSockets.js (native, @trufflesuite/uws-js-unofficial)`. */
@@ -68,9 +90,11 @@ export interface HttpServer {
   readonly native: boolean;
   /** Adds a route. Paths are exact, or end in `/*` to match a prefix. */
   route(method: HttpMethod, path: string, handler: HttpHandler): void;
+  /** Adds a WebSocket route (exact path). */
+  websocket(path: string, handler: WsHandler): void;
   /** Starts listening; port 0 picks a free port. Resolves with what was bound. */
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
-  /** Stops accepting connections and waits (up to `graceMs`) for in-flight requests. */
+  /** Stops accepting connections, waits (up to `graceMs`) for in-flight requests, and closes WebSockets with 1001. */
   close(graceMs?: number): Promise<void>;
 }
 

@@ -2,7 +2,18 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { STATUS_CODES } from 'node:http';
 import { SparkPartitionServerError } from '../errors.js';
-import { httpResponse, toHttpResponse, type HttpHandler, type HttpMethod, type HttpRequest, type HttpResponse, type HttpResult, type HttpServer } from './http.js';
+import {
+  httpResponse,
+  toHttpResponse,
+  type HttpHandler,
+  type HttpMethod,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpResult,
+  type HttpServer,
+  type WsConnection,
+  type WsHandler,
+} from './http.js';
 
 const require = createRequire(import.meta.url);
 
@@ -173,9 +184,51 @@ export function createUwsServer(): HttpServer {
   // uWS prefers static and parameter routes over this wildcard, so it only catches unknown paths.
   app.any('/*', serve((req) => httpResponse(404, { error: { code: 'SPS_NO_ROUTE', message: `no route for ${req.method} ${req.path}` } })));
 
+  const sockets = new Map<Uws, WsConnection & { closed: boolean }>();
+
+  const websocket = (path: string, handler: WsHandler): void => {
+    app.ws(path, {
+      maxPayloadLength: handler.maxPayloadLength ?? MAX_BODY_BYTES,
+      idleTimeout: handler.idleTimeoutSeconds ?? 120,
+      open: (ws: Uws) => {
+        const conn = {
+          closed: false,
+          send: (message: string | Uint8Array) => !conn.closed && ws.send(message, typeof message !== 'string') === 1,
+          close: (code = 1000, reason?: string) => {
+            if (!conn.closed) ws.end(code, reason);
+          },
+          get bufferedAmount() {
+            return conn.closed ? 0 : (ws.getBufferedAmount() as number);
+          },
+        };
+        sockets.set(ws, conn);
+        handler.open?.(conn);
+      },
+      message: (ws: Uws, ab: ArrayBuffer, isBinary: boolean) => {
+        const conn = sockets.get(ws)!;
+        // uWS neuters the ArrayBuffer when this callback returns: decode or copy it now.
+        const data = isBinary ? Buffer.from(new Uint8Array(ab)) : Buffer.from(ab).toString('utf8');
+        const fail = (err: unknown): void => conn.close(1011, String((err as Error)?.message ?? err).slice(0, 120));
+        try {
+          const done = handler.message?.(conn, data);
+          if (done instanceof Promise) done.catch(fail);
+        } catch (err) {
+          fail(err);
+        }
+      },
+      close: (ws: Uws, code: number) => {
+        const conn = sockets.get(ws)!;
+        conn.closed = true;
+        sockets.delete(ws);
+        handler.close?.(conn, code);
+      },
+    });
+  };
+
   return {
     implementation,
     native: true,
+    websocket,
     route(method: HttpMethod, path: string, handler: HttpHandler) {
       app[method === 'delete' ? 'del' : method](path, serve(handler));
     },
@@ -205,6 +258,7 @@ export function createUwsServer(): HttpServer {
           };
         });
       }
+      for (const conn of sockets.values()) conn.close(1001, 'server shutting down');
       // Closes kept-alive connections too, so the process can exit.
       if (typeof app.close === 'function') app.close();
     },
