@@ -11,15 +11,11 @@ import { ResultDataset } from './result-dataset.js';
 import { SparkApplication } from './spark-app.js';
 import { runnerSource } from './spark-source.js';
 import { workerCommand } from './worker-command.js';
+import { createActor, waitFor, type Actor } from 'xstate';
+import { sparkJobMachine } from '../actors/spark-job.js';
 
 /** How long `stop()` waits for Spark to end a cancelled job and its tasks' workers. */
 const STOP_WAIT_MS = 30_000;
-
-interface TaskProcess {
-  attempt: number;
-  pid: number;
-  local: boolean;
-}
 
 function alive(pid: number): boolean {
   try {
@@ -43,13 +39,8 @@ export class SparkLauncher implements Launcher {
   private nc?: NatsConnection;
   private sub?: Subscription;
   private dir?: string;
-  private jobRunning = false;
-  private jobEnded?: Promise<void>;
-  private stopping = false;
-  private readonly tasks = new Map<number, TaskProcess>();
+  private job?: Actor<typeof sparkJobMachine>;
   private dataset?: ResultDataset;
-  private clusterId = '';
-  private allReported = false;
 
   constructor(private readonly opts: ResolvedOptions<unknown, unknown>) {
     this.kind = `spark ${opts.spark ? opts.spark.info.master : opts.master}`;
@@ -67,9 +58,7 @@ export class SparkLauncher implements Launcher {
 
   async launch(plan: LaunchPlan, events: LaunchEvents): Promise<void> {
     const o = this.opts;
-    this.stopping = false;
-    this.allReported = false;
-    this.clusterId = plan.clusterId;
+    this.dataset = undefined;
     if (o.spark) {
       this.app = o.spark;
     } else {
@@ -93,10 +82,27 @@ export class SparkLauncher implements Launcher {
     const source = await runnerSource(o.source ?? o.data, this.dir);
     const { command, args } = workerCommand(plan.serverModule);
     const env = sharedWorkerEnv(plan);
-    let endJob!: () => void;
-    this.jobEnded = new Promise<void>((r) => (endJob = r));
-    void this.listen(this.sub, plan, events, endJob);
-    this.jobRunning = true;
+    const job = createActor(
+      sparkJobMachine.provide({
+        actions: {
+          reportAttemptFailed: (_, p) => events.attemptFailed(p.partition, p.attempt, p.error),
+          reportResult: (_, p) => events.result(p.partition, p.attempt, p.records),
+          reportGaveUp: (_, p) => {
+            plan.log?.(`[sps ${plan.clusterId} spark] job failed: ${p.error.split('\n')[0]}`);
+            events.gaveUp(p.partition, p.failures, p.error);
+          },
+          // Cancelling the job group interrupts the tasks; Spark then kills their Python workers and
+          // the parent-death signal takes the Node workers down with them.
+          requestCancel: () => {
+            if (this.nc && !this.nc.isClosed()) void this.nc.request(subjects.spark('cancel'), encode('cancel'), { timeout: STOP_WAIT_MS }).catch(() => {});
+          },
+        },
+      }),
+      { input: { partitions: plan.partitions, maxFailures: plan.maxFailures } },
+    );
+    this.job = job;
+    job.start();
+    void this.listen(this.sub, job, plan);
     try {
       await app.request('submit', {
         clusterId: plan.clusterId,
@@ -110,91 +116,76 @@ export class SparkLauncher implements Launcher {
         maxFailures: app.maxFailures,
       }, 300_000);
     } catch (err) {
-      this.jobRunning = false;
-      endJob();
+      job.stop();
       throw err;
     }
   }
 
-  private async listen(sub: Subscription, plan: LaunchPlan, events: LaunchEvents, endJob: () => void): Promise<void> {
+  /** Turns the runner's reports on the run's `spark.*` subjects into events of the job actor. */
+  private async listen(sub: Subscription, job: Actor<typeof sparkJobMachine>, plan: LaunchPlan): Promise<void> {
     const here = hostname();
-    const pending = new Map<number, unknown[]>();
-    const reported = new Set<number>();
-    const log = (line: string): void => plan.log?.(`[sps ${plan.clusterId} spark] ${line}`);
     for await (const msg of sub) {
       let m;
       try {
         m = decode(msg.subject, msg.data);
       } catch (err) {
-        log(`ignored: ${(err as Error).message}`);
+        plan.log?.(`[sps ${plan.clusterId} spark] ignored: ${(err as Error).message}`);
         continue;
       }
+      if (job.getSnapshot().status !== 'active') continue;
       const partition = Number(m.partition);
       const attempt = Number(m.attempt);
       switch (m.t) {
         case 'task_started':
-          this.tasks.set(partition, { attempt, pid: Number(m.pid), local: m.host === here });
+          job.send({ type: 'TASK_STARTED', partition, attempt, pid: Number(m.pid), local: m.host === here });
           break;
         case 'task_failed':
-          if (this.tasks.get(partition)?.attempt === attempt) this.tasks.delete(partition);
-          events.attemptFailed(partition, attempt, String(m.error));
+          job.send({ type: 'TASK_FAILED', partition, attempt, error: String(m.error) });
           break;
-        case 'result': {
-          const records = [...(pending.get(partition) ?? []), ...(m.records as unknown[])];
-          if (!m.last) {
-            pending.set(partition, records);
-            break;
-          }
-          pending.delete(partition);
-          reported.add(partition);
-          this.allReported = reported.size === plan.partitions;
-          events.result(partition, attempt, records);
+        case 'result':
+          job.send({ type: 'RESULT_CHUNK', partition, attempt, records: m.records as unknown[], last: Boolean(m.last) });
           break;
-        }
         case 'job_finished':
-          if (typeof m.dataset === 'string') this.dataset = new ResultDataset(this.app!, m.dataset, Number(m.records), this.ownsApp);
-          this.jobRunning = false;
-          endJob();
+          job.send({ type: 'JOB_FINISHED', dataset: typeof m.dataset === 'string' ? { id: m.dataset, records: Number(m.records) } : undefined });
           break;
-        case 'job_failed': {
-          this.jobRunning = false;
-          endJob();
-          if (m.cancelled || this.stopping) break;
-          // Spark names the task that failed too often; without it, blame a partition still owed.
-          const lost = typeof m.partition === 'number' ? m.partition : Array.from({ length: plan.partitions }, (_, p) => p).find((p) => !reported.has(p)) ?? 0;
-          log(`job failed: ${String(m.error).split('\n')[0]}`);
-          events.gaveUp(lost, typeof m.failures === 'number' ? m.failures : plan.maxFailures, String(m.error));
+        case 'job_failed':
+          job.send({
+            type: 'JOB_FAILED',
+            error: String(m.error),
+            cancelled: Boolean(m.cancelled),
+            partition: typeof m.partition === 'number' ? m.partition : undefined,
+            failures: typeof m.failures === 'number' ? m.failures : undefined,
+          });
           break;
-        }
         default:
-          break; // job_started, cancel requests (ours)
+          break; // job_started, and our own cancel requests
       }
     }
   }
 
   pids(): number[] {
-    return [...this.tasks.values()].filter((t) => t.local && alive(t.pid)).map((t) => t.pid);
+    const tasks = this.job?.getSnapshot().context.tasks ?? {};
+    return Object.values(tasks).filter((t) => t.local && alive(t.pid)).map((t) => t.pid);
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    // Once every partition returned its result the job is ending by itself; cancelling it then
-    // would only race with its end.
-    if (this.jobRunning && !this.allReported && this.nc && !this.nc.isClosed()) {
-      // Cancelling the job group interrupts the tasks; Spark then kills their Python workers and
-      // the parent-death signal takes the Node workers down with them.
-      await this.nc.request(subjectsFor(this.clusterId).spark('cancel'), encode('cancel'), { timeout: STOP_WAIT_MS }).catch(() => {});
-    }
-    if (this.jobEnded) {
+    const job = this.job;
+    if (job && job.getSnapshot().status === 'active') {
+      job.send({ type: 'STOP' });
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.jobEnded, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+      await Promise.race([
+        waitFor(job, (snap) => snap.status !== 'active', { timeout: Infinity }).catch(() => {}),
+        new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS))),
+      ]);
       clearTimeout(timer);
     }
+    const dataset = job?.getSnapshot().context.dataset;
+    if (dataset && this.app) this.dataset = new ResultDataset(this.app, dataset.id, dataset.records, this.ownsApp);
     // Spark ends a job before its cancelled tasks are gone; wait (bounded) for their workers.
     const deadline = Date.now() + STOP_WAIT_MS;
     while (this.pids().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     for (const pid of this.pids()) process.kill(pid, 'SIGKILL');
-    this.tasks.clear();
+    job?.stop();
     this.sub?.unsubscribe();
     if (this.nc && !this.nc.isClosed()) await this.nc.close().catch(() => {});
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
@@ -202,7 +193,6 @@ export class SparkLauncher implements Launcher {
   }
 
   killNow(): void {
-    this.stopping = true;
     for (const pid of this.pids()) process.kill(pid, 'SIGKILL');
     if (this.ownsApp) this.app?.killNow();
   }
