@@ -236,10 +236,7 @@ export class SparkApplication {
     const reply = decode(msg.subject, msg.data);
     if (reply.t === 'error') {
       const code = String(reply.code);
-      if (code === 'SPS_SPARK_SLOTS') {
-        const m = /can run (\d+) task\(s\) at once but the cluster needs (\d+)/.exec(String(reply.error));
-        throw new SparkSlotsError(Number(m?.[1] ?? 0), Number(m?.[2] ?? 0), String(reply.error));
-      }
+      if (code === 'SPS_SPARK_SLOTS') throw new SparkSlotsError(Number(reply.available), Number(reply.needed), String(reply.error));
       throw new SparkError(code, String(reply.error));
     }
     return reply;

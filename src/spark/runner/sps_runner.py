@@ -348,7 +348,7 @@ class Runner:
                 body = unpack(msg.data)
                 await handler(msg, body)
             except SpsError as err:
-                await self.reply(msg, "error", code=err.code, error=str(err))
+                await self.reply(msg, "error", code=err.code, error=str(err), **err.fields)
             except Exception as err:  # noqa: BLE001
                 await self.reply(msg, "error", code="SPS_SPARK_RUNNER", error="%s: %s" % (op, describe_error(err)))
         return cb
@@ -368,6 +368,8 @@ class Runner:
                 "Spark master %s can run %d task(s) at once but the cluster needs %d (one per partition, all "
                 "running together); give the application more cores or executors, or use fewer partitions"
                 % (self.sc.master, available, needed),
+                available=available,
+                needed=needed,
             )
         rdd = await self.in_thread(self.build_job, job)
         run_nc = self.nc
@@ -526,9 +528,10 @@ class Runner:
 
 
 class SpsError(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code, message, **fields):
         super().__init__(message)
         self.code = code
+        self.fields = fields
 
 
 def describe_error(err):
