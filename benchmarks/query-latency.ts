@@ -7,9 +7,9 @@
  * partition servers are launched on the same application with `source: { table }`.
  * In quick mode Spark is skipped and the servers get the same rows from the embedded launcher.
  */
-import { connect } from '@nats-io/transport-node';
+import { connectBus } from '../src/transport/bus.js';
 import { subjectsFor, type SparkApplication } from '../src/index.js';
-import { encodeRequest } from '../src/transport/messages.js';
+import { encodeRequest } from '../src/protocol/messages.js';
 import { benchOptions, sumReplies, withCluster } from './lib/cluster.js';
 import { KeepAliveClient } from './lib/http-client.js';
 import { sparkUnavailable } from './lib/spark.js';
@@ -72,7 +72,7 @@ export default async function queryLatency(ctx: BenchContext): Promise<SectionRe
       if (got !== expected) throw new Error(`scatter/gather count ${got}, expected ${expected}`);
       const p0 = cluster.hosts.get(0)!;
       const http = new KeepAliveClient(p0.host, p0.port!);
-      const nc = await connect({ servers: cluster.natsUrl! });
+      const nc = await connectBus(cluster.credentials('client'), 'sps-bench');
       try {
         const member0 = cluster.members.find((m) => m.partition === 0)!;
         const pingSubject = subjectsFor(cluster.id!).endpoint(0, member0.attempt, 'ping');

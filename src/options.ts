@@ -5,7 +5,7 @@ import type { EmbeddedSource } from './spark/data-source.js';
 import type { Launcher } from './spark/launcher.js';
 import type { SparkApplication } from './spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
-import { isSubjectToken } from './transport/subjects.js';
+import { isSubjectToken } from './protocol/subjects.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
 export type ServerRef = string | URL | { module: string | URL; export?: string };
@@ -25,8 +25,29 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   config?: Config;
   /** A launcher of your own; default: the embedded launcher. */
   launcher?: Launcher;
-  /** A running NATS server to use; default: a private nats-server on a random loopback port. */
+  /**
+   * A running NATS server to use (its permissions are then the operator's business; give
+   * `natsAuth`/`natsTls` to log in). Default: a private nats-server started for the run, which
+   * admits only the run's own nkey users, each limited to its role's subjects.
+   */
   natsUrl?: string;
+  /** Credentials for `natsUrl`, used by the driver, the workers and the Spark runner alike. */
+  natsAuth?: NatsAuthOption;
+  /** TLS for `natsUrl`: the CA to verify the server with, and a client certificate for mutual TLS. */
+  natsTls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /**
+   * Address (`host` or `host:port`) the private nats-server listens on. Default: 127.0.0.1, or for
+   * a Spark master on other hosts the driver's address as Spark uses it (`spark.driver.bindAddress`,
+   * `spark.driver.host`, `SPARK_LOCAL_IP`, else this host's first non-loopback address).
+   */
+  natsListen?: string;
+  /** URL workers are given for the private nats-server. Default: from `natsListen` (or `spark.driver.host`). */
+  natsAdvertiseUrl?: string;
+  /**
+   * Serve the private nats-server over TLS only: `true` makes a CA and certificate for the run,
+   * or give your own PEM files. Driver, workers and runner verify the server against the CA.
+   */
+  tls?: boolean | { certFile: string; keyFile: string; caFile: string };
   /** Path of the nats-server binary; default: `$SPS_NATS_SERVER`, then `.venv`, then `PATH`. */
   natsServer?: string;
   /** Prefix of the cluster id (letters, digits, `_`, `-`). Default: `sps`. */
@@ -39,10 +60,17 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   requestTimeoutMs?: number;
   /** Failed attempts of one partition before giving up, as Spark's `spark.task.maxFailures`. Default: 4. */
   maxFailures?: number;
-  /** Host the partition servers bind to. Default: `127.0.0.1`. */
+  /**
+   * Address the partition servers bind HTTP to. Default: 127.0.0.1 on this machine; with a Spark
+   * master on other hosts, each executor's own address (`SPARK_LOCAL_IP`, else the address that
+   * routes to the driver).
+   */
   bindHost?: string;
-  /** Host the partition servers register (what clients connect to). Default: `bindHost`. */
-  advertiseHost?: string;
+  /**
+   * Host the partition servers register (what clients connect to): a host, or a function of the
+   * partition and the address its executor registered. Default: the bound address.
+   */
+  advertiseHost?: string | ((partition: number, executorHost: string) => string);
   /** Extra environment variables for the worker processes. */
   env?: Record<string, string>;
   /** Where worker output lines go. Default: this process's stderr; `false` drops them. */
@@ -73,6 +101,9 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   barrier?: boolean;
 }
 
+/** Credentials for a user-run NATS server (option `natsAuth`). */
+export type NatsAuthOption = { token: string } | { user: string; pass: string } | { nkeySeed: string } | { credsFile: string };
+
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions<Row, Config> {
   serverModule: string;
@@ -83,14 +114,19 @@ export interface ResolvedOptions<Row, Config> {
   configJson: string;
   launcher: Launcher | undefined;
   natsUrl: string | undefined;
+  natsAuth: NatsAuthOption | undefined;
+  natsTls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
+  natsListen: string | undefined;
+  natsAdvertiseUrl: string | undefined;
+  tls: false | true | { certFile: string; keyFile: string; caFile: string };
   natsServer: string | undefined;
   name: string;
   startTimeoutMs: number;
   stopTimeoutMs: number;
   requestTimeoutMs: number;
   maxFailures: number;
-  bindHost: string;
-  advertiseHost: string | undefined;
+  bindHost: string | undefined;
+  advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
   env: Record<string, string>;
   log: ((line: string) => void) | undefined;
   master: string | undefined;
@@ -141,9 +177,13 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
   }
   const name = o.name ?? 'sps';
   if (!isSubjectToken(name)) throw new InvalidOptionError('name', `may only hold letters, digits, "_" and "-", got "${name}"`);
-  for (const k of ['natsUrl', 'natsServer', 'bindHost', 'advertiseHost'] as const) {
+  for (const k of ['natsUrl', 'natsServer', 'bindHost', 'natsListen', 'natsAdvertiseUrl'] as const) {
     if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw new InvalidOptionError(k, 'must be a non-empty string');
   }
+  if (o.advertiseHost !== undefined && typeof o.advertiseHost !== 'function' && (typeof o.advertiseHost !== 'string' || o.advertiseHost === '')) {
+    throw new InvalidOptionError('advertiseHost', 'must be a non-empty string or a function (partition, executorHost) => host');
+  }
+  resolveBusOptions(o);
   if (o.env !== undefined && (typeof o.env !== 'object' || Object.values(o.env).some((v) => typeof v !== 'string'))) {
     throw new InvalidOptionError('env', 'must map names to string values');
   }
@@ -158,13 +198,18 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     configJson,
     launcher: o.launcher,
     natsUrl: o.natsUrl,
+    natsAuth: o.natsAuth,
+    natsTls: o.natsTls,
+    natsListen: o.natsListen,
+    natsAdvertiseUrl: o.natsAdvertiseUrl,
+    tls: o.tls ?? false,
     natsServer: o.natsServer,
     name,
     startTimeoutMs: positiveInt('startTimeoutMs', o.startTimeoutMs, 60_000),
     stopTimeoutMs: positiveInt('stopTimeoutMs', o.stopTimeoutMs, 30_000),
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, 10_000),
     maxFailures: positiveInt('maxFailures', o.maxFailures, 4, 100),
-    bindHost: o.bindHost ?? '127.0.0.1',
+    bindHost: o.bindHost,
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},
     log: o.log === false ? undefined : (o.log ?? ((line: string) => process.stderr.write(line + '\n'))),
@@ -176,6 +221,38 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     cacheResult: o.cacheResult ?? false,
     barrier: o.barrier ?? false,
   };
+}
+
+/** Validates the bus options; errors name the option, never a secret's value. */
+function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
+  const userRun = o.natsUrl !== undefined;
+  for (const k of ['natsAuth', 'natsTls'] as const) {
+    if (o[k] !== undefined && !userRun) throw new InvalidOptionError(k, 'applies to a NATS server you run (option natsUrl); the private server makes its own credentials');
+  }
+  for (const k of ['natsListen', 'natsAdvertiseUrl', 'tls', 'natsServer'] as const) {
+    if (o[k] !== undefined && userRun) throw new InvalidOptionError(k, 'applies to the private nats-server, not to natsUrl');
+  }
+  if (o.natsAuth !== undefined) {
+    const a = o.natsAuth as Record<string, unknown>;
+    const kinds = [['token'], ['user', 'pass'], ['nkeySeed'], ['credsFile']];
+    const kind = kinds.find((ks) => ks.every((k) => typeof a[k] === 'string' && a[k] !== ''));
+    if (typeof a !== 'object' || a === null || !kind || Object.keys(a).length !== kind.length) {
+      throw new InvalidOptionError('natsAuth', 'must be one of { token }, { user, pass }, { nkeySeed }, { credsFile } with non-empty strings');
+    }
+  }
+  if (o.natsTls !== undefined) {
+    const t = o.natsTls as Record<string, unknown>;
+    if (typeof t !== 'object' || t === null || Object.entries(t).some(([k, v]) => !['caFile', 'certFile', 'keyFile'].includes(k) || typeof v !== 'string')) {
+      throw new InvalidOptionError('natsTls', 'must be { caFile?, certFile?, keyFile? } with file paths');
+    }
+    if ((t.certFile === undefined) !== (t.keyFile === undefined)) throw new InvalidOptionError('natsTls', 'certFile and keyFile go together');
+  }
+  if (o.tls !== undefined && typeof o.tls !== 'boolean') {
+    const t = o.tls as Record<string, unknown>;
+    if (typeof t !== 'object' || t === null || ['certFile', 'keyFile', 'caFile'].some((k) => typeof t[k] !== 'string' || t[k] === '')) {
+      throw new InvalidOptionError('tls', 'must be true, false, or { certFile, keyFile, caFile } (PEM files)');
+    }
+  }
 }
 
 /** Validates the Spark options; errors name the option. */

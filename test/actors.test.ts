@@ -3,7 +3,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { partitionServerMachine, type Binding } from '../src/actors/partition-server.js';
 import { supervisorMachine } from '../src/actors/supervisor.js';
 import { sparkJobMachine } from '../src/actors/spark-job.js';
-import type { PartitionState, Registration } from '../src/actors/types.js';
+import type { PartitionState, Registration } from '../src/protocol/types.js';
 
 // The machines are pure: these tests supply their effects directly, without NATS or processes.
 
@@ -185,7 +185,6 @@ function sparkJob(partitions = 2) {
   const actor = createActor(
     sparkJobMachine.provide({
       actions: {
-        reportAttemptFailed: (_, p) => void reports.push(`failed p${p.partition}/a${p.attempt}: ${p.error}`),
         reportResult: (_, p) => void reports.push(`result p${p.partition}/a${p.attempt}: ${JSON.stringify(p.records)}`),
         reportGaveUp: (_, p) => void reports.push(`gave up p${p.partition} after ${p.failures}: ${p.error}`),
         requestCancel: () => void cancels++,
@@ -197,18 +196,29 @@ function sparkJob(partitions = 2) {
   return { actor, reports, cancels: () => cancels };
 }
 
-test('spark job: result chunks are assembled per partition and reported once, with their attempt', (t) => {
+test('spark job: result chunks are assembled per partition in sequence and reported once, with their attempt', (t) => {
   const { actor, reports } = sparkJob(2);
-  actor.send({ type: 'TASK_STARTED', partition: 0, attempt: 0, pid: 10, local: true });
-  actor.send({ type: 'TASK_FAILED', partition: 0, attempt: 0, error: 'killed by signal 9' });
-  t.deepEqual(actor.getSnapshot().context.tasks, {});
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, records: [1, 2], last: false });
-  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, records: [], last: true });
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, records: [3], last: true });
+  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 0, records: [1, 2], last: false });
+  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 0, records: [], last: true });
+  // A second "last" chunk for a partition already reported changes nothing.
+  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 0, records: ['again'], last: true });
+  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 1, records: [3], last: true });
   actor.send({ type: 'JOB_FINISHED', dataset: { id: 'ds1', records: 3 } });
-  t.deepEqual(reports, ['failed p0/a0: killed by signal 9', 'result p1/a0: []', 'result p0/a1: [1,2,3]']);
+  t.deepEqual(reports, ['result p1/a0: []', 'result p0/a1: [1,2,3]']);
   t.is(actor.getSnapshot().value, 'finished');
   t.deepEqual(actor.getSnapshot().context.dataset, { id: 'ds1', records: 3 });
+});
+
+test('spark job: a chunk out of sequence, from another attempt, or for no partition voids nothing but itself and is never reported', (t) => {
+  const { actor, reports } = sparkJob(2);
+  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: [1], last: false });
+  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 2, records: [3], last: true }); // seq 1 lost
+  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 1, records: [9], last: true }); // no seq 0
+  actor.send({ type: 'RESULT_CHUNK', partition: 7, attempt: 0, seq: 0, records: [9], last: true }); // no such partition
+  t.deepEqual(reports, []);
+  t.is(actor.getSnapshot().context.outOfSequence, 2);
+  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 0, records: ['whole'], last: true });
+  t.deepEqual(reports, ['result p0/a1: ["whole"]']);
 });
 
 test('spark job: a failed job is blamed on the partition Spark names, or on one still owed', (t) => {
@@ -216,7 +226,7 @@ test('spark job: a failed job is blamed on the partition Spark names, or on one 
   named.actor.send({ type: 'JOB_FAILED', error: 'Task 2 failed 4 times', cancelled: false, partition: 2, failures: 4 });
   t.deepEqual(named.reports, ['gave up p2 after 4: Task 2 failed 4 times']);
   const owed = sparkJob(2);
-  owed.actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, records: [], last: true });
+  owed.actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: [], last: true });
   owed.actor.send({ type: 'JOB_FAILED', error: 'stage failed', cancelled: false });
   t.deepEqual(owed.reports.at(-1), 'gave up p1 after 4: stage failed');
   t.is(owed.actor.getSnapshot().value, 'failed');
@@ -230,7 +240,7 @@ test('spark job: STOP cancels a job that still owes results, and not one that is
   t.is(busy.actor.getSnapshot().value, 'cancelled');
   t.false(busy.reports.some((r) => r.startsWith('gave up')));
   const done = sparkJob(1);
-  done.actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, records: ['r'], last: true });
+  done.actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: ['r'], last: true });
   done.actor.send({ type: 'STOP' });
   t.is(done.cancels(), 0);
   done.actor.send({ type: 'JOB_FINISHED' });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { connect } from '@nats-io/transport-node';
 import { Cluster, type PartitionState } from '../src/index.js';
-import { decodeState } from '../src/transport/messages.js';
+import { decodeState } from '../src/protocol/messages.js';
 import { isAlive, portOpen, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { DemoCluster } from '../examples/demo-cluster.js';
 
@@ -13,10 +13,11 @@ test.serial('the seed demo: 1000 numbers in 2 partitions, served over HTTP and N
   const watcher = await connect({ servers: server.url });
   t.teardown(() => watcher.close());
   const states = new Map<number, PartitionState[]>();
-  watcher.subscribe('sps.*.ctl.state', {
+  watcher.subscribe('sps.*.ctl.state.*', {
     callback: (_e, msg) => {
       const s = decodeState(msg.subject, msg.data);
-      states.set(s.partition, [...(states.get(s.partition) ?? []), s.state]);
+      const partition = Number(msg.subject.split('.').at(-1));
+      states.set(partition, [...(states.get(partition) ?? []), s.state]);
     },
   });
   await watcher.flush();

@@ -3,12 +3,16 @@
  * plus one test that lets a cluster start (and end) its own application from `master`.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { errors as natsErrors } from '@nats-io/nats-core';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, DependencyMissingError, SparkSlotsError, type SparkApplication, type SparkSource } from '../src/index.js';
-import { SMALL_SPARK_CONF, alive, startApp, testLog, until } from './helpers/spark-harness.js';
+import { Cluster, DependencyMissingError, SparkSlotsError, type BusAccess, type SparkApplication, type SparkSource } from '../src/index.js';
+import { encode } from '../src/protocol/codec.js';
+import { subjectsFor } from '../src/protocol/subjects.js';
+import { connectBus } from '../src/transport/bus.js';
+import { SMALL_SPARK_CONF, alive, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
@@ -105,13 +109,15 @@ test.serial('stop() leaves no Spark job, no worker process and no port behind', 
     if (m.port !== null) ports.push(m.port);
   }
   t.deepEqual((await app!.status()).jobs, [cluster.id]);
-  const pids = cluster.workerPids;
-  t.is(pids.length, 2);
+  // The driver starts no worker itself on Spark; the run's workers are found by their environment.
+  const pids = workerPidsOf(cluster.id!);
+  t.deepEqual([...pids].sort(), members.map((m) => m.pid).sort());
   await cluster.stop();
   const status = await app!.status();
   t.deepEqual(status.activeJobs, []);
   t.deepEqual(status.jobs, []);
-  for (const pid of [...pids, ...members.map((m) => m.pid)]) t.false(alive(pid), `worker ${pid} still running`);
+  // Spark ends the tasks' Python workers; the parent-death signal takes each Node worker along.
+  t.true(await until(() => pids.every((pid) => !alive(pid)), 60_000), `workers still running: ${pids.filter(alive)}`);
   for (const port of ports) t.false(await portOpen(port), `port ${port} still open`);
   t.deepEqual(cluster.workerPids, []);
 });
@@ -134,11 +140,11 @@ test.serial('a start that times out cancels the Spark job and ends its workers',
   t.teardown(() => cluster.stop().catch(() => {}));
   const seen = new Set<number>();
   const starting = cluster.start();
-  const collect = setInterval(() => cluster.workerPids.forEach((p) => seen.add(p)), 100);
+  const collect = setInterval(() => workerPidsOf(cluster.id!).forEach((p) => seen.add(p)), 100);
   await t.throwsAsync(starting, { code: 'SPS_START_TIMEOUT' });
   clearInterval(collect);
   t.is(seen.size, 2);
-  for (const pid of seen) t.false(alive(pid), `worker ${pid} still running`);
+  t.true(await until(() => [...seen].every((pid) => !alive(pid)), 60_000), `workers still running: ${[...seen].filter(alive)}`);
   const status = await app!.status();
   t.deepEqual(status.activeJobs, []);
   t.deepEqual(status.jobs, []);
@@ -258,4 +264,36 @@ test.serial('barrier mode: a killed worker restarts the whole group', async (t) 
   t.true(await until(() => before.every((m) => !alive(m.pid)), 60_000), 'old workers still running');
   await cluster.stop();
   t.deepEqual(cluster.result().get(1)?.map((r) => (r as { row: string }).row), ['2', '3']);
+});
+
+test.serial('on Spark, a stolen partition credential gives no orders, forges no job event, and the runner refuses malformed orders', async (t) => {
+  t.timeout(120_000);
+  const cluster = echoCluster({ source: { range: { end: 4 } } });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  // What an attacker on the same machine could read: a worker's initial environment.
+  const pid = cluster.members[1]!.pid;
+  const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+  const stolen = JSON.parse(environ.find((e) => e.startsWith('SPS_BUS='))!.slice('SPS_BUS='.length)) as BusAccess;
+  t.is(stolen.inboxPrefix, `_INBOX.${cluster.id}.p1`);
+  t.false(JSON.stringify(process.argv).includes(stolen.auth && 'nkeySeed' in stolen.auth ? stolen.auth.nkeySeed : 'x'));
+  const nc = await connectBus(stolen, 'intruder');
+  t.teardown(() => nc.close());
+  const refused: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error' && s.error instanceof natsErrors.PermissionViolationError) refused.push(s.error.subject);
+  })();
+  const s = subjectsFor(cluster.id!);
+  const forged = [s.spark('result'), s.spark('job_finished'), s.spark('job_failed'), s.spark('cancel'), s.shutdown, `sps.${app!.id}.spark.submit`];
+  nc.publish(s.spark('job_finished'), encode('job_finished', { partitions: 2, records: 0, dataset: null }));
+  for (const subject of forged) nc.publish(subject, encode('cancel', {}));
+  await nc.flush();
+  t.true(await until(() => forged.every((f) => refused.includes(f)), 10_000), `refused: ${refused.join(', ')}`);
+  // The application's own bus admits no partition identity at all.
+  await t.throwsAsync(connectBus({ ...stolen, url: app!.natsUrl }, 'intruder-app'), { message: /Authorization Violation/i });
+  // Orders that do not match the protocol are refused by the runner, which keeps working.
+  await t.throwsAsync(app!.request('sql', { statement: 42 as unknown as string, limit: 1 }), { code: 'SPS_MALFORMED_MESSAGE', message: /field 'statement'|statement/ });
+  t.deepEqual(await cluster.request(0, 'rows'), [0, 1]);
+  await cluster.stop();
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
 });

@@ -1,36 +1,49 @@
 import test from 'ava';
 import { PassThrough } from 'node:stream';
-import { decode, encode, pack } from '../src/transport/codec.js';
+import { readFileSync } from 'node:fs';
+import { decode, encode, MAX_MESSAGE_BYTES, pack, PROTOCOL_VERSION, unpack } from '../src/protocol/codec.js';
+import { protocolJsonSchema } from '../src/protocol/schema.js';
 import { decodeBatch, encodeFrame, readFrames } from '../src/transport/frames.js';
 import { RowStream } from '../src/runtime/rows.js';
-import { decodeRegistration, decodeState, encodeRegistration, encodeState } from '../src/transport/messages.js';
-import { subjectsFor } from '../src/transport/subjects.js';
+import { decodeRegistration, decodeState, encodeRegistration, encodeState } from '../src/protocol/messages.js';
+import { partitionOf, subjectsFor } from '../src/protocol/subjects.js';
 import { MalformedMessageError } from '../src/errors.js';
 
 test('envelopes round-trip and carry the protocol version', (t) => {
-  const env = decode('s', encode('state', { partition: 1 }));
-  t.deepEqual(env, { v: 1, t: 'state', partition: 1 });
+  const env = decode('s', encode('state', { attempt: 1, state: 'serving', pid: 7 }), ['state']);
+  t.deepEqual(env, { t: 'state', attempt: 1, state: 'serving', pid: 7 });
+  t.like(unpack(encode('shutdown', {})) as object, { v: PROTOCOL_VERSION, t: 'shutdown' });
 });
 
 test('a message of another protocol version is rejected, naming subject and version', (t) => {
-  const err = t.throws(() => decode('sps.x.ctl.state', pack({ v: 2, t: 'state' })), { instanceOf: MalformedMessageError });
-  t.regex(err!.message, /sps\.x\.ctl\.state.*protocol version 2, expected 1/);
+  const err = t.throws(() => decode('sps.x.ctl.state.0', pack({ v: 1, t: 'state' }), ['state']), { instanceOf: MalformedMessageError });
+  t.regex(err!.message, /sps\.x\.ctl\.state\.0.*protocol version 1, expected 2/);
   t.is((err as MalformedMessageError).code, 'SPS_MALFORMED_MESSAGE');
 });
 
 test('garbage bytes and wrong shapes are rejected with what was wrong', (t) => {
-  t.throws(() => decode('s', Buffer.from([0x92, 0x01])), { message: /not msgpack/ });
-  t.throws(() => decode('s', pack([1, 2])), { message: /not an envelope/ });
-  t.throws(() => decodeState('s', encode('state', { partition: 0, attempt: 0, state: 'dancing', pid: 1 })), { message: /unknown state "dancing"/ });
-  t.throws(() => decodeRegistration('s', encode('register', { partition: -1, attempt: 0, host: 'h', port: null, pid: 1, endpoints: [] })), { message: /"partition" must be an integer/ });
-  t.throws(() => decodeState('s', encode('register', {})), { message: /unexpected message type "register"/ });
+  t.throws(() => decode('s', Buffer.from([0x92, 0x01]), ['state']), { message: /not msgpack/ });
+  t.throws(() => decode('s', pack([1, 2]), ['state']), { message: /not an envelope/ });
+  const v = PROTOCOL_VERSION;
+  t.throws(() => decodeState('s', pack({ v, t: 'state', attempt: 0, state: 'dancing', pid: 1 })), { message: /"state" field "state"/ });
+  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: -1, host: 'h', port: null, pid: 1, endpoints: [] }), 0), { message: /field "attempt"/ });
+  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: 0, host: 'h', port: null, pid: 1, endpoints: ['a.b'] }), 0), { message: /field "endpoints\.0"/ });
+  // A field the protocol does not define (here: a partition claimed in the body) makes it malformed.
+  t.throws(() => decodeState('s', pack({ v, t: 'state', partition: 3, attempt: 0, state: 'serving', pid: 1 })), { message: /"state" field "partition": Unexpected property/ });
+  t.throws(() => decodeState('s', encode('shutdown', {})), { message: /unexpected message type "shutdown"/ });
+  t.throws(() => decode('s', new Uint8Array(MAX_MESSAGE_BYTES + 1), ['req']), { message: /more than the/ });
 });
 
-test('registrations and states round-trip', (t) => {
-  const r = { partition: 2, attempt: 1, host: '127.0.0.1', port: 8080, pid: 42, endpoints: ['a', 'b'] };
-  t.deepEqual(decodeRegistration('s', encodeRegistration(r)), r);
-  const s = { partition: 2, attempt: 1, state: 'failed' as const, pid: 42, error: { code: 'X', message: 'y' } };
+test('registrations and states round-trip; the partition comes from the subject', (t) => {
+  const r = { attempt: 1, host: '127.0.0.1', port: 8080, pid: 42, endpoints: ['a', 'b'] };
+  t.deepEqual(decodeRegistration('s', encodeRegistration(r), 2), { partition: 2, ...r });
+  const s = { attempt: 1, state: 'failed' as const, pid: 42, error: { code: 'X', message: 'y' } };
   t.deepEqual(decodeState('s', encodeState(s)), s);
+});
+
+test('the Python runner reads the same protocol definition (protocol.schema.json is up to date)', (t) => {
+  const onDisk = JSON.parse(readFileSync(new URL('../src/protocol/protocol.schema.json', import.meta.url), 'utf8'));
+  t.deepEqual(onDisk, protocolJsonSchema(PROTOCOL_VERSION), 'run "npm run protocol"');
 });
 
 test('frames survive arbitrary chunking, in both formats', async (t) => {
@@ -78,8 +91,11 @@ test('a frame that is not a batch is an error', (t) => {
 
 test('subjects are namespaced per cluster and reject unsafe ids', (t) => {
   const s = subjectsFor('sps-abc');
-  t.is(s.register, 'sps.sps-abc.ctl.register');
+  t.is(s.register(2), 'sps.sps-abc.ctl.register.2');
+  t.is(s.state('*'), 'sps.sps-abc.ctl.state.*');
+  t.is(partitionOf('sps.sps-abc.ctl.state.3', 4), 3);
+  for (const bad of ['sps.x.ctl.state.4', 'sps.x.ctl.state.01', 'sps.x.ctl.state.-1', 'sps.x.ctl.state.x']) t.is(partitionOf(bad, 4), undefined, bad);
   t.is(s.endpoint(3, 1, 'get_list'), 'sps.sps-abc.p.3.1.get_list');
   t.is(s.endpoints(3, 1), 'sps.sps-abc.p.3.1.*');
-  t.throws(() => subjectsFor('a.b'), { message: /cluster id "a\.b"/ });
+  t.throws(() => subjectsFor('a.b'), { message: /"clusterId": "a\.b" must match/ });
 });

@@ -1,5 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate';
-import { toWireError, type PartitionState, type WireError } from './types.js';
+import { toWireError, type PartitionState, type WireError } from '../protocol/types.js';
 
 /**
  * The partition server actor: the lifecycle of one partition's server process.

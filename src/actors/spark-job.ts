@@ -3,8 +3,9 @@ import { assign, enqueueActions, setup } from 'xstate';
 /**
  * The Spark job actor: the driver's view of the one Spark job that runs a cluster's partitions.
  *
- * It follows what the PySpark runner reports (tasks started and failed, result chunks, the job's
- * end), assembles each partition's result from its chunks, and turns the job's failure into the
+ * It follows what the PySpark runner reports (result chunks, the job's end), assembles each
+ * partition's result from its chunks in sequence (a chunk out of order voids that partition's
+ * partial result, so a gap can never pass for a whole result), and turns the job's failure into the
  * partition that gave up. `running` → `finished` when the job ends; `failed` when Spark gives up on
  * it; on STOP it goes to `cancelling` (asking the runner to cancel, unless every result is already
  * in and the job is ending by itself) and ends `cancelled` or `finished`.
@@ -19,19 +20,12 @@ export interface SparkJobInput {
   maxFailures: number;
 }
 
-/** A task's worker process as the runner reported it. */
-export interface SparkTask {
-  attempt: number;
-  pid: number;
-  /** True when the worker runs on this machine (its pid can be signalled). */
-  local: boolean;
-}
-
 /** Context of the Spark job actor. */
 export interface SparkJobContext extends SparkJobInput {
-  tasks: Record<number, SparkTask>;
-  /** Result chunks received so far, by partition. */
-  chunks: Record<number, unknown[]>;
+  /** Result chunks received so far, by partition: from which attempt, the next sequence number, the records. */
+  chunks: Record<number, { attempt: number; next: number; records: unknown[] }>;
+  /** Chunks that arrived out of sequence (their partition's partial result was dropped). */
+  outOfSequence: number;
   /** Partitions whose whole result arrived. */
   reported: number[];
   /** The persisted result dataset (option cacheResult), once the job finished. */
@@ -40,12 +34,16 @@ export interface SparkJobContext extends SparkJobInput {
 
 /** Events the Spark job actor accepts (the runner's reports, and STOP). */
 export type SparkJobEvent =
-  | { type: 'TASK_STARTED'; partition: number; attempt: number; pid: number; local: boolean }
-  | { type: 'TASK_FAILED'; partition: number; attempt: number; error: string }
-  | { type: 'RESULT_CHUNK'; partition: number; attempt: number; records: unknown[]; last: boolean }
+  | { type: 'RESULT_CHUNK'; partition: number; attempt: number; seq: number; records: unknown[]; last: boolean }
   | { type: 'JOB_FINISHED'; dataset?: { id: string; records: number } }
   | { type: 'JOB_FAILED'; error: string; cancelled: boolean; partition?: number; failures?: number }
   | { type: 'STOP' };
+
+/** True when a chunk continues its partition's result: seq 0 starts one, later ones follow the same attempt in order. */
+function inSequence(ctx: SparkJobContext, e: { partition: number; attempt: number; seq: number }): boolean {
+  const partial = ctx.chunks[e.partition];
+  return partial ? partial.attempt === e.attempt && partial.next === e.seq : e.seq === 0;
+}
 
 /** True once every partition's result arrived (the job then ends by itself). */
 export function allReported(ctx: SparkJobContext): boolean {
@@ -60,51 +58,36 @@ export const sparkJobMachine = setup({
     events: {} as SparkJobEvent,
   },
   actions: {
-    /** An attempt of a partition failed (Spark will retry it). */
-    reportAttemptFailed: (_, _params: { partition: number; attempt: number; error: string }) => {},
     /** A partition's whole result arrived. */
     reportResult: (_, _params: { partition: number; attempt: number; records: unknown[] }) => {},
     /** Spark gave up on the job; blamed on this partition. */
     reportGaveUp: (_, _params: { partition: number; failures: number; error: string }) => {},
     /** Asks the runner to cancel the job group. */
     requestCancel: () => {},
-    taskStarted: assign({
-      tasks: ({ context, event }) =>
-        event.type === 'TASK_STARTED' ? { ...context.tasks, [event.partition]: { attempt: event.attempt, pid: event.pid, local: event.local } } : context.tasks,
-    }),
-    taskFailed: assign({
-      tasks: ({ context, event }) => {
-        if (event.type !== 'TASK_FAILED' || context.tasks[event.partition]?.attempt !== event.attempt) return context.tasks;
-        const { [event.partition]: _gone, ...rest } = context.tasks;
-        return rest;
-      },
-    }),
     addChunk: assign(({ context, event }) => {
-      if (event.type !== 'RESULT_CHUNK') return {};
-      const records = [...(context.chunks[event.partition] ?? []), ...event.records];
-      if (!event.last) return { chunks: { ...context.chunks, [event.partition]: records } };
-      const { [event.partition]: _done, ...chunks } = context.chunks;
-      return { chunks, reported: [...context.reported, event.partition] };
+      if (event.type !== 'RESULT_CHUNK' || event.partition >= context.partitions || context.reported.includes(event.partition)) return {};
+      const { [event.partition]: partial, ...others } = context.chunks;
+      if (!inSequence(context, event)) return { chunks: others, outOfSequence: context.outOfSequence + 1 };
+      if (event.last) return { chunks: others, reported: [...context.reported, event.partition] };
+      const records = [...(partial?.records ?? []), ...event.records];
+      return { chunks: { ...others, [event.partition]: { attempt: event.attempt, next: event.seq + 1, records } } };
     }),
     keepDataset: assign({ dataset: ({ event }) => (event.type === 'JOB_FINISHED' ? event.dataset : undefined) }),
   },
   guards: {
-    lastChunk: ({ event }) => event.type === 'RESULT_CHUNK' && event.last,
+    lastChunk: ({ context, event }) =>
+      event.type === 'RESULT_CHUNK' && event.last && event.partition < context.partitions && !context.reported.includes(event.partition) && inSequence(context, event),
     wasCancelled: ({ event }) => event.type === 'JOB_FAILED' && event.cancelled,
   },
 }).createMachine({
   id: 'sparkJob',
-  context: ({ input }) => ({ ...input, tasks: {}, chunks: {}, reported: [] }),
+  context: ({ input }) => ({ ...input, chunks: {}, reported: [], outOfSequence: 0 }),
   on: {
-    TASK_STARTED: { actions: 'taskStarted' },
-    TASK_FAILED: {
-      actions: ['taskFailed', { type: 'reportAttemptFailed', params: ({ event }) => ({ partition: event.partition, attempt: event.attempt, error: event.error }) }],
-    },
     RESULT_CHUNK: [
       {
         guard: 'lastChunk',
         actions: [
-          { type: 'reportResult', params: ({ context, event }) => ({ partition: event.partition, attempt: event.attempt, records: [...(context.chunks[event.partition] ?? []), ...event.records] }) },
+          { type: 'reportResult', params: ({ context, event }) => ({ partition: event.partition, attempt: event.attempt, records: [...(context.chunks[event.partition]?.records ?? []), ...event.records] }) },
           'addChunk',
         ],
       },

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { Member, PartitionState, Registration, WireError } from './types.js';
+import type { Member, PartitionState, Registration, WireError } from '../protocol/types.js';
 
 /**
  * The supervisor actor: the driver's view of a cluster run.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { waitFor } from 'xstate';
 import { memberList, resultsMissing, type SupervisorContext } from '../actors/supervisor.js';
-import type { Member } from '../actors/types.js';
+import type { Member } from '../protocol/types.js';
 import {
   ClusterStateError,
   PartitionFailedError,
@@ -16,8 +16,9 @@ import type { Launcher } from '../spark/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
 import { selectLauncher } from '../spark/select-launcher.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
-import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
-import { subjectsFor, type Subjects } from '../transport/subjects.js';
+import { subjectsFor, type Subjects } from '../protocol/subjects.js';
+import { startRunBus, type RunBus } from '../runtime/run-bus.js';
+import type { BusAccess } from '../security/bus-access.js';
 
 const STOPPED_DURING_START = Symbol('stopped during start');
 
@@ -47,7 +48,7 @@ interface Run {
   id: string;
   token: string;
   subjects: Subjects;
-  nats?: NatsServerProcess;
+  bus?: RunBus;
   nc?: NatsConnection;
   supervisor?: { actor: SupervisorActor; close(): void };
   launcher?: Launcher;
@@ -90,9 +91,25 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     return this.run?.token;
   }
 
-  /** URL of the NATS server the cluster uses. */
+  /** URL of the NATS server the cluster uses (what workers are given). */
   get natsUrl(): string | undefined {
-    return this.run?.nats?.url ?? this.options.natsUrl;
+    return this.run?.bus?.url ?? this.options.natsUrl;
+  }
+
+  /**
+   * Bus access for another service (in any language) that queries the partitions: the URL, an
+   * nkey seed whose user may only call endpoints (`sps.<id>.p.…`) and ask for the membership
+   * (`sps.<id>.ctl.members.get`), its inbox prefix, and the CA when the bus uses TLS. It cannot
+   * shut partitions down or publish anything else. Keep the seed secret.
+   * @throws ClusterStateError before start(), or on a user-run server (natsUrl), whose users are its operator's.
+   */
+  credentials(role: 'client'): BusAccess {
+    if (role !== 'client') throw new ClusterStateError(`no credentials for role "${String(role)}"; only "client" is handed out`);
+    const access = this.run?.bus?.client;
+    if (!access) {
+      throw new ClusterStateError(this.options.natsUrl ? 'client credentials exist only for the private nats-server; on natsUrl, its operator makes users' : `the cluster is ${this.status}; client credentials exist once start() began`);
+    }
+    return access;
   }
 
   /** The number of partitions. */
@@ -107,7 +124,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
 
   /** Pid of the private nats-server, when the cluster started one. */
   get natsServerPid(): number | undefined {
-    return this.run?.nats?.pid;
+    return this.run?.bus?.nats?.pid;
   }
 
   private get context(): SupervisorContext | undefined {
@@ -150,18 +167,21 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     this.status = 'starting';
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);
-      if (!o.natsUrl) run.nats = await startNatsServer({ binary: o.natsServer });
-      const natsUrl = o.natsUrl ?? run.nats!.url;
-      run.nc = await connectBus(natsUrl, `sps-${id}-driver`);
+      const network = run.launcher.busNetwork?.();
+      run.bus = await startRunBus(o as ResolvedOptions<unknown, unknown>, id, network);
+      const bus = run.bus;
+      run.nc = await connectBus(bus.driver, `sps-${id}-driver`);
+      const advertise = typeof o.advertiseHost === 'function' ? o.advertiseHost : undefined;
       run.supervisor = hostSupervisor(run.nc, run.subjects, {
         partitions: o.partitions,
         startTimeoutMs: o.startTimeoutMs,
         stopTimeoutMs: o.stopTimeoutMs,
-      }, run.token);
+      }, advertise);
       const launcher = run.launcher;
       run.exitHook = () => {
         launcher.killNow();
-        if (run.nats) process.kill(run.nats.pid, 'SIGKILL');
+        // Only the pid of the nats-server this run spawned itself.
+        if (bus.nats) process.kill(bus.nats.pid, 'SIGKILL');
       };
       process.once('exit', run.exitHook);
       const actor = run.supervisor.actor;
@@ -169,13 +189,15 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         {
           clusterId: id,
           partitions: o.partitions,
-          natsUrl,
+          busFor: bus.busFor,
+          driverBus: bus.driver,
+          runnerBus: bus.runner,
           token: run.token,
           serverModule: o.serverModule,
           serverExport: o.serverExport,
           configJson: o.configJson,
-          bindHost: o.bindHost,
-          advertiseHost: o.advertiseHost,
+          bindHost: o.bindHost ?? (!network || network.local ? '127.0.0.1' : 'auto'),
+          advertiseHost: typeof o.advertiseHost === 'string' ? o.advertiseHost : undefined,
           maxFailures: o.maxFailures,
           env: o.env,
           log: o.log,
@@ -310,7 +332,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     }
     await run.launcher?.stop();
     if (run.nc && !run.nc.isClosed()) await run.nc.close().catch(() => {});
-    await run.nats?.stop();
+    await run.bus?.stop();
     if (run.exitHook) process.removeListener('exit', run.exitHook);
   }
 }

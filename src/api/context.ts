@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { Member } from '../actors/types.js';
+import type { Member } from '../protocol/types.js';
 
 /** What a partition server knows about itself and its cluster while it runs. */
 export interface PartitionContext<Config = unknown> {

@@ -1,8 +1,8 @@
 import type { Subscription } from '@nats-io/nats-core';
-import { toWireError } from '../actors/types.js';
+import { toWireError } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import type { NatsConnection } from '../transport/bus.js';
-import { decodeRequest, encodeReply } from '../transport/messages.js';
+import { decodeRequest, encodeReply } from '../protocol/messages.js';
 
 /**
  * Answers requests to a partition's endpoints. The endpoint name is the subject's last token; a

@@ -1,7 +1,7 @@
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { partitionServerMachine } from '../actors/partition-server.js';
-import type { Member, PartitionState } from '../actors/types.js';
+import type { Member, PartitionState } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import type { PartitionServer } from '../api/partition-server.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
@@ -13,11 +13,12 @@ import {
   decodeShutdown,
   encodeRegistration,
   encodeState,
-} from '../transport/messages.js';
-import { isSubjectToken, subjectsFor } from '../transport/subjects.js';
+} from '../protocol/messages.js';
+import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
-import { mountControlRoutes, tokenMatches } from './control-routes.js';
+import { mountControlRoutes } from './control-routes.js';
+import { executorAddress } from './executor-address.js';
 import { serveEndpoints } from './endpoints.js';
 import { writeResults } from './result-channel.js';
 import { RowStream } from './rows.js';
@@ -36,7 +37,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
   const counters: HostCounters = { malformed: 0, refusedShutdowns: 0 };
-  const nc: NatsConnection = await connectBus(env.natsUrl, `sps-${env.clusterId}-p${partition}-a${attempt}`);
+  const nc: NatsConnection = await connectBus(env.bus, `sps-${env.clusterId}-p${partition}-a${attempt}`);
+  const bindHost = env.bindHost === 'auto' ? await executorAddress(env.bus.url) : env.bindHost;
+  const advertiseHost = env.advertiseHost ?? bindHost;
   let members: Member[] = [];
   let epoch = -1;
   const peerWaiters = new Set<() => void>();
@@ -102,12 +105,8 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     callback: (err, msg) => {
       if (err) return;
       try {
-        const { token } = decodeShutdown(msg.subject, msg.data);
-        if (!tokenMatches(env.token, token)) {
-          counters.refusedShutdowns++;
-          log('refused a shutdown with a wrong token');
-          return;
-        }
+        // Only the driver's credentials may publish here: the server checked who sent it.
+        decodeShutdown(msg.subject, msg.data);
         actor.send({ type: 'SHUTDOWN' });
       } catch {
         counters.malformed++;
@@ -126,15 +125,15 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         }),
         listen: fromPromise(async () => {
           http = server!.createHttpServer(ctx);
-          if (!http) return { host: env.advertiseHost, port: null };
+          if (!http) return { host: advertiseHost, port: null };
           mountControlRoutes(http, {
             token: env.token,
             health: () => ({ clusterId: env.clusterId, partition, attempt, state: currentState(), ...counters }),
             shutdown: () => actor.send({ type: 'SHUTDOWN' }),
             refused: () => counters.refusedShutdowns++,
           });
-          const bound = await http.listen(env.bindHost, env.httpPort);
-          return { host: env.advertiseHost, port: bound.port };
+          const bound = await http.listen(bindHost, env.httpPort);
+          return { host: advertiseHost, port: bound.port };
         }),
         register: fromPromise(async ({ input }) => {
           handlers = server!.endpoints(ctx);
@@ -142,8 +141,8 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
             if (!isSubjectToken(name)) throw new SparkPartitionServerError('SPS_BAD_ENDPOINT', `endpoint name "${name}" may only hold letters, digits, "_" and "-"`);
           }
           const msg = await nc.request(
-            subjects.register,
-            encodeRegistration({ partition, attempt, host: input.host, port: input.port, pid: process.pid, endpoints: Object.keys(handlers) }),
+            subjects.register(partition),
+            encodeRegistration({ attempt, host: input.host, port: input.port, pid: process.pid, endpoints: Object.keys(handlers) }),
             { timeout: 30_000 },
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);
@@ -166,7 +165,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         reportState: ({ context }, params) => {
           const error = params.state === 'failed' ? context.error : undefined;
           if (error) log(`failed: [${error.code}] ${error.message}`);
-          if (!nc.isClosed()) nc.publish(subjects.state, encodeState({ partition, attempt, state: params.state, pid: process.pid, error }));
+          if (!nc.isClosed()) nc.publish(subjects.state(partition), encodeState({ attempt, state: params.state, pid: process.pid, error }));
         },
       },
     }),

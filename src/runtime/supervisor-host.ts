@@ -2,23 +2,29 @@ import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { memberList, supervisorMachine, type SupervisorInput } from '../actors/supervisor.js';
 import type { NatsConnection } from '../transport/bus.js';
-import { decode } from '../transport/codec.js';
-import { MSG, decodeRegistration, decodeState, encodeMembers, encodeRegisterAck, encodeShutdown } from '../transport/messages.js';
-import type { Subjects } from '../transport/subjects.js';
+import { decode } from '../protocol/codec.js';
+import { decodeRegistration, decodeState, encodeMembers, encodeRegisterAck, encodeShutdown } from '../protocol/messages.js';
+import { partitionOf, type Subjects } from '../protocol/subjects.js';
+import type { Registration } from '../protocol/types.js';
 
 /** The running supervisor actor of one cluster run. */
 export type SupervisorActor = Actor<typeof supervisorMachine>;
 
+/** Maps the host a partition registered (its executor's address) to the one the driver and peers use. */
+export type AdvertiseHost = (partition: number, executorHost: string) => string;
+
 /**
- * Runs the supervisor actor on the driver with NATS as its effects: registrations, state reports
- * and membership queries come in on the control subjects; membership views and the shutdown
- * broadcast go out. Anything on those subjects that does not decode is counted and dropped.
+ * Runs the supervisor actor on the driver with NATS as its effects: registrations and state
+ * reports come in on each partition's own control subject (which only that partition's
+ * credentials may publish), membership queries on `ctl.members.get`; membership views and the
+ * shutdown broadcast go out. Anything that does not decode, or names no partition of this cluster,
+ * is counted and dropped, and leaves nothing behind.
  */
 export function hostSupervisor(
   nc: NatsConnection,
   subjects: Subjects,
   input: SupervisorInput,
-  token: string,
+  advertiseHost?: AdvertiseHost,
 ): { actor: SupervisorActor; close(): void } {
   const actor = createActor(
     supervisorMachine.provide({
@@ -27,29 +33,33 @@ export function hostSupervisor(
           if (!nc.isClosed()) nc.publish(subjects.members, encodeMembers(context.epoch, memberList(context)));
         },
         broadcastShutdown: () => {
-          if (!nc.isClosed()) nc.publish(subjects.shutdown, encodeShutdown(token));
+          if (!nc.isClosed()) nc.publish(subjects.shutdown, encodeShutdown());
         },
       },
     }),
     { input },
   );
   const subs: Subscription[] = [];
+  const active = (): boolean => actor.getSnapshot().status === 'active';
   const malformed = (): void => {
-    if (actor.getSnapshot().status === 'active') actor.send({ type: 'MALFORMED' });
+    if (active()) actor.send({ type: 'MALFORMED' });
   };
 
   subs.push(
-    nc.subscribe(subjects.register, {
+    nc.subscribe(subjects.register('*'), {
       callback: (err, msg) => {
         if (err) return;
-        let registration;
+        const partition = partitionOf(msg.subject, input.partitions);
+        let registration: Registration;
         try {
-          registration = decodeRegistration(msg.subject, msg.data);
+          if (partition === undefined) throw new Error('no such partition');
+          registration = decodeRegistration(msg.subject, msg.data, partition);
+          if (advertiseHost) registration = { ...registration, host: advertiseHost(partition, registration.host) };
         } catch {
           malformed();
           return;
         }
-        if (actor.getSnapshot().status !== 'active') {
+        if (!active()) {
           msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, members: [] }));
           return;
         }
@@ -62,19 +72,21 @@ export function hostSupervisor(
           encodeRegisterAck({
             accepted,
             shutdown: snap.value === 'stopping' || snap.status !== 'active',
-            reason: accepted ? undefined : `attempt ${registration.attempt} of partition ${registration.partition} is stale or out of range`,
+            ...(accepted ? {} : { reason: `attempt ${registration.attempt} of partition ${registration.partition} is stale` }),
             epoch: snap.context.epoch,
             members: memberList(snap.context),
           }),
         );
       },
     }),
-    nc.subscribe(subjects.state, {
+    nc.subscribe(subjects.state('*'), {
       callback: (err, msg) => {
         if (err) return;
+        const partition = partitionOf(msg.subject, input.partitions);
         try {
+          if (partition === undefined) throw new Error('no such partition');
           const s = decodeState(msg.subject, msg.data);
-          if (actor.getSnapshot().status === 'active') actor.send({ type: 'STATE', ...s });
+          if (active()) actor.send({ type: 'STATE', partition, ...s });
         } catch {
           malformed();
         }
@@ -83,19 +95,14 @@ export function hostSupervisor(
     nc.subscribe(subjects.membersGet, {
       callback: (err, msg) => {
         if (err || !msg.reply) return;
-        const ctx = actor.getSnapshot().context;
-        msg.respond(encodeMembers(ctx.epoch, memberList(ctx)));
-      },
-    }),
-    // Traffic on the broadcast subjects that we did not send (or that does not decode) is counted too.
-    nc.subscribe(subjects.shutdown, {
-      callback: (err, msg) => {
-        if (err) return;
         try {
-          decode(msg.subject, msg.data, [MSG.shutdown]);
+          decode(msg.subject, msg.data, ['members-get']);
         } catch {
           malformed();
+          return;
         }
+        const ctx = actor.getSnapshot().context;
+        msg.respond(encodeMembers(ctx.epoch, memberList(ctx)));
       },
     }),
   );

@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
-import { isSubjectToken } from '../transport/subjects.js';
+import { isSubjectToken } from '../protocol/subjects.js';
 import type { FrameFormat } from '../transport/frames.js';
+import { parseBusAccess, type BusAccess } from '../security/bus-access.js';
 
 /**
  * The contract between a launcher and the worker process it starts: everything a worker needs
@@ -12,7 +13,9 @@ export const WORKER_ENV = {
   partitions: 'SPS_PARTITIONS',
   partition: 'SPS_PARTITION',
   attempt: 'SPS_ATTEMPT',
-  natsUrl: 'SPS_NATS_URL',
+  /** The partition's bus access as JSON (URL, its own credentials, TLS CA, inbox). Secret. */
+  bus: 'SPS_BUS',
+  /** The cluster's token for `POST /control/shutdown`. Secret. */
   token: 'SPS_TOKEN',
   serverModule: 'SPS_SERVER_MODULE',
   serverExport: 'SPS_SERVER_EXPORT',
@@ -31,7 +34,7 @@ export interface WorkerEnv {
   partitions: number;
   partition: number;
   attempt: number;
-  natsUrl: string;
+  bus: BusAccess;
   token: string;
   serverModule: string;
   serverExport: string;
@@ -39,8 +42,10 @@ export interface WorkerEnv {
   rowFormat: FrameFormat;
   resultFd: number;
   resultFormat: FrameFormat;
+  /** Address to bind HTTP to; `auto`: this executor's own address (see `executorAddress`). */
   bindHost: string;
-  advertiseHost: string;
+  /** Host to register; `undefined`: the bound address. */
+  advertiseHost: string | undefined;
   httpPort: number;
 }
 
@@ -64,7 +69,10 @@ function format(env: NodeJS.ProcessEnv, name: string): FrameFormat {
   return v;
 }
 
-/** Reads and validates the worker environment; errors name the variable that was wrong. */
+/** The variables that hold secrets; the worker removes them from its environment once read. */
+export const SECRET_ENV = [WORKER_ENV.bus, WORKER_ENV.token] as const;
+
+/** Reads and validates the worker environment; errors name the variable that was wrong, never its value. */
 export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const clusterId = required(env, WORKER_ENV.clusterId);
   if (!isSubjectToken(clusterId)) throw new InvalidOptionError(WORKER_ENV.clusterId, 'may only hold letters, digits, "_" and "-"');
@@ -81,12 +89,19 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const partitions = integer(env, WORKER_ENV.partitions);
   const partition = integer(env, WORKER_ENV.partition);
   if (partition >= partitions) throw new InvalidOptionError(WORKER_ENV.partition, `${partition} is not below ${WORKER_ENV.partitions}=${partitions}`);
+  const rawBus = required(env, WORKER_ENV.bus);
+  let bus: BusAccess;
+  try {
+    bus = parseBusAccess(rawBus, WORKER_ENV.bus);
+  } catch (err) {
+    throw new InvalidOptionError(WORKER_ENV.bus, (err as Error).message);
+  }
   return {
     clusterId,
     partitions,
     partition,
     attempt: integer(env, WORKER_ENV.attempt),
-    natsUrl: required(env, WORKER_ENV.natsUrl),
+    bus,
     token: required(env, WORKER_ENV.token),
     serverModule: required(env, WORKER_ENV.serverModule),
     serverExport: env[WORKER_ENV.serverExport] || 'default',
@@ -95,7 +110,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     resultFd: integer(env, WORKER_ENV.resultFd, 3),
     resultFormat: format(env, WORKER_ENV.resultFormat),
     bindHost,
-    advertiseHost: env[WORKER_ENV.advertiseHost] || bindHost,
+    advertiseHost: env[WORKER_ENV.advertiseHost] || undefined,
     httpPort: integer(env, WORKER_ENV.httpPort, 0),
   };
 }

@@ -2,7 +2,7 @@
  * The worker process: runs one partition. Launchers start it with the environment described in
  * `worker-env.ts`; it exits 0 when the partition finished and 1 when it failed.
  */
-import { readWorkerEnv } from './worker-env.js';
+import { readWorkerEnv, SECRET_ENV } from './worker-env.js';
 import { hostPartition } from './partition-host.js';
 
 const started = process.ppid;
@@ -21,6 +21,8 @@ setInterval(() => {
 
 try {
   const env = readWorkerEnv();
+  // Read once; the user's code and anything it spawns never see the run's secrets in the environment.
+  for (const name of SECRET_ENV) delete process.env[name];
   prefix = `[sps ${env.clusterId} p${env.partition}/a${env.attempt}]`;
   const { state } = await hostPartition(env, log);
   // A failure was already logged by the actor's `failed` report.

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { decodeBatch, readFrames, writeFrame } from '../transport/frames.js';
 import { stopProcess } from '../transport/nats-server.js';
-import { sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
+import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { workerCommand } from './worker-command.js';
@@ -73,6 +73,8 @@ export class EmbeddedLauncher implements Launcher {
       env: {
         ...process.env,
         ...sharedWorkerEnv(plan),
+        // A child's environment is readable only by its user: the secret channel on one machine.
+        ...secretWorkerEnv(plan, partition),
         [WORKER_ENV.partition]: String(partition),
         [WORKER_ENV.attempt]: String(attempt),
         [WORKER_ENV.rowFormat]: 'msgpack',

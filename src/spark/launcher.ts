@@ -1,4 +1,5 @@
 import { WORKER_ENV } from '../runtime/worker-env.js';
+import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -10,13 +11,20 @@ import { WORKER_ENV } from '../runtime/worker-env.js';
 export interface LaunchPlan {
   clusterId: string;
   partitions: number;
-  natsUrl: string;
+  /** How partition p reaches the run's bus: URL, its own credentials, TLS CA, inbox. Secret. */
+  busFor(partition: number): BusAccess;
+  /** How the driver reaches the run's bus. Secret. */
+  driverBus: BusAccess;
+  /** How the Spark runner reaches the run's bus (its own credentials). Secret. */
+  runnerBus: BusAccess;
+  /** The cluster's token for the partitions' `POST /control/shutdown`. Secret. */
   token: string;
   /** Absolute path or URL of the user's server module, and its export. */
   serverModule: string;
   serverExport: string;
   /** The user's config, as JSON. */
   configJson: string;
+  /** Address the partitions bind HTTP to; `auto`: each executor's own address. */
   bindHost: string;
   advertiseHost?: string;
   /** Attempts of one partition that may fail before the run gives up on it. */
@@ -49,20 +57,41 @@ export interface Launcher {
   pids(): number[];
   /** Ends every process at once; called from a process `exit` hook, so it must be synchronous. */
   killNow(): void;
+  /**
+   * Where the run's bus must listen for this launcher's workers to reach it. Without it, or when
+   * it says `local`, the bus and the partitions stay on loopback.
+   */
+  busNetwork?(): BusNetwork;
 }
 
-/** The worker environment every partition of a run shares (launchers add partition, attempt and channels). */
+/** Where the run's bus listens and what host workers are told, for workers on other hosts. */
+export interface BusNetwork {
+  /** True when every worker runs on this machine (loopback is enough). */
+  local: boolean;
+  /** Address to listen on. */
+  listen: string;
+  /** Host workers connect to. */
+  advertise: string;
+}
+
+/**
+ * The worker environment every partition of a run shares, without secrets (launchers add
+ * partition, attempt, channels, and the partition's {@link secretWorkerEnv} through a private way).
+ */
 export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
   return {
     ...plan.env,
     [WORKER_ENV.clusterId]: plan.clusterId,
     [WORKER_ENV.partitions]: String(plan.partitions),
-    [WORKER_ENV.natsUrl]: plan.natsUrl,
-    [WORKER_ENV.token]: plan.token,
     [WORKER_ENV.serverModule]: plan.serverModule,
     [WORKER_ENV.serverExport]: plan.serverExport,
     [WORKER_ENV.config]: plan.configJson,
     [WORKER_ENV.bindHost]: plan.bindHost,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };
+}
+
+/** The secret part of one partition's environment: its bus access and the cluster's token. */
+export function secretWorkerEnv(plan: LaunchPlan, partition: number): Record<string, string> {
+  return { [WORKER_ENV.bus]: serializeBusAccess(plan.busFor(partition)), [WORKER_ENV.token]: plan.token };
 }

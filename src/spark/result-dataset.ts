@@ -1,3 +1,4 @@
+import { SparkError } from '../errors.js';
 import type { SparkApplication } from './spark-app.js';
 
 /** How {@link ResultDataset.save} writes. */
@@ -25,12 +26,16 @@ export class ResultDataset<Result = unknown> {
 
   /** Counts the records in Spark. */
   async count(): Promise<number> {
-    return Number((await this.app.request('dataset', { op: 'count', id: this.id })).count);
+    const r = await this.app.request('dataset', { op: 'count', id: this.id });
+    if (r.t !== 'count') throw new SparkError('SPS_SPARK_RUNNER', `runner answered "count" with "${r.t}"`);
+    return r.count;
   }
 
   /** Brings every record back (for small datasets; a big one must be saved instead). */
   async collect(): Promise<Result[]> {
-    return (await this.app.request('dataset', { op: 'collect', id: this.id })).records as Result[];
+    const r = await this.app.request('dataset', { op: 'collect', id: this.id });
+    if (r.t !== 'records') throw new SparkError('SPS_SPARK_RUNNER', `runner answered "collect" with "${r.t}"`);
+    return r.records as Result[];
   }
 
   /** Writes the records to `path` (a directory, as Spark writes) as parquet or json. */

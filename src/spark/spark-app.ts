@@ -1,12 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { InvalidOptionError, SparkError, SparkSlotsError } from '../errors.js';
 import { connectBus } from '../transport/bus.js';
-import { decode, encode, type Envelope } from '../transport/codec.js';
+import { decode, encode, type Decoded } from '../protocol/codec.js';
+import type { MessageOf, MessageType } from '../protocol/schema.js';
 import { startNatsServer, stopProcess, type NatsServerProcess } from '../transport/nats-server.js';
-import { subjectsFor, type Subjects } from '../transport/subjects.js';
+import { subjectsFor, type Subjects } from '../protocol/subjects.js';
+import { serializeBusAccess, type BusAccess, type BusAuth, type BusTls } from '../security/bus-access.js';
+import { nkeyUser } from '../security/credentials.js';
+import { applicationPermissions } from '../security/permissions.js';
+import { driverAddress, isLocalMaster } from './driver-address.js';
 import { findSpark, type SparkInstallation } from './spark-home.js';
 import { forEachLine } from './output-lines.js';
 import { tiedCommand } from '../transport/tied-process.js';
@@ -23,8 +31,15 @@ export interface SparkApplicationOptions {
   python?: string;
   /** Application name shown by Spark. Default: `spark-partition-server`. */
   appName?: string;
-  /** NATS server for the application's control subjects. Default: a private nats-server. */
+  /**
+   * NATS server for the application's control subjects. Default: a private nats-server on
+   * loopback whose only users are the driver and the runner.
+   */
   natsUrl?: string;
+  /** Credentials for `natsUrl` (driver and runner alike). */
+  natsAuth?: BusAuth;
+  /** TLS for `natsUrl` (PEM contents). */
+  natsTls?: BusTls;
   /** Path of the nats-server binary (when a private one is started). */
   natsServer?: string;
   /**
@@ -63,6 +78,19 @@ export interface SparkApplicationStatus {
 }
 
 const RUNNER = fileURLToPath(new URL('./runner/sps_runner.py', import.meta.url));
+const PROTOCOL = fileURLToPath(new URL('../protocol/protocol.schema.json', import.meta.url));
+/** The runner's bus access reaches it in this environment variable of spark-submit, never argv. */
+const RUNNER_BUS_ENV = 'SPS_RUNNER_BUS';
+
+/** Replies of the runner to each order. */
+const REPLIES = {
+  submit: ['submitted'],
+  dataset: ['count', 'records', 'saved', 'unpersisted'],
+  sql: ['rows'],
+  status: ['status-reply'],
+  close: ['closing'],
+} as const satisfies Record<string, readonly MessageType[]>;
+type Order = keyof typeof REPLIES;
 const LOG4J = fileURLToPath(new URL('./runner/log4j2.properties', import.meta.url));
 const TAIL_LINES = 40;
 
@@ -96,6 +124,9 @@ export class SparkApplication {
     private readonly tail: string[],
     /** Task attempts per partition before Spark gives up. */
     readonly maxFailures: number,
+    private readonly jobDir: string,
+    /** The Spark configuration the application started with. */
+    readonly conf: Readonly<Record<string, string>>,
   ) {
     this.info = info;
     this.id = id;
@@ -120,13 +151,26 @@ export class SparkApplication {
     const spark: SparkInstallation = findSpark({ sparkHome: options.sparkHome, python: options.python });
     const id = `spark-${randomBytes(6).toString('hex')}`;
     const subjects = subjectsFor(id);
-    const nats = options.natsUrl ? undefined : await startNatsServer({ binary: options.natsServer });
-    const natsUrl = options.natsUrl ?? nats!.url;
+    const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stderr.write(line + '\n')));
+    let nats: NatsServerProcess | undefined;
     let nc: NatsConnection | undefined;
     let child: ChildProcess | undefined;
-    const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stderr.write(line + '\n')));
+    // Job files (a run's command, environment and secrets) are handed to the runner here, never on the bus.
+    const jobDir = await mkdtemp(join(tmpdir(), 'sps-jobs-'));
+    await chmod(jobDir, 0o700);
     try {
-      nc = await connectBus(natsUrl, `sps-${id}-app`);
+      let driverBus: BusAccess;
+      let runnerBus: BusAccess;
+      if (options.natsUrl) {
+        driverBus = runnerBus = { url: options.natsUrl, auth: options.natsAuth, tls: options.natsTls };
+      } else {
+        const driver = nkeyUser(applicationPermissions(id, 'driver'), subjects.inbox('driver'));
+        const runner = nkeyUser(applicationPermissions(id, 'runner'), subjects.inbox('runner'));
+        nats = await startNatsServer({ binary: options.natsServer, users: [driver, runner] });
+        driverBus = { url: nats.url, auth: { nkeySeed: driver.seed }, inboxPrefix: driver.inboxPrefix };
+        runnerBus = { url: nats.url, auth: { nkeySeed: runner.seed }, inboxPrefix: runner.inboxPrefix };
+      }
+      nc = await connectBus(driverBus, `sps-${id}-app`);
       const ready = nc.subscribe(subjects.spark('ready'), { max: 1 });
       const master = withLocalRetries(options.master, maxFailures);
       const javaOpts = `-Dlog4j2.configurationFile=file:${LOG4J}`;
@@ -146,7 +190,8 @@ export class SparkApplication {
         ...Object.entries(settings).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
         RUNNER,
         '--app-id', id,
-        '--nats-url', natsUrl,
+        '--job-dir', jobDir,
+        '--protocol', PROTOCOL,
         '--app-name', options.appName ?? 'spark-partition-server',
         '--slot-wait-ms', String(options.slotWaitMs ?? 30_000),
       ];
@@ -159,8 +204,10 @@ export class SparkApplication {
           SPARK_HOME: spark.home,
           PYSPARK_PYTHON: spark.python,
           PYSPARK_DRIVER_PYTHON: spark.python,
-          SPARK_LOCAL_IP: process.env.SPARK_LOCAL_IP ?? '127.0.0.1',
+          // Local masters stay on loopback; on a cluster Spark picks the driver's address itself.
+          ...(isLocalMaster(master) ? { SPARK_LOCAL_IP: process.env.SPARK_LOCAL_IP ?? '127.0.0.1' } : {}),
           JAVA_HOME: process.env.JAVA_HOME ?? '',
+          [RUNNER_BUS_ENV]: serializeBusAccess(runnerBus),
         },
       });
       const tail: string[] = [];
@@ -185,18 +232,23 @@ export class SparkApplication {
         void (async () => {
           for await (const msg of ready) {
             clearTimeout(timer);
-            const env = decode(msg.subject, msg.data, ['ready']);
-            resolve({ master: String(env.master), sparkVersion: String(env.sparkVersion), applicationId: String(env.applicationId), slots: Number(env.slots) });
+            try {
+              const r = decode(msg.subject, msg.data, ['ready']);
+              resolve({ master: r.master, sparkVersion: r.sparkVersion, applicationId: r.applicationId, slots: r.slots });
+            } catch (err) {
+              fail((err as Error).message);
+            }
           }
         })();
       });
       started.removeAllListeners('exit');
       started.removeAllListeners('error');
-      return new SparkApplication(info, id, subjects, nc, started, nats, tail, maxFailures);
+      return new SparkApplication(info, id, subjects, nc, started, nats, tail, maxFailures, jobDir, { ...conf });
     } catch (err) {
       if (child) await stopProcess(child, 5000);
       if (nc && !nc.isClosed()) await nc.close().catch(() => {});
       await nats?.stop();
+      await rm(jobDir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -216,16 +268,16 @@ export class SparkApplication {
     return this.closed;
   }
 
-  /** The application's last output lines (for error messages). */
-  outputTail(): string {
-    return this.tail.join('\n');
+  /** Where the driver of this application is reached from executors (see {@link driverAddress}). */
+  get driverHost(): string {
+    return driverAddress(this.conf);
   }
 
   /**
-   * Sends one control request to the runner and returns its reply.
+   * Sends one order to the runner and returns its reply, checked against the protocol.
    * @throws SparkError / SparkSlotsError with the runner's error.
    */
-  async request(op: string, fields: Record<string, unknown> = {}, timeoutMs = 120_000): Promise<Envelope> {
+  async request<O extends Order>(op: O, fields: MessageOf<O>, timeoutMs = 120_000): Promise<Decoded<(typeof REPLIES)[O][number]>> {
     if (this.closed) throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} has ended`);
     let msg;
     try {
@@ -233,25 +285,40 @@ export class SparkApplication {
     } catch (err) {
       throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} did not answer "${op}": ${(err as Error).message}`);
     }
-    const reply = decode(msg.subject, msg.data);
+    const reply = decode(msg.subject, msg.data, [...REPLIES[op], 'error'] as MessageType[]);
     if (reply.t === 'error') {
-      const code = String(reply.code);
-      if (code === 'SPS_SPARK_SLOTS') throw new SparkSlotsError(Number(reply.available), Number(reply.needed), String(reply.error));
-      throw new SparkError(code, String(reply.error));
+      const e = reply as MessageOf<'error'>;
+      if (e.code === 'SPS_SPARK_SLOTS') throw new SparkSlotsError(e.available ?? 0, e.needed ?? 0, e.error);
+      throw new SparkError(e.code, e.error);
     }
-    return reply;
+    return reply as never;
+  }
+
+  /**
+   * Runs a cluster's job. Its command, environment and secrets go into a job file (mode 0600) in
+   * the application's private directory; the order on the bus names only the file.
+   */
+  async submitJob(clusterId: string, job: Record<string, unknown>, timeoutMs: number): Promise<void> {
+    const file = join(this.jobDir, `${clusterId}.json`);
+    await writeFile(file, JSON.stringify(job), { mode: 0o600 });
+    try {
+      await this.request('submit', { clusterId, job: clusterId }, timeoutMs);
+    } finally {
+      // The runner deletes it once read; this covers a runner that never got that far.
+      await rm(file, { force: true });
+    }
   }
 
   /** Runs a Spark SQL statement (e.g. to create a view) and returns up to `limit` rows as objects. */
   async sql(statement: string, opts: { limit?: number } = {}): Promise<Record<string, unknown>[]> {
     const reply = await this.request('sql', { statement, limit: opts.limit ?? 10_000 });
-    return reply.rows as Record<string, unknown>[];
+    return reply.rows;
   }
 
   /** What the application runs and holds now. */
   async status(): Promise<SparkApplicationStatus> {
-    const r = await this.request('status');
-    return { activeJobs: r.activeJobs as number[], jobs: r.jobs as string[], datasets: r.datasets as string[], slots: r.slots as number };
+    const r = await this.request('status', {});
+    return { activeJobs: r.activeJobs, jobs: r.jobs, datasets: r.datasets, slots: r.slots };
   }
 
   /**
@@ -275,6 +342,7 @@ export class SparkApplication {
     this.closed = true;
     if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
     await this.nats?.stop();
+    await rm(this.jobDir, { recursive: true, force: true });
     process.removeListener('exit', this.exitHook);
   }
 

@@ -1,36 +1,48 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { createActor, waitFor, type Actor } from 'xstate';
+import { sparkJobMachine, type SparkJobEvent } from '../actors/spark-job.js';
 import type { ResolvedOptions } from '../options.js';
+import { decode, encode, type Decoded } from '../protocol/codec.js';
+import { subjectsFor } from '../protocol/subjects.js';
+import { serializeBusAccess } from '../security/bus-access.js';
 import { connectBus } from '../transport/bus.js';
-import { decode, encode } from '../transport/codec.js';
-import { subjectsFor } from '../transport/subjects.js';
-import { sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
+import { secretWorkerEnv, sharedWorkerEnv, type BusNetwork, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
+import { driverAddress, driverBindAddress, isLocalMaster } from './driver-address.js';
 import { ResultDataset } from './result-dataset.js';
 import { SparkApplication } from './spark-app.js';
 import { runnerSource } from './spark-source.js';
 import { workerCommand } from './worker-command.js';
-import { createActor, waitFor, type Actor } from 'xstate';
-import { sparkJobMachine } from '../actors/spark-job.js';
 
-/** How long `stop()` waits for Spark to end a cancelled job and its tasks' workers. */
+/** How long `stop()` waits for Spark to end a cancelled job. */
 const STOP_WAIT_MS = 30_000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+/** The runner's job events on the run's bus. */
+const JOB_EVENTS = ['job_started', 'result', 'job_finished', 'job_failed'] as const;
+type JobEvent = Decoded<(typeof JOB_EVENTS)[number]>;
+
+/** Turns a job event into an event of the job actor (`undefined` for events it does not follow). */
+function toActorEvent(m: JobEvent): SparkJobEvent | undefined {
+  switch (m.t) {
+    case 'result':
+      return { type: 'RESULT_CHUNK', partition: m.partition, attempt: m.attempt, seq: m.seq, records: m.records, last: m.last };
+    case 'job_finished':
+      return { type: 'JOB_FINISHED', dataset: m.dataset !== null ? { id: m.dataset, records: m.records } : undefined };
+    case 'job_failed':
+      return { type: 'JOB_FAILED', error: m.error, cancelled: m.cancelled, partition: m.partition, failures: m.failures };
+    default:
+      return undefined;
   }
 }
 
 /**
  * Runs the partitions as the tasks of one Spark job (mapPartitionsWithIndex in the PySpark runner):
- * Spark places and retries them, the runner reports the job's events over the run's NATS bus, and
- * the tasks' records come back as the partitions' results. Uses the `spark` application of the
- * options, or starts one on `master` and ends it with the run (unless a cached result keeps it).
+ * Spark places and retries them, the runner reports the job's events over the run's bus, and the
+ * tasks' records come back through Spark as the partitions' results. Executors never speak to the
+ * bus about tasks: a worker's pid and host come from its own registration, and the driver signals
+ * no process on another host; stopping cancels the job and relies on the parent-death signal.
  */
 export class SparkLauncher implements Launcher {
   readonly kind: string;
@@ -56,6 +68,13 @@ export class SparkLauncher implements Launcher {
     return this.app;
   }
 
+  busNetwork(): BusNetwork {
+    const master = this.opts.spark ? this.opts.spark.info.master : this.opts.master!;
+    const conf = this.opts.spark ? this.opts.spark.conf : this.opts.sparkConf;
+    if (isLocalMaster(master)) return { local: true, listen: '127.0.0.1', advertise: '127.0.0.1' };
+    return { local: false, listen: driverBindAddress(conf), advertise: driverAddress(conf) };
+  }
+
   async launch(plan: LaunchPlan, events: LaunchEvents): Promise<void> {
     const o = this.opts;
     this.dataset = undefined;
@@ -67,25 +86,22 @@ export class SparkLauncher implements Launcher {
         conf: o.sparkConf,
         sparkHome: o.sparkHome,
         maxFailures: plan.maxFailures,
-        // A cached result outlives the run, and so must the bus the application is controlled on.
-        natsUrl: o.cacheResult && !o.natsUrl ? undefined : plan.natsUrl,
         natsServer: o.natsServer,
         log: plan.log ?? false,
       });
       this.ownsApp = true;
     }
     const app = this.app;
-    this.nc = await connectBus(plan.natsUrl, `sps-${plan.clusterId}-spark-launcher`);
     const subjects = subjectsFor(plan.clusterId);
+    // The driver's own identity on the run's bus; only the runner may publish job events there.
+    this.nc = await connectBus(plan.driverBus, `sps-${plan.clusterId}-spark-launcher`);
     this.sub = this.nc.subscribe(subjects.spark('>'));
     this.dir = await mkdtemp(join(tmpdir(), 'sps-spark-'));
     const source = await runnerSource(o.source ?? o.data, this.dir);
     const { command, args } = workerCommand(plan.serverModule);
-    const env = sharedWorkerEnv(plan);
     const job = createActor(
       sparkJobMachine.provide({
         actions: {
-          reportAttemptFailed: (_, p) => events.attemptFailed(p.partition, p.attempt, p.error),
           reportResult: (_, p) => events.result(p.partition, p.attempt, p.records),
           reportGaveUp: (_, p) => {
             plan.log?.(`[sps ${plan.clusterId} spark] job failed: ${p.error.split('\n')[0]}`);
@@ -94,7 +110,7 @@ export class SparkLauncher implements Launcher {
           // Cancelling the job group interrupts the tasks; Spark then kills their Python workers and
           // the parent-death signal takes the Node workers down with them.
           requestCancel: () => {
-            if (this.nc && !this.nc.isClosed()) void this.nc.request(subjects.spark('cancel'), encode('cancel'), { timeout: STOP_WAIT_MS }).catch(() => {});
+            if (this.nc && !this.nc.isClosed()) void this.nc.request(subjects.spark('cancel'), encode('cancel', {}), { timeout: STOP_WAIT_MS }).catch(() => {});
           },
         },
       }),
@@ -103,18 +119,24 @@ export class SparkLauncher implements Launcher {
     this.job = job;
     job.start();
     void this.listen(this.sub, job, plan);
+    const secrets = Object.fromEntries(Array.from({ length: plan.partitions }, (_, p) => [p, secretWorkerEnv(plan, p)]));
     try {
-      await app.request('submit', {
-        clusterId: plan.clusterId,
-        partitions: plan.partitions,
-        natsUrl: plan.natsUrl,
-        argv: [command, ...args],
-        env,
-        source,
-        barrier: o.barrier,
-        cacheResult: o.cacheResult,
-        maxFailures: app.maxFailures,
-      }, 300_000);
+      await app.submitJob(
+        plan.clusterId,
+        {
+          partitions: plan.partitions,
+          bus: serializeBusAccess(plan.runnerBus),
+          argv: [command, ...args],
+          env: sharedWorkerEnv(plan),
+          // Reach the executors inside the task closure, through Spark's own task channel.
+          secrets,
+          source,
+          barrier: o.barrier,
+          cacheResult: o.cacheResult,
+          maxFailures: app.maxFailures,
+        },
+        300_000,
+      );
     } catch (err) {
       job.stop();
       throw err;
@@ -123,49 +145,22 @@ export class SparkLauncher implements Launcher {
 
   /** Turns the runner's reports on the run's `spark.*` subjects into events of the job actor. */
   private async listen(sub: Subscription, job: Actor<typeof sparkJobMachine>, plan: LaunchPlan): Promise<void> {
-    const here = hostname();
     for await (const msg of sub) {
-      let m;
+      if (msg.subject.endsWith('.cancel')) continue; // our own orders
+      let event: SparkJobEvent | undefined;
       try {
-        m = decode(msg.subject, msg.data);
+        event = toActorEvent(decode(msg.subject, msg.data, JOB_EVENTS));
       } catch (err) {
-        plan.log?.(`[sps ${plan.clusterId} spark] ignored: ${(err as Error).message}`);
+        plan.log?.(`[sps ${plan.clusterId} spark] refused: ${(err as Error).message}`);
         continue;
       }
-      if (job.getSnapshot().status !== 'active') continue;
-      const partition = Number(m.partition);
-      const attempt = Number(m.attempt);
-      switch (m.t) {
-        case 'task_started':
-          job.send({ type: 'TASK_STARTED', partition, attempt, pid: Number(m.pid), local: m.host === here });
-          break;
-        case 'task_failed':
-          job.send({ type: 'TASK_FAILED', partition, attempt, error: String(m.error) });
-          break;
-        case 'result':
-          job.send({ type: 'RESULT_CHUNK', partition, attempt, records: m.records as unknown[], last: Boolean(m.last) });
-          break;
-        case 'job_finished':
-          job.send({ type: 'JOB_FINISHED', dataset: typeof m.dataset === 'string' ? { id: m.dataset, records: Number(m.records) } : undefined });
-          break;
-        case 'job_failed':
-          job.send({
-            type: 'JOB_FAILED',
-            error: String(m.error),
-            cancelled: Boolean(m.cancelled),
-            partition: typeof m.partition === 'number' ? m.partition : undefined,
-            failures: typeof m.failures === 'number' ? m.failures : undefined,
-          });
-          break;
-        default:
-          break; // job_started, and our own cancel requests
-      }
+      if (event && job.getSnapshot().status === 'active') job.send(event);
     }
   }
 
+  /** The driver starts no worker process itself on Spark: Spark's executors do. */
   pids(): number[] {
-    const tasks = this.job?.getSnapshot().context.tasks ?? {};
-    return Object.values(tasks).filter((t) => t.local && alive(t.pid)).map((t) => t.pid);
+    return [];
   }
 
   async stop(): Promise<void> {
@@ -181,10 +176,6 @@ export class SparkLauncher implements Launcher {
     }
     const dataset = job?.getSnapshot().context.dataset;
     if (dataset && this.app) this.dataset = new ResultDataset(this.app, dataset.id, dataset.records, this.ownsApp);
-    // Spark ends a job before its cancelled tasks are gone; wait (bounded) for their workers.
-    const deadline = Date.now() + STOP_WAIT_MS;
-    while (this.pids().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    for (const pid of this.pids()) process.kill(pid, 'SIGKILL');
     job?.stop();
     this.sub?.unsubscribe();
     if (this.nc && !this.nc.isClosed()) await this.nc.close().catch(() => {});
@@ -193,7 +184,6 @@ export class SparkLauncher implements Launcher {
   }
 
   killNow(): void {
-    for (const pid of this.pids()) process.kill(pid, 'SIGKILL');
     if (this.ownsApp) this.app?.killNow();
   }
 }

@@ -1,13 +1,48 @@
 import { connect } from '@nats-io/transport-node';
-import { errors, type NatsConnection } from '@nats-io/nats-core';
-import { RequestError } from '../errors.js';
-import { decodeReply, encodeRequest, type EndpointReply } from './messages.js';
+import {
+  credsAuthenticator,
+  errors,
+  nkeyAuthenticator,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+} from '@nats-io/nats-core';
+import { RequestError, SparkPartitionServerError } from '../errors.js';
+import { decodeReply, encodeRequest, type EndpointReply } from '../protocol/messages.js';
+import type { BusAccess } from '../security/bus-access.js';
 
 export type { NatsConnection } from '@nats-io/nats-core';
 
-/** Connects to NATS with settings suited to a short-lived cluster member. */
-export async function connectBus(url: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: url, name, maxReconnectAttempts: 10, reconnectTimeWait: 250 });
+/** nats.js connection options for one identity's bus access. */
+export function connectionOptions(access: BusAccess, name: string): ConnectionOptions {
+  const o: ConnectionOptions = { servers: access.url.split(','), name, maxReconnectAttempts: 10, reconnectTimeWait: 250 };
+  const a = access.auth;
+  if (a) {
+    const enc = new TextEncoder();
+    if ('nkeySeed' in a) o.authenticator = nkeyAuthenticator(enc.encode(a.nkeySeed));
+    else if ('token' in a) o.authenticator = tokenAuthenticator(a.token);
+    else if ('user' in a) o.authenticator = usernamePasswordAuthenticator(a.user, a.pass);
+    else o.authenticator = credsAuthenticator(enc.encode(a.creds));
+  }
+  // An object (even empty) means: TLS only, verified against the system's CAs or `ca`.
+  if (access.tls || access.url.startsWith('tls://')) o.tls = { ...access.tls };
+  if (access.inboxPrefix) o.inboxPrefix = access.inboxPrefix;
+  return o;
+}
+
+/**
+ * Connects to the bus as one identity. A refused login says which identity was refused, never
+ * with what secret.
+ */
+export async function connectBus(access: BusAccess | string, name: string): Promise<NatsConnection> {
+  const a = typeof access === 'string' ? { url: access } : access;
+  try {
+    return await connect(connectionOptions(a, name));
+  } catch (err) {
+    const e = err as Error;
+    throw new SparkPartitionServerError('SPS_BUS_CONNECT', `${name} could not connect to NATS at ${a.url}: ${e.message}`, { cause: err });
+  }
 }
 
 /**
@@ -30,6 +65,9 @@ export async function requestEndpoint(
     }
     if (err instanceof errors.TimeoutError) {
       return { ok: false, error: { code: 'SPS_REQUEST_TIMEOUT', message: `no reply within ${timeoutMs} ms` } };
+    }
+    if (err instanceof errors.PermissionViolationError) {
+      return { ok: false, error: { code: 'SPS_PERMISSION_DENIED', message: `the bus refused this identity: ${err.message}` } };
     }
     const e = err as Error & { code?: string };
     return { ok: false, error: { code: typeof e.code === 'string' ? e.code : 'SPS_REQUEST_FAILED', message: e.message } };

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { pack, unpack } from './codec.js';
+import { pack, unpack } from '../protocol/codec.js';
 
 /**
  * Length-prefixed frames: a 4-byte big-endian length, then that many bytes. Used on a worker's

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DependencyMissingError, SparkPartitionServerError } from '../errors.js';
+import type { NkeyUser } from '../security/credentials.js';
 import { tiedCommand } from './tied-process.js';
 import { inVenv, onPath } from './executables.js';
 
@@ -31,47 +35,114 @@ export function findNatsServer(explicit?: string): string {
 
 /** A nats-server process this library started. */
 export interface NatsServerProcess {
+  /** The URL clients are given (`nats://` or `tls://`, with the advertised host). */
   readonly url: string;
   readonly pid: number;
+  /** The port it listens on. */
+  readonly port: number;
   stop(): Promise<void>;
 }
 
-/** Starts a private nats-server on a random loopback port and resolves once it accepts clients. */
-export async function startNatsServer(opts: { binary?: string; host?: string; startTimeoutMs?: number } = {}): Promise<NatsServerProcess> {
+/** Options of a private nats-server. */
+export interface NatsServerOptions {
+  binary?: string;
+  /** Address to listen on. Default: 127.0.0.1. */
+  host?: string;
+  /** Port to listen on. Default: a free one. */
+  port?: number;
+  /** Host put in the URL clients get. Default: `host` (or 127.0.0.1 when it listens on every address). */
+  advertiseHost?: string;
+  /** The only users allowed in; without them the server admits anyone (tests and benchmarks only). */
+  users?: NkeyUser[];
+  /** Serve TLS only, with this certificate and key (PEM). */
+  tls?: { certPem: string; keyPem: string };
+  startTimeoutMs?: number;
+}
+
+/** The server's configuration: nats-server reads JSON as its own format. */
+function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<string, unknown> {
+  const config: Record<string, unknown> = { listen: `${host.includes(':') ? `[${host}]` : host}:${o.port ?? -1}` };
+  if (o.users) {
+    config.authorization = {
+      users: o.users.map((u) => ({ nkey: u.publicKey, permissions: u.permissions })),
+    };
+  }
+  if (o.tls) config.tls = { cert_file: join(dir, 'server.pem'), key_file: join(dir, 'server.key'), timeout: 5 };
+  return config;
+}
+
+/**
+ * Starts a private nats-server from a generated configuration file. The file (and the TLS key)
+ * live in a private temporary directory (mode 0700, files 0600) that is removed when the server
+ * stops; only public keys of the users are in it, and nothing secret goes into argv.
+ */
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerProcess> {
   const binary = findNatsServer(opts.binary);
   const host = opts.host ?? '127.0.0.1';
-  const tied = tiedCommand(binary, ['-a', host, '-p', '-1', '-m', '0'], { signal: 'SIGTERM' });
+  const dir = await mkdtemp(join(tmpdir(), 'sps-nats-'));
+  await chmod(dir, 0o700);
+  const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    const file = join(dir, 'nats.conf');
+    await writeFile(file, JSON.stringify(renderConfig(opts, host, dir), null, 1), { mode: 0o600 });
+    if (opts.tls) {
+      await writeFile(join(dir, 'server.pem'), opts.tls.certPem, { mode: 0o600 });
+      await writeFile(join(dir, 'server.key'), opts.tls.keyPem, { mode: 0o600 });
+    }
+    const server = await spawnServer(binary, file, opts);
+    const advertise = opts.advertiseHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+    const scheme = opts.tls ? 'tls' : 'nats';
+    const url = `${scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${server.port}`;
+    return {
+      url,
+      pid: server.child.pid!,
+      port: server.port,
+      stop: async () => {
+        await stopProcess(server.child, 5000);
+        await removeDir();
+      },
+    };
+  } catch (err) {
+    await removeDir();
+    throw err;
+  }
+}
+
+async function spawnServer(binary: string, configFile: string, opts: NatsServerOptions): Promise<{ child: ChildProcess; port: number }> {
+  const tied = tiedCommand(binary, ['-c', configFile], { signal: 'SIGTERM' });
   const child = spawn(tied.command, tied.args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const log: string[] = [];
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => fail(new Error(`no "Server is ready" within ${opts.startTimeoutMs ?? 10000} ms`)), opts.startTimeoutMs ?? 10000);
-    let listening: string | undefined;
+  const timeoutMs = opts.startTimeoutMs ?? 10000;
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const timer = setTimeout(() => fail(new Error(`no "Server is ready" within ${timeoutMs} ms`)), timeoutMs);
+    let listening: number | undefined;
     const fail = (err: Error): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new SparkPartitionServerError('SPS_NATS_START', `nats-server (${binary}) failed to start: ${err.message}\n${log.join('')}`));
+      reject(new SparkPartitionServerError('SPS_NATS_START', `nats-server (${binary}) failed to start: ${err.message}\n${log.join('')}`, { cause: err }));
     };
     child.once('error', fail);
     child.once('exit', (code, signal) => fail(new Error(`exited with ${signal ?? code}`)));
     child.stderr!.setEncoding('utf8');
     let seen = '';
-    child.stderr!.on('data', (chunk: string) => {
+    const onData = (chunk: string): void => {
       if (log.length < 50) log.push(chunk);
       seen += chunk;
-      const m = /Listening for client connections on (\S+):(\d+)/.exec(seen);
-      if (m) listening = `nats://${host}:${m[2]}`;
-      if (listening && seen.includes('Server is ready')) {
-        seen = '';
+      const m = /Listening for client connections on \S*:(\d+)/.exec(seen);
+      if (m) listening = Number(m[1]);
+      if (listening !== undefined && seen.includes('Server is ready')) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
         child.removeAllListeners('error');
-        resolveUrl(listening);
+        child.stderr!.off('data', onData);
+        resolvePort(listening);
       }
-    });
+    };
+    child.stderr!.on('data', onData);
   });
-  // Keep draining stderr so a chatty server never blocks on a full pipe.
+  // Keep draining stderr so a chatty server never blocks on a full pipe; nothing is kept.
   child.stderr!.resume();
-  return { url, pid: child.pid!, stop: () => stopProcess(child, 5000) };
+  return { child, port };
 }
 
 /** Sends SIGTERM, then SIGKILL after `graceMs`, and resolves when the process has exited. */

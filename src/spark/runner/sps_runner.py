@@ -1,18 +1,24 @@
 """PySpark runner of spark-partition-server, started by the TypeScript SparkApplication with
 spark-submit. It is one long-lived Spark application that runs partition-server jobs on request.
 
-Control is over NATS, with the same `{v: 1, t: type, ...}` msgpack envelope as the rest of the bus:
+Control is over NATS, with the msgpack envelope `{v, t, ...fields}` of the rest of the bus; every
+message taken or sent is validated against the protocol's one JSON Schema (`--protocol`, generated
+from src/protocol/schema.ts), and a malformed one is refused, counted and logged:
 
-* application subjects `sps.<appId>.spark.<op>` on the application's bus: `submit` (start a job),
-  `dataset` (count / collect / save / unpersist a cached result), `sql`, `status`, `close`; the
-  runner announces itself with `ready`;
-* job subjects `sps.<clusterId>.spark.<event>` on the run's bus (the bus the workers use): the
-  runner publishes `job_started`, `result` (chunked records of one partition), `job_finished` and
-  `job_failed`, and answers `cancel`; tasks publish `task_started` and `task_failed` themselves.
+* application subjects `sps.<appId>.spark.<op>` on the application's bus, where only the driver
+  may publish orders: `submit` (start a job), `dataset`, `sql`, `status`, `close`; the runner
+  announces itself with `ready`;
+* job subjects `sps.<clusterId>.spark.<event>` on the run's bus, where only the runner may publish:
+  `job_started`, `result` (chunked records of one partition), `job_finished`, `job_failed`; it
+  answers `cancel`, which only the driver may send.
 
-The driver side needs `nats-py` and `msgpack`. The executor side (the task function) needs only
-the standard library: it spawns the Node worker, pipes the rows in as JSON frames, reads result
-frames back, and talks NATS through a few lines of socket code.
+A `submit` names a job file in the runner's private job directory (`--job-dir`, mode 0700): the
+worker command, its environment and the run's secrets travel there, never on the bus. The runner's
+own credentials arrive in the environment variable SPS_RUNNER_BUS, never in argv.
+
+Executors never speak NATS: the task function (standard library only) spawns the Node worker with
+its partition's secrets (shipped inside the task closure, over Spark's own task channel), pipes the
+rows in as JSON frames and reads result frames back; results return through Spark.
 """
 
 import argparse
@@ -35,79 +41,6 @@ ROW_BATCH = 1024
 # ---------------------------------------------------------------------------------------------
 # Executor side: standard library only. These functions are pickled by value with the task.
 # ---------------------------------------------------------------------------------------------
-
-
-def _mp_pack(value, out):
-    """A tiny msgpack encoder for the envelope types (executors may lack the msgpack package)."""
-    if value is None:
-        out.append(b"\xc0")
-    elif value is True:
-        out.append(b"\xc3")
-    elif value is False:
-        out.append(b"\xc2")
-    elif isinstance(value, int):
-        if 0 <= value < 128:
-            out.append(struct.pack("B", value))
-        elif -32 <= value < 0:
-            out.append(struct.pack("b", value))
-        else:
-            out.append(b"\xd3" + struct.pack(">q", value))
-    elif isinstance(value, float):
-        out.append(b"\xcb" + struct.pack(">d", value))
-    elif isinstance(value, str):
-        raw = value.encode("utf-8")
-        out.append(b"\xdb" + struct.pack(">I", len(raw)) + raw)
-    elif isinstance(value, (bytes, bytearray)):
-        out.append(b"\xc6" + struct.pack(">I", len(value)) + bytes(value))
-    elif isinstance(value, (list, tuple)):
-        out.append(b"\xdd" + struct.pack(">I", len(value)))
-        for v in value:
-            _mp_pack(v, out)
-    elif isinstance(value, dict):
-        out.append(b"\xdf" + struct.pack(">I", len(value)))
-        for k, v in value.items():
-            _mp_pack(str(k), out)
-            _mp_pack(v, out)
-    else:
-        _mp_pack(str(value), out)
-
-
-def _envelope(t, fields):
-    out = []
-    _mp_pack(dict({"v": 1, "t": t}, **fields), out)
-    return b"".join(out)
-
-
-def _nats_publish(url, subject, payload, timeout=5.0):
-    """Publishes one message with the NATS text protocol; returns once the server has it (PONG)."""
-    import socket
-    from urllib.parse import urlparse
-
-    u = urlparse(url)
-    connect = {"verbose": False, "pedantic": False, "name": "sps-spark-task"}
-    if u.username:
-        connect["user"] = u.username
-        connect["pass"] = u.password or ""
-    with socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), timeout) as s:
-        f = s.makefile("rb")
-        f.readline()  # INFO
-        s.sendall(
-            b"CONNECT " + json.dumps(connect).encode() + b"\r\n"
-            + b"PUB " + subject.encode() + b" " + str(len(payload)).encode() + b"\r\n"
-            + payload + b"\r\nPING\r\n"
-        )
-        for _ in range(16):
-            line = f.readline()
-            if not line or line.startswith(b"PONG") or line.startswith(b"-ERR"):
-                break
-
-
-def _tell(spec, event, fields):
-    """Best effort: a task must never fail because the driver could not be told."""
-    try:
-        _nats_publish(spec["natsUrl"], "sps.%s.spark.%s" % (spec["clusterId"], event), _envelope(event, fields))
-    except Exception as err:  # noqa: BLE001
-        sys.stderr.write("[sps %s] could not publish %s: %s\n" % (spec["clusterId"], event, err))
 
 
 def _set_parent_death_signal():
@@ -156,7 +89,6 @@ def make_task(spec):
     """The function run by mapPartitionsWithIndex: one Node worker per task attempt."""
 
     def run_partition(index, rows):
-        import socket
         import subprocess
         from collections import deque
 
@@ -169,8 +101,11 @@ def make_task(spec):
         attempt = ctx.taskAttemptId() if spec["barrier"] else ctx.attemptNumber()
         tag = "[sps %s p%d/a%d]" % (spec["clusterId"], index, attempt)
         read_fd, write_fd = os.pipe()
-        env = dict(os.environ)
+        # The executor's environment may carry the runner's own secrets (local mode shares the
+        # driver's); none of ours reaches a worker except its partition's own.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPS_")}
         env.update(spec["env"])
+        env.update(spec["secrets"][str(index)])
         env.update({
             "SPS_PARTITION": str(index),
             "SPS_ATTEMPT": str(attempt),
@@ -187,7 +122,6 @@ def make_task(spec):
             )
         finally:
             os.close(write_fd)
-        _tell(spec, "task_started", {"partition": index, "attempt": attempt, "pid": proc.pid, "host": socket.gethostname()})
         tail = deque(maxlen=20)
 
         def forward_output():
@@ -240,7 +174,6 @@ def make_task(spec):
             reason = failure or next((l for l in reversed(tail) if " failed: " in l), tail[-1] if tail else "")
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
-            _tell(spec, "task_failed", {"partition": index, "attempt": attempt, "error": error})
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
             raise RuntimeError("partition %d attempt %d: worker %s" % (index, attempt, error))
         # The header carries the attempt even for a partition that returned nothing.
@@ -312,8 +245,8 @@ def concurrent_slots(sc):
 
 
 class Runner:
-    def __init__(self, spark, app_id, nc, app_url, slot_wait_s):
-        self.app_url = app_url
+    def __init__(self, spark, app_id, nc, job_dir, slot_wait_s):
+        self.job_dir = job_dir
         self.spark = spark
         self.sc = spark.sparkContext
         self.app_id = app_id
@@ -322,14 +255,16 @@ class Runner:
         self.loop = asyncio.get_running_loop()
         self.jobs = {}
         self.datasets = {}
+        self.malformed = 0
         self.closed = asyncio.Event()
 
     def subject(self, op):
         return "sps.%s.spark.%s" % (self.app_id, op)
 
     async def reply(self, msg, t, **fields):
+        # On the connection the request came in on: orders on the application's bus, cancel on the run's.
         if msg.reply:
-            await self.nc.publish(msg.reply, pack(t, fields))
+            await msg.respond(pack(t, fields))
 
     async def serve(self):
         handlers = {"submit": self.on_submit, "dataset": self.on_dataset, "sql": self.on_sql, "status": self.on_status, "close": self.on_close}
@@ -345,8 +280,13 @@ class Runner:
     def guard(self, op, handler):
         async def cb(msg):
             try:
-                body = unpack(msg.data)
+                body = unpack(msg.data, op, msg.subject)
                 await handler(msg, body)
+            except MalformedMessage as err:
+                # Refused, counted and logged; the sender learns why when it asked for an answer.
+                self.malformed += 1
+                sys.stderr.write("[sps runner] refused: %s\n" % err)
+                await self.reply(msg, "error", code="SPS_MALFORMED_MESSAGE", error=str(err))
             except SpsError as err:
                 await self.reply(msg, "error", code=err.code, error=str(err), **err.fields)
             except Exception as err:  # noqa: BLE001
@@ -356,7 +296,24 @@ class Runner:
     def in_thread(self, fn, *args):
         return self.loop.run_in_executor(None, fn, *args)
 
-    async def on_submit(self, msg, job):
+    def read_job(self, order):
+        """The job file the driver wrote for this order: read once, then deleted."""
+        path = os.path.join(self.job_dir, order["job"] + ".json")
+        try:
+            with open(path, "r", encoding="utf-8") as f:
+                job = json.load(f)
+        except OSError as err:
+            raise SpsError("SPS_SPARK_JOB", "no job file for cluster %s (%s)" % (order["clusterId"], err.strerror))
+        finally:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        job["clusterId"] = order["clusterId"]
+        return job
+
+    async def on_submit(self, msg, order):
+        job = self.read_job(order)
         cid = job["clusterId"]
         if cid in self.jobs:
             raise SpsError("SPS_SPARK_JOB", "a job for cluster %s is already running" % cid)
@@ -372,9 +329,7 @@ class Runner:
                 needed=needed,
             )
         rdd = await self.in_thread(self.build_job, job)
-        run_nc = self.nc
-        if job["natsUrl"] != self.app_url:
-            run_nc = await nats_connect(job["natsUrl"], "sps-spark-runner-%s" % cid)
+        run_nc = await nats_connect(json.loads(job["bus"]), "sps-spark-runner-%s" % cid)
         state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False, "cancel_replies": []}
         self.jobs[cid] = state
         await run_nc.subscribe("sps.%s.spark.cancel" % cid, cb=self.guard("cancel", lambda m, b: self.on_cancel(m, cid)))
@@ -396,8 +351,8 @@ class Runner:
         n = job["partitions"]
         rows, encoded = build_source(self.spark, job["source"], n)
         task = make_task({
-            "clusterId": job["clusterId"], "natsUrl": job["natsUrl"], "argv": job["argv"], "env": job["env"],
-            "maxFailures": job["maxFailures"], "barrier": bool(job.get("barrier")), "encoded": encoded,
+            "clusterId": job["clusterId"], "argv": job["argv"], "env": job["env"], "secrets": job["secrets"],
+            "barrier": bool(job.get("barrier")), "encoded": encoded,
         })
         if job.get("barrier"):
             # A failed barrier result stage is never retried; a shuffle after it makes the barrier
@@ -460,8 +415,7 @@ class Runner:
             for reply in state["cancel_replies"]:
                 await nc.publish(reply, pack("cancelled", {"running": True}))
             await nc.flush()
-            if nc is not self.nc:
-                await nc.drain()
+            await nc.drain()
 
     async def on_cancel(self, msg, cid):
         state = self.jobs.get(cid)
@@ -492,7 +446,7 @@ class Runner:
             packed = pack("records", {"records": records})
             if len(packed) > MAX_MESSAGE_BYTES:
                 raise SpsError("SPS_SPARK_DATASET", "result dataset %s holds %d bytes, too many to collect over NATS; save() it instead" % (body.get("id"), len(packed)))
-            await self.nc.publish(msg.reply, packed)
+            await msg.respond(packed)
         elif op == "save":
             fmt, path, mode = body.get("format", "parquet"), body["path"], body.get("mode", "errorifexists")
             await self.in_thread(lambda: self.dataset_df(rdd).write.mode(mode).format(fmt).save(path))
@@ -516,7 +470,7 @@ class Runner:
 
     async def on_status(self, msg, body):
         tracker = self.sc.statusTracker()
-        await self.reply(msg, "status", activeJobs=list(tracker.getActiveJobsIds()), jobs=sorted(self.jobs.keys()),
+        await self.reply(msg, "status-reply", activeJobs=list(tracker.getActiveJobsIds()), jobs=sorted(self.jobs.keys()),
                          datasets=sorted(self.datasets.keys()), slots=concurrent_slots(self.sc))
 
     async def on_close(self, msg, body):
@@ -541,6 +495,12 @@ def describe_error(err):
     return "\n".join(lines[:12]) if lines else type(err).__name__
 
 
+def msgpack_size(value):
+    import msgpack
+
+    return msgpack.packb(value, use_bin_type=True, default=str)
+
+
 def chunks(records):
     """Splits one partition's records into pieces that fit a NATS message."""
     if not records:
@@ -549,7 +509,7 @@ def chunks(records):
     pieces, pending = [], [records]
     while pending:
         part = pending.pop(0)
-        if len(part) > 1 and len(pack("result", {"records": part})) > MAX_MESSAGE_BYTES:
+        if len(part) > 1 and len(msgpack_size(part)) > MAX_MESSAGE_BYTES:
             half = len(part) // 2
             pending[0:0] = [part[:half], part[half:]]
         else:
@@ -558,25 +518,110 @@ def chunks(records):
         yield i, piece, i == len(pieces) - 1
 
 
+PROTOCOL = {"version": None, "validators": {}}
+
+
+class MalformedMessage(Exception):
+    pass
+
+
+def load_protocol(path):
+    """Loads the protocol's JSON Schema: one validator per message type."""
+    import jsonschema
+
+    with open(path, "r", encoding="utf-8") as f:
+        doc = json.load(f)
+    cls = jsonschema.validators.validator_for(doc)
+    PROTOCOL["version"] = doc["version"]
+    PROTOCOL["validators"] = {t: cls(schema) for t, schema in doc["definitions"].items()}
+
+
+def check(t, fields, where):
+    validator = PROTOCOL["validators"].get(t)
+    if validator is None:
+        raise MalformedMessage("%s: unknown message type %r" % (where, t))
+    error = next(iter(validator.iter_errors(fields)), None)
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path)
+        raise MalformedMessage("%s: %r %s: %s" % (where, t, ("field %r" % path) if path else "message", error.message[:300]))
+
+
 def pack(t, fields):
+    """Encodes a message; what we send is checked against the protocol like what we take."""
     import msgpack
 
-    return msgpack.packb(dict({"v": 1, "t": t}, **fields), use_bin_type=True, default=str)
+    check(t, fields, "outgoing")
+    return msgpack.packb(dict({"v": PROTOCOL["version"], "t": t}, **fields), use_bin_type=True, default=str)
 
 
-def unpack(data):
+def unpack(data, expected, subject):
+    """Decodes a message of type `expected` and validates it; raises MalformedMessage saying why."""
     import msgpack
 
-    value = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    if not isinstance(value, dict) or value.get("v") != 1:
-        raise SpsError("SPS_MALFORMED_MESSAGE", "not a version 1 envelope")
-    return value
+    if len(data) > 8 * 1024 * 1024:
+        raise MalformedMessage("%s: %d bytes is too large" % (subject, len(data)))
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as err:  # noqa: BLE001
+        raise MalformedMessage("%s: not msgpack (%s)" % (subject, err))
+    if not isinstance(value, dict):
+        raise MalformedMessage("%s: not an envelope" % subject)
+    if value.get("v") != PROTOCOL["version"]:
+        raise MalformedMessage("%s: protocol version %r, expected %r" % (subject, value.get("v"), PROTOCOL["version"]))
+    if value.get("t") != expected:
+        raise MalformedMessage("%s: message type %r, expected %r" % (subject, value.get("t"), expected))
+    fields = {k: v for k, v in value.items() if k not in ("v", "t")}
+    check(expected, fields, subject)
+    return fields
 
 
-async def nats_connect(url, name, closed_cb=None):
+def connect_options(access):
+    """nats-py options for one identity's bus access (the JSON the driver made; see bus-access.ts)."""
+    import ssl
+
+    opts = {"servers": access["url"].split(",")}
+    auth = access.get("auth") or {}
+    if "nkeySeed" in auth:
+        opts["nkeys_seed_str"] = auth["nkeySeed"]
+    elif "token" in auth:
+        opts["token"] = auth["token"]
+    elif "user" in auth:
+        opts["user"], opts["password"] = auth["user"], auth["pass"]
+    elif "creds" in auth:
+        import tempfile
+
+        # nats-py reads creds from a file: a private one, removed once connected.
+        fd, path = tempfile.mkstemp(prefix="sps-creds-")
+        with os.fdopen(fd, "w") as f:
+            f.write(auth["creds"])
+        opts["user_credentials"] = path
+    tls = access.get("tls")
+    if tls is not None or access["url"].startswith("tls://"):
+        ctx = ssl.create_default_context(cadata=tls.get("ca")) if tls and tls.get("ca") else ssl.create_default_context()
+        if tls and tls.get("cert"):
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as d:
+                cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+                for path, text in ((cert, tls["cert"]), (key, tls["key"])):
+                    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                        f.write(text)
+                ctx.load_cert_chain(cert, key)
+        opts["tls"] = ctx
+    if access.get("inboxPrefix"):
+        opts["inbox_prefix"] = access["inboxPrefix"]
+    return opts
+
+
+async def nats_connect(access, name, closed_cb=None):
     import nats
 
-    return await nats.connect(url, name=name, max_reconnect_attempts=10, reconnect_time_wait=0.25, closed_cb=closed_cb, allow_reconnect=True)
+    opts = connect_options(access)
+    try:
+        return await nats.connect(name=name, max_reconnect_attempts=10, reconnect_time_wait=0.25, closed_cb=closed_cb, allow_reconnect=True, **opts)
+    finally:
+        if "user_credentials" in opts:
+            os.unlink(opts["user_credentials"])
 
 
 def watch_parent():
@@ -598,8 +643,8 @@ async def amain(args):
     async def on_closed():
         lost.set()
 
-    nc = await nats_connect(args.nats_url, "sps-spark-runner-%s" % args.app_id, closed_cb=on_closed)
-    runner = Runner(spark, args.app_id, nc, args.nats_url, args.slot_wait_ms / 1000.0)
+    nc = await nats_connect(args.bus, "sps-spark-runner-%s" % args.app_id, closed_cb=on_closed)
+    runner = Runner(spark, args.app_id, nc, args.job_dir, args.slot_wait_ms / 1000.0)
     serving = asyncio.ensure_future(runner.serve())
     await asyncio.wait([serving, asyncio.ensure_future(lost.wait())], return_when=asyncio.FIRST_COMPLETED)
     for state in list(runner.jobs.values()):
@@ -612,11 +657,19 @@ async def amain(args):
 def main():
     parser = argparse.ArgumentParser(description="spark-partition-server runner (started by spark-submit)")
     parser.add_argument("--app-id", required=True)
-    parser.add_argument("--nats-url", required=True)
+    parser.add_argument("--job-dir", required=True)
+    parser.add_argument("--protocol", required=True)
     parser.add_argument("--app-name", default="spark-partition-server")
     parser.add_argument("--slot-wait-ms", type=int, default=30000)
     parser.add_argument("--log-level", default="WARN")
     args = parser.parse_args()
+    # Read once and dropped: executors of a local master inherit this process's environment.
+    raw_bus = os.environ.pop("SPS_RUNNER_BUS", None)
+    if not raw_bus:
+        sys.stderr.write("[sps runner] SPS_RUNNER_BUS is not set\n")
+        sys.exit(2)
+    args.bus = json.loads(raw_bus)
+    load_protocol(args.protocol)
     threading.Thread(target=watch_parent, daemon=True).start()
     try:
         asyncio.run(amain(args))

@@ -1,0 +1,88 @@
+import { Packr } from 'msgpackr';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { TSchema } from '@sinclair/typebox';
+import { MalformedMessageError } from '../errors.js';
+import { MESSAGE_SCHEMAS, type MessageOf, type MessageType } from './schema.js';
+
+/**
+ * Version of the wire envelope. A receiver rejects (and counts) messages of any other version, so
+ * mixed deployments fail loudly instead of misreading each other.
+ */
+export const PROTOCOL_VERSION = 2;
+
+/** Largest message a receiver decodes; anything larger is refused before it is parsed. */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+// Records off: messages must decode to plain objects in any msgpack implementation (the Spark
+// runner is Python), and structures would make one process's encoding depend on another's state.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/** Every message on the bus is `{ v, t, ...fields }`. */
+export interface Envelope {
+  v: number;
+  t: string;
+  [field: string]: unknown;
+}
+
+// Compiled once per type, on first use: a check is then a few property tests, cheap enough for
+// the request path.
+const checks = new Map<string, TypeCheck<TSchema>>();
+function checkFor(t: MessageType): TypeCheck<TSchema> {
+  let c = checks.get(t);
+  if (!c) {
+    c = TypeCompiler.Compile(MESSAGE_SCHEMAS[t]);
+    checks.set(t, c);
+  }
+  return c;
+}
+
+/** A decoded message of one of the types `T`: its type `t` with that type's fields (a discriminated union). */
+export type Decoded<T extends MessageType> = { [K in T]: { t: K } & MessageOf<K> }[T];
+
+/** Encodes a message of type `t` with its fields. */
+export function encode<T extends MessageType>(t: T, fields: MessageOf<T>): Uint8Array {
+  return packr.pack({ v: PROTOCOL_VERSION, t, ...(fields as object) });
+}
+
+/** Encodes any value with the bus's msgpack settings (no envelope). */
+export function pack(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/** Decodes a value packed with {@link pack}. */
+export function unpack(data: Uint8Array): unknown {
+  return packr.unpack(data);
+}
+
+/**
+ * Decodes a message, checks its version and that its type is one of `expected`, and validates its
+ * fields against the protocol schema of that type.
+ * @throws MalformedMessageError naming the subject and what was wrong (the field, for a bad field).
+ */
+export function decode<T extends MessageType>(subject: string, data: Uint8Array, expected: readonly T[]): Decoded<T> {
+  if (data.length > MAX_MESSAGE_BYTES) throw new MalformedMessageError(subject, `${data.length} bytes, more than the ${MAX_MESSAGE_BYTES} a message may have`);
+  let value: unknown;
+  try {
+    value = packr.unpack(data);
+  } catch (err) {
+    throw new MalformedMessageError(subject, `not msgpack (${(err as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new MalformedMessageError(subject, 'not an envelope object');
+  }
+  const { v, t, ...fields } = value as Envelope;
+  if (v !== PROTOCOL_VERSION) {
+    throw new MalformedMessageError(subject, `protocol version ${String(v)}, expected ${PROTOCOL_VERSION}`);
+  }
+  if (typeof t !== 'string') throw new MalformedMessageError(subject, 'missing message type "t"');
+  if (!(expected as readonly string[]).includes(t)) {
+    throw new MalformedMessageError(subject, `unexpected message type "${t}", expected ${expected.join(' or ')}`);
+  }
+  const check = checkFor(t as T);
+  if (!check.Check(fields)) {
+    const first = check.Errors(fields).First();
+    const where = first?.path ? `field "${first.path.slice(1).replace(/\//g, '.')}"` : 'message';
+    throw new MalformedMessageError(subject, `"${t}" ${where}: ${first?.message ?? 'does not match the protocol'}`);
+  }
+  return { t, ...fields } as Decoded<T>;
+}

@@ -1,0 +1,96 @@
+import type { Member, Registration } from './types.js';
+import { decode, encode } from './codec.js';
+import type { MessageOf } from './schema.js';
+
+/** A partition's state change as sent by a worker (the partition is the subject's). */
+export type StateReport = MessageOf<'state'>;
+
+/** The supervisor's answer to a registration. */
+export type RegisterAck = MessageOf<'register-ack'>;
+
+/** A reply from a partition endpoint. */
+export type EndpointReply = MessageOf<'res'>;
+
+export { toWireError } from './types.js';
+
+/** Encodes a `register` request (worker → supervisor, on its own partition's subject). */
+export function encodeRegistration(r: Omit<Registration, 'partition'>): Uint8Array {
+  return encode('register', { attempt: r.attempt, host: r.host, port: r.port, pid: r.pid, endpoints: r.endpoints });
+}
+
+/** Decodes and checks a `register` request; the partition comes from the subject. */
+export function decodeRegistration(subject: string, data: Uint8Array, partition: number): Registration {
+  const { t: _t, ...m } = decode(subject, data, ['register']);
+  return { partition, ...m };
+}
+
+/** Encodes the supervisor's `register-ack`. */
+export function encodeRegisterAck(a: RegisterAck): Uint8Array {
+  return encode('register-ack', a);
+}
+
+/** Decodes and checks a `register-ack`. */
+export function decodeRegisterAck(subject: string, data: Uint8Array): RegisterAck {
+  const { t: _t, ...m } = decode(subject, data, ['register-ack']);
+  return m;
+}
+
+/** Encodes a `state` report (worker → supervisor, on its own partition's subject). */
+export function encodeState(s: StateReport): Uint8Array {
+  return encode('state', s.error ? s : { attempt: s.attempt, state: s.state, pid: s.pid });
+}
+
+/** Decodes and checks a `state` report. */
+export function decodeState(subject: string, data: Uint8Array): StateReport {
+  const { t: _t, ...m } = decode(subject, data, ['state']);
+  return m;
+}
+
+/** Encodes the `shutdown` broadcast. It carries nothing: only the driver may publish it. */
+export function encodeShutdown(): Uint8Array {
+  return encode('shutdown', {});
+}
+
+/** Decodes a `shutdown` broadcast. */
+export function decodeShutdown(subject: string, data: Uint8Array): void {
+  decode(subject, data, ['shutdown']);
+}
+
+/** Encodes a `members` view with its epoch. */
+export function encodeMembers(epoch: number, members: Member[]): Uint8Array {
+  return encode('members', { epoch, members: members.map(wireMember) });
+}
+
+/** Decodes and checks a `members` view. */
+export function decodeMembers(subject: string, data: Uint8Array): { epoch: number; members: Member[] } {
+  const { epoch, members } = decode(subject, data, ['members']);
+  return { epoch, members };
+}
+
+// msgpack has no `undefined`; an absent error must be absent, not nil, to pass the schema.
+function wireMember(m: Member): Member {
+  if (m.error) return m;
+  const { error: _e, ...rest } = m;
+  return rest;
+}
+
+/** Encodes an endpoint request (`req`) around its payload. */
+export function encodeRequest(body: unknown): Uint8Array {
+  return encode('req', { body });
+}
+
+/** Decodes an endpoint request and returns its payload. */
+export function decodeRequest(subject: string, data: Uint8Array): unknown {
+  return decode(subject, data, ['req']).body;
+}
+
+/** Encodes an endpoint reply (`res`): a body, or an error with a code. */
+export function encodeReply(reply: EndpointReply): Uint8Array {
+  return encode('res', reply.ok ? { ok: true, body: reply.body } : { ok: false, error: { code: reply.error.code, message: reply.error.message } });
+}
+
+/** Decodes an endpoint reply. */
+export function decodeReply(subject: string, data: Uint8Array): EndpointReply {
+  const { t: _t, ...m } = decode(subject, data, ['res']);
+  return m;
+}

@@ -1,0 +1,134 @@
+import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
+import { PARTITION_STATES } from './types.js';
+
+/**
+ * The one definition of the wire protocol. Every message on the bus is a msgpack map
+ * `{ v: 1, t: <type>, ...fields }`; this file says, for each type, which fields it carries. The
+ * TypeScript types and decoders come from these schemas, and `protocol.schema.json` (generated from
+ * them by `npm run protocol`, checked by a test) is what the Python runner validates against.
+ *
+ * Identity is never a field: who sent a message is told by the subject it came on, which the NATS
+ * server only lets that sender publish to.
+ */
+
+const Int = (min = 0) => Type.Integer({ minimum: min, maximum: Number.MAX_SAFE_INTEGER });
+const Str = (maxLength = 4096) => Type.String({ maxLength });
+/** A closed object: a field the protocol does not define makes the message malformed. */
+const Obj = <P extends TProperties>(props: P) => Type.Object(props, { additionalProperties: false });
+const Name = Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 128 });
+
+/** An error as it travels between processes. */
+export const WireErrorSchema = Obj({ code: Str(128), message: Str(16384) });
+
+/** One partition's current attempt, as the supervisor publishes it. */
+export const MemberSchema = Obj({
+  partition: Int(),
+  attempt: Int(),
+  host: Str(255),
+  port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
+  pid: Int(),
+  state: Type.Union(PARTITION_STATES.map((s) => Type.Literal(s))),
+  endpoints: Type.Array(Name, { maxItems: 1024 }),
+  error: Type.Optional(WireErrorSchema),
+});
+
+const Members = Type.Array(MemberSchema, { maxItems: 65536 });
+
+/** Fields of every message type, by type. */
+export const MESSAGE_SCHEMAS = {
+  // --- control: partitions ↔ supervisor (`sps.<cluster>.ctl.*`) ---
+  /** A partition's attempt asks to join (on `ctl.register.<partition>`). */
+  register: Obj({
+    attempt: Int(),
+    host: Str(255),
+    port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
+    pid: Int(),
+    endpoints: Type.Array(Name, { maxItems: 1024 }),
+  }),
+  /** The supervisor's answer to `register`. */
+  'register-ack': Obj({
+    accepted: Type.Boolean(),
+    shutdown: Type.Boolean(),
+    reason: Type.Optional(Str()),
+    epoch: Int(),
+    members: Members,
+  }),
+  /** A partition's state change (on `ctl.state.<partition>`). */
+  state: Obj({
+    attempt: Int(),
+    state: Type.Union(PARTITION_STATES.map((s) => Type.Literal(s))),
+    pid: Int(),
+    error: Type.Optional(WireErrorSchema),
+  }),
+  /** The supervisor tells every partition to drain (only the driver may publish it). */
+  shutdown: Obj({}),
+  /** The membership view with its epoch (only the driver may publish it). */
+  members: Obj({ epoch: Int(), members: Members }),
+  /** Asks the supervisor for the membership view; the reply is `members`. */
+  'members-get': Obj({}),
+  /** A request to a partition endpoint; `body` is the caller's payload. */
+  req: Obj({ body: Type.Optional(Type.Unknown()) }),
+  /** An endpoint's reply: a body, or an error. */
+  res: Type.Union([
+    Obj({ ok: Type.Literal(true), body: Type.Optional(Type.Unknown()) }),
+    Obj({ ok: Type.Literal(false), error: WireErrorSchema }),
+  ]),
+
+  // --- Spark application orders: driver → runner (`sps.<app>.spark.<op>`) ---
+  /** Run a cluster's job; everything else the job needs is in the runner's private job file `job`. */
+  submit: Obj({ clusterId: Name, job: Name }),
+  /** An operation on a cached result dataset. */
+  dataset: Obj({
+    id: Name,
+    op: Type.Union([Type.Literal('count'), Type.Literal('collect'), Type.Literal('save'), Type.Literal('unpersist')]),
+    path: Type.Optional(Str()),
+    format: Type.Optional(Name),
+    mode: Type.Optional(Type.Union([Type.Literal('error'), Type.Literal('errorifexists'), Type.Literal('overwrite'), Type.Literal('append'), Type.Literal('ignore')])),
+  }),
+  /** Run a Spark SQL statement and return up to `limit` rows. */
+  sql: Obj({ statement: Str(1 << 20), limit: Int(1) }),
+  status: Obj({}),
+  close: Obj({}),
+
+  // --- runner → driver replies (on the request's inbox) ---
+  ready: Obj({ master: Str(), sparkVersion: Str(), applicationId: Str(), slots: Int(), pid: Int() }),
+  submitted: Obj({ group: Str(), slots: Int() }),
+  error: Obj({ code: Str(128), error: Str(65536), available: Type.Optional(Int()), needed: Type.Optional(Int()) }),
+  count: Obj({ count: Int() }),
+  records: Obj({ records: Type.Array(Type.Unknown()) }),
+  saved: Obj({ path: Str(), format: Str() }),
+  unpersisted: Obj({}),
+  rows: Obj({ rows: Type.Array(Type.Record(Type.String(), Type.Unknown())) }),
+  'status-reply': Obj({ activeJobs: Type.Array(Int()), jobs: Type.Array(Str()), datasets: Type.Array(Str()), slots: Int() }),
+  closing: Obj({}),
+
+  // --- job events: runner → driver on the run's bus (`sps.<cluster>.spark.<event>`) ---
+  job_started: Obj({ group: Str() }),
+  /** One chunk of a partition's result records, in order (`seq` from 0; `last` on the final one). */
+  result: Obj({ partition: Int(), attempt: Type.Integer({ minimum: -1 }), seq: Int(), last: Type.Boolean(), records: Type.Array(Type.Unknown()) }),
+  job_finished: Obj({ partitions: Int(), records: Int(), dataset: Type.Union([Name, Type.Null()]) }),
+  job_failed: Obj({ error: Str(65536), cancelled: Type.Boolean(), partition: Type.Optional(Int()), failures: Type.Optional(Int()) }),
+  /** The driver asks the runner to cancel the run's job (request; the reply is `cancelled`). */
+  cancel: Obj({}),
+  cancelled: Obj({ running: Type.Boolean() }),
+} as const satisfies Record<string, TSchema>;
+
+/** A message type of the protocol. */
+export type MessageType = keyof typeof MESSAGE_SCHEMAS;
+
+/** The fields of a message of type `T`. */
+export type MessageOf<T extends MessageType> = Static<(typeof MESSAGE_SCHEMAS)[T]>;
+
+/** The whole protocol as one JSON Schema document (what `protocol.schema.json` holds). */
+export function protocolJsonSchema(version: number): Record<string, unknown> {
+  const definitions: Record<string, unknown> = {};
+  for (const [t, schema] of Object.entries(MESSAGE_SCHEMAS)) definitions[t] = JSON.parse(JSON.stringify(schema));
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'spark-partition-server wire protocol',
+    description:
+      'Every message is a msgpack map { v, t, ...fields }: v is the protocol version, t the message type, and the fields follow definitions[t]. Generated from src/protocol/schema.ts; do not edit.',
+    version,
+    definitions,
+  };
+}

@@ -1,0 +1,84 @@
+import { InvalidOptionError } from '../errors.js';
+
+/**
+ * The NATS subject scheme. Every subject of one cluster run lives under `sps.<clusterId>.`, so
+ * several clusters (or several runs of one) can share a NATS server without seeing each other.
+ *
+ * | subject                                   | who publishes        | kind            |
+ * |-------------------------------------------|----------------------|-----------------|
+ * | `sps.<id>.ctl.register.<partition>`       | that partition       | request/reply   |
+ * | `sps.<id>.ctl.state.<partition>`          | that partition       | publish         |
+ * | `sps.<id>.ctl.shutdown`                   | the driver           | broadcast       |
+ * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
+ * | `sps.<id>.ctl.members.get`                | partitions, clients  | request/reply   |
+ * | `sps.<id>.p.<partition>.<attempt>.<name>` | driver, peers, clients | request/reply |
+ * | `sps.<id>.spark.<event>`                  | the Spark runner (`cancel`: the driver) | publish / request |
+ * | `sps.<id>.app.>`                          | the user's code      | anything        |
+ * | `_INBOX.<id>.<identity>.>`                | replies to one identity | reply        |
+ *
+ * The partition is a subject token, not a message field, because the NATS server checks subjects
+ * against each user's permissions: partition p's credentials can only publish p's control
+ * subjects, so no message can claim to come from another partition. Endpoints carry the attempt so
+ * that a stale attempt (a process Spark has already replaced) can never answer for its partition.
+ */
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** True when `s` can be used as one token of a subject (cluster ids, endpoint names). */
+export function isSubjectToken(s: string): boolean {
+  return TOKEN.test(s);
+}
+
+/** Subjects of one cluster run. */
+export interface Subjects {
+  readonly prefix: string;
+  /** `register` of one partition, or (`'*'`) the wildcard the supervisor listens on. */
+  register(partition: number | '*'): string;
+  /** `state` of one partition, or (`'*'`) the wildcard the supervisor listens on. */
+  state(partition: number | '*'): string;
+  readonly shutdown: string;
+  readonly members: string;
+  readonly membersGet: string;
+  /** The subject of one endpoint of one attempt of one partition. */
+  endpoint(partition: number, attempt: number, name: string): string;
+  /** Wildcard matching every endpoint of one attempt of one partition. */
+  endpoints(partition: number, attempt: number | '*'): string;
+  /** The Spark runner's subjects. */
+  spark(event: string): string;
+  /** Subjects left to the user's code (`sps.<id>.app.>`). */
+  readonly app: string;
+  /** Inbox prefix of one identity (`driver`, `p3`, `runner`, `client`). */
+  inbox(identity: string): string;
+}
+
+/** Builds the subjects of the cluster run `clusterId`. */
+export function subjectsFor(clusterId: string): Subjects {
+  if (!isSubjectToken(clusterId)) {
+    throw new InvalidOptionError('clusterId', `"${clusterId}" must match ${TOKEN}`);
+  }
+  const prefix = `sps.${clusterId}`;
+  return {
+    prefix,
+    register: (p) => `${prefix}.ctl.register.${p}`,
+    state: (p) => `${prefix}.ctl.state.${p}`,
+    shutdown: `${prefix}.ctl.shutdown`,
+    members: `${prefix}.ctl.members`,
+    membersGet: `${prefix}.ctl.members.get`,
+    endpoint: (partition, attempt, name) => `${prefix}.p.${partition}.${attempt}.${name}`,
+    endpoints: (partition, attempt) => `${prefix}.p.${partition}.${attempt}.*`,
+    spark: (event) => `${prefix}.spark.${event}`,
+    app: `${prefix}.app.>`,
+    inbox: (identity) => `_INBOX.${clusterId}.${identity}`,
+  };
+}
+
+/**
+ * The partition named by the last token of a `register`/`state` subject, or `undefined` when it
+ * is not a partition of a cluster of `partitions`.
+ */
+export function partitionOf(subject: string, partitions: number): number | undefined {
+  const token = subject.slice(subject.lastIndexOf('.') + 1);
+  if (!/^(0|[1-9]\d{0,5})$/.test(token)) return undefined;
+  const p = Number(token);
+  return p < partitions ? p : undefined;
+}

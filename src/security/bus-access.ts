@@ -1,0 +1,43 @@
+/**
+ * How a process reaches and logs in to the NATS bus. One value carries everything, so launchers
+ * hand it to workers in one secret channel (an environment variable, or Spark's task closure) and
+ * never put any of it in argv, a log line, an error message or a message body.
+ */
+
+/** Credentials for the bus: an nkey seed, a token, a user and password, or a creds file's text. */
+export type BusAuth = { nkeySeed: string } | { token: string } | { user: string; pass: string } | { creds: string };
+
+/** TLS for the bus: the CA that signs the server's certificate (PEM), and a client cert and key for mutual TLS. */
+export interface BusTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** Everything one process needs to reach the bus as one identity. */
+export interface BusAccess {
+  /** Server URL(s), comma-separated. */
+  url: string;
+  auth?: BusAuth;
+  tls?: BusTls;
+  /** Prefix of this identity's reply inboxes (its permissions allow only this one). */
+  inboxPrefix?: string;
+}
+
+/** Turns bus access into the JSON a worker finds in its environment. */
+export function serializeBusAccess(a: BusAccess): string {
+  return JSON.stringify(a);
+}
+
+/** Reads bus access from its JSON; `what` names the source in errors, never the content. */
+export function parseBusAccess(json: string, what: string): BusAccess {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new Error(`${what} is not JSON`);
+  }
+  const o = v as Partial<BusAccess> | null;
+  if (!o || typeof o !== 'object' || typeof o.url !== 'string' || o.url === '') throw new Error(`${what} has no "url"`);
+  return o as BusAccess;
+}

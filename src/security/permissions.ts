@@ -1,0 +1,63 @@
+/**
+ * Least privilege by subject. The NATS server checks subjects, not bodies, so each identity of a
+ * run gets exactly the subjects its role needs; everything else is refused by the server before
+ * any process of ours sees it.
+ *
+ * | identity      | may publish                                                     | may subscribe                                  |
+ * |---------------|-----------------------------------------------------------------|------------------------------------------------|
+ * | driver        | anything under `sps.<id>.`                                      | anything under `sps.<id>.`, its inbox          |
+ * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.members.get`, peers' endpoints, `app.>`, replies | its own endpoints, `ctl.members`, `ctl.shutdown`, `app.>`, its inbox |
+ * | Spark runner  | `spark.*` job events (not `cancel`), replies                    | `spark.cancel`, its inbox                      |
+ * | client        | endpoints, `ctl.members.get`                                    | `ctl.members`, its inbox                       |
+ */
+import { subjectsFor } from '../protocol/subjects.js';
+
+/** What one user of the private nats-server may do. */
+export interface Permissions {
+  publish: { allow: string[]; deny?: string[] };
+  subscribe: { allow: string[]; deny?: string[] };
+  /** May publish to the reply subject of a request it received (and only once, only then). */
+  allow_responses?: boolean;
+}
+
+/** The roles of a cluster run's bus. */
+export type Role = { kind: 'driver' } | { kind: 'partition'; partition: number } | { kind: 'runner' } | { kind: 'client' };
+
+/** The inbox identity token of a role (`driver`, `p3`, `runner`, `client`). */
+export function identityOf(role: Role): string {
+  return role.kind === 'partition' ? `p${role.partition}` : role.kind;
+}
+
+/** The permissions of `role` on the bus of cluster run `clusterId`. */
+export function permissionsFor(clusterId: string, role: Role): Permissions {
+  const s = subjectsFor(clusterId);
+  const inbox = `${s.inbox(identityOf(role))}.>`;
+  switch (role.kind) {
+    case 'driver':
+      return { publish: { allow: [`${s.prefix}.>`] }, subscribe: { allow: [`${s.prefix}.>`, inbox] }, allow_responses: true };
+    case 'partition':
+      return {
+        publish: { allow: [s.register(role.partition), s.state(role.partition), s.membersGet, `${s.prefix}.p.*.*.*`, s.app] },
+        subscribe: { allow: [s.endpoints(role.partition, '*'), s.members, s.shutdown, s.app, inbox] },
+        allow_responses: true,
+      };
+    case 'runner':
+      return {
+        publish: { allow: [s.spark('*')], deny: [s.spark('cancel')] },
+        subscribe: { allow: [s.spark('cancel'), inbox] },
+        allow_responses: true,
+      };
+    case 'client':
+      return { publish: { allow: [`${s.prefix}.p.*.*.*`, s.membersGet] }, subscribe: { allow: [s.members, inbox] } };
+  }
+}
+
+/** Permissions on a Spark application's own bus (`sps.<appId>.spark.*`): the driver orders, the runner answers. */
+export function applicationPermissions(appId: string, role: 'driver' | 'runner'): Permissions {
+  const s = subjectsFor(appId);
+  const inbox = `${s.inbox(role)}.>`;
+  const orders = ['submit', 'dataset', 'sql', 'status', 'close'].map((op) => s.spark(op));
+  return role === 'driver'
+    ? { publish: { allow: orders }, subscribe: { allow: [s.spark('ready'), inbox] } }
+    : { publish: { allow: [s.spark('ready')] }, subscribe: { allow: [...orders, inbox] }, allow_responses: true };
+}
