@@ -19,6 +19,7 @@ import startStop from './start-stop.js';
 import loadRate from './load-rate.js';
 import memory from './memory.js';
 import scaling from './scaling.js';
+import security from './security.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -28,6 +29,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   load: loadRate,
   memory,
   scaling,
+  security,
 };
 
 const { values } = parseArgs({
