@@ -1,0 +1,94 @@
+/**
+ * The library across hosts: a Spark standalone master in the root network namespace (with the
+ * driver) and one Spark worker in each of two network namespaces with their own addresses, as a
+ * user runs it: `master: 'spark://…'` and `spark.driver.host` set, no network option of ours.
+ * Skipped, saying why, where namespaces cannot be made (not root, no `ip`); everything is torn down
+ * and checked gone, also when a test fails.
+ */
+import test from 'ava';
+import { SparkApplication } from '../src/index.js';
+import { DemoCluster } from '../examples/demo-cluster.js';
+import { canMakeNamespaces, createHosts, leftovers, startStandaloneAcross, type Hosts, type StandaloneAcross } from './helpers/netns.js';
+import { SMALL_SPARK_CONF, alive, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
+import { runSeedDemo } from './helpers/seed-demo.js';
+
+const probe = await canMakeNamespaces();
+let hosts: Hosts | undefined;
+let standalone: StandaloneAcross | undefined;
+let app: SparkApplication | undefined;
+
+async function teardown(): Promise<void> {
+  try {
+    await app?.close();
+    await standalone?.stop();
+  } finally {
+    await hosts?.remove();
+  }
+}
+
+if (!probe.ok) {
+  test.skip(`across two hosts (skipped: ${probe.why})`, () => {});
+} else {
+  test.before(async () => {
+    hosts = await createHosts(2);
+    standalone = await startStandaloneAcross(hosts, { coresPerWorker: 2 });
+    const driver = hosts.driverAddress;
+    app = await SparkApplication.start({
+      master: standalone.masterUrl,
+      // What any Spark user sets for a driver that executors on other hosts must reach.
+      conf: { ...SMALL_SPARK_CONF, 'spark.driver.host': driver, 'spark.driver.bindAddress': driver, 'spark.cores.max': '4' },
+      log: testLog,
+      slotWaitMs: 90_000,
+    });
+  });
+
+  test.after.always(async (t) => {
+    await teardown();
+    if (hosts) t.deepEqual(await leftovers(hosts.runId), [], 'namespaces or links left behind');
+  });
+
+  test.serial('the seed demo runs with its partitions on other hosts', async (t) => {
+    t.timeout(240_000);
+    await runSeedDemo(t, { spark: app, log: testLog });
+  });
+
+  test.serial('four HTTP partitions over TLS on two hosts: queried over HTTP and NATS, each at its own host, and a SIGKILL retried across hosts', async (t) => {
+    t.timeout(300_000);
+    const addresses = hosts!.hosts.map((h) => h.address);
+    const cluster = new DemoCluster({
+      server: new URL('../examples/demo-server.ts', import.meta.url),
+      source: { range: { end: 400 } },
+      partitions: 4,
+      spark: app,
+      tls: true,
+      log: testLog,
+      startTimeoutMs: 180_000,
+    });
+    t.teardown(() => cluster.stop().catch(() => {}));
+    await cluster.start();
+    // The bus listens at the driver's address as Spark uses it, and speaks TLS.
+    t.regex(cluster.natsUrl!, new RegExp(`^tls://${hosts!.driverAddress.replace(/\./g, '\\.')}:\\d+$`));
+    const members = cluster.members;
+    t.deepEqual([...new Set(members.map((m) => m.host))].sort(), [...addresses].sort(), JSON.stringify(members));
+    for (const m of members) {
+      const expected = Array.from({ length: 100 }, (_, i) => m.partition * 100 + i);
+      t.deepEqual(await cluster.getPartitionList(m.partition), expected, `HTTP at ${m.host}:${m.port}`);
+      t.deepEqual(await cluster.request<number[]>(m.partition, 'get_list'), expected, 'NATS');
+    }
+
+    // SIGKILL one worker (the test's own doing; the driver signals no process on Spark).
+    const victim = members[1]!;
+    t.true(workerPidsOf(cluster.id!).includes(victim.pid));
+    process.kill(victim.pid, 'SIGKILL');
+    t.true(await until(() => cluster.members[1]!.attempt > victim.attempt && cluster.members[1]!.state === 'serving', 180_000), JSON.stringify(cluster.members));
+    const fresh = cluster.members[1]!;
+    t.true(addresses.includes(fresh.host), `attempt ${fresh.attempt} registered ${fresh.host}`);
+    t.deepEqual(await cluster.getPartitionList(1), Array.from({ length: 100 }, (_, i) => 100 + i));
+
+    const pids = cluster.members.map((m) => m.pid);
+    await cluster.stop();
+    t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
+    t.true(await until(() => pids.every((pid) => !alive(pid)), 60_000), 'workers left running');
+    t.deepEqual((await app!.status()).activeJobs, []);
+  });
+}
