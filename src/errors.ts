@@ -72,6 +72,22 @@ export class PartitionFailedError extends SparkPartitionServerError {
   }
 }
 
+/**
+ * A component the cluster cannot run without went away: the run's nats-server, the driver's
+ * connection to the bus, or the Spark application (spark-submit). The cluster fails at once.
+ */
+export class ComponentLostError extends SparkPartitionServerError {
+  /** Which component: `nats-server`, `bus connection`, `spark-submit`. */
+  readonly component: string;
+  /** Partitions whose results were still owed (they went down with it). */
+  readonly partitions: number[];
+  constructor(component: string, detail: string, partitions: number[]) {
+    super('SPS_COMPONENT_LOST', `Lost ${component}: ${detail}${partitions.length ? ` (partition(s) ${partitions.join(', ')} went down with it)` : ''}`);
+    this.component = component;
+    this.partitions = partitions;
+  }
+}
+
 /** A request to a partition endpoint failed: no such partition or endpoint, a timeout, or the handler threw. */
 export class RequestError extends SparkPartitionServerError {
   /** The partition that was asked. */

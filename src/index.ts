@@ -40,6 +40,7 @@ export {
   PartitionFailedError,
   RequestError,
   ClusterStateError,
+  ComponentLostError,
   MalformedMessageError,
   ServerModuleError,
   SparkError,

@@ -58,6 +58,15 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   stopTimeoutMs?: number;
   /** Default timeout of `request()` and `requestAll()`. Default: 10000 ms. */
   requestTimeoutMs?: number;
+  /**
+   * Liveness: the driver sends a heartbeat every `heartbeatMs` (default 1000), and each worker
+   * ticks to its launcher (or Spark task) as often. A worker whose event loop is silent for
+   * `hangTimeoutMs` (default 10000) is declared hung, killed and retried like a crash; workers leave
+   * by themselves when the driver is silent for `driverTimeoutMs` (default 15000).
+   */
+  heartbeatMs?: number;
+  hangTimeoutMs?: number;
+  driverTimeoutMs?: number;
   /** Failed attempts of one partition before giving up, as Spark's `spark.task.maxFailures`. Default: 4. */
   maxFailures?: number;
   /**
@@ -125,6 +134,9 @@ export interface ResolvedOptions<Row, Config> {
   stopTimeoutMs: number;
   requestTimeoutMs: number;
   maxFailures: number;
+  heartbeatMs: number;
+  hangTimeoutMs: number;
+  driverTimeoutMs: number;
   bindHost: string | undefined;
   advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
   env: Record<string, string>;
@@ -209,6 +221,9 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     stopTimeoutMs: positiveInt('stopTimeoutMs', o.stopTimeoutMs, 30_000),
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, 10_000),
     maxFailures: positiveInt('maxFailures', o.maxFailures, 4, 100),
+    heartbeatMs: positiveInt('heartbeatMs', o.heartbeatMs, 1000),
+    hangTimeoutMs: positiveInt('hangTimeoutMs', o.hangTimeoutMs, 10_000),
+    driverTimeoutMs: positiveInt('driverTimeoutMs', o.driverTimeoutMs, 15_000),
     bindHost: o.bindHost,
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},

@@ -172,6 +172,42 @@ test('a partition that gives up while starting fails the supervisor with its las
   t.like(snap.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 4, lastError: 'exited with code 1: init broke' });
 });
 
+test('a partition lost after start degrades the run at once; STOP still collects the others, and ends failed naming it', (t) => {
+  const { actor } = supervisor(3);
+  for (const p of [0, 1, 2]) serve(actor, p, 0);
+  t.is(actor.getSnapshot().value, 'running');
+  actor.send({ type: 'GAVE_UP', partition: 1, failures: 4, error: 'killed by SIGKILL' });
+  t.is(actor.getSnapshot().value, 'degraded');
+  t.like(actor.getSnapshot().context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1] });
+  actor.send({ type: 'STOP' });
+  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  t.is(actor.getSnapshot().value, 'stopping');
+  actor.send({ type: 'RESULT', partition: 2, attempt: 0, records: ['c'] });
+  const snap = actor.getSnapshot();
+  t.is(snap.value, 'failed');
+  t.deepEqual(Object.keys(snap.context.results), ['0', '2']);
+});
+
+test('a lost component fails the run at once and marks every member that owed a result', (t) => {
+  const { actor } = supervisor(2);
+  for (const p of [0, 1]) serve(actor, p, 0);
+  actor.send({ type: 'FAULT', component: 'nats-server', error: 'exited with SIGKILL' });
+  const snap = actor.getSnapshot();
+  t.is(snap.value, 'failed');
+  t.like(snap.context.failure, { code: 'SPS_COMPONENT_LOST', component: 'nats-server', partitions: [0, 1] });
+  t.deepEqual(Object.values(snap.context.members).map((m) => m.state), ['failed', 'failed']);
+});
+
+test('a failed Spark job (GAVE_UP with all) takes every member down and fails the run with the job\'s error', (t) => {
+  const { actor } = supervisor(3);
+  for (const p of [0, 1, 2]) serve(actor, p, 0);
+  actor.send({ type: 'GAVE_UP', partition: 2, failures: 4, error: 'Task 2 in stage 1.0 failed 4 times', all: true });
+  const snap = actor.getSnapshot();
+  t.is(snap.value, 'failed');
+  t.like(snap.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [2], lastError: 'Task 2 in stage 1.0 failed 4 times' });
+  t.deepEqual(Object.values(snap.context.members).map((m) => m.state), ['failed', 'failed', 'failed']);
+});
+
 test('registrations out of range are refused', (t) => {
   const { actor } = supervisor(2);
   actor.send({ type: 'REGISTER', registration: reg(5, 0) });

@@ -1,4 +1,4 @@
-import { assign, setup } from 'xstate';
+import { and, assign, setup } from 'xstate';
 import type { Member, PartitionState, Registration, WireError } from '../protocol/types.js';
 
 /**
@@ -10,8 +10,12 @@ import type { Member, PartitionState, Registration, WireError } from '../protoco
  * exactly once, from its current attempt.
  *
  * `starting` → `running` (every partition serving) → `stopping` (shutdown broadcast) → `stopped`
- * (every partition's result in); `failed` when the start or stop timeout fires or a partition runs
- * out of attempts while starting.
+ * (every partition's result in). Every fault has one outcome:
+ * - a partition out of attempts while starting, the start or stop timeout, or a component lost
+ *   (`FAULT`: the bus, nats-server, Spark) → `failed`, with the cause in `context.failure`;
+ * - a partition out of attempts after start → `degraded` at once (the cause in `failure`); the
+ *   others keep serving until STOP, which collects their results and ends in `failed`;
+ * - a lost Spark job (`GAVE_UP` with `all`) takes every member down with it → `failed`.
  *
  * Pure definition: `publishMembers` and `broadcastShutdown` are supplied with `machine.provide()`.
  */
@@ -25,7 +29,9 @@ export interface SupervisorInput {
 
 /** Why the supervisor failed. */
 export interface SupervisorFailure {
-  code: 'SPS_START_TIMEOUT' | 'SPS_STOP_TIMEOUT' | 'SPS_PARTITION_FAILED';
+  code: 'SPS_START_TIMEOUT' | 'SPS_STOP_TIMEOUT' | 'SPS_PARTITION_FAILED' | 'SPS_COMPONENT_LOST';
+  /** For a lost component: which one (`nats-server`, `bus connection`, `spark-submit`). */
+  component?: string;
   /** Partitions that caused the failure. */
   partitions: number[];
   /** Per-partition detail (state reached, last error). */
@@ -57,7 +63,8 @@ export type SupervisorEvent =
   | { type: 'STATE'; partition: number; attempt: number; state: PartitionState; error?: WireError }
   | { type: 'RESULT'; partition: number; attempt: number; records: unknown[] }
   | { type: 'ATTEMPT_FAILED'; partition: number; attempt: number; error: string }
-  | { type: 'GAVE_UP'; partition: number; failures: number; error: string }
+  | { type: 'GAVE_UP'; partition: number; failures: number; error: string; all?: boolean }
+  | { type: 'FAULT'; component: string; error: string }
   | { type: 'MALFORMED' }
   | { type: 'STOP' };
 
@@ -84,6 +91,16 @@ function describe(ctx: SupervisorContext, partitions: number[]): string {
       return `partition ${p}: ${where}${err ? `, last error: ${err}` : ''}`;
     })
     .join('; ');
+}
+
+/** Marks every member that owes a result as failed with `why` (a fault took it down). */
+function takeDown(ctx: SupervisorContext, why: string, code: string): Pick<SupervisorContext, 'members' | 'epoch'> {
+  const members = { ...ctx.members };
+  for (const p of resultsMissing(ctx)) {
+    const m = members[p];
+    if (m && m.state !== 'finished' && m.state !== 'failed') members[p] = { ...m, state: 'failed', error: { code, message: why } };
+  }
+  return { members, epoch: ctx.epoch + 1 };
 }
 
 /** The current members, ordered by partition. */
@@ -143,7 +160,19 @@ export const supervisorMachine = setup({
     }),
     markLost: assign(({ context, event }) => {
       if (event.type !== 'GAVE_UP') return {};
-      return { lost: { ...context.lost, [event.partition]: { failures: event.failures, error: event.error } } };
+      const lost = { ...context.lost, [event.partition]: { failures: event.failures, error: event.error } };
+      if (!event.all) return { lost };
+      // The whole job is gone: every member still owing a result went down with it.
+      const down = takeDown(context, `the Spark job failed: ${event.error.split('\n')[0]}`, 'SPS_JOB_FAILED');
+      return { lost: { ...lost, ...Object.fromEntries(resultsMissing(context).map((p) => [p, { failures: 0, error: event.error }])) }, ...down };
+    }),
+    failComponent: assign(({ context, event }) => {
+      if (event.type !== 'FAULT') return {};
+      const missing = resultsMissing(context);
+      return {
+        ...takeDown(context, `${event.component} lost: ${event.error}`, 'SPS_COMPONENT_LOST'),
+        failure: { code: 'SPS_COMPONENT_LOST' as const, component: event.component, partitions: missing, detail: event.error },
+      };
     }),
     countMalformed: assign({ malformed: ({ context }) => context.malformed + 1 }),
     failStart: assign(({ context }) => {
@@ -170,6 +199,8 @@ export const supervisorMachine = setup({
   guards: {
     allServing: ({ context }) => notServing(context).length === 0,
     allResultsIn: ({ context }) => resultsMissing(context).length === 0,
+    failedBefore: ({ context }) => context.failure !== undefined,
+    takesAll: ({ event }) => event.type === 'GAVE_UP' && event.all === true,
   },
   delays: {
     startTimeout: ({ context }) => context.startTimeoutMs,
@@ -193,6 +224,7 @@ export const supervisorMachine = setup({
     ATTEMPT_FAILED: { actions: ['attemptFailed', 'publishMembers'] },
     RESULT: { actions: 'acceptResult' },
     MALFORMED: { actions: 'countMalformed' },
+    FAULT: { target: '.failed', actions: ['failComponent', 'publishMembers'] },
   },
   initial: 'starting',
   states: {
@@ -206,18 +238,31 @@ export const supervisorMachine = setup({
     },
     running: {
       on: {
-        GAVE_UP: { actions: 'markLost' },
+        GAVE_UP: [
+          { guard: 'takesAll', target: 'failed', actions: ['failLost', 'markLost', 'publishMembers'] },
+          { target: 'degraded', actions: ['failLost', 'markLost'] },
+        ],
+        STOP: 'stopping',
+      },
+    },
+    // A partition is lost for good; the others serve on until STOP collects what they produced.
+    degraded: {
+      on: {
+        GAVE_UP: { guard: 'takesAll', target: 'failed', actions: ['markLost', 'publishMembers'] },
         STOP: 'stopping',
       },
     },
     stopping: {
       entry: 'broadcastShutdown',
-      always: { guard: 'allResultsIn', target: 'stopped' },
+      always: [
+        { guard: and(['allResultsIn', 'failedBefore']), target: 'failed' },
+        { guard: 'allResultsIn', target: 'stopped' },
+      ],
       after: { stopTimeout: { target: 'failed', actions: 'failStop' } },
       on: {
         // A retry that registers after shutdown was broadcast must hear it too.
         REGISTER: { actions: ['register', 'publishMembers', 'broadcastShutdown'] },
-        GAVE_UP: { actions: 'markLost' },
+        GAVE_UP: { actions: ['failLost', 'markLost'] },
       },
     },
     stopped: { type: 'final' },

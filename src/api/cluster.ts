@@ -4,6 +4,7 @@ import { memberList, resultsMissing, type SupervisorContext } from '../actors/su
 import type { Member } from '../protocol/types.js';
 import {
   ClusterStateError,
+  ComponentLostError,
   PartitionFailedError,
   RequestError,
   SparkPartitionServerError,
@@ -47,6 +48,12 @@ export interface ClusterStats {
 interface Run {
   id: string;
   token: string;
+  /** stop() came before the supervisor existed: start() unwinds at its next step. */
+  aborted: boolean;
+  /** Teardown under way: components going away now is expected, not a fault. */
+  closing: boolean;
+  /** Settles when start() is over, whichever way. */
+  starting?: Promise<void>;
   subjects: Subjects;
   bus?: RunBus;
   nc?: NatsConnection;
@@ -68,6 +75,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
   private status: ClusterState = 'idle';
   private results = new Map<number, Result[]>();
   private stopping?: Promise<void>;
+  /** What failed the cluster after start() resolved; stop() throws it once. */
+  private failure?: SparkPartitionServerError;
 
   constructor(options: ClusterOptions<Row, Config>) {
     this.options = resolveOptions(options);
@@ -152,6 +161,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
    * Launches the partition servers and resolves once every partition is serving.
    * @throws StartTimeoutError naming the partitions that were not serving in time.
    * @throws PartitionFailedError when a partition failed `maxFailures` times.
+   * @throws ComponentLostError when the bus, the nats-server or Spark went away.
    * On failure every process the start launched is stopped.
    */
   async start(): Promise<void> {
@@ -160,23 +170,35 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     }
     const o = this.options;
     const id = `${o.name}-${randomBytes(6).toString('hex')}`;
-    const run: Run = { id, token: randomBytes(24).toString('hex'), subjects: subjectsFor(id) };
+    const run: Run = { id, token: randomBytes(24).toString('hex'), subjects: subjectsFor(id), aborted: false, closing: false };
     this.run = run;
     this.lastContext = undefined;
+    this.failure = undefined;
     this.results = new Map();
     this.status = 'starting';
+    let settle!: () => void;
+    run.starting = new Promise<void>((r) => (settle = r));
+    // stop() may come during any await below; it then only marks the run, and start() unwinds here.
+    const checkAborted = (): void => {
+      if (run.aborted) throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
+    };
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);
+      checkAborted();
       const network = run.launcher.busNetwork?.();
       run.bus = await startRunBus(o as ResolvedOptions<unknown, unknown>, id, network);
+      checkAborted();
       const bus = run.bus;
       run.nc = await connectBus(bus.driver, `sps-${id}-driver`);
+      checkAborted();
       const advertise = typeof o.advertiseHost === 'function' ? o.advertiseHost : undefined;
       run.supervisor = hostSupervisor(run.nc, run.subjects, {
         partitions: o.partitions,
         startTimeoutMs: o.startTimeoutMs,
         stopTimeoutMs: o.stopTimeoutMs,
-      }, advertise);
+      }, advertise, o.heartbeatMs);
+      const actor = run.supervisor.actor;
+      this.watch(run, actor);
       const launcher = run.launcher;
       run.exitHook = () => {
         launcher.killNow();
@@ -184,7 +206,6 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         if (bus.nats) process.kill(bus.nats.pid, 'SIGKILL');
       };
       process.once('exit', run.exitHook);
-      const actor = run.supervisor.actor;
       await launcher.launch(
         {
           clusterId: id,
@@ -199,13 +220,21 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
           bindHost: o.bindHost ?? (!network || network.local ? '127.0.0.1' : 'auto'),
           advertiseHost: typeof o.advertiseHost === 'string' ? o.advertiseHost : undefined,
           maxFailures: o.maxFailures,
+          tickMs: o.heartbeatMs,
+          hangTimeoutMs: o.hangTimeoutMs,
+          driverTimeoutMs: o.driverTimeoutMs,
+          drainTimeoutMs: o.stopTimeoutMs,
+          requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
           log: o.log,
         },
         {
           attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),
-          gaveUp: (partition, failures, error) => send(actor, { type: 'GAVE_UP', partition, failures, error }),
+          gaveUp: (partition, failures, error, all) => send(actor, { type: 'GAVE_UP', partition, failures, error, all }),
           result: (partition, attempt, records) => send(actor, { type: 'RESULT', partition, attempt, records }),
+          fault: (component, error) => {
+            if (!run.closing) send(actor, { type: 'FAULT', component, error });
+          },
         },
       );
       const snap = await waitFor(actor, (s) => s.value !== 'starting', { timeout: Infinity });
@@ -216,17 +245,40 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
       if (snap.value !== 'running') throw this.failureError(snap.context);
       this.status = 'running';
     } catch (err) {
-      if ((err as Record<symbol, unknown>)[STOPPED_DURING_START]) throw err;
-      this.status = 'failed';
-      await this.teardown();
+      const stoppedByUser = Boolean((err as Record<symbol, unknown>)[STOPPED_DURING_START]);
+      if (!(stoppedByUser && run.supervisor)) {
+        // With a supervisor, stop() drains the run itself; before it exists, start() tears down.
+        this.status = stoppedByUser ? 'stopping' : 'failed';
+        await this.teardown();
+        if (stoppedByUser) this.status = 'stopped';
+      }
       throw err;
+    } finally {
+      settle();
     }
+  }
+
+  /** Turns what the run's components do after start into the cluster's state: a fault fails it at once. */
+  private watch(run: Run, actor: SupervisorActor): void {
+    actor.subscribe((snap) => {
+      if ((snap.value === 'degraded' || snap.value === 'failed') && this.status === 'running' && this.run === run) {
+        this.status = 'failed';
+        this.failure = this.failureError(snap.context);
+      }
+    });
+    const fault = (component: string, error: string): void => {
+      if (!run.closing) send(actor, { type: 'FAULT', component, error });
+    };
+    void run.bus?.nats?.exited.then((how) => fault('nats-server', `the run's nats-server (pid ${run.bus?.nats?.pid}) exited with ${how}`));
+    void run.nc?.closed().then((err) => fault('bus connection', `the driver's NATS connection closed${err ? `: ${err.message}` : ''}`));
   }
 
   /**
    * Shuts every partition down (shutdown broadcast, then drain) and resolves once every partition
    * finished and its result was collected. A stopped cluster can be started again.
    * @throws StopTimeoutError naming partitions whose result did not arrive; their processes are killed.
+   * @throws the error that failed the cluster after start (a lost partition, Spark job or
+   *   component), once every other partition's result was collected.
    */
   stop(): Promise<void> {
     // A second stop() while one is under way waits for the same one.
@@ -237,20 +289,24 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
   private async stopRun(): Promise<void> {
     const run = this.run;
     if (!run || this.status === 'idle' || this.status === 'stopped') return;
-    if (this.status === 'failed') {
-      await this.teardown();
+    if (this.status === 'starting' && !run.supervisor) {
+      run.aborted = true;
+      await run.starting;
       return;
     }
     this.status = 'stopping';
-    let failure: Error | undefined;
+    let stopFailure: Error | undefined;
     const actor = run.supervisor?.actor;
     if (actor && actor.getSnapshot().status === 'active') {
       actor.send({ type: 'STOP' });
       const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
       for (const [p, r] of Object.entries(snap.context.results)) this.results.set(Number(p), r.records as Result[]);
-      if (snap.value !== 'stopped') failure = this.failureError(snap.context);
+      if (snap.value !== 'stopped') stopFailure = this.failureError(snap.context);
     }
     await this.teardown();
+    // What failed the cluster after start comes first; a failed start() has thrown its error already.
+    const failure = this.failure ?? stopFailure;
+    this.failure = undefined;
     this.status = failure ? 'failed' : 'stopped';
     if (failure) throw failure;
   }
@@ -316,6 +372,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
   private failureError(ctx: SupervisorContext): SparkPartitionServerError {
     const f = ctx.failure;
     if (!f) return new ClusterStateError('the supervisor stopped without saying why');
+    if (f.code === 'SPS_COMPONENT_LOST') return new ComponentLostError(f.component ?? 'a component', f.detail, f.partitions);
     if (f.code === 'SPS_START_TIMEOUT') return new StartTimeoutError(this.options.startTimeoutMs, f.partitions, f.detail);
     if (f.code === 'SPS_STOP_TIMEOUT') return new StopTimeoutError(this.options.stopTimeoutMs, resultsMissing(ctx));
     return new PartitionFailedError(f.partitions[0]!, f.failures ?? 0, f.lastError ?? f.detail);
@@ -325,6 +382,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
   private async teardown(): Promise<void> {
     const run = this.run;
     if (!run) return;
+    run.closing = true;
     if (run.supervisor) {
       this.lastContext = run.supervisor.actor.getSnapshot().context;
       run.supervisor.close();

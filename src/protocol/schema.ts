@@ -62,6 +62,8 @@ export const MESSAGE_SCHEMAS = {
   }),
   /** The supervisor tells every partition to drain (only the driver may publish it). */
   shutdown: Obj({}),
+  /** The driver is alive (only the driver may publish it); partitions leave when it falls silent. */
+  heartbeat: Obj({}),
   /** The membership view with its epoch (only the driver may publish it). */
   members: Obj({ epoch: Int(), members: Members }),
   /** Asks the supervisor for the membership view; the reply is `members`. */

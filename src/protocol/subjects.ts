@@ -9,6 +9,7 @@ import { InvalidOptionError } from '../errors.js';
  * | `sps.<id>.ctl.register.<partition>`       | that partition       | request/reply   |
  * | `sps.<id>.ctl.state.<partition>`          | that partition       | publish         |
  * | `sps.<id>.ctl.shutdown`                   | the driver           | broadcast       |
+ * | `sps.<id>.ctl.heartbeat`                  | the driver           | broadcast       |
  * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
  * | `sps.<id>.ctl.members.get`                | partitions, clients  | request/reply   |
  * | `sps.<id>.p.<partition>.<attempt>.<name>` | driver, peers, clients | request/reply |
@@ -37,6 +38,8 @@ export interface Subjects {
   /** `state` of one partition, or (`'*'`) the wildcard the supervisor listens on. */
   state(partition: number | '*'): string;
   readonly shutdown: string;
+  /** The driver's heartbeat to every partition. */
+  readonly heartbeat: string;
   readonly members: string;
   readonly membersGet: string;
   /** The subject of one endpoint of one attempt of one partition. */
@@ -62,6 +65,7 @@ export function subjectsFor(clusterId: string): Subjects {
     register: (p) => `${prefix}.ctl.register.${p}`,
     state: (p) => `${prefix}.ctl.state.${p}`,
     shutdown: `${prefix}.ctl.shutdown`,
+    heartbeat: `${prefix}.ctl.heartbeat`,
     members: `${prefix}.ctl.members`,
     membersGet: `${prefix}.ctl.members.get`,
     endpoint: (partition, attempt, name) => `${prefix}.p.${partition}.${attempt}.${name}`,

@@ -2,8 +2,8 @@ import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { memberList, supervisorMachine, type SupervisorInput } from '../actors/supervisor.js';
 import type { NatsConnection } from '../transport/bus.js';
-import { decode } from '../protocol/codec.js';
 import { decodeRegistration, decodeState, encodeMembers, encodeRegisterAck, encodeShutdown } from '../protocol/messages.js';
+import { decode, encode } from '../protocol/codec.js';
 import { partitionOf, type Subjects } from '../protocol/subjects.js';
 import type { Registration } from '../protocol/types.js';
 
@@ -25,6 +25,7 @@ export function hostSupervisor(
   subjects: Subjects,
   input: SupervisorInput,
   advertiseHost?: AdvertiseHost,
+  heartbeatMs = 1000,
 ): { actor: SupervisorActor; close(): void } {
   const actor = createActor(
     supervisorMachine.provide({
@@ -108,9 +109,16 @@ export function hostSupervisor(
   );
 
   actor.start();
+  // The driver's pulse: partitions that stop hearing it (driver host lost) leave by themselves.
+  const beat = encode('heartbeat', {});
+  const pulse = setInterval(() => {
+    if (!nc.isClosed()) nc.publish(subjects.heartbeat, beat);
+  }, heartbeatMs);
+  pulse.unref();
   return {
     actor,
     close: () => {
+      clearInterval(pulse);
       for (const s of subs) s.unsubscribe();
       actor.stop();
     },

@@ -26,6 +26,15 @@ export const WORKER_ENV = {
   bindHost: 'SPS_BIND_HOST',
   advertiseHost: 'SPS_ADVERTISE_HOST',
   httpPort: 'SPS_HTTP_PORT',
+  /** Leave (exit 1) when the driver's heartbeat has been silent this long; 0: never. */
+  driverTimeoutMs: 'SPS_DRIVER_TIMEOUT_MS',
+  /** How long draining waits for handlers still running before it builds the result anyway. */
+  drainTimeoutMs: 'SPS_DRAIN_TIMEOUT_MS',
+  /** Default timeout of `ctx.request` and of registering. */
+  requestTimeoutMs: 'SPS_REQUEST_TIMEOUT_MS',
+  /** File descriptor on which the worker writes a liveness tick every `SPS_TICK_MS`; unset: none. */
+  tickFd: 'SPS_TICK_FD',
+  tickMs: 'SPS_TICK_MS',
 } as const;
 
 /** The parsed worker environment. */
@@ -47,6 +56,11 @@ export interface WorkerEnv {
   /** Host to register; `undefined`: the bound address. */
   advertiseHost: string | undefined;
   httpPort: number;
+  driverTimeoutMs: number;
+  drainTimeoutMs: number;
+  requestTimeoutMs: number;
+  tickFd: number | undefined;
+  tickMs: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -112,5 +126,10 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     bindHost,
     advertiseHost: env[WORKER_ENV.advertiseHost] || undefined,
     httpPort: integer(env, WORKER_ENV.httpPort, 0),
+    driverTimeoutMs: integer(env, WORKER_ENV.driverTimeoutMs, 0),
+    drainTimeoutMs: integer(env, WORKER_ENV.drainTimeoutMs, 30_000),
+    requestTimeoutMs: integer(env, WORKER_ENV.requestTimeoutMs, 10_000),
+    tickFd: env[WORKER_ENV.tickFd] ? integer(env, WORKER_ENV.tickFd) : undefined,
+    tickMs: integer(env, WORKER_ENV.tickMs, 500),
   };
 }

@@ -38,7 +38,7 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
     case 'partition':
       return {
         publish: { allow: [s.register(role.partition), s.state(role.partition), s.membersGet, `${s.prefix}.p.*.*.*`, s.app] },
-        subscribe: { allow: [s.endpoints(role.partition, '*'), s.members, s.shutdown, s.app, inbox] },
+        subscribe: { allow: [s.endpoints(role.partition, '*'), s.members, s.shutdown, s.heartbeat, s.app, inbox] },
         allow_responses: true,
       };
     case 'runner':

@@ -29,6 +29,15 @@ export interface LaunchPlan {
   advertiseHost?: string;
   /** Attempts of one partition that may fail before the run gives up on it. */
   maxFailures: number;
+  /** Liveness: workers tick every `tickMs` on a pipe to their launcher, which kills one silent for `hangTimeoutMs`. */
+  tickMs: number;
+  hangTimeoutMs: number;
+  /** Workers leave when the driver's heartbeat is silent this long. */
+  driverTimeoutMs: number;
+  /** Draining waits this long for running handlers (the stop timeout). */
+  drainTimeoutMs: number;
+  /** Default timeout of `ctx.request` and registration. */
+  requestTimeoutMs: number;
   /** Extra environment variables for the workers. */
   env: Record<string, string>;
   /** Where worker output lines go (already prefixed), or `undefined` to drop them. */
@@ -39,8 +48,13 @@ export interface LaunchPlan {
 export interface LaunchEvents {
   /** An attempt's process died or exited non-zero. */
   attemptFailed(partition: number, attempt: number, error: string): void;
-  /** A partition failed `maxFailures` times; no further attempt will be made. */
-  gaveUp(partition: number, failures: number, error: string): void;
+  /**
+   * A partition failed `maxFailures` times; no further attempt will be made. `all`: the failure
+   * took every partition down with it (a Spark job that failed).
+   */
+  gaveUp(partition: number, failures: number, error: string, all?: boolean): void;
+  /** A component the run cannot go on without (e.g. spark-submit) went away. */
+  fault(component: string, error: string): void;
   /** An attempt finished and returned these records. */
   result(partition: number, attempt: number, records: unknown[]): void;
 }
@@ -86,6 +100,10 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.serverModule]: plan.serverModule,
     [WORKER_ENV.serverExport]: plan.serverExport,
     [WORKER_ENV.config]: plan.configJson,
+    [WORKER_ENV.tickMs]: String(plan.tickMs),
+    [WORKER_ENV.driverTimeoutMs]: String(plan.driverTimeoutMs),
+    [WORKER_ENV.drainTimeoutMs]: String(plan.drainTimeoutMs),
+    [WORKER_ENV.requestTimeoutMs]: String(plan.requestTimeoutMs),
     [WORKER_ENV.bindHost]: plan.bindHost,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };

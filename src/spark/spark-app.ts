@@ -113,6 +113,7 @@ export class SparkApplication {
   readonly info: SparkApplicationInfo;
   private closed = false;
   private readonly exitHook: () => void;
+  private readonly exitListeners = new Set<(how: string) => void>();
 
   private constructor(
     info: SparkApplicationInfo,
@@ -132,9 +133,10 @@ export class SparkApplication {
     this.id = id;
     this.exitHook = () => this.killNow();
     process.once('exit', this.exitHook);
-    child.once('exit', () => {
+    child.once('exit', (code, signal) => {
       this.closed = true;
       void this.nc.close().catch(() => {});
+      for (const listener of this.exitListeners) listener(signal ?? `code ${code}`);
     });
   }
 
@@ -261,6 +263,15 @@ export class SparkApplication {
   /** URL of the application's control bus. */
   get natsUrl(): string {
     return this.nc.getServer();
+  }
+
+  /**
+   * Calls `listener` with how spark-submit ended (`code 1`, `SIGKILL`) when it exits, for whatever
+   * reason; returns a function that removes the listener.
+   */
+  onExit(listener: (how: string) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
   }
 
   /** True once the application has ended. */

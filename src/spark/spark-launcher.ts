@@ -19,6 +19,25 @@ import { workerCommand } from './worker-command.js';
 /** How long `stop()` waits for Spark to end a cancelled job. */
 const STOP_WAIT_MS = 30_000;
 
+/** How long a failed job waits for spark-submit's exit, to tell a lost application from a failed job. */
+const LOSS_GRACE_MS = 2_000;
+
+/** Resolves true once the application has ended, false if it is still running after `graceMs`. */
+function appGone(app: SparkApplication, graceMs: number): Promise<boolean> {
+  if (app.isClosed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      off();
+      resolve(app.isClosed);
+    }, graceMs);
+    const off = app.onExit(() => {
+      clearTimeout(timer);
+      off();
+      resolve(true);
+    });
+  });
+}
+
 /** The runner's job events on the run's bus. */
 const JOB_EVENTS = ['job_started', 'result', 'job_finished', 'job_failed'] as const;
 type JobEvent = Decoded<(typeof JOB_EVENTS)[number]>;
@@ -53,6 +72,7 @@ export class SparkLauncher implements Launcher {
   private dir?: string;
   private job?: Actor<typeof sparkJobMachine>;
   private dataset?: ResultDataset;
+  private unwatch?: () => void;
 
   constructor(private readonly opts: ResolvedOptions<unknown, unknown>) {
     this.kind = `spark ${opts.spark ? opts.spark.info.master : opts.master}`;
@@ -92,6 +112,8 @@ export class SparkLauncher implements Launcher {
       this.ownsApp = true;
     }
     const app = this.app;
+    // Losing spark-submit loses the job, its tasks, and the cached results: the run cannot go on.
+    this.unwatch = app.onExit((how) => events.fault('spark-submit', `the Spark application ${app.id} (spark-submit pid ${app.pid}) exited with ${how}`));
     const subjects = subjectsFor(plan.clusterId);
     // The driver's own identity on the run's bus; only the runner may publish job events there.
     this.nc = await connectBus(plan.driverBus, `sps-${plan.clusterId}-spark-launcher`);
@@ -103,9 +125,14 @@ export class SparkLauncher implements Launcher {
       sparkJobMachine.provide({
         actions: {
           reportResult: (_, p) => events.result(p.partition, p.attempt, p.records),
+          // A failed job ends every task: every member owing a result went down with it.
+          // A job that fails because spark-submit died is reported as that (its exit follows within
+          // moments of the runner's last words), not as the partitions it took along.
           reportGaveUp: (_, p) => {
             plan.log?.(`[sps ${plan.clusterId} spark] job failed: ${p.error.split('\n')[0]}`);
-            events.gaveUp(p.partition, p.failures, p.error);
+            void appGone(app, LOSS_GRACE_MS).then((gone) => {
+              if (!gone) events.gaveUp(p.partition, p.failures, p.error, true);
+            });
           },
           // Cancelling the job group interrupts the tasks; Spark then kills their Python workers and
           // the parent-death signal takes the Node workers down with them.
@@ -134,6 +161,7 @@ export class SparkLauncher implements Launcher {
           barrier: o.barrier,
           cacheResult: o.cacheResult,
           maxFailures: app.maxFailures,
+          hangTimeoutMs: plan.hangTimeoutMs,
         },
         300_000,
       );
@@ -164,6 +192,7 @@ export class SparkLauncher implements Launcher {
   }
 
   async stop(): Promise<void> {
+    this.unwatch?.();
     const job = this.job;
     if (job && job.getSnapshot().status === 'active') {
       job.send({ type: 'STOP' });

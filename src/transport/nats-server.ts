@@ -40,6 +40,8 @@ export interface NatsServerProcess {
   readonly pid: number;
   /** The port it listens on. */
   readonly port: number;
+  /** Resolves when the process has exited, however it ended, with how (`code 1`, `SIGKILL`). */
+  readonly exited: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -93,10 +95,16 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     const advertise = opts.advertiseHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
     const scheme = opts.tls ? 'tls' : 'nats';
     const url = `${scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${server.port}`;
+    const child = server.child;
+    const exited = new Promise<string>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve(String(child.signalCode ?? `code ${child.exitCode}`));
+      else child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`));
+    });
     return {
       url,
       pid: server.child.pid!,
       port: server.port,
+      exited,
       stop: async () => {
         await stopProcess(server.child, 5000);
         await removeDir();

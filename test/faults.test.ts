@@ -1,0 +1,65 @@
+/**
+ * Every fault of the driver's side has one outcome, against real processes and a real nats-server:
+ * a partition lost after start, the run's nats-server lost, stop() during start, spark-submit lost.
+ */
+import test from 'ava';
+import { Cluster, ComponentLostError, PartitionFailedError, SparkApplication } from '../src/index.js';
+import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { SMALL_SPARK_CONF, testLog, workerPidsOf } from './helpers/spark-harness.js';
+
+test('a partition lost after start fails the cluster at once; stop() rejects naming it and keeps the others\' results', async (t) => {
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, maxFailures: 1, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  process.kill(cluster.members[1]!.pid, 'SIGKILL');
+  await waitUntil(() => cluster.state === 'failed', 30_000, 'the cluster to fail');
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: PartitionFailedError });
+  t.is(err!.partition, 1);
+  t.deepEqual([...cluster.result().keys()], [0]);
+  t.is(cluster.state, 'failed');
+  t.deepEqual(cluster.workerPids, []);
+  await t.notThrowsAsync(cluster.stop(), 'the failure is thrown once');
+});
+
+test('losing the run\'s nats-server fails the cluster at once with ComponentLostError, and leaves no worker behind', async (t) => {
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const pids = cluster.members.map((m) => m.pid);
+  process.kill(cluster.natsServerPid!, 'SIGKILL');
+  await waitUntil(() => cluster.state === 'failed', 30_000, 'the cluster to fail');
+  t.deepEqual(cluster.members.map((m) => m.state), ['failed', 'failed']);
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: ComponentLostError });
+  t.is(err!.component, 'nats-server');
+  t.regex(err!.message, /nats-server .*exited with SIGKILL/);
+  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} left running`);
+});
+
+test('stop() right after start() stops everything start() would have launched', async (t) => {
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, log: false });
+  const starting = cluster.start();
+  const stopping = cluster.stop();
+  await t.throwsAsync(starting, { code: 'SPS_CLUSTER_STATE', message: /stop\(\) was called/ });
+  await stopping;
+  t.is(cluster.state, 'stopped');
+  t.is(cluster.natsServerPid, undefined);
+  t.deepEqual(cluster.workerPids, []);
+  t.deepEqual(workerPidsOf(cluster.id!), []);
+});
+
+test.serial('losing spark-submit fails the cluster at once with ComponentLostError naming it', async (t) => {
+  t.timeout(180_000);
+  const app = await SparkApplication.start({ master: 'local[2,4]', conf: SMALL_SPARK_CONF, log: testLog });
+  t.teardown(() => app.close());
+  const cluster = new Cluster({ server: new URL('./helpers/spark-echo-server.ts', import.meta.url), source: { range: { end: 4 } }, partitions: 2, spark: app, log: testLog, startTimeoutMs: 120_000 });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const pids = cluster.members.map((m) => m.pid);
+  process.kill(app.pid, 'SIGKILL');
+  await waitUntil(() => cluster.state === 'failed', 30_000, 'the cluster to fail');
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: ComponentLostError });
+  t.is(err!.component, 'spark-submit');
+  // The workers' parents (Spark's Python workers) die with the JVM; the parent-death signal follows.
+  await waitUntil(() => pids.every((pid) => !isAlive(pid)), 60_000, 'workers to end');
+  t.pass();
+});
