@@ -64,6 +64,11 @@ async def main(endpoint):
     # Not allowed for this identity: the server refuses it and the partitions never see it.
     await nc.publish(prefix + ".ctl.shutdown", envelope("shutdown"))
     await nc.flush()
+    # The server's -ERR may trail its PONG; give it a bounded moment to arrive.
+    for _ in range(50):
+        if refused:
+            break
+        await asyncio.sleep(0.1)
     await nc.close()
     print(json.dumps({"epoch": view["epoch"], "answers": answers, "refused": refused}))
 
