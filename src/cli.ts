@@ -13,7 +13,7 @@ import { SparkPartitionServerError } from './errors.js';
 
 const USAGE = `usage: sps run --server <module> [--export <name>] [--partitions <n>]
                [--range <end> | --json <file with a JSON array>] [--config <json>]
-               [--nats <url>] [--for <seconds>]`;
+               [--nats <url>] [--for <duration: 30, 30s, 500ms, 2m>]`;
 
 function fail(message: string): never {
   process.stderr.write(`sps: ${message}\n${USAGE}\n`);
@@ -43,6 +43,14 @@ async function main(argv: string[]): Promise<void> {
     if (!Number.isFinite(n)) fail(`--${name} must be a number, got "${v}"`);
     return n;
   };
+  // What the usage promises: plain seconds, or a number with ms, s, m or h.
+  const duration = (v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+    if (!m) fail(`--for must be a duration like 30, 30s, 500ms, 2m or 1h, got "${v}"`);
+    const unit = { ms: 0.001, s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+    return Number(m[1]) * unit;
+  };
   let config: unknown;
   if (values.config) {
     try {
@@ -68,7 +76,7 @@ async function main(argv: string[]): Promise<void> {
   for (const m of cluster.members) {
     process.stderr.write(`sps:   partition ${m.partition} attempt ${m.attempt} pid ${m.pid} ${m.port === null ? 'NATS only' : `http://${m.host}:${m.port}`}\n`);
   }
-  const seconds = num('for', values.for);
+  const seconds = duration(values.for);
   await new Promise<void>((resolve) => {
     if (seconds !== undefined) setTimeout(resolve, seconds * 1000);
     process.once('SIGINT', () => resolve());

@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { SparkPartitionServerError } from '../errors.js';
 import { toWireError, type PartitionState, type WireError } from '../protocol/types.js';
 
 /**
@@ -37,7 +38,7 @@ export type PartitionServerEvent =
   | { type: 'FAIL'; error: WireError };
 
 function notProvided(name: string): () => Promise<never> {
-  return () => Promise.reject(new Error(`partition server effect "${name}" was not provided`));
+  return () => Promise.reject(new SparkPartitionServerError('SPS_NOT_PROVIDED', `partition server effect "${name}" was not provided`));
 }
 
 const failed = { target: '#partitionServer.failed', actions: 'recordError' } as const;

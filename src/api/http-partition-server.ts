@@ -1,3 +1,4 @@
+import { InvalidOptionError } from '../errors.js';
 import type { HttpHandler, HttpServer, HttpServerFactory, WsHandler } from '../transport/http.js';
 import { createUwsServer } from '../transport/uws-http.js';
 import type { PartitionContext } from './context.js';
@@ -48,11 +49,11 @@ export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unkno
   override createHttpServer(ctx: PartitionContext<Config>): HttpServer {
     const http = (this.options.httpServer ?? createUwsServer)();
     const mount = (method: 'get' | 'post' | 'put' | 'delete' | 'any') => (path: string, handler: HttpHandler) => {
-      if (!path.startsWith('/')) throw new Error(`route path "${path}" must start with "/"`);
+      if (!path.startsWith('/')) throw new InvalidOptionError('route', `path "${path}" must start with "/"`);
       http.route(method, APP_PREFIX + path, handler);
     };
     const ws = (path: string, handler: WsHandler): void => {
-      if (!path.startsWith('/')) throw new Error(`WebSocket path "${path}" must start with "/"`);
+      if (!path.startsWith('/')) throw new InvalidOptionError('router.ws', `path "${path}" must start with "/"`);
       http.websocket(APP_PREFIX + path, handler);
     };
     this.routes({ get: mount('get'), post: mount('post'), put: mount('put'), delete: mount('delete'), any: mount('any'), ws }, ctx);

@@ -1,3 +1,4 @@
+import { MalformedMessageError } from '../errors.js';
 import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { memberList, supervisorMachine, type SupervisorInput } from '../actors/supervisor.js';
@@ -53,7 +54,7 @@ export function hostSupervisor(
         const partition = partitionOf(msg.subject, input.partitions);
         let registration: Registration;
         try {
-          if (partition === undefined) throw new Error('no such partition');
+          if (partition === undefined) throw new MalformedMessageError(msg.subject, 'names no partition of this cluster');
           registration = decodeRegistration(msg.subject, msg.data, partition);
           if (advertiseHost) registration = { ...registration, host: advertiseHost(partition, registration.host) };
         } catch {
@@ -85,7 +86,7 @@ export function hostSupervisor(
         if (err) return;
         const partition = partitionOf(msg.subject, input.partitions);
         try {
-          if (partition === undefined) throw new Error('no such partition');
+          if (partition === undefined) throw new MalformedMessageError(msg.subject, 'names no partition of this cluster');
           const s = decodeState(msg.subject, msg.data);
           if (active()) actor.send({ type: 'STATE', partition, ...s });
         } catch {

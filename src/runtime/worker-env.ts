@@ -104,12 +104,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const partition = integer(env, WORKER_ENV.partition);
   if (partition >= partitions) throw new InvalidOptionError(WORKER_ENV.partition, `${partition} is not below ${WORKER_ENV.partitions}=${partitions}`);
   const rawBus = required(env, WORKER_ENV.bus);
-  let bus: BusAccess;
-  try {
-    bus = parseBusAccess(rawBus, WORKER_ENV.bus);
-  } catch (err) {
-    throw new InvalidOptionError(WORKER_ENV.bus, (err as Error).message);
-  }
+  const bus: BusAccess = parseBusAccess(rawBus, WORKER_ENV.bus);
   return {
     clusterId,
     partitions,

@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '../errors.js';
+
 /**
  * How a process reaches and logs in to the NATS bus. One value carries everything, so launchers
  * hand it to workers in one secret channel (an environment variable, or Spark's task closure) and
@@ -35,9 +37,9 @@ export function parseBusAccess(json: string, what: string): BusAccess {
   try {
     v = JSON.parse(json);
   } catch {
-    throw new Error(`${what} is not JSON`);
+    throw new InvalidOptionError(what, 'is not JSON');
   }
   const o = v as Partial<BusAccess> | null;
-  if (!o || typeof o !== 'object' || typeof o.url !== 'string' || o.url === '') throw new Error(`${what} has no "url"`);
+  if (!o || typeof o !== 'object' || typeof o.url !== 'string' || o.url === '') throw new InvalidOptionError(what, 'has no "url"');
   return o as BusAccess;
 }
