@@ -71,12 +71,12 @@ async function main(argv: string[]): Promise<void> {
     config,
     natsUrl: values.nats,
   });
+  const seconds = duration(values.for);
   await cluster.start();
   process.stderr.write(`sps: cluster ${cluster.id} running on ${cluster.natsUrl}\n`);
   for (const m of cluster.members) {
     process.stderr.write(`sps:   partition ${m.partition} attempt ${m.attempt} pid ${m.pid} ${m.port === null ? 'NATS only' : `http://${m.host}:${m.port}`}\n`);
   }
-  const seconds = duration(values.for);
   await new Promise<void>((resolve) => {
     if (seconds !== undefined) setTimeout(resolve, seconds * 1000);
     process.once('SIGINT', () => resolve());

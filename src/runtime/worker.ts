@@ -4,6 +4,7 @@
  */
 import { readWorkerEnv, SECRET_ENV } from './worker-env.js';
 import { hostPartition } from './partition-host.js';
+import { startTicking } from './liveness.js';
 
 const started = process.ppid;
 let prefix = '[sps worker]';
@@ -24,6 +25,8 @@ try {
   // Read once; the user's code and anything it spawns never see the run's secrets in the environment.
   for (const name of SECRET_ENV) delete process.env[name];
   prefix = `[sps ${env.clusterId} p${env.partition}/a${env.attempt}]`;
+  // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
+  if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, log);
   const { state } = await hostPartition(env, log);
   // A failure was already logged by the actor's `failed` report.
   process.exit(state === 'finished' ? 0 : 1);

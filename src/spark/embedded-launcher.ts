@@ -7,17 +7,25 @@ import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { workerCommand } from './worker-command.js';
 import { forEachLine } from './output-lines.js';
+import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 
 /** Rows per frame on a worker's stdin. */
 const ROW_BATCH = 4096;
 /** How many of a worker's last output lines are kept to explain a failure. */
 const TAIL_LINES = 20;
+/** The child's fd of its result channel, and of its liveness ticks. */
+const RESULT_FD = 3;
+const TICK_FD = 4;
 
 interface Task {
   partition: number;
   attempt: number;
   child: ChildProcess;
   tail: string[];
+  /** Kills the child when its liveness ticks stop for the hang timeout. */
+  watch?: LivenessWatch;
+  /** Set when the watch killed the child: the attempt failed as hung. */
+  hung?: string;
 }
 
 /** Picks the line that best explains a failed attempt from its last output lines. */
@@ -30,6 +38,8 @@ function explain(tail: string[], code: number | null, signal: NodeJS.Signals | n
 /**
  * Runs each partition as a child process on this machine, like Spark tasks: a process that dies
  * or exits non-zero is relaunched with the next attempt number until `maxFailures` attempts failed.
+ * A child whose liveness ticks (fd 4) stop for `hangTimeoutMs` is hung: it is killed and fails
+ * its attempt the same way.
  */
 export class EmbeddedLauncher implements Launcher {
   readonly kind = 'embedded';
@@ -45,15 +55,15 @@ export class EmbeddedLauncher implements Launcher {
       const task = this.spawnTask(plan, partition, attempt);
       this.tasks.set(partition, task);
       const results: unknown[] = [];
-      const reading = this.readResults(task.child.stdio[3] as Readable, results, partition, attempt);
+      const reading = this.readResults(task.child.stdio[RESULT_FD] as Readable, results, partition, attempt);
       task.child.once('close', (code, signal) => {
         void reading.then((resultError) => {
           if (this.tasks.get(partition) === task) this.tasks.delete(partition);
-          if (code === 0 && !resultError) {
+          if (code === 0 && !resultError && !task.hung) {
             events.result(partition, attempt, results);
             return;
           }
-          const error = resultError ?? explain(task.tail, code, signal);
+          const error = task.hung ?? resultError ?? explain(task.tail, code, signal);
           events.attemptFailed(partition, attempt, error);
           if (this.stopping) return;
           const failed = (failures.get(partition) ?? 0) + 1;
@@ -69,7 +79,7 @@ export class EmbeddedLauncher implements Launcher {
   private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
     const { command, args } = workerCommand(plan.serverModule);
     const child = spawn(command, args, {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {
         ...process.env,
         ...sharedWorkerEnv(plan),
@@ -78,11 +88,23 @@ export class EmbeddedLauncher implements Launcher {
         [WORKER_ENV.partition]: String(partition),
         [WORKER_ENV.attempt]: String(attempt),
         [WORKER_ENV.rowFormat]: 'msgpack',
-        [WORKER_ENV.resultFd]: '3',
+        [WORKER_ENV.resultFd]: String(RESULT_FD),
         [WORKER_ENV.resultFormat]: 'msgpack',
+        [WORKER_ENV.tickFd]: String(TICK_FD),
       },
     });
     const task: Task = { partition, attempt, child, tail: [] };
+    if (child.pid !== undefined) {
+      // Only this child, by its own handle: a hung worker gets SIGKILL (a blocked event loop never
+      // runs a SIGTERM handler, and a stopped process would not act on it).
+      task.watch = watchLiveness(child.stdio[TICK_FD] as Readable, plan.hangTimeoutMs, () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        task.hung = hungError(plan.hangTimeoutMs);
+        plan.log?.(`[sps ${plan.clusterId} p${partition}/a${attempt}] ${task.hung}; killing worker ${child.pid}`);
+        child.kill('SIGKILL');
+      });
+      child.once('exit', () => task.watch?.stop());
+    }
     const onLine = (line: string): void => {
       task.tail.push(line);
       if (task.tail.length > TAIL_LINES) task.tail.shift();
@@ -132,12 +154,16 @@ export class EmbeddedLauncher implements Launcher {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const t of this.tasks.values()) t.watch?.stop();
     await Promise.all([...this.tasks.values()].map((t) => stopProcess(t.child, 3000)));
     this.tasks.clear();
   }
 
   killNow(): void {
     this.stopping = true;
-    for (const t of this.tasks.values()) t.child.kill('SIGKILL');
+    for (const t of this.tasks.values()) {
+      t.watch?.stop();
+      t.child.kill('SIGKILL');
+    }
   }
 }

@@ -36,6 +36,10 @@ import traceback
 MAX_MESSAGE_BYTES = 768 * 1024
 # Rows per JSON frame on a worker's stdin.
 ROW_BATCH = 1024
+# Liveness: a worker that sends no tick for the job's hang timeout is killed (see _watch_liveness).
+DEFAULT_HANG_TIMEOUT_MS = 10000
+# How long a new worker may take to send its first tick, on top of the hang timeout.
+STARTUP_GRACE_MS = 30000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,6 +89,45 @@ def _read_result_frames(fd, what):
         records.extend(batch)
 
 
+def _watch_liveness(fd, hang_timeout_ms, proc, done, on_hung):
+    """Runs in a daemon thread: reads the worker's liveness ticks on `fd` (and owns it). Every byte
+    pushes the deadline `hang_timeout_ms` ahead (the first may take STARTUP_GRACE_MS longer); when
+    the deadline passes while the worker runs, `on_hung` is called and the worker gets SIGKILL. A
+    closed pipe is silent too; the watch ends when `done` is set (the task saw the worker exit)."""
+    import select
+
+    deadline = time.monotonic() + (hang_timeout_ms + STARTUP_GRACE_MS) / 1000.0
+    open_ = True
+    try:
+        while not done.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                if proc.poll() is None:
+                    on_hung()
+                    try:
+                        proc.kill()  # SIGKILL: a blocked event loop or a stopped process acts on nothing else
+                    except OSError:
+                        pass
+                return
+            # Wake up now and then to notice `done`, even while ticks keep coming.
+            wait = min(deadline - now, 0.5)
+            if not open_:
+                done.wait(wait)
+                continue
+            ready, _, _ = select.select([fd], [], [], wait)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    data = b""
+                if data:
+                    deadline = time.monotonic() + hang_timeout_ms / 1000.0
+                else:
+                    open_ = False  # EOF: no more ticks will come; the deadline decides
+    finally:
+        os.close(fd)
+
+
 def make_task(spec):
     """The function run by mapPartitionsWithIndex: one Node worker per task attempt."""
 
@@ -101,6 +144,9 @@ def make_task(spec):
         attempt = ctx.taskAttemptId() if spec["barrier"] else ctx.attemptNumber()
         tag = "[sps %s p%d/a%d]" % (spec["clusterId"], index, attempt)
         read_fd, write_fd = os.pipe()
+        # Liveness: the worker ticks on this pipe; a silent worker is killed as hung.
+        tick_read_fd, tick_write_fd = os.pipe()
+        hang_timeout_ms = int(spec.get("hangTimeoutMs") or DEFAULT_HANG_TIMEOUT_MS)
         # The executor's environment may carry the runner's own secrets (local mode shares the
         # driver's); none of ours reaches a worker except its partition's own.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPS_")}
@@ -112,17 +158,27 @@ def make_task(spec):
             "SPS_ROW_FORMAT": "json",
             "SPS_RESULT_FORMAT": "json",
             "SPS_RESULT_FD": str(write_fd),
+            "SPS_TICK_FD": str(tick_write_fd),
             "SPS_SPARK_STAGE_ID": str(ctx.stageId()),
             "SPS_SPARK_TASK_ATTEMPT_ID": str(ctx.taskAttemptId()),
         })
         try:
+            # Started from the task's own thread: the parent-death signal fires when this thread
+            # ends, so Spark's own kill of a task still takes the worker down.
             proc = subprocess.Popen(
                 spec["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=env, pass_fds=(write_fd,), preexec_fn=_set_parent_death_signal,
+                env=env, pass_fds=(write_fd, tick_write_fd), preexec_fn=_set_parent_death_signal,
             )
+        except BaseException:
+            os.close(read_fd)
+            os.close(tick_read_fd)
+            raise
         finally:
             os.close(write_fd)
+            os.close(tick_write_fd)
         tail = deque(maxlen=20)
+        watch_done = threading.Event()
+        hung = []
 
         def forward_output():
             for raw in proc.stdout:
@@ -156,6 +212,13 @@ def make_task(spec):
                 except OSError:
                     pass
 
+        def on_hung():
+            hung.append(True)
+            sys.stderr.write("%s hung: no liveness tick for %d ms; killing worker %d\n" % (tag, hang_timeout_ms, proc.pid))
+            sys.stderr.flush()
+
+        watcher = threading.Thread(target=_watch_liveness, args=(tick_read_fd, hang_timeout_ms, proc, watch_done, on_hung), daemon=True)
+        watcher.start()
         threads = [threading.Thread(target=forward_output, daemon=True), threading.Thread(target=feed_rows, daemon=True)]
         for th in threads:
             th.start()
@@ -167,8 +230,13 @@ def make_task(spec):
         finally:
             os.close(read_fd)
         code = proc.wait()
+        watch_done.set()
+        watcher.join(5)
         for th in threads:
             th.join(5)
+        if hung:
+            # Raising makes Spark retry the task, as for a crash.
+            raise RuntimeError("partition %d attempt %d: worker hung: no liveness tick for %d ms" % (index, attempt, hang_timeout_ms))
         if code != 0 or failure:
             how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
             reason = failure or next((l for l in reversed(tail) if " failed: " in l), tail[-1] if tail else "")
@@ -353,6 +421,7 @@ class Runner:
         task = make_task({
             "clusterId": job["clusterId"], "argv": job["argv"], "env": job["env"], "secrets": job["secrets"],
             "barrier": bool(job.get("barrier")), "encoded": encoded,
+            "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
         })
         if job.get("barrier"):
             # A failed barrier result stage is never retried; a shuffle after it makes the barrier
