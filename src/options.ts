@@ -1,8 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
-import type { EmbeddedSource } from './spark/data-source.js';
-import type { Launcher } from './spark/launcher.js';
+import type { EmbeddedSource } from './launch/data-source.js';
+import type { Launcher } from './launch/launcher.js';
 import type { SparkApplication } from './spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './protocol/subjects.js';

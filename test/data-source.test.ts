@@ -1,5 +1,5 @@
 import test from 'ava';
-import { partitionSource } from '../src/spark/data-source.js';
+import { partitionSource } from '../src/launch/data-source.js';
 
 const slices = async (data: Parameters<typeof partitionSource>[0], n: number) => {
   const src = await partitionSource(data, n);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { Cluster, StopTimeoutError } from '../src/index.js';
-import { workerCommand } from '../src/spark/worker-command.js';
+import { workerCommand } from '../src/launch/worker-command.js';
 import { isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();

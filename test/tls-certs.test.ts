@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { generateTlsMaterial, type TlsMaterial } from '../src/transport/tls-certs.js';
-import { findNatsServer, stopProcess } from '../src/transport/nats-server.js';
-import { tiedCommand } from '../src/transport/tied-process.js';
-import { inVenv } from '../src/transport/executables.js';
+import { findNatsServer } from '../src/transport/nats-server.js';
+import { stopProcess } from '../src/process/stop-process.js';
+import { tiedCommand } from '../src/process/tied-process.js';
+import { inVenv } from '../src/process/executables.js';
 import { SparkPartitionServerError } from '../src/errors.js';
 import { isAlive } from './helpers/harness.js';
 

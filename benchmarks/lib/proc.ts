@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { stopProcess } from '../../src/transport/nats-server.js';
+import { stopProcess } from '../../src/process/stop-process.js';
 
 /** A child process of a benchmark, stopped by {@link ChildHandle.stop}. */
 export interface ChildHandle {

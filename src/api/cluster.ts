@@ -13,9 +13,9 @@ import {
 } from '../errors.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
 import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host.js';
-import type { Launcher } from '../spark/launcher.js';
+import type { Launcher } from '../launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
-import { selectLauncher } from '../spark/select-launcher.js';
+import { selectLauncher } from '../launch/select-launcher.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';

@@ -9,15 +9,16 @@ import { InvalidOptionError, SparkError, SparkSlotsError } from '../errors.js';
 import { connectBus } from '../transport/bus.js';
 import { decode, encode, type Decoded } from '../protocol/codec.js';
 import type { MessageOf, MessageType } from '../protocol/schema.js';
-import { startNatsServer, stopProcess, type NatsServerProcess } from '../transport/nats-server.js';
+import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
+import { stopProcess } from '../process/stop-process.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { serializeBusAccess, type BusAccess, type BusAuth, type BusTls } from '../security/bus-access.js';
 import { nkeyUser } from '../security/credentials.js';
 import { applicationPermissions } from '../security/permissions.js';
 import { driverAddress, isLocalMaster } from './driver-address.js';
 import { findSpark, type SparkInstallation } from './spark-home.js';
-import { forEachLine } from './output-lines.js';
-import { tiedCommand } from '../transport/tied-process.js';
+import { forEachLine } from '../process/output-lines.js';
+import { tiedCommand } from '../process/tied-process.js';
 
 /** Options of a {@link SparkApplication}. */
 export interface SparkApplicationOptions {

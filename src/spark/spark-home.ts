@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DependencyMissingError } from '../errors.js';
-import { inVenv, onPath, venvDirs } from '../transport/executables.js';
+import { inVenv, onPath, venvDirs } from '../process/executables.js';
 
 /** The executables a Spark application needs on the machine that runs the driver. */
 export interface SparkInstallation {

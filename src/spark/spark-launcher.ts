@@ -9,12 +9,12 @@ import { decode, encode, type Decoded } from '../protocol/codec.js';
 import { subjectsFor } from '../protocol/subjects.js';
 import { serializeBusAccess } from '../security/bus-access.js';
 import { connectBus } from '../transport/bus.js';
-import { secretWorkerEnv, sharedWorkerEnv, type BusNetwork, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
+import { secretWorkerEnv, sharedWorkerEnv, type BusNetwork, type LaunchEvents, type LaunchPlan, type Launcher } from '../launch/launcher.js';
 import { driverAddress, driverBindAddress, isLocalMaster } from './driver-address.js';
 import { ResultDataset } from './result-dataset.js';
 import { SparkApplication } from './spark-app.js';
 import { runnerSource } from './spark-source.js';
-import { workerCommand } from './worker-command.js';
+import { workerCommand } from '../launch/worker-command.js';
 
 /** How long `stop()` waits for Spark to end a cancelled job. */
 const STOP_WAIT_MS = 30_000;

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import type { EmbeddedSource, RangeSource } from './data-source.js';
+import type { EmbeddedSource, RangeSource } from '../launch/data-source.js';
 
 /** Options of Spark's DataFrame readers (e.g. `{ header: 'true' }` for csv). */
 export type ReaderOptions = Record<string, string>;

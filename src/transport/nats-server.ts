@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DependencyMissingError, SparkPartitionServerError } from '../errors.js';
 import type { NkeyUser } from '../security/credentials.js';
-import { tiedCommand } from './tied-process.js';
-import { inVenv, onPath } from './executables.js';
+import { tiedCommand } from '../process/tied-process.js';
+import { stopProcess } from '../process/stop-process.js';
+import { inVenv, onPath } from '../process/executables.js';
 
 /** Environment variable naming the nats-server executable. */
 export const NATS_SERVER_ENV = 'SPS_NATS_SERVER';
@@ -151,14 +152,4 @@ async function spawnServer(binary: string, configFile: string, opts: NatsServerO
   // Keep draining stderr so a chatty server never blocks on a full pipe; nothing is kept.
   child.stderr!.resume();
   return { child, port };
-}
-
-/** Sends SIGTERM, then SIGKILL after `graceMs`, and resolves when the process has exited. */
-export async function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }

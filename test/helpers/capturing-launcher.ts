@@ -1,5 +1,5 @@
-import { EmbeddedLauncher } from '../../src/spark/embedded-launcher.js';
-import { partitionSource } from '../../src/spark/data-source.js';
+import { EmbeddedLauncher } from '../../src/launch/embedded-launcher.js';
+import { partitionSource } from '../../src/launch/data-source.js';
 import type { LaunchEvents, LaunchPlan, Launcher } from '../../src/index.js';
 
 /**

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { decodeBatch, readFrames, writeFrame } from '../transport/frames.js';
-import { stopProcess } from '../transport/nats-server.js';
+import { stopProcess } from '../process/stop-process.js';
 import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { workerCommand } from './worker-command.js';
-import { forEachLine } from './output-lines.js';
+import { forEachLine } from '../process/output-lines.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 
 /** Rows per frame on a worker's stdin. */
