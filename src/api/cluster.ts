@@ -223,7 +223,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
           tickMs: o.heartbeatMs,
           hangTimeoutMs: o.hangTimeoutMs,
           driverTimeoutMs: o.driverTimeoutMs,
-          drainTimeoutMs: o.stopTimeoutMs,
+          // Below the stop timeout, so a stuck handler's partition still drains and returns its result.
+          drainTimeoutMs: Math.max(1000, Math.floor(o.stopTimeoutMs * 0.8)),
           requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
           log: o.log,

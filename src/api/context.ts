@@ -21,12 +21,21 @@ export interface PartitionContext<Config = unknown> {
   waitForPeers(timeoutMs?: number): Promise<Member[]>;
   /**
    * Calls an endpoint of another partition's current attempt (or this one's) over NATS.
+   * `timeoutMs` defaults to the cluster's `requestTimeoutMs` (10 s unless set).
    * @throws RequestError with the peer's error code when it fails or times out.
    */
   request<T = unknown>(partition: number, endpoint: string, payload?: unknown, timeoutMs?: number): Promise<T>;
-  /** Writes a line to the worker's log (stderr), prefixed with partition and attempt. */
+  /**
+   * Writes a line to the worker's log (stderr), prefixed with partition and attempt. Strings go
+   * as they are, errors with their code and stack (and cause), anything else as JSON (BigInts and
+   * cycles included, never a throw).
+   */
   log(...args: unknown[]): void;
 }
 
-/** A NATS endpoint handler: receives the decoded payload, returns the reply (or throws). */
+/**
+ * A NATS endpoint handler: receives the decoded payload, returns the reply (or throws). A reply
+ * msgpack cannot carry (a BigInt beyond 64 bits, a circular object, a function) reaches the caller
+ * as an `SPS_ENCODE` error; the partition keeps serving.
+ */
 export type EndpointHandler<Config = unknown> = (payload: unknown, ctx: PartitionContext<Config>) => unknown;

@@ -22,6 +22,9 @@ import { executorAddress } from './executor-address.js';
 import { serveEndpoints } from './endpoints.js';
 import { writeResults } from './result-channel.js';
 import { RowStream } from './rows.js';
+import { InFlight } from '../transport/in-flight.js';
+import { watchDriver, type DriverWatch } from './driver-watch.js';
+import { formatLogLine } from './log-format.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -54,6 +57,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   let http: HttpServer | undefined;
   let server: PartitionServer | undefined;
   let handlers: Record<string, EndpointHandler> = {};
+  // Async endpoint handlers still running; draining waits for them (HTTP counts its own).
+  const endpointsInFlight = new InFlight();
+  let driverWatch: DriverWatch | undefined;
 
   const ctx: PartitionContext = {
     partition,
@@ -79,13 +85,14 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         }, timeoutMs);
         if (!check()) peerWaiters.add(check);
       }),
-    request: async <T>(target: number, endpoint: string, payload?: unknown, timeoutMs = 10_000): Promise<T> => {
+    request: async <T>(target: number, endpoint: string, payload?: unknown, timeoutMs = env.requestTimeoutMs): Promise<T> => {
       const m = members.find((x) => x.partition === target);
       if (!m) throw new RequestError('SPS_UNKNOWN_PARTITION', target, endpoint, `no member in the membership view seen by partition ${partition}`);
       const reply = await requestEndpoint(nc, subjects.endpoint(target, m.attempt, endpoint), payload, timeoutMs);
       return unwrapReply(reply, target, endpoint) as T;
     },
-    log,
+    // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
+    log: (...args: unknown[]) => log(formatLogLine(args)),
   };
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
@@ -113,6 +120,18 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
       }
     },
   });
+
+  if (env.driverTimeoutMs > 0) {
+    driverWatch = watchDriver(
+      nc,
+      subjects.heartbeat,
+      env.driverTimeoutMs,
+      (error) => {
+        if (actor.getSnapshot().status === 'active') actor.send({ type: 'FAIL', error });
+      },
+      () => counters.malformed++,
+    );
+  }
 
   const actor = createActor(
     partitionServerMachine.provide({
@@ -143,21 +162,26 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           const msg = await nc.request(
             subjects.register(partition),
             encodeRegistration({ attempt, host: input.host, port: input.port, pid: process.pid, endpoints: Object.keys(handlers) }),
-            { timeout: 30_000 },
+            { timeout: env.requestTimeoutMs },
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);
           if (!ack.accepted) throw new SparkPartitionServerError('SPS_REGISTER_REFUSED', `registration refused: ${ack.reason ?? 'no reason given'}`);
           setMembers(ack.epoch, ack.members);
+          // The driver answered: from now on its silence means it is gone.
+          driverWatch?.start();
           return { shutdown: ack.shutdown };
         }),
         openEndpoints: fromPromise(async () => {
-          endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), handlers, ctx, () => counters.malformed++);
+          endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), handlers, ctx, {
+            onMalformed: () => counters.malformed++,
+            inFlight: endpointsInFlight,
+          });
           await nc.flush();
         }),
         drain: fromPromise(async () => {
-          await http?.close();
-          await endpointSub?.drain();
+          await finishRequests();
           await server!.onShutdown(ctx);
+          // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.
           await writeResults(env.resultFd, env.resultFormat, await server!.buildResult(ctx));
         }),
       },
@@ -171,6 +195,27 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     }),
     { input: { partition, attempt } },
   );
+
+  /**
+   * Stops taking requests on both transports at once and lets the running ones finish, for at
+   * most `drainTimeoutMs` in all; what is still running then is logged and left behind, so one
+   * stuck handler cannot keep the partition's result from the driver.
+   */
+  const finishRequests = async (): Promise<void> => {
+    const deadline = Date.now() + env.drainTimeoutMs;
+    const natsDone = async (): Promise<string[]> => {
+      try {
+        // Delivers what the subscription already holds, then closes it; async handlers run on.
+        await endpointSub?.drain();
+      } catch {
+        // The connection is closed: no reply could go out anyway.
+      }
+      return endpointsInFlight.settled(Math.max(0, deadline - Date.now()));
+    };
+    const [, natsLeft] = await Promise.all([http?.close(env.drainTimeoutMs), natsDone()]);
+    const left = [...natsLeft, ...(http?.inFlight?.() ?? [])];
+    if (left.length > 0) log(`draining: still running after ${env.drainTimeoutMs} ms (drainTimeoutMs), going on without them: ${left.join(', ')}`);
+  };
 
   const currentState = (): PartitionState => {
     const v = actor.getSnapshot().value;
@@ -188,6 +233,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   actor.start();
   const final = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
   sub.unsubscribe();
+  driverWatch?.stop();
   const state = final.value as PartitionState;
   if (!nc.isClosed()) {
     await nc.flush().catch(() => {});

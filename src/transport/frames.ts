@@ -41,22 +41,74 @@ export async function writeFrame(out: Writable, batch: readonly unknown[], forma
   });
 }
 
+/**
+ * Bytes received but not yet taken, kept as the chunks they arrived in. Taking only copies when a
+ * piece spans chunks, so reading a stream costs time linear in its size, however it is chunked.
+ */
+class ChunkQueue {
+  private readonly chunks: Buffer[] = [];
+  /** Offset of the first untaken byte in `chunks[0]`. */
+  private head = 0;
+  /** Untaken bytes in all chunks. */
+  length = 0;
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** Removes and returns the next `n` bytes (`n <= length`); a view when they lie in one chunk. */
+  take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (n === 0 || !first) return Buffer.alloc(0);
+    this.length -= n;
+    if (first.length - this.head >= n) {
+      const piece = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) this.dropFirst();
+      return piece;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const count = Math.min(n - filled, chunk.length - this.head);
+      chunk.copy(out, filled, this.head, this.head + count);
+      filled += count;
+      this.head += count;
+      if (this.head === chunk.length) this.dropFirst();
+    }
+    return out;
+  }
+
+  private dropFirst(): void {
+    this.chunks.shift();
+    this.head = 0;
+  }
+}
+
 /** Yields the raw bodies of the frames of a stream; throws if the stream ends inside a frame. */
 export async function* readFrames(input: Readable, what: string): AsyncGenerator<Buffer> {
-  let buf: Buffer = Buffer.alloc(0);
+  const queue = new ChunkQueue();
+  // Length of the frame whose body is awaited, once its prefix was read; -1 while awaiting a prefix.
+  let len = -1;
   for await (const chunk of input as AsyncIterable<Buffer>) {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const len = buf.readUInt32BE(off);
-      if (len > MAX_FRAME_BYTES) throw new Error(`${what}: frame of ${len} bytes exceeds ${MAX_FRAME_BYTES}; not a frame stream`);
-      if (buf.length - off - 4 < len) break;
-      yield buf.subarray(off + 4, off + 4 + len);
-      off += 4 + len;
+    queue.push(chunk);
+    for (;;) {
+      if (len < 0) {
+        if (queue.length < 4) break;
+        len = queue.take(4).readUInt32BE(0);
+        if (len > MAX_FRAME_BYTES) throw new Error(`${what}: frame of ${len} bytes exceeds ${MAX_FRAME_BYTES}; not a frame stream`);
+      }
+      if (queue.length < len) break;
+      const body = queue.take(len);
+      len = -1;
+      yield body;
     }
-    buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
   }
-  if (buf.length > 0) throw new Error(`${what}: stream ended inside a frame (${buf.length} trailing bytes)`);
+  const trailing = queue.length + (len < 0 ? 0 : 4);
+  if (trailing > 0) throw new Error(`${what}: stream ended inside a frame (${trailing} trailing bytes)`);
 }
 
 /** Decodes one batch frame body. */

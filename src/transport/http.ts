@@ -2,6 +2,7 @@
  * The HTTP edge of a partition server, kept behind this interface so the uWebSockets.js build in
  * use (today an npm fork, later the official one) can be swapped without touching servers.
  */
+import { SparkPartitionServerError } from '../errors.js';
 
 /** HTTP methods a route can be bound to; `any` matches every method. */
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete' | 'any';
@@ -34,7 +35,10 @@ export interface HttpResponse {
  */
 export type HttpResult = HttpResponse | string | Uint8Array | undefined | null | number | boolean | object;
 
-/** A route handler. Throwing answers 500 with the error's message. */
+/**
+ * A route handler. Throwing answers 500 with the error's code and message; a value that cannot be
+ * encoded as JSON (a BigInt, a circular object) answers 500 with code `SPS_ENCODE`.
+ */
 export type HttpHandler = (req: HttpRequest) => HttpResult | Promise<HttpResult>;
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -42,16 +46,38 @@ const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-
 const TEXT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'text/plain; charset=utf-8' });
 const BYTES_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/octet-stream' });
 
-/** Builds a response with a status and headers. Objects are sent as JSON. */
+/**
+ * `body` as JSON text.
+ * @throws SparkPartitionServerError `SPS_ENCODE` when it has no JSON form: a BigInt or a circular
+ *   object (JSON.stringify throws), a function or a symbol (JSON.stringify would give nothing).
+ */
+function jsonText(body: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(body);
+  } catch (err) {
+    throw new SparkPartitionServerError('SPS_ENCODE', `reply cannot be encoded as JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === undefined) throw new SparkPartitionServerError('SPS_ENCODE', `reply cannot be encoded as JSON: a ${typeof body} has no JSON form`);
+  return text;
+}
+
+/**
+ * Builds a response with a status and headers. Objects are sent as JSON.
+ * @throws SparkPartitionServerError `SPS_ENCODE` when `body` cannot be encoded as JSON.
+ */
 export function httpResponse(status: number, body?: unknown, headers?: Record<string, string>): HttpResponse {
   if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
     return { [RESPONSE]: true, status, headers: headers ?? NO_HEADERS, body };
   }
   // Shared header objects keep the common answers free of per-request allocations.
-  return { [RESPONSE]: true, status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS, body: JSON.stringify(body) };
+  return { [RESPONSE]: true, status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS, body: jsonText(body) };
 }
 
-/** Turns whatever a handler returned into a response. */
+/**
+ * Turns whatever a handler returned into a response.
+ * @throws SparkPartitionServerError `SPS_ENCODE` when the value cannot be encoded as JSON.
+ */
 export function toHttpResponse(result: HttpResult): HttpResponse {
   if (result !== null && typeof result === 'object' && RESPONSE in result) return result as HttpResponse;
   if (result === undefined || result === null) return httpResponse(204);
@@ -96,6 +122,11 @@ export interface HttpServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
   /** Stops accepting connections, waits (up to `graceMs`) for in-flight requests, and closes WebSockets with 1001. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * The requests still being answered, e.g. `GET /app/slow` (`×n` when several), so a drain that
+   * gave up waiting can say which. Optional: servers of your own may leave it out.
+   */
+  inFlight?(): string[];
 }
 
 /** Creates an {@link HttpServer}; the default is {@link createUwsServer}. */

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { STATUS_CODES } from 'node:http';
 import { SparkPartitionServerError } from '../errors.js';
+import { InFlight } from './in-flight.js';
 import {
   httpResponse,
   toHttpResponse,
@@ -104,9 +105,56 @@ function write(res: Uws, r: HttpResponse): void {
   res.end(r.body ?? '');
 }
 
+/**
+ * Writes a response, or, when uWS refuses it (the client went away, a header value that is not a
+ * string), closes the connection: a throw here would escape a uWS callback and end the process.
+ */
+function writeSafely(res: Uws, r: HttpResponse): void {
+  try {
+    write(res, r);
+  } catch {
+    try {
+      res.close();
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Any thrown value as text, even one whose own conversion throws. */
+function describe(err: unknown): string {
+  try {
+    return String(err);
+  } catch {
+    return 'a value that cannot be printed';
+  }
+}
+
+/** The 500 answer to a handler's throw; only a string code and message are sent, so it always encodes. */
 function failure(err: unknown): HttpResponse {
-  const e = err as Error & { code?: string };
-  return httpResponse(500, { error: { code: e.code ?? 'SPS_HANDLER_ERROR', message: e.message } });
+  const e = err as { code?: unknown; message?: unknown } | null | undefined;
+  const code = typeof e?.code === 'string' ? e.code : 'SPS_HANDLER_ERROR';
+  const message = typeof e?.message === 'string' ? e.message : describe(err);
+  return httpResponse(500, { error: { code, message } });
+}
+
+/** How a request is named in errors and in {@link HttpServer.inFlight}. */
+function labelOf(req: HttpRequest): string {
+  return `${req.method} ${req.path}`;
+}
+
+/**
+ * The response for a handler's value; a value with no JSON form (a BigInt, a circular object)
+ * answers 500 `SPS_ENCODE` naming the route, instead of throwing inside a uWS callback.
+ */
+function respondWith(req: HttpRequest, result: HttpResult): HttpResponse {
+  try {
+    return toHttpResponse(result);
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    const why = typeof e?.message === 'string' ? e.message : describe(err);
+    return httpResponse(500, { error: { code: 'SPS_ENCODE', message: `${labelOf(req)}: ${why}` } });
+  }
 }
 
 /** An {@link HttpServer} on native uWebSockets.js. */
@@ -114,19 +162,28 @@ export function createUwsServer(): HttpServer {
   const { uws, implementation } = loadUws();
   const app = uws.App();
   let listenSocket: unknown;
-  let inflight = 0;
-  let idle: (() => void) | undefined;
+  // Requests still being answered (bodies being received, async handlers running), by route.
+  const inFlight = new InFlight();
 
-  /** Answers a handler's promise when it settles, unless the client went away meanwhile. */
-  const answerLater = (res: Uws, pending: Promise<HttpResponse>): void => {
+  /**
+   * Answers a handler's promise when it settles, unless the client went away meanwhile. The
+   * request counts as in flight until its answer is written, so close() waits for it.
+   */
+  const answerLater = (res: Uws, label: string, pending: Promise<HttpResponse>): void => {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    inflight++;
+    const end = inFlight.begin(label);
+    // `pending` never rejects: failures became responses.
     void pending.then((r) => {
-      if (--inflight === 0 && idle) idle();
-      if (!aborted) res.cork(() => write(res, r));
+      try {
+        if (!aborted) res.cork(() => writeSafely(res, r));
+      } catch {
+        // uWS discarded the response (its connection was closed by close()): nobody to answer.
+      } finally {
+        end();
+      }
     });
   };
 
@@ -141,8 +198,8 @@ export function createUwsServer(): HttpServer {
     } catch (err) {
       result = failure(err);
     }
-    if (result instanceof Promise) answerLater(res, result.then(toHttpResponse, failure));
-    else write(res, toHttpResponse(result));
+    if (result instanceof Promise) answerLater(res, labelOf(request), result.then((r) => respondWith(request, r), failure));
+    else writeSafely(res, respondWith(request, result));
   };
 
   const serve = (handler: HttpHandler) => (res: Uws, req: Uws) => {
@@ -157,10 +214,10 @@ export function createUwsServer(): HttpServer {
     }
     // The body arrives in later callbacks; until then the request counts as in flight.
     let receiving = true;
-    inflight++;
+    const endReceiving = inFlight.begin(`${method} ${path}`); // as labelOf() names it
     const received = (): void => {
       receiving = false;
-      if (--inflight === 0 && idle) idle();
+      endReceiving();
     };
     res.onAborted(() => receiving && received());
     const chunks: Buffer[] = [];
@@ -170,14 +227,16 @@ export function createUwsServer(): HttpServer {
       size += ab.byteLength;
       if (size > MAX_BODY_BYTES) {
         received();
-        write(res, httpResponse(413, { error: { code: 'SPS_BODY_TOO_LARGE', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }));
+        writeSafely(res, httpResponse(413, { error: { code: 'SPS_BODY_TOO_LARGE', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }));
         return;
       }
       // uWS reuses the ArrayBuffer after this callback returns: copy it.
       chunks.push(Buffer.from(new Uint8Array(ab)));
       if (!isLast) return;
-      received();
+      // Run first: an async handler is counted before the body stops counting, so close() never
+      // sees a moment with nothing in flight in between.
       run(res, handler, new UwsRequest(method, path, query, headers, Buffer.concat(chunks)));
+      received();
     });
   };
 
@@ -249,18 +308,12 @@ export function createUwsServer(): HttpServer {
         uws.us_listen_socket_close(listenSocket);
         listenSocket = undefined;
       }
-      if (inflight > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          idle = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+      // What is still running after the grace period stays listed in inFlight() for the caller.
+      await inFlight.settled(graceMs);
       for (const conn of sockets.values()) conn.close(1001, 'server shutting down');
       // Closes kept-alive connections too, so the process can exit.
       if (typeof app.close === 'function') app.close();
     },
+    inFlight: () => inFlight.names(),
   };
 }
