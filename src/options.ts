@@ -62,11 +62,18 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * Liveness: the driver sends a heartbeat every `heartbeatMs` (default 1000), and each worker
    * ticks to its launcher (or Spark task) as often. A worker whose event loop is silent for
    * `hangTimeoutMs` (default 10000) is declared hung, killed and retried like a crash; workers leave
-   * by themselves when the driver is silent for `driverTimeoutMs` (default 15000).
+   * by themselves when the driver is silent for `driverTimeoutMs` (default 45000, longer than the
+   * reconnect window so a restarted NATS server is waited out).
    */
   heartbeatMs?: number;
   hangTimeoutMs?: number;
   driverTimeoutMs?: number;
+  /**
+   * How long the driver, workers and runner keep reconnecting when the NATS server goes away
+   * (a restart of a server you run, `natsUrl`). Default: 30000 ms. Losing the private server
+   * fails the run at once instead (ComponentLostError).
+   */
+  reconnectWindowMs?: number;
   /** Failed attempts of one partition before giving up, as Spark's `spark.task.maxFailures`. Default: 4. */
   maxFailures?: number;
   /**
@@ -137,6 +144,7 @@ export interface ResolvedOptions<Row, Config> {
   heartbeatMs: number;
   hangTimeoutMs: number;
   driverTimeoutMs: number;
+  reconnectWindowMs: number;
   bindHost: string | undefined;
   advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
   env: Record<string, string>;
@@ -223,7 +231,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     maxFailures: positiveInt('maxFailures', o.maxFailures, 4, 100),
     heartbeatMs: positiveInt('heartbeatMs', o.heartbeatMs, 1000),
     hangTimeoutMs: positiveInt('hangTimeoutMs', o.hangTimeoutMs, 10_000),
-    driverTimeoutMs: positiveInt('driverTimeoutMs', o.driverTimeoutMs, 15_000),
+    driverTimeoutMs: positiveInt('driverTimeoutMs', o.driverTimeoutMs, 45_000),
+    reconnectWindowMs: positiveInt('reconnectWindowMs', o.reconnectWindowMs, 30_000),
     bindHost: o.bindHost,
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},

@@ -4,6 +4,8 @@
  */
 import test from 'ava';
 import { Cluster, ComponentLostError, PartitionFailedError, SparkApplication } from '../src/index.js';
+import { startNatsServer } from '../src/transport/nats-server.js';
+import { connectBus } from '../src/transport/bus.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { SMALL_SPARK_CONF, testLog, workerPidsOf } from './helpers/spark-harness.js';
 
@@ -62,4 +64,38 @@ test.serial('losing spark-submit fails the cluster at once with ComponentLostErr
   // The workers' parents (Spark's Python workers) die with the JVM; the parent-death signal follows.
   await waitUntil(() => pids.every((pid) => !isAlive(pid)), 60_000, 'workers to end');
   t.pass();
+});
+
+test.serial('a NATS server you run that restarts within the reconnect window is survived: requests answer again, every result arrives', async (t) => {
+  t.timeout(120_000);
+  let server = await startNatsServer();
+  t.teardown(() => server.stop());
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, reconnectWindowMs: 60_000, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const pids = cluster.members.map((m) => m.pid);
+  // A bystander connection with the same reconnect pace counts the attempts of the outage, so the
+  // gap is measured in reconnect attempts, not wall-clock time: 20 of them outlast the old 2.5 s budget.
+  const watcher = await connectBus({ url: server.url, reconnectWindowMs: 60_000 }, 'watcher');
+  t.teardown(() => watcher.close());
+  let attempts = 0;
+  void (async () => {
+    for await (const s of watcher.status()) if (s.type === 'reconnecting') attempts++;
+  })();
+  await server.stop();
+  await waitUntil(() => attempts >= 20, 60_000, '20 reconnect attempts');
+  // The same port, a new process: everyone reconnects and their subscriptions come back.
+  server = await startNatsServer({ port: server.port });
+  await waitUntil(async () => {
+    try {
+      return (await cluster.request(1, 'sum', undefined, { timeoutMs: 1000 })) === 7;
+    } catch {
+      return false;
+    }
+  }, 60_000, 'partition 1 to answer again');
+  t.is(await cluster.request(0, 'sum'), 3);
+  t.is(cluster.state, 'running');
+  t.deepEqual(cluster.members.map((m) => m.pid), pids, 'no partition was restarted');
+  await cluster.stop();
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
 });

@@ -64,8 +64,9 @@ export async function startRunBus(
   clusterId: string,
   network: BusNetwork = LOOPBACK,
 ): Promise<RunBus> {
+  const reconnectWindowMs = o.reconnectWindowMs;
   if (o.natsUrl) {
-    const access: BusAccess = { url: o.natsUrl, auth: await userRunAuth(o.natsAuth), tls: await userRunTls(o.natsTls) };
+    const access: BusAccess = { url: o.natsUrl, auth: await userRunAuth(o.natsAuth), tls: await userRunTls(o.natsTls), reconnectWindowMs };
     return { url: o.natsUrl, driver: access, runner: access, busFor: () => access, stop: async () => {} };
   }
   const subjects = subjectsFor(clusterId);
@@ -86,7 +87,7 @@ export async function startRunBus(
   }
   const nats = await startNatsServer({ binary: o.natsServer, host: listen.host, port: listen.port, advertiseHost, users: allUsers(creds), tls });
   const url = o.natsAdvertiseUrl ?? nats.url;
-  const access = (u: NkeyUser): BusAccess => ({ url, auth: { nkeySeed: u.seed }, inboxPrefix: u.inboxPrefix, ...(ca ? { tls: { ca } } : {}) });
+  const access = (u: NkeyUser): BusAccess => ({ url, auth: { nkeySeed: u.seed }, inboxPrefix: u.inboxPrefix, reconnectWindowMs, ...(ca ? { tls: { ca } } : {}) });
   return {
     nats,
     url,

@@ -24,6 +24,8 @@ export interface BusAccess {
   tls?: BusTls;
   /** Prefix of this identity's reply inboxes (its permissions allow only this one). */
   inboxPrefix?: string;
+  /** How long to keep reconnecting after the server went away before giving up. Default: 30000 ms. */
+  reconnectWindowMs?: number;
 }
 
 /** Turns bus access into the JSON a worker finds in its environment. */

@@ -14,9 +14,16 @@ import type { BusAccess } from '../security/bus-access.js';
 
 export type { NatsConnection } from '@nats-io/nats-core';
 
+/** How long a connection keeps reconnecting by default. */
+export const DEFAULT_RECONNECT_WINDOW_MS = 30_000;
+const RECONNECT_WAIT_MS = 250;
+
 /** nats.js connection options for one identity's bus access. */
 export function connectionOptions(access: BusAccess, name: string): ConnectionOptions {
-  const o: ConnectionOptions = { servers: access.url.split(','), name, maxReconnectAttempts: 10, reconnectTimeWait: 250 };
+  // Reconnect every 250 ms for the whole window: a restarted server within it is survived, and
+  // subscriptions come back by themselves.
+  const windowMs = access.reconnectWindowMs ?? DEFAULT_RECONNECT_WINDOW_MS;
+  const o: ConnectionOptions = { servers: access.url.split(','), name, maxReconnectAttempts: Math.max(1, Math.ceil(windowMs / RECONNECT_WAIT_MS)), reconnectTimeWait: RECONNECT_WAIT_MS };
   const a = access.auth;
   if (a) {
     const enc = new TextEncoder();

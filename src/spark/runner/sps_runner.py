@@ -686,8 +686,10 @@ async def nats_connect(access, name, closed_cb=None):
     import nats
 
     opts = connect_options(access)
+    # Reconnect for the whole window the driver chose, as the driver and the workers do.
+    attempts = max(1, int((access.get("reconnectWindowMs") or 30000) / 250))
     try:
-        return await nats.connect(name=name, max_reconnect_attempts=10, reconnect_time_wait=0.25, closed_cb=closed_cb, allow_reconnect=True, **opts)
+        return await nats.connect(name=name, max_reconnect_attempts=attempts, reconnect_time_wait=0.25, closed_cb=closed_cb, allow_reconnect=True, **opts)
     finally:
         if "user_credentials" in opts:
             os.unlink(opts["user_credentials"])
