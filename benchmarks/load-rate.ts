@@ -33,7 +33,13 @@ export default async function loadRate(ctx: BenchContext): Promise<SectionResult
   const reps = ctx.quick ? 1 : 3;
   const sparkReps = 2;
   const s = section('load', '4. Load rate into initPartition', {
-    smallRows: small, kbRows: kb, kbPayloadBytes: PAYLOAD.length, reps, sparkReps, store: 'discard (rows counted only)', sparkMaster: 'local[4]',
+    smallRows: small,
+    kbRows: kb,
+    kbPayloadBytes: PAYLOAD.length,
+    reps,
+    sparkReps,
+    store: 'discard (rows counted only)',
+    sparkMaster: 'local[4]',
   });
   const rate = { higherIsBetter: true };
 
@@ -88,9 +94,27 @@ export default async function loadRate(ctx: BenchContext): Promise<SectionResult
         ctx.log('  spark: warm-up run …');
         await run({ spark: app, source: sql(1000, false), partitions: 4, config: { store: 'discard' } }, 1000, [], []);
         const sparkCases: { name: string; rows: number; source: SparkSource; note: string; reps: number }[] = [
-          { name: 'small records', rows: sparkSmall, reps: sparkReps, source: sql(sparkSmall, false), note: `SQL source (${sparkSmall} rows {id, v}): rows rendered as JSON by the JVM (to_json), framed by the Python task` },
-          { name: '1 KB records', rows: sparkKb, reps: sparkReps, source: sql(sparkKb, true), note: `SQL source (${sparkKb} rows {id, v, payload}): rows rendered as JSON by the JVM (to_json), framed by the Python task` },
-          { name: 'bare integers', rows: sparkSmall, reps: 1, source: { range: { end: sparkSmall } }, note: `range source (${sparkSmall} ints made in Python, no DataFrame): JSON frames to the worker` },
+          {
+            name: 'small records',
+            rows: sparkSmall,
+            reps: sparkReps,
+            source: sql(sparkSmall, false),
+            note: `SQL source (${sparkSmall} rows {id, v}): rows rendered as JSON by the JVM (to_json), framed by the Python task`,
+          },
+          {
+            name: '1 KB records',
+            rows: sparkKb,
+            reps: sparkReps,
+            source: sql(sparkKb, true),
+            note: `SQL source (${sparkKb} rows {id, v, payload}): rows rendered as JSON by the JVM (to_json), framed by the Python task`,
+          },
+          {
+            name: 'bare integers',
+            rows: sparkSmall,
+            reps: 1,
+            source: { range: { end: sparkSmall } },
+            note: `range source (${sparkSmall} ints made in Python, no DataFrame): JSON frames to the worker`,
+          },
         ];
         for (const c of sparkCases) {
           const perPartition: number[] = [];
@@ -120,9 +144,16 @@ export default async function loadRate(ctx: BenchContext): Promise<SectionResult
   const sqlSmall = perPart('Spark local[4], small records, 4 partitions, per batch: per partition');
   const ints = perPart('Spark local[4], bare integers, 4 partitions, per batch: per partition');
   if (sqlSmall !== undefined && ints !== undefined) {
-    s.notes.push(`Spark: the same JSON frames carry ${Math.round(ints).toLocaleString('en-US')} bare integers/s per partition from a range source but ${Math.round(sqlSmall).toLocaleString('en-US')} {id, v} rows/s from a SQL source, so the rest of the cost is the DataFrame side (repartition, the JVM rendering JSON, the strings crossing to the Python task), not the frames or initPartition.`);
+    s.notes.push(
+      `Spark: the same JSON frames carry ${Math.round(ints).toLocaleString('en-US')} bare integers/s per partition from a range source but ${Math.round(sqlSmall).toLocaleString('en-US')} {id, v} rows/s from a SQL source, so the rest of the cost is the DataFrame side (repartition, the JVM rendering JSON, the strings crossing to the Python task), not the frames or initPartition.`,
+    );
   }
   const target = s.rows.find((r) => r.name === 'embedded, small records, 4 partition(s), per batch: per partition')!;
-  s.targets.push({ id: 'load.small', target: 'embedded, small rows: >= 500k rows/s per partition', measured: `${Math.round(target.median)} rows/s (4 partitions, per batch)`, met: target.median >= 500_000 });
+  s.targets.push({
+    id: 'load.small',
+    target: 'embedded, small rows: >= 500k rows/s per partition',
+    measured: `${Math.round(target.median)} rows/s (4 partitions, per batch)`,
+    met: target.median >= 500_000,
+  });
   return s;
 }

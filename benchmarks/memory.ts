@@ -40,7 +40,11 @@ export default async function memory(ctx: BenchContext): Promise<SectionResult> 
 
   const cases: { name: string; data: unknown[] | { range: { end: number } }; store: BenchConfig['store'] }[] = [
     { name: 'partition server, idle (no rows)', data: [], store: 'columns' },
-    { name: `partition server holding ${rows} rows as objects`, data: Array.from({ length: rows * procs }, (_, id) => ({ id, v: valueOf(id) })), store: 'objects' },
+    {
+      name: `partition server holding ${rows} rows as objects`,
+      data: Array.from({ length: rows * procs }, (_, id) => ({ id, v: valueOf(id) })),
+      store: 'objects',
+    },
     { name: `partition server holding ${rows} rows as columns`, data: { range: { end: rows * procs } }, store: 'columns' },
   ];
   for (const c of cases) {
@@ -66,9 +70,17 @@ export default async function memory(ctx: BenchContext): Promise<SectionResult> 
   } catch (err) {
     s.skipped.push({ name: 'compiled-JS idle memory', reason: reasonOf(err) });
   }
-  for (const [name, label] of [['partition server, idle (no rows)', 'from TypeScript sources (tsx)'], ['compiled JS: partition server, idle (no rows)', 'compiled JS, as published']] as const) {
+  for (const [name, label] of [
+    ['partition server, idle (no rows)', 'from TypeScript sources (tsx)'],
+    ['compiled JS: partition server, idle (no rows)', 'compiled JS, as published'],
+  ] as const) {
     const idle = s.rows.find((r) => r.name === name);
-    s.targets.push({ id: `memory.idle${label.startsWith('compiled') ? '-compiled' : ''}`, target: `idle partition-server process: RSS < 80 MB (${label})`, measured: idle ? `${idle.median.toFixed(1)} MB` : 'not measured', met: idle ? idle.median < 80 : null });
+    s.targets.push({
+      id: `memory.idle${label.startsWith('compiled') ? '-compiled' : ''}`,
+      target: `idle partition-server process: RSS < 80 MB (${label})`,
+      measured: idle ? `${idle.median.toFixed(1)} MB` : 'not measured',
+      met: idle ? idle.median < 80 : null,
+    });
   }
   return s;
 }

@@ -36,7 +36,12 @@ export default async function queryLatency(ctx: BenchContext): Promise<SectionRe
   const bounds = { count: reps, maxMs: ctx.quick ? 3000 : 15_000 };
   const skipSpark = ctx.quick ? 'quick mode' : sparkUnavailable();
   const s = section('query', '1. Query latency: partition servers vs Spark actions', {
-    rows, partitions, predicate: `v < ${LT}`, samplesPerQuery: reps, sparkSamplesPerQuery: sparkReps, sparkMaster: 'local[4]',
+    rows,
+    partitions,
+    predicate: `v < ${LT}`,
+    samplesPerQuery: reps,
+    sparkSamplesPerQuery: sparkReps,
+    sparkMaster: 'local[4]',
     servers: skipSpark ? 'embedded launcher (Spark skipped)' : `Spark launcher, same application, source { table: '${TABLE}' }`,
   });
   const key = (i: number): number => (i * 104729) % rows;
@@ -54,19 +59,32 @@ export default async function queryLatency(ctx: BenchContext): Promise<SectionRe
     if (got !== expected) throw new Error(`Spark counted ${got}, expected ${expected}`);
     const looked = await app.sql(`SELECT id, v FROM ${TABLE} WHERE id = ${key(7)}`);
     if (looked.length !== 1 || Number(looked[0]!.v) !== valueOf(key(7))) throw new Error(`Spark lookup of ${key(7)} gave ${JSON.stringify(looked)}`);
-    s.notes.push(`Spark: application (spark-submit of the runner, local[4]) up in ${upMs.toFixed(0)} ms; ${rows} rows cached as table ${TABLE} in ${cacheMs.toFixed(0)} ms. Spark rows are timed first, while no partition server runs; every Spark figure includes the NATS request/reply to the runner (see the SELECT 1 floor).`);
+    s.notes.push(
+      `Spark: application (spark-submit of the runner, local[4]) up in ${upMs.toFixed(0)} ms; ${rows} rows cached as table ${TABLE} in ${cacheMs.toFixed(0)} ms. Spark rows are timed first, while no partition server runs; every Spark figure includes the NATS request/reply to the runner (see the SELECT 1 floor).`,
+    );
     const sb = { count: sparkReps, maxMs: 90_000, warmup: 3 };
     ctx.log('  spark: timing SQL actions …');
     add('Spark SQL count (cached table, same application)', await sampleAsync(() => app.sql(countSql), sb), 'app.sql, includes NATS to the runner');
-    add('Spark SQL lookup (cached table, same application)', await sampleAsync((i) => app.sql(`SELECT id, v FROM ${TABLE} WHERE id = ${key(i)}`), sb), 'app.sql, includes NATS to the runner');
-    add('Spark SQL trivial job (count of a 1-row range)', await sampleAsync(() => app.sql('SELECT count(*) AS c FROM range(0, 1, 1, 1)'), sb), "floor: Spark's job planning and scheduling");
+    add(
+      'Spark SQL lookup (cached table, same application)',
+      await sampleAsync((i) => app.sql(`SELECT id, v FROM ${TABLE} WHERE id = ${key(i)}`), sb),
+      'app.sql, includes NATS to the runner',
+    );
+    add(
+      'Spark SQL trivial job (count of a 1-row range)',
+      await sampleAsync(() => app.sql('SELECT count(*) AS c FROM range(0, 1, 1, 1)'), sb),
+      "floor: Spark's job planning and scheduling",
+    );
     add('Spark SQL SELECT 1 (no job)', await sampleAsync(() => app.sql('SELECT 1 AS one'), sb), 'floor: NATS to the runner + Spark SQL parse/plan, no task');
   };
 
   const serverSide = async (app: SparkApplication | undefined): Promise<void> => {
     ctx.log(`  cluster: ${rows} rows in ${partitions} partitions${app ? ` from Spark table ${TABLE}` : ''} …`);
     const source = app ? { spark: app, source: { table: TABLE } } : { data: { range: { end: rows } } };
-    if (app) s.notes.push(`Partition servers: 4 tasks of the same application reading table ${TABLE} (Spark repartitions it round-robin, so keys are not in id ranges: routed and HTTP lookups use keys whose owner the scatter/gather lookups found). The idle Spark JVM and its 4 Python task processes stay on the 2 cores while the servers are timed.`);
+    if (app)
+      s.notes.push(
+        `Partition servers: 4 tasks of the same application reading table ${TABLE} (Spark repartitions it round-robin, so keys are not in id ranges: routed and HTTP lookups use keys whose owner the scatter/gather lookups found). The idle Spark JVM and its 4 Python task processes stay on the 2 cores while the servers are timed.`,
+      );
     await withCluster(benchOptions(ctx, { ...source, partitions, config: { store: 'columns' } }), async (cluster) => {
       const got = sumReplies(await cluster.requestAll('count_matching', { lt: LT }));
       if (got !== expected) throw new Error(`scatter/gather count ${got}, expected ${expected}`);
@@ -76,26 +94,39 @@ export default async function queryLatency(ctx: BenchContext): Promise<SectionRe
       try {
         const member0 = cluster.members.find((m) => m.partition === 0)!;
         const pingSubject = subjectsFor(cluster.id!).endpoint(0, member0.attempt, 'ping');
-        add('scatter/gather count, 4 partitions (NATS)', await sampleAsync(async () => sumReplies(await cluster.requestAll('count_matching', { lt: LT })), bounds));
+        add(
+          'scatter/gather count, 4 partitions (NATS)',
+          await sampleAsync(async () => sumReplies(await cluster.requestAll('count_matching', { lt: LT })), bounds),
+        );
         // Spark repartitions the table round-robin, so which partition owns a key is learnt from
         // the scatter/gather lookups (the routed and HTTP lookups then ask only the owner).
         const owners = new Map<number, number>();
-        add('scatter/gather lookup, 4 partitions (NATS)', await sampleAsync(async (i) => {
-          const replies = await cluster.requestAll('lookup', { key: key(i) });
-          for (const [p, r] of replies) if (r.ok && r.value) owners.set(key(i), p);
-        }, bounds));
+        add(
+          'scatter/gather lookup, 4 partitions (NATS)',
+          await sampleAsync(async (i) => {
+            const replies = await cluster.requestAll('lookup', { key: key(i) });
+            for (const [p, r] of replies) if (r.ok && r.value) owners.set(key(i), p);
+          }, bounds),
+        );
         const known = [...owners.entries()];
         const p0Keys = known.filter(([, p]) => p === 0).map(([k]) => k);
         if (known.length === 0 || p0Keys.length === 0) throw new Error('no key owners learnt from the scatter/gather lookups');
-        add('lookup routed to owner partition (NATS)', await sampleAsync(async (i) => {
-          const [k, p] = known[i % known.length]!;
-          return cluster.request(p, 'lookup', { key: k });
-        }, bounds));
+        add(
+          'lookup routed to owner partition (NATS)',
+          await sampleAsync(async (i) => {
+            const [k, p] = known[i % known.length]!;
+            return cluster.request(p, 'lookup', { key: k });
+          }, bounds),
+        );
         add('count, one partition (NATS)', await sampleAsync(async () => cluster.request(0, 'count_matching', { lt: LT }), bounds));
         add('count, one partition (HTTP)', await sampleAsync(async () => http.get(`/app/count?lt=${LT}`), bounds));
         add('lookup, one partition (HTTP)', await sampleAsync(async (i) => http.get(`/app/lookup?key=${p0Keys[i % p0Keys.length]}`), bounds));
         add('ping, one partition (cluster.request)', await sampleAsync(async () => cluster.request(0, 'ping'), bounds), 'floor: NATS round trip + library');
-        add('ping, one partition (raw NATS request)', await sampleAsync(async () => nc.request(pingSubject, encodeRequest(undefined), { timeout: 5000 }), bounds), 'floor: NATS round trip only');
+        add(
+          'ping, one partition (raw NATS request)',
+          await sampleAsync(async () => nc.request(pingSubject, encodeRequest(undefined), { timeout: 5000 }), bounds),
+          'floor: NATS round trip only',
+        );
       } finally {
         http.close();
         await nc.close();

@@ -54,7 +54,9 @@ const ctx: BenchContext = { quick: values.quick, outDir, workerEnv, log: (l) => 
 const started = new Date();
 const t0 = performance.now();
 const machine = await machineInfo();
-ctx.log(`bench: ${values.quick ? 'quick' : 'full'} run of ${names.join(', ')} on ${machine.cpuModel} (${machine.cores} cores, ${machine.totalMemGiB} GiB), Node ${machine.node}`);
+ctx.log(
+  `bench: ${values.quick ? 'quick' : 'full'} run of ${names.join(', ')} on ${machine.cpuModel} (${machine.cores} cores, ${machine.totalMemGiB} GiB), Node ${machine.node}`,
+);
 
 const sections: SectionResult[] = [];
 let failed = 0;
@@ -77,7 +79,11 @@ for (const name of names) {
 await removeCompiled();
 const targets = sections.flatMap((s) => s.targets);
 const durationMs = performance.now() - t0;
-const header = `Run ${started.toISOString()} (${values.quick ? 'quick' : 'full'}, ${(durationMs / 1000).toFixed(0)} s) on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, ${machine.os}; Node ${machine.node}; ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+const header = `Run ${started.toISOString()} (${values.quick ? 'quick' : 'full'}, ${(durationMs / 1000).toFixed(0)} s) on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, ${machine.os}; Node ${machine.node}; ${Object.entries(
+  machine.versions,
+)
+  .map(([k, v]) => `${k} ${v}`)
+  .join(', ')}`;
 console.log(`## Targets\n\n${targetsTable(targets)}\n\n${header}`);
 
 const report = { format: 'sps-bench/1', date: started.toISOString(), quick: values.quick, durationMs, machine, benchmarks: names, sections, targets };
@@ -86,6 +92,12 @@ const markdown = [`Benchmarks — ${header}`, '', ...sections.map(sectionTable).
 await writeFile(resolve(outDir, `${stamp}.json`), json);
 await writeFile(resolve(outDir, 'latest.json'), json);
 await writeFile(resolve(outDir, 'latest.md'), markdown);
-await writeFile(resolve(outDir, 'latest.svg'), renderChart(sections, `spark-partition-server benchmarks, ${started.toISOString().slice(0, 10)}, ${machine.cores} cores, Node ${machine.node}${values.quick ? ' (quick)' : ''}`));
+await writeFile(
+  resolve(outDir, 'latest.svg'),
+  renderChart(
+    sections,
+    `spark-partition-server benchmarks, ${started.toISOString().slice(0, 10)}, ${machine.cores} cores, Node ${machine.node}${values.quick ? ' (quick)' : ''}`,
+  ),
+);
 ctx.log(`bench: wrote ${resolve(outDir, `${stamp}.json`)}, latest.json, latest.md, latest.svg in ${(durationMs / 1000).toFixed(1)} s`);
 process.exit(failed > 0 ? 1 : 0);

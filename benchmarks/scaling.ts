@@ -14,7 +14,13 @@ export default async function scaling(ctx: BenchContext): Promise<SectionResult>
   const rowSizes = ctx.quick ? [1_000, 10_000] : [10_000, 100_000, 1_000_000, 10_000_000];
   const fixedRows = ctx.quick ? 10_000 : 100_000;
   const bounds = { count: ctx.quick ? 30 : 300, maxMs: ctx.quick ? 2000 : 8000 };
-  const s = section('scaling', '6. Scaling with partitions and rows', { partitionSizes, rowsWhenScalingPartitions: fixedRows, rowSizes, partitionsWhenScalingRows: 4, samples: bounds.count });
+  const s = section('scaling', '6. Scaling with partitions and rows', {
+    partitionSizes,
+    rowsWhenScalingPartitions: fixedRows,
+    rowSizes,
+    partitionsWhenScalingRows: 4,
+    samples: bounds.count,
+  });
 
   for (const n of partitionSizes) {
     ctx.log(`  ${n} partitions …`);
@@ -28,7 +34,13 @@ export default async function scaling(ctx: BenchContext): Promise<SectionResult>
     ctx.log(`  ${rows} rows …`);
     const key = (i: number): number => (i * 104729) % rows;
     await withCluster(benchOptions(ctx, { data: { range: { end: rows } }, partitions: 4, config: { store: 'columns' } }), async (cluster) => {
-      s.rows.push(measure(`${rows} rows: scatter/gather count`, 'ms', await sampleAsync(async () => sumReplies(await cluster.requestAll('count_matching', { lt: LT })), bounds)));
+      s.rows.push(
+        measure(
+          `${rows} rows: scatter/gather count`,
+          'ms',
+          await sampleAsync(async () => sumReplies(await cluster.requestAll('count_matching', { lt: LT })), bounds),
+        ),
+      );
       s.rows.push(measure(`${rows} rows: scatter/gather lookup`, 'ms', await sampleAsync(async (i) => cluster.requestAll('lookup', { key: key(i) }), bounds)));
       const stats = await cluster.requestAll<ServerStats>('stats');
       const loads = [...stats.values()].map((v) => (v.ok ? v.value.loadMs : Number.NaN));

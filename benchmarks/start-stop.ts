@@ -23,13 +23,19 @@ export function shapeSettings(quick: boolean) {
   return { sizes: quick ? [2] : [2, 4, 8], reps: quick ? 2 : 5, loadRows: quick ? 20_000 : 1_000_000, loadParts: 4 };
 }
 
-
 export default async function startStop(ctx: BenchContext): Promise<SectionResult> {
   const sizes = ctx.quick ? [2] : [2, 4, 8];
   const reps = ctx.quick ? 1 : 5;
   const rows = 10_000;
   const s = section('start-stop', '3. Start and stop', {
-    sizes, reps, rows, sparkLocalMaster: 'local[8]', standaloneWorkerCores: 8, sparkRepsTsx: ctx.quick ? 1 : 3, sparkRepsStandalone: 2, sparkRepsCompiled: reps,
+    sizes,
+    reps,
+    rows,
+    sparkLocalMaster: 'local[8]',
+    standaloneWorkerCores: 8,
+    sparkRepsTsx: ctx.quick ? 1 : 3,
+    sparkRepsStandalone: 2,
+    sparkRepsCompiled: reps,
   });
   const ms = (name: string, samples: number[], note?: string) => s.rows.push(measure(name, 'ms', samples, note ? { note } : {}));
 
@@ -110,7 +116,10 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
       const stops: number[] = [];
       for (let r = 0; r < reps; r++) {
         ctx.log(`  ${label}: library start/stop ${n} partitions, ${r + 1}/${reps} …`);
-        const res = await withCluster(benchOptions(ctx, { spark: app, source: { range: { end: rows } }, partitions: n, config: { store: 'columns' } }), async (c) => c);
+        const res = await withCluster(
+          benchOptions(ctx, { spark: app, source: { range: { end: rows } }, partitions: n, config: { store: 'columns' } }),
+          async (c) => c,
+        );
         if (res.value.result().size !== n) throw new Error(`stop() assembled ${res.value.result().size} results, expected ${n}`);
         starts.push(res.startMs);
         stops.push(res.stopMs);
@@ -121,7 +130,11 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
   };
   const addShape = (label: string, out: SparkShapeOut, upExtra?: number) => {
     ms(`${label}: spark-submit until SparkContext`, [out.context_ms]);
-    ms(`${label}: spark-submit until executors registered`, [out.app_up_ms], upExtra !== undefined ? `cluster daemons were up in ${upExtra.toFixed(0)} ms before` : 'local mode: the driver is the executor');
+    ms(
+      `${label}: spark-submit until executors registered`,
+      [out.app_up_ms],
+      upExtra !== undefined ? `cluster daemons were up in ${upExtra.toFixed(0)} ms before` : 'local mode: the driver is the executor',
+    );
     ms(`${label}: first job (starts Python workers)`, [out.first_job_ms]);
     for (const [n, j] of Object.entries(out.jobs)) {
       ms(`${label}: bare job of ${n} tasks, submit until all tasks launched`, j.tasks_launched_ms.slice(1), 'first job excluded');
@@ -177,7 +190,10 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
     }
   }
 
-  for (const [prefix, label] of [['', 'from TypeScript sources (tsx in every worker)'], ['compiled JS: ', 'compiled JS, as published']] as const) {
+  for (const [prefix, label] of [
+    ['', 'from TypeScript sources (tsx in every worker)'],
+    ['compiled JS: ', 'compiled JS, as published'],
+  ] as const) {
     const start8 = s.rows.find((r) => r.name === `${prefix}embedded start(), 8 partitions`)?.median;
     s.targets.push({
       id: `start.embedded-8${prefix ? '-compiled' : ''}`,
@@ -197,7 +213,11 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
       const bare = med(`${bareLabel}: bare job of ${n} tasks, submit until all tasks launched`);
       if (lib === undefined || bare === undefined || !Number.isFinite(lib)) continue;
       const d = lib - bare;
-      s.rows.push(measure(`${label}: library overhead over a bare job, ${n} partitions`, 'ms', [d], { note: 'median library start() minus median bare submit-until-launched' }));
+      s.rows.push(
+        measure(`${label}: library overhead over a bare job, ${n} partitions`, 'ms', [d], {
+          note: 'median library start() minus median bare submit-until-launched',
+        }),
+      );
       text.push(`${n}p ${d.toFixed(0)} ms`);
       worst = Math.max(worst ?? d, d);
     }
@@ -209,7 +229,9 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
   const tsx = med('part: worker process with tsx, import library + server, exit');
   const plain = med('part: worker process, compiled JS (no tsx), import library + server, exit');
   if (tsxLocal.worst !== undefined && tsx !== undefined) {
-    s.notes.push(`"Spark …: library start()" rows run the workers from TypeScript sources (tsx in every worker, like the embedded rows); "compiled JS: …" rows use the library as published. One worker process alone takes ${tsx.toFixed(0)} ms to spawn and import with tsx, ${plain?.toFixed(0) ?? '?'} ms compiled, and ${sizes.at(-1)} workers share 2 cores.`);
+    s.notes.push(
+      `"Spark …: library start()" rows run the workers from TypeScript sources (tsx in every worker, like the embedded rows); "compiled JS: …" rows use the library as published. One worker process alone takes ${tsx.toFixed(0)} ms to spawn and import with tsx, ${plain?.toFixed(0) ?? '?'} ms compiled, and ${sizes.at(-1)} workers share 2 cores.`,
+    );
   }
   // Where the compiled overhead goes: the same worker processes as an embedded start, plus what
   // is Spark-specific (submit request, source, Python task spawning the worker, rows as JSON).
@@ -219,17 +241,27 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
     const emb = med(`compiled JS: embedded start(), ${n} partitions`);
     const bare = med(`Spark local[8]: bare job of ${n} tasks, submit until all tasks launched`);
     if (lib === undefined || emb === undefined || bare === undefined || !Number.isFinite(lib)) continue;
-    s.rows.push(measure(`compiled JS: Spark local[8]: start minus embedded start minus bare launch, ${n} partitions`, 'ms', [lib - emb - bare], { note: 'the Spark-specific share of the library' }));
+    s.rows.push(
+      measure(`compiled JS: Spark local[8]: start minus embedded start minus bare launch, ${n} partitions`, 'ms', [lib - emb - bare], {
+        note: 'the Spark-specific share of the library',
+      }),
+    );
     split.push(`${n}p: ${lib.toFixed(0)} = bare launch ${bare.toFixed(0)} + embedded start ${emb.toFixed(0)} + ${(lib - emb - bare).toFixed(0)}`);
   }
-  if (split.length > 0) s.notes.push(`compiled JS on Spark local[8], start() in ms = bare Spark launch + the embedded start of the same partitions (worker processes) + a Spark-specific rest: ${split.join('; ')}.`);
+  if (split.length > 0)
+    s.notes.push(
+      `compiled JS on Spark local[8], start() in ms = bare Spark launch + the embedded start of the same partitions (worker processes) + a Spark-specific rest: ${split.join('; ')}.`,
+    );
   const targets: [string, string, { text: string[]; worst?: number }[]][] = [
     ['start.over-spark', 'compiled JS, as published', [compiledLocal]],
     ['start.over-spark-tsx', 'from TypeScript sources (tsx in every worker)', [tsxLocal, tsxStandalone]],
   ];
   for (const [id, label, parts] of targets) {
     const worsts = parts.map((p) => p.worst).filter((w): w is number => w !== undefined);
-    const text = parts.map((p, i) => (p.text.length ? `${id === 'start.over-spark' ? 'local[8]' : ['local[8]', 'standalone'][i]}: ${p.text.join(', ')}` : '')).filter(Boolean).join('; ');
+    const text = parts
+      .map((p, i) => (p.text.length ? `${id === 'start.over-spark' ? 'local[8]' : ['local[8]', 'standalone'][i]}: ${p.text.join(', ')}` : ''))
+      .filter(Boolean)
+      .join('; ');
     s.targets.push({
       id,
       target: `library adds < 300 ms over a bare Spark job of the same shape (${label})`,

@@ -22,11 +22,18 @@ export default async function throughput(ctx: BenchContext): Promise<SectionResu
   const primary: AutocannonSettings = { connections: 16, pipelining: 10, durationSec: ctx.quick ? 1 : 4 };
   const secondary: AutocannonSettings = { connections: 64, pipelining: 1, durationSec: ctx.quick ? 1 : 4 };
   const s = section('throughput', '2. Throughput of one partition (lookup endpoint)', {
-    rows, runs, natsInflight: inflight, natsRunMs: natsMs, natsMaxRequestsPerRun: 1_000_000,
-    autocannon: primary, autocannonSecondary: secondary, keys: 'lookup key varies per request over NATS; fixed key over HTTP',
+    rows,
+    runs,
+    natsInflight: inflight,
+    natsRunMs: natsMs,
+    natsMaxRequestsPerRun: 1_000_000,
+    autocannon: primary,
+    autocannonSecondary: secondary,
+    keys: 'lookup key varies per request over NATS; fixed key over HTTP',
   });
   const key = (i: number): number => (i * 104729) % rows;
-  const perSec = (name: string, samples: number[], note?: string) => s.rows.push(measure(name, 'req/s', samples, { higherIsBetter: true, ...(note ? { note } : {}) }));
+  const perSec = (name: string, samples: number[], note?: string) =>
+    s.rows.push(measure(name, 'req/s', samples, { higherIsBetter: true, ...(note ? { note } : {}) }));
 
   await withCluster(benchOptions(ctx, { data: { range: { end: rows } }, partitions: 1, config: { store: 'columns' } }), async (cluster) => {
     const member = cluster.members[0]!;
@@ -87,9 +94,21 @@ export default async function throughput(ctx: BenchContext): Promise<SectionResu
   const nats = med('NATS, cluster.request');
   const http = med('HTTP partition server');
   const node = med('HTTP node:http');
-  s.targets.push({ id: 'throughput.nats', target: 'NATS, one partition, 64 in flight: >= 30k req/s', measured: `${Math.round(nats)} req/s`, met: nats >= 30_000 });
+  s.targets.push({
+    id: 'throughput.nats',
+    target: 'NATS, one partition, 64 in flight: >= 30k req/s',
+    measured: `${Math.round(nats)} req/s`,
+    met: nats >= 30_000,
+  });
   s.targets.push({ id: 'throughput.http', target: 'HTTP, one partition: >= 50k req/s', measured: `${Math.round(http)} req/s`, met: http >= 50_000 });
-  s.targets.push({ id: 'throughput.http-vs-node', target: 'HTTP: >= 2x node:http with the same handler', measured: `${(http / node).toFixed(2)}x (${Math.round(http)} vs ${Math.round(node)})`, met: http / node >= 2 });
-  s.notes.push(`autocannon runs in its own process on the same 2 cores; with ${primary.connections} connections x ${primary.pipelining} pipelined requests it can saturate the servers, without pipelining it saturates first.`);
+  s.targets.push({
+    id: 'throughput.http-vs-node',
+    target: 'HTTP: >= 2x node:http with the same handler',
+    measured: `${(http / node).toFixed(2)}x (${Math.round(http)} vs ${Math.round(node)})`,
+    met: http / node >= 2,
+  });
+  s.notes.push(
+    `autocannon runs in its own process on the same 2 cores; with ${primary.connections} connections x ${primary.pipelining} pipelined requests it can saturate the servers, without pipelining it saturates first.`,
+  );
   return s;
 }

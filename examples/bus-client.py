@@ -47,8 +47,12 @@ async def main(endpoint):
     if access.get("tls"):
         tls = ssl.create_default_context(cadata=access["tls"]["ca"])
     nc = await nats.connect(
-        servers=access["url"].split(","), nkeys_seed_str=access["auth"]["nkeySeed"],
-        inbox_prefix=access["inboxPrefix"], tls=tls, error_cb=on_error, allow_reconnect=False,
+        servers=access["url"].split(","),
+        nkeys_seed_str=access["auth"]["nkeySeed"],
+        inbox_prefix=access["inboxPrefix"],
+        tls=tls,
+        error_cb=on_error,
+        allow_reconnect=False,
     )
     prefix = "sps.%s" % cluster
     view = opened((await nc.request(prefix + ".ctl.members.get", envelope("members-get"), timeout=10)).data, "members")

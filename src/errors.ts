@@ -63,10 +63,7 @@ export class PartitionFailedError extends SparkPartitionServerError {
   /** How many attempts failed. */
   readonly failures: number;
   constructor(partition: number, failures: number, lastError: string) {
-    super(
-      'SPS_PARTITION_FAILED',
-      `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}`,
-    );
+    super('SPS_PARTITION_FAILED', `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}`);
     this.partition = partition;
     this.failures = failures;
   }

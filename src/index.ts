@@ -22,7 +22,17 @@ export { ResultDataset } from './spark/result-dataset.js';
 export type { SaveOptions } from './spark/result-dataset.js';
 export type { SparkSource, ReaderOptions } from './spark/spark-source.js';
 export { httpResponse } from './transport/http.js';
-export type { HttpHandler, HttpMethod, HttpRequest, HttpResponse, HttpResult, HttpServer, HttpServerFactory, WsConnection, WsHandler } from './transport/http.js';
+export type {
+  HttpHandler,
+  HttpMethod,
+  HttpRequest,
+  HttpResponse,
+  HttpResult,
+  HttpServer,
+  HttpServerFactory,
+  WsConnection,
+  WsHandler,
+} from './transport/http.js';
 export { createUwsServer } from './transport/uws-http.js';
 export { subjectsFor } from './protocol/subjects.js';
 export type { Subjects } from './protocol/subjects.js';

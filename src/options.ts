@@ -251,7 +251,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
 function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
   const userRun = o.natsUrl !== undefined;
   for (const k of ['natsAuth', 'natsTls'] as const) {
-    if (o[k] !== undefined && !userRun) throw new InvalidOptionError(k, 'applies to a NATS server you run (option natsUrl); the private server makes its own credentials');
+    if (o[k] !== undefined && !userRun)
+      throw new InvalidOptionError(k, 'applies to a NATS server you run (option natsUrl); the private server makes its own credentials');
   }
   for (const k of ['natsListen', 'natsAdvertiseUrl', 'tls', 'natsServer'] as const) {
     if (o[k] !== undefined && userRun) throw new InvalidOptionError(k, 'applies to the private nats-server, not to natsUrl');
@@ -285,14 +286,17 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
     if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k].trim() === '')) throw new InvalidOptionError(k, 'must be a non-empty string');
   }
   if (o.sparkConf !== undefined) {
-    if (typeof o.sparkConf !== 'object' || o.sparkConf === null) throw new InvalidOptionError('sparkConf', 'must map Spark configuration keys to string values');
-    for (const [k, v] of Object.entries(o.sparkConf)) if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, `must be a string, got ${JSON.stringify(v)}`);
+    if (typeof o.sparkConf !== 'object' || o.sparkConf === null)
+      throw new InvalidOptionError('sparkConf', 'must map Spark configuration keys to string values');
+    for (const [k, v] of Object.entries(o.sparkConf))
+      if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, `must be a string, got ${JSON.stringify(v)}`);
   }
   for (const k of ['cacheResult', 'barrier'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new InvalidOptionError(k, 'must be a boolean');
   }
   const spark = o.master !== undefined || o.spark !== undefined;
-  if (o.master !== undefined && o.spark !== undefined) throw new InvalidOptionError('spark', 'give either master (a new Spark application) or spark (a running one), not both');
+  if (o.master !== undefined && o.spark !== undefined)
+    throw new InvalidOptionError('spark', 'give either master (a new Spark application) or spark (a running one), not both');
   if (o.spark !== undefined && (typeof o.spark !== 'object' || o.spark === null || typeof (o.spark as { request?: unknown }).request !== 'function')) {
     throw new InvalidOptionError('spark', 'must be a SparkApplication (from SparkApplication.start())');
   }
@@ -304,7 +308,8 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
   }
   if (o.spark !== undefined) {
     for (const k of ['sparkConf', 'sparkHome'] as const) {
-      if (o[k] !== undefined) throw new InvalidOptionError(k, 'applies to an application started on master; the spark application was configured when it started');
+      if (o[k] !== undefined)
+        throw new InvalidOptionError(k, 'applies to an application started on master; the spark application was configured when it started');
     }
   }
   if (o.source !== undefined) {

@@ -97,7 +97,14 @@ function supervisor(partitions = 2, startTimeoutMs = 60_000) {
   return { actor, published: () => published, shutdowns: () => shutdowns };
 }
 
-const reg = (partition: number, attempt: number): Registration => ({ partition, attempt, host: 'h', port: 1000 + partition, pid: 100 + attempt, endpoints: [] });
+const reg = (partition: number, attempt: number): Registration => ({
+  partition,
+  attempt,
+  host: 'h',
+  port: 1000 + partition,
+  pid: 100 + attempt,
+  endpoints: [],
+});
 
 function serve(actor: ReturnType<typeof supervisor>['actor'], partition: number, attempt: number): void {
   actor.send({ type: 'REGISTER', registration: reg(partition, attempt) });
@@ -195,17 +202,23 @@ test('a lost component fails the run at once and marks every member that owed a 
   const snap = actor.getSnapshot();
   t.is(snap.value, 'failed');
   t.like(snap.context.failure, { code: 'SPS_COMPONENT_LOST', component: 'nats-server', partitions: [0, 1] });
-  t.deepEqual(Object.values(snap.context.members).map((m) => m.state), ['failed', 'failed']);
+  t.deepEqual(
+    Object.values(snap.context.members).map((m) => m.state),
+    ['failed', 'failed'],
+  );
 });
 
-test('a failed Spark job (GAVE_UP with all) takes every member down and fails the run with the job\'s error', (t) => {
+test("a failed Spark job (GAVE_UP with all) takes every member down and fails the run with the job's error", (t) => {
   const { actor } = supervisor(3);
   for (const p of [0, 1, 2]) serve(actor, p, 0);
   actor.send({ type: 'GAVE_UP', partition: 2, failures: 4, error: 'Task 2 in stage 1.0 failed 4 times', all: true });
   const snap = actor.getSnapshot();
   t.is(snap.value, 'failed');
   t.like(snap.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [2], lastError: 'Task 2 in stage 1.0 failed 4 times' });
-  t.deepEqual(Object.values(snap.context.members).map((m) => m.state), ['failed', 'failed', 'failed']);
+  t.deepEqual(
+    Object.values(snap.context.members).map((m) => m.state),
+    ['failed', 'failed', 'failed'],
+  );
 });
 
 test('registrations out of range are refused', (t) => {

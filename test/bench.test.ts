@@ -13,11 +13,14 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 function runQuick(out: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'benchmarks/run.ts'), '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'benchmarks/run.ts'), '--quick', '--out', out], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-20_000)));
     // Bounded: a hung run is killed (the suite's own timeout is longer).
-    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 280_000);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stderr });
@@ -26,7 +29,7 @@ function runQuick(out: string): Promise<{ code: number | null; stderr: string }>
 }
 
 test('npm run bench -- --quick writes well-formed JSON, markdown and an SVG chart', async (t) => {
-  t.timeout(180_000);
+  t.timeout(300_000);
   const out = await mkdtemp(join(tmpdir(), 'sps-bench-test-'));
   try {
     const { code, stderr } = await runQuick(out);
@@ -61,7 +64,10 @@ test('npm run bench -- --quick writes well-formed JSON, markdown and an SVG char
       t.true(target.met === null || typeof target.met === 'boolean');
     }
     const files = await import('node:fs/promises').then((fs) => fs.readdir(out));
-    t.true(files.some((f) => /^\d{4}-\d\d-\d\dT.*\.json$/.test(f)), 'timestamped JSON');
+    t.true(
+      files.some((f) => /^\d{4}-\d\d-\d\dT.*\.json$/.test(f)),
+      'timestamped JSON',
+    );
     t.true((await readFile(join(out, 'latest.svg'), 'utf8')).startsWith('<svg'));
     t.regex(await readFile(join(out, 'latest.md'), 'utf8'), /\| target +\| measured/);
   } finally {

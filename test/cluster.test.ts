@@ -28,7 +28,13 @@ test.serial('the seed demo: 1000 numbers in 2 partitions, served over HTTP and N
   t.is(cluster.state, 'running');
 
   const members = cluster.members;
-  t.deepEqual(members.map((m) => [m.partition, m.attempt, m.state]), [[0, 0, 'serving'], [1, 0, 'serving']]);
+  t.deepEqual(
+    members.map((m) => [m.partition, m.attempt, m.state]),
+    [
+      [0, 0, 'serving'],
+      [1, 0, 'serving'],
+    ],
+  );
   for (const m of members) {
     t.is(m.host, '127.0.0.1');
     t.true(typeof m.port === 'number' && m.port > 0);
@@ -40,7 +46,10 @@ test.serial('the seed demo: 1000 numbers in 2 partitions, served over HTTP and N
   const expected0 = Array.from({ length: 500 }, (_, i) => i);
   t.deepEqual(await cluster.getPartitionList(0), expected0);
   t.deepEqual(await cluster.request(0, 'get_list'), expected0);
-  t.deepEqual(await cluster.request(1, 'sum'), Array.from({ length: 500 }, (_, i) => 500 + i).reduce((a, b) => a + b));
+  t.deepEqual(
+    await cluster.request(1, 'sum'),
+    Array.from({ length: 500 }, (_, i) => 500 + i).reduce((a, b) => a + b),
+  );
 
   const pids = members.map((m) => m.pid);
   const ports = members.map((m) => m.port!);
@@ -68,7 +77,13 @@ test.serial('the HTTP server is native uWebSockets.js, and health and /app route
   const health = await fetch(`http://${host}:${port}/control/health`);
   // Only the native build writes this header; the fork's JavaScript fallback does not.
   t.is(health.headers.get('uwebsockets'), '20');
-  t.like(await health.json(), { partition: 0, attempt: 0, state: 'serving', clusterId: cluster.id, http: 'uWebSockets.js (native, @trufflesuite/uws-js-unofficial)' });
+  t.like(await health.json(), {
+    partition: 0,
+    attempt: 0,
+    state: 'serving',
+    clusterId: cluster.id,
+    http: 'uWebSockets.js (native, @trufflesuite/uws-js-unofficial)',
+  });
   const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
   t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
   t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
@@ -116,7 +131,10 @@ test.serial('requestAll gathers every partition and reports per-partition errors
   await cluster.start();
   const sums = await cluster.requestAll<number>('sum');
   t.deepEqual([...sums.keys()], [0, 1, 2]);
-  t.deepEqual([...sums.values()].map((r) => (r.ok ? r.value : r.error)), [45, 145, 245]);
+  t.deepEqual(
+    [...sums.values()].map((r) => (r.ok ? r.value : r.error)),
+    [45, 145, 245],
+  );
 
   const booms = await cluster.requestAll('boom');
   t.like(booms.get(0), { ok: true, value: 'fine' });
@@ -148,7 +166,10 @@ test.serial('an empty partition still gets a server that knows its index', async
   t.teardown(() => cluster.stop());
   await cluster.start();
   const who = await cluster.requestAll<{ partition: number }>('whoami');
-  t.deepEqual([...who.values()].map((r) => (r.ok ? r.value.partition : -1)), [0, 1, 2]);
+  t.deepEqual(
+    [...who.values()].map((r) => (r.ok ? r.value.partition : -1)),
+    [0, 1, 2],
+  );
   t.deepEqual(await cluster.request(0, 'get_list'), []);
   t.deepEqual(await cluster.request(2, 'get_list'), [7]);
 });

@@ -7,13 +7,23 @@ const slices = async (data: Parameters<typeof partitionSource>[0], n: number) =>
 };
 
 test('arrays are split into contiguous slices, as Spark parallelize does', async (t) => {
-  t.deepEqual(await slices([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4, 5]]);
+  t.deepEqual(await slices([1, 2, 3, 4, 5], 2), [
+    [1, 2],
+    [3, 4, 5],
+  ]);
   t.deepEqual(await slices([1], 3), [[], [], [1]]);
 });
 
 test('ranges are split without materializing, with start and step', async (t) => {
-  t.deepEqual(await slices({ range: { end: 6 } }, 3), [[0, 1], [2, 3], [4, 5]]);
-  t.deepEqual(await slices({ range: { start: 10, end: 0, step: -3 } }, 2), [[10, 7], [4, 1]]);
+  t.deepEqual(await slices({ range: { end: 6 } }, 3), [
+    [0, 1],
+    [2, 3],
+    [4, 5],
+  ]);
+  t.deepEqual(await slices({ range: { start: 10, end: 0, step: -3 } }, 2), [
+    [10, 7],
+    [4, 1],
+  ]);
   const big = await partitionSource({ range: { end: 1e12 } }, 4);
   t.is(big.slice(3)[Symbol.iterator]().next().value, 750_000_000_000);
 });

@@ -22,7 +22,10 @@ test.serial('a SIGKILLed partition is relaunched as attempt 1 and serves again; 
   t.not(fresh.pid, old.pid);
   t.false(isAlive(old.pid));
   t.like(await cluster.request(1, 'whoami'), { partition: 1, attempt: 1, pid: fresh.pid });
-  t.deepEqual(await cluster.request(1, 'get_list'), Array.from({ length: 10 }, (_, i) => 10 + i));
+  t.deepEqual(
+    await cluster.request(1, 'get_list'),
+    Array.from({ length: 10 }, (_, i) => 10 + i),
+  );
 
   // Late messages from attempt 0: a state report, a re-registration and a failure.
   const subjects = subjectsFor(cluster.id!);
@@ -49,7 +52,10 @@ test.serial('a partition that fails maxFailures times fails start() with its las
   const err = await t.throwsAsync(cluster.start(), { instanceOf: PartitionFailedError });
   t.is(err!.partition, 1);
   t.is(err!.failures, 3);
-  t.regex(err!.message, /Partition 1 failed 3 time\(s\), giving up\. Last error: exited with code 1: \[SPS_PARTITION_ERROR\] init refused on purpose for partition 1/);
+  t.regex(
+    err!.message,
+    /Partition 1 failed 3 time\(s\), giving up\. Last error: exited with code 1: \[SPS_PARTITION_ERROR\] init refused on purpose for partition 1/,
+  );
   t.is(cluster.state, 'failed');
   t.deepEqual(cluster.workerPids, []);
   const pids = cluster.members.map((m) => m.pid);
@@ -58,7 +64,15 @@ test.serial('a partition that fails maxFailures times fails start() with its las
 
 test.serial('the start timeout names the partitions that are not serving and stops the rest', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 3, config: { hangInit: [2] }, startTimeoutMs: 6000, natsUrl: server.url, log: false });
+  const cluster = new Cluster({
+    server: TEST_SERVER,
+    data: [1, 2, 3],
+    partitions: 3,
+    config: { hangInit: [2] },
+    startTimeoutMs: 6000,
+    natsUrl: server.url,
+    log: false,
+  });
   t.teardown(() => cluster.stop());
   let pids: number[] = [];
   const poll = setInterval(() => (pids = [...new Set([...pids, ...cluster.workerPids])]), 20);
@@ -109,14 +123,20 @@ test.serial('malformed messages on the cluster subjects are ignored and counted;
   for (const p of ['2', '99', '007', 'x']) intruder.publish(`${s.prefix}.ctl.state.${p}`, encodeState({ attempt: 0, state: 'failed', pid: 1 }));
   await intruder.flush();
   await waitUntil(() => cluster.stats.malformed >= garbage.length * 2 + 4, 5_000, 'malformed messages counted');
-  t.deepEqual(cluster.members.map((m) => m.partition), [0, 1]);
+  t.deepEqual(
+    cluster.members.map((m) => m.partition),
+    [0, 1],
+  );
   // Garbage to an endpoint gets an error reply, and the endpoint keeps working.
   const member = cluster.members[0]!;
   const reply = decodeReply('r', (await intruder.request(s.endpoint(0, member.attempt, 'sum'), Buffer.from('garbage'))).data);
   t.like(reply, { ok: false, error: { code: 'SPS_MALFORMED_MESSAGE' } });
   const good = decodeReply('r', (await intruder.request(s.endpoint(0, member.attempt, 'sum'), encodeRequest(null))).data);
   t.deepEqual(good, { ok: true, body: 3 });
-  t.deepEqual(cluster.members.map((m) => m.state), ['serving', 'serving']);
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['serving', 'serving'],
+  );
   t.deepEqual(await cluster.request(1, 'get_list'), [3, 4]);
   await cluster.stop();
   t.is(cluster.state, 'stopped');

@@ -9,7 +9,7 @@ import { connectBus } from '../src/transport/bus.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { SMALL_SPARK_CONF, testLog, workerPidsOf } from './helpers/spark-harness.js';
 
-test('a partition lost after start fails the cluster at once; stop() rejects naming it and keeps the others\' results', async (t) => {
+test("a partition lost after start fails the cluster at once; stop() rejects naming it and keeps the others' results", async (t) => {
   const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, maxFailures: 1, log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
@@ -23,14 +23,17 @@ test('a partition lost after start fails the cluster at once; stop() rejects nam
   await t.notThrowsAsync(cluster.stop(), 'the failure is thrown once');
 });
 
-test('losing the run\'s nats-server fails the cluster at once with ComponentLostError, and leaves no worker behind', async (t) => {
+test("losing the run's nats-server fails the cluster at once with ComponentLostError, and leaves no worker behind", async (t) => {
   const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
   const pids = cluster.members.map((m) => m.pid);
   process.kill(cluster.natsServerPid!, 'SIGKILL');
   await waitUntil(() => cluster.state === 'failed', 30_000, 'the cluster to fail');
-  t.deepEqual(cluster.members.map((m) => m.state), ['failed', 'failed']);
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['failed', 'failed'],
+  );
   const err = await t.throwsAsync(cluster.stop(), { instanceOf: ComponentLostError });
   t.is(err!.component, 'nats-server');
   t.regex(err!.message, /nats-server .*exited with SIGKILL/);
@@ -53,7 +56,14 @@ test.serial('losing spark-submit fails the cluster at once with ComponentLostErr
   t.timeout(180_000);
   const app = await SparkApplication.start({ master: 'local[2,4]', conf: SMALL_SPARK_CONF, log: testLog });
   t.teardown(() => app.close());
-  const cluster = new Cluster({ server: new URL('./helpers/spark-echo-server.ts', import.meta.url), source: { range: { end: 4 } }, partitions: 2, spark: app, log: testLog, startTimeoutMs: 120_000 });
+  const cluster = new Cluster({
+    server: new URL('./helpers/spark-echo-server.ts', import.meta.url),
+    source: { range: { end: 4 } },
+    partitions: 2,
+    spark: app,
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
   const pids = cluster.members.map((m) => m.pid);
@@ -86,16 +96,24 @@ test.serial('a NATS server you run that restarts within the reconnect window is 
   await waitUntil(() => attempts >= 20, 60_000, '20 reconnect attempts');
   // The same port, a new process: everyone reconnects and their subscriptions come back.
   server = await startNatsServer({ port: server.port });
-  await waitUntil(async () => {
-    try {
-      return (await cluster.request(1, 'sum', undefined, { timeoutMs: 1000 })) === 7;
-    } catch {
-      return false;
-    }
-  }, 60_000, 'partition 1 to answer again');
+  await waitUntil(
+    async () => {
+      try {
+        return (await cluster.request(1, 'sum', undefined, { timeoutMs: 1000 })) === 7;
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+    'partition 1 to answer again',
+  );
   t.is(await cluster.request(0, 'sum'), 3);
   t.is(cluster.state, 'running');
-  t.deepEqual(cluster.members.map((m) => m.pid), pids, 'no partition was restarted');
+  t.deepEqual(
+    cluster.members.map((m) => m.pid),
+    pids,
+    'no partition was restarted',
+  );
   await cluster.stop();
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
 });

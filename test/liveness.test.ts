@@ -4,7 +4,7 @@
  * partition is retried like a crash. Real processes; every wait is bounded polling on events.
  */
 import test from 'ava';
-import { Cluster, type SparkApplication } from '../src/index.js';
+import { Cluster } from '../src/index.js';
 import { isAlive, waitUntil } from './helpers/harness.js';
 import { startApp, testLog, until } from './helpers/spark-harness.js';
 
@@ -52,7 +52,10 @@ test.serial('embedded: a worker whose event loop is blocked is killed as hung an
   const fresh = cluster.members[1]!;
   t.not(fresh.pid, old.pid);
   await waitUntil(() => !isAlive(old.pid), 10_000, `hung worker ${old.pid} gone`);
-  t.true(lines.some((l) => /p1\/a0\] hung: no liveness tick for 2000 ms; killing worker \d+/.test(l)), lines.join('\n'));
+  t.true(
+    lines.some((l) => /p1\/a0\] hung: no liveness tick for 2000 ms; killing worker \d+/.test(l)),
+    lines.join('\n'),
+  );
   t.deepEqual(await cluster.request<WhoAmI>(1, 'whoami'), { partition: 1, attempt: 1, pid: fresh.pid });
   // Attempt 1 does not spin.
   t.deepEqual(await cluster.request(1, 'spin'), { spun: false, attempt: 1 });
@@ -75,7 +78,10 @@ test.serial('embedded: a SIGSTOPped worker is killed as hung and replaced by the
   const fresh = cluster.members[0]!;
   t.not(fresh.pid, old.pid);
   await waitUntil(() => !isAlive(old.pid), 10_000, `stopped worker ${old.pid} gone`);
-  t.true(lines.some((l) => /p0\/a0\] hung: no liveness tick for 2000 ms/.test(l)), lines.join('\n'));
+  t.true(
+    lines.some((l) => /p0\/a0\] hung: no liveness tick for 2000 ms/.test(l)),
+    lines.join('\n'),
+  );
   t.deepEqual(await cluster.request<WhoAmI>(0, 'whoami'), { partition: 0, attempt: 1, pid: fresh.pid });
   // The other partition was never touched.
   t.is(cluster.members[1]!.attempt, 0);
@@ -86,9 +92,8 @@ test.serial('embedded: a SIGSTOPped worker is killed as hung and replaced by the
 
 test.serial('Spark local: a worker whose event loop is blocked is killed by its task, and Spark retries the partition', async (t) => {
   t.timeout(240_000);
-  let app: SparkApplication | undefined;
-  t.teardown(() => app?.close());
-  app = await startApp('local[2,4]');
+  const app = await startApp('local[2,4]');
+  t.teardown(() => app.close());
   const cluster = new Cluster({
     server: HANG_SERVER,
     partitions: 2,

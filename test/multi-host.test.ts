@@ -80,10 +80,16 @@ if (!probe.ok) {
     const victim = members[1]!;
     t.true(workerPidsOf(cluster.id!).includes(victim.pid));
     process.kill(victim.pid, 'SIGKILL');
-    t.true(await until(() => cluster.members[1]!.attempt > victim.attempt && cluster.members[1]!.state === 'serving', 180_000), JSON.stringify(cluster.members));
+    t.true(
+      await until(() => cluster.members[1]!.attempt > victim.attempt && cluster.members[1]!.state === 'serving', 180_000),
+      JSON.stringify(cluster.members),
+    );
     const fresh = cluster.members[1]!;
     t.true(addresses.includes(fresh.host), `attempt ${fresh.attempt} registered ${fresh.host}`);
-    t.deepEqual(await cluster.getPartitionList(1), Array.from({ length: 100 }, (_, i) => 100 + i));
+    t.deepEqual(
+      await cluster.getPartitionList(1),
+      Array.from({ length: 100 }, (_, i) => 100 + i),
+    );
 
     const pids = cluster.members.map((m) => m.pid);
     await cluster.stop();

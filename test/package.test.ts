@@ -11,7 +11,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 
 function newestSource(dir: string): number {
-  return Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  return Math.max(
+    ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)),
+  );
 }
 
 test.before(async () => {
@@ -30,12 +32,28 @@ test('the build ships the PySpark runner next to the compiled Spark launcher', (
 test('the sps bin runs a JavaScript server on the compiled library, without tsx in the workers', async (t) => {
   const { stdout, stderr } = await run(
     process.execPath,
-    [join(root, 'dist/src/cli.js'), 'run', '--server', join(root, 'test/fixtures/js-server.mjs'), '--partitions', '2', '--range', '10', '--config', '{"echo":"yes"}', '--for', '0'],
+    [
+      join(root, 'dist/src/cli.js'),
+      'run',
+      '--server',
+      join(root, 'test/fixtures/js-server.mjs'),
+      '--partitions',
+      '2',
+      '--range',
+      '10',
+      '--config',
+      '{"echo":"yes"}',
+      '--for',
+      '0',
+    ],
     { cwd: root, timeout: 60_000 },
   );
   t.regex(stderr, /partition 0 attempt 0 pid \d+ http:\/\/127\.0\.0\.1:\d+/);
   t.deepEqual(
-    stdout.trim().split('\n').map((l) => JSON.parse(l)),
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
     [
       { partition: 0, record: { partition: 0, rows: 'yes' } },
       { partition: 1, record: { partition: 1, rows: 'yes' } },

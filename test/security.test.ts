@@ -33,7 +33,10 @@ async function as(access: BusAccess, name: string): Promise<{ nc: NatsConnection
   return { nc, refused };
 }
 
-async function startCaptured(t: import('ava').ExecutionContext, extra: Record<string, unknown> = {}): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
+async function startCaptured(
+  t: import('ava').ExecutionContext,
+  extra: Record<string, unknown> = {},
+): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
   const launcher = await CapturingLauncher.create([1, 2, 3, 4], 2);
   const cluster = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false, ...extra });
   t.teardown(() => cluster.stop().catch(() => {}));
@@ -41,7 +44,7 @@ async function startCaptured(t: import('ava').ExecutionContext, extra: Record<st
   return { cluster, launcher };
 }
 
-test('a connection without credentials, or with a stranger\'s nkey, is refused', async (t) => {
+test("a connection without credentials, or with a stranger's nkey, is refused", async (t) => {
   const { cluster } = await startCaptured(t);
   await t.throwsAsync(connect({ servers: cluster.natsUrl!, reconnect: false }), { message: /Authorization Violation/i });
   const { createUser } = await import('@nats-io/nkeys');
@@ -50,7 +53,7 @@ test('a connection without credentials, or with a stranger\'s nkey, is refused',
   t.deepEqual(await cluster.request(0, 'sum'), 3);
 });
 
-test('with partition 1\'s credentials, the server refuses every order and every other identity\'s subject', async (t) => {
+test("with partition 1's credentials, the server refuses every order and every other identity's subject", async (t) => {
   const { cluster, launcher } = await startCaptured(t);
   const s = subjectsFor(cluster.id!);
   const plan = launcher.plan!;
@@ -83,8 +86,14 @@ test('with partition 1\'s credentials, the server refuses every order and every 
   t.true(p1.refused.includes(`subscription ${s.endpoints(0, '*')}`));
   // A round trip on the watcher after the intruder's flush: had anything passed, it would be here.
   await watcher.nc.flush();
-  t.deepEqual(seen.filter((x) => forbidden.includes(x)), []);
-  t.deepEqual(cluster.members.map((m) => m.state), ['serving', 'serving']);
+  t.deepEqual(
+    seen.filter((x) => forbidden.includes(x)),
+    [],
+  );
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['serving', 'serving'],
+  );
 
   // What partition 1 may do: call a peer, and report on its own subjects (garbage there is counted).
   t.like(decodeReply('r', (await p1.nc.request(s.endpoint(0, 0, 'sum'), encodeRequest(null))).data), { ok: true, body: 3 });
@@ -93,7 +102,10 @@ test('with partition 1\'s credentials, the server refuses every order and every 
   p1.nc.publish(s.state(1), Buffer.alloc(1000, 7));
   await p1.nc.flush();
   await waitUntil(() => cluster.stats.malformed >= before + 2, 10_000, 'malformed reports counted');
-  t.deepEqual(cluster.members.map((m) => m.state), ['serving', 'serving']);
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['serving', 'serving'],
+  );
   await cluster.stop();
   t.is(cluster.result().size, 2);
 });
@@ -106,7 +118,10 @@ test('a forged registration cannot make the driver signal a process it did not s
   const p1 = await as(launcher.plan!.busFor(1), 'intruder-p1');
   t.teardown(() => p1.nc.close());
   // Partition 1's own identity may re-register itself; claiming someone else's pid buys nothing.
-  const ack = decodeRegisterAck('a', (await p1.nc.request(s.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: bystander.pid!, endpoints: [] }))).data);
+  const ack = decodeRegisterAck(
+    'a',
+    (await p1.nc.request(s.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: bystander.pid!, endpoints: [] }))).data,
+  );
   t.true(ack.accepted);
   p1.nc.publish(s.state(1), encodeState({ attempt: 99, state: 'serving', pid: bystander.pid! }));
   await p1.nc.flush();
@@ -125,13 +140,22 @@ test('client credentials may call endpoints and read the membership, and nothing
   const client = await as(access, 'client');
   t.teardown(() => client.nc.close());
   const view = decodeMembers('m', (await client.nc.request(s.membersGet, encode('members-get', {}))).data);
-  t.deepEqual(view.members.map((m) => [m.partition, m.state]), [[0, 'serving'], [1, 'serving']]);
+  t.deepEqual(
+    view.members.map((m) => [m.partition, m.state]),
+    [
+      [0, 'serving'],
+      [1, 'serving'],
+    ],
+  );
   t.like(decodeReply('r', (await client.nc.request(s.endpoint(1, 0, 'get_list'), encodeRequest(null))).data), { ok: true, body: [3, 4] });
   for (const subject of [s.shutdown, s.register(0), s.state(1), s.members]) client.nc.publish(subject, encode('shutdown', {}));
   client.nc.subscribe(s.endpoints(0, '*'));
   await client.nc.flush();
   await waitUntil(() => client.refused.length >= 5, 10_000, 'violations reported');
-  t.deepEqual(cluster.members.map((m) => m.state), ['serving', 'serving']);
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['serving', 'serving'],
+  );
   t.throws(() => cluster.credentials('driver' as 'client'), { code: 'SPS_CLUSTER_STATE' });
 });
 
@@ -144,9 +168,12 @@ test('the Python bus client (nats-py) queries every partition with client creden
   });
   const out = JSON.parse(stdout) as { answers: Record<string, unknown>; refused: string[] };
   t.deepEqual(out.answers, { 0: 3, 1: 7 });
-  t.regex(out.refused.join("\n"), /permissions violation for publish to "sps\.[^"]+\.ctl\.shutdown"/i);
+  t.regex(out.refused.join('\n'), /permissions violation for publish to "sps\.[^"]+\.ctl\.shutdown"/i);
   t.deepEqual(await cluster.request(1, 'sum'), 7);
-  t.deepEqual(cluster.members.map((m) => m.state), ['serving', 'serving']);
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['serving', 'serving'],
+  );
 });
 
 test('over TLS: the cluster works end to end, its secrets verify the server, and a plaintext client is refused', async (t) => {

@@ -11,10 +11,20 @@ const WORDS = ['ant', 'bee', 'cat', 'dog'].map((word) => ({ word }));
 
 test.serial('a NATS-only server exported as a class registers without a port and gets the config', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: { module: NATS_ONLY, export: 'WordServer' }, data: WORDS, partitions: 2, config: { suffix: '!' }, natsUrl: server.url, log: false });
+  const cluster = new Cluster({
+    server: { module: NATS_ONLY, export: 'WordServer' },
+    data: WORDS,
+    partitions: 2,
+    config: { suffix: '!' },
+    natsUrl: server.url,
+    log: false,
+  });
   t.teardown(() => cluster.stop());
   await cluster.start();
-  t.deepEqual([...cluster.hosts.values()].map((h) => h.port), [null, null]);
+  t.deepEqual(
+    [...cluster.hosts.values()].map((h) => h.port),
+    [null, null],
+  );
   t.deepEqual(await cluster.request(1, 'words'), ['cat!', 'dog!']);
   await cluster.stop();
   t.deepEqual(cluster.result().get(0), ['ANT', 'BEE']);
@@ -44,15 +54,23 @@ test.serial('POST /control/shutdown with the token drains that partition; its re
   await t.throwsAsync(cluster.request(0, 'sum'), { code: 'SPS_NOT_SERVING', message: /partition is finished \(attempt 0\)/ });
   t.is(await cluster.request(1, 'sum'), 7);
   await cluster.stop();
-  t.deepEqual([...cluster.result()].sort(([a], [b]) => a - b).map(([, r]) => r), [
-    [{ partition: 0, attempt: 0, count: 2, sum: 3 }],
-    [{ partition: 1, attempt: 0, count: 2, sum: 7 }],
-  ]);
+  t.deepEqual(
+    [...cluster.result()].sort(([a], [b]) => a - b).map(([, r]) => r),
+    [[{ partition: 0, attempt: 0, count: 2, sum: 3 }], [{ partition: 1, attempt: 0, count: 2, sum: 7 }]],
+  );
 });
 
 test.serial('the stop timeout names the partitions whose result did not come, and kills them', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 3, config: { hangResult: [1] }, stopTimeoutMs: 2000, natsUrl: server.url, log: false });
+  const cluster = new Cluster({
+    server: TEST_SERVER,
+    data: [1, 2, 3],
+    partitions: 3,
+    config: { hangResult: [1] },
+    stopTimeoutMs: 2000,
+    natsUrl: server.url,
+    log: false,
+  });
   t.teardown(() => cluster.stop());
   await cluster.start();
   const pids = cluster.members.map((m) => m.pid);

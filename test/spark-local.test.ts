@@ -136,7 +136,14 @@ test.serial('stop() of an HTTP cluster frees its ports', async (t) => {
 
 test.serial('a start that times out cancels the Spark job and ends its workers', async (t) => {
   t.timeout(120_000);
-  const cluster = new Cluster({ server: new URL('./helpers/spark-hang-server.ts', import.meta.url), partitions: 2, spark: app, log: testLog, source: { range: { end: 4 } }, startTimeoutMs: 15_000 });
+  const cluster = new Cluster({
+    server: new URL('./helpers/spark-hang-server.ts', import.meta.url),
+    partitions: 2,
+    spark: app,
+    log: testLog,
+    source: { range: { end: 4 } },
+    startTimeoutMs: 15_000,
+  });
   t.teardown(() => cluster.stop().catch(() => {}));
   const seen = new Set<number>();
   const starting = cluster.start();
@@ -263,7 +270,13 @@ test.serial('barrier mode: a killed worker restarts the whole group', async (t) 
   // Spark kills the other barrier tasks' Python workers asynchronously; their workers follow.
   t.true(await until(() => before.every((m) => !alive(m.pid)), 60_000), 'old workers still running');
   await cluster.stop();
-  t.deepEqual(cluster.result().get(1)?.map((r) => (r as { row: string }).row), ['2', '3']);
+  t.deepEqual(
+    cluster
+      .result()
+      .get(1)
+      ?.map((r) => (r as { row: string }).row),
+    ['2', '3'],
+  );
 });
 
 test.serial('on Spark, a stolen partition credential gives no orders, forges no job event, and the runner refuses malformed orders', async (t) => {
@@ -292,7 +305,10 @@ test.serial('on Spark, a stolen partition credential gives no orders, forges no 
   // The application's own bus admits no partition identity at all.
   await t.throwsAsync(connectBus({ ...stolen, url: app!.natsUrl }, 'intruder-app'), { message: /Authorization Violation/i });
   // Orders that do not match the protocol are refused by the runner, which keeps working.
-  await t.throwsAsync(app!.request('sql', { statement: 42 as unknown as string, limit: 1 }), { code: 'SPS_MALFORMED_MESSAGE', message: /field 'statement'|statement/ });
+  await t.throwsAsync(app!.request('sql', { statement: 42 as unknown as string, limit: 1 }), {
+    code: 'SPS_MALFORMED_MESSAGE',
+    message: /field 'statement'|statement/,
+  });
   t.deepEqual(await cluster.request(0, 'rows'), [0, 1]);
   await cluster.stop();
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);

@@ -38,7 +38,10 @@ test.serial('four partitions spread over both workers, with a task retry after S
   });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
-  t.deepEqual(cluster.members.map((m) => m.partition), [0, 1, 2, 3]);
+  t.deepEqual(
+    cluster.members.map((m) => m.partition),
+    [0, 1, 2, 3],
+  );
   const victim = cluster.members[2]!;
   process.kill(victim.pid, 'SIGKILL');
   t.true(await until(() => cluster.members[2]?.attempt === 1 && cluster.members[2]?.state === 'serving', 120_000), JSON.stringify(cluster.members));

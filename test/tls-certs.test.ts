@@ -11,7 +11,6 @@ import { stopProcess } from '../src/process/stop-process.js';
 import { tiedCommand } from '../src/process/tied-process.js';
 import { inVenv } from '../src/process/executables.js';
 import { SparkPartitionServerError } from '../src/errors.js';
-import { isAlive } from './helpers/harness.js';
 
 /** One TLS nats-server shared by the tests of this file, started in `test.before`. */
 interface TlsNats {
@@ -206,4 +205,3 @@ test('nats-py connects with an in-memory CA (cadata) and does a request; the def
   t.not(refused.code, 0, refused.stdout);
   t.regex(refused.stderr, /CERTIFICATE_VERIFY_FAILED/);
 });
-

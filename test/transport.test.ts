@@ -26,10 +26,16 @@ test('garbage bytes and wrong shapes are rejected with what was wrong', (t) => {
   t.throws(() => decode('s', pack([1, 2]), ['state']), { message: /not an envelope/ });
   const v = PROTOCOL_VERSION;
   t.throws(() => decodeState('s', pack({ v, t: 'state', attempt: 0, state: 'dancing', pid: 1 })), { message: /"state" field "state"/ });
-  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: -1, host: 'h', port: null, pid: 1, endpoints: [] }), 0), { message: /field "attempt"/ });
-  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: 0, host: 'h', port: null, pid: 1, endpoints: ['a.b'] }), 0), { message: /field "endpoints\.0"/ });
+  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: -1, host: 'h', port: null, pid: 1, endpoints: [] }), 0), {
+    message: /field "attempt"/,
+  });
+  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: 0, host: 'h', port: null, pid: 1, endpoints: ['a.b'] }), 0), {
+    message: /field "endpoints\.0"/,
+  });
   // A field the protocol does not define (here: a partition claimed in the body) makes it malformed.
-  t.throws(() => decodeState('s', pack({ v, t: 'state', partition: 3, attempt: 0, state: 'serving', pid: 1 })), { message: /"state" field "partition": Unexpected property/ });
+  t.throws(() => decodeState('s', pack({ v, t: 'state', partition: 3, attempt: 0, state: 'serving', pid: 1 })), {
+    message: /"state" field "partition": Unexpected property/,
+  });
   t.throws(() => decodeState('s', encode('shutdown', {})), { message: /unexpected message type "shutdown"/ });
   t.throws(() => decode('s', new Uint8Array(MAX_MESSAGE_BYTES + 1), ['req']), { message: /more than the/ });
 });
@@ -80,9 +86,12 @@ test('a stream that ends inside a frame is an error', async (t) => {
   const input = new PassThrough();
   const frame = encodeFrame([1, 2, 3], 'msgpack');
   input.end(frame.subarray(0, frame.length - 1));
-  await t.throwsAsync(async () => {
-    for await (const _ of readFrames(input, 'rows of partition 0'));
-  }, { message: /rows of partition 0: stream ended inside a frame/ });
+  await t.throwsAsync(
+    async () => {
+      for await (const _ of readFrames(input, 'rows of partition 0'));
+    },
+    { message: /rows of partition 0: stream ended inside a frame/ },
+  );
 });
 
 test('a frame that is not a batch is an error', (t) => {

@@ -147,7 +147,7 @@ test.serial('a worker leaves with SPS_DRIVER_LOST when the driver falls silent (
   // Whatever happens, nothing this test started stays: the driver (stopped or not), then its children.
   t.teardown(async () => {
     if (driver.exitCode === null && driver.signalCode === null) driver.kill('SIGKILL');
-    await waitUntil(() => pids.every(hasExited), 10_000, 'the driver\'s children to exit').catch(() => {
+    await waitUntil(() => pids.every(hasExited), 10_000, "the driver's children to exit").catch(() => {
       for (const pid of pids) if (!hasExited(pid)) process.kill(pid, 'SIGKILL');
     });
   });
@@ -171,7 +171,7 @@ test.serial('a worker leaves with SPS_DRIVER_LOST when the driver falls silent (
   await waitUntil(() => pids.every(hasExited), 10_000, 'nats-server to exit with the driver');
 });
 
-test.serial('ctx.request times out after the cluster\'s requestTimeoutMs, not a fixed 10 s', async (t) => {
+test.serial("ctx.request times out after the cluster's requestTimeoutMs, not a fixed 10 s", async (t) => {
   const server = await nats.get();
   const cluster = new Cluster({ server: FAULT_SERVER, data: [1], partitions: 1, requestTimeoutMs: 1000, natsUrl: server.url, log: false });
   t.teardown(() => cluster.stop());
@@ -250,11 +250,13 @@ test.serial('readFrames decodes a 20 MB stream split into 64 KB chunks, without 
     bodies.push(body);
     total += 4 + size;
   }
-  const stream = Buffer.concat(bodies.map((b) => {
-    const prefix = Buffer.alloc(4);
-    prefix.writeUInt32BE(b.length);
-    return Buffer.concat([prefix, b]);
-  }));
+  const stream = Buffer.concat(
+    bodies.map((b) => {
+      const prefix = Buffer.alloc(4);
+      prefix.writeUInt32BE(b.length);
+      return Buffer.concat([prefix, b]);
+    }),
+  );
   const chunks: Buffer[] = [];
   for (let off = 0; off < stream.length; off += 64 * 1024) chunks.push(stream.subarray(off, off + 64 * 1024));
   // Linear, not quadratic, without timing anything: count the bytes copied while reading.
@@ -285,7 +287,10 @@ test.serial('readFrames decodes a 20 MB stream split into 64 KB chunks, without 
   t.true(copied <= 2 * stream.length, `${copied} bytes copied to read ${stream.length}`);
   // A frame cut off at the end is still an error.
   const cut = encodeFrame([1, 2, 3], 'msgpack');
-  await t.throwsAsync(async () => {
-    for await (const _ of readFrames(Readable.from([cut.subarray(0, 2)]), 'cut stream'));
-  }, { message: /cut stream: stream ended inside a frame \(2 trailing bytes\)/ });
+  await t.throwsAsync(
+    async () => {
+      for await (const _ of readFrames(Readable.from([cut.subarray(0, 2)]), 'cut stream'));
+    },
+    { message: /cut stream: stream ended inside a frame \(2 trailing bytes\)/ },
+  );
 });

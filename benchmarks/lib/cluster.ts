@@ -6,7 +6,10 @@ import type { BenchContext } from './types.js';
 export const BENCH_SERVER = new URL('../servers/bench-server.ts', import.meta.url);
 
 /** Options of a bench cluster: the bench server, quiet logs, the runner's worker environment. */
-export function benchOptions(ctx: BenchContext, o: Partial<ClusterOptions<unknown, BenchConfig>> & { config?: BenchConfig }): ClusterOptions<unknown, BenchConfig> {
+export function benchOptions(
+  ctx: BenchContext,
+  o: Partial<ClusterOptions<unknown, BenchConfig>> & { config?: BenchConfig },
+): ClusterOptions<unknown, BenchConfig> {
   const lines: string[] = [];
   return {
     server: BENCH_SERVER,

@@ -9,7 +9,11 @@ export const COMPILED_DIR = `${ROOT}.sps-tmp/bench-dist`;
 export async function compileProject(): Promise<number> {
   const t0 = performance.now();
   await rm(COMPILED_DIR, { recursive: true, force: true });
-  const r = await runToEnd(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.json`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'], 120_000);
+  const r = await runToEnd(
+    process.execPath,
+    [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.json`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'],
+    120_000,
+  );
   if (r.code !== 0) throw new Error(`tsc failed: ${r.stdout.slice(-1500)}`);
   // tsc emits no PySpark runner; the compiled Spark launcher looks for it next to itself.
   await cp(`${ROOT}src/spark/runner`, `${COMPILED_DIR}/src/spark/runner`, { recursive: true });

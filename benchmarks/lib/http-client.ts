@@ -4,7 +4,10 @@ import { Agent, request } from 'node:http';
 export class KeepAliveClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-  constructor(private readonly host: string, private readonly port: number) {}
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+  ) {}
 
   /** GETs `path` and resolves with the body; rejects on a non-2xx status or after `timeoutMs`. */
   get(path: string, timeoutMs = 10_000): Promise<string> {

@@ -45,7 +45,12 @@ export function waitForOutput(h: ChildHandle, match: RegExp, timeoutMs: number, 
 }
 
 /** Runs a command to completion (killed after `timeoutMs`) and returns its exit code and output. */
-export async function runToEnd(command: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runToEnd(
+  command: string,
+  args: string[],
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const h = startChild(command, args, env);
   const exited = new Promise<number | null>((r) => h.child.once('close', (code) => r(code)));
   const timer = setTimeout(() => void h.stop(), timeoutMs);

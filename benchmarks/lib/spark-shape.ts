@@ -69,11 +69,32 @@ export async function startStandalone(cores: number): Promise<Standalone> {
   const t0 = performance.now();
   try {
     const port = await freePort();
-    const master = startChild(sparkClass, ['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(await freePort())], env);
+    const master = startChild(
+      sparkClass,
+      ['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(await freePort())],
+      env,
+    );
     handles.push(master);
     await waitForOutput(master, /I have been elected leader|ALIVE/, 60_000, true);
     const url = `spark://127.0.0.1:${port}`;
-    const worker = startChild(sparkClass, ['org.apache.spark.deploy.worker.Worker', '--host', '127.0.0.1', '--cores', String(cores), '--memory', '4g', '--webui-port', String(await freePort()), '--work-dir', workDir, url], env);
+    const worker = startChild(
+      sparkClass,
+      [
+        'org.apache.spark.deploy.worker.Worker',
+        '--host',
+        '127.0.0.1',
+        '--cores',
+        String(cores),
+        '--memory',
+        '4g',
+        '--webui-port',
+        String(await freePort()),
+        '--work-dir',
+        workDir,
+        url,
+      ],
+      env,
+    );
     handles.push(worker);
     await waitForOutput(worker, /Successfully registered with master/, 60_000, true);
     return { url, upMs: performance.now() - t0, stop };

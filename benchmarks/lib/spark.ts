@@ -21,7 +21,9 @@ export function sparkUnavailable(): string | undefined {
 export function venvSparkHome(): string | undefined {
   const lib = `${ROOT}.venv/lib`;
   if (!existsSync(lib)) return undefined;
-  return readdirSync(lib).map((py) => `${lib}/${py}/site-packages/pyspark`).find((h) => existsSync(`${h}/bin/spark-submit`));
+  return readdirSync(lib)
+    .map((py) => `${lib}/${py}/site-packages/pyspark`)
+    .find((h) => existsSync(`${h}/bin/spark-submit`));
 }
 
 /** Environment for Spark processes: loopback only, the .venv's Python and Spark home. */
@@ -41,17 +43,27 @@ export function sparkEnv(): NodeJS.ProcessEnv {
  * Runs a benchmark PySpark script with spark-submit and returns the object it printed on its
  * `BENCH_JSON ` line, plus the wall time of the whole submit.
  */
-export async function sparkSubmit<T>(script: string, master: string, args: (string | number)[], timeoutMs: number): Promise<{ out: T; wallMs: number; launchedAt: number }> {
+export async function sparkSubmit<T>(
+  script: string,
+  master: string,
+  args: (string | number)[],
+  timeoutMs: number,
+): Promise<{ out: T; wallMs: number; launchedAt: number }> {
   const launchedAt = Date.now();
   const t0 = performance.now();
   const r = await runToEnd(
     SPARK_SUBMIT,
     [
-      '--master', master,
-      '--conf', 'spark.ui.enabled=false',
-      '--conf', 'spark.driver.host=127.0.0.1',
-      '--conf', 'spark.driver.bindAddress=127.0.0.1',
-      '--driver-memory', '2g',
+      '--master',
+      master,
+      '--conf',
+      'spark.ui.enabled=false',
+      '--conf',
+      'spark.driver.host=127.0.0.1',
+      '--conf',
+      'spark.driver.bindAddress=127.0.0.1',
+      '--driver-memory',
+      '2g',
       fileURLToPath(new URL(`../spark/${script}`, import.meta.url)),
       ...args.map(String),
     ],
@@ -61,7 +73,15 @@ export async function sparkSubmit<T>(script: string, master: string, args: (stri
   const wallMs = performance.now() - t0;
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) {
-    throw new Error(`spark-submit ${script} ${master} exited ${r.code}: ${r.stderr.split('\n').filter((l) => /Error|Exception/.test(l)).slice(-5).join(' | ') || r.stderr.slice(-1500)}`);
+    throw new Error(
+      `spark-submit ${script} ${master} exited ${r.code}: ${
+        r.stderr
+          .split('\n')
+          .filter((l) => /Error|Exception/.test(l))
+          .slice(-5)
+          .join(' | ') || r.stderr.slice(-1500)
+      }`,
+    );
   }
   return { out: JSON.parse(line.slice('BENCH_JSON '.length)) as T, wallMs, launchedAt };
 }

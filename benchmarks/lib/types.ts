@@ -49,7 +49,10 @@ export function section(id: string, title: string, settings: Record<string, unkn
 
 /** A one-line reason from an error (for skipped rows): its first line, plus a Python/Java error line if the message holds a traceback. */
 export function reasonOf(err: unknown): string {
-  const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = String((err as Error)?.message ?? err)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const cause = [...lines].reverse().find((l, i) => i < lines.length - 1 && /Error:|Exception:/.test(l));
   return [lines[0] ?? 'unknown error', cause].filter(Boolean).join(' … ').slice(0, 400);
 }

@@ -61,7 +61,7 @@ export class RowStore {
 
   /** The row with key `key`, or null. */
   lookup(key: number): { id: number; v: number } | null {
-    const i = this.sorted ? this.search(key) : this.mapIndex().get(key) ?? -1;
+    const i = this.sorted ? this.search(key) : (this.mapIndex().get(key) ?? -1);
     return i < 0 ? null : { id: this.ids[i]!, v: this.vs[i]! };
   }
 

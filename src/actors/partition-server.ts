@@ -33,9 +33,7 @@ export interface PartitionServerContext extends PartitionServerInput {
 }
 
 /** Events the partition server actor accepts. */
-export type PartitionServerEvent =
-  | { type: 'SHUTDOWN' }
-  | { type: 'FAIL'; error: WireError };
+export type PartitionServerEvent = { type: 'SHUTDOWN' } | { type: 'FAIL'; error: WireError };
 
 function notProvided(name: string): () => Promise<never> {
   return () => Promise.reject(new SparkPartitionServerError('SPS_NOT_PROVIDED', `partition server effect "${name}" was not provided`));

@@ -76,7 +76,11 @@ export const sparkJobMachine = setup({
   },
   guards: {
     lastChunk: ({ context, event }) =>
-      event.type === 'RESULT_CHUNK' && event.last && event.partition < context.partitions && !context.reported.includes(event.partition) && inSequence(context, event),
+      event.type === 'RESULT_CHUNK' &&
+      event.last &&
+      event.partition < context.partitions &&
+      !context.reported.includes(event.partition) &&
+      inSequence(context, event),
     wasCancelled: ({ event }) => event.type === 'JOB_FAILED' && event.cancelled,
   },
 }).createMachine({
@@ -87,7 +91,14 @@ export const sparkJobMachine = setup({
       {
         guard: 'lastChunk',
         actions: [
-          { type: 'reportResult', params: ({ context, event }) => ({ partition: event.partition, attempt: event.attempt, records: [...(context.chunks[event.partition]?.records ?? []), ...event.records] }) },
+          {
+            type: 'reportResult',
+            params: ({ context, event }) => ({
+              partition: event.partition,
+              attempt: event.attempt,
+              records: [...(context.chunks[event.partition]?.records ?? []), ...event.records],
+            }),
+          },
           'addChunk',
         ],
       },

@@ -116,7 +116,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     if (role !== 'client') throw new ClusterStateError(`no credentials for role "${String(role)}"; only "client" is handed out`);
     const access = this.run?.bus?.client;
     if (!access) {
-      throw new ClusterStateError(this.options.natsUrl ? 'client credentials exist only for the private nats-server; on natsUrl, its operator makes users' : `the cluster is ${this.status}; client credentials exist once start() began`);
+      throw new ClusterStateError(
+        this.options.natsUrl
+          ? 'client credentials exist only for the private nats-server; on natsUrl, its operator makes users'
+          : `the cluster is ${this.status}; client credentials exist once start() began`,
+      );
     }
     return access;
   }
@@ -192,11 +196,17 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
       run.nc = await connectBus(bus.driver, `sps-${id}-driver`);
       checkAborted();
       const advertise = typeof o.advertiseHost === 'function' ? o.advertiseHost : undefined;
-      run.supervisor = hostSupervisor(run.nc, run.subjects, {
-        partitions: o.partitions,
-        startTimeoutMs: o.startTimeoutMs,
-        stopTimeoutMs: o.stopTimeoutMs,
-      }, advertise, o.heartbeatMs);
+      run.supervisor = hostSupervisor(
+        run.nc,
+        run.subjects,
+        {
+          partitions: o.partitions,
+          startTimeoutMs: o.startTimeoutMs,
+          stopTimeoutMs: o.stopTimeoutMs,
+        },
+        advertise,
+        o.heartbeatMs,
+      );
       const actor = run.supervisor.actor;
       this.watch(run, actor);
       const launcher = run.launcher;
@@ -346,7 +356,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         try {
           const { nc, subject } = this.address(p, endpoint);
           const reply = await requestEndpoint(nc, subject, payload, timeout);
-          return [p, reply.ok ? { ok: true, value: reply.body as T } : { ok: false, error: new RequestError(reply.error.code, p, endpoint, reply.error.message) }];
+          return [
+            p,
+            reply.ok ? { ok: true, value: reply.body as T } : { ok: false, error: new RequestError(reply.error.code, p, endpoint, reply.error.message) },
+          ];
         } catch (err) {
           return [p, { ok: false, error: err as RequestError }];
         }
@@ -365,7 +378,12 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     }
     const member = this.context?.members[partition];
     if (!member || member.state !== 'serving') {
-      throw new RequestError('SPS_NOT_SERVING', partition, endpoint, `partition is ${member ? `${member.state} (attempt ${member.attempt})` : 'not registered'}`);
+      throw new RequestError(
+        'SPS_NOT_SERVING',
+        partition,
+        endpoint,
+        `partition is ${member ? `${member.state} (attempt ${member.attempt})` : 'not registered'}`,
+      );
     }
     return { nc: run.nc, subject: run.subjects.endpoint(partition, member.attempt, endpoint) };
   }

@@ -19,8 +19,7 @@ export interface HttpRouter {
 }
 
 /** Options of an {@link HttpPartitionServer} used without subclassing. */
-export interface HttpPartitionServerOptions<Row = unknown, Config = unknown, Result = unknown>
-  extends PartitionServerOptions<Row, Config, Result> {
+export interface HttpPartitionServerOptions<Row = unknown, Config = unknown, Result = unknown> extends PartitionServerOptions<Row, Config, Result> {
   /** Adds the application's routes. */
   routes?: (router: HttpRouter, ctx: PartitionContext<Config>, server: HttpPartitionServer<Row, Config, Result>) => void;
   /** Creates the HTTP server. Default: native uWebSockets.js. */

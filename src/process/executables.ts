@@ -21,7 +21,9 @@ export function venvDirs(): string[] {
 
 /** `name` from the project's `.venv/bin`, if there. */
 export function inVenv(name: string): string | undefined {
-  return venvDirs().map((v) => join(v, 'bin', name)).find((p) => existsSync(p));
+  return venvDirs()
+    .map((v) => join(v, 'bin', name))
+    .find((p) => existsSync(p));
 }
 
 /** `name` from `PATH`, if there. */

@@ -13,7 +13,11 @@ const EXEC_TIED =
  * by SIGKILL — no nats-server or Spark driver outlives the library process that started it. The
  * process keeps its pid (the shim execs). Without Linux or Python the command runs as it is.
  */
-export function tiedCommand(command: string, args: string[], opts: { python?: string; signal?: 'SIGTERM' | 'SIGKILL' } = {}): { command: string; args: string[] } {
+export function tiedCommand(
+  command: string,
+  args: string[],
+  opts: { python?: string; signal?: 'SIGTERM' | 'SIGKILL' } = {},
+): { command: string; args: string[] } {
   const python = opts.python ?? inVenv('python') ?? onPath('python3');
   if (process.platform !== 'linux' || !python) return { command, args };
   const signal = opts.signal === 'SIGTERM' ? '15' : '9';

@@ -71,10 +71,7 @@ export const MESSAGE_SCHEMAS = {
   /** A request to a partition endpoint; `body` is the caller's payload. */
   req: Obj({ body: Type.Optional(Type.Unknown()) }),
   /** An endpoint's reply: a body, or an error. */
-  res: Type.Union([
-    Obj({ ok: Type.Literal(true), body: Type.Optional(Type.Unknown()) }),
-    Obj({ ok: Type.Literal(false), error: WireErrorSchema }),
-  ]),
+  res: Type.Union([Obj({ ok: Type.Literal(true), body: Type.Optional(Type.Unknown()) }), Obj({ ok: Type.Literal(false), error: WireErrorSchema })]),
 
   // --- Spark application orders: driver → runner (`sps.<app>.spark.<op>`) ---
   /** Run a cluster's job; everything else the job needs is in the runner's private job file `job`. */
@@ -85,7 +82,9 @@ export const MESSAGE_SCHEMAS = {
     op: Type.Union([Type.Literal('count'), Type.Literal('collect'), Type.Literal('save'), Type.Literal('unpersist')]),
     path: Type.Optional(Str()),
     format: Type.Optional(Name),
-    mode: Type.Optional(Type.Union([Type.Literal('error'), Type.Literal('errorifexists'), Type.Literal('overwrite'), Type.Literal('append'), Type.Literal('ignore')])),
+    mode: Type.Optional(
+      Type.Union([Type.Literal('error'), Type.Literal('errorifexists'), Type.Literal('overwrite'), Type.Literal('append'), Type.Literal('ignore')]),
+    ),
   }),
   /** Run a Spark SQL statement and return up to `limit` rows. */
   sql: Obj({ statement: Str(1 << 20), limit: Int(1) }),

@@ -19,13 +19,7 @@ export interface DriverWatch {
  * counts, because registering may legitimately take longer than the timeout (a slow init).
  * Messages that are not heartbeats are counted with `onMalformed` and do not count as beats.
  */
-export function watchDriver(
-  nc: NatsConnection,
-  subject: string,
-  timeoutMs: number,
-  onLost: (error: WireError) => void,
-  onMalformed: () => void,
-): DriverWatch {
+export function watchDriver(nc: NatsConnection, subject: string, timeoutMs: number, onLost: (error: WireError) => void, onMalformed: () => void): DriverWatch {
   let timer: NodeJS.Timeout | undefined;
   let done = false;
   const unsubscribe = (): void => {
@@ -39,7 +33,10 @@ export function watchDriver(
     if (done) return;
     done = true;
     unsubscribe();
-    onLost({ code: 'SPS_DRIVER_LOST', message: `no heartbeat from the driver for ${timeoutMs} ms (driverTimeoutMs); it is gone or cut off, so this partition leaves` });
+    onLost({
+      code: 'SPS_DRIVER_LOST',
+      message: `no heartbeat from the driver for ${timeoutMs} ms (driverTimeoutMs); it is gone or cut off, so this partition leaves`,
+    });
   };
   const sub: Subscription = nc.subscribe(subject, {
     callback: (err, msg) => {

@@ -68,7 +68,10 @@ export function serveEndpoints(
       const handler = handlers[name];
       if (!handler) {
         const known = Object.keys(handlers).join(', ') || 'none';
-        respond(msg, encodeReply({ ok: false, error: { code: 'SPS_UNKNOWN_ENDPOINT', message: `partition ${ctx.partition} has no endpoint "${name}" (has: ${known})` } }));
+        respond(
+          msg,
+          encodeReply({ ok: false, error: { code: 'SPS_UNKNOWN_ENDPOINT', message: `partition ${ctx.partition} has no endpoint "${name}" (has: ${known})` } }),
+        );
         return;
       }
       const fail = (e: unknown): void => respond(msg, encodeReply({ ok: false, error: toWireError(e) }));

@@ -64,9 +64,12 @@ export function startTicking(fd: number, tickMs: number, log?: (...args: unknown
     release = () => {};
   }
   send();
-  timer = setInterval(() => {
-    if (!stopped) send();
-  }, Math.max(MIN_TICK_MS, tickMs));
+  timer = setInterval(
+    () => {
+      if (!stopped) send();
+    },
+    Math.max(MIN_TICK_MS, tickMs),
+  );
   timer.unref();
   return { stop };
 }

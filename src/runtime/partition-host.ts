@@ -7,13 +7,7 @@ import type { PartitionServer } from '../api/partition-server.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import type { HttpServer } from '../transport/http.js';
-import {
-  decodeMembers,
-  decodeRegisterAck,
-  decodeShutdown,
-  encodeRegistration,
-  encodeState,
-} from '../protocol/messages.js';
+import { decodeMembers, decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
@@ -157,7 +151,8 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         register: fromPromise(async ({ input }) => {
           handlers = server!.endpoints(ctx);
           for (const name of Object.keys(handlers)) {
-            if (!isSubjectToken(name)) throw new SparkPartitionServerError('SPS_BAD_ENDPOINT', `endpoint name "${name}" may only hold letters, digits, "_" and "-"`);
+            if (!isSubjectToken(name))
+              throw new SparkPartitionServerError('SPS_BAD_ENDPOINT', `endpoint name "${name}" may only hold letters, digits, "_" and "-"`);
           }
           const msg = await nc.request(
             subjects.register(partition),

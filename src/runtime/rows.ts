@@ -18,7 +18,11 @@ export class RowStream<Row> implements Rows<Row> {
   private claimed = false;
   private done = false;
 
-  constructor(input: Readable, format: FrameFormat, private readonly what: string) {
+  constructor(
+    input: Readable,
+    format: FrameFormat,
+    private readonly what: string,
+  ) {
     this.frames = (async function* () {
       for await (const body of readFrames(input, what)) yield decodeBatch(body, format, what) as Row[];
     })();

@@ -59,11 +59,7 @@ async function userRunTls(t: ResolvedOptions<unknown, unknown>['natsTls']): Prom
  * same), or a private nats-server whose only users are the run's nkey identities, each limited to
  * its role's subjects, listening where the launcher's workers can reach it, with TLS on request.
  */
-export async function startRunBus(
-  o: ResolvedOptions<unknown, unknown>,
-  clusterId: string,
-  network: BusNetwork = LOOPBACK,
-): Promise<RunBus> {
+export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterId: string, network: BusNetwork = LOOPBACK): Promise<RunBus> {
   const reconnectWindowMs = o.reconnectWindowMs;
   if (o.natsUrl) {
     const access: BusAccess = { url: o.natsUrl, auth: await userRunAuth(o.natsAuth), tls: await userRunTls(o.natsTls), reconnectWindowMs };
@@ -87,7 +83,13 @@ export async function startRunBus(
   }
   const nats = await startNatsServer({ binary: o.natsServer, host: listen.host, port: listen.port, advertiseHost, users: allUsers(creds), tls });
   const url = o.natsAdvertiseUrl ?? nats.url;
-  const access = (u: NkeyUser): BusAccess => ({ url, auth: { nkeySeed: u.seed }, inboxPrefix: u.inboxPrefix, reconnectWindowMs, ...(ca ? { tls: { ca } } : {}) });
+  const access = (u: NkeyUser): BusAccess => ({
+    url,
+    auth: { nkeySeed: u.seed },
+    inboxPrefix: u.inboxPrefix,
+    reconnectWindowMs,
+    ...(ca ? { tls: { ca } } : {}),
+  });
   return {
     nats,
     url,

@@ -147,7 +147,8 @@ export class SparkApplication {
    * @throws SparkError (`SPS_SPARK_START`) when spark-submit fails, with its last output lines.
    */
   static async start(options: SparkApplicationOptions): Promise<SparkApplication> {
-    if (typeof options?.master !== 'string' || options.master.trim() === '') throw new InvalidOptionError('master', 'must be a non-empty Spark master URL, e.g. "local[2]"');
+    if (typeof options?.master !== 'string' || options.master.trim() === '')
+      throw new InvalidOptionError('master', 'must be a non-empty Spark master URL, e.g. "local[2]"');
     const conf = options.conf ?? {};
     for (const [k, v] of Object.entries(conf)) if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, 'must be a string');
     const maxFailures = options.maxFailures ?? 4;
@@ -188,15 +189,22 @@ export class SparkApplication {
         'spark.executor.extraJavaOptions': `${conf['spark.executor.extraJavaOptions'] ?? ''} ${javaOpts}`.trim(),
       };
       const submitArgs = [
-        '--master', master,
-        '--name', options.appName ?? 'spark-partition-server',
+        '--master',
+        master,
+        '--name',
+        options.appName ?? 'spark-partition-server',
         ...Object.entries(settings).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
         RUNNER,
-        '--app-id', id,
-        '--job-dir', jobDir,
-        '--protocol', PROTOCOL,
-        '--app-name', options.appName ?? 'spark-partition-server',
-        '--slot-wait-ms', String(options.slotWaitMs ?? 30_000),
+        '--app-id',
+        id,
+        '--job-dir',
+        jobDir,
+        '--protocol',
+        PROTOCOL,
+        '--app-name',
+        options.appName ?? 'spark-partition-server',
+        '--slot-wait-ms',
+        String(options.slotWaitMs ?? 30_000),
       ];
       // Tied to this process: the driver JVM cannot outlive it, even when it is SIGKILLed.
       const tied = tiedCommand(spark.sparkSubmit, submitArgs, { python: spark.python, signal: 'SIGKILL' });
@@ -222,7 +230,8 @@ export class SparkApplication {
       const started = child;
       const timeoutMs = options.startTimeoutMs ?? 180_000;
       const info = await new Promise<SparkApplicationInfo>((resolve, reject) => {
-        const fail = (why: string): void => reject(new SparkError('SPS_SPARK_START', `Spark application (master ${master}) did not start: ${why}\n${tail.join('\n')}`));
+        const fail = (why: string): void =>
+          reject(new SparkError('SPS_SPARK_START', `Spark application (master ${master}) did not start: ${why}\n${tail.join('\n')}`));
         const timer = setTimeout(() => fail(`the runner was not ready within ${timeoutMs} ms`), timeoutMs);
         started.once('exit', (code, signal) => {
           clearTimeout(timer);
@@ -344,10 +353,7 @@ export class SparkApplication {
     // The runner exits by itself after "close"; give Spark's shutdown a moment before signalling.
     if (this.child.exitCode === null && this.child.signalCode === null) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((r) => this.child.once('exit', () => r())),
-        new Promise<void>((r) => (timer = setTimeout(r, 15_000))),
-      ]);
+      await Promise.race([new Promise<void>((r) => this.child.once('exit', () => r())), new Promise<void>((r) => (timer = setTimeout(r, 15_000)))]);
       clearTimeout(timer);
     }
     await stopProcess(this.child, 10_000);

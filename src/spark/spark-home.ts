@@ -39,7 +39,9 @@ export function findSpark(opts: { sparkHome?: string; python?: string } = {}): S
   if (home && !existsSync(join(home, 'bin', 'spark-submit'))) {
     throw new DependencyMissingError(`spark-submit in "${home}" (${origin})`, 'Point it at a Spark home (a directory with bin/spark-submit).');
   }
-  home ??= venvDirs().map(venvSparkHome).find((h) => h !== undefined);
+  home ??= venvDirs()
+    .map(venvSparkHome)
+    .find((h) => h !== undefined);
   if (!home) throw new DependencyMissingError('Spark (spark-submit)', `${SETUP_HINT} Or set $SPARK_HOME / the sparkHome option.`);
 
   let python = opts.python ?? process.env.PYSPARK_PYTHON;
@@ -60,7 +62,10 @@ export function findSpark(opts: { sparkHome?: string; python?: string } = {}): S
   const version = spawnSync(java, ['-version'], { encoding: 'utf8' });
   const major = Number(/version "(\d+)/.exec(`${version.stderr}${version.stdout}`)?.[1] ?? NaN);
   if (!(major >= 17)) {
-    throw new DependencyMissingError('Java 17 or newer', `"${java} -version" reports ${Number.isNaN(major) ? 'no version' : `Java ${major}`}; Spark 4 needs 17+.`);
+    throw new DependencyMissingError(
+      'Java 17 or newer',
+      `"${java} -version" reports ${Number.isNaN(major) ? 'no version' : `Java ${major}`}; Spark 4 needs 17+.`,
+    );
   }
   return { home, sparkSubmit: join(home, 'bin', 'spark-submit'), sparkClass: join(home, 'bin', 'spark-class'), python, java };
 }

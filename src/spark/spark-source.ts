@@ -57,7 +57,10 @@ export function validateSparkSource(source: unknown, option = 'source'): void {
     throw new InvalidOptionError(`${option}.${kind}`, 'must be a non-empty string');
   }
   const readerOptions = (source as { options?: unknown }).options;
-  if (readerOptions !== undefined && (typeof readerOptions !== 'object' || readerOptions === null || Object.values(readerOptions).some((v) => typeof v !== 'string'))) {
+  if (
+    readerOptions !== undefined &&
+    (typeof readerOptions !== 'object' || readerOptions === null || Object.values(readerOptions).some((v) => typeof v !== 'string'))
+  ) {
     throw new InvalidOptionError(`${option}.options`, 'must map reader option names to string values');
   }
 }

@@ -23,7 +23,12 @@ export function connectionOptions(access: BusAccess, name: string): ConnectionOp
   // Reconnect every 250 ms for the whole window: a restarted server within it is survived, and
   // subscriptions come back by themselves.
   const windowMs = access.reconnectWindowMs ?? DEFAULT_RECONNECT_WINDOW_MS;
-  const o: ConnectionOptions = { servers: access.url.split(','), name, maxReconnectAttempts: Math.max(1, Math.ceil(windowMs / RECONNECT_WAIT_MS)), reconnectTimeWait: RECONNECT_WAIT_MS };
+  const o: ConnectionOptions = {
+    servers: access.url.split(','),
+    name,
+    maxReconnectAttempts: Math.max(1, Math.ceil(windowMs / RECONNECT_WAIT_MS)),
+    reconnectTimeWait: RECONNECT_WAIT_MS,
+  };
   const a = access.auth;
   if (a) {
     const enc = new TextEncoder();
@@ -57,12 +62,7 @@ export async function connectBus(access: BusAccess | string, name: string): Prom
  * failures become `{ ok: false }` replies with codes of their own, so scatter/gather can report each
  * partition's failure next to the others' answers.
  */
-export async function requestEndpoint(
-  nc: NatsConnection,
-  subject: string,
-  body: unknown,
-  timeoutMs: number,
-): Promise<EndpointReply> {
+export async function requestEndpoint(nc: NatsConnection, subject: string, body: unknown, timeoutMs: number): Promise<EndpointReply> {
   try {
     const msg = await nc.request(subject, encodeRequest(body), { timeout: timeoutMs });
     return decodeReply(subject, msg.data);

@@ -21,7 +21,7 @@ const require = createRequire(import.meta.url);
 /** Largest request body accepted, in bytes; larger ones get 413. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the native module ships no usable types */
+// `any`: the native module ships no usable types.
 type Uws = any;
 
 interface LoadedUws {
@@ -198,7 +198,12 @@ export function createUwsServer(): HttpServer {
     } catch (err) {
       result = failure(err);
     }
-    if (result instanceof Promise) answerLater(res, labelOf(request), result.then((r) => respondWith(request, r), failure));
+    if (result instanceof Promise)
+      answerLater(
+        res,
+        labelOf(request),
+        result.then((r) => respondWith(request, r), failure),
+      );
     else writeSafely(res, respondWith(request, result));
   };
 
@@ -241,7 +246,10 @@ export function createUwsServer(): HttpServer {
   };
 
   // uWS prefers static and parameter routes over this wildcard, so it only catches unknown paths.
-  app.any('/*', serve((req) => httpResponse(404, { error: { code: 'SPS_NO_ROUTE', message: `no route for ${req.method} ${req.path}` } })));
+  app.any(
+    '/*',
+    serve((req) => httpResponse(404, { error: { code: 'SPS_NO_ROUTE', message: `no route for ${req.method} ${req.path}` } })),
+  );
 
   const sockets = new Map<Uws, WsConnection & { closed: boolean }>();
 

@@ -321,7 +321,9 @@ function describeFirewall(): string {
   const nft = systemTool('nft');
   if (nft) {
     try {
-      const hooks = runSync(nft, ['list', 'ruleset']).split('\n').filter((l) => /hook (input|forward|output)/.test(l));
+      const hooks = runSync(nft, ['list', 'ruleset'])
+        .split('\n')
+        .filter((l) => /hook (input|forward|output)/.test(l));
       facts.push(`nft base chains: ${hooks.map((l) => l.trim()).join(' | ') || 'none'}`);
     } catch (err) {
       facts.push((err as Error).message);
@@ -431,9 +433,13 @@ async function removeMade(made: Made): Promise<void> {
   for (const n of made.namespaces) pids.push(...(await namespacePids(n)));
   await terminate([...new Set(pids)]);
   await allSteps(
-    removalSteps(made).map(([cmd, args]) => () => run(cmd, args).catch((err: unknown) => {
-      if (!isAlreadyGone(err)) throw err;
-    })),
+    removalSteps(made).map(
+      ([cmd, args]) =>
+        () =>
+          run(cmd, args).catch((err: unknown) => {
+            if (!isAlreadyGone(err)) throw err;
+          }),
+    ),
   );
   removeEtcDirs(made);
 }
@@ -442,7 +448,13 @@ function removeMadeSync(made: Made): void {
   const pids = [...made.children].map((c) => c.pid);
   for (const n of made.namespaces) pids.push(...namespacePidsSync(n));
   for (const pid of pids) killPid(pid, 'SIGKILL');
-  allStepsSync(removalSteps(made).map(([cmd, args]) => () => runSync(cmd, args)));
+  allStepsSync(
+    removalSteps(made).map(
+      ([cmd, args]) =>
+        () =>
+          runSync(cmd, args),
+    ),
+  );
   allStepsSync([() => removeEtcDirs(made)]);
 }
 
@@ -561,7 +573,7 @@ async function checkConnectivity(hosts: Omit<Hosts, 'remove'>): Promise<void> {
   } finally {
     for (const p of probes) p.child.stdin!.end();
     server.close();
-    await Promise.all(probes.map((p) => (exited(p.child) ? undefined : new Promise((r) => p.child.once('exit', r)))));
+    await Promise.all(probes.map((p) => (exited(p.child) ? Promise.resolve() : new Promise<void>((r) => p.child.once('exit', () => r())))));
   }
   if (failures.length) {
     throw new Error(`namespaces on bridge ${hosts.bridge} cannot reach each other or the driver: ${failures.join('; ')}. Firewall: ${describeFirewall()}`);
@@ -615,8 +627,14 @@ export async function createHosts(count: number): Promise<Hosts> {
  * Lists only; never changes anything.
  */
 export async function leftovers(runId: string): Promise<string[]> {
-  const namespaces = (await run('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.includes(runId));
-  const links = (await run('ip', ['-o', 'link', 'show'])).split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter((n) => n.includes(runId));
+  const namespaces = (await run('ip', ['netns', 'list']))
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.includes(runId));
+  const links = (await run('ip', ['-o', 'link', 'show']))
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
+    .filter((n) => n.includes(runId));
   return [...namespaces.map((n) => `netns ${n}`), ...links.map((l) => `link ${l}`)];
 }
 
@@ -668,17 +686,22 @@ export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker
       rmSync(dir, { recursive: true, force: true });
       unregister();
     })());
-  const report = (): string => procs.map((p) => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}):\n${p.tail().slice(-3_000)}`).join('\n');
+  const report = (): string =>
+    procs.map((p) => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}):\n${p.tail().slice(-3_000)}`).join('\n');
 
   try {
     const driver = hosts.driverAddress;
     const [port, webPort] = [await freePortOn(driver), await freePortOn(driver)];
     const masterUrl = `spark://${driver}:${port}`;
     const masterWebUi = `http://${driver}:${webPort}`;
-    const master = spawn(spark.sparkClass, ['org.apache.spark.deploy.master.Master', '--host', driver, '--port', String(port), '--webui-port', String(webPort)], {
-      env: { ...env, SPARK_LOCAL_IP: driver, SPARK_LOG_DIR: join(dir, 'master', 'logs') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const master = spawn(
+      spark.sparkClass,
+      ['org.apache.spark.deploy.master.Master', '--host', driver, '--port', String(port), '--webui-port', String(webPort)],
+      {
+        env: { ...env, SPARK_LOCAL_IP: driver, SPARK_LOG_DIR: join(dir, 'master', 'logs') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     track('master', master);
     // Workers that come before the master retry only after 5-15 s: wait for its port first.
     const masterUp = await until(async () => exited(master) || (await tcpReachable(driver, port)) === 'ok', 60_000);
@@ -687,10 +710,28 @@ export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker
     for (const h of hosts.hosts) {
       const workerDir = join(dir, h.name);
       // Port 0 (any) for RPC and web UI: the namespace is fresh and ours, every port is free there.
-      const child = hosts.exec(h, spark.sparkClass, ['org.apache.spark.deploy.worker.Worker', masterUrl, '--host', h.address, '--port', '0', '--webui-port', '0', '--cores', String(opts.coresPerWorker), '--memory', opts.memory ?? '1g'], {
-        env: { ...env, SPARK_LOCAL_IP: h.address, SPARK_WORKER_DIR: join(workerDir, 'work'), SPARK_LOG_DIR: join(workerDir, 'logs') },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = hosts.exec(
+        h,
+        spark.sparkClass,
+        [
+          'org.apache.spark.deploy.worker.Worker',
+          masterUrl,
+          '--host',
+          h.address,
+          '--port',
+          '0',
+          '--webui-port',
+          '0',
+          '--cores',
+          String(opts.coresPerWorker),
+          '--memory',
+          opts.memory ?? '1g',
+        ],
+        {
+          env: { ...env, SPARK_LOCAL_IP: h.address, SPARK_WORKER_DIR: join(workerDir, 'work'), SPARK_LOG_DIR: join(workerDir, 'logs') },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       track(`worker ${h.name} (${h.address})`, child);
     }
 

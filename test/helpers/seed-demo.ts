@@ -17,13 +17,25 @@ export async function runSeedDemo(t: ExecutionContext, launch: Partial<ClusterOp
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
   const overHttp = await cluster.getPartitionList(0);
-  t.deepEqual(overHttp, Array.from({ length: 500 }, (_, i) => i));
+  t.deepEqual(
+    overHttp,
+    Array.from({ length: 500 }, (_, i) => i),
+  );
   t.deepEqual(await cluster.request<number[]>(0, 'get_list'), overHttp);
-  t.deepEqual(await cluster.getPartitionList(1), Array.from({ length: 500 }, (_, i) => i + 500));
-  t.deepEqual(cluster.members.map((m) => m.attempt), [0, 0]);
+  t.deepEqual(
+    await cluster.getPartitionList(1),
+    Array.from({ length: 500 }, (_, i) => i + 500),
+  );
+  t.deepEqual(
+    cluster.members.map((m) => m.attempt),
+    [0, 0],
+  );
   await cluster.stop();
-  t.deepEqual([...cluster.result()], [
-    [0, [{ partition: 0, count: 500, sum: 124750 }]],
-    [1, [{ partition: 1, count: 500, sum: 374750 }]],
-  ]);
+  t.deepEqual(
+    [...cluster.result()],
+    [
+      [0, [{ partition: 0, count: 500, sum: 124750 }]],
+      [1, [{ partition: 1, count: 500, sum: 374750 }]],
+    ],
+  );
 }

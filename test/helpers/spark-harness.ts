@@ -123,7 +123,18 @@ export async function startStandalone(workers = 2, coresPerWorker = 2): Promise<
     launch(['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(webui)]);
     const masterUrl = `spark://127.0.0.1:${port}`;
     for (let i = 0; i < workers; i++) {
-      launch(['org.apache.spark.deploy.worker.Worker', masterUrl, '--host', '127.0.0.1', '--cores', String(coresPerWorker), '--memory', '1g', '--webui-port', String(await freePort())]);
+      launch([
+        'org.apache.spark.deploy.worker.Worker',
+        masterUrl,
+        '--host',
+        '127.0.0.1',
+        '--cores',
+        String(coresPerWorker),
+        '--memory',
+        '1g',
+        '--webui-port',
+        String(await freePort()),
+      ]);
     }
     const ready = await until(async () => {
       try {

@@ -152,22 +152,29 @@ def make_task(spec):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPS_")}
         env.update(spec["env"])
         env.update(spec["secrets"][str(index)])
-        env.update({
-            "SPS_PARTITION": str(index),
-            "SPS_ATTEMPT": str(attempt),
-            "SPS_ROW_FORMAT": "json",
-            "SPS_RESULT_FORMAT": "json",
-            "SPS_RESULT_FD": str(write_fd),
-            "SPS_TICK_FD": str(tick_write_fd),
-            "SPS_SPARK_STAGE_ID": str(ctx.stageId()),
-            "SPS_SPARK_TASK_ATTEMPT_ID": str(ctx.taskAttemptId()),
-        })
+        env.update(
+            {
+                "SPS_PARTITION": str(index),
+                "SPS_ATTEMPT": str(attempt),
+                "SPS_ROW_FORMAT": "json",
+                "SPS_RESULT_FORMAT": "json",
+                "SPS_RESULT_FD": str(write_fd),
+                "SPS_TICK_FD": str(tick_write_fd),
+                "SPS_SPARK_STAGE_ID": str(ctx.stageId()),
+                "SPS_SPARK_TASK_ATTEMPT_ID": str(ctx.taskAttemptId()),
+            }
+        )
         try:
             # Started from the task's own thread: the parent-death signal fires when this thread
             # ends, so Spark's own kill of a task still takes the worker down.
             proc = subprocess.Popen(
-                spec["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=env, pass_fds=(write_fd, tick_write_fd), preexec_fn=_set_parent_death_signal,
+                spec["argv"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                pass_fds=(write_fd, tick_write_fd),
+                preexec_fn=_set_parent_death_signal,
             )
         except BaseException:
             os.close(read_fd)
@@ -239,7 +246,7 @@ def make_task(spec):
             raise RuntimeError("partition %d attempt %d: worker hung: no liveness tick for %d ms" % (index, attempt, hang_timeout_ms))
         if code != 0 or failure:
             how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
-            reason = failure or next((l for l in reversed(tail) if " failed: " in l), tail[-1] if tail else "")
+            reason = failure or next((line for line in reversed(tail) if " failed: " in line), tail[-1] if tail else "")
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
@@ -338,10 +345,19 @@ class Runner:
         handlers = {"submit": self.on_submit, "dataset": self.on_dataset, "sql": self.on_sql, "status": self.on_status, "close": self.on_close}
         for op, handler in handlers.items():
             await self.nc.subscribe(self.subject(op), cb=self.guard(op, handler))
-        await self.nc.publish(self.subject("ready"), pack("ready", {
-            "master": self.sc.master, "sparkVersion": self.sc.version, "applicationId": self.sc.applicationId,
-            "slots": concurrent_slots(self.sc), "pid": os.getpid(),
-        }))
+        await self.nc.publish(
+            self.subject("ready"),
+            pack(
+                "ready",
+                {
+                    "master": self.sc.master,
+                    "sparkVersion": self.sc.version,
+                    "applicationId": self.sc.applicationId,
+                    "slots": concurrent_slots(self.sc),
+                    "pid": os.getpid(),
+                },
+            ),
+        )
         await self.nc.flush()
         await self.closed.wait()
 
@@ -359,6 +375,7 @@ class Runner:
                 await self.reply(msg, "error", code=err.code, error=str(err), **err.fields)
             except Exception as err:  # noqa: BLE001
                 await self.reply(msg, "error", code="SPS_SPARK_RUNNER", error="%s: %s" % (op, describe_error(err)))
+
         return cb
 
     def in_thread(self, fn, *args):
@@ -371,7 +388,7 @@ class Runner:
             with open(path, "r", encoding="utf-8") as f:
                 job = json.load(f)
         except OSError as err:
-            raise SpsError("SPS_SPARK_JOB", "no job file for cluster %s (%s)" % (order["clusterId"], err.strerror))
+            raise SpsError("SPS_SPARK_JOB", "no job file for cluster %s (%s)" % (order["clusterId"], err.strerror)) from err
         finally:
             try:
                 os.unlink(path)
@@ -391,8 +408,7 @@ class Runner:
             raise SpsError(
                 "SPS_SPARK_SLOTS",
                 "Spark master %s can run %d task(s) at once but the cluster needs %d (one per partition, all "
-                "running together); give the application more cores or executors, or use fewer partitions"
-                % (self.sc.master, available, needed),
+                "running together); give the application more cores or executors, or use fewer partitions" % (self.sc.master, available, needed),
                 available=available,
                 needed=needed,
             )
@@ -418,11 +434,17 @@ class Runner:
     def build_job(self, job):
         n = job["partitions"]
         rows, encoded = build_source(self.spark, job["source"], n)
-        task = make_task({
-            "clusterId": job["clusterId"], "argv": job["argv"], "env": job["env"], "secrets": job["secrets"],
-            "barrier": bool(job.get("barrier")), "encoded": encoded,
-            "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
-        })
+        task = make_task(
+            {
+                "clusterId": job["clusterId"],
+                "argv": job["argv"],
+                "env": job["env"],
+                "secrets": job["secrets"],
+                "barrier": bool(job.get("barrier")),
+                "encoded": encoded,
+                "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
+            }
+        )
         if job.get("barrier"):
             # A failed barrier result stage is never retried; a shuffle after it makes the barrier
             # stage a map stage, which Spark does retry as a group.
@@ -462,7 +484,10 @@ class Runner:
             for index, attempt, records in summaries:
                 total += len(records)
                 for seq, chunk, last in chunks(records):
-                    await nc.publish(subject("result"), pack("result", {"partition": index, "attempt": attempt if attempt is not None else -1, "seq": seq, "last": last, "records": chunk}))
+                    await nc.publish(
+                        subject("result"),
+                        pack("result", {"partition": index, "attempt": attempt if attempt is not None else -1, "seq": seq, "last": last, "records": chunk}),
+                    )
             dataset = None
             if job.get("cacheResult"):
                 dataset = "ds-%s" % cid
@@ -514,7 +539,9 @@ class Runner:
             records = await self.in_thread(rdd.collect)
             packed = pack("records", {"records": records})
             if len(packed) > MAX_MESSAGE_BYTES:
-                raise SpsError("SPS_SPARK_DATASET", "result dataset %s holds %d bytes, too many to collect over NATS; save() it instead" % (body.get("id"), len(packed)))
+                raise SpsError(
+                    "SPS_SPARK_DATASET", "result dataset %s holds %d bytes, too many to collect over NATS; save() it instead" % (body.get("id"), len(packed))
+                )
             await msg.respond(packed)
         elif op == "save":
             fmt, path, mode = body.get("format", "parquet"), body["path"], body.get("mode", "errorifexists")
@@ -539,8 +566,14 @@ class Runner:
 
     async def on_status(self, msg, body):
         tracker = self.sc.statusTracker()
-        await self.reply(msg, "status-reply", activeJobs=list(tracker.getActiveJobsIds()), jobs=sorted(self.jobs.keys()),
-                         datasets=sorted(self.datasets.keys()), slots=concurrent_slots(self.sc))
+        await self.reply(
+            msg,
+            "status-reply",
+            activeJobs=list(tracker.getActiveJobsIds()),
+            jobs=sorted(self.jobs.keys()),
+            datasets=sorted(self.datasets.keys()),
+            slots=concurrent_slots(self.sc),
+        )
 
     async def on_close(self, msg, body):
         for state in list(self.jobs.values()):
@@ -560,7 +593,7 @@ class SpsError(Exception):
 def describe_error(err):
     text = str(err)
     # Py4J errors carry the whole Java stack; the first lines say what went wrong.
-    lines = [l for l in text.splitlines() if l.strip()]
+    lines = [line for line in text.splitlines() if line.strip()]
     return "\n".join(lines[:12]) if lines else type(err).__name__
 
 
@@ -632,7 +665,7 @@ def unpack(data, expected, subject):
     try:
         value = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as err:  # noqa: BLE001
-        raise MalformedMessage("%s: not msgpack (%s)" % (subject, err))
+        raise MalformedMessage("%s: not msgpack (%s)" % (subject, err)) from err
     if not isinstance(value, dict):
         raise MalformedMessage("%s: not an envelope" % subject)
     if value.get("v") != PROTOCOL["version"]:
