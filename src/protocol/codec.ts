@@ -1,14 +1,10 @@
 import { Packr } from 'msgpackr';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import type { TSchema } from '@sinclair/typebox';
 import { MalformedMessageError } from '../errors.js';
-import { MESSAGE_SCHEMAS, type MessageOf, type MessageType } from './schema.js';
+import { CHECKS } from './checks.generated.js';
+import type { MessageOf, MessageType } from './schema.js';
+import { PROTOCOL_VERSION } from './version.js';
 
-/**
- * Version of the wire envelope. A receiver rejects (and counts) messages of any other version, so
- * mixed deployments fail loudly instead of misreading each other.
- */
-export const PROTOCOL_VERSION = 2;
+export { PROTOCOL_VERSION };
 
 /** Largest message a receiver decodes; anything larger is refused before it is parsed. */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -24,16 +20,13 @@ export interface Envelope {
   [field: string]: unknown;
 }
 
-// Compiled once per type, on first use: a check is then a few property tests, cheap enough for
-// the request path.
-const checks = new Map<string, TypeCheck<TSchema>>();
-function checkFor(t: MessageType): TypeCheck<TSchema> {
-  let c = checks.get(t);
-  if (!c) {
-    c = TypeCompiler.Compile(MESSAGE_SCHEMAS[t]);
-    checks.set(t, c);
-  }
-  return c;
+/** Names the first thing wrong with a message that failed its check: an unexpected, missing or invalid field. */
+function explain(t: MessageType, fields: Record<string, unknown>): string {
+  const c = CHECKS[t];
+  if (c.closed) for (const k of Object.keys(fields)) if (!(k in c.fields)) return `field "${k}": Unexpected property`;
+  for (const k of c.required) if (fields[k] === undefined) return `field "${k}": Required property`;
+  for (const [k, check] of Object.entries(c.fields)) if (fields[k] !== undefined && !check(fields[k])) return `field "${k}": does not match the protocol`;
+  return 'message: does not match the protocol';
 }
 
 /** A decoded message of one of the types `T`: its type `t` with that type's fields (a discriminated union). */
@@ -78,11 +71,7 @@ export function decode<T extends MessageType>(subject: string, data: Uint8Array,
   if (!(expected as readonly string[]).includes(t)) {
     throw new MalformedMessageError(subject, `unexpected message type "${t}", expected ${expected.join(' or ')}`);
   }
-  const check = checkFor(t as T);
-  if (!check.Check(fields)) {
-    const first = check.Errors(fields).First();
-    const where = first?.path ? `field "${first.path.slice(1).replace(/\//g, '.')}"` : 'message';
-    throw new MalformedMessageError(subject, `"${t}" ${where}: ${first?.message ?? 'does not match the protocol'}`);
-  }
+  // Checks compiled from the schema at build time (checks.generated.ts): no schema compiler loads at run time.
+  if (!CHECKS[t as T].check(fields)) throw new MalformedMessageError(subject, `"${t}" ${explain(t as T, fields)}`);
   return { t, ...fields } as Decoded<T>;
 }
