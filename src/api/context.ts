@@ -13,7 +13,11 @@ export interface PartitionContext<Config = unknown> {
   readonly partitions: number;
   /** The `config` object given to the cluster on the driver. */
   readonly config: Config;
-  /** The NATS connection of this partition, for application subjects of your own. */
+  /**
+   * The NATS connection of this partition, for application subjects of your own. On the private
+   * bus this partition's identity may publish and subscribe under `sps.<clusterId>.app.>` (and
+   * call peers' endpoints); anything else is refused by the server.
+   */
   readonly nats: NatsConnection;
   /** The latest membership view published by the supervisor (all partitions' current attempts). */
   peers(): Member[];
