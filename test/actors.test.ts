@@ -221,6 +221,17 @@ test("a failed Spark job (GAVE_UP with all) takes every member down and fails th
   );
 });
 
+test('a result from a partition that never registered, or from another attempt, is not accepted', (t) => {
+  const { actor } = supervisor(2);
+  serve(actor, 0, 1);
+  actor.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['never registered'] });
+  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['old attempt'] });
+  t.deepEqual(actor.getSnapshot().context.results, {});
+  t.is(actor.getSnapshot().context.stale, 2);
+  actor.send({ type: 'RESULT', partition: 0, attempt: 1, records: ['current'] });
+  t.deepEqual(actor.getSnapshot().context.results, { 0: { attempt: 1, records: ['current'] } });
+});
+
 test('registrations out of range are refused', (t) => {
   const { actor } = supervisor(2);
   actor.send({ type: 'REGISTER', registration: reg(5, 0) });

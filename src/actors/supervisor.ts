@@ -153,7 +153,8 @@ export const supervisorMachine = setup({
     acceptResult: assign(({ context, event }) => {
       if (event.type !== 'RESULT') return {};
       const current = context.members[event.partition];
-      if (event.partition in context.results || (current && current.attempt !== event.attempt)) {
+      // Only the current attempt of a member that registered may deliver, and only once.
+      if (event.partition in context.results || !current || current.attempt !== event.attempt) {
         return { stale: context.stale + 1 };
       }
       return { results: { ...context.results, [event.partition]: { attempt: event.attempt, records: event.records } } };
