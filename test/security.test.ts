@@ -6,6 +6,10 @@
  */
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as tcpConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -16,6 +20,7 @@ import { encode, pack, PROTOCOL_VERSION } from '../src/protocol/codec.js';
 import { decodeMembers, decodeReply, encodeRegistration, encodeRequest, encodeState, decodeRegisterAck } from '../src/protocol/messages.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
+import { findNatsServer } from '../src/transport/nats-server.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
@@ -202,4 +207,32 @@ test('over TLS: the cluster works end to end, its secrets verify the server, and
   t.notRegex(reply, /PONG/);
   await cluster.stop();
   t.is(cluster.result().size, 2);
+});
+
+test('on a NATS server you run, natsAuth logs the driver and every worker in (token here), and nothing runs without it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sps-token-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const token = randomBytes(16).toString('hex');
+  const config = join(dir, 'nats.conf');
+  await writeFile(config, JSON.stringify({ listen: '127.0.0.1:-1', authorization: { token } }), { mode: 0o600 });
+  const server = spawn(findNatsServer(), ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => server.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    let seen = '';
+    server.stderr!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      const m = /Listening for client connections on \S*:(\d+)/.exec(seen);
+      if (m && seen.includes('Server is ready')) resolve(Number(m[1]));
+    });
+    server.once('exit', (code) => reject(new Error(`nats-server exited with ${code}: ${seen}`)));
+  });
+  const url = `nats://127.0.0.1:${port}`;
+  await t.throwsAsync(connect({ servers: url, reconnect: false }), { message: /Authorization Violation/i });
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: url, natsAuth: { token }, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  t.is(await cluster.request(1, 'sum'), 7);
+  t.throws(() => cluster.credentials('client'), { code: 'SPS_CLUSTER_STATE', message: /operator makes users/ });
+  await cluster.stop();
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
 });
