@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { Cluster, StopTimeoutError } from '../src/index.js';
 import { workerCommand } from '../src/launch/worker-command.js';
-import { isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { firstLine, isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -106,14 +106,7 @@ test('when the driver process is SIGKILLed, its nats-server and workers exit too
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => driver.kill('SIGKILL'));
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    driver.stdout!.on('data', (c) => {
-      out += c;
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    driver.once('exit', (code) => reject(new Error(`driver exited early with ${code}`)));
-  });
+  const line = await firstLine(driver);
   const { nats, workers } = JSON.parse(line) as { nats: number; workers: number[] };
   t.is(workers.length, 2);
   for (const pid of [nats, ...workers]) t.true(isAlive(pid));

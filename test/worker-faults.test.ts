@@ -8,7 +8,7 @@ import { encodeFrame, readFrames } from '../src/transport/frames.js';
 import { createUwsServer } from '../src/transport/uws-http.js';
 import { writeResults } from '../src/runtime/result-channel.js';
 import { formatLogLine } from '../src/runtime/log-format.js';
-import { isAlive, sharedNats, waitUntil } from './helpers/harness.js';
+import { firstLine, isAlive, sharedNats, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -151,14 +151,7 @@ test.serial('a worker leaves with SPS_DRIVER_LOST when the driver falls silent (
       for (const pid of pids) if (!hasExited(pid)) process.kill(pid, 'SIGKILL');
     });
   });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    driver.stdout!.on('data', (c) => {
-      out += c;
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    driver.once('exit', (code) => reject(new Error(`driver exited early with ${code}`)));
-  });
+  const line = await firstLine(driver);
   const { nats: natsPid, workers } = JSON.parse(line) as { nats: number; workers: number[] };
   pids = [...workers, natsPid];
   t.is(workers.length, 2);

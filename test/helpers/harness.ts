@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { startNatsServer, type NatsServerProcess } from '../../src/transport/nats-server.js';
 
@@ -45,4 +46,16 @@ export function sharedNats(): { get(): Promise<NatsServerProcess>; stop(): Promi
       if (server) await (await server).stop();
     },
   };
+}
+
+/** The first line a child process writes to stdout (a driver fixture's report); rejects if it exits first. */
+export function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c) => {
+      out += c;
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    child.once('exit', (code) => reject(new Error(`driver exited early with ${code}`)));
+  });
 }
