@@ -226,6 +226,22 @@ test.serial('a result record that cannot be encoded fails the attempt with SPS_R
   );
 });
 
+test.serial('a worker that exits 0 by itself while serving is a failed attempt: retried, and only the retry delivers a result', async (t) => {
+  const server = await nats.get();
+  const lines: string[] = [];
+  const cluster = new Cluster({ server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  t.is(await cluster.request(0, 'exit_now'), 'leaving');
+  await waitUntil(() => cluster.members[0]?.attempt === 1 && cluster.members[0].state === 'serving', 60_000, 'attempt 1 serving');
+  await cluster.stop();
+  t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 1, count: 3 }]);
+  t.true(
+    lines.some((l) => /p0\/a0\] .*closed before the end of the result/.test(l)),
+    lines.join('\n'),
+  );
+});
+
 test('writeResults reports a channel it cannot write as SPS_RESULT_WRITE', async (t) => {
   // An fd number far above anything open: no channel behind it.
   await t.throwsAsync(writeResults(987_654, 'msgpack', [{ a: 1 }]), { code: 'SPS_RESULT_WRITE', message: /result channel \(fd 987654\)/ });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { decodeBatch, readFrames, writeFrame } from '../transport/frames.js';
+import { readResultChannel, writeFrame } from '../transport/frames.js';
 import { stopProcess } from '../process/stop-process.js';
 import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
@@ -63,9 +63,11 @@ export class EmbeddedLauncher implements Launcher {
             events.result(partition, attempt, results);
             return;
           }
-          const error = task.hung ?? resultError ?? explain(task.tail, code, signal);
+          // A crash says more in its exit and output than in the result channel it cut short.
+          const error = task.hung ?? (code === 0 ? resultError : undefined) ?? explain(task.tail, code, signal);
           events.attemptFailed(partition, attempt, error);
           if (this.stopping) return;
+          plan.log?.(`[sps ${plan.clusterId} p${partition}/a${attempt}] attempt failed: ${error}`);
           const failed = (failures.get(partition) ?? 0) + 1;
           failures.set(partition, failed);
           if (failed >= plan.maxFailures) events.gaveUp(partition, failed, error);
@@ -137,11 +139,11 @@ export class EmbeddedLauncher implements Launcher {
     }
   }
 
-  /** Reads result frames into `into`; resolves with an error message if the channel was corrupt. */
+  /** Reads the result channel into `into`; resolves with an error message if it was corrupt or cut short. */
   private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number): Promise<string | undefined> {
-    const what = `partition ${partition} attempt ${attempt} result channel`;
     try {
-      for await (const body of readFrames(channel, what)) into.push(...decodeBatch(body, 'msgpack', what));
+      const records = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`);
+      for (const r of records) into.push(r);
       return undefined;
     } catch (err) {
       return (err as Error).message;

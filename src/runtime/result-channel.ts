@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { once } from 'node:events';
-import { encodeFrame, type FrameFormat } from '../transport/frames.js';
+import { encodeFrame, END_OF_RESULTS, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
 
 /** How many result records go into one frame on the result channel. */
@@ -13,7 +13,7 @@ function writeError(what: string, err: unknown): SparkPartitionServerError {
 
 /**
  * Writes the result records as frames on the result channel (a pipe or socket the launcher gave
- * the worker as `fd`) and closes it; the launcher reads until end of stream.
+ * the worker as `fd`), then the end-of-results batch, and closes it.
  * @throws SparkPartitionServerError `SPS_RESULT_WRITE` when a record cannot be encoded (a BigInt
  *   beyond 64 bits, a circular object) or the channel cannot be written (closed, not a pipe). An
  *   error thrown by the records' own iterator is passed on as it is: it is the server's.
@@ -38,7 +38,7 @@ export async function writeResults(fd: number, format: FrameFormat, records: Ite
   failure.catch(() => {}); // observed through `failed` and the races below
   const finished = new Promise<void>((resolve) => out.once('finish', resolve));
 
-  const send = async (batch: unknown[]): Promise<void> => {
+  const send = async (batch: readonly unknown[]): Promise<void> => {
     if (failed) throw failed;
     let frame: Buffer;
     try {
@@ -59,6 +59,8 @@ export async function writeResults(fd: number, format: FrameFormat, records: Ite
       }
     }
     if (batch.length > 0) await send(batch);
+    // Says the result is whole: a channel that closes without it was cut short.
+    await send(END_OF_RESULTS);
     out.end();
     await Promise.race([finished, failure]);
   } catch (err) {

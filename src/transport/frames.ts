@@ -111,6 +111,30 @@ export async function* readFrames(input: Readable, what: string): AsyncGenerator
   if (trailing > 0) throw new Error(`${what}: stream ended inside a frame (${trailing} trailing bytes)`);
 }
 
+/**
+ * The result channel ends with an empty batch: the worker finished and wrote all it had. Records
+ * never travel in an empty batch, so a channel that closes without it was cut short (a worker that
+ * exited by itself, before the driver told it to stop) and its records are not a result.
+ */
+export const END_OF_RESULTS: readonly unknown[] = Object.freeze([]);
+
+/**
+ * Reads a result channel to its end: every record, in order, once the end-of-results batch came.
+ * @throws Error naming `what` when the stream is corrupt, holds anything after the end, or closes without it.
+ */
+export async function readResultChannel(input: Readable, format: FrameFormat, what: string): Promise<unknown[]> {
+  const records: unknown[] = [];
+  let complete = false;
+  for await (const body of readFrames(input, what)) {
+    const batch = decodeBatch(body, format, what);
+    if (complete) throw new Error(`${what}: data after the end of the result`);
+    if (batch.length === 0) complete = true;
+    else for (const r of batch) records.push(r);
+  }
+  if (!complete) throw new Error(`${what}: closed before the end of the result (the worker exited without being told to stop, or was cut short)`);
+  return records;
+}
+
 /** Decodes one batch frame body. */
 export function decodeBatch(body: Buffer, format: FrameFormat, what: string): unknown[] {
   const value = format === 'json' ? JSON.parse(body.toString('utf8')) : unpack(body);

@@ -72,10 +72,16 @@ def _read_exact(fd, n):
 
 
 def _read_result_frames(fd, what):
+    """Reads a worker's result channel: every record, once the end-of-results batch (an empty
+    batch, which never carries records) came. A channel that closes without it was cut short: the
+    worker exited by itself, before it was told to stop, and what it wrote is not a result."""
     records = []
+    complete = False
     while True:
         head = _read_exact(fd, 4)
         if not head:
+            if not complete:
+                raise RuntimeError("%s: closed before the end of the result (the worker exited without being told to stop, or was cut short)" % what)
             return records
         if len(head) < 4:
             raise RuntimeError("%s: stream ended inside a frame header" % what)
@@ -86,6 +92,10 @@ def _read_result_frames(fd, what):
         batch = json.loads(body.decode("utf-8"))
         if not isinstance(batch, list):
             raise RuntimeError("%s: frame is not a batch (array)" % what)
+        if complete:
+            raise RuntimeError("%s: data after the end of the result" % what)
+        if not batch:
+            complete = True
         records.extend(batch)
 
 
@@ -246,7 +256,9 @@ def make_task(spec):
             raise RuntimeError("partition %d attempt %d: worker hung: no liveness tick for %d ms" % (index, attempt, hang_timeout_ms))
         if code != 0 or failure:
             how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
-            reason = failure or next((line for line in reversed(tail) if " failed: " in line), tail[-1] if tail else "")
+            # A crash says more in its output than in the result channel it cut short.
+            said = next((line for line in reversed(tail) if " failed: " in line), tail[-1] if tail else "")
+            reason = (failure or said) if code == 0 else (said or failure)
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
