@@ -32,14 +32,18 @@ export class DependencyMissingError extends SparkPartitionServerError {
 
 /** Not every partition was serving before `startTimeoutMs` ran out. */
 export class StartTimeoutError extends SparkPartitionServerError {
-  /** Partitions that were not serving when the timeout fired. */
+  /** Partitions that were not registered (stage `register`) or not serving (stage `serve`) when the timeout fired. */
   readonly missing: number[];
-  constructor(timeoutMs: number, missing: number[], details: string) {
+  /** Which stage ran out of time: every worker registered (`registerTimeoutMs`), or every partition serving (`startTimeoutMs`). */
+  readonly stage: 'register' | 'serve';
+  constructor(timeoutMs: number, missing: number[], details: string, stage: 'register' | 'serve' = 'serve') {
+    const [option, what] = stage === 'register' ? ['registerTimeoutMs', 'not registered'] : ['startTimeoutMs', 'not serving'];
     super(
       'SPS_START_TIMEOUT',
-      `Cluster did not start within ${timeoutMs} ms: partition(s) ${missing.join(', ')} not serving${details ? ` (${details})` : ''}.`,
+      `Cluster did not start within ${timeoutMs} ms (${option}): partition(s) ${missing.join(', ')} ${what}${details ? ` (${details})` : ''}.`,
     );
     this.missing = missing;
+    this.stage = stage;
   }
 }
 
@@ -125,8 +129,8 @@ export class ServerModuleError extends SparkPartitionServerError {
  * tells which: `SPS_SPARK_START`, `SPS_SPARK_JOB`, `SPS_SPARK_DATASET`, `SPS_SPARK_RUNNER`.
  */
 export class SparkError extends SparkPartitionServerError {
-  constructor(code: string, message: string) {
-    super(code, message);
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -52,8 +52,18 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   natsServer?: string;
   /** Prefix of the cluster id (letters, digits, `_`, `-`). Default: `sps`. */
   name?: string;
-  /** How long `start()` waits for every partition to serve. Default: 60000 ms. */
+  /**
+   * Timeouts of `start()`, one per stage, each named in its error. Once the partitions are launched
+   * (after the Spark application and the submit), `registerTimeoutMs` bounds how long until every
+   * partition's worker registered, and `startTimeoutMs` how long until every partition serves
+   * (`StartTimeoutError`, `.stage` `'register'` / `'serve'`). Defaults: 60000 / 60000 ms.
+   */
   startTimeoutMs?: number;
+  registerTimeoutMs?: number;
+  /** How long a Spark application started for the run (option `master`) may take to be ready. Default: 180000 ms. */
+  sparkStartTimeoutMs?: number;
+  /** How long the Spark runner may take to accept the run's job. Default: 60000 ms. */
+  submitTimeoutMs?: number;
   /** How long `stop()` waits for every partition's result. Default: 30000 ms. */
   stopTimeoutMs?: number;
   /** Default timeout of `request()` and `requestAll()`. Default: 10000 ms. */
@@ -138,6 +148,9 @@ export interface ResolvedOptions<Row, Config> {
   natsServer: string | undefined;
   name: string;
   startTimeoutMs: number;
+  registerTimeoutMs: number;
+  sparkStartTimeoutMs: number;
+  submitTimeoutMs: number;
   stopTimeoutMs: number;
   requestTimeoutMs: number;
   maxFailures: number;
@@ -226,6 +239,9 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     natsServer: o.natsServer,
     name,
     startTimeoutMs: positiveInt('startTimeoutMs', o.startTimeoutMs, 60_000),
+    registerTimeoutMs: positiveInt('registerTimeoutMs', o.registerTimeoutMs, 60_000),
+    sparkStartTimeoutMs: positiveInt('sparkStartTimeoutMs', o.sparkStartTimeoutMs, 180_000),
+    submitTimeoutMs: positiveInt('submitTimeoutMs', o.submitTimeoutMs, 60_000),
     stopTimeoutMs: positiveInt('stopTimeoutMs', o.stopTimeoutMs, 30_000),
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, 10_000),
     maxFailures: positiveInt('maxFailures', o.maxFailures, 4, 100),

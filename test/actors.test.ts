@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { partitionServerMachine, type Binding } from '../src/actors/partition-server.js';
 import { supervisorMachine } from '../src/actors/supervisor.js';
 import { sparkJobMachine } from '../src/actors/spark-job.js';
@@ -81,7 +81,7 @@ test('FAIL while serving goes to failed with the given error', async (t) => {
   t.deepEqual(visited, ['initializing', 'registered', 'serving', 'failed']);
 });
 
-function supervisor(partitions = 2, startTimeoutMs = 60_000) {
+function supervisor(partitions = 2, startTimeoutMs = 60_000, registerTimeoutMs = 60_000) {
   let published = 0;
   let shutdowns = 0;
   const actor = createActor(
@@ -91,9 +91,10 @@ function supervisor(partitions = 2, startTimeoutMs = 60_000) {
         broadcastShutdown: () => void shutdowns++,
       },
     }),
-    { input: { partitions, startTimeoutMs, stopTimeoutMs: 60_000 } },
+    { input: { partitions, registerTimeoutMs, startTimeoutMs, stopTimeoutMs: 60_000 } },
   );
   actor.start();
+  actor.send({ type: 'LAUNCHED' });
   return { actor, published: () => published, shutdowns: () => shutdowns };
 }
 
@@ -114,7 +115,7 @@ function serve(actor: ReturnType<typeof supervisor>['actor'], partition: number,
 test('supervisor runs once every partition serves, and publishes membership on each change', (t) => {
   const { actor, published } = supervisor(2);
   serve(actor, 0, 0);
-  t.is(actor.getSnapshot().value, 'starting');
+  t.true(actor.getSnapshot().matches('starting'));
   serve(actor, 1, 0);
   t.is(actor.getSnapshot().value, 'running');
   t.is(published(), 4);
@@ -168,6 +169,38 @@ test('start timeout fails naming the partitions that are not serving', async (t)
   t.is(done.context.failure?.code, 'SPS_START_TIMEOUT');
   t.deepEqual(done.context.failure?.partitions, [0, 2]);
   t.regex(done.context.failure!.detail, /partition 0: never registered; partition 2: attempt 0 registered/);
+});
+
+test('register timeout fails naming the partitions whose worker never registered; it does not fire once all registered', (t) => {
+  const clock = new SimulatedClock();
+  const input = { partitions: 3, registerTimeoutMs: 5_000, startTimeoutMs: 60_000, stopTimeoutMs: 60_000 };
+  const actor = createActor(supervisorMachine, { input, clock }).start();
+  actor.send({ type: 'LAUNCHED' });
+  serve(actor, 1, 0);
+  actor.send({ type: 'REGISTER', registration: reg(2, 0) });
+  clock.increment(5_000);
+  t.like(actor.getSnapshot().context.failure, { code: 'SPS_START_TIMEOUT', stage: 'register', partitions: [0] });
+
+  // Everyone registered before the deadline: it passes, and the start waits on for partition 1 to serve.
+  const allClock = new SimulatedClock();
+  const all = createActor(supervisorMachine, { input: { ...input, partitions: 2 }, clock: allClock }).start();
+  all.send({ type: 'LAUNCHED' });
+  serve(all, 0, 0);
+  all.send({ type: 'REGISTER', registration: reg(1, 0) });
+  allClock.increment(5_000);
+  t.true(all.getSnapshot().matches('starting'));
+  all.send({ type: 'STATE', partition: 1, attempt: 0, state: 'serving' });
+  t.is(all.getSnapshot().value, 'running');
+});
+
+test('the start timeouts run only once the partitions are launched', (t) => {
+  const clock = new SimulatedClock();
+  const actor = createActor(supervisorMachine, { input: { partitions: 1, registerTimeoutMs: 10, startTimeoutMs: 10, stopTimeoutMs: 10 }, clock }).start();
+  clock.increment(1_000_000);
+  t.true(actor.getSnapshot().matches({ starting: 'launching' }));
+  actor.send({ type: 'LAUNCHED' });
+  clock.increment(10);
+  t.like(actor.getSnapshot().context.failure, { code: 'SPS_START_TIMEOUT', stage: 'register' });
 });
 
 test('a partition that gives up while starting fails the supervisor with its last error', (t) => {

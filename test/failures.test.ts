@@ -81,7 +81,7 @@ test.serial('the start timeout names the partitions that are not serving and sto
   clearInterval(poll);
   // Partition 2 never gets past init; on a loaded machine the others may be late too.
   t.true(err!.missing.includes(2));
-  t.regex(err!.message, /within 6000 ms: partition\(s\) [\d, ]*2 not serving \(.*partition 2: never registered/);
+  t.regex(err!.message, /within 6000 ms \(startTimeoutMs\): partition\(s\) [\d, ]*2 not serving \(.*partition 2: never registered/);
   t.true(pids.length >= 3);
   for (const pid of pids) t.false(isAlive(pid), `worker ${pid} left running`);
   const ports = cluster.members.map((m) => m.port!);

@@ -8,11 +8,11 @@ import { errors as natsErrors } from '@nats-io/nats-core';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, DependencyMissingError, SparkSlotsError, type BusAccess, type SparkApplication, type SparkSource } from '../src/index.js';
+import { Cluster, DependencyMissingError, SparkError, SparkSlotsError, type BusAccess, type SparkApplication, type SparkSource } from '../src/index.js';
 import { encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
-import { SMALL_SPARK_CONF, alive, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
+import { SMALL_SPARK_CONF, alive, sparkSubmitChildren, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
@@ -173,6 +173,16 @@ test.serial('a missing Spark home fails with DependencyMissingError', async (t) 
   const cluster = new Cluster({ server: ECHO_SERVER, master: 'local[1]', sparkHome: join(dir, 'no-spark'), log: testLog });
   const err = await t.throwsAsync(cluster.start(), { instanceOf: DependencyMissingError });
   t.regex(err!.message, /spark-submit in ".*no-spark" \(option sparkHome\)/);
+});
+
+test.serial('a Spark application that is not ready within sparkStartTimeoutMs fails naming that option, and its spark-submit is stopped', async (t) => {
+  const before = sparkSubmitChildren();
+  const cluster = new Cluster({ server: ECHO_SERVER, master: 'local[1]', sparkStartTimeoutMs: 1, log: testLog });
+  const err = await t.throwsAsync(cluster.start(), { instanceOf: SparkError });
+  t.is(err!.code, 'SPS_SPARK_START');
+  t.regex(err!.message, /not ready within 1 ms \(startTimeoutMs; a cluster's sparkStartTimeoutMs\)/);
+  t.is(cluster.state, 'failed');
+  t.deepEqual(sparkSubmitChildren(), before);
 });
 
 // Each kind of source, with the rows the partition servers must see (in any partition).

@@ -9,7 +9,7 @@ import type { Member, PartitionState, Registration, WireError } from '../protoco
  * attempt still says, publishes the membership on every change, and accepts each partition's result
  * exactly once, from its current attempt.
  *
- * `starting` → `running` (every partition serving) → `stopping` (shutdown broadcast) → `stopped`
+ * `starting` (`launching`, then `launched`: the register and start timeouts run) → `running` (every partition serving) → `stopping` (shutdown broadcast) → `stopped`
  * (every partition's result in). Every fault has one outcome:
  * - a partition out of attempts while starting, the start or stop timeout, or a component lost
  *   (`FAULT`: the bus, nats-server, Spark) → `failed`, with the cause in `context.failure`;
@@ -23,6 +23,8 @@ import type { Member, PartitionState, Registration, WireError } from '../protoco
 /** Input of the supervisor actor. */
 export interface SupervisorInput {
   partitions: number;
+  /** From `LAUNCHED`: until every partition registered / serves. */
+  registerTimeoutMs: number;
   startTimeoutMs: number;
   stopTimeoutMs: number;
 }
@@ -36,6 +38,8 @@ export interface SupervisorFailure {
   partitions: number[];
   /** Per-partition detail (state reached, last error). */
   detail: string;
+  /** For a start timeout: the stage that ran out of time. */
+  stage?: 'register' | 'serve';
   failures?: number;
   lastError?: string;
 }
@@ -66,6 +70,8 @@ export type SupervisorEvent =
   | { type: 'GAVE_UP'; partition: number; failures: number; error: string; all?: boolean }
   | { type: 'FAULT'; component: string; error: string }
   | { type: 'MALFORMED' }
+  /** The launcher has launched every partition (after the Spark application and the submit): the start timeouts run from here. */
+  | { type: 'LAUNCHED' }
   | { type: 'STOP' };
 
 function range(n: number): number[] {
@@ -75,6 +81,11 @@ function range(n: number): number[] {
 /** Partitions not serving yet. */
 export function notServing(ctx: SupervisorContext): number[] {
   return range(ctx.partitions).filter((p) => ctx.members[p]?.state !== 'serving');
+}
+
+/** Partitions whose current attempt has not registered (never, or its last attempt failed). */
+export function notRegistered(ctx: SupervisorContext): number[] {
+  return range(ctx.partitions).filter((p) => !ctx.members[p] || ctx.members[p].state === 'failed');
 }
 
 /** Partitions whose result is not in yet (and that are not lost). */
@@ -178,7 +189,11 @@ export const supervisorMachine = setup({
     countMalformed: assign({ malformed: ({ context }) => context.malformed + 1 }),
     failStart: assign(({ context }) => {
       const missing = notServing(context);
-      return { failure: { code: 'SPS_START_TIMEOUT' as const, partitions: missing, detail: describe(context, missing) } };
+      return { failure: { code: 'SPS_START_TIMEOUT' as const, stage: 'serve' as const, partitions: missing, detail: describe(context, missing) } };
+    }),
+    failRegister: assign(({ context }) => {
+      const missing = notRegistered(context);
+      return { failure: { code: 'SPS_START_TIMEOUT' as const, stage: 'register' as const, partitions: missing, detail: describe(context, missing) } };
     }),
     failStop: assign(({ context }) => {
       const missing = resultsMissing(context);
@@ -199,11 +214,13 @@ export const supervisorMachine = setup({
   },
   guards: {
     allServing: ({ context }) => notServing(context).length === 0,
+    someUnregistered: ({ context }) => notRegistered(context).length > 0,
     allResultsIn: ({ context }) => resultsMissing(context).length === 0,
     failedBefore: ({ context }) => context.failure !== undefined,
     takesAll: ({ event }) => event.type === 'GAVE_UP' && event.all === true,
   },
   delays: {
+    registerTimeout: ({ context }) => context.registerTimeoutMs,
     startTimeout: ({ context }) => context.startTimeoutMs,
     stopTimeout: ({ context }) => context.stopTimeoutMs,
   },
@@ -231,7 +248,17 @@ export const supervisorMachine = setup({
   states: {
     starting: {
       always: { guard: 'allServing', target: 'running' },
-      after: { startTimeout: { target: 'failed', actions: 'failStart' } },
+      initial: 'launching',
+      states: {
+        // The Spark application's start and the submit have timeouts of their own.
+        launching: { on: { LAUNCHED: 'launched' } },
+        launched: {
+          after: {
+            registerTimeout: { guard: 'someUnregistered', target: '#supervisor.failed', actions: 'failRegister' },
+            startTimeout: { target: '#supervisor.failed', actions: 'failStart' },
+          },
+        },
+      },
       on: {
         GAVE_UP: { target: 'failed', actions: ['markLost', 'failLost'] },
         STOP: 'stopping',

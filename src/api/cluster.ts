@@ -201,6 +201,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         run.subjects,
         {
           partitions: o.partitions,
+          registerTimeoutMs: o.registerTimeoutMs,
           startTimeoutMs: o.startTimeoutMs,
           stopTimeoutMs: o.stopTimeoutMs,
         },
@@ -248,7 +249,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
           },
         },
       );
-      const snap = await waitFor(actor, (s) => s.value !== 'starting', { timeout: Infinity });
+      // The register and start timeouts run from here: the Spark application and the submit had their own.
+      send(actor, { type: 'LAUNCHED' });
+      const snap = await waitFor(actor, (s) => !s.matches('starting'), { timeout: Infinity });
       if (snap.value === 'stopping' || snap.value === 'stopped') {
         // stop() was called meanwhile: it drains what started and tears the run down itself.
         throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
@@ -392,7 +395,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     const f = ctx.failure;
     if (!f) return new ClusterStateError('the supervisor stopped without saying why');
     if (f.code === 'SPS_COMPONENT_LOST') return new ComponentLostError(f.component ?? 'a component', f.detail, f.partitions);
-    if (f.code === 'SPS_START_TIMEOUT') return new StartTimeoutError(this.options.startTimeoutMs, f.partitions, f.detail);
+    if (f.code === 'SPS_START_TIMEOUT') {
+      const stage = f.stage ?? 'serve';
+      return new StartTimeoutError(stage === 'register' ? this.options.registerTimeoutMs : this.options.startTimeoutMs, f.partitions, f.detail, stage);
+    }
     if (f.code === 'SPS_STOP_TIMEOUT') return new StopTimeoutError(this.options.stopTimeoutMs, resultsMissing(ctx));
     return new PartitionFailedError(f.partitions[0]!, f.failures ?? 0, f.lastError ?? f.detail);
   }

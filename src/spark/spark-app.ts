@@ -232,7 +232,7 @@ export class SparkApplication {
       const info = await new Promise<SparkApplicationInfo>((resolve, reject) => {
         const fail = (why: string): void =>
           reject(new SparkError('SPS_SPARK_START', `Spark application (master ${master}) did not start: ${why}\n${tail.join('\n')}`));
-        const timer = setTimeout(() => fail(`the runner was not ready within ${timeoutMs} ms`), timeoutMs);
+        const timer = setTimeout(() => fail(`the runner was not ready within ${timeoutMs} ms (startTimeoutMs; a cluster's sparkStartTimeoutMs)`), timeoutMs);
         started.once('exit', (code, signal) => {
           clearTimeout(timer);
           fail(`spark-submit exited with ${signal ?? `code ${code}`}`);
@@ -298,13 +298,14 @@ export class SparkApplication {
    * Sends one order to the runner and returns its reply, checked against the protocol.
    * @throws SparkError / SparkSlotsError with the runner's error.
    */
-  async request<O extends Order>(op: O, fields: MessageOf<O>, timeoutMs = 120_000): Promise<Decoded<(typeof REPLIES)[O][number]>> {
+  async request<O extends Order>(op: O, fields: MessageOf<O>, timeoutMs = 120_000, timeoutOption?: string): Promise<Decoded<(typeof REPLIES)[O][number]>> {
     if (this.closed) throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} has ended`);
     let msg;
     try {
       msg = await this.nc.request(this.subjects.spark(op), encode(op, fields), { timeout: timeoutMs });
     } catch (err) {
-      throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} did not answer "${op}": ${(err as Error).message}`);
+      const within = `within ${timeoutMs} ms${timeoutOption ? ` (${timeoutOption})` : ''}`;
+      throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} did not answer "${op}" ${within}: ${(err as Error).message}`, { cause: err });
     }
     const reply = decode(msg.subject, msg.data, [...REPLIES[op], 'error'] as MessageType[]);
     if (reply.t === 'error') {
@@ -319,11 +320,11 @@ export class SparkApplication {
    * Runs a cluster's job. Its command, environment and secrets go into a job file (mode 0600) in
    * the application's private directory; the order on the bus names only the file.
    */
-  async submitJob(clusterId: string, job: Record<string, unknown>, timeoutMs: number): Promise<void> {
+  async submitJob(clusterId: string, job: Record<string, unknown>, timeoutMs: number, timeoutOption = 'submitTimeoutMs'): Promise<void> {
     const file = join(this.jobDir, `${clusterId}.json`);
     await writeFile(file, JSON.stringify(job), { mode: 0o600 });
     try {
-      await this.request('submit', { clusterId, job: clusterId }, timeoutMs);
+      await this.request('submit', { clusterId, job: clusterId }, timeoutMs, timeoutOption);
     } finally {
       // The runner deletes it once read; this covers a runner that never got that far.
       await rm(file, { force: true });

@@ -107,6 +107,7 @@ export class SparkLauncher implements Launcher {
         sparkHome: o.sparkHome,
         maxFailures: plan.maxFailures,
         natsServer: o.natsServer,
+        startTimeoutMs: o.sparkStartTimeoutMs,
         log: plan.log ?? false,
       });
       this.ownsApp = true;
@@ -163,7 +164,7 @@ export class SparkLauncher implements Launcher {
           maxFailures: app.maxFailures,
           hangTimeoutMs: plan.hangTimeoutMs,
         },
-        300_000,
+        o.submitTimeoutMs,
       );
     } catch (err) {
       job.stop();

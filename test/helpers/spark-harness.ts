@@ -151,3 +151,20 @@ export async function startStandalone(workers = 2, coresPerWorker = 2): Promise<
     throw err;
   }
 }
+
+/** Pids of this process's children that run spark-submit (the applications this test file started). */
+export function sparkSubmitChildren(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (/SparkSubmit|spark-submit/.test(readFileSync(`/proc/${entry}/cmdline`, 'latin1'))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
