@@ -2,10 +2,11 @@
  * Spark launcher on a Spark standalone cluster on loopback: a master and two workers started from
  * the pyspark wheel with spark-class, stopped afterwards (by pid) even when a test fails.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Cluster, type SparkApplication } from '../src/index.js';
 import { alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
+import { ancestorMatching } from './helpers/harness.js';
 
 let standalone: Standalone | undefined;
 let app: SparkApplication | undefined;
@@ -21,13 +22,8 @@ test.after.always(async () => {
   await standalone?.stop();
 });
 
-test.serial('the seed demo runs on a standalone cluster', async (t) => {
-  t.timeout(240_000);
-  await runSeedDemo(t, { spark: app, log: testLog });
-});
-
-test.serial('four partitions spread over both workers, with a task retry after SIGKILL', async (t) => {
-  t.timeout(240_000);
+/** Starts four echo partitions over the eight rows 0..7 on the standalone cluster. */
+async function startFour(t: ExecutionContext): Promise<Cluster> {
   const cluster = new Cluster({
     server: new URL('./helpers/spark-echo-server.ts', import.meta.url),
     source: { range: { end: 8 } },
@@ -38,6 +34,17 @@ test.serial('four partitions spread over both workers, with a task retry after S
   });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
+  return cluster;
+}
+
+test.serial('the seed demo runs on a standalone cluster', async (t) => {
+  t.timeout(240_000);
+  await runSeedDemo(t, { spark: app, log: testLog });
+});
+
+test.serial('four partitions spread over both workers, with a task retry after SIGKILL', async (t) => {
+  t.timeout(240_000);
+  const cluster = await startFour(t);
   t.deepEqual(
     cluster.members.map((m) => m.partition),
     [0, 1, 2, 3],
@@ -50,5 +57,36 @@ test.serial('four partitions spread over both workers, with a task retry after S
   await cluster.stop();
   t.is([...cluster.result().values()].flat().length, 8);
   for (const pid of pids) t.false(alive(pid), `worker ${pid} still running`);
+  t.deepEqual((await app!.status()).activeJobs, []);
+});
+
+test.serial('an executor JVM killed: its partitions are retried on another executor, and every result arrives once', async (t) => {
+  t.timeout(240_000);
+  const cluster = await startFour(t);
+  const executorOf = (pid: number): number | undefined => ancestorMatching(pid, /CoarseGrainedExecutorBackend/);
+  const before = cluster.members.map((m) => ({ partition: m.partition, pid: m.pid, executor: executorOf(m.pid) }));
+  const executor = before[1]!.executor;
+  t.truthy(executor, 'partition 1 runs under an executor JVM');
+  const lost = before.filter((m) => m.executor === executor).map((m) => m.partition);
+  process.kill(executor!, 'SIGKILL');
+  t.true(
+    await until(() => lost.every((p) => cluster.members[p]!.attempt >= 1 && cluster.members[p]!.state === 'serving'), 180_000),
+    JSON.stringify(cluster.members),
+  );
+  const rows = await cluster.requestAll<number[]>('rows');
+  t.deepEqual(
+    [...rows.values()].map((r) => (r.ok ? r.value : r.error.code)),
+    [
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+    ],
+  );
+  await cluster.stop();
+  t.is(cluster.state, 'stopped');
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
+  t.is([...cluster.result().values()].flat().length, 8);
+  for (const m of before) t.false(alive(m.pid), `worker ${m.pid} of partition ${m.partition} still running`);
   t.deepEqual((await app!.status()).activeJobs, []);
 });

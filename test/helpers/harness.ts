@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { startNatsServer, type NatsServerProcess } from '../../src/transport/nats-server.js';
 
@@ -58,4 +59,42 @@ export function firstLine(child: ChildProcess): Promise<string> {
     });
     child.once('exit', (code) => reject(new Error(`driver exited early with ${code}`)));
   });
+}
+
+/** The parent pid of a process (0 when it is gone). */
+export function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The parent pid follows the state, after the command name in parentheses (which may hold spaces).
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The nearest ancestor of a process whose command line matches `pattern`, if any. */
+export function ancestorMatching(pid: number, pattern: RegExp): number | undefined {
+  for (let p = parentOf(pid); p > 1; p = parentOf(p)) {
+    try {
+      if (pattern.test(readFileSync(`/proc/${p}/cmdline`, 'latin1'))) return p;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Pids of a process's children whose command line matches `pattern` (any, by default). */
+export function childrenOf(pid: number, pattern = /./): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (parentOf(Number(entry)) !== pid) continue;
+      if (pattern.test(readFileSync(`/proc/${entry}/cmdline`, 'latin1'))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SparkApplication, type SparkApplicationOptions } from '../../src/index.js';
 import { findSpark } from '../../src/spark/spark-home.js';
+import { childrenOf } from './harness.js';
 
 /** Small JVMs: the suite runs on a 2-core machine next to other test files. */
 export const SMALL_SPARK_CONF: Record<string, string> = {
@@ -154,17 +155,5 @@ export async function startStandalone(workers = 2, coresPerWorker = 2): Promise<
 
 /** Pids of this process's children that run spark-submit (the applications this test file started). */
 export function sparkSubmitChildren(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      if (/SparkSubmit|spark-submit/.test(readFileSync(`/proc/${entry}/cmdline`, 'latin1'))) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  return childrenOf(process.pid, /SparkSubmit|spark-submit/);
 }
