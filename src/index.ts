@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 export { Cluster } from './api/cluster.js';
-export type { ClusterState, ClusterStats, HostAddress, PartitionReply } from './api/cluster.js';
+export type { CallOptions, ClusterStats, HostAddress, PartitionReply } from './api/cluster.js';
+export type { ClusterEvents, ClusterState, MemberEvent, ProgressEvent, SparkEvent, StateEvent } from './api/cluster-events.js';
 export { PartitionServer } from './api/partition-server.js';
 export type { PartitionServerOptions } from './api/partition-server.js';
 export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';

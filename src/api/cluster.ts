@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { waitFor } from 'xstate';
 import { memberList, resultsMissing, type SupervisorContext } from '../actors/supervisor.js';
 import type { Member } from '../protocol/types.js';
@@ -21,10 +22,28 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 
+import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
+
+export type { ClusterState } from './cluster-events.js';
+
 const STOPPED_DURING_START = Symbol('stopped during start');
 
-/** Lifecycle of a {@link Cluster}. */
-export type ClusterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+/** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Rejects as soon as `signal` aborts, with its reason; `p` goes on, but its outcome is dropped. */
+function abandonable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
 
 /** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
 export type PartitionReply<T = unknown> = { ok: true; value: T } | { ok: false; error: RequestError };
@@ -66,8 +85,13 @@ interface Run {
  * The driver side of a cluster: launches one partition server per partition, waits until all
  * serve, lets you query them, and on `stop()` shuts them down and collects their results.
  * Subclass it to add application methods (see the README's `DemoCluster`).
+ *
+ * It emits {@link ClusterEvents}: `member` (a partition registered, serves, was replaced, failed,
+ * was lost, drains, finished), `state` (the cluster's own state), `progress` (partitions serving
+ * during `start()`, results in during `stop()`), and `spark` (the Spark job's events).
+ * `await using cluster = new Cluster(…)` stops it when the scope ends.
  */
-export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
+export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends EventEmitter<ClusterEvents> implements AsyncDisposable {
   /** The validated options. */
   protected readonly options: ResolvedOptions<Row, Config>;
   private run?: Run;
@@ -79,7 +103,21 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
   private failure?: SparkPartitionServerError;
 
   constructor(options: ClusterOptions<Row, Config>) {
+    super();
     this.options = resolveOptions(options);
+  }
+
+  /** Changes the state and tells the `state` listeners. */
+  private setStatus(next: ClusterState, error?: Error): void {
+    const previous = this.status;
+    if (next === previous) return;
+    this.status = next;
+    this.emit('state', { state: next, previous, ...(error ? { error } : {}) });
+  }
+
+  /** Stops the cluster (as `stop()`) when an `await using` scope ends. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   /** The cluster's lifecycle state. */
@@ -168,7 +206,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
    * @throws ComponentLostError when the bus, the nats-server or Spark went away.
    * On failure every process the start launched is stopped.
    */
-  async start(): Promise<void> {
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = opts;
+    signal?.throwIfAborted();
     if (this.status === 'starting' || this.status === 'running' || this.status === 'stopping') {
       throw new ClusterStateError(`start() called while the cluster is ${this.status}`);
     }
@@ -179,8 +219,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     this.lastContext = undefined;
     this.failure = undefined;
     this.results = new Map();
-    this.status = 'starting';
+    this.setStatus('starting');
     let settle!: () => void;
+    // Aborting the start stops what it launched; start() then rejects with the signal's reason.
+    const onAbort = (): void => void this.stop().catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
     run.starting = new Promise<void>((r) => (settle = r));
     // stop() may come during any await below; it then only marks the run, and start() unwinds here.
     const checkAborted = (): void => {
@@ -247,6 +290,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
           fault: (component, error) => {
             if (!run.closing) send(actor, { type: 'FAULT', component, error });
           },
+          spark: (event) => this.emit('spark', event),
         },
       );
       // The register and start timeouts run from here: the Spark application and the submit had their own.
@@ -257,27 +301,50 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
       }
       if (snap.value !== 'running') throw this.failureError(snap.context);
-      this.status = 'running';
+      this.setStatus('running');
     } catch (err) {
       const stoppedByUser = Boolean((err as Record<symbol, unknown>)[STOPPED_DURING_START]);
       if (!(stoppedByUser && run.supervisor)) {
         // With a supervisor, stop() drains the run itself; before it exists, start() tears down.
-        this.status = stoppedByUser ? 'stopping' : 'failed';
+        this.setStatus(stoppedByUser ? 'stopping' : 'failed', stoppedByUser ? undefined : (err as Error));
         await this.teardown();
-        if (stoppedByUser) this.status = 'stopped';
+        if (stoppedByUser) this.setStatus('stopped');
+      }
+      if (stoppedByUser && signal?.aborted) {
+        // The stop it caused is over before the aborted start says so.
+        await this.stopping?.catch(() => {});
+        throw signal.reason;
       }
       throw err;
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       settle();
     }
   }
 
   /** Turns what the run's components do after start into the cluster's state: a fault fails it at once. */
   private watch(run: Run, actor: SupervisorActor): void {
+    let seen: SupervisorContext | undefined;
+    let progress = '';
     actor.subscribe((snap) => {
-      if ((snap.value === 'degraded' || snap.value === 'failed') && this.status === 'running' && this.run === run) {
-        this.status = 'failed';
+      if (this.run !== run) return;
+      const ctx = snap.context;
+      if (ctx !== seen) {
+        for (const e of memberEvents(seen, ctx)) this.emit('member', e);
+        seen = ctx;
+      }
+      // The cluster's own state, not the snapshot's: the step that completes a phase already left it.
+      const phase = this.status === 'starting' ? 'start' : this.status === 'stopping' ? 'stop' : undefined;
+      if (phase) {
+        const done = phase === 'start' ? servingCount(ctx) : resultCount(ctx);
+        if (`${phase}${done}` !== progress) {
+          progress = `${phase}${done}`;
+          this.emit('progress', { phase, done, total: ctx.partitions });
+        }
+      }
+      if ((snap.value === 'degraded' || snap.value === 'failed') && this.status === 'running') {
         this.failure = this.failureError(snap.context);
+        this.setStatus('failed', this.failure);
       }
     });
     const fault = (component: string, error: string): void => {
@@ -308,7 +375,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
       await run.starting;
       return;
     }
-    this.status = 'stopping';
+    this.setStatus('stopping');
     let stopFailure: Error | undefined;
     const actor = run.supervisor?.actor;
     if (actor && actor.getSnapshot().status === 'active') {
@@ -321,8 +388,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
     // What failed the cluster after start comes first; a failed start() has thrown its error already.
     const failure = this.failure ?? stopFailure;
     this.failure = undefined;
-    this.status = failure ? 'failed' : 'stopped';
-    if (failure) throw failure;
+    if (failure) {
+      this.setStatus('failed', failure);
+      throw failure;
+    }
+    this.setStatus('stopped');
   }
 
   /**
@@ -342,9 +412,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
    * Calls one endpoint of one partition's current attempt over NATS and returns its reply.
    * @throws RequestError when the partition is unknown, not serving, times out, or the handler threw.
    */
-  async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+  async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
+    opts.signal?.throwIfAborted();
     const { nc, subject } = this.address(partition, endpoint);
-    const reply = await requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs);
+    const reply = await abandonable(requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs), opts.signal);
     return unwrapReply(reply, partition, endpoint) as T;
   }
 
@@ -352,9 +423,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
    * Sends the same request to every partition at once and gathers the replies by partition.
    * A partition that fails is reported in its entry; the others' replies are still returned.
    */
-  async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: { timeoutMs?: number } = {}): Promise<Map<number, PartitionReply<T>>> {
+  async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<Map<number, PartitionReply<T>>> {
+    opts.signal?.throwIfAborted();
     const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
-    const entries = await Promise.all(
+    const all = Promise.all(
       Array.from({ length: this.options.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
         try {
           const { nc, subject } = this.address(p, endpoint);
@@ -368,7 +440,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> {
         }
       }),
     );
-    return new Map(entries);
+    return new Map(await abandonable(all, opts.signal));
   }
 
   private address(partition: number, endpoint: string): { nc: NatsConnection; subject: string } {

@@ -1,3 +1,4 @@
+import type { SparkEvent } from '../api/cluster-events.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 
@@ -57,6 +58,8 @@ export interface LaunchEvents {
   fault(component: string, error: string): void;
   /** An attempt finished and returned these records. */
   result(partition: number, attempt: number, records: unknown[]): void;
+  /** The Spark job of the run started, finished or failed (Spark launcher only). */
+  spark?(event: SparkEvent): void;
 }
 
 /** Runs the worker processes of a cluster run. */

@@ -14,7 +14,7 @@ export interface SaveOptions {
  * `cacheResult`), where they stay after `stop()` until {@link unpersist}. Saved as a DataFrame
  * whose schema Spark infers from the records; records that are not objects become `{ value }`.
  */
-export class ResultDataset<Result = unknown> {
+export class ResultDataset<Result = unknown> implements AsyncDisposable {
   constructor(
     private readonly app: SparkApplication,
     /** Id of the dataset in the application. */
@@ -41,6 +41,11 @@ export class ResultDataset<Result = unknown> {
   /** Writes the records to `path` (a directory, as Spark writes) as parquet or json. */
   async save(path: string, opts: SaveOptions = {}): Promise<void> {
     await this.app.request('dataset', { op: 'save', id: this.id, path, format: opts.format ?? 'parquet', mode: opts.mode ?? 'errorifexists' }, 600_000);
+  }
+
+  /** Unpersists the records (as `unpersist()`) when an `await using` scope ends. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.unpersist();
   }
 
   /**

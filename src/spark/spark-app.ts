@@ -108,7 +108,7 @@ export function withLocalRetries(master: string, maxFailures: number): string {
  * it is closed. Pass it as the `spark` option of a {@link Cluster} to share it; a cluster given
  * only `master` starts (and ends) its own.
  */
-export class SparkApplication {
+export class SparkApplication implements AsyncDisposable {
   /** Id of the application's control subjects (`sps.<id>.spark.*`). */
   readonly id: string;
   readonly info: SparkApplicationInfo;
@@ -341,6 +341,11 @@ export class SparkApplication {
   async status(): Promise<SparkApplicationStatus> {
     const r = await this.request('status', {});
     return { activeJobs: r.activeJobs, jobs: r.jobs, datasets: r.datasets, slots: r.slots };
+  }
+
+  /** Closes the application (as `close()`) when an `await using` scope ends. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /**

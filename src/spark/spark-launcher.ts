@@ -146,7 +146,7 @@ export class SparkLauncher implements Launcher {
     );
     this.job = job;
     job.start();
-    void this.listen(this.sub, job, plan);
+    void this.listen(this.sub, job, plan, events);
     const secrets = Object.fromEntries(Array.from({ length: plan.partitions }, (_, p) => [p, secretWorkerEnv(plan, p)]));
     try {
       await app.submitJob(
@@ -173,12 +173,16 @@ export class SparkLauncher implements Launcher {
   }
 
   /** Turns the runner's reports on the run's `spark.*` subjects into events of the job actor. */
-  private async listen(sub: Subscription, job: Actor<typeof sparkJobMachine>, plan: LaunchPlan): Promise<void> {
+  private async listen(sub: Subscription, job: Actor<typeof sparkJobMachine>, plan: LaunchPlan, events: LaunchEvents): Promise<void> {
     for await (const msg of sub) {
       if (msg.subject.endsWith('.cancel')) continue; // our own orders
       let event: SparkJobEvent | undefined;
       try {
-        event = toActorEvent(decode(msg.subject, msg.data, JOB_EVENTS));
+        const m = decode(msg.subject, msg.data, JOB_EVENTS);
+        event = toActorEvent(m);
+        if (m.t === 'job_started') events.spark?.({ type: 'job_started', group: m.group });
+        else if (m.t === 'job_finished') events.spark?.({ type: 'job_finished' });
+        else if (m.t === 'job_failed') events.spark?.({ type: 'job_failed', error: m.error, cancelled: m.cancelled });
       } catch (err) {
         plan.log?.(`[sps ${plan.clusterId} spark] refused: ${(err as Error).message}`);
         continue;

@@ -1,0 +1,109 @@
+import type { SupervisorContext } from '../actors/supervisor.js';
+import type { Member, PartitionState } from '../protocol/types.js';
+
+/** Lifecycle of a {@link Cluster}. */
+export type ClusterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/**
+ * What happened to one partition:
+ * - `registered`, `serving`, `draining`, `finished`: its current attempt reached that state;
+ * - `replaced`: a newer attempt took over (`previousAttempt`, and `reason`, the old attempt's last error);
+ * - `failed`: its current attempt failed (`reason`), and it may be retried;
+ * - `lost`: it ran out of attempts (`reason`, `failures`); the cluster fails.
+ */
+export interface MemberEvent {
+  kind: 'registered' | 'serving' | 'replaced' | 'failed' | 'lost' | 'draining' | 'finished';
+  partition: number;
+  attempt: number;
+  /** The member's state after the event (`undefined` for a partition lost before it ever registered). */
+  state?: PartitionState;
+  host?: string;
+  port?: number | null;
+  pid?: number;
+  previousAttempt?: number;
+  reason?: string;
+  failures?: number;
+}
+
+/** The cluster's state changed; `error` says why when it is `failed`. */
+export interface StateEvent {
+  state: ClusterState;
+  previous: ClusterState;
+  error?: Error;
+}
+
+/** How far `start()` (partitions serving) or `stop()` (results in) has come: `done` of `total`. */
+export interface ProgressEvent {
+  phase: 'start' | 'stop';
+  done: number;
+  total: number;
+}
+
+/** A Spark job event of the run (Spark launcher only). */
+export interface SparkEvent {
+  type: 'job_started' | 'job_finished' | 'job_failed';
+  /** Spark's job group, for `job_started`. */
+  group?: string;
+  /** For `job_failed`: Spark's error, and whether the run cancelled it. */
+  error?: string;
+  cancelled?: boolean;
+}
+
+/**
+ * The events of a {@link Cluster}, for `cluster.on(name, listener)`. Listeners run synchronously
+ * in order; an exception thrown by one is the listener's own and is not caught.
+ */
+export interface ClusterEvents {
+  member: [MemberEvent];
+  state: [StateEvent];
+  progress: [ProgressEvent];
+  spark: [SparkEvent];
+}
+
+const NOTED: Partial<Record<PartitionState, MemberEvent['kind']>> = {
+  registered: 'registered',
+  serving: 'serving',
+  draining: 'draining',
+  finished: 'finished',
+  failed: 'failed',
+};
+
+function fromMember(kind: MemberEvent['kind'], m: Member): MemberEvent {
+  return { kind, partition: m.partition, attempt: m.attempt, state: m.state, host: m.host, port: m.port, pid: m.pid };
+}
+
+/**
+ * The member events between two supervisor views, in partition order: what a listener would have
+ * seen had it watched every change. Pure: the cluster calls it on each new snapshot.
+ */
+export function memberEvents(prev: SupervisorContext | undefined, next: SupervisorContext): MemberEvent[] {
+  const out: MemberEvent[] = [];
+  for (let p = 0; p < next.partitions; p++) {
+    const before = prev?.members[p];
+    const now = next.members[p];
+    if (now && (!before || now.attempt !== before.attempt)) {
+      if (before) out.push({ ...fromMember('replaced', now), previousAttempt: before.attempt, reason: prev?.lastErrors[p] });
+      // A new attempt's first state: it registered (and may be serving already in the same step).
+      out.push(fromMember('registered', now));
+      if (now.state !== 'registered' && NOTED[now.state]) out.push(fromMember(NOTED[now.state]!, now));
+    } else if (now && before && now.state !== before.state && NOTED[now.state]) {
+      const e = fromMember(NOTED[now.state]!, now);
+      if (now.state === 'failed') e.reason = now.error?.message ?? next.lastErrors[p];
+      out.push(e);
+    }
+    const lost = next.lost[p];
+    if (lost && !prev?.lost[p])
+      out.push({ kind: 'lost', partition: p, attempt: now?.attempt ?? 0, state: now?.state, reason: lost.error, failures: lost.failures });
+  }
+  return out;
+}
+
+/** Partitions serving now (start progress). */
+export function servingCount(ctx: SupervisorContext): number {
+  return Object.values(ctx.members).filter((m) => m.state === 'serving').length;
+}
+
+/** Results in (stop progress). */
+export function resultCount(ctx: SupervisorContext): number {
+  return Object.keys(ctx.results).length;
+}
