@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { Cluster, StopTimeoutError } from '../src/index.js';
-import { workerCommand } from '../src/launch/worker-command.js';
+import { prepareWorker } from '../src/launch/worker-command.js';
 import { firstLine, isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();
@@ -84,7 +84,7 @@ test.serial('the stop timeout names the partitions whose result did not come, an
 });
 
 test('a worker started with a bad environment exits 1 naming the variable', async (t) => {
-  const { command, args } = workerCommand('x.ts');
+  const { command, args } = await prepareWorker(new URL('./fixtures/test-server.ts', import.meta.url).pathname);
   const run = (env: Record<string, string>) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(command, args, { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,4 +1,4 @@
-import { cp, rm } from 'node:fs/promises';
+import { copyFile, cp, rm } from 'node:fs/promises';
 import { ROOT, sparkEnv } from './spark.js';
 import { runToEnd } from './proc.js';
 
@@ -17,6 +17,9 @@ export async function compileProject(): Promise<number> {
   if (r.code !== 0) throw new Error(`tsc failed: ${r.stdout.slice(-1500)}`);
   // tsc emits no PySpark runner; the compiled Spark launcher looks for it next to itself.
   await cp(`${ROOT}src/spark/runner`, `${COMPILED_DIR}/src/spark/runner`, { recursive: true });
+  // The bench server's TypeScript source next to its compiled copy: the TypeScript side of the
+  // compiled-library runs, compiled by the driver as a user's server module is.
+  await copyFile(`${ROOT}benchmarks/servers/bench-server.ts`, `${COMPILED_DIR}/benchmarks/servers/bench-server.ts`);
   return performance.now() - t0;
 }
 
@@ -27,9 +30,17 @@ export async function removeCompiled(): Promise<void> {
 
 /** What compiled-probe.js prints. */
 export interface CompiledProbeOut {
+  /** JavaScript server module. */
   start: Record<string, number[]>;
   stop: Record<string, number[]>;
   idleRss: number[];
+  /** The same server in TypeScript, compiled by the driver (cache hits after the first). */
+  startTs: Record<string, number[]>;
+  stopTs: Record<string, number[]>;
+  idleRssTs: number[];
+  /** compileServer of the TypeScript server into an empty cache, then again (a hit). */
+  compileMissMs: number[];
+  compileHitMs: number[];
   /** Library start/stop on a shared Spark application (when a master was given). */
   sparkStart: Record<string, number[]>;
   sparkStop: Record<string, number[]>;
