@@ -1,6 +1,7 @@
 import { copyFile, cp, rm } from 'node:fs/promises';
 import { ROOT, sparkEnv } from './spark.js';
 import { runToEnd } from './proc.js';
+import type { ScaleOut } from '../scale-probe.js';
 
 /** Where the project is compiled for the no-tsx measurements (git-ignored). */
 export const COMPILED_DIR = `${ROOT}.sps-tmp/bench-dist`;
@@ -46,13 +47,23 @@ export interface CompiledProbeOut {
   sparkStop: Record<string, number[]>;
 }
 
-/** Runs the compiled start/stop + idle memory probe with plain node. */
-export async function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
-  const args = [`${COMPILED_DIR}/benchmarks/compiled-probe.js`, sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])];
-  const r = await runToEnd(process.execPath, args, 400_000, sparkEnv());
+/** Runs a compiled probe script with plain node and returns what it printed on its `BENCH_JSON` line. */
+async function runProbe<T>(script: string, args: string[], timeoutMs: number): Promise<T> {
+  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  if (r.code !== 0 || !line) throw new Error(`compiled probe exited ${r.code}: ${r.stderr.slice(-1500)}`);
-  return JSON.parse(line.slice('BENCH_JSON '.length)) as CompiledProbeOut;
+  if (r.code !== 0 || !line) throw new Error(`${script} exited ${r.code}: ${r.stderr.slice(-1500)}`);
+  return JSON.parse(line.slice('BENCH_JSON '.length)) as T;
+}
+
+/** Runs the compiled start/stop + idle memory probe with plain node. */
+export function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
+  return runProbe<CompiledProbeOut>('compiled-probe.js', [sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])], 400_000);
+}
+
+/** Compiles once per run, then runs the scale probe (embedded start, requestAll, stop, control bytes per partition count). */
+export async function runScaleProbe(sizes: number[], pings: number): Promise<Record<string, ScaleOut>> {
+  await ensureCompiled();
+  return runProbe<Record<string, ScaleOut>>('scale-probe.js', [sizes.join(','), String(pings)], 900_000);
 }
 
 /** Times a plain-node import of the compiled library + server (no tsx), spawn to exit, in ms. */
