@@ -111,3 +111,16 @@ test('files of the compiled library are imported by URL, not copied into the pro
   t.false(js.includes('Symbol.for'));
   t.true(js.includes('own = 7'), js);
 });
+
+test('a changed tsconfig.json next to the server makes a new program', async (t) => {
+  await mkdir(join(ROOT, '.sps-tmp'), { recursive: true });
+  const dir = await mkdtemp(join(ROOT, '.sps-tmp', 'ts-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'server.ts'), 'export class Box {\n  value = 1;\n}\n');
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { useDefineForClassFields: true } }));
+  const first = await compileServer(join(dir, 'server.ts'));
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { useDefineForClassFields: false } }));
+  const second = await compileServer(join(dir, 'server.ts'));
+  t.not(second.id, first.id);
+  t.not(await readFile(join(second.dir, second.server), 'utf8'), await readFile(join(first.dir, first.server), 'utf8'));
+});

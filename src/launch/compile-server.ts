@@ -109,6 +109,14 @@ function sourceLocation(): Plugin {
   };
 }
 
+/** The tsconfig.json esbuild applies to `file`: the nearest one in its folder or above. */
+function nearestTsconfig(file: string): string | undefined {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'tsconfig.json'))) return join(dir, 'tsconfig.json');
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
 /** Hashes of the files, in the same order; `undefined` for a file that is gone. */
 async function hashFiles(files: string[]): Promise<(string | undefined)[]> {
   return Promise.all(files.map((f) => readFile(f).then(sha256, () => undefined)));
@@ -217,7 +225,9 @@ export async function compileServer(serverFile: string, library: LibraryLink = {
     const where = first?.location ? `${resolve(first.location.file)}:${first.location.line}:${first.location.column}: ` : '';
     throw new ServerModuleError(serverFile, `does not compile: ${where}${first?.text ?? (err as Error).message}`);
   }
-  const inputs = Object.keys(result.metafile.inputs).map((p) => resolve(p));
+  // esbuild also reads the nearest tsconfig.json (decorators, class fields, paths): it is an input too.
+  const configs = Object.values(entries).map(nearestTsconfig);
+  const inputs = [...new Set([...Object.keys(result.metafile.inputs).map((p) => resolve(p)), ...configs.filter((c) => c !== undefined)])];
   const hashes = await hashFiles(inputs);
   const manifest: Manifest = {
     id: '',
