@@ -69,7 +69,7 @@ test.serial('the start timeout names the partitions that are not serving and sto
     data: [1, 2, 3],
     partitions: 3,
     config: { hangInit: [2] },
-    startTimeoutMs: 20_000,
+    startTimeoutMs: 10_000,
     natsUrl: server.url,
     log: false,
   });
@@ -91,7 +91,7 @@ test.serial('the start timeout names the partitions that are not serving and sto
   const ports = cluster.members.map((m) => m.port!);
   const err = await t.throwsAsync(starting, { instanceOf: StartTimeoutError });
   t.deepEqual(err!.missing, [2]);
-  t.regex(err!.message, /within 20000 ms: partition\(s\) 2 not serving \(partition 2: never registered/);
+  t.regex(err!.message, /within 10000 ms: partition\(s\) 2 not serving \(partition 2: never registered/);
   for (const pid of pids) t.false(isAlive(pid), `worker ${pid} left running`);
   t.is(ports.length, 2);
   for (const port of ports) t.false(await portOpen(port));

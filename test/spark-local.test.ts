@@ -142,7 +142,7 @@ test.serial('a start that times out cancels the Spark job and ends its workers',
     spark: app,
     log: testLog,
     source: { range: { end: 4 } },
-    startTimeoutMs: 30_000,
+    startTimeoutMs: 20_000,
   });
   t.teardown(() => cluster.stop().catch(() => {}));
   const seen = new Set<number>();
