@@ -1,70 +1,106 @@
 /**
  * Embedded start/stop and idle memory with the library compiled to JavaScript (as the npm package
- * ships it) and a JavaScript server module, so workers start on plain Node without tsx.
+ * ships it), alternating a JavaScript server module and the same server in TypeScript (compiled by
+ * the driver, once per run, into a fresh compile cache), so workers start on plain Node either way.
  * Not run directly: lib/compiled.ts compiles the project and runs the compiled copy of this file
  * with `node compiled-probe.js <sizes,csv> <reps> [<spark master>]`; it prints one `BENCH_JSON {...}`
  * line. Given a Spark master, it instead times library start/stop on one shared Spark application
  * there (after one untimed warm-up run), as benchmark 3 does from the TypeScript sources.
  */
-import { Cluster, SparkApplication } from '../src/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cluster, SparkApplication, type ClusterOptions } from '../src/index.js';
+import { compileServer } from '../src/launch/compile-server.js';
 import { BENCH_SPARK_CONF } from './lib/spark-app.js';
 import { rssOf } from './lib/proc.js';
 import { sleep } from './lib/timing.js';
 import type { ServerStats } from './servers/bench-server.js';
 
 const server = new URL('./servers/bench-server.js', import.meta.url);
+/** The same server's TypeScript source, copied next to it by lib/compiled.ts. */
+const tsServer = new URL('./servers/bench-server.ts', import.meta.url);
 const sizes = (process.argv[2] ?? '2').split(',').map(Number);
 const reps = Number(process.argv[3] ?? '1');
 const sparkMaster = process.argv[4];
 const start: Record<string, number[]> = {};
 const stop: Record<string, number[]> = {};
-for (const n of sparkMaster ? [] : sizes) {
-  start[n] = [];
-  stop[n] = [];
-  for (let r = 0; r < reps; r++) {
-    const cluster = new Cluster({ server, data: { range: { end: 10_000 } }, partitions: n, log: false, startTimeoutMs: 60_000 });
-    try {
-      const t0 = performance.now();
-      await cluster.start();
-      start[n]!.push(performance.now() - t0);
-      const t1 = performance.now();
-      await cluster.stop();
-      stop[n]!.push(performance.now() - t1);
-      if (cluster.result().size !== n) throw new Error(`stop() assembled ${cluster.result().size} results, expected ${n}`);
-    } finally {
-      await cluster.stop().catch(() => {});
-    }
+const startTs: Record<string, number[]> = {};
+const stopTs: Record<string, number[]> = {};
+const idleRss: number[] = [];
+const idleRssTs: number[] = [];
+const compileMissMs: number[] = [];
+const compileHitMs: number[] = [];
+
+/** One start and stop of a cluster; resolves with [start ms, stop ms]. */
+async function timedStartStop(options: ClusterOptions<unknown, unknown> & { partitions: number }): Promise<[number, number]> {
+  const n = options.partitions;
+  const cluster = new Cluster(options);
+  try {
+    const t0 = performance.now();
+    await cluster.start();
+    const t1 = performance.now();
+    await cluster.stop();
+    const t2 = performance.now();
+    if (cluster.result().size !== n) throw new Error(`stop() assembled ${cluster.result().size} results, expected ${n}`);
+    return [t1 - t0, t2 - t1];
+  } finally {
+    await cluster.stop().catch(() => {});
   }
 }
-const idleRss: number[] = [];
-if (!sparkMaster) {
-  const idle = new Cluster({ server, data: [], partitions: 3, log: false });
+
+/** RSS in MB of 3 idle partition servers (no rows) of `module`. */
+async function idleMb(module: URL): Promise<number[]> {
+  const out: number[] = [];
+  const idle = new Cluster({ server: module, data: [], partitions: 3, log: false });
   try {
     await idle.start();
     await sleep(500);
-    for (const [, r] of await idle.requestAll<ServerStats>('stats')) if (r.ok) idleRss.push((await rssOf(r.value.pid)) / 2 ** 20);
+    for (const [, r] of await idle.requestAll<ServerStats>('stats')) if (r.ok) out.push((await rssOf(r.value.pid)) / 2 ** 20);
   } finally {
     await idle.stop().catch(() => {});
+  }
+  return out;
+}
+
+if (!sparkMaster) {
+  // A fresh compile cache: the first compile is what a run with changed sources pays, the rest hit.
+  const cache = await mkdtemp(join(tmpdir(), 'sps-bench-compile-'));
+  process.env.SPS_COMPILE_CACHE = cache;
+  const libraryDir = fileURLToPath(new URL('../src', import.meta.url));
+  try {
+    for (const into of [compileMissMs, compileHitMs]) {
+      const t0 = performance.now();
+      await compileServer(fileURLToPath(tsServer), { dir: libraryDir });
+      into.push(performance.now() - t0);
+    }
+    for (const n of sizes) {
+      start[n] = [];
+      stop[n] = [];
+      startTs[n] = [];
+      stopTs[n] = [];
+      for (let r = 0; r < reps; r++) {
+        // Alternating, so both sides see the same machine.
+        const [a, b] = await timedStartStop({ server, data: { range: { end: 10_000 } }, partitions: n, log: false, startTimeoutMs: 60_000 });
+        start[n]!.push(a);
+        stop[n]!.push(b);
+        const [c, d] = await timedStartStop({ server: tsServer, data: { range: { end: 10_000 } }, partitions: n, log: false, startTimeoutMs: 60_000 });
+        startTs[n]!.push(c);
+        stopTs[n]!.push(d);
+      }
+    }
+    idleRss.push(...(await idleMb(server)));
+    idleRssTs.push(...(await idleMb(tsServer)));
+  } finally {
+    await rm(cache, { recursive: true, force: true });
   }
 }
 const sparkStart: Record<string, number[]> = {};
 const sparkStop: Record<string, number[]> = {};
 if (sparkMaster) {
   const app = await SparkApplication.start({ master: sparkMaster, conf: BENCH_SPARK_CONF, log: false, startTimeoutMs: 180_000 });
-  const once = async (n: number): Promise<[number, number]> => {
-    const cluster = new Cluster({ server, spark: app, source: { range: { end: 10_000 } }, partitions: n, log: false, startTimeoutMs: 120_000 });
-    try {
-      const t0 = performance.now();
-      await cluster.start();
-      const t1 = performance.now();
-      await cluster.stop();
-      const t2 = performance.now();
-      if (cluster.result().size !== n) throw new Error(`stop() assembled ${cluster.result().size} results, expected ${n}`);
-      return [t1 - t0, t2 - t1];
-    } finally {
-      await cluster.stop().catch(() => {});
-    }
-  };
+  const once = (n: number) => timedStartStop({ server, spark: app, source: { range: { end: 10_000 } }, partitions: n, log: false, startTimeoutMs: 120_000 });
   try {
     await once(2); // warm-up: starts Spark's Python workers
     for (const n of sizes) {
@@ -80,4 +116,4 @@ if (sparkMaster) {
     await app.close();
   }
 }
-console.log(`BENCH_JSON ${JSON.stringify({ start, stop, idleRss, sparkStart, sparkStop })}`);
+console.log(`BENCH_JSON ${JSON.stringify({ start, stop, startTs, stopTs, idleRss, idleRssTs, compileMissMs, compileHitMs, sparkStart, sparkStop })}`);

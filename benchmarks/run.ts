@@ -1,5 +1,5 @@
 /**
- * The benchmark suite (issue 4): `npm run bench [-- --quick] [-- --only query,memory] [-- --out DIR]
+ * The benchmark suite (issue 4): `npm run bench [-- --quick | --smoke] [-- --only query,memory] [-- --out DIR]
  * [-- --profile]`. Runs every benchmark, prints a table per benchmark and a targets summary, and
  * writes `<out>/<timestamp>.json`, `<out>/latest.json`, `<out>/latest.svg` and `<out>/latest.md`
  * (default out: benchmarks/results/, git-ignored).
@@ -12,7 +12,7 @@ import { removeCompiled } from './lib/compiled.js';
 import { machineInfo } from './lib/machine.js';
 import { renderChart } from './lib/svg.js';
 import { sectionTable, targetsTable } from './lib/table.js';
-import { reasonOf, type Benchmark, type BenchContext, type SectionResult } from './lib/types.js';
+import { EnoughForSmoke, reasonOf, setSmoke, type Benchmark, type BenchContext, type SectionResult } from './lib/types.js';
 import queryLatency from './query-latency.js';
 import throughput from './throughput.js';
 import startStop from './start-stop.js';
@@ -37,6 +37,8 @@ export const BENCHMARKS: Record<string, Benchmark> = {
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    /** Quick, and each section stops at its first figure: the test suite's check that every section runs. */
+    smoke: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
     profile: { type: 'boolean', default: false },
@@ -51,14 +53,15 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const workerEnv: Record<string, string> = values.profile
   ? { NODE_OPTIONS: `--import=${new URL('./lib/cpu-prof-preload.mjs', import.meta.url).href}`, SPS_BENCH_PROF_DIR: resolve(outDir, `profiles-${stamp}`) }
   : {};
-const ctx: BenchContext = { quick: values.quick, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
+setSmoke(values.smoke);
+const quick = values.quick || values.smoke;
+const mode = values.smoke ? 'smoke' : quick ? 'quick' : 'full';
+const ctx: BenchContext = { quick, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
 
 const started = new Date();
 const t0 = performance.now();
 const machine = await machineInfo();
-ctx.log(
-  `bench: ${values.quick ? 'quick' : 'full'} run of ${names.join(', ')} on ${machine.cpuModel} (${machine.cores} cores, ${machine.totalMemGiB} GiB), Node ${machine.node}`,
-);
+ctx.log(`bench: ${mode} run of ${names.join(', ')} on ${machine.cpuModel} (${machine.cores} cores, ${machine.totalMemGiB} GiB), Node ${machine.node}`);
 
 const sections: SectionResult[] = [];
 let failed = 0;
@@ -69,9 +72,12 @@ for (const name of names) {
   try {
     s = await BENCHMARKS[name]!(ctx);
   } catch (err) {
-    failed++;
-    ctx.log(`bench: ${name} failed: ${(err as Error).stack ?? err}`);
-    s = { id: name, title: name, settings: {}, rows: [], skipped: [{ name, reason: `failed: ${reasonOf(err)}` }], notes: [], targets: [] };
+    if (err instanceof EnoughForSmoke) s = err.section;
+    else {
+      failed++;
+      ctx.log(`bench: ${name} failed: ${(err as Error).stack ?? err}`);
+      s = { id: name, title: name, settings: {}, rows: [], skipped: [{ name, reason: `failed: ${reasonOf(err)}` }], notes: [], targets: [] };
+    }
   }
   s.durationMs = performance.now() - s0;
   sections.push(s);
@@ -81,14 +87,14 @@ for (const name of names) {
 await removeCompiled();
 const targets = sections.flatMap((s) => s.targets);
 const durationMs = performance.now() - t0;
-const header = `Run ${started.toISOString()} (${values.quick ? 'quick' : 'full'}, ${(durationMs / 1000).toFixed(0)} s) on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, ${machine.os}; Node ${machine.node}; ${Object.entries(
+const header = `Run ${started.toISOString()} (${mode}, ${(durationMs / 1000).toFixed(0)} s) on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, ${machine.os}; Node ${machine.node}; ${Object.entries(
   machine.versions,
 )
   .map(([k, v]) => `${k} ${v}`)
   .join(', ')}`;
 console.log(`## Targets\n\n${targetsTable(targets)}\n\n${header}`);
 
-const report = { format: 'sps-bench/1', date: started.toISOString(), quick: values.quick, durationMs, machine, benchmarks: names, sections, targets };
+const report = { format: 'sps-bench/1', date: started.toISOString(), quick, smoke: values.smoke, durationMs, machine, benchmarks: names, sections, targets };
 const json = JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
 const markdown = [`Benchmarks — ${header}`, '', ...sections.map(sectionTable).flatMap((t) => [t, '']), '### Targets', '', targetsTable(targets), ''].join('\n');
 await writeFile(resolve(outDir, `${stamp}.json`), json);
@@ -98,7 +104,7 @@ await writeFile(
   resolve(outDir, 'latest.svg'),
   renderChart(
     sections,
-    `spark-partition-server benchmarks, ${started.toISOString().slice(0, 10)}, ${machine.cores} cores, Node ${machine.node}${values.quick ? ' (quick)' : ''}`,
+    `spark-partition-server benchmarks, ${started.toISOString().slice(0, 10)}, ${machine.cores} cores, Node ${machine.node}${quick ? ` (${mode})` : ''}`,
   ),
 );
 ctx.log(`bench: wrote ${resolve(outDir, `${stamp}.json`)}, latest.json, latest.md, latest.svg in ${(durationMs / 1000).toFixed(1)} s`);

@@ -1,10 +1,13 @@
 /**
  * Benchmark 6 — scaling: scatter/gather latency and start time as partitions grow 1 → 16 (same
- * total rows), and query latency as rows grow 10k → 10M (4 partitions).
+ * total rows), query latency as rows grow 10k → 10M (4 partitions), and many partitions on one
+ * machine (8 → 64, library compiled to JavaScript as published): start, `requestAll` of a ping,
+ * stop, and the control bytes each start publishes.
  */
 import { benchOptions, sumReplies, withCluster } from './lib/cluster.js';
+import { runScaleProbe } from './lib/compiled.js';
 import { measure, sampleAsync } from './lib/timing.js';
-import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
 import type { ServerStats } from './servers/bench-server.js';
 
 const LT = 100;
@@ -48,5 +51,62 @@ export default async function scaling(ctx: BenchContext): Promise<SectionResult>
     });
   }
   s.notes.push('Start times here are single samples (benchmark 3 repeats them); 16 worker processes share 2 cores.');
+  await manyPartitions(ctx, s);
   return s;
+}
+
+/** 8 → 64 partitions, compiled JS, embedded: one start each, a ping scatter/gather, stop, control bytes. */
+async function manyPartitions(ctx: BenchContext, s: SectionResult): Promise<void> {
+  const sizes = ctx.quick ? [2, 4] : [8, 16, 32, 64];
+  s.settings.manyPartitions = sizes;
+  ctx.log(`  compiled JS: ${sizes.join(', ')} partitions (start, requestAll ping, stop, control bytes) …`);
+  let out;
+  try {
+    out = await runScaleProbe(sizes, ctx.quick ? 20 : 200);
+  } catch (err) {
+    s.skipped.push({ name: 'compiled JS: many partitions', reason: reasonOf(err) });
+    return;
+  }
+  const perPartition: string[] = [];
+  for (const n of sizes) {
+    const r = out[n];
+    if (!r) continue;
+    const total = Object.values(r.control).reduce((a, k) => ({ msgs: a.msgs + k.msgs, bytes: a.bytes + k.bytes }), { msgs: 0, bytes: 0 });
+    const kinds = Object.entries(r.control)
+      .sort((a, b) => b[1].bytes - a[1].bytes)
+      .map(([k, v]) => `${k} ${v.msgs} msgs ${v.bytes} B`)
+      .join(', ');
+    s.rows.push(measure(`compiled JS, ${n} partitions: start()`, 'ms', [r.startMs], { note: 'one sample; all workers share 2 cores' }));
+    s.rows.push(measure(`compiled JS, ${n} partitions: requestAll ping`, 'ms', r.ping, { note: 'scatter/gather of a trivial endpoint' }));
+    s.rows.push(measure(`compiled JS, ${n} partitions: stop()`, 'ms', [r.stopMs], { note: 'until every result is assembled' }));
+    s.rows.push(measure(`compiled JS, ${n} partitions: control bytes published during start()`, 'B', [total.bytes], { note: `${total.msgs} msgs: ${kinds}` }));
+    perPartition.push(`${n}p ${total.bytes} B (${(total.bytes / n).toFixed(0)} B/partition)`);
+  }
+  const med = (name: string) => s.rows.find((r) => r.name === name)?.median;
+  const last = sizes.at(-1)!;
+  const first = sizes[0]!;
+  const start = med(`compiled JS, ${last} partitions: start()`);
+  const ping = med(`compiled JS, ${last} partitions: requestAll ping`);
+  const bytesFirst = med(`compiled JS, ${first} partitions: control bytes published during start()`);
+  const bytesLast = med(`compiled JS, ${last} partitions: control bytes published during start()`);
+  s.targets.push(
+    {
+      id: 'scale.start-64',
+      target: `embedded start of ${last} partitions (compiled JS) < 5 s`,
+      measured: start === undefined ? 'not measured' : `${start.toFixed(0)} ms`,
+      met: start === undefined || ctx.quick ? null : start < 5000,
+    },
+    {
+      id: 'scale.ping-64',
+      target: `requestAll of a ping over ${last} partitions: median < 10 ms`,
+      measured: ping === undefined ? 'not measured' : `${ping.toFixed(2)} ms`,
+      met: ping === undefined || ctx.quick ? null : ping < 10,
+    },
+    {
+      id: 'scale.control-linear',
+      target: 'control bytes per start grow linearly with partitions (bytes per partition at the largest size within 1.5× of the smallest)',
+      measured: perPartition.join('; ') || 'not measured',
+      met: bytesFirst === undefined || bytesLast === undefined || ctx.quick ? null : bytesLast / last <= 1.5 * (bytesFirst / first),
+    },
+  );
 }

@@ -16,6 +16,8 @@ export type { ClusterOptions, NatsAuthOption, ServerRef } from './options.js';
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './launch/data-source.js';
 export type { Launcher, LaunchPlan, LaunchEvents, BusNetwork } from './launch/launcher.js';
+export type { WorkerProgram } from './launch/worker-command.js';
+export type { CompiledProgram } from './launch/compile-server.js';
 export { SparkApplication } from './spark/spark-app.js';
 export type { SparkApplicationOptions, SparkApplicationInfo, SparkApplicationStatus } from './spark/spark-app.js';
 export { SparkLauncher } from './spark/spark-launcher.js';

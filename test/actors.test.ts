@@ -1,101 +1,111 @@
 import test from 'ava';
-import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
-import { partitionServerMachine, type Binding } from '../src/actors/partition-server.js';
+import { partitionServerMachine } from '../src/actors/partition-server.js';
 import { supervisorMachine } from '../src/actors/supervisor.js';
 import { sparkJobMachine } from '../src/actors/spark-job.js';
-import type { PartitionState, Registration } from '../src/protocol/types.js';
+import type { Registration } from '../src/protocol/types.js';
+import { PureRun } from './helpers/pure-machine.js';
 
-// The machines are pure: these tests supply their effects directly, without NATS or processes.
+// The machines are pure: these tests step them with xstate's transition() and finish their
+// effects by hand, on a simulated clock. No actor runs, no promise or timer is involved.
 
-function partitionActor(overrides: { initPartition?: () => Promise<void>; register?: () => Promise<{ shutdown: boolean }> } = {}) {
-  const visited: PartitionState[] = [];
-  let drained = 0;
-  const machine = partitionServerMachine.provide({
-    actors: {
-      initPartition: fromPromise(overrides.initPartition ?? (async () => {})),
-      listen: fromPromise(async (): Promise<Binding> => ({ host: '127.0.0.1', port: 1234 })),
-      register: fromPromise(overrides.register ?? (async () => ({ shutdown: false }))),
-      openEndpoints: fromPromise(async () => {}),
-      drain: fromPromise(async () => {
-        drained++;
-      }),
-    },
-    actions: { reportState: (_, params) => visited.push(params.state) },
-  });
-  const actor = createActor(machine, { input: { partition: 3, attempt: 1 } });
-  return { actor, visited, drained: () => drained };
+const BINDING = { host: '127.0.0.1', port: 1234 };
+
+function partition() {
+  const run = new PureRun(partitionServerMachine, { partition: 3, attempt: 1 });
+  const visited = () => run.effectsOf('reportState').map((p) => p.state);
+  return { run, visited };
 }
 
-test('partition server visits initializing → registered → serving → draining → finished', async (t) => {
-  const { actor, visited, drained } = partitionActor();
-  actor.start();
-  await waitFor(actor, (s) => s.value === 'serving');
-  t.deepEqual(actor.getSnapshot().context.binding, { host: '127.0.0.1', port: 1234 });
-  actor.send({ type: 'SHUTDOWN' });
-  const done = await waitFor(actor, (s) => s.status === 'done');
-  t.is(done.value, 'finished');
-  t.deepEqual(visited, ['initializing', 'registered', 'serving', 'draining', 'finished']);
-  t.is(drained(), 1);
-});
+/** Finishes the start-up effects in order, up to serving. */
+function toServing(run: PureRun<typeof partitionServerMachine>, shutdown = false): void {
+  run.done('initPartition').done('listen', BINDING).done('register', { shutdown }).done('openEndpoints');
+}
 
-test('a throw in initPartition fails the partition with that error', async (t) => {
-  const { actor, visited } = partitionActor({
-    initPartition: async () => {
-      throw Object.assign(new Error('bad rows'), { code: 'USER_CODE' });
-    },
-  });
-  actor.start();
-  const done = await waitFor(actor, (s) => s.status === 'done');
-  t.is(done.value, 'failed');
-  t.deepEqual(done.context.error, { code: 'USER_CODE', message: 'bad rows' });
-  t.deepEqual(visited, ['initializing', 'failed']);
-});
-
-test('a shutdown that arrives while initializing is honoured once serving', async (t) => {
-  let release!: () => void;
-  const { actor, visited } = partitionActor({ initPartition: () => new Promise<void>((r) => (release = r)) });
-  actor.start();
-  actor.send({ type: 'SHUTDOWN' });
-  release();
-  const done = await waitFor(actor, (s) => s.status === 'done');
-  t.is(done.value, 'finished');
-  t.deepEqual(visited, ['initializing', 'registered', 'serving', 'draining', 'finished']);
-});
-
-test('registering into a stopping cluster drains right after serving', async (t) => {
-  const { actor, visited } = partitionActor({ register: async () => ({ shutdown: true }) });
-  actor.start();
-  const done = await waitFor(actor, (s) => s.status === 'done');
-  t.is(done.value, 'finished');
-  t.deepEqual(visited, ['initializing', 'registered', 'serving', 'draining', 'finished']);
-});
-
-test('FAIL while serving goes to failed with the given error', async (t) => {
-  const { actor, visited } = partitionActor();
-  actor.start();
-  await waitFor(actor, (s) => s.value === 'serving');
-  actor.send({ type: 'FAIL', error: { code: 'SPS_NATS_CLOSED', message: 'gone' } });
-  const done = await waitFor(actor, (s) => s.status === 'done');
-  t.is(done.value, 'failed');
-  t.is(done.context.error?.code, 'SPS_NATS_CLOSED');
-  t.deepEqual(visited, ['initializing', 'registered', 'serving', 'failed']);
-});
-
-function supervisor(partitions = 2, startTimeoutMs = 60_000, registerTimeoutMs = 60_000) {
-  let published = 0;
-  let shutdowns = 0;
-  const actor = createActor(
-    supervisorMachine.provide({
-      actions: {
-        publishMembers: () => void published++,
-        broadcastShutdown: () => void shutdowns++,
-      },
-    }),
-    { input: { partitions, registerTimeoutMs, startTimeoutMs, stopTimeoutMs: 60_000 } },
+test('partition server visits initializing → registered → serving → draining → finished, invoking each effect once with its input', (t) => {
+  const { run, visited } = partition();
+  t.deepEqual(run.value, { initializing: 'loading' });
+  t.deepEqual(run.running(), ['initPartition']);
+  toServing(run);
+  t.is(run.value, 'serving');
+  t.deepEqual(run.snapshot.context.binding, BINDING);
+  t.deepEqual(run.running(), []);
+  run.send({ type: 'SHUTDOWN' });
+  t.is(run.value, 'draining');
+  run.done('drain');
+  t.is(run.snapshot.status, 'done');
+  t.is(run.value, 'finished');
+  t.deepEqual(visited(), ['initializing', 'registered', 'serving', 'draining', 'finished']);
+  t.deepEqual(
+    run.invoked.map((i) => i.src),
+    ['initPartition', 'listen', 'register', 'openEndpoints', 'drain'],
   );
-  actor.start();
-  actor.send({ type: 'LAUNCHED' });
-  return { actor, published: () => published, shutdowns: () => shutdowns };
+  t.deepEqual(run.invoked.find((i) => i.src === 'register')!.input, { partition: 3, attempt: 1, ...BINDING });
+});
+
+test('a throw in initPartition fails the partition with that error', (t) => {
+  const { run, visited } = partition();
+  run.error('initPartition', Object.assign(new Error('bad rows'), { code: 'USER_CODE' }));
+  t.is(run.value, 'failed');
+  t.deepEqual(run.snapshot.context.error, { code: 'USER_CODE', message: 'bad rows' });
+  t.deepEqual(visited(), ['initializing', 'failed']);
+  t.deepEqual(run.running(), []);
+});
+
+test('a shutdown that arrives at any step of initializing is honoured once serving', (t) => {
+  for (const step of ['initPartition', 'listen', 'register', 'openEndpoints'] as const) {
+    const { run, visited } = partition();
+    const order = ['initPartition', 'listen', 'register', 'openEndpoints'] as const;
+    const outputs = { initPartition: undefined, listen: BINDING, register: { shutdown: false }, openEndpoints: undefined };
+    for (const src of order) {
+      if (src === step) run.send({ type: 'SHUTDOWN' });
+      run.done(src, outputs[src]);
+    }
+    t.is(run.value, 'draining', `shutdown during ${step}`);
+    run.done('drain');
+    t.deepEqual(visited(), ['initializing', 'registered', 'serving', 'draining', 'finished'], `shutdown during ${step}`);
+  }
+});
+
+test('registering into a stopping cluster drains right after serving', (t) => {
+  const { run, visited } = partition();
+  toServing(run, true);
+  t.is(run.value, 'draining');
+  run.done('drain');
+  t.deepEqual(visited(), ['initializing', 'registered', 'serving', 'draining', 'finished']);
+});
+
+test('FAIL while serving or draining goes to failed with the given error, and stops what was running', (t) => {
+  const serving = partition();
+  toServing(serving.run);
+  serving.run.send({ type: 'FAIL', error: { code: 'SPS_NATS_CLOSED', message: 'gone' } });
+  t.is(serving.run.value, 'failed');
+  t.is(serving.run.snapshot.context.error?.code, 'SPS_NATS_CLOSED');
+  t.deepEqual(serving.visited(), ['initializing', 'registered', 'serving', 'failed']);
+
+  const draining = partition();
+  toServing(draining.run);
+  draining.run.send({ type: 'SHUTDOWN' });
+  t.deepEqual(draining.run.running(), ['drain']);
+  draining.run.send({ type: 'FAIL', error: { code: 'SPS_DRIVER_LOST', message: 'silent' } });
+  t.is(draining.run.value, 'failed');
+  t.deepEqual(draining.run.running(), []);
+});
+
+test('a failing drain fails the partition with its error; a late SHUTDOWN after the end changes nothing', (t) => {
+  const { run, visited } = partition();
+  toServing(run);
+  run.send({ type: 'SHUTDOWN' }).error('drain', new Error('result too big'));
+  t.is(run.value, 'failed');
+  t.deepEqual(run.snapshot.context.error, { code: 'SPS_PARTITION_ERROR', message: 'result too big' });
+  run.send({ type: 'SHUTDOWN' });
+  t.deepEqual(visited(), ['initializing', 'registered', 'serving', 'draining', 'failed']);
+});
+
+function supervisor(partitions = 2, startTimeoutMs = 60_000, stopTimeoutMs = 60_000, registerTimeoutMs = 60_000) {
+  const run = new PureRun(supervisorMachine, { partitions, registerTimeoutMs, startTimeoutMs, stopTimeoutMs });
+  // The start timeouts run from the launch (the Spark application and the submit have their own).
+  run.send({ type: 'LAUNCHED' });
+  return { run, published: () => run.effectsOf('publishMembers').length, shutdowns: () => run.effectsOf('broadcastShutdown').length };
 }
 
 const reg = (partition: number, attempt: number): Registration => ({
@@ -107,235 +117,243 @@ const reg = (partition: number, attempt: number): Registration => ({
   endpoints: [],
 });
 
-function serve(actor: ReturnType<typeof supervisor>['actor'], partition: number, attempt: number): void {
-  actor.send({ type: 'REGISTER', registration: reg(partition, attempt) });
-  actor.send({ type: 'STATE', partition, attempt, state: 'serving' });
+function serve(run: PureRun<typeof supervisorMachine>, partition: number, attempt: number): void {
+  run.send({ type: 'REGISTER', registration: reg(partition, attempt) });
+  run.send({ type: 'STATE', partition, attempt, state: 'serving' });
 }
 
 test('supervisor runs once every partition serves, and publishes membership on each change', (t) => {
-  const { actor, published } = supervisor(2);
-  serve(actor, 0, 0);
-  t.true(actor.getSnapshot().matches('starting'));
-  serve(actor, 1, 0);
-  t.is(actor.getSnapshot().value, 'running');
+  const { run, published } = supervisor(2);
+  serve(run, 0, 0);
+  t.deepEqual(run.value, { starting: 'launched' });
+  serve(run, 1, 0);
+  t.is(run.value, 'running');
   t.is(published(), 4);
   t.deepEqual(
-    Object.values(actor.getSnapshot().context.members).map((m) => [m.partition, m.attempt, m.port, m.state]),
+    Object.values(run.snapshot.context.members).map((m) => [m.partition, m.attempt, m.port, m.state]),
     [
       [0, 0, 1000, 'serving'],
       [1, 0, 1001, 'serving'],
     ],
   );
+  // Running cancels the start timeout: no time that passes fails the run.
+  t.deepEqual(run.pendingDelays(), []);
+  run.advance(10 * 60_000);
+  t.is(run.value, 'running');
 });
 
 test('a newer attempt replaces the member; the old attempt is ignored afterwards', (t) => {
-  const { actor } = supervisor(1);
-  serve(actor, 0, 0);
-  actor.send({ type: 'ATTEMPT_FAILED', partition: 0, attempt: 0, error: 'killed by SIGKILL' });
-  t.is(actor.getSnapshot().context.members[0]!.state, 'failed');
-  serve(actor, 0, 1);
-  const before = actor.getSnapshot().context;
+  const { run } = supervisor(1);
+  serve(run, 0, 0);
+  run.send({ type: 'ATTEMPT_FAILED', partition: 0, attempt: 0, error: 'killed by SIGKILL' });
+  t.is(run.snapshot.context.members[0]!.state, 'failed');
+  serve(run, 0, 1);
+  const before = run.snapshot.context;
   t.is(before.members[0]!.attempt, 1);
-  actor.send({ type: 'STATE', partition: 0, attempt: 0, state: 'failed' });
-  actor.send({ type: 'REGISTER', registration: reg(0, 0) });
-  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['late'] });
-  const after = actor.getSnapshot().context;
+  run.send({ type: 'STATE', partition: 0, attempt: 0, state: 'failed' });
+  run.send({ type: 'REGISTER', registration: reg(0, 0) });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['late'] });
+  const after = run.snapshot.context;
   t.deepEqual(after.members, before.members);
   t.is(after.stale, before.stale + 3);
   t.false(0 in after.results);
 });
 
 test('results are accepted once per partition, from the current attempt', (t) => {
-  const { actor, shutdowns } = supervisor(2);
-  serve(actor, 0, 0);
-  serve(actor, 1, 0);
-  actor.send({ type: 'STOP' });
+  const { run, shutdowns } = supervisor(2);
+  serve(run, 0, 0);
+  serve(run, 1, 0);
+  run.send({ type: 'STOP' });
   t.is(shutdowns(), 1);
-  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
-  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['again'] });
-  t.is(actor.getSnapshot().value, 'stopping');
-  actor.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['b'] });
-  const snap = actor.getSnapshot();
-  t.is(snap.value, 'stopped');
-  t.deepEqual(snap.context.results, { 0: { attempt: 0, records: ['a'] }, 1: { attempt: 0, records: ['b'] } });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['again'] });
+  t.is(run.value, 'stopping');
+  run.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['b'] });
+  t.is(run.value, 'stopped');
+  t.deepEqual(run.snapshot.context.results, { 0: { attempt: 0, records: ['a'] }, 1: { attempt: 0, records: ['b'] } });
 });
 
-test('start timeout fails naming the partitions that are not serving', async (t) => {
-  const { actor } = supervisor(3, 50);
-  serve(actor, 1, 0);
-  actor.send({ type: 'REGISTER', registration: reg(2, 0) });
-  const done = await waitFor(actor, (s) => s.status === 'done');
-  t.is(done.value, 'failed');
-  t.is(done.context.failure?.code, 'SPS_START_TIMEOUT');
-  t.deepEqual(done.context.failure?.partitions, [0, 2]);
-  t.regex(done.context.failure!.detail, /partition 0: never registered; partition 2: attempt 0 registered/);
+test('start timeout fails at exactly startTimeoutMs, naming the partitions that are not serving', (t) => {
+  const { run } = supervisor(3, 5000);
+  serve(run, 1, 0);
+  run.send({ type: 'REGISTER', registration: reg(2, 0) });
+  run.advance(4999);
+  t.deepEqual(run.value, { starting: 'launched' });
+  run.advance(1);
+  t.is(run.value, 'failed');
+  const failure = run.snapshot.context.failure!;
+  t.is(failure.code, 'SPS_START_TIMEOUT');
+  t.deepEqual(failure.partitions, [0, 2]);
+  t.regex(failure.detail, /partition 0: never registered; partition 2: attempt 0 registered/);
 });
 
-test('register timeout fails naming the partitions whose worker never registered; it does not fire once all registered', (t) => {
-  const clock = new SimulatedClock();
-  const input = { partitions: 3, registerTimeoutMs: 5_000, startTimeoutMs: 60_000, stopTimeoutMs: 60_000 };
-  const actor = createActor(supervisorMachine, { input, clock }).start();
-  actor.send({ type: 'LAUNCHED' });
-  serve(actor, 1, 0);
-  actor.send({ type: 'REGISTER', registration: reg(2, 0) });
-  clock.increment(5_000);
-  t.like(actor.getSnapshot().context.failure, { code: 'SPS_START_TIMEOUT', stage: 'register', partitions: [0] });
+test('register timeout fails at exactly registerTimeoutMs naming the partitions whose worker never registered; once all registered it passes', (t) => {
+  const { run } = supervisor(3, 60_000, 60_000, 5000);
+  serve(run, 1, 0);
+  run.send({ type: 'REGISTER', registration: reg(2, 0) });
+  run.advance(4999);
+  t.deepEqual(run.value, { starting: 'launched' });
+  run.advance(1);
+  t.like(run.snapshot.context.failure, { code: 'SPS_START_TIMEOUT', stage: 'register', partitions: [0] });
 
-  // Everyone registered before the deadline: it passes, and the start waits on for partition 1 to serve.
-  const allClock = new SimulatedClock();
-  const all = createActor(supervisorMachine, { input: { ...input, partitions: 2 }, clock: allClock }).start();
-  all.send({ type: 'LAUNCHED' });
+  const { run: all } = supervisor(2, 60_000, 60_000, 5000);
   serve(all, 0, 0);
   all.send({ type: 'REGISTER', registration: reg(1, 0) });
-  allClock.increment(5_000);
-  t.true(all.getSnapshot().matches('starting'));
+  all.advance(5000);
+  t.deepEqual(all.value, { starting: 'launched' }, 'everyone registered in time: the start waits on for partition 1 to serve');
   all.send({ type: 'STATE', partition: 1, attempt: 0, state: 'serving' });
-  t.is(all.getSnapshot().value, 'running');
+  t.is(all.value, 'running');
 });
 
 test('the start timeouts run only once the partitions are launched', (t) => {
-  const clock = new SimulatedClock();
-  const actor = createActor(supervisorMachine, { input: { partitions: 1, registerTimeoutMs: 10, startTimeoutMs: 10, stopTimeoutMs: 10 }, clock }).start();
-  clock.increment(1_000_000);
-  t.true(actor.getSnapshot().matches({ starting: 'launching' }));
-  actor.send({ type: 'LAUNCHED' });
-  clock.increment(10);
-  t.like(actor.getSnapshot().context.failure, { code: 'SPS_START_TIMEOUT', stage: 'register' });
+  const run = new PureRun(supervisorMachine, { partitions: 1, registerTimeoutMs: 10, startTimeoutMs: 10, stopTimeoutMs: 10 });
+  run.advance(1_000_000);
+  t.deepEqual(run.value, { starting: 'launching' });
+  run.send({ type: 'LAUNCHED' });
+  run.advance(10);
+  t.like(run.snapshot.context.failure, { code: 'SPS_START_TIMEOUT', stage: 'register' });
+});
+
+test('stop timeout fails at exactly stopTimeoutMs naming the partitions whose result is missing; the results in are kept', (t) => {
+  const { run } = supervisor(3, 60_000, 2000);
+  for (const p of [0, 1, 2]) serve(run, p, 0);
+  run.advance(30_000).send({ type: 'STOP' });
+  t.deepEqual(run.pendingDelays(), [2000]);
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  run.advance(1000).send({ type: 'RESULT', partition: 2, attempt: 0, records: ['c'] });
+  run.advance(999);
+  t.is(run.value, 'stopping');
+  run.advance(1);
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_STOP_TIMEOUT', partitions: [1] });
+  t.deepEqual(Object.keys(run.snapshot.context.results), ['0', '2']);
 });
 
 test('a partition that gives up while starting fails the supervisor with its last error', (t) => {
-  const { actor } = supervisor(2);
-  serve(actor, 0, 0);
-  actor.send({ type: 'GAVE_UP', partition: 1, failures: 4, error: 'exited with code 1: init broke' });
-  const snap = actor.getSnapshot();
-  t.is(snap.value, 'failed');
-  t.like(snap.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 4, lastError: 'exited with code 1: init broke' });
+  const { run } = supervisor(2);
+  serve(run, 0, 0);
+  run.send({ type: 'GAVE_UP', partition: 1, failures: 4, error: 'exited with code 1: init broke' });
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 4, lastError: 'exited with code 1: init broke' });
 });
 
 test('a partition lost after start degrades the run at once; STOP still collects the others, and ends failed naming it', (t) => {
-  const { actor } = supervisor(3);
-  for (const p of [0, 1, 2]) serve(actor, p, 0);
-  t.is(actor.getSnapshot().value, 'running');
-  actor.send({ type: 'GAVE_UP', partition: 1, failures: 4, error: 'killed by SIGKILL' });
-  t.is(actor.getSnapshot().value, 'degraded');
-  t.like(actor.getSnapshot().context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1] });
-  actor.send({ type: 'STOP' });
-  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
-  t.is(actor.getSnapshot().value, 'stopping');
-  actor.send({ type: 'RESULT', partition: 2, attempt: 0, records: ['c'] });
-  const snap = actor.getSnapshot();
-  t.is(snap.value, 'failed');
-  t.deepEqual(Object.keys(snap.context.results), ['0', '2']);
+  const { run } = supervisor(3);
+  for (const p of [0, 1, 2]) serve(run, p, 0);
+  t.is(run.value, 'running');
+  run.send({ type: 'GAVE_UP', partition: 1, failures: 4, error: 'killed by SIGKILL' });
+  t.is(run.value, 'degraded');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1] });
+  run.send({ type: 'STOP' });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  t.is(run.value, 'stopping');
+  run.send({ type: 'RESULT', partition: 2, attempt: 0, records: ['c'] });
+  t.is(run.value, 'failed');
+  t.deepEqual(Object.keys(run.snapshot.context.results), ['0', '2']);
 });
 
 test('a lost component fails the run at once and marks every member that owed a result', (t) => {
-  const { actor } = supervisor(2);
-  for (const p of [0, 1]) serve(actor, p, 0);
-  actor.send({ type: 'FAULT', component: 'nats-server', error: 'exited with SIGKILL' });
-  const snap = actor.getSnapshot();
-  t.is(snap.value, 'failed');
-  t.like(snap.context.failure, { code: 'SPS_COMPONENT_LOST', component: 'nats-server', partitions: [0, 1] });
+  const { run } = supervisor(2);
+  for (const p of [0, 1]) serve(run, p, 0);
+  run.send({ type: 'FAULT', component: 'nats-server', error: 'exited with SIGKILL' });
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_COMPONENT_LOST', component: 'nats-server', partitions: [0, 1] });
   t.deepEqual(
-    Object.values(snap.context.members).map((m) => m.state),
+    Object.values(run.snapshot.context.members).map((m) => m.state),
     ['failed', 'failed'],
   );
 });
 
 test("a failed Spark job (GAVE_UP with all) takes every member down and fails the run with the job's error", (t) => {
-  const { actor } = supervisor(3);
-  for (const p of [0, 1, 2]) serve(actor, p, 0);
-  actor.send({ type: 'GAVE_UP', partition: 2, failures: 4, error: 'Task 2 in stage 1.0 failed 4 times', all: true });
-  const snap = actor.getSnapshot();
-  t.is(snap.value, 'failed');
-  t.like(snap.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [2], lastError: 'Task 2 in stage 1.0 failed 4 times' });
+  const { run } = supervisor(3);
+  for (const p of [0, 1, 2]) serve(run, p, 0);
+  run.send({ type: 'GAVE_UP', partition: 2, failures: 4, error: 'Task 2 in stage 1.0 failed 4 times', all: true });
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [2], lastError: 'Task 2 in stage 1.0 failed 4 times' });
   t.deepEqual(
-    Object.values(snap.context.members).map((m) => m.state),
+    Object.values(run.snapshot.context.members).map((m) => m.state),
     ['failed', 'failed', 'failed'],
   );
 });
 
 test('a result from a partition that never registered, or from another attempt, is not accepted', (t) => {
-  const { actor } = supervisor(2);
-  serve(actor, 0, 1);
-  actor.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['never registered'] });
-  actor.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['old attempt'] });
-  t.deepEqual(actor.getSnapshot().context.results, {});
-  t.is(actor.getSnapshot().context.stale, 2);
-  actor.send({ type: 'RESULT', partition: 0, attempt: 1, records: ['current'] });
-  t.deepEqual(actor.getSnapshot().context.results, { 0: { attempt: 1, records: ['current'] } });
+  const { run } = supervisor(2);
+  serve(run, 0, 1);
+  run.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['never registered'] });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['old attempt'] });
+  t.deepEqual(run.snapshot.context.results, {});
+  t.is(run.snapshot.context.stale, 2);
+  run.send({ type: 'RESULT', partition: 0, attempt: 1, records: ['current'] });
+  t.deepEqual(run.snapshot.context.results, { 0: { attempt: 1, records: ['current'] } });
 });
 
 test('registrations out of range are refused', (t) => {
-  const { actor } = supervisor(2);
-  actor.send({ type: 'REGISTER', registration: reg(5, 0) });
-  t.deepEqual(actor.getSnapshot().context.members, {});
-  t.is(actor.getSnapshot().context.stale, 1);
+  const { run } = supervisor(2);
+  run.send({ type: 'REGISTER', registration: reg(5, 0) });
+  t.deepEqual(run.snapshot.context.members, {});
+  t.is(run.snapshot.context.stale, 1);
 });
 
 function sparkJob(partitions = 2) {
-  const reports: string[] = [];
-  let cancels = 0;
-  const actor = createActor(
-    sparkJobMachine.provide({
-      actions: {
-        reportResult: (_, p) => void reports.push(`result p${p.partition}/a${p.attempt}: ${JSON.stringify(p.records)}`),
-        reportGaveUp: (_, p) => void reports.push(`gave up p${p.partition} after ${p.failures}: ${p.error}`),
-        requestCancel: () => void cancels++,
-      },
+  const run = new PureRun(sparkJobMachine, { partitions, maxFailures: 4 });
+  const reports = () => [
+    ...run.effects.flatMap((e) => {
+      const p = e.params as { partition: number; attempt: number; records: unknown[]; failures: number; error: string };
+      if (e.type === 'reportResult') return [`result p${p.partition}/a${p.attempt}: ${JSON.stringify(p.records)}`];
+      if (e.type === 'reportGaveUp') return [`gave up p${p.partition} after ${p.failures}: ${p.error}`];
+      return [];
     }),
-    { input: { partitions, maxFailures: 4 } },
-  );
-  actor.start();
-  return { actor, reports, cancels: () => cancels };
+  ];
+  return { run, reports, cancels: () => run.effectsOf('requestCancel').length };
 }
 
 test('spark job: result chunks are assembled per partition in sequence and reported once, with their attempt', (t) => {
-  const { actor, reports } = sparkJob(2);
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 0, records: [1, 2], last: false });
-  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 0, records: [], last: true });
+  const { run, reports } = sparkJob(2);
+  run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 0, records: [1, 2], last: false });
+  run.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 0, records: [], last: true });
   // A second "last" chunk for a partition already reported changes nothing.
-  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 0, records: ['again'], last: true });
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 1, records: [3], last: true });
-  actor.send({ type: 'JOB_FINISHED', dataset: { id: 'ds1', records: 3 } });
-  t.deepEqual(reports, ['result p1/a0: []', 'result p0/a1: [1,2,3]']);
-  t.is(actor.getSnapshot().value, 'finished');
-  t.deepEqual(actor.getSnapshot().context.dataset, { id: 'ds1', records: 3 });
+  run.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 0, records: ['again'], last: true });
+  run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 1, records: [3], last: true });
+  run.send({ type: 'JOB_FINISHED', dataset: { id: 'ds1', records: 3 } });
+  t.deepEqual(reports(), ['result p1/a0: []', 'result p0/a1: [1,2,3]']);
+  t.is(run.value, 'finished');
+  t.deepEqual(run.snapshot.context.dataset, { id: 'ds1', records: 3 });
 });
 
 test('spark job: a chunk out of sequence, from another attempt, or for no partition voids nothing but itself and is never reported', (t) => {
-  const { actor, reports } = sparkJob(2);
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: [1], last: false });
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 2, records: [3], last: true }); // seq 1 lost
-  actor.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 1, records: [9], last: true }); // no seq 0
-  actor.send({ type: 'RESULT_CHUNK', partition: 7, attempt: 0, seq: 0, records: [9], last: true }); // no such partition
-  t.deepEqual(reports, []);
-  t.is(actor.getSnapshot().context.outOfSequence, 2);
-  actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 0, records: ['whole'], last: true });
-  t.deepEqual(reports, ['result p0/a1: ["whole"]']);
+  const { run, reports } = sparkJob(2);
+  run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: [1], last: false });
+  run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 2, records: [3], last: true }); // seq 1 lost
+  run.send({ type: 'RESULT_CHUNK', partition: 1, attempt: 0, seq: 1, records: [9], last: true }); // no seq 0
+  run.send({ type: 'RESULT_CHUNK', partition: 7, attempt: 0, seq: 0, records: [9], last: true }); // no such partition
+  t.deepEqual(reports(), []);
+  t.is(run.snapshot.context.outOfSequence, 2);
+  run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 1, seq: 0, records: ['whole'], last: true });
+  t.deepEqual(reports(), ['result p0/a1: ["whole"]']);
 });
 
 test('spark job: a failed job is blamed on the partition Spark names, or on one still owed', (t) => {
   const named = sparkJob(3);
-  named.actor.send({ type: 'JOB_FAILED', error: 'Task 2 failed 4 times', cancelled: false, partition: 2, failures: 4 });
-  t.deepEqual(named.reports, ['gave up p2 after 4: Task 2 failed 4 times']);
+  named.run.send({ type: 'JOB_FAILED', error: 'Task 2 failed 4 times', cancelled: false, partition: 2, failures: 4 });
+  t.deepEqual(named.reports(), ['gave up p2 after 4: Task 2 failed 4 times']);
   const owed = sparkJob(2);
-  owed.actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: [], last: true });
-  owed.actor.send({ type: 'JOB_FAILED', error: 'stage failed', cancelled: false });
-  t.deepEqual(owed.reports.at(-1), 'gave up p1 after 4: stage failed');
-  t.is(owed.actor.getSnapshot().value, 'failed');
+  owed.run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: [], last: true });
+  owed.run.send({ type: 'JOB_FAILED', error: 'stage failed', cancelled: false });
+  t.deepEqual(owed.reports().at(-1), 'gave up p1 after 4: stage failed');
+  t.is(owed.run.value, 'failed');
 });
 
 test('spark job: STOP cancels a job that still owes results, and not one that is ending by itself', (t) => {
   const busy = sparkJob(2);
-  busy.actor.send({ type: 'STOP' });
+  busy.run.send({ type: 'STOP' });
   t.is(busy.cancels(), 1);
-  busy.actor.send({ type: 'JOB_FAILED', error: 'cancelled', cancelled: true });
-  t.is(busy.actor.getSnapshot().value, 'cancelled');
-  t.false(busy.reports.some((r) => r.startsWith('gave up')));
+  busy.run.send({ type: 'JOB_FAILED', error: 'cancelled', cancelled: true });
+  t.is(busy.run.value, 'cancelled');
+  t.false(busy.reports().some((r) => r.startsWith('gave up')));
   const done = sparkJob(1);
-  done.actor.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: ['r'], last: true });
-  done.actor.send({ type: 'STOP' });
+  done.run.send({ type: 'RESULT_CHUNK', partition: 0, attempt: 0, seq: 0, records: ['r'], last: true });
+  done.run.send({ type: 'STOP' });
   t.is(done.cancels(), 0);
-  done.actor.send({ type: 'JOB_FINISHED' });
-  t.is(done.actor.getSnapshot().value, 'finished');
+  done.run.send({ type: 'JOB_FINISHED' });
+  t.is(done.run.value, 'finished');
 });

@@ -1,4 +1,7 @@
 import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Cluster, type PartitionState } from '../src/index.js';
 import { decodeState } from '../src/protocol/messages.js';
@@ -204,15 +207,17 @@ test('a bad server module fails the start with the module error, leaving nothing
 
 test.serial('stop() during start() drains what started and start() rejects saying so', async (t) => {
   const server = await nats.get();
-  // Partition 1 takes 3 s to initialize, so the cluster is surely still starting when partition 0 registers.
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, config: { slowInit: { 1: 3000 } }, natsUrl: server.url, log: false });
+  // Partition 1's init waits for a file the test creates only once stop() was called: the cluster
+  // is still starting when partition 0 registers, however slow the machine.
+  const gate = join(await mkdtemp(join(tmpdir(), 'sps-gate-')), 'open');
+  t.teardown(() => rm(dirname(gate), { recursive: true, force: true }));
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, config: { initGate: { 1: gate } }, natsUrl: server.url, log: false });
   t.teardown(() => cluster.stop());
   const starting = cluster.start();
-  const stopping = (async () => {
-    await waitUntil(() => cluster.members.length > 0, 20_000, 'partition 0 registered');
-    t.is(cluster.state, 'starting');
-    await cluster.stop();
-  })();
+  await waitUntil(() => cluster.members.length > 0, 60_000, 'partition 0 registered');
+  t.is(cluster.state, 'starting');
+  const stopping = cluster.stop();
+  await writeFile(gate, '');
   await t.throwsAsync(starting, { code: 'SPS_CLUSTER_STATE', message: /stop\(\) was called before every partition was serving/ });
   await stopping;
   t.is(cluster.state, 'stopped');

@@ -3,6 +3,9 @@
  * stop; abort signals on start and requests; `await using`.
  */
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Cluster, PartitionFailedError, type MemberEvent, type ProgressEvent, type StateEvent } from '../src/index.js';
 import { isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
@@ -55,12 +58,20 @@ test.serial('events come in order: start, a SIGKILL retry, a partition lost afte
 
 test.serial('an aborted start stops everything it launched and rejects with the signal’s reason', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, config: { slowInit: { '1': 5000 } }, natsUrl: server.url, log: false });
+  // Partition 1 stays in init until the gate file exists: the start is aborted while it waits.
+  const dir = mkdtempSync(join(tmpdir(), 'sps-events-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const gate = join(dir, 'gate');
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, config: { initGate: { '1': gate } }, natsUrl: server.url, log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
   const seen = record(cluster);
   const abort = new AbortController();
   cluster.on('member', (e) => {
-    if (e.partition === 0 && e.kind === 'serving') abort.abort(new Error('no longer needed'));
+    if (e.partition === 0 && e.kind === 'serving') {
+      abort.abort(new Error('no longer needed'));
+      // Let partition 1 finish its init: it registers into a stopping cluster and drains at once.
+      writeFileSync(gate, '');
+    }
   });
   const pids: number[] = [];
   cluster.on('member', (e) => e.pid && pids.push(e.pid));

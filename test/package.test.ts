@@ -1,6 +1,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -71,4 +72,35 @@ test('compiled workers import no tsx and answer over NATS and HTTP', async (t) =
   t.true(runtime.entry.endsWith(join('dist', 'src', 'runtime', 'worker.js')));
   const { host, port } = cluster.hosts.get(0)!;
   t.is(await (await fetch(`http://${host}:${port}/app/hello`)).text(), 'hello from compiled JS');
+});
+
+test('a TypeScript server on the compiled library is compiled once by the driver; its workers run the library from dist/ without tsx', async (t) => {
+  const { Cluster } = (await import(join(root, 'dist/src/index.js'))) as typeof import('../src/index.js');
+  // A user's module: imports the package by its name and a local TypeScript file.
+  await mkdir(join(root, '.sps-tmp'), { recursive: true });
+  const dir = await mkdtemp(join(root, '.sps-tmp', 'ts-user-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'greeting.ts'), 'export function greet(who: string): string {\n  return `hello ${who}`;\n}\n');
+  await writeFile(
+    join(dir, 'server.ts'),
+    [
+      "import { PartitionServer } from 'spark-partition-server';",
+      "import { greet } from './greeting.js';",
+      'export default new PartitionServer<number>({',
+      '  endpoints: {',
+      "    runtime: () => ({ execArgv: process.execArgv, entry: process.argv[1], greeting: greet('p') }),",
+      "    where: () => new Error('here').stack,",
+      '  },',
+      '});',
+      '',
+    ].join('\n'),
+  );
+  const cluster = new Cluster({ server: join(dir, 'server.ts'), partitions: 2, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const runtime = await cluster.request<{ execArgv: string[]; entry: string; greeting: string }>(1, 'runtime');
+  t.deepEqual(runtime.execArgv, []);
+  t.true(runtime.entry.endsWith(join('dist', 'src', 'runtime', 'worker.js')), runtime.entry);
+  t.is(runtime.greeting, 'hello p');
+  t.regex(await cluster.request<string>(0, 'where'), new RegExp(`${join(dir, 'server.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:\\d+`));
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { Cluster, StopTimeoutError } from '../src/index.js';
-import { workerCommand } from '../src/launch/worker-command.js';
+import { prepareWorker } from '../src/launch/worker-command.js';
 import { firstLine, isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();
@@ -75,16 +75,20 @@ test.serial('the stop timeout names the partitions whose result did not come, an
   await cluster.start();
   const pids = cluster.members.map((m) => m.pid);
   const err = await t.throwsAsync(cluster.stop(), { instanceOf: StopTimeoutError });
-  t.deepEqual(err!.missing, [1]);
-  t.regex(err!.message, /within 2000 ms: partition\(s\) 1 did not return results/);
+  // Partition 1 never returns; on a loaded machine the others may be late too. When the timeout
+  // falls is the supervisor's logic, tested on a simulated clock in actors.test.ts; here: every
+  // partition is either named or has its result, and every worker is gone.
+  const arrived = [...cluster.result().keys()].sort();
+  t.true(err!.missing.includes(1));
+  t.deepEqual([...err!.missing, ...arrived].sort(), [0, 1, 2]);
+  t.regex(err!.message, new RegExp(`within 2000 ms: partition\\(s\\) ${err!.missing.join(', ')} did not return results`));
   t.is(cluster.state, 'failed');
-  // What did arrive is still there.
-  t.deepEqual([...cluster.result().keys()].sort(), [0, 2]);
+  for (const p of arrived) t.deepEqual(cluster.result().get(p), [{ partition: p, attempt: 0, count: 1, sum: p + 1 }]);
   for (const pid of pids) t.false(isAlive(pid));
 });
 
 test('a worker started with a bad environment exits 1 naming the variable', async (t) => {
-  const { command, args } = workerCommand('x.ts');
+  const { command, args } = await prepareWorker(new URL('./fixtures/test-server.ts', import.meta.url).pathname);
   const run = (env: Record<string, string>) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(command, args, { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });

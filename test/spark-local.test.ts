@@ -142,15 +142,19 @@ test.serial('a start that times out cancels the Spark job and ends its workers',
     spark: app,
     log: testLog,
     source: { range: { end: 4 } },
-    startTimeoutMs: 15_000,
+    startTimeoutMs: 20_000,
   });
   t.teardown(() => cluster.stop().catch(() => {}));
   const seen = new Set<number>();
-  const starting = cluster.start();
-  const collect = setInterval(() => workerPidsOf(cluster.id!).forEach((p) => seen.add(p)), 100);
+  let settled = false;
+  const starting = cluster.start().finally(() => (settled = true));
+  // Both workers running is the event the timeout must come after; it is awaited, not assumed.
+  const launched = await until(() => {
+    if (cluster.id) workerPidsOf(cluster.id).forEach((p) => seen.add(p));
+    return seen.size === 2 || settled;
+  }, 60_000);
+  t.true(launched && seen.size === 2, `the start ended before Spark ran both workers (seen: ${[...seen]})`);
   await t.throwsAsync(starting, { code: 'SPS_START_TIMEOUT' });
-  clearInterval(collect);
-  t.is(seen.size, 2);
   t.true(await until(() => [...seen].every((pid) => !alive(pid)), 60_000), `workers still running: ${[...seen].filter(alive)}`);
   const status = await app!.status();
   t.deepEqual(status.activeJobs, []);

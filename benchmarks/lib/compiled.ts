@@ -1,6 +1,7 @@
-import { cp, rm } from 'node:fs/promises';
+import { copyFile, cp, rm } from 'node:fs/promises';
 import { ROOT, sparkEnv } from './spark.js';
 import { runToEnd } from './proc.js';
+import type { ScaleOut } from '../scale-probe.js';
 
 /** Where the project is compiled for the no-tsx measurements (git-ignored). */
 export const COMPILED_DIR = `${ROOT}.sps-tmp/bench-dist`;
@@ -17,6 +18,9 @@ export async function compileProject(): Promise<number> {
   if (r.code !== 0) throw new Error(`tsc failed: ${r.stdout.slice(-1500)}`);
   // tsc emits no PySpark runner; the compiled Spark launcher looks for it next to itself.
   await cp(`${ROOT}src/spark/runner`, `${COMPILED_DIR}/src/spark/runner`, { recursive: true });
+  // The bench server's TypeScript source next to its compiled copy: the TypeScript side of the
+  // compiled-library runs, compiled by the driver as a user's server module is.
+  await copyFile(`${ROOT}benchmarks/servers/bench-server.ts`, `${COMPILED_DIR}/benchmarks/servers/bench-server.ts`);
   return performance.now() - t0;
 }
 
@@ -27,21 +31,39 @@ export async function removeCompiled(): Promise<void> {
 
 /** What compiled-probe.js prints. */
 export interface CompiledProbeOut {
+  /** JavaScript server module. */
   start: Record<string, number[]>;
   stop: Record<string, number[]>;
   idleRss: number[];
+  /** The same server in TypeScript, compiled by the driver (cache hits after the first). */
+  startTs: Record<string, number[]>;
+  stopTs: Record<string, number[]>;
+  idleRssTs: number[];
+  /** compileServer of the TypeScript server into an empty cache, then again (a hit). */
+  compileMissMs: number[];
+  compileHitMs: number[];
   /** Library start/stop on a shared Spark application (when a master was given). */
   sparkStart: Record<string, number[]>;
   sparkStop: Record<string, number[]>;
 }
 
-/** Runs the compiled start/stop + idle memory probe with plain node. */
-export async function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
-  const args = [`${COMPILED_DIR}/benchmarks/compiled-probe.js`, sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])];
-  const r = await runToEnd(process.execPath, args, 400_000, sparkEnv());
+/** Runs a compiled probe script with plain node and returns what it printed on its `BENCH_JSON` line. */
+async function runProbe<T>(script: string, args: string[], timeoutMs: number): Promise<T> {
+  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  if (r.code !== 0 || !line) throw new Error(`compiled probe exited ${r.code}: ${r.stderr.slice(-1500)}`);
-  return JSON.parse(line.slice('BENCH_JSON '.length)) as CompiledProbeOut;
+  if (r.code !== 0 || !line) throw new Error(`${script} exited ${r.code}: ${r.stderr.slice(-1500)}`);
+  return JSON.parse(line.slice('BENCH_JSON '.length)) as T;
+}
+
+/** Runs the compiled start/stop + idle memory probe with plain node. */
+export function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
+  return runProbe<CompiledProbeOut>('compiled-probe.js', [sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])], 400_000);
+}
+
+/** Compiles once per run, then runs the scale probe (embedded start, requestAll, stop, control bytes per partition count). */
+export async function runScaleProbe(sizes: number[], pings: number): Promise<Record<string, ScaleOut>> {
+  await ensureCompiled();
+  return runProbe<Record<string, ScaleOut>>('scale-probe.js', [sizes.join(','), String(pings)], 900_000);
 }
 
 /** Times a plain-node import of the compiled library + server (no tsx), spawn to exit, in ms. */

@@ -42,9 +42,33 @@ export interface BenchContext {
 /** A benchmark module's entry. */
 export type Benchmark = (ctx: BenchContext) => Promise<SectionResult>;
 
+/** Thrown by a smoke run's section once it holds its first figure; the runner keeps the section as it is. */
+export class EnoughForSmoke extends Error {
+  constructor(readonly section: SectionResult) {
+    super('smoke run: one figure is enough');
+  }
+}
+
+let smoke = false;
+
+/**
+ * Smoke runs (`--smoke`, for the test suite) stop each section at its first figure: adding it
+ * throws {@link EnoughForSmoke}, which unwinds the section (its clusters stop in their `finally`).
+ */
+export function setSmoke(on: boolean): void {
+  smoke = on;
+}
+
 /** Creates an empty section to fill. */
 export function section(id: string, title: string, settings: Record<string, unknown>): SectionResult {
-  return { id, title, settings, rows: [], skipped: [], notes: [], targets: [] };
+  const s: SectionResult = { id, title, settings, rows: [], skipped: [], notes: [], targets: [] };
+  if (smoke) {
+    s.rows.push = (...items: Measurement[]): number => {
+      Array.prototype.push.apply(s.rows, items);
+      throw new EnoughForSmoke(s);
+    };
+  }
+  return s;
 }
 
 /** A one-line reason from an error (for skipped rows): its first line, plus a Python/Java error line if the message holds a traceback. */

@@ -17,6 +17,7 @@ import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host
 import type { Launcher } from '../launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
 import { selectLauncher } from '../launch/select-launcher.js';
+import { prepareWorker } from '../launch/worker-command.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
@@ -229,6 +230,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const checkAborted = (): void => {
       if (run.aborted) throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
     };
+    // Compiling the server module overlaps with starting the bus; awaited before the launch.
+    const preparing = prepareWorker(o.serverModule);
+    void preparing.catch(() => {});
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);
       checkAborted();
@@ -237,6 +241,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       checkAborted();
       const bus = run.bus;
       run.nc = await connectBus(bus.driver, `sps-${id}-driver`);
+      checkAborted();
+      const worker = await preparing;
       checkAborted();
       const advertise = typeof o.advertiseHost === 'function' ? o.advertiseHost : undefined;
       run.supervisor = hostSupervisor(
@@ -268,7 +274,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           driverBus: bus.driver,
           runnerBus: bus.runner,
           token: run.token,
-          serverModule: o.serverModule,
+          worker,
+          serverModule: worker.serverModule,
           serverExport: o.serverExport,
           configJson: o.configJson,
           bindHost: o.bindHost ?? (!network || network.local ? '127.0.0.1' : 'auto'),

@@ -5,7 +5,6 @@ import { stopProcess } from '../process/stop-process.js';
 import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
-import { workerCommand } from './worker-command.js';
 import { forEachLine } from '../process/output-lines.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 
@@ -79,7 +78,7 @@ export class EmbeddedLauncher implements Launcher {
   }
 
   private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
-    const { command, args } = workerCommand(plan.serverModule);
+    const { command, args } = plan.worker;
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {

@@ -1,6 +1,7 @@
 import type { SparkEvent } from '../api/cluster-events.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
+import type { WorkerProgram } from './worker-command.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -20,7 +21,9 @@ export interface LaunchPlan {
   runnerBus: BusAccess;
   /** The cluster's token for the partitions' `POST /control/shutdown`. Secret. */
   token: string;
-  /** Absolute path or URL of the user's server module, and its export. */
+  /** How every worker of the run starts (the server module compiled, when it is TypeScript). */
+  worker: WorkerProgram;
+  /** Absolute path or URL of the server module the workers import (`worker.serverModule`), and its export. */
   serverModule: string;
   serverExport: string;
   /** The user's config, as JSON. */
@@ -98,6 +101,7 @@ export interface BusNetwork {
 export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
   return {
     ...plan.env,
+    ...plan.worker.env,
     [WORKER_ENV.clusterId]: plan.clusterId,
     [WORKER_ENV.partitions]: String(plan.partitions),
     [WORKER_ENV.serverModule]: plan.serverModule,

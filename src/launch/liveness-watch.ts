@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * How long a new worker may take to send its first tick, on top of the hang timeout: starting
- * Node, preloading tsx and reading the environment happen before the worker can tick. A worker
+ * Node, importing the library and reading the environment happen before the worker can tick. A worker
  * that hangs while starting is still caught (later), and the start timeout bounds a first start.
  */
 export const STARTUP_GRACE_MS = 30_000;

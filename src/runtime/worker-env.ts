@@ -35,6 +35,8 @@ export const WORKER_ENV = {
   /** File descriptor on which the worker writes a liveness tick every `SPS_TICK_MS`; unset: none. */
   tickFd: 'SPS_TICK_FD',
   tickMs: 'SPS_TICK_MS',
+  /** `1`: the server module was compiled with source maps; stack traces use them from its import on. */
+  sourceMaps: 'SPS_SOURCE_MAPS',
 } as const;
 
 /** The parsed worker environment. */
@@ -61,6 +63,7 @@ export interface WorkerEnv {
   requestTimeoutMs: number;
   tickFd: number | undefined;
   tickMs: number;
+  sourceMaps: boolean;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -126,5 +129,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     requestTimeoutMs: integer(env, WORKER_ENV.requestTimeoutMs, 10_000),
     tickFd: env[WORKER_ENV.tickFd] ? integer(env, WORKER_ENV.tickFd) : undefined,
     tickMs: integer(env, WORKER_ENV.tickMs, 500),
+    sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
   };
 }

@@ -25,6 +25,9 @@ try {
   // Read once; the user's code and anything it spawns never see the run's secrets in the environment.
   for (const name of SECRET_ENV) delete process.env[name];
   prefix = `[sps ${env.clusterId} p${env.partition}/a${env.attempt}]`;
+  // Only the modules loaded from here on (the compiled server) have their maps read: the library's
+  // own maps would cost every worker's start, and its frames are not the user's.
+  if (env.sourceMaps) process.setSourceMapsEnabled(true);
   // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
   if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, log);
   const { state } = await hostPartition(env, log);

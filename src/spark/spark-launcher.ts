@@ -14,7 +14,7 @@ import { driverAddress, driverBindAddress, isLocalMaster } from './driver-addres
 import { ResultDataset } from './result-dataset.js';
 import { SparkApplication } from './spark-app.js';
 import { runnerSource } from './spark-source.js';
-import { workerCommand } from '../launch/worker-command.js';
+import { shipWorker } from './ship-program.js';
 
 /** How long `stop()` waits for Spark to end a cancelled job. */
 const STOP_WAIT_MS = 30_000;
@@ -121,7 +121,7 @@ export class SparkLauncher implements Launcher {
     this.sub = this.nc.subscribe(subjects.spark('>'));
     this.dir = await mkdtemp(join(tmpdir(), 'sps-spark-'));
     const source = await runnerSource(o.source ?? o.data, this.dir);
-    const { command, args } = workerCommand(plan.serverModule);
+    const shipped = await shipWorker(plan.worker, sharedWorkerEnv(plan));
     const job = createActor(
       sparkJobMachine.provide({
         actions: {
@@ -154,8 +154,9 @@ export class SparkLauncher implements Launcher {
         {
           partitions: plan.partitions,
           bus: serializeBusAccess(plan.runnerBus),
-          argv: [command, ...args],
-          env: sharedWorkerEnv(plan),
+          argv: shipped.argv,
+          env: shipped.env,
+          program: shipped.program,
           // Reach the executors inside the task closure, through Spark's own task channel.
           secrets,
           source,

@@ -56,9 +56,9 @@ export function workerPidsOf(clusterId: string): number[] {
     try {
       const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
       if (!env.includes(`SPS_CLUSTER_ID=${clusterId}`) || !env.some((e) => e.startsWith('SPS_PARTITION='))) continue;
-      // The worker itself, not a helper it spawned with the same environment (e.g. tsx's esbuild service).
+      // The worker itself (the library's worker entry, or the compiled one), not a process it spawned with the same environment.
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
-      if (argv.some((a) => /runtime\/worker\.(ts|js)$/.test(a))) found.push(Number(entry));
+      if (argv.some((a) => /(runtime\/worker\.js|\/sps-worker\.mjs)$/.test(a))) found.push(Number(entry));
     } catch {
       // gone meanwhile, or not ours to read
     }

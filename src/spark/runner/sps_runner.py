@@ -40,6 +40,8 @@ ROW_BATCH = 1024
 DEFAULT_HANG_TIMEOUT_MS = 10000
 # How long a new worker may take to send its first tick, on top of the hang timeout.
 STARTUP_GRACE_MS = 30000
+# Marks an argv or environment value as a path inside the job's shipped program (ship-program.ts).
+PROGRAM_PREFIX = "sps-program:"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +140,42 @@ def _watch_liveness(fd, hang_timeout_ms, proc, done, on_hung):
         os.close(fd)
 
 
+def _program_dir(program):
+    """The job's compiled program on this host: written once per content id, atomically, in a
+    folder private to this user; tasks of later jobs with the same program reuse it."""
+    import shutil
+    import tempfile
+
+    base = os.path.join(tempfile.gettempdir(), "sps-program-%d" % os.getuid())
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    st = os.stat(base)
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise RuntimeError("%s belongs to another user or others may write to it" % base)
+    target = os.path.join(base, program["id"])
+    if os.path.isdir(target):
+        return target
+    staging = "%s.%d.%d" % (target, os.getpid(), threading.get_ident())
+    for name, text in program["files"].items():
+        path = os.path.normpath(os.path.join(staging, name))
+        if not path.startswith(staging + os.sep):
+            raise RuntimeError("program file %r is outside the program" % name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another task wrote the same program first
+    return target
+
+
+def _in_program(value, program_dir):
+    """A path inside the shipped program, resolved against this host's copy; other values as given."""
+    if program_dir is not None and value.startswith(PROGRAM_PREFIX):
+        return os.path.join(program_dir, value[len(PROGRAM_PREFIX) :])
+    return value
+
+
 def make_task(spec):
     """The function run by mapPartitionsWithIndex: one Node worker per task attempt."""
 
@@ -153,6 +191,7 @@ def make_task(spec):
         # a new attempt for an old one.
         attempt = ctx.taskAttemptId() if spec["barrier"] else ctx.attemptNumber()
         tag = "[sps %s p%d/a%d]" % (spec["clusterId"], index, attempt)
+        program_dir = _program_dir(spec["program"]) if spec.get("program") else None
         read_fd, write_fd = os.pipe()
         # Liveness: the worker ticks on this pipe; a silent worker is killed as hung.
         tick_read_fd, tick_write_fd = os.pipe()
@@ -160,7 +199,7 @@ def make_task(spec):
         # The executor's environment may carry the runner's own secrets (local mode shares the
         # driver's); none of ours reaches a worker except its partition's own.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPS_")}
-        env.update(spec["env"])
+        env.update({k: _in_program(v, program_dir) for k, v in spec["env"].items()})
         env.update(spec["secrets"][str(index)])
         env.update(
             {
@@ -178,7 +217,7 @@ def make_task(spec):
             # Started from the task's own thread: the parent-death signal fires when this thread
             # ends, so Spark's own kill of a task still takes the worker down.
             proc = subprocess.Popen(
-                spec["argv"],
+                [_in_program(a, program_dir) for a in spec["argv"]],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -451,6 +490,7 @@ class Runner:
                 "clusterId": job["clusterId"],
                 "argv": job["argv"],
                 "env": job["env"],
+                "program": job.get("program"),
                 "secrets": job["secrets"],
                 "barrier": bool(job.get("barrier")),
                 "encoded": encoded,
