@@ -33,7 +33,9 @@ test.serial('a SIGKILLed partition is relaunched as attempt 1 and serves again; 
   t.teardown(() => intruder.close());
   const before = { members: cluster.members, stale: cluster.stats.stale };
   intruder.publish(subjects.state(1), encodeState({ attempt: 0, state: 'failed', pid: old.pid, error: { code: 'X', message: 'late' } }));
-  const ack = await intruder.request(subjects.register(1), encodeRegistration({ attempt: 0, host: '198.18.0.99', port: 1, pid: old.pid, endpoints: [] }));
+  const ack = await intruder.request(subjects.register(1), encodeRegistration({ attempt: 0, host: '198.18.0.99', port: 1, pid: old.pid, endpoints: [] }), {
+    timeout: 30_000,
+  });
   t.like(decodeRegisterAck(ack.subject, ack.data), { accepted: false, reason: 'attempt 0 of partition 1 is stale' });
   await intruder.flush();
   await waitUntil(() => cluster.stats.stale >= before.stale + 2, 5_000, 'stale messages counted');
@@ -138,9 +140,9 @@ test.serial('malformed messages on the cluster subjects are ignored and counted;
   );
   // Garbage to an endpoint gets an error reply, and the endpoint keeps working.
   const member = cluster.members[0]!;
-  const reply = decodeReply('r', (await intruder.request(s.endpoint(0, member.attempt, 'sum'), Buffer.from('garbage'))).data);
+  const reply = decodeReply('r', (await intruder.request(s.endpoint(0, member.attempt, 'sum'), Buffer.from('garbage'), { timeout: 30_000 })).data);
   t.like(reply, { ok: false, error: { code: 'SPS_MALFORMED_MESSAGE' } });
-  const good = decodeReply('r', (await intruder.request(s.endpoint(0, member.attempt, 'sum'), encodeRequest(null))).data);
+  const good = decodeReply('r', (await intruder.request(s.endpoint(0, member.attempt, 'sum'), encodeRequest(null), { timeout: 30_000 })).data);
   t.deepEqual(good, { ok: true, body: 3 });
   t.deepEqual(
     cluster.members.map((m) => m.state),

@@ -12,13 +12,13 @@ import { Cluster, type SparkApplication } from '../src/index.js';
 import { decode, encode } from '../src/protocol/codec.js';
 import type { MessageType } from '../src/protocol/schema.js';
 import {
-  decodeMembers,
+  decodeMembersDelta,
   decodeRegistration,
   decodeReply,
   decodeRequest,
   decodeShutdown,
   decodeState,
-  encodeMembers,
+  encodeMembersDelta,
   encodeRegistration,
   encodeRequest,
   encodeShutdown,
@@ -92,7 +92,7 @@ test.serial(
       register: reg,
       state: encodeState({ attempt: 0, state: 'serving', pid: 1 }),
       membersGet: encode('members-get', {}),
-      members: encodeMembers(1, []),
+      members: encodeMembersDelta(0, 1, []),
       shutdown: encodeShutdown(),
       heartbeat: encode('heartbeat', {}),
       req: encodeRequest(null),
@@ -118,7 +118,7 @@ test.serial(
     for (const m of badMessages(rnd, valid.membersGet, (d) => accepted(() => decode('x', d, ['members-get'])), per)) publish(s.membersGet, m, membersGetInbox);
     supervisorCount = 4 * per;
     const broadcast = [
-      [s.members, valid.members, (d: Uint8Array) => accepted(() => decodeMembers('x', d))],
+      [s.members, valid.members, (d: Uint8Array) => accepted(() => decodeMembersDelta('x', d))],
       [s.shutdown, valid.shutdown, (d: Uint8Array) => accepted(() => decodeShutdown('x', d))],
       [s.heartbeat, valid.heartbeat, (d: Uint8Array) => accepted(() => decode('x', d, ['heartbeat']))],
     ] as const;

@@ -101,7 +101,7 @@ test("with partition 1's credentials, the server refuses every order and every o
   );
 
   // What partition 1 may do: call a peer, and report on its own subjects (garbage there is counted).
-  t.like(decodeReply('r', (await p1.nc.request(s.endpoint(0, 0, 'sum'), encodeRequest(null))).data), { ok: true, body: 3 });
+  t.like(decodeReply('r', (await p1.nc.request(s.endpoint(0, 0, 'sum'), encodeRequest(null), { timeout: 30_000 })).data), { ok: true, body: 3 });
   const before = cluster.stats.malformed;
   p1.nc.publish(s.state(1), pack({ v: PROTOCOL_VERSION, t: 'state', attempt: 'x' }));
   p1.nc.publish(s.state(1), Buffer.alloc(1000, 7));
@@ -125,7 +125,11 @@ test('a forged registration cannot make the driver signal a process it did not s
   // Partition 1's own identity may re-register itself; claiming someone else's pid buys nothing.
   const ack = decodeRegisterAck(
     'a',
-    (await p1.nc.request(s.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: bystander.pid!, endpoints: [] }))).data,
+    (
+      await p1.nc.request(s.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: bystander.pid!, endpoints: [] }), {
+        timeout: 30_000,
+      })
+    ).data,
   );
   t.true(ack.accepted);
   p1.nc.publish(s.state(1), encodeState({ attempt: 99, state: 'serving', pid: bystander.pid! }));
@@ -144,7 +148,7 @@ test('client credentials may call endpoints and read the membership, and nothing
   t.is(access.url, cluster.natsUrl!);
   const client = await as(access, 'client');
   t.teardown(() => client.nc.close());
-  const view = decodeMembers('m', (await client.nc.request(s.membersGet, encode('members-get', {}))).data);
+  const view = decodeMembers('m', (await client.nc.request(s.membersGet, encode('members-get', {}), { timeout: 30_000 })).data);
   t.deepEqual(
     view.members.map((m) => [m.partition, m.state]),
     [
@@ -152,7 +156,7 @@ test('client credentials may call endpoints and read the membership, and nothing
       [1, 'serving'],
     ],
   );
-  t.like(decodeReply('r', (await client.nc.request(s.endpoint(1, 0, 'get_list'), encodeRequest(null))).data), { ok: true, body: [3, 4] });
+  t.like(decodeReply('r', (await client.nc.request(s.endpoint(1, 0, 'get_list'), encodeRequest(null), { timeout: 30_000 })).data), { ok: true, body: [3, 4] });
   for (const subject of [s.shutdown, s.register(0), s.state(1), s.members]) client.nc.publish(subject, encode('shutdown', {}));
   client.nc.subscribe(s.endpoints(0, '*'));
   await client.nc.flush();

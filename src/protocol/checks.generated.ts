@@ -275,6 +275,58 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
     required: ["epoch","members"],
     closed: true,
   },
+  "members-delta": {
+    check: (() => {
+    const local_0 = /^[A-Za-z0-9_-]+$/;
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['from']) &&
+        value['from'] <= 9007199254740991 &&
+        value['from'] >= 0 &&
+        Number.isInteger(value['epoch']) &&
+        value['epoch'] <= 9007199254740991 &&
+        value['epoch'] >= 0 &&
+        Array.isArray(value['members']) &&
+        value['members'].length <= 65536 &&
+        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
+        Object.getOwnPropertyNames(value).length === 3
+      )
+    }
+    })(),
+    fields: {
+      "from": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "epoch": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "members": (() => {
+      const local_0 = /^[A-Za-z0-9_-]+$/;
+      return function check(value) {
+        return (
+          Array.isArray(value) &&
+          value.length <= 65536 &&
+          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value)
+        )
+      }
+      })(),
+    },
+    required: ["from","epoch","members"],
+    closed: true,
+  },
   "members-get": {
     check: (() => {
     return function check(value) {

@@ -61,6 +61,17 @@ export function encodeMembers(epoch: number, members: Member[]): Uint8Array {
   return encode('members', { epoch, members: members.map(wireMember) });
 }
 
+/** Encodes the members that changed between epochs `from` and `epoch`. */
+export function encodeMembersDelta(from: number, epoch: number, members: Member[]): Uint8Array {
+  return encode('members-delta', { from, epoch, members: members.map(wireMember) });
+}
+
+/** Decodes and checks a `members-delta`. */
+export function decodeMembersDelta(subject: string, data: Uint8Array): { from: number; epoch: number; members: Member[] } {
+  const { from, epoch, members } = decode(subject, data, ['members-delta']);
+  return { from, epoch, members };
+}
+
 /** Decodes and checks a `members` view. */
 export function decodeMembers(subject: string, data: Uint8Array): { epoch: number; members: Member[] } {
   const { epoch, members } = decode(subject, data, ['members']);

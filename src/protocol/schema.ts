@@ -64,8 +64,15 @@ export const MESSAGE_SCHEMAS = {
   shutdown: Obj({}),
   /** The driver is alive (only the driver may publish it); partitions leave when it falls silent. */
   heartbeat: Obj({}),
-  /** The membership view with its epoch (only the driver may publish it). */
+  /** The whole membership view with its epoch: the reply to `members-get`. */
   members: Obj({ epoch: Int(), members: Members }),
+  /**
+   * What changed in the membership between epochs `from` and `epoch`: the members whose record
+   * changed, each whole (only the driver may publish it, on `ctl.members`). A receiver whose view
+   * is at an epoch in [from, epoch) applies it; one behind `from` missed a change and asks for the
+   * whole view.
+   */
+  'members-delta': Obj({ from: Int(), epoch: Int(), members: Members }),
   /** Asks the supervisor for the membership view; the reply is `members`. */
   'members-get': Obj({}),
   /** A request to a partition endpoint; `body` is the caller's payload. */

@@ -7,7 +7,9 @@ import type { PartitionServer } from '../api/partition-server.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import type { HttpServer } from '../transport/http.js';
-import { decodeMembers, decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
+import { decodeMembers, decodeMembersDelta, decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
+import { encode } from '../protocol/codec.js';
+import { MembershipView } from './membership.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
@@ -37,14 +39,30 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const nc: NatsConnection = await connectBus(env.bus, `sps-${env.clusterId}-p${partition}-a${attempt}`);
   const bindHost = env.bindHost === 'auto' ? await executorAddress(env.bus.url) : env.bindHost;
   const advertiseHost = env.advertiseHost ?? bindHost;
+  const view = new MembershipView();
   let members: Member[] = [];
-  let epoch = -1;
   const peerWaiters = new Set<() => void>();
-  const setMembers = (e: number, m: Member[]): void => {
-    if (e <= epoch) return;
-    epoch = e;
-    members = m;
+  const changed = (): void => {
+    members = view.members;
     for (const w of peerWaiters) w();
+  };
+  const setMembers = (e: number, m: Member[]): void => {
+    if (view.replace(e, m)) changed();
+  };
+  // A delta showed that a change was missed: the whole view, once at a time.
+  let fetching = false;
+  const fetchView = async (): Promise<void> => {
+    if (fetching || nc.isClosed()) return;
+    fetching = true;
+    try {
+      const msg = await nc.request(subjects.membersGet, encode('members-get', {}), { timeout: env.requestTimeoutMs });
+      const v = decodeMembers(msg.subject, msg.data);
+      setMembers(v.epoch, v.members);
+    } catch {
+      // The next delta shows the gap again and asks again.
+    } finally {
+      fetching = false;
+    }
   };
 
   let endpointSub: Subscription | undefined;
@@ -94,8 +112,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     callback: (err, msg) => {
       if (err) return;
       try {
-        const v = decodeMembers(msg.subject, msg.data);
-        setMembers(v.epoch, v.members);
+        const outcome = view.apply(decodeMembersDelta(msg.subject, msg.data));
+        if (outcome === 'applied') changed();
+        else if (outcome === 'gap') void fetchView();
       } catch {
         counters.malformed++;
       }

@@ -3,7 +3,8 @@ import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { memberList, supervisorMachine, type SupervisorInput } from '../actors/supervisor.js';
 import type { NatsConnection } from '../transport/bus.js';
-import { decodeRegistration, decodeState, encodeMembers, encodeRegisterAck, encodeShutdown } from '../protocol/messages.js';
+import { decodeRegistration, decodeState, encodeMembers, encodeMembersDelta, encodeRegisterAck, encodeShutdown } from '../protocol/messages.js';
+import { DeltaPublisher } from './membership.js';
 import { decode, encode } from '../protocol/codec.js';
 import { partitionOf, type Subjects } from '../protocol/subjects.js';
 import type { Registration } from '../protocol/types.js';
@@ -28,11 +29,14 @@ export function hostSupervisor(
   advertiseHost?: AdvertiseHost,
   heartbeatMs = 1000,
 ): { actor: SupervisorActor; close(): void } {
+  // Only what changed goes out; a partition that missed a delta asks for the whole view.
+  const deltas = new DeltaPublisher();
   const actor = createActor(
     supervisorMachine.provide({
       actions: {
         publishMembers: ({ context }) => {
-          if (!nc.isClosed()) nc.publish(subjects.members, encodeMembers(context.epoch, memberList(context)));
+          const d = deltas.next(context.epoch, memberList(context));
+          if (d && !nc.isClosed()) nc.publish(subjects.members, encodeMembersDelta(d.from, d.epoch, d.members));
         },
         broadcastShutdown: () => {
           if (!nc.isClosed()) nc.publish(subjects.shutdown, encodeShutdown());
