@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { pack, unpack } from '../protocol/codec.js';
+import { FRAMING } from '../protocol/framing.js';
 
 /**
  * Length-prefixed frames: a 4-byte big-endian length, then that many bytes. Used on a worker's
@@ -11,7 +12,7 @@ import { pack, unpack } from '../protocol/codec.js';
 export type FrameFormat = 'msgpack' | 'json';
 
 /** Largest frame accepted; a bigger length means the stream is not a frame stream. */
-export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+export const MAX_FRAME_BYTES = FRAMING.maxFrameBytes;
 
 /** Encodes one batch as a frame. */
 export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buffer {

@@ -18,7 +18,9 @@ own credentials arrive in the environment variable SPS_RUNNER_BUS, never in argv
 
 Executors never speak NATS: the task function (standard library only) spawns the Node worker with
 its partition's secrets (shipped inside the task closure, over Spark's own task channel), pipes the
-rows in as JSON frames and reads result frames back; results return through Spark.
+rows in (an Arrow IPC stream for DataFrame sources, JSON frames otherwise) and reads result frames
+back; results return through Spark. The framing constants come from the protocol schema's
+`framing` section, which the TypeScript side frames with too.
 """
 
 import argparse
@@ -34,8 +36,6 @@ import traceback
 
 # Largest NATS payload the runner sends (nats-server's default max_payload is 1 MiB).
 MAX_MESSAGE_BYTES = 768 * 1024
-# Rows per JSON frame on a worker's stdin.
-ROW_BATCH = 1024
 # Liveness: a worker that sends no tick for the job's hang timeout is killed (see _watch_liveness).
 DEFAULT_HANG_TIMEOUT_MS = 10000
 # How long a new worker may take to send its first tick, on top of the hang timeout.
@@ -71,15 +71,23 @@ def _read_exact(fd, n):
     return b"".join(chunks)
 
 
-def _read_result_frames(fd, what):
+def _length_format(framing):
+    """The struct format of a frame's big-endian length prefix."""
+    return {2: ">H", 4: ">I", 8: ">Q"}[framing["lengthPrefixBytes"]]
+
+
+def _read_result_frames(fd, what, framing):
     records = []
+    width = framing["lengthPrefixBytes"]
     while True:
-        head = _read_exact(fd, 4)
+        head = _read_exact(fd, width)
         if not head:
             return records
-        if len(head) < 4:
+        if len(head) < width:
             raise RuntimeError("%s: stream ended inside a frame header" % what)
-        (size,) = struct.unpack(">I", head)
+        (size,) = struct.unpack(_length_format(framing), head)
+        if size > framing["maxFrameBytes"]:
+            raise RuntimeError("%s: frame of %d bytes exceeds %d; not a frame stream" % (what, size, framing["maxFrameBytes"]))
         body = _read_exact(fd, size)
         if len(body) < size:
             raise RuntimeError("%s: stream ended inside a frame (%d of %d bytes)" % (what, len(body), size))
@@ -156,7 +164,7 @@ def make_task(spec):
             {
                 "SPS_PARTITION": str(index),
                 "SPS_ATTEMPT": str(attempt),
-                "SPS_ROW_FORMAT": "json",
+                "SPS_ROW_FORMAT": spec["rowFormat"],
                 "SPS_RESULT_FORMAT": "json",
                 "SPS_RESULT_FD": str(write_fd),
                 "SPS_TICK_FD": str(tick_write_fd),
@@ -195,22 +203,39 @@ def make_task(spec):
             sys.stderr.flush()
 
         encoded = spec.get("encoded", False)
+        framing = spec["framing"]
+        row_batch = framing["sparkRowBatch"]
+        prefix = _length_format(framing)
 
         def frame(batch):
             body = ("[" + ",".join(batch) + "]") if encoded else json.dumps(batch, default=str)
             body = body.encode("utf-8")
-            return struct.pack(">I", len(body)) + body
+            return struct.pack(prefix, len(body)) + body
+
+        def feed_frames():
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= row_batch:
+                    proc.stdin.write(frame(batch))
+                    batch = []
+            if batch:
+                proc.stdin.write(frame(batch))
+
+        def feed_arrow():
+            # The schema message, then Spark's own record batch messages as the JVM serialized
+            # them (no decoding here), then the end-of-stream marker.
+            proc.stdin.write(spec["arrowSchema"])
+            for message in rows:
+                proc.stdin.write(message)
+            proc.stdin.write(bytes.fromhex(framing["arrowEndOfStream"]))
 
         def feed_rows():
-            batch = []
             try:
-                for row in rows:
-                    batch.append(row)
-                    if len(batch) >= ROW_BATCH:
-                        proc.stdin.write(frame(batch))
-                        batch = []
-                if batch:
-                    proc.stdin.write(frame(batch))
+                if spec["rowFormat"] == "arrow":
+                    feed_arrow()
+                else:
+                    feed_frames()
             except (BrokenPipeError, ValueError):
                 pass  # the worker stopped reading; its exit code tells what happened
             finally:
@@ -231,7 +256,7 @@ def make_task(spec):
             th.start()
         failure = None
         try:
-            records = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt))
+            records = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt), framing)
         except Exception as err:  # noqa: BLE001
             records, failure = [], str(err)
         finally:
@@ -262,22 +287,26 @@ def make_task(spec):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_source(spark, source, partitions):
-    """The rows of a job's source in `partitions` partitions, as (rdd, encoded). With `encoded`,
-    every row is already a JSON text: DataFrame rows are rendered by the JVM (to_json), which is far
+def build_source(spark, source, partitions, row_format="auto"):
+    """The rows of a job's source in `partitions` partitions: a dict with the RDD and how its
+    elements reach a worker. DataFrame sources travel as Arrow (`rowFormat` "arrow", each element
+    one record batch message serialized by the JVM, plus the stream's schema message), unless the
+    job asked for rows or a column has no Arrow form (then "json", with a `note` saying why). JSON
+    rows are rendered by the JVM (`encoded`: each element already a JSON text), which is far
     cheaper than turning each into a Python dict and encoding it again."""
     sc = spark.sparkContext
     kind = source.get("kind")
+    plain = {"rowFormat": "json", "encoded": False}
     if kind == "empty":
-        return sc.parallelize([], partitions), False
+        return dict(plain, rdd=sc.parallelize([], partitions))
     if kind == "range":
-        return sc.range(source.get("start", 0), source["end"], source.get("step", 1), numSlices=partitions), False
+        return dict(plain, rdd=sc.range(source.get("start", 0), source["end"], source.get("step", 1), numSlices=partitions))
     if kind == "rows":
         with open(source["file"], "r", encoding="utf-8") as f:
             rows = json.load(f)
-        return sc.parallelize(rows, partitions), False
+        return dict(plain, rdd=sc.parallelize(rows, partitions))
     if kind == "textFile":
-        return sc.textFile(source["path"]).repartition(partitions), False
+        return dict(plain, rdd=sc.textFile(source["path"]).repartition(partitions))
     reader_options = source.get("options") or {}
     if kind in ("parquet", "json", "csv", "orc", "text"):
         df = spark.read.options(**reader_options).format(kind).load(source["path"])
@@ -287,17 +316,56 @@ def build_source(spark, source, partitions):
         df = spark.table(source["table"])
     else:
         raise ValueError("unknown source kind %r" % (kind,))
+    df = df.repartition(partitions)
+    note = None
+    if row_format != "rows":
+        try:
+            return dict(arrow_source(spark, df), rowFormat="arrow", encoded=False)
+        except Exception as err:  # noqa: BLE001
+            why = describe_error(err).splitlines()[0]
+            if row_format == "arrow":
+                raise SpsError("SPS_SPARK_JOB", "the source cannot travel as Arrow (option format 'arrow'): %s" % why) from err
+            note = "the source's schema has no Arrow form (%s); falling back to JSON rows" % why
+            sys.stderr.write("[sps runner] %s\n" % note)
+    else:
+        note = "option format 'rows'"
+    return dict(json_source(spark, df), rowFormat="json", encoded=True, note=note)
+
+
+def arrow_source(spark, df):
+    """The DataFrame as Arrow record batch messages, serialized by the JVM per partition, and the
+    schema message made with the same settings (time zone, large types) as those batches."""
+    from pyspark.rdd import RDD
+    from pyspark.serializers import NoOpSerializer
+
+    sc = spark.sparkContext
+    jvm = sc._jvm
+    conf = spark._jsparkSession.sessionState().conf()
+    tz, large, per_batch = conf.sessionLocalTimeZone(), conf.arrowUseLargeVarTypes(), conf.arrowMaxRecordsPerBatch()
+    utils = jvm.org.apache.spark.sql.util.ArrowUtils
+    # Raises for a type Arrow cannot carry (the JSON fallback is then chosen).
+    schema = utils.toArrowSchema(df._jdf.schema(), tz, True, large, getattr(utils, "toArrowSchema$default$5")())
+    out = jvm.java.io.ByteArrayOutputStream()
+    channel = jvm.org.apache.arrow.vector.ipc.WriteChannel(jvm.java.nio.channels.Channels.newChannel(out))
+    jvm.org.apache.arrow.vector.ipc.message.MessageSerializer.serialize(channel, schema)
+    batches = df._jdf.toArrowBatchRdd(per_batch, tz, True, large)
+    return {"rdd": RDD(batches.toJavaRDD(), sc, NoOpSerializer()), "arrowSchema": bytes(out.toByteArray())}
+
+
+def json_source(spark, df):
+    """The DataFrame's rows as JSON texts rendered by the JVM, null fields kept."""
     from pyspark.rdd import RDD
     from pyspark.serializers import UTF8Deserializer
     from pyspark.sql import functions as F
 
+    sc = spark.sparkContext
     columns = [F.col("`%s`" % c.replace("`", "``")) for c in df.columns]
     # Null fields are kept, so every row has every column, as Row.asDict() would give.
     as_json = F.to_json(F.struct(*columns), {"ignoreNullFields": "false"})
-    texts = df.repartition(partitions).select(as_json.alias("value"))._jdf
+    texts = df.select(as_json.alias("value"))._jdf
     # As DataFrame.toJSON does: the JVM hands over plain UTF-8 strings, with no Row pickling.
     strings = getattr(texts, "as")(sc._jvm.org.apache.spark.sql.Encoders.STRING())
-    return RDD(strings.toJavaRDD(), sc, UTF8Deserializer()), True
+    return {"rdd": RDD(strings.toJavaRDD(), sc, UTF8Deserializer())}
 
 
 def local_slots(master):
@@ -412,12 +480,13 @@ class Runner:
                 available=available,
                 needed=needed,
             )
-        rdd = await self.in_thread(self.build_job, job)
+        rdd, source = await self.in_thread(self.build_job, job)
         run_nc = await nats_connect(json.loads(job["bus"]), "sps-spark-runner-%s" % cid)
         state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False, "cancel_replies": []}
         self.jobs[cid] = state
         await run_nc.subscribe("sps.%s.spark.cancel" % cid, cb=self.guard("cancel", lambda m, b: self.on_cancel(m, cid)))
-        await self.reply(msg, "submitted", group=state["group"], slots=available)
+        extra = {"note": source["note"]} if source.get("note") else {}
+        await self.reply(msg, "submitted", group=state["group"], slots=available, rowFormat=source["rowFormat"], **extra)
         asyncio.ensure_future(self.run_job(cid, job, state))
 
     def wait_for_slots(self, needed):
@@ -433,7 +502,8 @@ class Runner:
 
     def build_job(self, job):
         n = job["partitions"]
-        rows, encoded = build_source(self.spark, job["source"], n)
+        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"))
+        rows = source["rdd"]
         task = make_task(
             {
                 "clusterId": job["clusterId"],
@@ -441,7 +511,10 @@ class Runner:
                 "env": job["env"],
                 "secrets": job["secrets"],
                 "barrier": bool(job.get("barrier")),
-                "encoded": encoded,
+                "encoded": source["encoded"],
+                "rowFormat": source["rowFormat"],
+                "arrowSchema": source.get("arrowSchema"),
+                "framing": PROTOCOL["framing"],
                 "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
             }
         )
@@ -454,7 +527,7 @@ class Runner:
             tagged = rows.mapPartitionsWithIndex(task)
         if job.get("cacheResult"):
             tagged = tagged.persist()
-        return tagged
+        return tagged, source
 
     def run_action(self, group, rdd, n):
         self.sc.setJobGroup(group, "spark-partition-server %s" % group, interruptOnCancel=True)
@@ -620,7 +693,7 @@ def chunks(records):
         yield i, piece, i == len(pieces) - 1
 
 
-PROTOCOL = {"version": None, "validators": {}}
+PROTOCOL = {"version": None, "validators": {}, "framing": None}
 
 
 class MalformedMessage(Exception):
@@ -635,6 +708,7 @@ def load_protocol(path):
         doc = json.load(f)
     cls = jsonschema.validators.validator_for(doc)
     PROTOCOL["version"] = doc["version"]
+    PROTOCOL["framing"] = doc["framing"]
     PROTOCOL["validators"] = {t: cls(schema) for t, schema in doc["definitions"].items()}
 
 
