@@ -1,5 +1,5 @@
 /**
- * The benchmark suite (issue 4): `npm run bench [-- --quick] [-- --only query,memory] [-- --out DIR]
+ * The benchmark suite (issue 4): `npm run bench [-- --quick [--spark]] [-- --only query,memory] [-- --out DIR]
  * [-- --profile]`. Runs every benchmark, prints a table per benchmark and a targets summary, and
  * writes `<out>/<timestamp>.json`, `<out>/latest.json`, `<out>/latest.svg` and `<out>/latest.md`
  * (default out: benchmarks/results/, git-ignored).
@@ -35,6 +35,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    spark: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
     profile: { type: 'boolean', default: false },
@@ -49,7 +50,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const workerEnv: Record<string, string> = values.profile
   ? { NODE_OPTIONS: `--import=${new URL('./lib/cpu-prof-preload.mjs', import.meta.url).href}`, SPS_BENCH_PROF_DIR: resolve(outDir, `profiles-${stamp}`) }
   : {};
-const ctx: BenchContext = { quick: values.quick, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
+const ctx: BenchContext = { quick: values.quick, sparkInQuick: values.spark, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
 
 const started = new Date();
 const t0 = performance.now();
