@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { decodeBatch, readFrames, writeFrame } from '../transport/frames.js';
+import { decodeBatch, readFrames, waitDrained, writeFrame } from '../transport/frames.js';
 import { stopProcess } from '../process/stop-process.js';
 import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
@@ -87,7 +87,7 @@ export class EmbeddedLauncher implements Launcher {
         ...secretWorkerEnv(plan, partition),
         [WORKER_ENV.partition]: String(partition),
         [WORKER_ENV.attempt]: String(attempt),
-        [WORKER_ENV.rowFormat]: 'msgpack',
+        [WORKER_ENV.rowFormat]: this.source.rowFormat,
         [WORKER_ENV.resultFd]: String(RESULT_FD),
         [WORKER_ENV.resultFormat]: 'msgpack',
         [WORKER_ENV.tickFd]: String(TICK_FD),
@@ -115,7 +115,9 @@ export class EmbeddedLauncher implements Launcher {
     child.stdin!.on('error', () => {});
     child.once('error', (err) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] failed: could not start worker: ${err.message}`));
     // A worker that dies while being fed is reported by its exit; the feed just stops.
-    this.feed(child, this.source.slice(partition)).catch(() => {});
+    const feeding =
+      this.source.rowFormat === 'arrow' ? this.feedBytes(child, this.source.arrowSlice(partition)) : this.feed(child, this.source.slice(partition));
+    feeding.catch((err: unknown) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] feeding rows failed: ${(err as Error).message}`));
     return task;
   }
 
@@ -132,6 +134,19 @@ export class EmbeddedLauncher implements Launcher {
         }
       }
       if (batch.length > 0 && !stdin.destroyed) await writeFrame(stdin, batch, 'msgpack');
+    } finally {
+      stdin.end();
+    }
+  }
+
+  /** Writes Arrow IPC streams to the worker's stdin as they come, honouring backpressure. */
+  private async feedBytes(child: ChildProcess, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const stdin = child.stdin!;
+    try {
+      for await (const chunk of chunks) {
+        if (stdin.destroyed) return;
+        if (!stdin.write(chunk)) await waitDrained(stdin);
+      }
     } finally {
       stdin.end();
     }

@@ -28,8 +28,12 @@ export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buf
  * when it closed (the reader went away; whoever owns the reader reports why).
  */
 export async function writeFrame(out: Writable, batch: readonly unknown[], format: FrameFormat): Promise<void> {
-  if (out.write(encodeFrame(batch, format))) return;
-  await new Promise<void>((resolve) => {
+  if (!out.write(encodeFrame(batch, format))) await waitDrained(out);
+}
+
+/** Resolves once `out` can take more, or when it closed (the reader went away). */
+export function waitDrained(out: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
     const done = (): void => {
       out.off('drain', done);
       out.off('close', done);
