@@ -5,6 +5,11 @@
  * Embedded launcher; the library on Spark (rows from a Spark SQL source as JSON rows and as Arrow,
  * see load-spark.ts); and a bare Spark task iterating its partition.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
 import type { BenchConfig } from './servers/bench-server.js';
 import { benchOptions, withCluster } from './lib/cluster.js';
 import { sparkUnavailable } from './lib/spark.js';
@@ -18,6 +23,13 @@ const PAYLOAD = 'x'.repeat(1000);
 
 function smallRows(n: number): BenchRow[] {
   return Array.from({ length: n }, (_, id) => ({ id, v: valueOf(id) }));
+}
+
+/** `{id: long, v: int}` rows as a Parquet file with row groups of `groupRows` rows. */
+function smallParquet(n: number, groupRows: number): Uint8Array {
+  const table = tableFromArrays({ id: BigInt64Array.from({ length: n }, (_, id) => BigInt(id)), v: Int32Array.from({ length: n }, (_, id) => valueOf(id)) });
+  const props = new WriterPropertiesBuilder().setMaxRowGroupSize(groupRows).build();
+  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, 'stream')), props);
 }
 
 function kbRows(n: number): BenchRow[] {
@@ -73,6 +85,37 @@ export default async function loadRate(ctx: BenchContext): Promise<SectionResult
     s.rows.push(measure(`embedded, ${c.name}, ${c.partitions} partition(s), ${how}: per partition`, 'rows/s', perPartition, rate));
     if (c.partitions > 1) s.rows.push(measure(`embedded, ${c.name}, ${c.partitions} partitions, ${how}: all together`, 'rows/s', aggregate, rate));
   }
+
+  // An embedded Parquet file of the same small rows, in 16 row groups, read as Arrow by 4 partitions.
+  const parquetDir = await mkdtemp(join(tmpdir(), 'sps-bench-parquet-'));
+  try {
+    const file = join(parquetDir, 'small.parquet');
+    await writeFile(file, smallParquet(small, Math.ceil(small / 16)));
+    for (const read of ['arrow', 'batches'] as const) {
+      const perPartition: number[] = [];
+      const aggregate: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        ctx.log(`  embedded Parquet, ${small} small rows in 16 row groups, 4 partitions, ${read}, ${r + 1}/${reps} …`);
+        await run({ data: { parquet: file }, partitions: 4, config: { store: 'discard', read } }, small, perPartition, aggregate);
+      }
+      const how = read === 'arrow' ? 'rows.arrow()' : 'rows.batches() (plain objects)';
+      s.rows.push(
+        measure(`embedded Parquet, small records, 4 partitions, ${how}: per partition`, 'rows/s', perPartition, {
+          ...rate,
+          note: 'row groups decoded by parquet-wasm in the launcher, Arrow IPC to the worker',
+        }),
+      );
+    }
+  } finally {
+    await rm(parquetDir, { recursive: true, force: true });
+  }
+  const parquetArrow = s.rows.find((r) => r.name.startsWith('embedded Parquet, small records, 4 partitions, rows.arrow()'))!;
+  s.targets.push({
+    id: 'load.parquet',
+    target: 'embedded Parquet source, small rows: >= 2M rows/s per partition',
+    measured: `${Math.round(parquetArrow.median)} rows/s (4 partitions, rows.arrow())`,
+    met: parquetArrow.median >= 2_000_000,
+  });
 
   const sparkQuick = ctx.quick && ctx.sparkInQuick === true;
   const unavailable = ctx.quick && !sparkQuick ? 'quick mode (add --spark to run the Spark cases at quick sizes)' : sparkUnavailable();

@@ -6,14 +6,17 @@
 export { Cluster } from './api/cluster.js';
 export type { ClusterState, ClusterStats, HostAddress, PartitionReply } from './api/cluster.js';
 export { PartitionServer } from './api/partition-server.js';
-export type { PartitionServerOptions } from './api/partition-server.js';
+export type { PartitionServerOptions, PartitionResult } from './api/partition-server.js';
 export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
 export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
 export type { PartitionContext, EndpointHandler } from './api/context.js';
 export type { Rows } from './runtime/rows.js';
+export type { LongMode } from './runtime/arrow-rows.js';
+export type { RowFormat } from './protocol/framing.js';
 export type { ClusterOptions, NatsAuthOption, ServerRef } from './options.js';
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './launch/data-source.js';
+export type { FileSource } from './launch/file-source.js';
 export type { Launcher, LaunchPlan, LaunchEvents, BusNetwork } from './launch/launcher.js';
 export { SparkApplication } from './spark/spark-app.js';
 export type { SparkApplicationOptions, SparkApplicationInfo, SparkApplicationStatus } from './spark/spark-app.js';

@@ -117,3 +117,15 @@ test('a malformed Arrow stream fails the partition with an error naming it, afte
   t.like(err, { partition: 1, failures: 2 });
   t.regex(err!.message, /Partition 1 failed 2 time\(s\).*\[SPS_ROWS_MALFORMED\] partition 1 rows on stdin: malformed Arrow stream/);
 });
+
+test('a result with a schema (an Arrow table) reaches the driver as records', async (t) => {
+  const cluster = new Cluster({ server: PROBE, data: [{ id: 0 }, { id: 1 }, { id: 2 }], partitions: 2, config: { read: 'rows', result: 'arrow' }, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  await cluster.stop();
+  t.deepEqual(cluster.result().get(0), [{ partition: 0, id: 0, half: 0, name: 'n0', even: true, at: new Date(1704164645000) }]);
+  t.deepEqual(cluster.result().get(1), [
+    { partition: 1, id: 1, half: 0.5, name: null, even: false, at: new Date(1704164645001) },
+    { partition: 1, id: 2, half: 1, name: 'n2', even: true, at: new Date(1704164645002) },
+  ]);
+});

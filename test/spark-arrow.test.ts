@@ -5,12 +5,16 @@
  * over a large stream, and the JSON fallback for a type Arrow cannot carry.
  */
 import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Cluster, type SparkApplication, type SparkSource } from '../src/index.js';
 import { startApp, testLog } from './helpers/spark-harness.js';
 import type { ArrowProbeConfig, ArrowSummary } from './helpers/spark-arrow-server.js';
 
 const PROBE = new URL('./helpers/spark-arrow-server.ts', import.meta.url);
 let app: SparkApplication | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'sps-arrow-test-'));
 
 test.before(async () => {
   app = await startApp('local[2,4]');
@@ -18,6 +22,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await app?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Starts a probe cluster on `source`, runs `fn` with it, and always stops it. */
@@ -224,4 +229,46 @@ test.serial("a large Arrow stream is read in bounded memory (the worker's RSS)",
     // Holding the stream would add its size; reading it batch by batch adds a few batches at most.
     t.true(s.rssPeak - s.rssBefore < 96e6, `RSS grew by ${mb(s.rssPeak - s.rssBefore)} MB while reading ${mb(s.bytes)} MB`);
   }
+});
+
+test.serial('a result with a schema (an Arrow table) is a typed DataFrame in Spark, saved as Parquet with its types', async (t) => {
+  t.timeout(180_000);
+  const cluster = new Cluster({
+    server: PROBE,
+    partitions: 2,
+    spark: app,
+    source: { sql: 'SELECT id FROM range(4)' },
+    config: { read: 'rows', result: 'arrow' },
+    cacheResult: true,
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  await cluster.stop();
+  // The driver gets the rows as records.
+  const records = [...cluster.result().values()].flat() as { id: number; name: string | null }[];
+  t.deepEqual(records.map((r) => [r.id, r.name]).sort(), [
+    [0, 'n0'],
+    [1, null],
+    [2, 'n2'],
+    [3, 'n3'],
+  ]);
+  const ds = cluster.resultDataset!;
+  t.teardown(() => ds.unpersist().catch(() => {}));
+  t.is(await ds.count(), 4);
+  const out = join(dir, 'typed.parquet');
+  await ds.save(out, { format: 'parquet' });
+  const types = await app!.sql(
+    `SELECT typeof(partition) p, typeof(id) i, typeof(half) h, typeof(name) n, typeof(even) e, typeof(at) a FROM parquet.\`${out}\` LIMIT 1`,
+  );
+  t.deepEqual(types, [{ p: 'int', i: 'bigint', h: 'double', n: 'string', e: 'boolean', a: 'timestamp' }]);
+  const back = await app!.sql(`SELECT id, half, name, even, CAST(at AS STRING) AS at FROM parquet.\`${out}\` ORDER BY id`);
+  t.deepEqual(back, [
+    { id: 0, half: 0, name: 'n0', even: true, at: '2024-01-02 03:04:05' },
+    { id: 1, half: 0.5, name: null, even: false, at: '2024-01-02 03:04:05.001' },
+    { id: 2, half: 1, name: 'n2', even: true, at: '2024-01-02 03:04:05.002' },
+    { id: 3, half: 1.5, name: 'n3', even: false, at: '2024-01-02 03:04:05.003' },
+  ]);
+  await ds.unpersist();
 });

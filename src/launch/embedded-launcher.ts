@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { decodeBatch, readFrames, waitDrained, writeFrame } from '../transport/frames.js';
+import { decodeBatch, isArrowFrame, readFrames, waitDrained, writeFrame } from '../transport/frames.js';
+import { streamObjects, type LongMode } from '../runtime/arrow-rows.js';
 import { stopProcess } from '../process/stop-process.js';
 import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
@@ -55,7 +56,7 @@ export class EmbeddedLauncher implements Launcher {
       const task = this.spawnTask(plan, partition, attempt);
       this.tasks.set(partition, task);
       const results: unknown[] = [];
-      const reading = this.readResults(task.child.stdio[RESULT_FD] as Readable, results, partition, attempt);
+      const reading = this.readResults(task.child.stdio[RESULT_FD] as Readable, results, partition, attempt, plan.longs ?? 'number');
       task.child.once('close', (code, signal) => {
         void reading.then((resultError) => {
           if (this.tasks.get(partition) === task) this.tasks.delete(partition);
@@ -153,10 +154,14 @@ export class EmbeddedLauncher implements Launcher {
   }
 
   /** Reads result frames into `into`; resolves with an error message if the channel was corrupt. */
-  private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number): Promise<string | undefined> {
+  private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number, longs: LongMode): Promise<string | undefined> {
     const what = `partition ${partition} attempt ${attempt} result channel`;
     try {
-      for await (const body of readFrames(channel, what)) into.push(...decodeBatch(body, 'msgpack', what));
+      for await (const body of readFrames(channel, what)) {
+        // A result with a schema arrives as Arrow; the driver gets its rows as plain objects.
+        if (isArrowFrame(body)) for (const row of streamObjects(body, longs)) into.push(row);
+        else into.push(...decodeBatch(body, 'msgpack', what));
+      }
       return undefined;
     } catch (err) {
       return (err as Error).message;

@@ -18,6 +18,9 @@ import { InvalidOptionError } from '../errors.js';
  * rows or plain columns, which would need converting to Arrow value by value.)
  */
 
+/** Rows per record batch decoded from Parquet: as Spark's `maxRecordsPerBatch`, so per-batch costs stay small. */
+const PARQUET_BATCH_ROWS = 10_000;
+
 /** A file source: `{ parquet: path }` or `{ arrow: path }`; a path is a file or a directory of them. */
 export type FileSource = { parquet: string } | { arrow: string };
 
@@ -92,7 +95,7 @@ export async function partitionFiles(source: FileSource, partitions: number): Pr
       arrowSlice: async function* (p) {
         const [from, to] = bounds(p);
         for (const unit of units.slice(from, to)) {
-          const table = await opened.get(unit.file)!.read({ rowGroups: [unit.index] });
+          const table = await opened.get(unit.file)!.read({ rowGroups: [unit.index], batchSize: PARQUET_BATCH_ROWS });
           yield table.intoIPCStream();
         }
       },

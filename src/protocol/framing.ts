@@ -20,6 +20,11 @@ export const FRAMING = {
   resultFormats: ['msgpack', 'json'],
   /** The Arrow IPC end-of-stream marker (continuation token, then a zero length), as hex. */
   arrowEndOfStream: 'ffffffff00000000',
+  /**
+   * A result frame whose body starts with these bytes (Arrow's continuation token, which no JSON
+   * or msgpack array starts with) is an Arrow IPC stream: part of a result with a schema.
+   */
+  arrowResultPrefix: 'ffffffff',
 } as const;
 
 /** How rows reach a worker. */

@@ -1,4 +1,4 @@
-import { DataType, type Field, type RecordBatch, type Schema, type Vector } from 'apache-arrow';
+import { DataType, RecordBatchReader, type Field, type RecordBatch, type Schema, type Vector } from 'apache-arrow';
 import { SparkPartitionServerError } from '../errors.js';
 
 /** How 64-bit integer columns become JavaScript values in row objects. */
@@ -139,4 +139,12 @@ export class RowObjects {
     });
     return rows;
   }
+}
+
+/** The rows of an Arrow IPC stream held in memory (a result frame) as plain objects. */
+export function streamObjects(bytes: Uint8Array, longs: LongMode): Record<string, unknown>[] {
+  const toObjects = new RowObjects(longs);
+  const out: Record<string, unknown>[] = [];
+  for (const batch of RecordBatchReader.from(bytes)) for (const row of toObjects.objects(batch)) out.push(row);
+  return out;
 }

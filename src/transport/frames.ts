@@ -16,11 +16,22 @@ export const MAX_FRAME_BYTES = FRAMING.maxFrameBytes;
 
 /** Encodes one batch as a frame. */
 export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buffer {
-  const body = format === 'json' ? Buffer.from(JSON.stringify(batch)) : Buffer.from(pack(batch));
-  const frame = Buffer.allocUnsafe(4 + body.length);
+  return frameOf(format === 'json' ? Buffer.from(JSON.stringify(batch)) : pack(batch));
+}
+
+/** A frame holding `body` as it is. */
+export function frameOf(body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAMING.lengthPrefixBytes + body.length);
   frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
+  frame.set(body, FRAMING.lengthPrefixBytes);
   return frame;
+}
+
+const ARROW_RESULT_PREFIX = Buffer.from(FRAMING.arrowResultPrefix, 'hex');
+
+/** True when a result frame's body is an Arrow IPC stream (a result with a schema), not a batch of records. */
+export function isArrowFrame(body: Buffer): boolean {
+  return body.length >= ARROW_RESULT_PREFIX.length && ARROW_RESULT_PREFIX.equals(body.subarray(0, ARROW_RESULT_PREFIX.length));
 }
 
 /**

@@ -1,9 +1,11 @@
-import type { RecordBatch } from 'apache-arrow';
+import { Bool, Float64, Int32, Int64, Table, TimestampMillisecond, Utf8, vectorFromArray, type RecordBatch } from 'apache-arrow';
 import { PartitionServer, type PartitionContext, type Rows } from '../../src/index.js';
 
 /** How the probe reads its rows: as objects row by row, or as Arrow batches kept or discarded. */
 export interface ArrowProbeConfig {
   read: 'rows' | 'arrow' | 'discard';
+  /** `arrow`: the result is an Arrow table (a result with a schema) of one row per row read. */
+  result?: 'arrow';
 }
 
 /** What the probe saw of its partition's Arrow batches. */
@@ -59,6 +61,38 @@ export default class ArrowProbe extends PartitionServer<Record<string, unknown>,
       });
       for (let i = 0; i < vector.length; i++) col.values.push(vector.isValid(i) ? text(vector.get(i)) : null);
     }
+  }
+
+  /** With `result: 'arrow'`: `{ partition: int, id: long, half: double, name: string, even: boolean, at: timestamp }` per row read. */
+  override buildResult(ctx: PartitionContext<ArrowProbeConfig>) {
+    if (ctx.config?.result !== 'arrow') return [];
+    const ids = this.rows.map((r) => Number(r.id));
+    return new Table({
+      partition: vectorFromArray(
+        ids.map(() => ctx.partition),
+        new Int32(),
+      ),
+      id: vectorFromArray(
+        ids.map((i) => BigInt(i)),
+        new Int64(),
+      ),
+      half: vectorFromArray(
+        ids.map((i) => i / 2),
+        new Float64(),
+      ),
+      name: vectorFromArray(
+        ids.map((i) => (i === 1 ? null : `n${i}`)),
+        new Utf8(),
+      ),
+      even: vectorFromArray(
+        ids.map((i) => i % 2 === 0),
+        new Bool(),
+      ),
+      at: vectorFromArray(
+        ids.map((i) => 1704164645000 + i),
+        new TimestampMillisecond(),
+      ),
+    });
   }
 
   override endpoints() {

@@ -36,6 +36,9 @@ import traceback
 
 # Largest NATS payload the runner sends (nats-server's default max_payload is 1 MiB).
 MAX_MESSAGE_BYTES = 768 * 1024
+# What a task's output items hold (their third field): the attempt header, a record, or one Arrow
+# IPC stream of a result with a schema.
+HEADER, RECORD, ARROW = 0, 1, 2
 # Liveness: a worker that sends no tick for the job's hang timeout is killed (see _watch_liveness).
 DEFAULT_HANG_TIMEOUT_MS = 10000
 # How long a new worker may take to send its first tick, on top of the hang timeout.
@@ -77,12 +80,15 @@ def _length_format(framing):
 
 
 def _read_result_frames(fd, what, framing):
-    records = []
+    """The worker's result: (records, arrow), where `arrow` holds the Arrow IPC streams of a result
+    with a schema (frames whose body starts with the Arrow continuation token), as they came."""
+    records, arrow = [], []
     width = framing["lengthPrefixBytes"]
+    arrow_prefix = bytes.fromhex(framing["arrowResultPrefix"])
     while True:
         head = _read_exact(fd, width)
         if not head:
-            return records
+            return records, arrow
         if len(head) < width:
             raise RuntimeError("%s: stream ended inside a frame header" % what)
         (size,) = struct.unpack(_length_format(framing), head)
@@ -91,6 +97,9 @@ def _read_result_frames(fd, what, framing):
         body = _read_exact(fd, size)
         if len(body) < size:
             raise RuntimeError("%s: stream ended inside a frame (%d of %d bytes)" % (what, len(body), size))
+        if body.startswith(arrow_prefix):
+            arrow.append(body)
+            continue
         batch = json.loads(body.decode("utf-8"))
         if not isinstance(batch, list):
             raise RuntimeError("%s: frame is not a batch (array)" % what)
@@ -256,9 +265,9 @@ def make_task(spec):
             th.start()
         failure = None
         try:
-            records = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt), framing)
+            records, arrow = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt), framing)
         except Exception as err:  # noqa: BLE001
-            records, failure = [], str(err)
+            records, arrow, failure = [], [], str(err)
         finally:
             os.close(read_fd)
         code = proc.wait()
@@ -277,7 +286,8 @@ def make_task(spec):
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
             raise RuntimeError("partition %d attempt %d: worker %s" % (index, attempt, error))
         # The header carries the attempt even for a partition that returned nothing.
-        return iter([(index, attempt, False, None)] + [(index, attempt, True, r) for r in records])
+        items = [(index, attempt, HEADER, None)] + [(index, attempt, RECORD, r) for r in records]
+        return iter(items + [(index, attempt, ARROW, blob) for blob in arrow])
 
     return run_partition
 
@@ -316,7 +326,10 @@ def build_source(spark, source, partitions, row_format="auto"):
         df = spark.table(source["table"])
     else:
         raise ValueError("unknown source kind %r" % (kind,))
-    df = df.repartition(partitions)
+    # A source that already has one partition per server keeps its partitions: a repartition would
+    # only add a shuffle (the JVM writing and reading every row once more).
+    if df._jdf.rdd().getNumPartitions() != partitions:
+        df = df.repartition(partitions)
     note = None
     if row_format != "rows":
         try:
@@ -535,13 +548,16 @@ class Runner:
             # One record per partition (the attempt plus its records) keeps partitions apart even
             # when one returns nothing.
             def summarize(index, items):
-                attempt, records = None, []
-                for _, att, is_record, rec in items:
-                    if is_record:
+                attempt, records, arrow = None, [], False
+                for _, att, kind, rec in items:
+                    if kind == RECORD:
                         records.append(rec)
+                    elif kind == ARROW:
+                        records.extend(arrow_records(rec))
+                        arrow = True
                     else:
                         attempt = att
-                yield (index, attempt, records)
+                yield (index, attempt, records, arrow)
 
             return rdd.mapPartitionsWithIndex(summarize).collect()
         finally:
@@ -553,9 +569,10 @@ class Runner:
         try:
             await nc.publish(subject("job_started"), pack("job_started", {"group": state["group"]}))
             summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
-            total = 0
-            for index, attempt, records in summaries:
+            total, typed = 0, False
+            for index, attempt, records, arrow in summaries:
                 total += len(records)
+                typed = typed or arrow
                 for seq, chunk, last in chunks(records):
                     await nc.publish(
                         subject("result"),
@@ -564,7 +581,7 @@ class Runner:
             dataset = None
             if job.get("cacheResult"):
                 dataset = "ds-%s" % cid
-                self.datasets[dataset] = state["rdd"].filter(lambda t: t[2]).map(lambda t: t[3])
+                self.datasets[dataset] = ResultData(self.spark, state["rdd"], typed)
             await nc.publish(subject("job_finished"), pack("job_finished", {"partitions": len(summaries), "records": total, "dataset": dataset}))
         except Exception as err:  # noqa: BLE001
             if job.get("cacheResult"):
@@ -594,22 +611,16 @@ class Runner:
             state["cancel_replies"].append(msg.reply)
         await self.in_thread(self.sc.cancelJobGroup, state["group"])
 
-    def dataset_df(self, rdd):
-        # Records become JSON lines so Spark infers one schema over all of them; records that are
-        # not objects are wrapped as {"value": record}.
-        lines = rdd.map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
-        return self.spark.read.json(lines)
-
     async def on_dataset(self, msg, body):
-        rdd = self.datasets.get(body.get("id"))
+        data = self.datasets.get(body.get("id"))
         op = body.get("op")
-        if rdd is None:
+        if data is None:
             raise SpsError("SPS_SPARK_DATASET", "result dataset %s is not in the Spark application (unpersisted, or the application ended)" % body.get("id"))
         if op == "count":
-            n = await self.in_thread(rdd.count)
+            n = await self.in_thread(data.count)
             await self.reply(msg, "count", count=n)
         elif op == "collect":
-            records = await self.in_thread(rdd.collect)
+            records = await self.in_thread(data.collect)
             packed = pack("records", {"records": records})
             if len(packed) > MAX_MESSAGE_BYTES:
                 raise SpsError(
@@ -618,11 +629,11 @@ class Runner:
             await msg.respond(packed)
         elif op == "save":
             fmt, path, mode = body.get("format", "parquet"), body["path"], body.get("mode", "errorifexists")
-            await self.in_thread(lambda: self.dataset_df(rdd).write.mode(mode).format(fmt).save(path))
+            await self.in_thread(lambda: data.df().write.mode(mode).format(fmt).save(path))
             await self.reply(msg, "saved", path=path, format=fmt)
         elif op == "unpersist":
             del self.datasets[body["id"]]
-            await self.in_thread(rdd.unpersist)
+            await self.in_thread(data.unpersist)
             await self.reply(msg, "unpersisted")
         else:
             raise SpsError("SPS_SPARK_DATASET", "unknown dataset operation %r" % (op,))
@@ -654,6 +665,56 @@ class Runner:
         await self.reply(msg, "closing")
         await self.nc.flush()
         self.closed.set()
+
+
+def arrow_records(blob):
+    """The rows of one Arrow IPC stream of a result as records (dicts) for the driver."""
+    import pyarrow as pa
+
+    return json.loads(json.dumps(pa.ipc.open_stream(blob).read_all().to_pylist(), default=str))
+
+
+class ResultData:
+    """A run's cached result in the application: the task outputs (persisted), as records, or as
+    a typed DataFrame when the partitions returned Arrow (a result with a schema)."""
+
+    def __init__(self, spark, tagged, typed):
+        self.spark = spark
+        self.tagged = tagged
+        self.typed = typed
+
+    def records(self):
+        return self.tagged.filter(lambda t: t[2] != HEADER).flatMap(lambda t: arrow_records(t[3]) if t[2] == ARROW else [t[3]])
+
+    def count(self):
+        return self.records().count()
+
+    def collect(self):
+        return self.records().collect()
+
+    def df(self):
+        if self.typed:
+            return arrow_result_df(self.spark, self.tagged.filter(lambda t: t[2] == ARROW).map(lambda t: t[3]))
+        # Records become JSON lines so Spark infers one schema over all of them; records that are
+        # not objects are wrapped as {"value": record}.
+        lines = self.records().map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
+        return self.spark.read.json(lines)
+
+    def unpersist(self):
+        self.tagged.unpersist()
+
+
+def arrow_result_df(spark, blobs):
+    """A DataFrame with the columns and types of the Arrow result streams `blobs` (an RDD of
+    bytes). The streams come to the driver, as every result does (see run_action), and Spark
+    takes the Arrow table as it is (createDataFrame of a pyarrow Table: no row-by-row step)."""
+    import pyarrow as pa
+
+    tables = [pa.ipc.open_stream(blob).read_all() for blob in blobs.collect()]
+    if not tables:
+        raise SpsError("SPS_SPARK_DATASET", "the result has a schema but no partition returned a record batch")
+    # Partitions may differ in what they declared nullable or in string widths; permissive unifies.
+    return spark.createDataFrame(pa.concat_tables(tables, promote_options="permissive"))
 
 
 class SpsError(Exception):
