@@ -1,7 +1,8 @@
 /** Arrow rows in the worker: plain objects from record batches, longs, and malformed streams. */
 import test from 'ava';
 import { Readable } from 'node:stream';
-import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { Int32, Table, Utf8, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { RowObjects } from '../src/runtime/arrow-rows.js';
 import { RowStream } from '../src/runtime/rows.js';
 
 const ipc = (columns: Parameters<typeof tableFromArrays>[0]): Buffer => Buffer.from(tableToIPC(tableFromArrays(columns), 'stream'));
@@ -29,6 +30,21 @@ test('64-bit integers become numbers, or BigInts with longs: "bigint"; Arrow str
     { id: 1n, name: 'a' },
     { id: -(2n ** 53n) + 1n, name: 'b' },
     { id: 2n ** 53n - 1n, name: 'c' },
+  ]);
+});
+
+test('sliced record batches (values at an offset, nulls) become the right rows', async (t) => {
+  const table = tableFromArrays({ id: BigInt64Array.from([10n, 11n, 12n, 13n]), v: Int32Array.from([1, 2, 3, 4]), d: Float64Array.from([0.5, 1.5, 2.5, 3.5]) });
+  const sliced = new RowObjects('number').objects(table.slice(2).batches[0]!);
+  t.deepEqual(sliced, [
+    { id: 12, v: 3, d: 2.5 },
+    { id: 13, v: 4, d: 3.5 },
+  ]);
+  const withNulls = new Table({ v: vectorFromArray([1, null, 3, null, 5], new Int32()), s: vectorFromArray(['a', null, 'c', 'd', null], new Utf8()) });
+  t.deepEqual(new RowObjects('bigint').objects(withNulls.slice(1, 4).batches[0]!), [
+    { v: null, s: null },
+    { v: 3, s: 'c' },
+    { v: null, s: 'd' },
   ]);
 });
 

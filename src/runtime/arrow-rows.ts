@@ -93,14 +93,14 @@ function columnOf(field: Field, vector: Vector, longs: LongMode): Column {
   if (data && (DataType.isFloat(type) || (DataType.isInt(type) && type.bitWidth <= 32))) {
     const values = (data.values as ArrayLike<number>).length === undefined ? undefined : (data.values as ArrayLike<number>);
     if (values) {
-      const offset = data.offset;
-      if (plainNulls) return (i) => values[offset + i];
-      return (i) => (vector.isValid(i) ? values[offset + i] : null);
+      // `values` starts at the data's first value already (a slice's offset only applies to its validity bitmap).
+      if (plainNulls) return (i) => values[i];
+      return (i) => (vector.isValid(i) ? values[i] : null);
     }
   }
   if (data && DataType.isInt(type) && type.bitWidth === 64 && longs === 'number') {
     // Two 32-bit halves: no BigInt per value. A high half outside ±2^21 is beyond 2^53.
-    const words = new Int32Array(data.values.buffer, data.values.byteOffset + data.offset * 8, data.length * 2);
+    const words = new Int32Array(data.values.buffer, data.values.byteOffset, data.length * 2);
     const signed = type.isSigned;
     return (i) => {
       if (!plainNulls && !vector.isValid(i)) return null;
