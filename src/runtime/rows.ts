@@ -39,7 +39,8 @@ const END_OF_STREAM = Buffer.from(FRAMING.arrowEndOfStream, 'hex');
  */
 async function* endChecked(input: Readable, what: string): AsyncGenerator<Uint8Array> {
   let tail: Buffer = Buffer.alloc(0);
-  for await (const chunk of input as AsyncIterable<Buffer>) {
+  for await (const piece of input as AsyncIterable<Uint8Array>) {
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     tail =
       chunk.length >= END_OF_STREAM.length ? chunk.subarray(chunk.length - END_OF_STREAM.length) : Buffer.concat([tail, chunk]).subarray(-END_OF_STREAM.length);
     yield chunk;
