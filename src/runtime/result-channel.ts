@@ -52,13 +52,13 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
   failure.catch(() => {}); // observed through `failed` and the races below
   const finished = new Promise<void>((resolve) => out.once('finish', resolve));
 
-  const send = async (encode: () => Buffer, what: string): Promise<void> => {
+  const send = async (encode: () => Buffer, cannot: string): Promise<void> => {
     if (failed) throw failed;
     let frame: Buffer;
     try {
       frame = encode();
     } catch (err) {
-      throw writeError(`a result ${what} cannot be encoded`, err);
+      throw writeError(cannot, err);
     }
     if (!out.write(frame)) await Promise.race([once(out, 'drain'), failure]);
   };
@@ -67,7 +67,7 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
     const arrow = arrowBatchesOf(records);
     if (arrow) {
       // One Arrow IPC stream per record batch, each in its own frame: a result with a schema.
-      for (const batch of arrow) await send(() => frameOf(tableToIPC(new Table([batch]), 'stream')), 'Arrow record batch');
+      for (const batch of arrow) await send(() => frameOf(tableToIPC(new Table([batch]), 'stream')), 'a result record batch cannot be encoded as Arrow');
       out.end();
       await Promise.race([finished, failure]);
       return;
@@ -77,11 +77,11 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
     for await (const record of records as AsyncIterable<unknown>) {
       batch.push(record);
       if (batch.length >= RESULT_BATCH) {
-        await send(framed(batch), `record as ${format}`);
+        await send(framed(batch), `a result record cannot be encoded as ${format}`);
         batch = [];
       }
     }
-    if (batch.length > 0) await send(framed(batch), `record as ${format}`);
+    if (batch.length > 0) await send(framed(batch), `a result record cannot be encoded as ${format}`);
     out.end();
     await Promise.race([finished, failure]);
   } catch (err) {
