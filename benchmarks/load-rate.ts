@@ -2,25 +2,34 @@
  * Benchmark 4 — load rate: rows per second from the source into initPartition, measured inside
  * the partition server (initPartition's start to its last row), for small records and ~1 KB
  * records, reading per batch (`rows.batches()`, the fast path) and per row (`for await`).
- * Embedded launcher; the library on Spark (rows from a Spark SQL source, sent by the Python
- * runner to each worker as JSON frames); and a bare Spark task iterating its partition.
+ * Embedded launcher; the library on Spark (rows from a Spark SQL source as JSON rows and as Arrow,
+ * see load-spark.ts); and a bare Spark task iterating its partition.
  */
-import type { SparkApplication, SparkSource } from '../src/index.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
 import type { BenchConfig } from './servers/bench-server.js';
 import { benchOptions, withCluster } from './lib/cluster.js';
-import { sparkShape } from './lib/spark-shape.js';
 import { sparkUnavailable } from './lib/spark.js';
-import { withSparkApp } from './lib/spark-app.js';
 import { measure } from './lib/timing.js';
-import { reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
+import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { sparkCases } from './load-spark.js';
 import type { ServerStats } from './servers/bench-server.js';
 import { valueOf, type BenchRow } from './servers/row-store.js';
-import { shapeSettings } from './start-stop.js';
 
 const PAYLOAD = 'x'.repeat(1000);
 
 function smallRows(n: number): BenchRow[] {
   return Array.from({ length: n }, (_, id) => ({ id, v: valueOf(id) }));
+}
+
+/** `{id: long, v: int}` rows as a Parquet file with row groups of `groupRows` rows. */
+function smallParquet(n: number, groupRows: number): Uint8Array {
+  const table = tableFromArrays({ id: BigInt64Array.from({ length: n }, (_, id) => BigInt(id)), v: Int32Array.from({ length: n }, (_, id) => valueOf(id)) });
+  const props = new WriterPropertiesBuilder().setMaxRowGroupSize(groupRows).build();
+  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, 'stream')), props);
 }
 
 function kbRows(n: number): BenchRow[] {
@@ -31,15 +40,12 @@ export default async function loadRate(ctx: BenchContext): Promise<SectionResult
   const small = ctx.quick ? 20_000 : 1_000_000;
   const kb = ctx.quick ? 4_000 : 200_000;
   const reps = ctx.quick ? 1 : 3;
-  const sparkReps = 2;
   const s = section('load', '4. Load rate into initPartition', {
     smallRows: small,
     kbRows: kb,
     kbPayloadBytes: PAYLOAD.length,
     reps,
-    sparkReps,
     store: 'discard (rows counted only)',
-    sparkMaster: 'local[4]',
   });
   const rate = { higherIsBetter: true };
 
@@ -80,74 +86,41 @@ export default async function loadRate(ctx: BenchContext): Promise<SectionResult
     if (c.partitions > 1) s.rows.push(measure(`embedded, ${c.name}, ${c.partitions} partitions, ${how}: all together`, 'rows/s', aggregate, rate));
   }
 
-  const unavailable = ctx.quick ? 'quick mode' : sparkUnavailable();
+  // An embedded Parquet file of the same small rows, in 16 row groups, read as Arrow by 4 partitions.
+  const parquetDir = await mkdtemp(join(tmpdir(), 'sps-bench-parquet-'));
+  try {
+    const file = join(parquetDir, 'small.parquet');
+    await writeFile(file, smallParquet(small, Math.ceil(small / 16)));
+    for (const read of ['arrow', 'batches'] as const) {
+      const perPartition: number[] = [];
+      const aggregate: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        ctx.log(`  embedded Parquet, ${small} small rows in 16 row groups, 4 partitions, ${read}, ${r + 1}/${reps} …`);
+        await run({ data: { parquet: file }, partitions: 4, config: { store: 'discard', read } }, small, perPartition, aggregate);
+      }
+      const how = read === 'arrow' ? 'rows.arrow()' : 'rows.batches() (plain objects)';
+      s.rows.push(
+        measure(`embedded Parquet, small records, 4 partitions, ${how}: per partition`, 'rows/s', perPartition, {
+          ...rate,
+          note: 'row groups decoded by parquet-wasm in the launcher, Arrow IPC to the worker',
+        }),
+      );
+    }
+  } finally {
+    await rm(parquetDir, { recursive: true, force: true });
+  }
+  const parquetArrow = s.rows.find((r) => r.name.startsWith('embedded Parquet, small records, 4 partitions, rows.arrow()'))!;
+  s.targets.push({
+    id: 'load.parquet',
+    target: 'embedded Parquet source, small rows: >= 2M rows/s per partition',
+    measured: `${Math.round(parquetArrow.median)} rows/s (4 partitions, rows.arrow())`,
+    met: parquetArrow.median >= 2_000_000,
+  });
+
+  const sparkQuick = ctx.quick && ctx.sparkInQuick === true;
+  const unavailable = ctx.quick && !sparkQuick ? 'quick mode (add --spark to run the Spark cases at quick sizes)' : sparkUnavailable();
   if (unavailable) s.skipped.push({ name: 'library on Spark and bare Spark task iterator', reason: unavailable });
-  else {
-    const sparkSmall = 1_000_000;
-    const sparkKb = 200_000;
-    const sql = (n: number, payload: boolean): SparkSource => ({
-      sql: `SELECT id, CAST((id * 7919) % 1000 AS INT) AS v${payload ? `, repeat('x', ${PAYLOAD.length}) AS payload` : ''} FROM range(0, ${n}, 1, 4)`,
-    });
-    try {
-      ctx.log('  Spark application on local[4] …');
-      await withSparkApp('local[4]', ctx.log, async (app: SparkApplication) => {
-        ctx.log('  spark: warm-up run …');
-        await run({ spark: app, source: sql(1000, false), partitions: 4, config: { store: 'discard' } }, 1000, [], []);
-        const sparkCases: { name: string; rows: number; source: SparkSource; note: string; reps: number }[] = [
-          {
-            name: 'small records',
-            rows: sparkSmall,
-            reps: sparkReps,
-            source: sql(sparkSmall, false),
-            note: `SQL source (${sparkSmall} rows {id, v}): rows rendered as JSON by the JVM (to_json), framed by the Python task`,
-          },
-          {
-            name: '1 KB records',
-            rows: sparkKb,
-            reps: sparkReps,
-            source: sql(sparkKb, true),
-            note: `SQL source (${sparkKb} rows {id, v, payload}): rows rendered as JSON by the JVM (to_json), framed by the Python task`,
-          },
-          {
-            name: 'bare integers',
-            rows: sparkSmall,
-            reps: 1,
-            source: { range: { end: sparkSmall } },
-            note: `range source (${sparkSmall} ints made in Python, no DataFrame): JSON frames to the worker`,
-          },
-        ];
-        for (const c of sparkCases) {
-          const perPartition: number[] = [];
-          const aggregate: number[] = [];
-          for (let r = 0; r < c.reps; r++) {
-            ctx.log(`  Spark local[4] ${c.name}, ${c.rows} rows in 4 partitions, per batch, ${r + 1}/${c.reps} …`);
-            await run({ spark: app, source: c.source, partitions: 4, config: { store: 'discard', read: 'batches' } }, c.rows, perPartition, aggregate);
-          }
-          s.rows.push(measure(`Spark local[4], ${c.name}, 4 partitions, per batch: per partition`, 'rows/s', perPartition, { ...rate, note: c.note }));
-          s.rows.push(measure(`Spark local[4], ${c.name}, 4 partitions, per batch: all together`, 'rows/s', aggregate, rate));
-        }
-      });
-    } catch (err) {
-      s.skipped.push({ name: 'library on Spark (rows from a Spark task into initPartition)', reason: reasonOf(err) });
-    }
-    try {
-      const shape = shapeSettings(ctx.quick);
-      const out = await sparkShape('local[8]', shape);
-      const note = `bare Spark: a Python task iterating its partition (${shape.loadRows} rows in ${shape.loadParts}), no JSON, no worker`;
-      s.rows.push(measure('bare Spark task, small records: per partition', 'rows/s', out.load.small, { higherIsBetter: true, note }));
-      s.rows.push(measure('bare Spark task, 1 KB records: per partition', 'rows/s', out.load['1kb'], { higherIsBetter: true, note }));
-    } catch (err) {
-      s.skipped.push({ name: 'bare Spark task iterator', reason: reasonOf(err) });
-    }
-  }
-  const perPart = (name: string) => s.rows.find((r) => r.name === name)?.median;
-  const sqlSmall = perPart('Spark local[4], small records, 4 partitions, per batch: per partition');
-  const ints = perPart('Spark local[4], bare integers, 4 partitions, per batch: per partition');
-  if (sqlSmall !== undefined && ints !== undefined) {
-    s.notes.push(
-      `Spark: the same JSON frames carry ${Math.round(ints).toLocaleString('en-US')} bare integers/s per partition from a range source but ${Math.round(sqlSmall).toLocaleString('en-US')} {id, v} rows/s from a SQL source, so the rest of the cost is the DataFrame side (repartition, the JVM rendering JSON, the strings crossing to the Python task), not the frames or initPartition.`,
-    );
-  }
+  else await sparkCases(ctx, s, sparkQuick);
   const target = s.rows.find((r) => r.name === 'embedded, small records, 4 partition(s), per batch: per partition')!;
   s.targets.push({
     id: 'load.small',

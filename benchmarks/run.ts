@@ -1,5 +1,5 @@
 /**
- * The benchmark suite (issue 4): `npm run bench [-- --quick | --smoke] [-- --only query,memory] [-- --out DIR]
+ * The benchmark suite (issue 4): `npm run bench [-- --quick [--spark] | --smoke] [-- --only query,memory] [-- --out DIR]
  * [-- --profile]`. Runs every benchmark, prints a table per benchmark and a targets summary, and
  * writes `<out>/<timestamp>.json`, `<out>/latest.json`, `<out>/latest.svg` and `<out>/latest.md`
  * (default out: benchmarks/results/, git-ignored).
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     /** Quick, and each section stops at its first figure: the test suite's check that every section runs. */
     smoke: { type: 'boolean', default: false },
+    spark: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
     profile: { type: 'boolean', default: false },
@@ -56,7 +57,7 @@ const workerEnv: Record<string, string> = values.profile
 setSmoke(values.smoke);
 const quick = values.quick || values.smoke;
 const mode = values.smoke ? 'smoke' : quick ? 'quick' : 'full';
-const ctx: BenchContext = { quick, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
+const ctx: BenchContext = { quick, sparkInQuick: values.spark, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };
 
 const started = new Date();
 const t0 = performance.now();

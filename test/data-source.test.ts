@@ -1,8 +1,13 @@
 import test from 'ava';
-import { partitionSource } from '../src/launch/data-source.js';
+import { partitionSource, type ValuePartitions } from '../src/launch/data-source.js';
 
-const slices = async (data: Parameters<typeof partitionSource>[0], n: number) => {
+const values = async (data: Parameters<typeof partitionSource>[0], n: number): Promise<ValuePartitions> => {
   const src = await partitionSource(data, n);
+  if (src.rowFormat !== 'msgpack') throw new Error(`expected values, got ${src.rowFormat}`);
+  return src;
+};
+const slices = async (data: Parameters<typeof partitionSource>[0], n: number) => {
+  const src = await values(data, n);
   return Array.from({ length: n }, (_, p) => [...src.slice(p)]);
 };
 
@@ -24,7 +29,7 @@ test('ranges are split without materializing, with start and step', async (t) =>
     [10, 7],
     [4, 1],
   ]);
-  const big = await partitionSource({ range: { end: 1e12 } }, 4);
+  const big = await values({ range: { end: 1e12 } }, 4);
   t.is(big.slice(3)[Symbol.iterator]().next().value, 750_000_000_000);
 });
 
@@ -35,7 +40,7 @@ test('iterables and async iterables are read once and can be sliced again for re
   async function* agen() {
     yield* [1, 2, 3];
   }
-  const src = await partitionSource(gen(), 2);
+  const src = await values(gen(), 2);
   t.deepEqual([...src.slice(1)], ['c', 'd']);
   t.deepEqual([...src.slice(1)], ['c', 'd']);
   t.deepEqual(await slices(agen(), 2), [[1], [2, 3]]);

@@ -31,6 +31,8 @@ export interface SectionResult {
 /** Settings every benchmark receives from the runner. */
 export interface BenchContext {
   quick: boolean;
+  /** With `quick`: run the Spark cases too, at quick sizes (`--spark`); they are skipped otherwise. */
+  sparkInQuick?: boolean;
   /** Folder for results (and profiles). */
   outDir: string;
   /** Extra environment for worker processes (e.g. NODE_OPTIONS=--cpu-prof). */

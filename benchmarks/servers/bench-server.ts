@@ -10,8 +10,11 @@ import { num, RowStore, type BenchRow } from './row-store.js';
 /** The bench server's config. */
 export interface BenchConfig {
   store?: 'columns' | 'objects' | 'discard';
-  /** How initPartition reads its rows: `batches` (rows.batches(), the fast path; default) or `rows` (for await, one await per row). */
-  read?: 'batches' | 'rows';
+  /**
+   * How initPartition reads its rows: `batches` (rows.batches(), the fast path; default), `rows`
+   * (for await, one await per row) or `arrow` (rows.arrow(): record batches, no row objects).
+   */
+  read?: 'batches' | 'rows' | 'arrow';
 }
 
 /** Load timing and memory, as returned by the `stats` endpoint. */
@@ -22,7 +25,11 @@ export interface ServerStats {
   /** From initPartition's start to its first row, ms. */
   firstRowMs: number;
   rss: number;
+  /** The process's highest RSS so far, bytes. */
+  maxRss: number;
   heapUsed: number;
+  /** Bytes of the Arrow record batches read (`read: 'arrow'`). */
+  arrowBytes: number;
   pid: number;
 }
 
@@ -32,6 +39,7 @@ export class BenchServer extends HttpPartitionServer<number | BenchRow, BenchCon
   count = 0;
   loadMs = 0;
   firstRowMs = -1;
+  arrowBytes = 0;
 
   override async initPartition(rows: Rows<number | BenchRow>, ctx: PartitionContext<BenchConfig>): Promise<void> {
     const mode = ctx.config?.store ?? 'columns';
@@ -40,7 +48,15 @@ export class BenchServer extends HttpPartitionServer<number | BenchRow, BenchCon
       if (mode === 'columns') this.store.add(row);
       else if (mode === 'objects') this.kept.push(row);
     };
-    if ((ctx.config?.read ?? 'batches') === 'rows') {
+    const read = ctx.config?.read ?? 'batches';
+    if (read === 'arrow') {
+      // Columns stay as Arrow gave them: nothing is kept, so only the reading is timed.
+      for await (const batch of rows.arrow()) {
+        if (this.count === 0 && batch.numRows > 0) this.firstRowMs = performance.now() - t0;
+        this.count += batch.numRows;
+        for (const child of batch.data.children) this.arrowBytes += child.byteLength;
+      }
+    } else if (read === 'rows') {
       for await (const row of rows) {
         if (this.count === 0) this.firstRowMs = performance.now() - t0;
         this.count++;
@@ -58,7 +74,16 @@ export class BenchServer extends HttpPartitionServer<number | BenchRow, BenchCon
 
   stats(): ServerStats {
     const m = process.memoryUsage();
-    return { rows: this.count, loadMs: this.loadMs, firstRowMs: this.firstRowMs, rss: m.rss, heapUsed: m.heapUsed, pid: process.pid };
+    return {
+      rows: this.count,
+      loadMs: this.loadMs,
+      firstRowMs: this.firstRowMs,
+      rss: m.rss,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+      heapUsed: m.heapUsed,
+      arrowBytes: this.arrowBytes,
+      pid: process.pid,
+    };
   }
 
   override endpoints(_ctx: PartitionContext<BenchConfig>) {

@@ -288,6 +288,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           drainTimeoutMs: Math.max(1000, Math.floor(o.stopTimeoutMs * 0.8)),
           requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
+          longs: o.longs,
           log: o.log,
         },
         {

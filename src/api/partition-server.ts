@@ -1,6 +1,13 @@
 import type { HttpServer } from '../transport/http.js';
 import type { EndpointHandler, PartitionContext } from './context.js';
 import type { Rows } from '../runtime/rows.js';
+import type { RecordBatch, Table } from 'apache-arrow';
+
+/**
+ * What a partition returns on shutdown: records, or an Arrow `Table` / `RecordBatch` — a result
+ * with a schema, which on Spark becomes a typed DataFrame (see `ResultDataset`).
+ */
+export type PartitionResult<Result> = Iterable<Result> | AsyncIterable<Result> | Table | RecordBatch;
 
 /** Marks partition servers without relying on `instanceof` (user modules may load another copy of this package). */
 export const SERVER_BRAND = Symbol.for('spark-partition-server.PartitionServer');
@@ -15,7 +22,7 @@ export interface PartitionServerOptions<Row = unknown, Config = unknown, Result 
   /** NATS endpoints by name (letters, digits, `_` and `-`). */
   endpoints?: Record<string, EndpointHandler<Config>>;
   /** Builds the records this partition returns when it shuts down. Default: none. */
-  result?: (ctx: PartitionContext<Config>) => Iterable<Result> | AsyncIterable<Result> | Promise<Iterable<Result>>;
+  result?: (ctx: PartitionContext<Config>) => PartitionResult<Result> | Promise<PartitionResult<Result>>;
 }
 
 /**
@@ -49,8 +56,12 @@ export class PartitionServer<Row = unknown, Config = unknown, Result = unknown> 
     return this.options.endpoints ?? {};
   }
 
-  /** The records returned to the driver when the partition shuts down. */
-  buildResult(ctx: PartitionContext<Config>): Iterable<Result> | AsyncIterable<Result> | Promise<Iterable<Result>> {
+  /**
+   * The records returned to the driver when the partition shuts down, or an Arrow table / record
+   * batch (a result with a schema: the driver gets its rows as objects, and on Spark the result
+   * dataset has its columns and types).
+   */
+  buildResult(ctx: PartitionContext<Config>): PartitionResult<Result> | Promise<PartitionResult<Result>> {
     return this.options.result ? this.options.result(ctx) : [];
   }
 

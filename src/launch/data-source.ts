@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
+import { partitionFiles, type ArrowPartitions, type FileSource } from './file-source.js';
 
 /** Numbers `start, start + step, …` below `end` (like Spark's `range`). */
 export interface RangeSource {
@@ -6,15 +7,30 @@ export interface RangeSource {
 }
 
 /**
- * Rows of an embedded cluster: an array, any (async) iterable — read once, up front — or a range.
- * Rows are split into contiguous slices, one per partition, as Spark's `parallelize` does.
+ * Rows of an embedded cluster: an array, any (async) iterable — read once, up front — a range, or
+ * Parquet / Arrow IPC files (`{ parquet: path }`, `{ arrow: path }`; a file or a directory of them),
+ * which reach the partition servers as Arrow. Rows are split into contiguous slices, one per
+ * partition, as Spark's `parallelize` does; files by row group (Parquet) or record batch (Arrow).
  */
-export type EmbeddedSource<Row = unknown> = readonly Row[] | Iterable<Row> | AsyncIterable<Row> | RangeSource;
+export type EmbeddedSource<Row = unknown> = readonly Row[] | Iterable<Row> | AsyncIterable<Row> | RangeSource | FileSource;
 
-/** A source split into partitions; `slice(p)` can be read any number of times (for retries). */
-export interface PartitionedSource {
+/** A source of values split into partitions; `slice(p)` can be read any number of times (for retries). */
+export interface ValuePartitions {
   readonly partitions: number;
+  readonly rowFormat: 'msgpack';
   slice(partition: number): Iterable<unknown>;
+}
+
+/** A source split into partitions: values (sent as msgpack frames) or Arrow streams. */
+export type PartitionedSource = ValuePartitions | ArrowPartitions;
+
+function isFileSource(v: unknown): v is FileSource {
+  if (typeof v !== 'object' || v === null || Symbol.iterator in v || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  if (keys.length !== 1 || (keys[0] !== 'parquet' && keys[0] !== 'arrow')) return false;
+  const path = (v as Record<string, unknown>)[keys[0]];
+  if (typeof path !== 'string' || path === '') throw new InvalidOptionError(`data.${keys[0]}`, 'must be a non-empty path');
+  return true;
 }
 
 function isRange(v: unknown): v is RangeSource {
@@ -28,7 +44,8 @@ function* rangeSlice(start: number, step: number, from: number, to: number): Ite
 /** Splits a source into `partitions` slices; errors name the option that was wrong. */
 export async function partitionSource(data: EmbeddedSource | undefined, partitions: number): Promise<PartitionedSource> {
   const bounds = (n: number, p: number): [number, number] => [Math.floor((p * n) / partitions), Math.floor(((p + 1) * n) / partitions)];
-  if (data === undefined) return { partitions, slice: () => [] };
+  if (data === undefined) return { partitions, rowFormat: 'msgpack', slice: () => [] };
+  if (isFileSource(data)) return partitionFiles(data, partitions);
   if (isRange(data)) {
     const { start = 0, end, step = 1 } = data.range;
     for (const [k, v] of Object.entries({ start, end, step })) {
@@ -38,6 +55,7 @@ export async function partitionSource(data: EmbeddedSource | undefined, partitio
     const n = Math.max(0, Math.ceil((end - start) / step));
     return {
       partitions,
+      rowFormat: 'msgpack',
       slice: (p) => {
         const [from, to] = bounds(n, p);
         return rangeSlice(start, step, from, to);
@@ -52,10 +70,14 @@ export async function partitionSource(data: EmbeddedSource | undefined, partitio
     for await (const row of data as AsyncIterable<unknown>) collected.push(row);
     rows = collected;
   } else {
-    throw new InvalidOptionError('data', 'must be an array, an iterable, an async iterable, or { range: { start, end, step } }');
+    throw new InvalidOptionError(
+      'data',
+      'must be an array, an iterable, an async iterable, { range: { start, end, step } }, { parquet: path } or { arrow: path }',
+    );
   }
   return {
     partitions,
+    rowFormat: 'msgpack',
     slice: (p) => {
       const [from, to] = bounds(rows.length, p);
       return rows.slice(from, to);

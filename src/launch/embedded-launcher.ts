@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { readResultChannel, writeFrame } from '../transport/frames.js';
+import { readResultChannel, waitDrained, writeFrame } from '../transport/frames.js';
+import { streamObjects, type LongMode } from '../runtime/arrow-rows.js';
 import { stopProcess } from '../process/stop-process.js';
 import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
@@ -54,7 +55,7 @@ export class EmbeddedLauncher implements Launcher {
       const task = this.spawnTask(plan, partition, attempt);
       this.tasks.set(partition, task);
       const results: unknown[] = [];
-      const reading = this.readResults(task.child.stdio[RESULT_FD] as Readable, results, partition, attempt);
+      const reading = this.readResults(task.child.stdio[RESULT_FD] as Readable, results, partition, attempt, plan.longs ?? 'number');
       task.child.once('close', (code, signal) => {
         void reading.then((resultError) => {
           if (this.tasks.get(partition) === task) this.tasks.delete(partition);
@@ -88,7 +89,7 @@ export class EmbeddedLauncher implements Launcher {
         ...secretWorkerEnv(plan, partition),
         [WORKER_ENV.partition]: String(partition),
         [WORKER_ENV.attempt]: String(attempt),
-        [WORKER_ENV.rowFormat]: 'msgpack',
+        [WORKER_ENV.rowFormat]: this.source.rowFormat,
         [WORKER_ENV.resultFd]: String(RESULT_FD),
         [WORKER_ENV.resultFormat]: 'msgpack',
         [WORKER_ENV.tickFd]: String(TICK_FD),
@@ -116,7 +117,9 @@ export class EmbeddedLauncher implements Launcher {
     child.stdin!.on('error', () => {});
     child.once('error', (err) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] failed: could not start worker: ${err.message}`));
     // A worker that dies while being fed is reported by its exit; the feed just stops.
-    this.feed(child, this.source.slice(partition)).catch(() => {});
+    const feeding =
+      this.source.rowFormat === 'arrow' ? this.feedBytes(child, this.source.arrowSlice(partition)) : this.feed(child, this.source.slice(partition));
+    feeding.catch((err: unknown) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] feeding rows failed: ${(err as Error).message}`));
     return task;
   }
 
@@ -138,10 +141,26 @@ export class EmbeddedLauncher implements Launcher {
     }
   }
 
-  /** Reads the result channel into `into`; resolves with an error message if it was corrupt or cut short. */
-  private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number): Promise<string | undefined> {
+  /** Writes Arrow IPC streams to the worker's stdin as they come, honouring backpressure. */
+  private async feedBytes(child: ChildProcess, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const stdin = child.stdin!;
     try {
-      const records = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`);
+      for await (const chunk of chunks) {
+        if (stdin.destroyed) return;
+        if (!stdin.write(chunk)) await waitDrained(stdin);
+      }
+    } finally {
+      stdin.end();
+    }
+  }
+
+  /** Reads the result channel into `into`; resolves with an error message if it was corrupt or cut short. */
+  private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number, longs: LongMode): Promise<string | undefined> {
+    try {
+      // A result with a schema arrives as Arrow; the driver gets its rows as plain objects.
+      const records = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`, (body) =>
+        streamObjects(body, longs),
+      );
       for (const r of records) into.push(r);
       return undefined;
     } catch (err) {

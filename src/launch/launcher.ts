@@ -44,6 +44,8 @@ export interface LaunchPlan {
   requestTimeoutMs: number;
   /** Extra environment variables for the workers. */
   env: Record<string, string>;
+  /** How 64-bit integers of Arrow rows become row values. */
+  longs?: 'number' | 'bigint';
   /** Where worker output lines go (already prefixed), or `undefined` to drop them. */
   log?: (line: string) => void;
 }
@@ -112,6 +114,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.drainTimeoutMs]: String(plan.drainTimeoutMs),
     [WORKER_ENV.requestTimeoutMs]: String(plan.requestTimeoutMs),
     [WORKER_ENV.bindHost]: plan.bindHost,
+    ...(plan.longs ? { [WORKER_ENV.longs]: plan.longs } : {}),
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };
 }

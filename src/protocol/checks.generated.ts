@@ -625,7 +625,9 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         Number.isInteger(value['slots']) &&
         value['slots'] <= 9007199254740991 &&
         value['slots'] >= 0 &&
-        Object.getOwnPropertyNames(value).length === 2
+        (value['rowFormat'] !== undefined ? ((((value['rowFormat'] === 'json')) || ((value['rowFormat'] === 'arrow')))) : true) &&
+        (value['note'] !== undefined ? ((typeof value['note'] === 'string') && value['note'].length <= 4096) : true) &&
+        Object.getOwnPropertyNames(value).every(key => ['group', 'slots', 'rowFormat', 'note'].includes(key))
       )
     }
     })(),
@@ -644,6 +646,21 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
           Number.isInteger(value) &&
           value <= 9007199254740991 &&
           value >= 0
+        )
+      }
+      })(),
+      "rowFormat": (() => {
+      return function check(value) {
+        return (
+          (((value === 'json')) || ((value === 'arrow')))
+        )
+      }
+      })(),
+      "note": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 4096
         )
       }
       })(),

@@ -1,5 +1,6 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
 import { PARTITION_STATES } from './types.js';
+import { FRAMING } from './framing.js';
 
 /**
  * The one definition of the wire protocol. Every message on the bus is a msgpack map
@@ -100,7 +101,13 @@ export const MESSAGE_SCHEMAS = {
 
   // --- runner → driver replies (on the request's inbox) ---
   ready: Obj({ master: Str(), sparkVersion: Str(), applicationId: Str(), slots: Int(), pid: Int() }),
-  submitted: Obj({ group: Str(), slots: Int() }),
+  /** A job was started; `rowFormat` says how its rows reach the workers, `note` why (e.g. a JSON fallback). */
+  submitted: Obj({
+    group: Str(),
+    slots: Int(),
+    rowFormat: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('arrow')])),
+    note: Type.Optional(Str()),
+  }),
   error: Obj({ code: Str(128), error: Str(65536), available: Type.Optional(Int()), needed: Type.Optional(Int()) }),
   count: Obj({ count: Int() }),
   records: Obj({ records: Type.Array(Type.Unknown()) }),
@@ -137,6 +144,7 @@ export function protocolJsonSchema(version: number): Record<string, unknown> {
     description:
       'Every message is a msgpack map { v, t, ...fields }: v is the protocol version, t the message type, and the fields follow definitions[t]. Generated from src/protocol/schema.ts; do not edit.',
     version,
+    framing: FRAMING,
     definitions,
   };
 }

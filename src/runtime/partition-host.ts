@@ -151,7 +151,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
       actors: {
         initPartition: fromPromise(async () => {
           server = await loadServer(env.serverModule, env.serverExport, env.config);
-          const rows = new RowStream<never>(process.stdin, env.rowFormat, `partition ${partition} rows on stdin`);
+          const rows = new RowStream<never>(process.stdin, env.rowFormat, `partition ${partition} rows on stdin`, env.longs);
           await server.initPartition(rows, ctx);
           await rows.drainRest();
         }),

@@ -1,10 +1,24 @@
 import { Socket } from 'node:net';
 import { once } from 'node:events';
-import { encodeFrame, END_OF_RESULTS, type FrameFormat } from '../transport/frames.js';
+import { tableToIPC, Table, type RecordBatch } from 'apache-arrow';
+import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
+import type { PartitionResult } from '../api/partition-server.js';
 
 /** How many result records go into one frame on the result channel. */
 const RESULT_BATCH = 1024;
+
+/**
+ * True for an Arrow `Table` or `RecordBatch`, also one made by another copy of apache-arrow (the
+ * user's server may import its own), told by shape rather than by class.
+ */
+function arrowBatchesOf(value: unknown): RecordBatch[] | undefined {
+  if (typeof value !== 'object' || value === null || !('schema' in value)) return undefined;
+  const v = value as { batches?: unknown; numRows?: unknown; data?: unknown };
+  if (Array.isArray(v.batches)) return v.batches as RecordBatch[];
+  if (typeof v.numRows === 'number' && typeof v.data === 'object') return [value as RecordBatch];
+  return undefined;
+}
 
 function writeError(what: string, err: unknown): SparkPartitionServerError {
   const why = err instanceof Error ? err.message : String(err);
@@ -18,7 +32,7 @@ function writeError(what: string, err: unknown): SparkPartitionServerError {
  *   beyond 64 bits, a circular object) or the channel cannot be written (closed, not a pipe). An
  *   error thrown by the records' own iterator is passed on as it is: it is the server's.
  */
-export async function writeResults(fd: number, format: FrameFormat, records: Iterable<unknown> | AsyncIterable<unknown>): Promise<void> {
+export async function writeResults(fd: number, format: FrameFormat, records: PartitionResult<unknown>): Promise<void> {
   const channel = `result channel (fd ${fd})`;
   let out: Socket;
   try {
@@ -38,29 +52,39 @@ export async function writeResults(fd: number, format: FrameFormat, records: Ite
   failure.catch(() => {}); // observed through `failed` and the races below
   const finished = new Promise<void>((resolve) => out.once('finish', resolve));
 
-  const send = async (batch: readonly unknown[]): Promise<void> => {
+  const send = async (encode: () => Buffer, cannot: string): Promise<void> => {
     if (failed) throw failed;
     let frame: Buffer;
     try {
-      frame = encodeFrame(batch, format);
+      frame = encode();
     } catch (err) {
-      throw writeError(`a result record cannot be encoded as ${format}`, err);
+      throw writeError(cannot, err);
     }
     if (!out.write(frame)) await Promise.race([once(out, 'drain'), failure]);
   };
 
   try {
+    const arrow = arrowBatchesOf(records);
+    if (arrow) {
+      // One Arrow IPC stream per record batch, each in its own frame: a result with a schema.
+      for (const batch of arrow) await send(() => frameOf(tableToIPC(new Table([batch]), 'stream')), 'a result record batch cannot be encoded as Arrow');
+      await send(() => encodeFrame(END_OF_RESULTS, format), 'the end of the result cannot be encoded');
+      out.end();
+      await Promise.race([finished, failure]);
+      return;
+    }
     let batch: unknown[] = [];
+    const framed = (batch: unknown[]) => () => encodeFrame(batch, format);
     for await (const record of records as AsyncIterable<unknown>) {
       batch.push(record);
       if (batch.length >= RESULT_BATCH) {
-        await send(batch);
+        await send(framed(batch), `a result record cannot be encoded as ${format}`);
         batch = [];
       }
     }
-    if (batch.length > 0) await send(batch);
+    if (batch.length > 0) await send(framed(batch), `a result record cannot be encoded as ${format}`);
     // Says the result is whole: a channel that closes without it was cut short.
-    await send(END_OF_RESULTS);
+    await send(() => encodeFrame(END_OF_RESULTS, format), 'the end of the result cannot be encoded');
     out.end();
     await Promise.race([finished, failure]);
   } catch (err) {

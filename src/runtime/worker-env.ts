@@ -1,6 +1,8 @@
 import { InvalidOptionError } from '../errors.js';
 import { isSubjectToken } from '../protocol/subjects.js';
 import type { FrameFormat } from '../transport/frames.js';
+import { FRAMING, type RowFormat } from '../protocol/framing.js';
+import type { LongMode } from './arrow-rows.js';
 import { parseBusAccess, type BusAccess } from '../security/bus-access.js';
 
 /**
@@ -20,7 +22,10 @@ export const WORKER_ENV = {
   serverModule: 'SPS_SERVER_MODULE',
   serverExport: 'SPS_SERVER_EXPORT',
   config: 'SPS_CONFIG',
+  /** How rows arrive on stdin: `msgpack` / `json` batch frames, or `arrow` (an Arrow IPC stream). */
   rowFormat: 'SPS_ROW_FORMAT',
+  /** How 64-bit integers of Arrow rows become row values: `number` (default) or `bigint`. */
+  longs: 'SPS_LONGS',
   resultFd: 'SPS_RESULT_FD',
   resultFormat: 'SPS_RESULT_FORMAT',
   bindHost: 'SPS_BIND_HOST',
@@ -50,7 +55,8 @@ export interface WorkerEnv {
   serverModule: string;
   serverExport: string;
   config: unknown;
-  rowFormat: FrameFormat;
+  rowFormat: RowFormat;
+  longs: LongMode;
   resultFd: number;
   resultFormat: FrameFormat;
   /** Address to bind HTTP to; `auto`: this executor's own address (see `executorAddress`). */
@@ -80,10 +86,10 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback?: number): numbe
   return v;
 }
 
-function format(env: NodeJS.ProcessEnv, name: string): FrameFormat {
-  const v = env[name] ?? 'msgpack';
-  if (v !== 'msgpack' && v !== 'json') throw new InvalidOptionError(name, `must be "msgpack" or "json", got "${v}"`);
-  return v;
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T {
+  const v = env[name] || allowed[0]!;
+  if (!allowed.includes(v as T)) throw new InvalidOptionError(name, `must be ${allowed.map((a) => `"${a}"`).join(' or ')}, got "${v}"`);
+  return v as T;
 }
 
 /** The variables that hold secrets; the worker removes them from its environment once read. */
@@ -118,9 +124,10 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     serverModule: required(env, WORKER_ENV.serverModule),
     serverExport: env[WORKER_ENV.serverExport] || 'default',
     config,
-    rowFormat: format(env, WORKER_ENV.rowFormat),
+    rowFormat: oneOf(env, WORKER_ENV.rowFormat, FRAMING.rowFormats),
+    longs: oneOf(env, WORKER_ENV.longs, ['number', 'bigint'] as const),
     resultFd: integer(env, WORKER_ENV.resultFd, 3),
-    resultFormat: format(env, WORKER_ENV.resultFormat),
+    resultFormat: oneOf(env, WORKER_ENV.resultFormat, FRAMING.resultFormats),
     bindHost,
     advertiseHost: env[WORKER_ENV.advertiseHost] || undefined,
     httpPort: integer(env, WORKER_ENV.httpPort, 0),

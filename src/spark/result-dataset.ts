@@ -11,8 +11,10 @@ export interface SaveOptions {
 
 /**
  * The result records of a cluster run, persisted in its Spark application (option
- * `cacheResult`), where they stay after `stop()` until {@link unpersist}. Saved as a DataFrame
- * whose schema Spark infers from the records; records that are not objects become `{ value }`.
+ * `cacheResult`), where they stay after `stop()` until {@link unpersist}. When the partitions
+ * returned Arrow (a result with a schema), it is saved as a DataFrame with the Arrow schema's
+ * columns and types; otherwise Spark infers a schema from the records, and records that are not
+ * objects become `{ value }`.
  */
 export class ResultDataset<Result = unknown> implements AsyncDisposable {
   constructor(

@@ -320,11 +320,17 @@ export class SparkApplication implements AsyncDisposable {
    * Runs a cluster's job. Its command, environment and secrets go into a job file (mode 0600) in
    * the application's private directory; the order on the bus names only the file.
    */
-  async submitJob(clusterId: string, job: Record<string, unknown>, timeoutMs: number, timeoutOption = 'submitTimeoutMs'): Promise<void> {
+  async submitJob(
+    clusterId: string,
+    job: Record<string, unknown>,
+    timeoutMs: number,
+    timeoutOption = 'submitTimeoutMs',
+  ): Promise<{ rowFormat?: 'json' | 'arrow'; note?: string }> {
     const file = join(this.jobDir, `${clusterId}.json`);
     await writeFile(file, JSON.stringify(job), { mode: 0o600 });
     try {
-      await this.request('submit', { clusterId, job: clusterId }, timeoutMs, timeoutOption);
+      const r = await this.request('submit', { clusterId, job: clusterId }, timeoutMs, timeoutOption);
+      return { rowFormat: r.rowFormat, note: r.note };
     } finally {
       // The runner deletes it once read; this covers a runner that never got that far.
       await rm(file, { force: true });

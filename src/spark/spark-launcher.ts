@@ -149,7 +149,7 @@ export class SparkLauncher implements Launcher {
     void this.listen(this.sub, job, plan, events);
     const secrets = Object.fromEntries(Array.from({ length: plan.partitions }, (_, p) => [p, secretWorkerEnv(plan, p)]));
     try {
-      await app.submitJob(
+      const submitted = await app.submitJob(
         plan.clusterId,
         {
           partitions: plan.partitions,
@@ -161,12 +161,15 @@ export class SparkLauncher implements Launcher {
           secrets,
           source,
           barrier: o.barrier,
+          // Arrow unless the run asked for rows, or a column has no Arrow form (the runner says so).
+          rowFormat: o.format ?? 'auto',
           cacheResult: o.cacheResult,
           maxFailures: app.maxFailures,
           hangTimeoutMs: plan.hangTimeoutMs,
         },
         o.submitTimeoutMs,
       );
+      if (submitted.note) plan.log?.(`[sps ${plan.clusterId} spark] rows reach the partitions as ${submitted.rowFormat ?? 'json'}: ${submitted.note}`);
     } catch (err) {
       job.stop();
       throw err;

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { pack, unpack } from '../protocol/codec.js';
+import { FRAMING } from '../protocol/framing.js';
 
 /**
  * Length-prefixed frames: a 4-byte big-endian length, then that many bytes. Used on a worker's
@@ -11,15 +12,26 @@ import { pack, unpack } from '../protocol/codec.js';
 export type FrameFormat = 'msgpack' | 'json';
 
 /** Largest frame accepted; a bigger length means the stream is not a frame stream. */
-export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+export const MAX_FRAME_BYTES = FRAMING.maxFrameBytes;
 
 /** Encodes one batch as a frame. */
 export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buffer {
-  const body = format === 'json' ? Buffer.from(JSON.stringify(batch)) : Buffer.from(pack(batch));
-  const frame = Buffer.allocUnsafe(4 + body.length);
+  return frameOf(format === 'json' ? Buffer.from(JSON.stringify(batch)) : pack(batch));
+}
+
+/** A frame holding `body` as it is. */
+export function frameOf(body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAMING.lengthPrefixBytes + body.length);
   frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
+  frame.set(body, FRAMING.lengthPrefixBytes);
   return frame;
+}
+
+const ARROW_RESULT_PREFIX = Buffer.from(FRAMING.arrowResultPrefix, 'hex');
+
+/** True when a result frame's body is an Arrow IPC stream (a result with a schema), not a batch of records. */
+export function isArrowFrame(body: Buffer): boolean {
+  return body.length >= ARROW_RESULT_PREFIX.length && ARROW_RESULT_PREFIX.equals(body.subarray(0, ARROW_RESULT_PREFIX.length));
 }
 
 /**
@@ -27,8 +39,12 @@ export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buf
  * when it closed (the reader went away; whoever owns the reader reports why).
  */
 export async function writeFrame(out: Writable, batch: readonly unknown[], format: FrameFormat): Promise<void> {
-  if (out.write(encodeFrame(batch, format))) return;
-  await new Promise<void>((resolve) => {
+  if (!out.write(encodeFrame(batch, format))) await waitDrained(out);
+}
+
+/** Resolves once `out` can take more, or when it closed (the reader went away). */
+export function waitDrained(out: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
     const done = (): void => {
       out.off('drain', done);
       out.off('close', done);
@@ -120,14 +136,24 @@ export const END_OF_RESULTS: readonly unknown[] = Object.freeze([]);
 
 /**
  * Reads a result channel to its end: every record, in order, once the end-of-results batch came.
+ * Frames holding an Arrow IPC stream (a result with a schema) become rows through `arrowRows`.
  * @throws Error naming `what` when the stream is corrupt, holds anything after the end, or closes without it.
  */
-export async function readResultChannel(input: Readable, format: FrameFormat, what: string): Promise<unknown[]> {
+export async function readResultChannel(
+  input: Readable,
+  format: FrameFormat,
+  what: string,
+  arrowRows: (body: Buffer) => Iterable<unknown>,
+): Promise<unknown[]> {
   const records: unknown[] = [];
   let complete = false;
   for await (const body of readFrames(input, what)) {
-    const batch = decodeBatch(body, format, what);
     if (complete) throw new Error(`${what}: data after the end of the result`);
+    if (isArrowFrame(body)) {
+      for (const row of arrowRows(body)) records.push(row);
+      continue;
+    }
+    const batch = decodeBatch(body, format, what);
     if (batch.length === 0) complete = true;
     else for (const r of batch) records.push(r);
   }

@@ -18,7 +18,9 @@ own credentials arrive in the environment variable SPS_RUNNER_BUS, never in argv
 
 Executors never speak NATS: the task function (standard library only) spawns the Node worker with
 its partition's secrets (shipped inside the task closure, over Spark's own task channel), pipes the
-rows in as JSON frames and reads result frames back; results return through Spark.
+rows in (an Arrow IPC stream for DataFrame sources, JSON frames otherwise) and reads result frames
+back; results return through Spark. The framing constants come from the protocol schema's
+`framing` section, which the TypeScript side frames with too.
 """
 
 import argparse
@@ -34,8 +36,9 @@ import traceback
 
 # Largest NATS payload the runner sends (nats-server's default max_payload is 1 MiB).
 MAX_MESSAGE_BYTES = 768 * 1024
-# Rows per JSON frame on a worker's stdin.
-ROW_BATCH = 1024
+# What a task's output items hold (their third field): the attempt header, a record, or one Arrow
+# IPC stream of a result with a schema.
+HEADER, RECORD, ARROW = 0, 1, 2
 # Liveness: a worker that sends no tick for the job's hang timeout is killed (see _watch_liveness).
 DEFAULT_HANG_TIMEOUT_MS = 10000
 # How long a new worker may take to send its first tick, on top of the hang timeout.
@@ -73,29 +76,43 @@ def _read_exact(fd, n):
     return b"".join(chunks)
 
 
-def _read_result_frames(fd, what):
-    """Reads a worker's result channel: every record, once the end-of-results batch (an empty
-    batch, which never carries records) came. A channel that closes without it was cut short: the
-    worker exited by itself, before it was told to stop, and what it wrote is not a result."""
-    records = []
+def _length_format(framing):
+    """The struct format of a frame's big-endian length prefix."""
+    return {2: ">H", 4: ">I", 8: ">Q"}[framing["lengthPrefixBytes"]]
+
+
+def _read_result_frames(fd, what, framing):
+    """The worker's result: (records, arrow), where `arrow` holds the Arrow IPC streams of a result
+    with a schema (frames whose body starts with the Arrow continuation token), as they came. The
+    result is whole once the end-of-results batch (an empty batch, which never carries records)
+    came; a channel that closes without it was cut short (the worker exited by itself, before it
+    was told to stop), and what it wrote is not a result."""
+    records, arrow = [], []
     complete = False
+    width = framing["lengthPrefixBytes"]
+    arrow_prefix = bytes.fromhex(framing["arrowResultPrefix"])
     while True:
-        head = _read_exact(fd, 4)
+        head = _read_exact(fd, width)
         if not head:
             if not complete:
                 raise RuntimeError("%s: closed before the end of the result (the worker exited without being told to stop, or was cut short)" % what)
-            return records
-        if len(head) < 4:
+            return records, arrow
+        if len(head) < width:
             raise RuntimeError("%s: stream ended inside a frame header" % what)
-        (size,) = struct.unpack(">I", head)
+        (size,) = struct.unpack(_length_format(framing), head)
+        if size > framing["maxFrameBytes"]:
+            raise RuntimeError("%s: frame of %d bytes exceeds %d; not a frame stream" % (what, size, framing["maxFrameBytes"]))
         body = _read_exact(fd, size)
         if len(body) < size:
             raise RuntimeError("%s: stream ended inside a frame (%d of %d bytes)" % (what, len(body), size))
+        if complete:
+            raise RuntimeError("%s: data after the end of the result" % what)
+        if body.startswith(arrow_prefix):
+            arrow.append(body)
+            continue
         batch = json.loads(body.decode("utf-8"))
         if not isinstance(batch, list):
             raise RuntimeError("%s: frame is not a batch (array)" % what)
-        if complete:
-            raise RuntimeError("%s: data after the end of the result" % what)
         if not batch:
             complete = True
         records.extend(batch)
@@ -205,7 +222,7 @@ def make_task(spec):
             {
                 "SPS_PARTITION": str(index),
                 "SPS_ATTEMPT": str(attempt),
-                "SPS_ROW_FORMAT": "json",
+                "SPS_ROW_FORMAT": spec["rowFormat"],
                 "SPS_RESULT_FORMAT": "json",
                 "SPS_RESULT_FD": str(write_fd),
                 "SPS_TICK_FD": str(tick_write_fd),
@@ -244,22 +261,39 @@ def make_task(spec):
             sys.stderr.flush()
 
         encoded = spec.get("encoded", False)
+        framing = spec["framing"]
+        row_batch = framing["sparkRowBatch"]
+        prefix = _length_format(framing)
 
         def frame(batch):
             body = ("[" + ",".join(batch) + "]") if encoded else json.dumps(batch, default=str)
             body = body.encode("utf-8")
-            return struct.pack(">I", len(body)) + body
+            return struct.pack(prefix, len(body)) + body
+
+        def feed_frames():
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= row_batch:
+                    proc.stdin.write(frame(batch))
+                    batch = []
+            if batch:
+                proc.stdin.write(frame(batch))
+
+        def feed_arrow():
+            # The schema message, then Spark's own record batch messages as the JVM serialized
+            # them (no decoding here), then the end-of-stream marker.
+            proc.stdin.write(spec["arrowSchema"])
+            for message in rows:
+                proc.stdin.write(message)
+            proc.stdin.write(bytes.fromhex(framing["arrowEndOfStream"]))
 
         def feed_rows():
-            batch = []
             try:
-                for row in rows:
-                    batch.append(row)
-                    if len(batch) >= ROW_BATCH:
-                        proc.stdin.write(frame(batch))
-                        batch = []
-                if batch:
-                    proc.stdin.write(frame(batch))
+                if spec["rowFormat"] == "arrow":
+                    feed_arrow()
+                else:
+                    feed_frames()
             except (BrokenPipeError, ValueError):
                 pass  # the worker stopped reading; its exit code tells what happened
             finally:
@@ -280,9 +314,9 @@ def make_task(spec):
             th.start()
         failure = None
         try:
-            records = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt))
+            records, arrow = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt), framing)
         except Exception as err:  # noqa: BLE001
-            records, failure = [], str(err)
+            records, arrow, failure = [], [], str(err)
         finally:
             os.close(read_fd)
         code = proc.wait()
@@ -303,7 +337,8 @@ def make_task(spec):
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
             raise RuntimeError("partition %d attempt %d: worker %s" % (index, attempt, error))
         # The header carries the attempt even for a partition that returned nothing.
-        return iter([(index, attempt, False, None)] + [(index, attempt, True, r) for r in records])
+        items = [(index, attempt, HEADER, None)] + [(index, attempt, RECORD, r) for r in records]
+        return iter(items + [(index, attempt, ARROW, blob) for blob in arrow])
 
     return run_partition
 
@@ -313,22 +348,26 @@ def make_task(spec):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_source(spark, source, partitions):
-    """The rows of a job's source in `partitions` partitions, as (rdd, encoded). With `encoded`,
-    every row is already a JSON text: DataFrame rows are rendered by the JVM (to_json), which is far
+def build_source(spark, source, partitions, row_format="auto"):
+    """The rows of a job's source in `partitions` partitions: a dict with the RDD and how its
+    elements reach a worker. DataFrame sources travel as Arrow (`rowFormat` "arrow", each element
+    one record batch message serialized by the JVM, plus the stream's schema message), unless the
+    job asked for rows or a column has no Arrow form (then "json", with a `note` saying why). JSON
+    rows are rendered by the JVM (`encoded`: each element already a JSON text), which is far
     cheaper than turning each into a Python dict and encoding it again."""
     sc = spark.sparkContext
     kind = source.get("kind")
+    plain = {"rowFormat": "json", "encoded": False}
     if kind == "empty":
-        return sc.parallelize([], partitions), False
+        return dict(plain, rdd=sc.parallelize([], partitions))
     if kind == "range":
-        return sc.range(source.get("start", 0), source["end"], source.get("step", 1), numSlices=partitions), False
+        return dict(plain, rdd=sc.range(source.get("start", 0), source["end"], source.get("step", 1), numSlices=partitions))
     if kind == "rows":
         with open(source["file"], "r", encoding="utf-8") as f:
             rows = json.load(f)
-        return sc.parallelize(rows, partitions), False
+        return dict(plain, rdd=sc.parallelize(rows, partitions))
     if kind == "textFile":
-        return sc.textFile(source["path"]).repartition(partitions), False
+        return dict(plain, rdd=sc.textFile(source["path"]).repartition(partitions))
     reader_options = source.get("options") or {}
     if kind in ("parquet", "json", "csv", "orc", "text"):
         df = spark.read.options(**reader_options).format(kind).load(source["path"])
@@ -338,17 +377,59 @@ def build_source(spark, source, partitions):
         df = spark.table(source["table"])
     else:
         raise ValueError("unknown source kind %r" % (kind,))
+    # A source that already has one partition per server keeps its partitions: a repartition would
+    # only add a shuffle (the JVM writing and reading every row once more).
+    if df._jdf.rdd().getNumPartitions() != partitions:
+        df = df.repartition(partitions)
+    note = None
+    if row_format != "rows":
+        try:
+            return dict(arrow_source(spark, df), rowFormat="arrow", encoded=False)
+        except Exception as err:  # noqa: BLE001
+            why = describe_error(err).splitlines()[0]
+            if row_format == "arrow":
+                raise SpsError("SPS_SPARK_JOB", "the source cannot travel as Arrow (option format 'arrow'): %s" % why) from err
+            note = "the source's schema has no Arrow form (%s); falling back to JSON rows" % why
+            sys.stderr.write("[sps runner] %s\n" % note)
+    else:
+        note = "option format 'rows'"
+    return dict(json_source(spark, df), rowFormat="json", encoded=True, note=note)
+
+
+def arrow_source(spark, df):
+    """The DataFrame as Arrow record batch messages, serialized by the JVM per partition, and the
+    schema message made with the same settings (time zone, large types) as those batches."""
+    from pyspark.rdd import RDD
+    from pyspark.serializers import NoOpSerializer
+
+    sc = spark.sparkContext
+    jvm = sc._jvm
+    conf = spark._jsparkSession.sessionState().conf()
+    tz, large, per_batch = conf.sessionLocalTimeZone(), conf.arrowUseLargeVarTypes(), conf.arrowMaxRecordsPerBatch()
+    utils = jvm.org.apache.spark.sql.util.ArrowUtils
+    # Raises for a type Arrow cannot carry (the JSON fallback is then chosen).
+    schema = utils.toArrowSchema(df._jdf.schema(), tz, True, large, getattr(utils, "toArrowSchema$default$5")())
+    out = jvm.java.io.ByteArrayOutputStream()
+    channel = jvm.org.apache.arrow.vector.ipc.WriteChannel(jvm.java.nio.channels.Channels.newChannel(out))
+    jvm.org.apache.arrow.vector.ipc.message.MessageSerializer.serialize(channel, schema)
+    batches = df._jdf.toArrowBatchRdd(per_batch, tz, True, large)
+    return {"rdd": RDD(batches.toJavaRDD(), sc, NoOpSerializer()), "arrowSchema": bytes(out.toByteArray())}
+
+
+def json_source(spark, df):
+    """The DataFrame's rows as JSON texts rendered by the JVM, null fields kept."""
     from pyspark.rdd import RDD
     from pyspark.serializers import UTF8Deserializer
     from pyspark.sql import functions as F
 
+    sc = spark.sparkContext
     columns = [F.col("`%s`" % c.replace("`", "``")) for c in df.columns]
     # Null fields are kept, so every row has every column, as Row.asDict() would give.
     as_json = F.to_json(F.struct(*columns), {"ignoreNullFields": "false"})
-    texts = df.repartition(partitions).select(as_json.alias("value"))._jdf
+    texts = df.select(as_json.alias("value"))._jdf
     # As DataFrame.toJSON does: the JVM hands over plain UTF-8 strings, with no Row pickling.
     strings = getattr(texts, "as")(sc._jvm.org.apache.spark.sql.Encoders.STRING())
-    return RDD(strings.toJavaRDD(), sc, UTF8Deserializer()), True
+    return {"rdd": RDD(strings.toJavaRDD(), sc, UTF8Deserializer())}
 
 
 def local_slots(master):
@@ -463,12 +544,13 @@ class Runner:
                 available=available,
                 needed=needed,
             )
-        rdd = await self.in_thread(self.build_job, job)
+        rdd, source = await self.in_thread(self.build_job, job)
         run_nc = await nats_connect(json.loads(job["bus"]), "sps-spark-runner-%s" % cid)
         state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False, "cancel_replies": []}
         self.jobs[cid] = state
         await run_nc.subscribe("sps.%s.spark.cancel" % cid, cb=self.guard("cancel", lambda m, b: self.on_cancel(m, cid)))
-        await self.reply(msg, "submitted", group=state["group"], slots=available)
+        extra = {"note": source["note"]} if source.get("note") else {}
+        await self.reply(msg, "submitted", group=state["group"], slots=available, rowFormat=source["rowFormat"], **extra)
         asyncio.ensure_future(self.run_job(cid, job, state))
 
     def wait_for_slots(self, needed):
@@ -484,7 +566,8 @@ class Runner:
 
     def build_job(self, job):
         n = job["partitions"]
-        rows, encoded = build_source(self.spark, job["source"], n)
+        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"))
+        rows = source["rdd"]
         task = make_task(
             {
                 "clusterId": job["clusterId"],
@@ -493,7 +576,10 @@ class Runner:
                 "program": job.get("program"),
                 "secrets": job["secrets"],
                 "barrier": bool(job.get("barrier")),
-                "encoded": encoded,
+                "encoded": source["encoded"],
+                "rowFormat": source["rowFormat"],
+                "arrowSchema": source.get("arrowSchema"),
+                "framing": PROTOCOL["framing"],
                 "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
             }
         )
@@ -506,7 +592,7 @@ class Runner:
             tagged = rows.mapPartitionsWithIndex(task)
         if job.get("cacheResult"):
             tagged = tagged.persist()
-        return tagged
+        return tagged, source
 
     def run_action(self, group, rdd, n):
         self.sc.setJobGroup(group, "spark-partition-server %s" % group, interruptOnCancel=True)
@@ -514,13 +600,16 @@ class Runner:
             # One record per partition (the attempt plus its records) keeps partitions apart even
             # when one returns nothing.
             def summarize(index, items):
-                attempt, records = None, []
-                for _, att, is_record, rec in items:
-                    if is_record:
+                attempt, records, arrow = None, [], False
+                for _, att, kind, rec in items:
+                    if kind == RECORD:
                         records.append(rec)
+                    elif kind == ARROW:
+                        records.extend(arrow_records(rec))
+                        arrow = True
                     else:
                         attempt = att
-                yield (index, attempt, records)
+                yield (index, attempt, records, arrow)
 
             return rdd.mapPartitionsWithIndex(summarize).collect()
         finally:
@@ -532,9 +621,10 @@ class Runner:
         try:
             await nc.publish(subject("job_started"), pack("job_started", {"group": state["group"]}))
             summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
-            total = 0
-            for index, attempt, records in summaries:
+            total, typed = 0, False
+            for index, attempt, records, arrow in summaries:
                 total += len(records)
+                typed = typed or arrow
                 for seq, chunk, last in chunks(records):
                     await nc.publish(
                         subject("result"),
@@ -543,7 +633,7 @@ class Runner:
             dataset = None
             if job.get("cacheResult"):
                 dataset = "ds-%s" % cid
-                self.datasets[dataset] = state["rdd"].filter(lambda t: t[2]).map(lambda t: t[3])
+                self.datasets[dataset] = ResultData(self.spark, state["rdd"], typed)
             await nc.publish(subject("job_finished"), pack("job_finished", {"partitions": len(summaries), "records": total, "dataset": dataset}))
         except Exception as err:  # noqa: BLE001
             if job.get("cacheResult"):
@@ -573,22 +663,16 @@ class Runner:
             state["cancel_replies"].append(msg.reply)
         await self.in_thread(self.sc.cancelJobGroup, state["group"])
 
-    def dataset_df(self, rdd):
-        # Records become JSON lines so Spark infers one schema over all of them; records that are
-        # not objects are wrapped as {"value": record}.
-        lines = rdd.map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
-        return self.spark.read.json(lines)
-
     async def on_dataset(self, msg, body):
-        rdd = self.datasets.get(body.get("id"))
+        data = self.datasets.get(body.get("id"))
         op = body.get("op")
-        if rdd is None:
+        if data is None:
             raise SpsError("SPS_SPARK_DATASET", "result dataset %s is not in the Spark application (unpersisted, or the application ended)" % body.get("id"))
         if op == "count":
-            n = await self.in_thread(rdd.count)
+            n = await self.in_thread(data.count)
             await self.reply(msg, "count", count=n)
         elif op == "collect":
-            records = await self.in_thread(rdd.collect)
+            records = await self.in_thread(data.collect)
             packed = pack("records", {"records": records})
             if len(packed) > MAX_MESSAGE_BYTES:
                 raise SpsError(
@@ -597,11 +681,11 @@ class Runner:
             await msg.respond(packed)
         elif op == "save":
             fmt, path, mode = body.get("format", "parquet"), body["path"], body.get("mode", "errorifexists")
-            await self.in_thread(lambda: self.dataset_df(rdd).write.mode(mode).format(fmt).save(path))
+            await self.in_thread(lambda: data.df().write.mode(mode).format(fmt).save(path))
             await self.reply(msg, "saved", path=path, format=fmt)
         elif op == "unpersist":
             del self.datasets[body["id"]]
-            await self.in_thread(rdd.unpersist)
+            await self.in_thread(data.unpersist)
             await self.reply(msg, "unpersisted")
         else:
             raise SpsError("SPS_SPARK_DATASET", "unknown dataset operation %r" % (op,))
@@ -633,6 +717,56 @@ class Runner:
         await self.reply(msg, "closing")
         await self.nc.flush()
         self.closed.set()
+
+
+def arrow_records(blob):
+    """The rows of one Arrow IPC stream of a result as records (dicts) for the driver."""
+    import pyarrow as pa
+
+    return json.loads(json.dumps(pa.ipc.open_stream(blob).read_all().to_pylist(), default=str))
+
+
+class ResultData:
+    """A run's cached result in the application: the task outputs (persisted), as records, or as
+    a typed DataFrame when the partitions returned Arrow (a result with a schema)."""
+
+    def __init__(self, spark, tagged, typed):
+        self.spark = spark
+        self.tagged = tagged
+        self.typed = typed
+
+    def records(self):
+        return self.tagged.filter(lambda t: t[2] != HEADER).flatMap(lambda t: arrow_records(t[3]) if t[2] == ARROW else [t[3]])
+
+    def count(self):
+        return self.records().count()
+
+    def collect(self):
+        return self.records().collect()
+
+    def df(self):
+        if self.typed:
+            return arrow_result_df(self.spark, self.tagged.filter(lambda t: t[2] == ARROW).map(lambda t: t[3]))
+        # Records become JSON lines so Spark infers one schema over all of them; records that are
+        # not objects are wrapped as {"value": record}.
+        lines = self.records().map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
+        return self.spark.read.json(lines)
+
+    def unpersist(self):
+        self.tagged.unpersist()
+
+
+def arrow_result_df(spark, blobs):
+    """A DataFrame with the columns and types of the Arrow result streams `blobs` (an RDD of
+    bytes). The streams come to the driver, as every result does (see run_action), and Spark
+    takes the Arrow table as it is (createDataFrame of a pyarrow Table: no row-by-row step)."""
+    import pyarrow as pa
+
+    tables = [pa.ipc.open_stream(blob).read_all() for blob in blobs.collect()]
+    if not tables:
+        raise SpsError("SPS_SPARK_DATASET", "the result has a schema but no partition returned a record batch")
+    # Partitions may differ in what they declared nullable or in string widths; permissive unifies.
+    return spark.createDataFrame(pa.concat_tables(tables, promote_options="permissive"))
 
 
 class SpsError(Exception):
@@ -672,7 +806,7 @@ def chunks(records):
         yield i, piece, i == len(pieces) - 1
 
 
-PROTOCOL = {"version": None, "validators": {}}
+PROTOCOL = {"version": None, "validators": {}, "framing": None}
 
 
 class MalformedMessage(Exception):
@@ -687,6 +821,7 @@ def load_protocol(path):
         doc = json.load(f)
     cls = jsonschema.validators.validator_for(doc)
     PROTOCOL["version"] = doc["version"]
+    PROTOCOL["framing"] = doc["framing"]
     PROTOCOL["validators"] = {t: cls(schema) for t, schema in doc["definitions"].items()}
 
 

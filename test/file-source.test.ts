@@ -1,0 +1,127 @@
+/**
+ * Embedded Parquet and Arrow IPC file sources (no Spark): split by row group / record batch across
+ * partitions, read by real workers as Arrow; a malformed Arrow stream fails the partition, naming
+ * it, after its attempts were retried.
+ */
+import test from 'ava';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordBatch, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
+import { Cluster, InvalidOptionError, PartitionFailedError } from '../src/index.js';
+import { EmbeddedLauncher } from '../src/launch/embedded-launcher.js';
+import { partitionSource } from '../src/launch/data-source.js';
+import type { ArrowSummary } from './helpers/spark-arrow-server.js';
+
+const PROBE = new URL('./helpers/spark-arrow-server.ts', import.meta.url);
+const dir = mkdtempSync(join(tmpdir(), 'sps-files-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Rows `from..to-1` as `{ id: long, v: int, s: string }`. */
+const table = (from: number, to: number): Table =>
+  new Table({
+    id: vectorFromArray(BigInt64Array.from({ length: to - from }, (_, i) => BigInt(from + i))),
+    v: vectorFromArray(Int32Array.from({ length: to - from }, (_, i) => (from + i) % 7)),
+    s: vectorFromArray(
+      Array.from({ length: to - from }, (_, i) => `r${from + i}`),
+      new Utf8(),
+    ),
+  });
+
+/** A Parquet file of `rows` rows in row groups of `groupRows`. */
+function parquetFile(path: string, rows: number, groupRows: number): void {
+  const props = new WriterPropertiesBuilder().setMaxRowGroupSize(groupRows).build();
+  writeFileSync(path, writeParquet(WasmTable.fromIPCStream(tableToIPC(table(0, rows), 'stream')), props));
+}
+
+async function run<T>(data: unknown, partitions: number, read: 'rows' | 'arrow', endpoint: string, result?: Map<number, unknown[]>): Promise<Map<number, T>> {
+  const cluster = new Cluster({ server: PROBE, data: data as never, partitions, config: { read, result: result && 'arrow' }, log: false });
+  try {
+    await cluster.start();
+    const out = new Map<number, T>();
+    for (const [p, reply] of await cluster.requestAll<T>(endpoint)) {
+      if (!reply.ok) throw new Error(`partition ${p}: ${reply.error.message}`);
+      out.set(p, reply.value);
+    }
+    await cluster.stop();
+    for (const [p, records] of cluster.result()) result?.set(p, records);
+    return out;
+  } finally {
+    await cluster.stop().catch(() => {});
+  }
+}
+
+test('a Parquet file is split by row groups across partitions and read as rows; a result with a schema reaches the driver as records', async (t) => {
+  const file = join(dir, 'ten-groups.parquet');
+  parquetFile(file, 1000, 100);
+  const results = new Map<number, unknown[]>();
+  const rows = await run<{ id: number; v: number; s: string }[]>({ parquet: file }, 3, 'rows', 'rows', results);
+  // 10 row groups in 3 partitions: 3, 3 and 4 of them, in order.
+  t.deepEqual(
+    [0, 1, 2].map((p) => rows.get(p)!.map((r) => r.id)),
+    [Array.from({ length: 300 }, (_, i) => i), Array.from({ length: 300 }, (_, i) => 300 + i), Array.from({ length: 400 }, (_, i) => 600 + i)],
+  );
+  t.deepEqual(rows.get(1)![0], { id: 300, v: 300 % 7, s: 'r300' });
+  // The probe returned an Arrow table of one row per row read; the driver has them as objects.
+  t.is(results.get(2)!.length, 400);
+  t.deepEqual(results.get(0)!.slice(0, 2), [
+    { partition: 0, id: 0, half: 0, name: 'n0', even: true, at: new Date(1704164645000) },
+    { partition: 0, id: 1, half: 0.5, name: null, even: false, at: new Date(1704164645001) },
+  ]);
+});
+
+test('a directory of Arrow IPC files (file and stream format) is split by record batches and read with rows.arrow()', async (t) => {
+  const arrows = join(dir, 'arrows');
+  mkdirSync(arrows);
+  const batches = (from: number) => {
+    const rows = table(from, from + 30);
+    return [rows.slice(0, 10), rows.slice(10)].flatMap((x) => x.batches);
+  };
+  writeFileSync(join(arrows, 'a.arrow'), tableToIPC(new Table(batches(0)), 'file'));
+  writeFileSync(join(arrows, 'b.arrow'), tableToIPC(new Table(batches(30)), 'stream'));
+  writeFileSync(join(arrows, '_SUCCESS'), '');
+  const summaries = await run<ArrowSummary>({ arrow: arrows }, 2, 'arrow', 'summary');
+  // Four batches (10, 20, 10, 20 rows) in two partitions: the first file's two, then the second's.
+  for (const [p, s] of summaries) {
+    t.is(s.format, 'arrow');
+    t.is(s.batches, 2);
+    t.deepEqual(
+      s.columns.id!.values,
+      Array.from({ length: 30 }, (_, i) => `${p * 30 + i}n`),
+    );
+    t.is(s.columns.s!.type, 'Utf8');
+    t.is(s.columns.v!.buffer, 'Int32Array');
+  }
+});
+
+test('a file that is not Parquet or Arrow fails with an error naming the option', async (t) => {
+  const bad = join(dir, 'bad.parquet');
+  writeFileSync(bad, 'not parquet at all');
+  await t.throwsAsync(partitionSource({ parquet: bad }, 2), {
+    instanceOf: InvalidOptionError,
+    message: /"data\.parquet": ".*bad\.parquet" is not a readable Parquet file/,
+  });
+  await t.throwsAsync(partitionSource({ arrow: bad }, 2), {
+    instanceOf: InvalidOptionError,
+    message: /"data\.arrow": ".*bad\.parquet" is not a readable Arrow IPC/,
+  });
+  await t.throwsAsync(partitionSource({ parquet: join(dir, 'missing') }, 2), { message: /"data\.parquet": cannot read .*ENOENT/ });
+});
+
+test('a malformed Arrow stream fails the partition with an error naming it, after every attempt was retried', async (t) => {
+  const good = tableToIPC(new Table([table(0, 50).batches[0] as RecordBatch]), 'stream');
+  // Partition 1's stream is cut inside a record batch, as by a feeder that died.
+  const launcher = new EmbeddedLauncher({
+    partitions: 2,
+    rowFormat: 'arrow',
+    arrowSlice: async function* (p) {
+      yield p === 1 ? good.subarray(0, good.length - 40) : good;
+    },
+  });
+  const cluster = new Cluster({ server: PROBE, launcher, partitions: 2, maxFailures: 2, config: { read: 'rows' }, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  const err = await t.throwsAsync(cluster.start(), { instanceOf: PartitionFailedError });
+  t.like(err, { partition: 1, failures: 2 });
+  t.regex(err!.message, /Partition 1 failed 2 time\(s\).*\[SPS_ROWS_MALFORMED\] partition 1 rows on stdin: malformed Arrow stream/);
+});
