@@ -49,7 +49,19 @@ test('the sps bin runs a JavaScript server on the compiled library, without tsx 
     ],
     { cwd: root, timeout: 60_000 },
   );
-  t.regex(stderr, /partition 0 attempt 0 pid \d+ http:\/\/127\.0\.0\.1:\d+/);
+  // Not a terminal: progress is JSON lines on stderr, one of them the running cluster's members.
+  const running = stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; members?: { partition: number; attempt: number; host: string; port: number }[] })
+    .find((e) => e.event === 'running');
+  t.deepEqual(
+    running?.members?.map((m) => [m.partition, m.attempt, m.host, typeof m.port]),
+    [
+      [0, 0, '127.0.0.1', 'number'],
+      [1, 0, '127.0.0.1', 'number'],
+    ],
+  );
   t.deepEqual(
     stdout
       .trim()
