@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import { childrenOf, isAlive, TEST_SERVER } from './helpers/harness.js';
 import { setupPackages } from '../src/cli/setup-command.js';
 import { SMALL_SPARK_CONF } from './helpers/spark-harness.js';
@@ -258,7 +259,7 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
     let screen = '';
     const waiters: { pattern: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
     // The screen without colours and cursor moves.
-    const plainScreen = (): string => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    const plainScreen = (): string => stripVTControlCharacters(screen);
     term.stdout!.on('data', (c: Buffer) => {
       screen += c.toString();
       for (const w of [...waiters]) {
