@@ -34,7 +34,7 @@ function clientOptions(cmd: Command): Command {
     .option('--cluster <id>', 'cluster id (overrides the file)')
     .option('--nats-creds <file>', 'NATS .creds file for a NATS server you run')
     .option('--nats-ca <file>', 'CA (PEM) to verify a NATS server you run')
-    .option('--timeout <duration>', 'how long to wait for each answer', parse.timeoutMs, 10_000);
+    .addOption(new Option('--timeout <duration>', 'how long to wait for each answer').argParser(parse.timeoutMs).default(10_000, '10s'));
 }
 
 function program(): Command {

@@ -3,6 +3,9 @@
  * `state`, `progress`, `spark`): on a terminal a live bar (partitions serving k/N, attempts,
  * restarts, elapsed), otherwise one JSON object per line, so a program can follow the run.
  */
+// cli-progress: the most used terminal progress bar for Node, plain JavaScript with one small
+// dependency, whose multi-bar mode prints log lines above a live bar (worker output, retries);
+// pinned (3.12.0) like every dependency.
 import cliProgress from 'cli-progress';
 import type { Cluster } from '../api/cluster.js';
 import type { ClusterState, MemberEvent, SparkEvent } from '../api/cluster-events.js';
