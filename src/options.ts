@@ -48,7 +48,7 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * or give your own PEM files. Driver, workers and runner verify the server against the CA.
    */
   tls?: boolean | { certFile: string; keyFile: string; caFile: string };
-  /** Path of the nats-server binary; default: `$SPS_NATS_SERVER`, then `.venv`, then `PATH`. */
+  /** Path of the nats-server binary; default: `$SPS_NATS_SERVER`, then `.venv`, then the `npx sps setup` cache, then `PATH`. */
   natsServer?: string;
   /** Prefix of the cluster id (letters, digits, `_`, `-`). Default: `sps`. */
   name?: string;
@@ -104,12 +104,12 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /**
    * Spark master (`local[N]`, `local[N,F]`, `spark://host:port`, or anything spark-submit
    * accepts): runs the partitions as the tasks of a Spark job in an application started for the
-   * run. Needs Java 17+ and pyspark (`npm run setup`). `local[N]` becomes `local[N,maxFailures]`.
+   * run. Needs Java 17+ and pyspark (`npx sps setup --spark`, or `npm run setup` in a clone). `local[N]` becomes `local[N,maxFailures]`.
    */
   master?: string;
   /** Spark configuration for the application started on `master`, e.g. `{ 'spark.driver.memory': '512m' }`. */
   sparkConf?: Record<string, string>;
-  /** Spark home for `master` (a directory with `bin/spark-submit`). Default: `$SPARK_HOME`, then pyspark in `.venv`. */
+  /** Spark home for `master` (a directory with `bin/spark-submit`). Default: `$SPARK_HOME`, then pyspark in `.venv` or the `npx sps setup --spark` cache. */
   sparkHome?: string;
   /** A running {@link SparkApplication} to run on (shared between runs and clusters); instead of `master`. */
   spark?: SparkApplication;

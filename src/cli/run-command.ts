@@ -1,0 +1,108 @@
+/**
+ * `sps run`: starts a cluster, shows its progress, writes the client credentials for `sps status`
+ * and `sps request`, runs until Ctrl-C, SIGTERM, `--for`, or the cluster failing, then stops it and
+ * prints each partition's result records on stdout as JSON lines.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from '../api/cluster.js';
+import { ClusterStateError, InvalidOptionError } from '../errors.js';
+import type { BusAccess } from '../security/bus-access.js';
+import { writeCredentials } from './cluster-access.js';
+import { clusterOptions, usageOf, type RunFlags } from './run-options.js';
+import { attachView } from './run-view.js';
+
+/** `sps run`'s flags beyond the cluster's options. */
+export interface RunCommandFlags extends RunFlags {
+  /** How long to run once every partition serves (ms); default: until a signal. */
+  for?: number;
+  credentialsFile?: string;
+  progress: 'auto' | 'bar' | 'json';
+}
+
+/** Where the client credentials go: the given file, or a private folder of its own (mode 0700) removed at exit. */
+function credentialsTarget(given: string | undefined): { path: string; remove: () => void } {
+  if (given !== undefined) return { path: given, remove: () => rmSync(given, { force: true }) };
+  const dir = mkdtempSync(join(tmpdir(), 'sps-cli-'));
+  return { path: join(dir, 'credentials.json'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs the cluster; resolves with the exit code. */
+export async function runCommand(flags: RunCommandFlags): Promise<number> {
+  const mode = flags.progress === 'auto' ? (process.stderr.isTTY ? 'bar' : 'json') : flags.progress;
+  // Worker lines go to the view once it exists (workers start only after it does).
+  let forward = (line: string): void => void process.stderr.write(`${line}\n`);
+  let cluster: Cluster;
+  try {
+    cluster = new Cluster(clusterOptions(flags, (line) => forward(line)));
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw usageOf(err);
+    throw err;
+  }
+  const view = attachView(cluster, mode);
+  forward = view.log;
+  const abort = new AbortController();
+  let stopNow!: () => void;
+  const stopSignal = new Promise<void>((resolve) => (stopNow = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    view.note('signal', `${signal}: stopping`, { signal });
+    abort.abort(new ClusterStateError(`interrupted by ${signal}`));
+    stopNow();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  cluster.on('state', (e) => {
+    if (e.state === 'failed') stopNow();
+  });
+  let credentials: { path: string; remove: () => void } | undefined;
+  try {
+    await cluster.start({ signal: abort.signal });
+    const id = cluster.id!;
+    let access: BusAccess;
+    try {
+      access = cluster.credentials('client');
+    } catch {
+      // A NATS server of the user's (--nats): its users are its operator's; only the address is written.
+      access = { url: cluster.natsUrl! };
+    }
+    credentials = credentialsTarget(flags.credentialsFile);
+    writeCredentials(credentials.path, { clusterId: id, access });
+    const members = cluster.members.map(({ partition, attempt, host, port, pid, state }) => ({ partition, attempt, host, port, pid, state }));
+    view.note(
+      'running',
+      [
+        `cluster ${id} running on ${cluster.natsUrl}; client credentials in ${credentials.path}`,
+        ...members.map((m) => `  partition ${m.partition} attempt ${m.attempt} pid ${m.pid} ${m.port === null ? 'NATS only' : `http://${m.host}:${m.port}`}`),
+        `  sps status --credentials-file ${credentials.path}`,
+      ].join('\n'),
+      { clusterId: id, natsUrl: cluster.natsUrl, credentialsFile: credentials.path, members },
+    );
+    if (flags.for !== undefined) setTimeout(stopNow, flags.for).unref();
+    await stopSignal;
+    view.note('stopping', 'stopping', {});
+    let failure: unknown;
+    await cluster.stop().catch((err: unknown) => (failure = err));
+    // What the partitions returned is printed even when the run failed: stop() still collected it.
+    const results = [...cluster.result()].sort(([a], [b]) => a - b);
+    view.note('stopped', 'stopped', { records: results.reduce((n, [, rows]) => n + rows.length, 0) });
+    // The bar ends first, so the records do not interleave with it when stdout is the same terminal.
+    view.close();
+    for (const [partition, rows] of results) {
+      for (const record of rows) process.stdout.write(JSON.stringify({ partition, record }) + '\n');
+    }
+    if (failure !== undefined) throw failure;
+    return 0;
+  } catch (err) {
+    await cluster.stop().catch(() => {});
+    const e = err as Error & { code?: string };
+    view.note('error', `${e.code ? `[${e.code}] ` : ''}${e.message}`, { code: e.code, message: e.message });
+    return 1;
+  } finally {
+    credentials?.remove();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cluster.stop().catch(() => {});
+    view.close();
+  }
+}
