@@ -10,6 +10,10 @@ export type { PartitionServerOptions } from './api/partition-server.js';
 export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
 export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
 export type { PartitionContext, EndpointHandler } from './api/context.js';
+export type { CollectiveMethods } from './collectives/methods.js';
+export type { CollectiveOptions, CollectiveStats } from './collectives/communicator.js';
+export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
+export type { NumericArray } from './collectives/values.js';
 export type { Rows } from './runtime/rows.js';
 export type { ClusterOptions, NatsAuthOption, ServerRef } from './options.js';
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
@@ -55,4 +59,7 @@ export {
   ServerModuleError,
   SparkError,
   SparkSlotsError,
+  CollectiveError,
+  CollectiveAbortedError,
+  CollectiveTimeoutError,
 } from './errors.js';

@@ -56,15 +56,22 @@ export function decodeShutdown(subject: string, data: Uint8Array): void {
   decode(subject, data, ['shutdown']);
 }
 
-/** Encodes a `members` view with its epoch. */
-export function encodeMembers(epoch: number, members: Member[]): Uint8Array {
-  return encode('members', { epoch, members: members.map(wireMember) });
+/** A membership view: its epoch, the generation, and the members. */
+export interface MembersView {
+  epoch: number;
+  generation: number;
+  members: Member[];
+}
+
+/** Encodes a `members` view with its epoch and generation. */
+export function encodeMembers(view: MembersView): Uint8Array {
+  return encode('members', { epoch: view.epoch, generation: view.generation, members: view.members.map(wireMember) });
 }
 
 /** Decodes and checks a `members` view. */
-export function decodeMembers(subject: string, data: Uint8Array): { epoch: number; members: Member[] } {
-  const { epoch, members } = decode(subject, data, ['members']);
-  return { epoch, members };
+export function decodeMembers(subject: string, data: Uint8Array): MembersView {
+  const { epoch, generation, members } = decode(subject, data, ['members']);
+  return { epoch, generation, members };
 }
 
 // msgpack has no `undefined`; an absent error must be absent, not nil, to pass the schema.

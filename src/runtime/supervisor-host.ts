@@ -32,7 +32,8 @@ export function hostSupervisor(
     supervisorMachine.provide({
       actions: {
         publishMembers: ({ context }) => {
-          if (!nc.isClosed()) nc.publish(subjects.members, encodeMembers(context.epoch, memberList(context)));
+          if (!nc.isClosed())
+            nc.publish(subjects.members, encodeMembers({ epoch: context.epoch, generation: context.generation, members: memberList(context) }));
         },
         broadcastShutdown: () => {
           if (!nc.isClosed()) nc.publish(subjects.shutdown, encodeShutdown());
@@ -62,7 +63,7 @@ export function hostSupervisor(
           return;
         }
         if (!active()) {
-          msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, members: [] }));
+          msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, generation: 0, members: [] }));
           return;
         }
         // xstate processes the event synchronously, so the snapshot below already reflects it.
@@ -76,6 +77,7 @@ export function hostSupervisor(
             shutdown: snap.value === 'stopping' || snap.status !== 'active',
             ...(accepted ? {} : { reason: `attempt ${registration.attempt} of partition ${registration.partition} is stale` }),
             epoch: snap.context.epoch,
+            generation: snap.context.generation,
             members: memberList(snap.context),
           }),
         );
@@ -104,7 +106,7 @@ export function hostSupervisor(
           return;
         }
         const ctx = actor.getSnapshot().context;
-        msg.respond(encodeMembers(ctx.epoch, memberList(ctx)));
+        msg.respond(encodeMembers({ epoch: ctx.epoch, generation: ctx.generation, members: memberList(ctx) }));
       },
     }),
   );
