@@ -20,6 +20,7 @@ import loadRate from './load-rate.js';
 import memory from './memory.js';
 import scaling from './scaling.js';
 import security from './security.js';
+import collectives from './collectives.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -30,6 +31,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   memory,
   scaling,
   security,
+  collectives,
 };
 
 const { values } = parseArgs({

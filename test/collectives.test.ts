@@ -120,7 +120,7 @@ test.serial('stale, forged and malformed collective messages are dropped and cou
   // On an open bus (natsUrl without permissions) anyone can publish as partition 1 to partition 0.
   const bus = await connect({ servers: server.url });
   t.teardown(() => bus.close());
-  const s = subjectsFor(cluster.id);
+  const s = subjectsFor(cluster.id!);
   const forged = { g: 0, s: 1, a: 0, op: 'allReduce', tag: 0, c: 0, n: 1, o: 0, len: 1, d: new Uint8Array([0x05]) };
   bus.publish(s.coll(0, 1), new Uint8Array([1, 2, 3])); // not msgpack
   bus.publish(s.coll(0, 9), encode('coll', forged)); // no such partition
