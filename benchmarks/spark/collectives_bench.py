@@ -1,10 +1,10 @@
 """Spark's own collectives and aggregation, for the collectives benchmark.
 
-spark-submit --master local[P] collectives_bench.py <partitions> <reps> <vector_len> <gather_bytes>
+spark-submit --master local[P] collectives_bench.py <partitions> <reps> <vector_len> <gather_bytes> <aggregate_reps>
   * barrier: BarrierTaskContext.barrier() in a barrier stage, timed call by call inside task 0;
   * allGather: BarrierTaskContext.allGather() of <gather_bytes> per task, timed the same way;
   * treeAggregate: the element-wise sum of one float32 numpy vector of <vector_len> per partition
-    (cached, materialized first), timed on the driver, job by job.
+    (cached, materialized first), timed on the driver, job by job, <aggregate_reps> times.
 Prints one line "BENCH_JSON {...}" (milliseconds).
 """
 
@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-parts, reps, vector_len, gather_bytes = (int(x) for x in sys.argv[1:5])
+parts, reps, vector_len, gather_bytes, aggregate_reps = (int(x) for x in sys.argv[1:6])
 
 import numpy as np  # noqa: E402
 from pyspark import BarrierTaskContext  # noqa: E402
@@ -52,10 +52,10 @@ vectors = sc.parallelize(range(parts), parts).map(lambda i: np.full(vector_len, 
 vectors.count()
 zero = np.zeros(vector_len, dtype=np.float32)
 tree_ms = []
-for i in range(warmup + reps):
+for i in range(2 + aggregate_reps):
     t0 = time.perf_counter()
     total = vectors.treeAggregate(zero, lambda acc, v: acc + v, lambda a, b: a + b)
-    if i >= warmup:
+    if i >= 2:
         tree_ms.append((time.perf_counter() - t0) * 1000.0)
 expected = parts * (parts + 1) / 2
 assert float(total[0]) == expected and float(total[-1]) == expected, "treeAggregate gave a wrong sum"
