@@ -14,7 +14,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cluster, PartitionServer, type ClusterOptions, type PartitionContext } from '../src/index.js';
+import { pack } from 'msgpackr';
+import { Cluster, PartitionServer, type ClusterOptions, type Member, type PartitionContext } from '../src/index.js';
 
 /** Which columns hold the features and the 0/1 label. */
 export interface LogisticConfig {
@@ -46,6 +47,11 @@ function softplus(z: number): number {
   return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
 }
 
+/** The application subject partition 0 reports the loss on, one `{ iteration, loss }` (msgpack) per iteration. */
+export function progressSubject(clusterId: string): string {
+  return `sps.${clusterId}.app.logreg.progress`;
+}
+
 /** Gradient descent over this partition's rows, the gradient summed over all partitions each step. */
 async function train(ctx: PartitionContext, x: Float64Array, y: Float64Array, d: number, req: TrainRequest): Promise<LogisticModel> {
   const n = y.length;
@@ -72,6 +78,7 @@ async function train(ctx: PartitionContext, x: Float64Array, y: Float64Array, d:
     for (let j = 0; j <= d; j++) w[j] = w[j]! - (req.learningRate * total[j]!) / rows;
     losses.push(total[d + 1]! / rows);
     times.push(performance.now() - t0);
+    if (ctx.partition === 0) ctx.nats.publish(progressSubject(ctx.clusterId), pack({ iteration: it, loss: losses.at(-1) }));
   }
   times.sort((a, b) => a - b);
   return { weights: Array.from(w.subarray(0, d)), bias: w[d]!, losses, msPerIteration: times[times.length >> 1] ?? 0, rows };
@@ -110,22 +117,53 @@ export default function logisticServer(config: LogisticConfig) {
 /** Codes a failed `train` gets when a partition's attempt failed or was replaced mid-way. */
 const RETRYABLE = new Set(['SPS_COLLECTIVE_ABORTED', 'SPS_NO_RESPONDER', 'SPS_REQUEST_TIMEOUT', 'SPS_COLLECTIVE_TIMEOUT']);
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const attemptsOf = (members: Member[]): string => members.map((m) => `${m.partition}:${m.attempt}:${m.state === 'failed'}`).join(',');
+
+/**
+ * Resolves when any partition's attempt fails or is replaced (its process may be gone, so a request
+ * to it would only time out), or when `done` is set.
+ */
+async function memberLost(cluster: Cluster<unknown, LogisticConfig>, done: { value: boolean }): Promise<'lost' | undefined> {
+  const before = attemptsOf(cluster.members);
+  while (!done.value) {
+    if (attemptsOf(cluster.members) !== before || cluster.state === 'failed') return 'lost';
+    await sleep(100);
+  }
+  return undefined;
+}
+
 /**
  * Asks every partition to train, and starts again from scratch (up to `attempts` times) when a
- * partition was lost on the way: the retry pattern for iterative jobs.
+ * partition was lost on the way: the retry pattern for iterative jobs. `onRetry` hears why.
  */
-export async function trainWithRetry(cluster: Cluster<Row, LogisticConfig>, req: TrainRequest, attempts = 3): Promise<LogisticModel> {
+export async function trainWithRetry(
+  cluster: Cluster<unknown, LogisticConfig>,
+  req: TrainRequest,
+  { attempts = 3, onRetry }: { attempts?: number; onRetry?: (why: string) => void } = {},
+): Promise<LogisticModel> {
   for (let attempt = 1; ; attempt++) {
-    const replies = await cluster.requestAll<LogisticModel | null>('train', req, { timeoutMs: 600_000 });
-    const failed = [...replies].filter(([, r]) => !r.ok);
-    const first = replies.get(0);
-    if (failed.length === 0 && first?.ok && first.value) return first.value;
-    const retry = attempt < attempts && failed.every(([, r]) => !r.ok && RETRYABLE.has(r.error.code));
-    if (!retry) throw failed[0]?.[1].ok === false ? failed[0][1].error : new Error('partition 0 returned no model');
+    const done = { value: false };
+    const asked = cluster.requestAll<LogisticModel | null>('train', req, { timeoutMs: 600_000 });
+    const outcome = await Promise.race([asked, memberLost(cluster, done)]);
+    done.value = true;
+    let why: string;
+    if (outcome === 'lost' || outcome === undefined) {
+      asked.catch(() => {});
+      why = `a partition's attempt failed or was replaced (members ${attemptsOf(cluster.members)})`;
+    } else {
+      const failed = [...outcome].filter(([, r]) => !r.ok);
+      const first = outcome.get(0);
+      if (failed.length === 0 && first?.ok && first.value) return first.value;
+      if (!failed.every(([, r]) => !r.ok && RETRYABLE.has(r.error.code))) throw failed[0]?.[1].ok === false ? failed[0][1].error : new Error('no model');
+      why = failed.map(([p, r]) => `partition ${p}: ${r.ok ? '' : r.error.code}`).join(', ');
+    }
+    if (attempt >= attempts) throw new Error(`training failed ${attempts} times; last: ${why}`);
+    onRetry?.(why);
     // Every partition serving again (a new generation): train from scratch.
     while (cluster.members.length < cluster.partitions || cluster.members.some((m) => m.state !== 'serving')) {
       if (cluster.state === 'failed') throw new Error('the cluster failed while waiting to retry');
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 }
