@@ -144,6 +144,27 @@ test('a newer attempt replaces the member; the old attempt is ignored afterwards
   t.false(0 in after.results);
 });
 
+test('the generation rises only when a member fails or is replaced, not on other changes', (t) => {
+  const { actor } = supervisor(2);
+  const generation = (): number => actor.getSnapshot().context.generation;
+  serve(actor, 0, 0);
+  serve(actor, 1, 0);
+  t.is(generation(), 0, 'first registrations and state changes keep it');
+  actor.send({ type: 'ATTEMPT_FAILED', partition: 1, attempt: 0, error: 'killed by SIGKILL' });
+  t.is(generation(), 1, 'a member that fails raises it');
+  actor.send({ type: 'STATE', partition: 1, attempt: 0, state: 'failed' });
+  t.is(generation(), 1, 'the same failure heard twice does not');
+  serve(actor, 1, 1);
+  t.is(generation(), 2, 'a newer attempt replacing the member raises it');
+  actor.send({ type: 'REGISTER', registration: reg(1, 0) });
+  t.is(generation(), 2, 'a stale attempt does not');
+  actor.send({ type: 'STATE', partition: 0, attempt: 0, state: 'failed', error: { code: 'X', message: 'x' } });
+  t.is(generation(), 3, 'a member reporting failed raises it');
+  actor.send({ type: 'STOP' });
+  actor.send({ type: 'STATE', partition: 1, attempt: 1, state: 'draining' });
+  t.is(generation(), 3, 'draining does not');
+});
+
 test('results are accepted once per partition, from the current attempt', (t) => {
   const { actor, shutdowns } = supervisor(2);
   serve(actor, 0, 0);
