@@ -152,4 +152,8 @@ test.serial('stale, forged and malformed collective messages are dropped and cou
     t.like(o, { ok: false, code: 'SPS_COLLECTIVE_TIMEOUT', missing: [2] });
     t.regex(o.message!, /barrier did not complete within 1500 ms: partition\(s\) 2 never arrived/);
   }
+
+  // An AbortSignal ends a pending call with its reason.
+  await cluster.request(0, 'start', { id: 'a', call: 'abort' });
+  t.like(await cluster.request<Outcome>(0, 'outcome', 'a'), { ok: false, code: 'TEST_ABORTED', message: 'given up by the caller' });
 });

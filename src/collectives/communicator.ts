@@ -286,6 +286,8 @@ export class Communicator {
     opts.signal?.throwIfAborted();
     const deadline = Date.now() + timeoutMs;
     await this.waitReady(deadline, op, timeoutMs, opts.signal);
+    // Aborted while waiting for peers, or right after (before a listener could hear it).
+    opts.signal?.throwIfAborted();
     const call = new Call(op, this.generation, this.nextSeq++, expect);
     this.calls.set(call.seq, call);
     const timer = setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - Date.now()));
