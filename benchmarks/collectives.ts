@@ -107,17 +107,21 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
     const barrier = await series(cluster, { op: 'barrier', bytes: 0, iterations: reps.barrier, warmup: 50 });
     const gather = await series(cluster, { op: 'allGather', bytes: 1024, iterations: reps.gather, warmup: 20 });
     const reduce = await series(cluster, { op: 'allReduce', bytes: VECTOR * 4, iterations: reps.reduce, warmup: 3 });
+    const ringReduce = await series(cluster, { op: 'allReduce-ring', bytes: VECTOR * 4, iterations: reps.reduce, warmup: 3 });
     const sweepRows: { bytes: number; iterations: number; times: number[] }[] = [];
     for (const bytes of sweep) {
       const iterations = Math.min(q ? 20 : 200, Math.max(3, Math.round((64 << 20) / bytes / 4)));
       sweepRows.push({ bytes, iterations, times: await series(cluster, { op: 'allReduce', bytes, iterations, warmup: 2 }) });
     }
-    return { barrier, gather, reduce, sweepRows };
+    return { barrier, gather, reduce, ringReduce, sweepRows };
   });
-  const { barrier, gather, reduce, sweepRows } = ours.value;
+  const { barrier, gather, reduce, ringReduce, sweepRows } = ours.value;
   s.rows.push(measure('barrier(), partition servers over NATS', 'ms', barrier));
   s.rows.push(measure('allGather 1 KB each, partition servers over NATS', 'ms', gather));
-  s.rows.push(measure('allReduce 1M float32 (sum), partition servers over NATS', 'ms', reduce));
+  s.rows.push(
+    measure('allReduce 1M float32 (sum), partition servers over NATS', 'ms', reduce, { note: 'reduce-scatter to block owners + all-gather (default)' }),
+  );
+  s.rows.push(measure('allReduce 1M float32 (sum), partition servers over NATS, ring', 'ms', ringReduce, { note: "algorithm: 'ring'" }));
 
   ctx.log('  bare TCP ring between 4 Node processes …');
   let ring: number[] | undefined;

@@ -46,7 +46,7 @@ test('built-in reductions run element-wise in partition order and name the parti
   t.deepEqual([r.constructor.name, ...r], ['Float32Array', 3, 8]);
   t.deepEqual([...a], [1, 2], 'inputs are not mutated');
   t.is(
-    reduceValues(['a', 'b', 'c'], (x: string, y: string) => x + y, String),
+    reduceValues(['a', 'b', 'c'], (x, y) => `${String(x)}${String(y)}`, String),
     'abc',
   );
   t.throws(() => reduceValues([new Float32Array(2), new Float32Array(3)], 'sum', (i) => `partition ${i}'s value`), {

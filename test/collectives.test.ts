@@ -53,6 +53,7 @@ function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
       wrong: 0,
       sample: [largeValue(0, 0) * factor, largeValue(0, 999) * factor, largeValue(0, LARGE_LENGTH - 1) * factor],
     },
+    ring: { kind: 'Float32Array', same: true },
     largeBroadcast: { length: 3 * 1024 * 1024, wrong: 0 },
     largeAllGather: range.map((q) => [1_200_000, String(q)]),
     inARow: 100,

@@ -2,7 +2,7 @@ import { PartitionServer, type PartitionContext } from '../../src/index.js';
 
 /** One timed series: `iterations` calls of one collective after `warmup` untimed ones. */
 export interface CollectiveRun {
-  op: 'barrier' | 'allReduce' | 'allGather';
+  op: 'barrier' | 'allReduce' | 'allReduce-ring' | 'allGather';
   /** Bytes per partition (allReduce: float32 elements × 4; allGather: a string of that length). */
   bytes: number;
   iterations: number;
@@ -12,7 +12,7 @@ export interface CollectiveRun {
 async function once(ctx: PartitionContext, run: CollectiveRun, value: unknown): Promise<void> {
   if (run.op === 'barrier') await ctx.barrier();
   else if (run.op === 'allGather') await ctx.allGather(value);
-  else await ctx.allReduce(value as Float32Array, 'sum');
+  else await ctx.allReduce(value as Float32Array, 'sum', { algorithm: run.op === 'allReduce-ring' ? 'ring' : 'direct' });
 }
 
 /** Times collectives inside the partition, call by call (what Spark's side times inside its tasks too). */
@@ -20,7 +20,7 @@ export default new PartitionServer({
   endpoints: {
     run: async (payload, ctx) => {
       const run = payload as CollectiveRun;
-      const value = run.op === 'allReduce' ? new Float32Array(run.bytes / 4).fill(ctx.partition + 1) : 'x'.repeat(run.bytes);
+      const value = run.op.startsWith('allReduce') ? new Float32Array(run.bytes / 4).fill(ctx.partition + 1) : 'x'.repeat(run.bytes);
       for (let i = 0; i < run.warmup; i++) await once(ctx, run, value);
       const times: number[] = [];
       for (let i = 0; i < run.iterations; i++) {

@@ -14,6 +14,12 @@ export interface CollectiveOptions {
   timeoutMs?: number;
   /** Aborts the call: it rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * `allReduce` only: how a large typed array (64 KB and up, built-in op) travels. `'direct'` (the
+   * default): reduce-scatter straight to each block's owner, then an all-gather; `'ring'`: a ring
+   * of n−1 + n−1 neighbour steps. Every partition must choose the same.
+   */
+  algorithm?: 'direct' | 'ring';
 }
 
 /** What a partition counted of the collective traffic it refused. */

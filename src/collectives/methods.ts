@@ -40,9 +40,15 @@ export function collectiveMethods(comm: Communicator): CollectiveMethods {
     allGather: (value, opts = {}) => comm.run('allGather', everyoneElse, opts, (ch) => algo.allGather(ch, value)),
     allReduce: async (value, op, opts = {}) => {
       checkOp('allReduce', op);
+      if (opts.algorithm !== undefined && opts.algorithm !== 'direct' && opts.algorithm !== 'ring') {
+        throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', `algorithm must be 'direct' or 'ring', got ${String(opts.algorithm)}`);
+      }
       // The path is part of the operation's name, so partitions that disagree on it (different lengths) say so.
-      const name = algo.takesLargePath(value, op as ReduceOp, n) ? 'allReduce-chunked' : 'allReduce';
-      return comm.run(name, everyoneElse, opts, (ch) => algo.allReduce(ch, value, op as ReduceOp));
+      const ring = opts.algorithm === 'ring';
+      const name = algo.takesLargePath(value, op as ReduceOp, n) ? (ring ? 'allReduce-ring' : 'allReduce-chunked') : 'allReduce';
+      // The ring hears only its left neighbour.
+      const expect = ring && n > 1 ? [(comm.partition + n - 1) % n] : everyoneElse;
+      return comm.run(name, name === 'allReduce-ring' ? expect : everyoneElse, opts, (ch) => algo.allReduce(ch, value, op as ReduceOp, ring));
     },
     reduceScatter: async (value, op, opts = {}) => {
       checkOp('reduceScatter', op);
