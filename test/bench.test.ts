@@ -45,7 +45,7 @@ test('npm run bench -- --quick writes well-formed JSON, markdown and an SVG char
       t.is(typeof report.machine.versions[k], 'string', k);
     }
     const ids = report.sections.map((s: { id: string }) => s.id);
-    t.deepEqual(ids, ['query', 'throughput', 'start-stop', 'load', 'memory', 'scaling', 'security']);
+    t.deepEqual(ids, ['query', 'throughput', 'start-stop', 'load', 'memory', 'scaling', 'security', 'collectives']);
     for (const s of report.sections) {
       t.true(s.rows.length > 0, `${s.id} has measurements`);
       for (const r of s.rows) {
