@@ -95,7 +95,7 @@ async function logisticRegression(rowCount: number): Promise<{ ours: { ms: numbe
 export default async function collectives(ctx: BenchContext): Promise<SectionResult> {
   const q = ctx.quick;
   const reps = { barrier: q ? 200 : 2000, gather: q ? 100 : 1000, reduce: q ? 5 : 40, spark: 30, sparkReduce: 10 };
-  const sweep = q ? [1024, 1 << 20] : [1024, 16 * 1024, 256 * 1024, 1 << 20, 4 << 20, 16 << 20, 64 << 20];
+  const sweep = q ? [1024, 1 << 20] : [1024, 16 * 1024, 256 * 1024, 1 << 20, 4 << 20, 16 << 20];
   const s = section('collectives', '8. Collectives between partitions (4 partitions)', {
     partitions: PARTITIONS,
     vectorFloat32: VECTOR,
@@ -229,7 +229,7 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
   });
   s.targets.push({
     id: 'collectives.crossover',
-    target: 'payload sweep 1 KB → 64 MB: the size where a direct peer path beats NATS',
+    target: 'payload sweep 1 KB → 16 MB: the size where a direct peer path beats NATS',
     measured: `a bare TCP ring is faster from ${crossover ? sizeName(crossover) : 'no size measured'} per partition; the direct path is not built into the library yet (NATS only)`,
     met: null,
   });
