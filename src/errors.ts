@@ -154,3 +154,50 @@ export class SparkSlotsError extends SparkPartitionServerError {
     this.needed = needed;
   }
 }
+
+/**
+ * A collective (`ctx.barrier()`, `ctx.allReduce()`, …) was used wrongly: a bad argument (`SPS_COLLECTIVE_ARGUMENT`), partitions
+ * that called different collectives or passed values of different shapes at the same step
+ * (`SPS_COLLECTIVE_MISMATCH`), or a call before the partition registered (`SPS_COLLECTIVE_STATE`).
+ */
+export class CollectiveError extends SparkPartitionServerError {
+  /** The collective that failed (`barrier`, `allReduce`, …). */
+  readonly operation: string;
+  constructor(code: string, operation: string, message: string) {
+    super(code, `${operation}: ${message}`);
+    this.operation = operation;
+  }
+}
+
+/**
+ * A collective was aborted because a participant's attempt was replaced or failed (the cluster's
+ * generation rose), or this partition's own attempt was replaced. Nothing from the old attempt is
+ * ever mixed into a result: retry the computation once every partition serves again.
+ */
+export class CollectiveAbortedError extends SparkPartitionServerError {
+  /** The collective that was aborted. */
+  readonly operation: string;
+  /** The partitions whose attempt was replaced or failed. */
+  readonly partitions: number[];
+  /** The generation the call ran in. */
+  readonly generation: number;
+  constructor(operation: string, partitions: number[], generation: number, why: string) {
+    super('SPS_COLLECTIVE_ABORTED', `${operation} aborted (generation ${generation}): ${why}`);
+    this.operation = operation;
+    this.partitions = partitions;
+    this.generation = generation;
+  }
+}
+
+/** A collective did not complete in time; `missing` names the partitions that never arrived. */
+export class CollectiveTimeoutError extends SparkPartitionServerError {
+  /** The collective that timed out. */
+  readonly operation: string;
+  /** Partitions this one was still waiting for. */
+  readonly missing: number[];
+  constructor(operation: string, timeoutMs: number, missing: number[], detail: string) {
+    super('SPS_COLLECTIVE_TIMEOUT', `${operation} did not complete within ${timeoutMs} ms: ${detail}`);
+    this.operation = operation;
+    this.missing = missing;
+  }
+}

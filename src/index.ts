@@ -11,6 +11,10 @@ export type { PartitionServerOptions, PartitionResult } from './api/partition-se
 export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
 export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
 export type { PartitionContext, EndpointHandler } from './api/context.js';
+export type { CollectiveMethods } from './collectives/methods.js';
+export type { CollectiveOptions, CollectiveStats } from './collectives/communicator.js';
+export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
+export type { NumericArray } from './collectives/values.js';
 export type { Rows } from './runtime/rows.js';
 export type { LongMode } from './runtime/arrow-rows.js';
 export type { RowFormat } from './protocol/framing.js';
@@ -61,4 +65,7 @@ export {
   ServerModuleError,
   SparkError,
   SparkSlotsError,
+  CollectiveError,
+  CollectiveAbortedError,
+  CollectiveTimeoutError,
 } from './errors.js';

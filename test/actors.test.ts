@@ -159,6 +159,27 @@ test('a newer attempt replaces the member; the old attempt is ignored afterwards
   t.false(0 in after.results);
 });
 
+test('the generation rises only when a member fails or is replaced, not on other changes', (t) => {
+  const { run } = supervisor(2);
+  const generation = (): number => run.snapshot.context.generation;
+  serve(run, 0, 0);
+  serve(run, 1, 0);
+  t.is(generation(), 0, 'first registrations and state changes keep it');
+  run.send({ type: 'ATTEMPT_FAILED', partition: 1, attempt: 0, error: 'killed by SIGKILL' });
+  t.is(generation(), 1, 'a member that fails raises it');
+  run.send({ type: 'STATE', partition: 1, attempt: 0, state: 'failed' });
+  t.is(generation(), 1, 'the same failure heard twice does not');
+  serve(run, 1, 1);
+  t.is(generation(), 2, 'a newer attempt replacing the member raises it');
+  run.send({ type: 'REGISTER', registration: reg(1, 0) });
+  t.is(generation(), 2, 'a stale attempt does not');
+  run.send({ type: 'STATE', partition: 0, attempt: 0, state: 'failed', error: { code: 'X', message: 'x' } });
+  t.is(generation(), 3, 'a member reporting failed raises it');
+  run.send({ type: 'STOP' });
+  run.send({ type: 'STATE', partition: 1, attempt: 1, state: 'draining' });
+  t.is(generation(), 3, 'draining does not');
+});
+
 test('results are accepted once per partition, from the current attempt', (t) => {
   const { run, shutdowns } = supervisor(2);
   serve(run, 0, 0);

@@ -92,7 +92,7 @@ test.serial(
       register: reg,
       state: encodeState({ attempt: 0, state: 'serving', pid: 1 }),
       membersGet: encode('members-get', {}),
-      members: encodeMembersDelta(0, 1, []),
+      members: encodeMembersDelta({ from: 0, epoch: 1, generation: 0, members: [] }),
       shutdown: encodeShutdown(),
       heartbeat: encode('heartbeat', {}),
       req: encodeRequest(null),

@@ -80,15 +80,20 @@ test("with partition 1's credentials, the server refuses every order and every o
     s.spark('cancel'),
     s.register(0),
     s.state(0),
+    // Collectives: speaking as partition 0, to one partition or to all.
+    s.coll(0, 0),
+    s.coll('all', 0),
     'sps.other-cluster.ctl.shutdown',
   ];
   for (const subject of forbidden) p1.nc.publish(subject, encode('shutdown', {}));
   // Another partition's endpoints, the driver's replies, and everything else are not to be read.
-  for (const subject of [s.endpoints(0, '*'), `${s.inbox('driver')}.>`, `${s.prefix}.>`, '>']) p1.nc.subscribe(subject);
+  // Nor what peers send each other in collectives.
+  for (const subject of [s.endpoints(0, '*'), s.coll(0, '*'), s.coll('*', 2), `${s.inbox('driver')}.>`, `${s.prefix}.>`, '>']) p1.nc.subscribe(subject);
   await p1.nc.flush();
-  await waitUntil(() => p1.refused.length >= forbidden.length + 4, 10_000, 'every violation reported');
+  await waitUntil(() => p1.refused.length >= forbidden.length + 6, 10_000, 'every violation reported');
   for (const subject of forbidden) t.true(p1.refused.includes(`publish ${subject}`), `publish ${subject} was not refused: ${p1.refused.join('; ')}`);
   t.true(p1.refused.includes(`subscription ${s.endpoints(0, '*')}`));
+  t.true(p1.refused.includes(`subscription ${s.coll(0, '*')}`));
   // A round trip on the watcher after the intruder's flush: had anything passed, it would be here.
   await watcher.nc.flush();
   t.deepEqual(

@@ -8,6 +8,7 @@ spark-submit --master <m> shape_bench.py <launch_epoch_ms> <sizes,csv> <reps> <l
   * stop: SparkContext.stop().
 Prints one line "BENCH_JSON {...}" (milliseconds, rows per second).
 """
+
 import json
 import sys
 import time
@@ -59,6 +60,7 @@ def load_rate(make):
         for _ in it:
             c += 1
         yield c / max(time.perf_counter() - t0, 1e-9)
+
     rdd = sc.parallelize(range(load_rows), load_parts).map(make)
     return rdd.mapPartitions(run).collect()
 
@@ -71,8 +73,18 @@ load = {
 t0 = time.time()
 spark.stop()
 stop_ms = (time.time() - t0) * 1000.0
-print("BENCH_JSON " + json.dumps({
-    "spark_version": spark_version,
-    "context_ms": context_ms, "app_up_ms": app_up_ms, "first_job_ms": first_job_ms,
-    "jobs": jobs, "load": load, "stop_ms": stop_ms,
-}), flush=True)
+print(
+    "BENCH_JSON "
+    + json.dumps(
+        {
+            "spark_version": spark_version,
+            "context_ms": context_ms,
+            "app_up_ms": app_up_ms,
+            "first_job_ms": first_job_ms,
+            "jobs": jobs,
+            "load": load,
+            "stop_ms": stop_ms,
+        }
+    ),
+    flush=True,
+)

@@ -54,6 +54,11 @@ export interface SupervisorContext extends SupervisorInput {
   lastErrors: Record<number, string>;
   /** Bumped on every membership change; lets receivers drop out-of-order views. */
   epoch: number;
+  /**
+   * Bumped only when a member's attempt fails or is replaced: collectives between partitions run
+   * within one generation, and every call of an older one aborts.
+   */
+  generation: number;
   /** Messages from an attempt that is no longer current (ignored). */
   stale: number;
   /** Messages that could not be decoded (ignored). */
@@ -105,13 +110,13 @@ function describe(ctx: SupervisorContext, partitions: number[]): string {
 }
 
 /** Marks every member that owes a result as failed with `why` (a fault took it down). */
-function takeDown(ctx: SupervisorContext, why: string, code: string): Pick<SupervisorContext, 'members' | 'epoch'> {
+function takeDown(ctx: SupervisorContext, why: string, code: string): Pick<SupervisorContext, 'members' | 'epoch' | 'generation'> {
   const members = { ...ctx.members };
   for (const p of resultsMissing(ctx)) {
     const m = members[p];
     if (m && m.state !== 'finished' && m.state !== 'failed') members[p] = { ...m, state: 'failed', error: { code, message: why } };
   }
-  return { members, epoch: ctx.epoch + 1 };
+  return { members, epoch: ctx.epoch + 1, generation: ctx.generation + 1 };
 }
 
 /** The current members, ordered by partition. */
@@ -139,7 +144,9 @@ export const supervisorMachine = setup({
         return { stale: context.stale + 1 };
       }
       const member: Member = { ...r, state: 'registered' };
-      return { members: { ...context.members, [r.partition]: member }, epoch: context.epoch + 1 };
+      // A newer attempt replacing a member starts a new generation (a first registration does not).
+      const generation = current && r.attempt > current.attempt ? context.generation + 1 : context.generation;
+      return { members: { ...context.members, [r.partition]: member }, epoch: context.epoch + 1, generation };
     }),
     applyState: assign(({ context, event }) => {
       if (event.type !== 'STATE') return {};
@@ -151,7 +158,8 @@ export const supervisorMachine = setup({
         return fresh ? { lastErrors } : { stale: context.stale + 1 };
       }
       const member: Member = { ...current, state: event.state, error: event.error };
-      return { members: { ...context.members, [event.partition]: member }, lastErrors, epoch: context.epoch + 1 };
+      const generation = event.state === 'failed' && current.state !== 'failed' ? context.generation + 1 : context.generation;
+      return { members: { ...context.members, [event.partition]: member }, lastErrors, epoch: context.epoch + 1, generation };
     }),
     attemptFailed: assign(({ context, event }) => {
       if (event.type !== 'ATTEMPT_FAILED') return {};
@@ -159,7 +167,8 @@ export const supervisorMachine = setup({
       const current = context.members[event.partition];
       if (!current || current.attempt !== event.attempt || current.state === 'finished') return { lastErrors };
       const member: Member = { ...current, state: 'failed', error: { code: 'SPS_PROCESS_EXIT', message: event.error } };
-      return { members: { ...context.members, [event.partition]: member }, lastErrors, epoch: context.epoch + 1 };
+      const generation = current.state === 'failed' ? context.generation : context.generation + 1;
+      return { members: { ...context.members, [event.partition]: member }, lastErrors, epoch: context.epoch + 1, generation };
     }),
     acceptResult: assign(({ context, event }) => {
       if (event.type !== 'RESULT') return {};
@@ -233,6 +242,7 @@ export const supervisorMachine = setup({
     lost: {},
     lastErrors: {},
     epoch: 0,
+    generation: 0,
     stale: 0,
     malformed: 0,
   }),

@@ -1,8 +1,32 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Member } from '../protocol/types.js';
+import type { CollectiveMethods } from '../collectives/methods.js';
+import type { CollectiveStats } from '../collectives/communicator.js';
+import type { PartitionReply } from './cluster.js';
 
-/** What a partition server knows about itself and its cluster while it runs. */
-export interface PartitionContext<Config = unknown> {
+/**
+ * What a partition server knows about itself and its cluster while it runs, and how it computes
+ * with its peers: requests, and MPI-like collectives. Every partition must call the same
+ * collectives in the same order (each call is numbered within the cluster's generation); they work
+ * once the partition is registered (in endpoints, results, or tasks started from them), not during
+ * `initPartition`. Each takes `{ timeoutMs, signal }` last (default timeout 30 s).
+ *
+ * - `barrier()` resolves once every partition has called it.
+ * - `broadcast(value, root)` resolves with the root's value on every partition.
+ * - `gather(value, root)` resolves with every partition's value (in partition order) on the root, `undefined` elsewhere.
+ * - `allGather(value)` resolves with every partition's value, in partition order, everywhere.
+ * - `allReduce(value, op)` resolves with `op` applied over every partition's value in partition
+ *   order: a number, bigint, array of numbers or typed array with `'sum' | 'min' | 'max' | 'prod'`
+ *   (element-wise), or any msgpack values with a function `(a, b) => c`.
+ * - `reduceScatter(vector, op)` resolves with this partition's block (elements
+ *   `[⌊i·L/n⌋, ⌊(i+1)·L/n⌋)`) of the element-wise reduction of every partition's vector.
+ *
+ * They reject with `CollectiveAbortedError` (`SPS_COLLECTIVE_ABORTED`) when a participant's attempt
+ * failed or was replaced, `CollectiveTimeoutError` (`SPS_COLLECTIVE_TIMEOUT`, `.missing`) when
+ * peers never arrived, `CollectiveError` for bad arguments or partitions that disagree, and the
+ * signal's reason when aborted.
+ */
+export interface PartitionContext<Config = unknown> extends CollectiveMethods {
   /** This partition's index. */
   readonly partition: number;
   /** Which attempt of the partition this process is (0 first; Spark's task retries count up). */
@@ -29,6 +53,15 @@ export interface PartitionContext<Config = unknown> {
    * @throws RequestError with the peer's error code when it fails or times out.
    */
   request<T = unknown>(partition: number, endpoint: string, payload?: unknown, timeoutMs?: number): Promise<T>;
+  /**
+   * Calls an endpoint of every partition (this one included) at once; resolves with each
+   * partition's reply or error, by partition, as the driver's `cluster.requestAll` does.
+   */
+  requestAll<T = unknown>(endpoint: string, payload?: unknown, timeoutMs?: number): Promise<Map<number, PartitionReply<T>>>;
+  /** The cluster's generation as this partition last heard it (rises when a partition's attempt fails or is replaced). */
+  readonly generation: number;
+  /** What this partition counted of the collective traffic it dropped. */
+  collectiveStats(): CollectiveStats;
   /**
    * Writes a line to the worker's log (stderr), prefixed with partition and attempt. Strings go
    * as they are, errors with their code and stack (and cause), anything else as JSON (BigInts and

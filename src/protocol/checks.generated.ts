@@ -95,10 +95,13 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         Number.isInteger(value['epoch']) &&
         value['epoch'] <= 9007199254740991 &&
         value['epoch'] >= 0 &&
+        Number.isInteger(value['generation']) &&
+        value['generation'] <= 9007199254740991 &&
+        value['generation'] >= 0 &&
         Array.isArray(value['members']) &&
         value['members'].length <= 65536 &&
         ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
-        Object.getOwnPropertyNames(value).every(key => ['accepted', 'shutdown', 'reason', 'epoch', 'members'].includes(key))
+        Object.getOwnPropertyNames(value).every(key => ['accepted', 'shutdown', 'reason', 'epoch', 'generation', 'members'].includes(key))
       )
     }
     })(),
@@ -134,6 +137,15 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         )
       }
       })(),
+      "generation": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
       "members": (() => {
       const local_0 = /^[A-Za-z0-9_-]+$/;
       return function check(value) {
@@ -145,7 +157,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
       }
       })(),
     },
-    required: ["accepted","shutdown","epoch","members"],
+    required: ["accepted","shutdown","epoch","generation","members"],
     closed: true,
   },
   "state": {
@@ -244,15 +256,27 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         Number.isInteger(value['epoch']) &&
         value['epoch'] <= 9007199254740991 &&
         value['epoch'] >= 0 &&
+        Number.isInteger(value['generation']) &&
+        value['generation'] <= 9007199254740991 &&
+        value['generation'] >= 0 &&
         Array.isArray(value['members']) &&
         value['members'].length <= 65536 &&
         ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
-        Object.getOwnPropertyNames(value).length === 2
+        Object.getOwnPropertyNames(value).length === 3
       )
     }
     })(),
     fields: {
       "epoch": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "generation": (() => {
       return function check(value) {
         return (
           Number.isInteger(value) &&
@@ -272,7 +296,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
       }
       })(),
     },
-    required: ["epoch","members"],
+    required: ["epoch","generation","members"],
     closed: true,
   },
   "members-delta": {
@@ -287,10 +311,13 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         Number.isInteger(value['epoch']) &&
         value['epoch'] <= 9007199254740991 &&
         value['epoch'] >= 0 &&
+        Number.isInteger(value['generation']) &&
+        value['generation'] <= 9007199254740991 &&
+        value['generation'] >= 0 &&
         Array.isArray(value['members']) &&
         value['members'].length <= 65536 &&
         ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
-        Object.getOwnPropertyNames(value).length === 3
+        Object.getOwnPropertyNames(value).length === 4
       )
     }
     })(),
@@ -313,6 +340,15 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         )
       }
       })(),
+      "generation": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
       "members": (() => {
       const local_0 = /^[A-Za-z0-9_-]+$/;
       return function check(value) {
@@ -324,7 +360,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
       }
       })(),
     },
-    required: ["from","epoch","members"],
+    required: ["from","epoch","generation","members"],
     closed: true,
   },
   "members-get": {
@@ -361,6 +397,152 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
       })(),
     },
     required: [],
+    closed: true,
+  },
+  "coll": {
+    check: (() => {
+    const local_0 = /^[A-Za-z0-9_-]+$/;
+    const local_1 = /^[A-Za-z0-9_-]+$/;
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['g']) &&
+        value['g'] <= 9007199254740991 &&
+        value['g'] >= 0 &&
+        Number.isInteger(value['s']) &&
+        value['s'] <= 9007199254740991 &&
+        value['s'] >= 0 &&
+        Number.isInteger(value['a']) &&
+        value['a'] <= 9007199254740991 &&
+        value['a'] >= 0 &&
+        (typeof value['op'] === 'string') &&
+        value['op'].length <= 128 &&
+        local_0.test(value['op']) &&
+        Number.isInteger(value['tag']) &&
+        value['tag'] <= 255 &&
+        value['tag'] >= 0 &&
+        Number.isInteger(value['c']) &&
+        value['c'] <= 9007199254740991 &&
+        value['c'] >= 0 &&
+        Number.isInteger(value['n']) &&
+        value['n'] <= 9007199254740991 &&
+        value['n'] >= 1 &&
+        Number.isInteger(value['o']) &&
+        value['o'] <= 9007199254740991 &&
+        value['o'] >= 0 &&
+        Number.isInteger(value['len']) &&
+        value['len'] <= 9007199254740991 &&
+        value['len'] >= 0 &&
+        (value['dt'] !== undefined ? ((typeof value['dt'] === 'string') && value['dt'].length <= 128 && local_1.test(value['dt'])) : true) &&
+        value['d'] instanceof Uint8Array &&
+        (value['d'].length <= 8388608) &&
+        Object.getOwnPropertyNames(value).every(key => ['g', 's', 'a', 'op', 'tag', 'c', 'n', 'o', 'len', 'dt', 'd'].includes(key))
+      )
+    }
+    })(),
+    fields: {
+      "g": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "s": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "a": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "op": (() => {
+      const local_0 = /^[A-Za-z0-9_-]+$/;
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 128 &&
+          local_0.test(value)
+        )
+      }
+      })(),
+      "tag": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 255 &&
+          value >= 0
+        )
+      }
+      })(),
+      "c": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "n": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 1
+        )
+      }
+      })(),
+      "o": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "len": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "dt": (() => {
+      const local_0 = /^[A-Za-z0-9_-]+$/;
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 128 &&
+          local_0.test(value)
+        )
+      }
+      })(),
+      "d": (() => {
+      return function check(value) {
+        return (
+          value instanceof Uint8Array &&
+          (value.length <= 8388608)
+        )
+      }
+      })(),
+    },
+    required: ["g","s","a","op","tag","c","n","o","len","d"],
     closed: true,
   },
   "res": {

@@ -56,26 +56,38 @@ export function decodeShutdown(subject: string, data: Uint8Array): void {
   decode(subject, data, ['shutdown']);
 }
 
-/** Encodes a `members` view with its epoch. */
-export function encodeMembers(epoch: number, members: Member[]): Uint8Array {
-  return encode('members', { epoch, members: members.map(wireMember) });
+/** A membership view: its epoch, the generation, and the members. */
+export interface MembersView {
+  epoch: number;
+  generation: number;
+  members: Member[];
+}
+
+/** Encodes a `members` view with its epoch and generation. */
+export function encodeMembers(view: MembersView): Uint8Array {
+  return encode('members', { epoch: view.epoch, generation: view.generation, members: view.members.map(wireMember) });
+}
+
+/** What changed in the membership between epochs `from` and `epoch`, and the generation at `epoch`. */
+export interface MembersDelta extends MembersView {
+  from: number;
 }
 
 /** Encodes the members that changed between epochs `from` and `epoch`. */
-export function encodeMembersDelta(from: number, epoch: number, members: Member[]): Uint8Array {
-  return encode('members-delta', { from, epoch, members: members.map(wireMember) });
+export function encodeMembersDelta(d: MembersDelta): Uint8Array {
+  return encode('members-delta', { from: d.from, epoch: d.epoch, generation: d.generation, members: d.members.map(wireMember) });
 }
 
 /** Decodes and checks a `members-delta`. */
-export function decodeMembersDelta(subject: string, data: Uint8Array): { from: number; epoch: number; members: Member[] } {
-  const { from, epoch, members } = decode(subject, data, ['members-delta']);
-  return { from, epoch, members };
+export function decodeMembersDelta(subject: string, data: Uint8Array): MembersDelta {
+  const { from, epoch, generation, members } = decode(subject, data, ['members-delta']);
+  return { from, epoch, generation, members };
 }
 
 /** Decodes and checks a `members` view. */
-export function decodeMembers(subject: string, data: Uint8Array): { epoch: number; members: Member[] } {
-  const { epoch, members } = decode(subject, data, ['members']);
-  return { epoch, members };
+export function decodeMembers(subject: string, data: Uint8Array): MembersView {
+  const { epoch, generation, members } = decode(subject, data, ['members']);
+  return { epoch, generation, members };
 }
 
 // msgpack has no `undefined`; an absent error must be absent, not nil, to pass the schema.

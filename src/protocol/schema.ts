@@ -52,6 +52,7 @@ export const MESSAGE_SCHEMAS = {
     shutdown: Type.Boolean(),
     reason: Type.Optional(Str()),
     epoch: Int(),
+    generation: Int(),
     members: Members,
   }),
   /** A partition's state change (on `ctl.state.<partition>`). */
@@ -65,19 +66,41 @@ export const MESSAGE_SCHEMAS = {
   shutdown: Obj({}),
   /** The driver is alive (only the driver may publish it); partitions leave when it falls silent. */
   heartbeat: Obj({}),
-  /** The whole membership view with its epoch: the reply to `members-get`. */
-  members: Obj({ epoch: Int(), members: Members }),
+  /**
+   * The whole membership view with its epoch, and the generation, which rises only when a member's
+   * attempt fails or is replaced (collectives of an older one abort): the reply to `members-get`.
+   */
+  members: Obj({ epoch: Int(), generation: Int(), members: Members }),
   /**
    * What changed in the membership between epochs `from` and `epoch`: the members whose record
-   * changed, each whole (only the driver may publish it, on `ctl.members`). A receiver whose view
-   * is at an epoch in [from, epoch) applies it; one behind `from` missed a change and asks for the
-   * whole view.
+   * changed, each whole, and the generation at `epoch` (only the driver may publish it, on
+   * `ctl.members`). A receiver whose view is at an epoch in [from, epoch) applies it; one behind
+   * `from` missed a change and asks for the whole view.
    */
-  'members-delta': Obj({ from: Int(), epoch: Int(), members: Members }),
+  'members-delta': Obj({ from: Int(), epoch: Int(), generation: Int(), members: Members }),
   /** Asks the supervisor for the membership view; the reply is `members`. */
   'members-get': Obj({}),
   /** A request to a partition endpoint; `body` is the caller's payload. */
   req: Obj({ body: Type.Optional(Type.Unknown()) }),
+  /**
+   * One chunk of a collective between partitions (on `coll.<to>.<from>`; the sender is the
+   * subject's). `g` generation, `s` sequence of the call in that generation, `a` the sender's
+   * attempt, `op` the collective, `tag` its phase, chunk `c` of `n` at byte `o` of a value of `len`
+   * bytes, `dt` the typed-array kind (absent: msgpack), `d` the raw bytes.
+   */
+  coll: Obj({
+    g: Int(),
+    s: Int(),
+    a: Int(),
+    op: Name,
+    tag: Type.Integer({ minimum: 0, maximum: 255 }),
+    c: Int(),
+    n: Int(1),
+    o: Int(),
+    len: Int(),
+    dt: Type.Optional(Name),
+    d: Type.Uint8Array({ maxByteLength: 8 * 1024 * 1024 }),
+  }),
   /** An endpoint's reply: a body, or an error. */
   res: Type.Union([Obj({ ok: Type.Literal(true), body: Type.Optional(Type.Unknown()) }), Obj({ ok: Type.Literal(false), error: WireErrorSchema })]),
 

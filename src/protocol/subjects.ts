@@ -13,6 +13,7 @@ import { InvalidOptionError } from '../errors.js';
  * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
  * | `sps.<id>.ctl.members.get`                | partitions, clients  | request/reply   |
  * | `sps.<id>.p.<partition>.<attempt>.<name>` | driver, peers, clients | request/reply |
+ * | `sps.<id>.coll.<to>.<from>`               | partition `<from>`   | publish (collectives; `<to>` a partition or `all`) |
  * | `sps.<id>.spark.<event>`                  | the Spark runner (`cancel`: the driver) | publish / request |
  * | `sps.<id>.app.>`                          | the user's code      | anything        |
  * | `_INBOX.<id>.<identity>.>`                | replies to one identity | reply        |
@@ -46,6 +47,11 @@ export interface Subjects {
   endpoint(partition: number, attempt: number, name: string): string;
   /** Wildcard matching every endpoint of one attempt of one partition. */
   endpoints(partition: number, attempt: number | '*'): string;
+  /**
+   * Collective traffic from partition `from` to partition `to` (or `all` of them). Only `from`'s
+   * credentials may publish it, so the sender is the subject's last token, never a field.
+   */
+  coll(to: number | 'all' | '*', from: number | '*'): string;
   /** The Spark runner's subjects. */
   spark(event: string): string;
   /** Subjects left to the user's code (`sps.<id>.app.>`). */
@@ -70,6 +76,7 @@ export function subjectsFor(clusterId: string): Subjects {
     membersGet: `${prefix}.ctl.members.get`,
     endpoint: (partition, attempt, name) => `${prefix}.p.${partition}.${attempt}.${name}`,
     endpoints: (partition, attempt) => `${prefix}.p.${partition}.${attempt}.*`,
+    coll: (to, from) => `${prefix}.coll.${to}.${from}`,
     spark: (event) => `${prefix}.spark.${event}`,
     app: `${prefix}.app.>`,
     inbox: (identity) => `_INBOX.${clusterId}.${identity}`,

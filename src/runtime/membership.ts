@@ -12,7 +12,7 @@ export class DeltaPublisher {
   private epoch = 0;
 
   /** The members changed since the last delta, with the epochs it spans; undefined when nothing changed. */
-  next(epoch: number, members: readonly Member[]): { from: number; epoch: number; members: Member[] } | undefined {
+  next(epoch: number, members: readonly Member[]): Omit<Delta, 'generation'> | undefined {
     const changed = members.filter((m) => this.sent.get(m.partition) !== JSON.stringify(m));
     if (changed.length === 0 || epoch <= this.epoch) return undefined;
     for (const m of changed) this.sent.set(m.partition, JSON.stringify(m));
@@ -22,10 +22,11 @@ export class DeltaPublisher {
   }
 }
 
-/** A delta as received. */
+/** A delta as received: the members that changed in (from, epoch], and the generation at `epoch`. */
 export interface Delta {
   from: number;
   epoch: number;
+  generation: number;
   members: Member[];
 }
 
@@ -36,6 +37,8 @@ export interface Delta {
 export class MembershipView {
   /** Epoch of the view; -1 before the first whole view. */
   epoch = -1;
+  /** The cluster's generation at that epoch (collectives run within one). */
+  generation = 0;
   private readonly byPartition = new Map<number, Member>();
   private waiting: Delta[] = [];
 
@@ -45,9 +48,10 @@ export class MembershipView {
   }
 
   /** Takes a whole view; returns true if it was newer than the one held. */
-  replace(epoch: number, members: readonly Member[]): boolean {
+  replace(epoch: number, generation: number, members: readonly Member[]): boolean {
     if (epoch <= this.epoch) return false;
     this.epoch = epoch;
+    this.generation = generation;
     this.byPartition.clear();
     for (const m of members) this.byPartition.set(m.partition, m);
     this.applyWaiting();
@@ -78,6 +82,7 @@ export class MembershipView {
     // Each member in a delta is its whole, latest record: newer than anything the view holds.
     for (const m of d.members) this.byPartition.set(m.partition, m);
     this.epoch = d.epoch;
+    this.generation = d.generation;
   }
 
   private applyWaiting(): void {

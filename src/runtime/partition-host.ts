@@ -21,6 +21,9 @@ import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
 import { formatLogLine } from './log-format.js';
+import { Communicator } from '../collectives/communicator.js';
+import { collectiveMethods } from '../collectives/methods.js';
+import type { PartitionReply } from '../api/cluster.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -42,12 +45,14 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const view = new MembershipView();
   let members: Member[] = [];
   const peerWaiters = new Set<() => void>();
+  const comm = new Communicator(nc, subjects, partition, attempt, env.partitions);
   const changed = (): void => {
     members = view.members;
+    comm.setView(view.generation, members);
     for (const w of peerWaiters) w();
   };
-  const setMembers = (e: number, m: Member[]): void => {
-    if (view.replace(e, m)) changed();
+  const setMembers = (e: number, generation: number, m: Member[]): void => {
+    if (view.replace(e, generation, m)) changed();
   };
   // A delta showed that a change was missed: the whole view, once at a time.
   let fetching = false;
@@ -57,7 +62,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     try {
       const msg = await nc.request(subjects.membersGet, encode('members-get', {}), { timeout: env.requestTimeoutMs });
       const v = decodeMembers(msg.subject, msg.data);
-      setMembers(v.epoch, v.members);
+      setMembers(v.epoch, v.generation, v.members);
     } catch {
       // The next delta shows the gap again and asks again.
     } finally {
@@ -73,7 +78,19 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const endpointsInFlight = new InFlight();
   let driverWatch: DriverWatch | undefined;
 
+  const request = async <T>(target: number, endpoint: string, payload?: unknown, timeoutMs = env.requestTimeoutMs): Promise<T> => {
+    const m = members.find((x) => x.partition === target);
+    if (!m) throw new RequestError('SPS_UNKNOWN_PARTITION', target, endpoint, `no member in the membership view seen by partition ${partition}`);
+    const reply = await requestEndpoint(nc, subjects.endpoint(target, m.attempt, endpoint), payload, timeoutMs);
+    return unwrapReply(reply, target, endpoint) as T;
+  };
+
   const ctx: PartitionContext = {
+    ...collectiveMethods(comm),
+    get generation() {
+      return comm.stats.generation;
+    },
+    collectiveStats: () => ({ ...comm.stats }),
     partition,
     attempt,
     clusterId: env.clusterId,
@@ -97,17 +114,25 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         }, timeoutMs);
         if (!check()) peerWaiters.add(check);
       }),
-    request: async <T>(target: number, endpoint: string, payload?: unknown, timeoutMs = env.requestTimeoutMs): Promise<T> => {
-      const m = members.find((x) => x.partition === target);
-      if (!m) throw new RequestError('SPS_UNKNOWN_PARTITION', target, endpoint, `no member in the membership view seen by partition ${partition}`);
-      const reply = await requestEndpoint(nc, subjects.endpoint(target, m.attempt, endpoint), payload, timeoutMs);
-      return unwrapReply(reply, target, endpoint) as T;
+    request,
+    requestAll: async <T>(endpoint: string, payload?: unknown, timeoutMs = env.requestTimeoutMs) => {
+      const replies = await Promise.all(
+        Array.from({ length: env.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
+          try {
+            return [p, { ok: true, value: await request<T>(p, endpoint, payload, timeoutMs) }];
+          } catch (err) {
+            return [p, { ok: false, error: err as RequestError }];
+          }
+        }),
+      );
+      return new Map(replies);
     },
     // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => log(formatLogLine(args)),
   };
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
+  comm.listen();
   nc.subscribe(subjects.members, {
     callback: (err, msg) => {
       if (err) return;
@@ -180,7 +205,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);
           if (!ack.accepted) throw new SparkPartitionServerError('SPS_REGISTER_REFUSED', `registration refused: ${ack.reason ?? 'no reason given'}`);
-          setMembers(ack.epoch, ack.members);
+          setMembers(ack.epoch, ack.generation, ack.members);
           // The driver answered: from now on its silence means it is gone.
           driverWatch?.start();
           return { shutdown: ack.shutdown };
@@ -248,6 +273,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const final = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
   sub.unsubscribe();
   driverWatch?.stop();
+  comm.close();
   const state = final.value as PartitionState;
   if (!nc.isClosed()) {
     await nc.flush().catch(() => {});

@@ -36,7 +36,7 @@ export function hostSupervisor(
       actions: {
         publishMembers: ({ context }) => {
           const d = deltas.next(context.epoch, memberList(context));
-          if (d && !nc.isClosed()) nc.publish(subjects.members, encodeMembersDelta(d.from, d.epoch, d.members));
+          if (d && !nc.isClosed()) nc.publish(subjects.members, encodeMembersDelta({ ...d, generation: context.generation }));
         },
         broadcastShutdown: () => {
           if (!nc.isClosed()) nc.publish(subjects.shutdown, encodeShutdown());
@@ -66,7 +66,7 @@ export function hostSupervisor(
           return;
         }
         if (!active()) {
-          msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, members: [] }));
+          msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, generation: 0, members: [] }));
           return;
         }
         // xstate processes the event synchronously, so the snapshot below already reflects it.
@@ -80,6 +80,7 @@ export function hostSupervisor(
             shutdown: snap.value === 'stopping' || snap.status !== 'active',
             ...(accepted ? {} : { reason: `attempt ${registration.attempt} of partition ${registration.partition} is stale` }),
             epoch: snap.context.epoch,
+            generation: snap.context.generation,
             members: memberList(snap.context),
           }),
         );
@@ -108,7 +109,7 @@ export function hostSupervisor(
           return;
         }
         const ctx = actor.getSnapshot().context;
-        msg.respond(encodeMembers(ctx.epoch, memberList(ctx)));
+        msg.respond(encodeMembers({ epoch: ctx.epoch, generation: ctx.generation, members: memberList(ctx) }));
       },
     }),
   );

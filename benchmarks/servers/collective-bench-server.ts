@@ -1,0 +1,37 @@
+import { PartitionServer, type PartitionContext } from '../../src/index.js';
+
+/** One timed series: `iterations` calls of one collective after `warmup` untimed ones. */
+export interface CollectiveRun {
+  op: 'barrier' | 'allReduce' | 'allReduce-ring' | 'allGather';
+  /** Bytes per partition (allReduce: float32 elements × 4; allGather: a string of that length). */
+  bytes: number;
+  iterations: number;
+  warmup: number;
+}
+
+// A benchmark measures; a slow call on a busy machine is a figure, not a failure.
+const timeoutMs = 120_000;
+
+async function once(ctx: PartitionContext, run: CollectiveRun, value: unknown): Promise<void> {
+  if (run.op === 'barrier') await ctx.barrier({ timeoutMs });
+  else if (run.op === 'allGather') await ctx.allGather(value, { timeoutMs });
+  else await ctx.allReduce(value as Float32Array, 'sum', { timeoutMs, algorithm: run.op === 'allReduce-ring' ? 'ring' : 'direct' });
+}
+
+/** Times collectives inside the partition, call by call (what Spark's side times inside its tasks too). */
+export default new PartitionServer({
+  endpoints: {
+    run: async (payload, ctx) => {
+      const run = payload as CollectiveRun;
+      const value = run.op.startsWith('allReduce') ? new Float32Array(run.bytes / 4).fill(ctx.partition + 1) : 'x'.repeat(run.bytes);
+      for (let i = 0; i < run.warmup; i++) await once(ctx, run, value);
+      const times: number[] = [];
+      for (let i = 0; i < run.iterations; i++) {
+        const t0 = performance.now();
+        await once(ctx, run, value);
+        times.push(performance.now() - t0);
+      }
+      return times;
+    },
+  },
+});

@@ -1,0 +1,406 @@
+import type { Subscription } from '@nats-io/nats-core';
+import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../errors.js';
+import { decode, encode } from '../protocol/codec.js';
+import type { Subjects } from '../protocol/subjects.js';
+import type { Member } from '../protocol/types.js';
+import type { NatsConnection } from '../transport/bus.js';
+import type { CallChannel, Chunk } from './channel.js';
+import { alignChunk, chunksOf } from './layout.js';
+import { fromWire, type WireValue } from './values.js';
+
+/** Options of one collective call. */
+export interface CollectiveOptions {
+  /** How long the call may take, waiting for peers included (default 30 s). */
+  timeoutMs?: number;
+  /** Aborts the call: it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * `allReduce` only: how a large typed array (64 KB and up, built-in op) travels. `'direct'` (the
+   * default): reduce-scatter straight to each block's owner, then an all-gather; `'ring'`: a ring
+   * of n−1 + n−1 neighbour steps. Every partition must choose the same.
+   */
+  algorithm?: 'direct' | 'ring';
+}
+
+/** What a partition counted of the collective traffic it refused. */
+export interface CollectiveStats {
+  /** The generation this partition is in (-1 before it registered). */
+  generation: number;
+  /** Messages from an older generation, a replaced attempt, a finished call, or repeated (dropped). */
+  stale: number;
+  /** Messages that did not decode or did not fit their call (dropped). */
+  malformed: number;
+  /** Messages dropped because too many were held for calls this partition had not made yet. */
+  overflow: number;
+}
+
+/** Default timeout of a collective call. */
+export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 30_000;
+/** Default largest chunk on NATS (below the server's max_payload, which caps it further). */
+export const DEFAULT_CHUNK_BYTES = 512 * 1024;
+/** Calls ahead of this partition's next one for which peers' messages are held. */
+const SEQ_WINDOW = 1024;
+/** Bytes held for calls this partition has not made yet, or for a generation it has not seen yet. */
+const HOLD_BYTES = 512 * 1024 * 1024;
+
+type Waiter = { resolve: (c: Chunk) => void; reject: (e: unknown) => void };
+type Held = Chunk & { g: number; s: number; a: number };
+
+/** One collective call in progress. */
+class Call {
+  readonly waiters = new Map<string, Waiter>();
+  error: unknown;
+  fail!: (e: unknown) => void;
+  readonly failed = new Promise<never>((_, reject) => {
+    this.fail = (e) => {
+      if (this.error !== undefined) return;
+      this.error = e;
+      for (const w of this.waiters.values()) w.reject(e);
+      this.waiters.clear();
+      reject(e);
+    };
+  });
+  constructor(
+    readonly op: string,
+    readonly generation: number,
+    readonly seq: number,
+    readonly expect: number[],
+  ) {
+    this.failed.catch(() => {});
+  }
+}
+
+const READY_STATES = new Set(['registered', 'serving', 'draining']);
+
+/**
+ * The transport side of collectives for one partition: numbers every call within the current
+ * generation, sends chunks on `coll.<to>.<from>`, and files what arrives by (call, sender, phase,
+ * chunk). A message from an older generation, a replaced attempt, a finished call, or a repeat is
+ * dropped and counted; one for a call this partition has not made yet (or a generation it has not
+ * heard of yet) is held, within bounds. When the generation rises, every pending call rejects with
+ * {@link CollectiveAbortedError} naming the partitions that failed or were replaced.
+ */
+export class Communicator {
+  private generation = -1;
+  private members: Member[] = [];
+  private nextSeq = 0;
+  /** Calls below this sequence, and those in `finished`, are over: their messages are stale. */
+  private floor = 0;
+  private readonly finished = new Set<number>();
+  private readonly calls = new Map<number, Call>();
+  /** Chunks that arrived before their receive, by call and key. */
+  private readonly boxes = new Map<number, Map<string, Chunk>>();
+  /** Who sent anything for a call (to name who never arrived on a timeout). */
+  private readonly arrived = new Map<number, Set<number>>();
+  /** Chunks of a generation this partition has not heard of yet. */
+  private future: Held[] = [];
+  private heldBytes = 0;
+  private readonly readyWaiters = new Set<() => void>();
+  private readonly subs: Subscription[] = [];
+  readonly stats: CollectiveStats = { generation: -1, stale: 0, malformed: 0, overflow: 0 };
+  readonly chunkBytes: number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    readonly partition: number,
+    readonly attempt: number,
+    readonly partitions: number,
+    chunkBytes = DEFAULT_CHUNK_BYTES,
+  ) {
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    // Leave room for the envelope (generation, sequence, offsets…) under the server's limit.
+    this.chunkBytes = alignChunk(Math.min(chunkBytes, maxPayload - 1024));
+  }
+
+  /** Subscribes to what peers send this partition; call before registering, so nothing is missed. */
+  listen(): void {
+    const callback = (err: Error | null, msg: { subject: string; data: Uint8Array }): void => {
+      if (!err) this.receive(msg.subject, msg.data);
+    };
+    this.subs.push(this.nc.subscribe(this.subjects.coll(this.partition, '*'), { callback }));
+    this.subs.push(this.nc.subscribe(this.subjects.coll('all', '*'), { callback }));
+  }
+
+  /** Takes a membership view; a higher generation aborts every pending call. */
+  setView(generation: number, members: Member[]): void {
+    if (generation < this.generation) return;
+    const before = this.members;
+    this.members = members;
+    if (generation > this.generation) {
+      if (this.generation >= 0) {
+        const changed = members
+          .filter((m) => {
+            const old = before.find((b) => b.partition === m.partition);
+            return !old || old.attempt !== m.attempt || (m.state === 'failed' && old.state !== 'failed');
+          })
+          .map((m) => m.partition);
+        const who = changed.length ? `partition(s) ${changed.join(', ')} failed or were replaced` : 'a partition failed or was replaced';
+        for (const call of this.calls.values())
+          call.fail(new CollectiveAbortedError(call.op, changed, call.generation, `${who}; generation is now ${generation}`));
+      }
+      this.generation = generation;
+      this.stats.generation = generation;
+      this.nextSeq = 0;
+      this.floor = 0;
+      this.finished.clear();
+      this.boxes.clear();
+      this.arrived.clear();
+      this.heldBytes = 0;
+      const replay = this.future.filter((h) => h.g === generation);
+      this.future = this.future.filter((h) => h.g > generation);
+      for (const h of this.future) this.heldBytes += h.d.length;
+      for (const h of replay) this.file(h);
+    }
+    const self = members.find((m) => m.partition === this.partition);
+    if (self && self.attempt !== this.attempt) {
+      for (const call of this.calls.values())
+        call.fail(
+          new CollectiveAbortedError(call.op, [this.partition], call.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`),
+        );
+    }
+    for (const w of [...this.readyWaiters]) w();
+  }
+
+  private receive(subject: string, data: Uint8Array): void {
+    const token = subject.slice(subject.lastIndexOf('.') + 1);
+    const from = /^(0|[1-9]\d{0,5})$/.test(token) ? Number(token) : -1;
+    if (from === this.partition) return; // our own message to `all`, echoed back
+    let m;
+    try {
+      if (from < 0 || from >= this.partitions) throw new Error('not a partition');
+      m = decode(subject, data, ['coll']);
+      if (m.c >= m.n || m.o + m.d.length > m.len) throw new Error('chunk out of range');
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    const held: Held = { from, op: m.op, tag: m.tag, c: m.c, n: m.n, o: m.o, len: m.len, dt: m.dt, d: m.d, g: m.g, s: m.s, a: m.a };
+    if (m.g < this.generation) this.stats.stale++;
+    else if (m.g > this.generation) {
+      if (!this.hold(m.d.length)) return;
+      this.future.push(held);
+    } else this.file(held);
+  }
+
+  private hold(bytes: number): boolean {
+    if (this.heldBytes + bytes > HOLD_BYTES) {
+      this.stats.overflow++;
+      return false;
+    }
+    this.heldBytes += bytes;
+    return true;
+  }
+
+  /** Files a chunk of the current generation for its call, or drops it (counted). */
+  private file(h: Held): void {
+    const sender = this.members.find((m) => m.partition === h.from);
+    if (!sender || sender.attempt !== h.a || h.s < this.floor || this.finished.has(h.s)) {
+      this.stats.stale++;
+      return;
+    }
+    if (h.s >= this.nextSeq + SEQ_WINDOW) {
+      this.stats.overflow++;
+      return;
+    }
+    let seen = this.arrived.get(h.s);
+    if (!seen) this.arrived.set(h.s, (seen = new Set()));
+    seen.add(h.from);
+    const key = `${h.from}/${h.tag}/${h.c}`;
+    const chunk: Chunk = { from: h.from, op: h.op, tag: h.tag, c: h.c, n: h.n, o: h.o, len: h.len, dt: h.dt, d: h.d };
+    const call = this.calls.get(h.s);
+    const waiter = call?.waiters.get(key);
+    if (waiter) {
+      call!.waiters.delete(key);
+      waiter.resolve(chunk);
+      return;
+    }
+    let box = this.boxes.get(h.s);
+    if (!box) this.boxes.set(h.s, (box = new Map()));
+    if (box.has(key)) {
+      this.stats.stale++;
+      return;
+    }
+    if (!this.hold(h.d.length)) return;
+    box.set(key, chunk);
+  }
+
+  private isReady(): boolean {
+    if (this.members.length < this.partitions) return false;
+    return this.members.every((m) => READY_STATES.has(m.state)) && this.members.find((m) => m.partition === this.partition)?.attempt === this.attempt;
+  }
+
+  private notReady(): number[] {
+    const out: number[] = [];
+    for (let p = 0; p < this.partitions; p++) {
+      const m = this.members.find((x) => x.partition === p);
+      if (!m || !READY_STATES.has(m.state)) out.push(p);
+    }
+    return out;
+  }
+
+  private waitReady(deadline: number, op: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.isReady()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.readyWaiters.delete(check);
+      };
+      const check = (): void => {
+        const self = this.members.find((m) => m.partition === this.partition);
+        if (self && self.attempt !== this.attempt) {
+          done();
+          reject(new CollectiveAbortedError(op, [this.partition], this.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`));
+        } else if (this.isReady()) {
+          done();
+          resolve();
+        }
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(
+        () => {
+          done();
+          const missing = this.notReady();
+          reject(new CollectiveTimeoutError(op, timeoutMs, missing, `partition(s) ${missing.join(', ')} not serving in generation ${this.generation}`));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.readyWaiters.add(check);
+    });
+  }
+
+  /**
+   * Runs one collective call: waits until every partition's current attempt is up, takes the next
+   * sequence number of the generation, and runs `body` on a channel bound to the call. Rejects on
+   * timeout (naming who never arrived), abort signal, or a generation change.
+   */
+  async run<T>(op: string, expect: number[], opts: CollectiveOptions, body: (ch: CallChannel) => Promise<T>): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+    if (this.generation < 0) {
+      throw new CollectiveError(
+        'SPS_COLLECTIVE_STATE',
+        op,
+        `partition ${this.partition} is not registered yet: collectives work once initPartition has finished`,
+      );
+    }
+    opts.signal?.throwIfAborted();
+    const deadline = Date.now() + timeoutMs;
+    await this.waitReady(deadline, op, timeoutMs, opts.signal);
+    // Aborted while waiting for peers, or right after (before a listener could hear it).
+    opts.signal?.throwIfAborted();
+    const call = new Call(op, this.generation, this.nextSeq++, expect);
+    this.calls.set(call.seq, call);
+    const timer = setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - Date.now()));
+    const onAbort = (): void => call.fail(opts.signal!.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const work = body(this.channel(call));
+      work.catch(() => {});
+      return await Promise.race([work, call.failed]);
+    } catch (err) {
+      call.fail(err);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.end(call);
+    }
+  }
+
+  private timeoutError(call: Call, timeoutMs: number): CollectiveTimeoutError {
+    const seen = this.arrived.get(call.seq) ?? new Set<number>();
+    const never = call.expect.filter((p) => !seen.has(p));
+    const pending = [...new Set([...call.waiters.keys()].map((k) => Number(k.split('/')[0])))].sort((a, b) => a - b);
+    const missing = never.length ? never : pending;
+    const detail = never.length ? `partition(s) ${never.join(', ')} never arrived` : `partition(s) ${pending.join(', ')} sent only part of their data`;
+    return new CollectiveTimeoutError(
+      call.op,
+      timeoutMs,
+      missing,
+      `${detail} (call ${call.seq} of generation ${call.generation} on partition ${this.partition})`,
+    );
+  }
+
+  private end(call: Call): void {
+    this.calls.delete(call.seq);
+    if (call.generation !== this.generation) return;
+    const box = this.boxes.get(call.seq);
+    if (box) for (const c of box.values()) this.heldBytes -= c.d.length;
+    this.boxes.delete(call.seq);
+    this.arrived.delete(call.seq);
+    this.finished.add(call.seq);
+    while (this.finished.delete(this.floor)) this.floor++;
+  }
+
+  private channel(call: Call): CallChannel {
+    const send = (to: number | 'all', tag: number, k: Omit<Chunk, 'from' | 'op' | 'tag'>): void => {
+      if (call.error !== undefined) throw call.error;
+      const fields = { g: call.generation, s: call.seq, a: this.attempt, op: call.op, tag, c: k.c, n: k.n, o: k.o, len: k.len, d: k.d };
+      this.nc.publish(this.subjects.coll(to, this.partition), encode('coll', k.dt ? { ...fields, dt: k.dt } : fields));
+    };
+    const recvChunk = (from: number, tag: number, c: number): Promise<Chunk> => {
+      if (call.error !== undefined) return Promise.reject(call.error);
+      const key = `${from}/${tag}/${c}`;
+      const box = this.boxes.get(call.seq);
+      const held = box?.get(key);
+      const check = (chunk: Chunk): Chunk => {
+        if (chunk.op !== call.op) {
+          throw new CollectiveError(
+            'SPS_COLLECTIVE_MISMATCH',
+            call.op,
+            `partition ${from} called ${chunk.op} as call ${call.seq} of generation ${call.generation}, where partition ${this.partition} called ${call.op}: every partition must make the same calls in the same order`,
+          );
+        }
+        return chunk;
+      };
+      if (held) {
+        box!.delete(key);
+        this.heldBytes -= held.d.length;
+        try {
+          return Promise.resolve(check(held));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      }
+      return new Promise<Chunk>((resolve, reject) => call.waiters.set(key, { resolve, reject })).then(check);
+    };
+    const chunkBytes = this.chunkBytes;
+    return {
+      rank: this.partition,
+      size: this.partitions,
+      chunkBytes,
+      op: call.op,
+      sendChunk: send,
+      send: (to, tag, w: WireValue) => {
+        const chunks = chunksOf(w.bytes.length, chunkBytes);
+        chunks.forEach((k, c) => send(to, tag, { c, n: chunks.length, o: k.start, len: w.bytes.length, dt: w.kind, d: w.bytes.subarray(k.start, k.end) }));
+      },
+      recvChunk,
+      recvValue: async (from, tag) => {
+        const first = await recvChunk(from, tag, 0);
+        if (first.n === 1) return fromWire({ bytes: first.d, kind: first.dt });
+        const bytes = new Uint8Array(first.len);
+        bytes.set(first.d, first.o);
+        const rest = await Promise.all(Array.from({ length: first.n - 1 }, (_, i) => recvChunk(from, tag, i + 1)));
+        for (const k of rest) {
+          if (k.len !== first.len || k.n !== first.n || k.dt !== first.dt)
+            throw new CollectiveError('SPS_COLLECTIVE_MISMATCH', call.op, `partition ${from} sent chunks of different values`);
+          bytes.set(k.d, k.o);
+        }
+        return fromWire({ bytes, kind: first.dt });
+      },
+    };
+  }
+
+  /** Stops listening; pending calls reject. */
+  close(): void {
+    for (const s of this.subs) s.unsubscribe();
+    for (const call of this.calls.values()) call.fail(new CollectiveError('SPS_COLLECTIVE_STATE', call.op, `partition ${this.partition} is shutting down`));
+  }
+}

@@ -1,0 +1,71 @@
+import test from 'ava';
+import { alignChunk, blockOf, chunksOf } from '../src/collectives/layout.js';
+import { reduceValues } from '../src/collectives/reduce.js';
+import { fromWire, toWire } from '../src/collectives/values.js';
+
+test('blocks cover a vector exactly once, in order, also when it is shorter than the partitions', (t) => {
+  for (const length of [0, 1, 3, 7, 1000]) {
+    for (let parts = 1; parts <= 5; parts++) {
+      const blocks = Array.from({ length: parts }, (_, i) => blockOf(length, parts, i));
+      t.is(blocks[0]!.start, 0);
+      t.is(blocks.at(-1)!.end, length);
+      for (let i = 1; i < parts; i++) t.is(blocks[i]!.start, blocks[i - 1]!.end);
+      for (const b of blocks) t.true(b.end - b.start <= Math.ceil(length / parts));
+    }
+  }
+});
+
+test('chunks cut bytes at the chunk size, an empty value is one empty chunk, and chunk sizes stay multiples of 8', (t) => {
+  t.deepEqual(chunksOf(0, 8), [{ start: 0, end: 0 }]);
+  t.deepEqual(chunksOf(20, 8), [
+    { start: 0, end: 8 },
+    { start: 8, end: 16 },
+    { start: 16, end: 20 },
+  ]);
+  t.is(alignChunk(1_048_576 - 1024), 1_047_552);
+  t.is(alignChunk(13), 8);
+  t.is(alignChunk(3), 8);
+});
+
+test('built-in reductions run element-wise in partition order and name the partition whose value does not fit', (t) => {
+  t.is(reduceValues([1, 2, 3], 'sum', String), 6);
+  t.is(reduceValues([2n, 5n, 3n], 'max', String), 5n);
+  t.deepEqual(
+    reduceValues(
+      [
+        [1, 5],
+        [3, 2],
+      ],
+      'min',
+      String,
+    ),
+    [1, 2],
+  );
+  const a = new Float32Array([1, 2]);
+  const r = reduceValues([a, new Float32Array([3, 4])], 'prod', String) as Float32Array;
+  t.deepEqual([r.constructor.name, ...r], ['Float32Array', 3, 8]);
+  t.deepEqual([...a], [1, 2], 'inputs are not mutated');
+  t.is(
+    reduceValues(['a', 'b', 'c'], (x, y) => `${String(x)}${String(y)}`, String),
+    'abc',
+  );
+  t.throws(() => reduceValues([new Float32Array(2), new Float32Array(3)], 'sum', (i) => `partition ${i}'s value`), {
+    message: "partition 1's value has 3 elements, partition 0's value has 2",
+  });
+  t.throws(() => reduceValues([new Float32Array(2), new Float64Array(2)], 'sum', (i) => `p${i}`), { message: 'p1 is Float64Array, p0 is Float32Array' });
+  t.throws(() => reduceValues([{}, {}], 'sum', (i) => `p${i}`), { message: /p0 is not a number, bigint, array of numbers or typed array/ });
+});
+
+test('typed arrays travel as their own bytes and come back as the same kind; bigints stay bigints', (t) => {
+  const f = new Float64Array([1.5, -2]);
+  const w = toWire(f);
+  t.is(w.kind, 'Float64Array');
+  t.is(w.bytes.buffer, f.buffer, 'no copy on the way out');
+  // Bytes at an odd offset (as a message may hold them) still make an aligned array.
+  const odd = new Uint8Array(w.bytes.length + 1);
+  odd.set(w.bytes, 1);
+  t.deepEqual(fromWire({ bytes: odd.subarray(1), kind: 'Float64Array' }), f);
+  t.is(fromWire(toWire(-(2n ** 62n))), -(2n ** 62n));
+  t.throws(() => toWire(2n ** 64n), { message: /does not fit in 64 bits/ });
+  t.deepEqual(fromWire(toWire({ a: [1, 'x'] })), { a: [1, 'x'] });
+});

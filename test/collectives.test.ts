@@ -1,0 +1,160 @@
+import test from 'ava';
+import { connect } from '@nats-io/transport-node';
+import { Cluster } from '../src/index.js';
+import { encode } from '../src/protocol/codec.js';
+import { subjectsFor } from '../src/protocol/subjects.js';
+import { blockOf } from '../src/collectives/layout.js';
+import { LARGE_LENGTH, largeValue } from './fixtures/collective-server.js';
+import { sharedNats, waitUntil } from './helpers/harness.js';
+
+const SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
+const nats = sharedNats();
+test.after.always(() => nats.stop());
+
+type Outcome = { ok: boolean; value?: Record<string, unknown>; code?: string; message?: string; missing?: number[]; partitions?: number[] };
+
+/** What partition `p` of `n` must have got from the suite, computed from the definitions, not from a run. */
+function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
+  const range = Array.from({ length: n }, (_, i) => i);
+  const sumP = range.reduce((a, b) => a + b, 0);
+  const kinds: Record<string, unknown[]> = {};
+  for (const K of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array]) {
+    kinds[K.name] = [K.name, ...Array.from(new K([sumP + n, 2 * n]))];
+  }
+  kinds.BigInt64Array = ['BigInt64Array', '0', '-1'];
+  kinds.BigUint64Array = ['BigUint64Array', String(n)];
+  const rs = blockOf(7, n, p);
+  const rsFull = Array.from({ length: 7 }, (_, i) => n * i + sumP);
+  const rsc = blockOf(6, n, p);
+  const factor = (n * (n + 1)) / 2;
+  const small = {
+    broadcast: { from: n - 1, list: [1, 2, 3] },
+    gather: p === 0 ? range.map((q) => q * 10) : null,
+    allGather: range.map((q) => `v${q}`),
+    sum: sumP + n,
+    prod: range.reduce((a, q) => a * (q + 1), 1),
+    min: 1,
+    max: n,
+    bigint: String(range.reduce((a, q) => a + BigInt(q + 1) * 10n ** 15n, 0n)),
+    array: [sumP, 2 * sumP, 3 * sumP],
+    kinds,
+    rows: { count: rows.length, sum: rows.reduce((a, b) => a + b, 0) },
+    reduceScatter: ['Int32Array', ...rsFull.slice(rs.start, rs.end)],
+    reduceScatterCustom: Array.from({ length: rsc.end - rsc.start }, () => n - 1),
+    generation: 0,
+    stats: { generation: 0, stale: 0, malformed: 0, overflow: 0 },
+  };
+  if (!large) return small;
+  return {
+    ...small,
+    large: {
+      kind: 'Float32Array',
+      length: LARGE_LENGTH,
+      wrong: 0,
+      sample: [largeValue(0, 0) * factor, largeValue(0, 999) * factor, largeValue(0, LARGE_LENGTH - 1) * factor],
+    },
+    ring: { kind: 'Float32Array', same: true },
+    largeBroadcast: { length: 3 * 1024 * 1024, wrong: 0 },
+    largeAllGather: range.map((q) => [1_200_000, String(q)]),
+    inARow: 100,
+  };
+}
+
+test.serial('every collective on 1 to 5 partitions (empty ones included) over the secured bus: values, typed arrays, custom ops, > max_payload', async (t) => {
+  const rows = [11, 22, 33];
+  for (let n = 1; n <= 5; n++) {
+    // The private nats-server: partitions speak with their own credentials and subject permissions.
+    const cluster = new Cluster({ server: SERVER, data: rows, partitions: n, log: false });
+    t.teardown(() => cluster.stop());
+    await cluster.start();
+    // Values of several MB (chunked, the reduce-scatter path, 100 calls in a row) on a power of two and a non-power of two.
+    const large = n === 2 || n === 5;
+    const replies = await cluster.requestAll<Outcome>('suite', large, { timeoutMs: 120_000 });
+    for (const [p, r] of replies) {
+      if (!r.ok) t.fail(`partition ${p} of ${n}: ${r.error.message}`);
+      else if (!r.value.ok) t.fail(`partition ${p} of ${n}: [${r.value.code}] ${r.value.message}`);
+      else t.deepEqual(r.value.value, expectedSuite(n, p, rows, large), `partition ${p} of ${n}`);
+    }
+    // requestAll from inside a partition, as the driver has it.
+    // The embedded launcher slices rows as Spark's parallelize does: the same cut as a block.
+    const expectedCounts = Array.from({ length: n }, (_, q) => [q, blockOf(rows.length, n, q).end - blockOf(rows.length, n, q).start]);
+    t.deepEqual(await cluster.request(n - 1, 'peers'), expectedCounts);
+    await cluster.stop();
+  }
+});
+
+test.serial('a partition killed during an allReduce: the others reject with CollectiveAbortedError naming it, and the next generation computes', async (t) => {
+  const cluster = new Cluster({ server: SERVER, data: [1, 2, 3], partitions: 3, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  // Partitions 0 and 1 enter an allReduce (it answers once the call is under way); 2 never does.
+  const generations = await Promise.all([0, 1].map((p) => cluster.request<number>(p, 'start', { id: 'r', call: 'allReduce', timeoutMs: 60_000 })));
+  const victim = cluster.members.find((m) => m.partition === 2)!;
+  process.kill(victim.pid, 'SIGKILL');
+  for (const p of [0, 1]) {
+    const o = await cluster.request<Outcome>(p, 'outcome', 'r');
+    t.like(o, { ok: false, code: 'SPS_COLLECTIVE_ABORTED', partitions: [2] }, `partition ${p}`);
+    t.regex(o.message!, /allReduce-chunked aborted \(generation \d+\): partition\(s\) 2 failed or were replaced/);
+  }
+  // The launcher brings partition 2 back (attempt 1); collectives then run in a higher generation.
+  await waitUntil(() => cluster.members.every((m) => m.state === 'serving') && cluster.members[2]!.attempt === 1, 30_000, 'partition 2 serving again');
+  const sums = await cluster.requestAll<Outcome>('allReduce', 5);
+  t.deepEqual(
+    [...sums.values()].map((r) => (r.ok ? r.value : r.error.message)),
+    [0, 1, 2].map(() => ({ ok: true, value: 15 })),
+  );
+  const stats = await cluster.requestAll<{ generation: number }>('stats');
+  for (const [p, r] of stats) t.true(r.ok && r.value.generation > Math.max(...generations), `partition ${p} in a new generation`);
+});
+
+test.serial('stale, forged and malformed collective messages are dropped and counted; mismatched calls and missing partitions are named', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: SERVER, data: [1, 2, 3], partitions: 3, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const sum = async (v: number) => [...(await cluster.requestAll<Outcome>('allReduce', v)).values()].map((r) => (r.ok ? r.value : r.error.message));
+  t.deepEqual(
+    await sum(1),
+    [0, 1, 2].map(() => ({ ok: true, value: 3 })),
+  );
+
+  // On an open bus (natsUrl without permissions) anyone can publish as partition 1 to partition 0.
+  const bus = await connect({ servers: server.url });
+  t.teardown(() => bus.close());
+  const s = subjectsFor(cluster.id!);
+  const forged = { g: 0, s: 1, a: 0, op: 'allReduce', tag: 0, c: 0, n: 1, o: 0, len: 1, d: new Uint8Array([0x05]) };
+  bus.publish(s.coll(0, 1), new Uint8Array([1, 2, 3])); // not msgpack
+  bus.publish(s.coll(0, 9), encode('coll', forged)); // no such partition
+  bus.publish(s.coll(0, 1), encode('coll', { ...forged, s: 0 })); // a call that is over
+  bus.publish(s.coll(0, 1), encode('coll', { ...forged, a: 4 })); // an attempt that is not the member
+  await bus.flush();
+  const before = (await cluster.request<{ stale: number; malformed: number }>(0, 'stats'))!;
+  t.deepEqual([before.malformed, before.stale], [2, 2]);
+  t.deepEqual(
+    await sum(2),
+    [0, 1, 2].map(() => ({ ok: true, value: 6 })),
+    'nothing forged was mixed in',
+  );
+
+  // Partitions that call different collectives at the same step are told so, naming each other.
+  await cluster.request(0, 'start', { id: 'm', call: 'barrier' });
+  await cluster.request(1, 'start', { id: 'm', call: 'allGather' });
+  await cluster.request(2, 'start', { id: 'm', call: 'barrier' });
+  const m1 = await cluster.request<Outcome>(1, 'outcome', 'm');
+  t.like(m1, { ok: false, code: 'SPS_COLLECTIVE_MISMATCH' });
+  t.regex(m1.message!, /partition [02] called barrier as call 2 of generation 0, where partition 1 called allGather/);
+  t.like(await cluster.request<Outcome>(0, 'outcome', 'm'), { ok: false, code: 'SPS_COLLECTIVE_MISMATCH' });
+
+  // A partition that never calls: the timeout names it.
+  await cluster.request(0, 'start', { id: 't', call: 'barrier', timeoutMs: 1500 });
+  await cluster.request(1, 'start', { id: 't', call: 'barrier', timeoutMs: 1500 });
+  for (const p of [0, 1]) {
+    const o = await cluster.request<Outcome>(p, 'outcome', 't');
+    t.like(o, { ok: false, code: 'SPS_COLLECTIVE_TIMEOUT', missing: [2] });
+    t.regex(o.message!, /barrier did not complete within 1500 ms: partition\(s\) 2 never arrived/);
+  }
+
+  // An AbortSignal ends a pending call with its reason.
+  await cluster.request(0, 'start', { id: 'a', call: 'abort' });
+  t.like(await cluster.request<Outcome>(0, 'outcome', 'a'), { ok: false, code: 'TEST_ABORTED', message: 'given up by the caller' });
+});
