@@ -8,6 +8,9 @@ import { benchOptions, sumReplies, withCluster } from './lib/cluster.js';
 import { runScaleProbe } from './lib/compiled.js';
 import { measure, sampleAsync } from './lib/timing.js';
 import { reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
+import { SparkApplication } from '../src/index.js';
+import { sparkShape } from './lib/spark-shape.js';
+import { sparkUnavailable } from './lib/spark.js';
 import type { ServerStats } from './servers/bench-server.js';
 
 const LT = 100;
@@ -52,6 +55,7 @@ export default async function scaling(ctx: BenchContext): Promise<SectionResult>
   }
   s.notes.push('Start times here are single samples (benchmark 3 repeats them); 16 worker processes share 2 cores.');
   await manyPartitions(ctx, s);
+  await manySparkPartitions(ctx, s);
   return s;
 }
 
@@ -109,4 +113,49 @@ async function manyPartitions(ctx: BenchContext, s: SectionResult): Promise<void
       met: bytesFirst === undefined || bytesLast === undefined || ctx.quick ? null : bytesLast / last <= 1.5 * (bytesFirst / first),
     },
   );
+}
+
+/**
+ * Many partitions on Spark `local[N]`: the library's start() on an application of its own, against
+ * a bare Spark job of the same shape (N tasks, submit until all launched) on the same master. The
+ * difference, per partition, is set against one Node worker's start (measured by benchmark 3).
+ */
+export async function manySparkPartitions(ctx: BenchContext, s: SectionResult): Promise<void> {
+  const n = ctx.quick ? 4 : 64;
+  const master = `local[${n}]`;
+  const why = sparkUnavailable();
+  if (why) {
+    s.skipped.push({ name: `Spark ${master}: start of ${n} partitions`, reason: why });
+    return;
+  }
+  s.settings.sparkManyPartitions = master;
+  ctx.log(`  Spark ${master}: bare job of ${n} tasks, then the library with ${n} partitions …`);
+  try {
+    const shape = await sparkShape(master, { sizes: [n], reps: 1, loadRows: 1000, loadParts: 2 });
+    const bare = shape.jobs[String(n)]?.tasks_launched_ms ?? [];
+    // The library on an application of its own started beforehand, as the bare job runs in one.
+    const app = await SparkApplication.start({ master, conf: { 'spark.ui.enabled': 'false', 'spark.driver.memory': '2g' }, log: false });
+    let r;
+    try {
+      r = await withCluster(
+        benchOptions(ctx, {
+          spark: app,
+          source: { range: { end: n * 100 } },
+          partitions: n,
+          config: { store: 'discard' },
+          startTimeoutMs: 600_000,
+          registerTimeoutMs: 600_000,
+        }),
+        async (cluster) => cluster.requestAll('stats'),
+      );
+    } finally {
+      await app.close();
+    }
+    s.rows.push(measure(`Spark ${master}: bare job of ${n} tasks, submit until all tasks launched`, 'ms', bare));
+    s.rows.push(measure(`Spark ${master}: library start(), ${n} partitions`, 'ms', [r.startMs], { note: 'on a running application, as the bare job' }));
+    const failed = [...r.value.values()].filter((x) => !x.ok).length;
+    s.notes.push(`Spark ${master}: ${n - failed} of ${n} partitions answered stats; stop() took ${r.stopMs.toFixed(0)} ms.`);
+  } catch (err) {
+    s.skipped.push({ name: `Spark ${master}: start of ${n} partitions`, reason: reasonOf(err) });
+  }
 }

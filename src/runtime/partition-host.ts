@@ -1,15 +1,14 @@
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
 import type { Subscription } from '@nats-io/nats-core';
 import { partitionServerMachine } from '../actors/partition-server.js';
-import type { Member, PartitionState } from '../protocol/types.js';
+import type { PartitionState } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import type { PartitionServer } from '../api/partition-server.js';
-import { RequestError, SparkPartitionServerError } from '../errors.js';
-import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
+import { SparkPartitionServerError } from '../errors.js';
+import { connectBus, type NatsConnection } from '../transport/bus.js';
 import type { HttpServer } from '../transport/http.js';
-import { decodeMembers, decodeMembersDelta, decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
-import { encode } from '../protocol/codec.js';
-import { MembershipView } from './membership.js';
+import { decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
+import { Peers } from './peers.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
@@ -21,9 +20,9 @@ import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
 import { formatLogLine } from './log-format.js';
+import { finishRequests } from './finish-requests.js';
 import { Communicator } from '../collectives/communicator.js';
 import { collectiveMethods } from '../collectives/methods.js';
-import type { PartitionReply } from '../api/cluster.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -42,33 +41,16 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const nc: NatsConnection = await connectBus(env.bus, `sps-${env.clusterId}-p${partition}-a${attempt}`);
   const bindHost = env.bindHost === 'auto' ? await executorAddress(env.bus.url) : env.bindHost;
   const advertiseHost = env.advertiseHost ?? bindHost;
-  const view = new MembershipView();
-  let members: Member[] = [];
-  const peerWaiters = new Set<() => void>();
   const comm = new Communicator(nc, subjects, partition, attempt, env.partitions);
-  const changed = (): void => {
-    members = view.members;
-    comm.setView(view.generation, members);
-    for (const w of peerWaiters) w();
-  };
-  const setMembers = (e: number, generation: number, m: Member[]): void => {
-    if (view.replace(e, generation, m)) changed();
-  };
-  // A delta showed that a change was missed: the whole view, once at a time.
-  let fetching = false;
-  const fetchView = async (): Promise<void> => {
-    if (fetching || nc.isClosed()) return;
-    fetching = true;
-    try {
-      const msg = await nc.request(subjects.membersGet, encode('members-get', {}), { timeout: env.requestTimeoutMs });
-      const v = decodeMembers(msg.subject, msg.data);
-      setMembers(v.epoch, v.generation, v.members);
-    } catch {
-      // The next delta shows the gap again and asks again.
-    } finally {
-      fetching = false;
-    }
-  };
+  const peers = new Peers({
+    nc,
+    subjects,
+    partition,
+    partitions: env.partitions,
+    requestTimeoutMs: env.requestTimeoutMs,
+    onView: (generation, members) => comm.setView(generation, members),
+    onMalformed: () => counters.malformed++,
+  });
 
   let endpointSub: Subscription | undefined;
   let http: HttpServer | undefined;
@@ -77,13 +59,6 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   // Async endpoint handlers still running; draining waits for them (HTTP counts its own).
   const endpointsInFlight = new InFlight();
   let driverWatch: DriverWatch | undefined;
-
-  const request = async <T>(target: number, endpoint: string, payload?: unknown, timeoutMs = env.requestTimeoutMs): Promise<T> => {
-    const m = members.find((x) => x.partition === target);
-    if (!m) throw new RequestError('SPS_UNKNOWN_PARTITION', target, endpoint, `no member in the membership view seen by partition ${partition}`);
-    const reply = await requestEndpoint(nc, subjects.endpoint(target, m.attempt, endpoint), payload, timeoutMs);
-    return unwrapReply(reply, target, endpoint) as T;
-  };
 
   const ctx: PartitionContext = {
     ...collectiveMethods(comm),
@@ -97,54 +72,17 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     partitions: env.partitions,
     config: env.config,
     nats: nc,
-    peers: () => members,
-    waitForPeers: (timeoutMs = 30_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const serving = members.filter((m) => m.state === 'serving');
-          if (serving.length < env.partitions) return false;
-          peerWaiters.delete(check);
-          clearTimeout(timer);
-          resolve(members);
-          return true;
-        };
-        const timer = setTimeout(() => {
-          peerWaiters.delete(check);
-          reject(new SparkPartitionServerError('SPS_PEERS_TIMEOUT', `partition ${partition}: not all ${env.partitions} peers serving within ${timeoutMs} ms`));
-        }, timeoutMs);
-        if (!check()) peerWaiters.add(check);
-      }),
-    request,
-    requestAll: async <T>(endpoint: string, payload?: unknown, timeoutMs = env.requestTimeoutMs) => {
-      const replies = await Promise.all(
-        Array.from({ length: env.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
-          try {
-            return [p, { ok: true, value: await request<T>(p, endpoint, payload, timeoutMs) }];
-          } catch (err) {
-            return [p, { ok: false, error: err as RequestError }];
-          }
-        }),
-      );
-      return new Map(replies);
-    },
+    peers: () => peers.members,
+    waitForPeers: (timeoutMs) => peers.waitForPeers(timeoutMs),
+    request: (target, endpoint, payload, timeoutMs) => peers.request(target, endpoint, payload, timeoutMs),
+    requestAll: (endpoint, payload, timeoutMs) => peers.requestAll(endpoint, payload, timeoutMs),
     // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => log(formatLogLine(args)),
   };
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
   comm.listen();
-  nc.subscribe(subjects.members, {
-    callback: (err, msg) => {
-      if (err) return;
-      try {
-        const outcome = view.apply(decodeMembersDelta(msg.subject, msg.data));
-        if (outcome === 'applied') changed();
-        else if (outcome === 'gap') void fetchView();
-      } catch {
-        counters.malformed++;
-      }
-    },
-  });
+  peers.listen();
 
   nc.subscribe(subjects.shutdown, {
     callback: (err, msg) => {
@@ -205,7 +143,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);
           if (!ack.accepted) throw new SparkPartitionServerError('SPS_REGISTER_REFUSED', `registration refused: ${ack.reason ?? 'no reason given'}`);
-          setMembers(ack.epoch, ack.generation, ack.members);
+          peers.setWhole(ack.epoch, ack.generation, ack.members);
           // The driver answered: from now on its silence means it is gone.
           driverWatch?.start();
           return { shutdown: ack.shutdown };
@@ -218,7 +156,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           await nc.flush();
         }),
         drain: fromPromise(async () => {
-          await finishRequests();
+          await finishRequests({ sub: endpointSub, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, log);
           await server!.onShutdown(ctx);
           // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.
           await writeResults(env.resultFd, env.resultFormat, await server!.buildResult(ctx));
@@ -234,27 +172,6 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     }),
     { input: { partition, attempt } },
   );
-
-  /**
-   * Stops taking requests on both transports at once and lets the running ones finish, for at
-   * most `drainTimeoutMs` in all; what is still running then is logged and left behind, so one
-   * stuck handler cannot keep the partition's result from the driver.
-   */
-  const finishRequests = async (): Promise<void> => {
-    const deadline = Date.now() + env.drainTimeoutMs;
-    const natsDone = async (): Promise<string[]> => {
-      try {
-        // Delivers what the subscription already holds, then closes it; async handlers run on.
-        await endpointSub?.drain();
-      } catch {
-        // The connection is closed: no reply could go out anyway.
-      }
-      return endpointsInFlight.settled(Math.max(0, deadline - Date.now()));
-    };
-    const [, natsLeft] = await Promise.all([http?.close(env.drainTimeoutMs), natsDone()]);
-    const left = [...natsLeft, ...(http?.inFlight?.() ?? [])];
-    if (left.length > 0) log(`draining: still running after ${env.drainTimeoutMs} ms (drainTimeoutMs), going on without them: ${left.join(', ')}`);
-  };
 
   const currentState = (): PartitionState => {
     const v = actor.getSnapshot().value;
