@@ -22,7 +22,6 @@ import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '.
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
-
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 
 export type { ClusterState } from './cluster-events.js';
