@@ -254,7 +254,9 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
     ]
       .map((a) => `'${a}'`)
       .join(' ');
-    const term = spawn('script', ['-qfec', command, '/dev/null'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    // `exec`: script runs the command through $SHELL -c, and dash (CI's /bin/sh) stays as a parent
+    // process, which would then be the one to get the test's SIGTERM.
+    const term = spawn('script', ['-qfec', `exec ${command}`, '/dev/null'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => term.once('exit', (code) => resolve(code)));
     let screen = '';
     const waiters: { pattern: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
@@ -280,7 +282,11 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
     const spsPid = (): number | undefined =>
       childrenOf(term.pid!)
         .flatMap((p) => [p, ...childrenOf(p)])
-        .find((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(CLI));
+        .find((p) => {
+          // The node process itself: its first argument is node, not a shell.
+          const argv = readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0');
+          return argv[0] === process.execPath && argv.includes(CLI);
+        });
     t.teardown(async () => {
       const pid = spsPid();
       if (pid !== undefined) process.kill(pid, 'SIGTERM');
