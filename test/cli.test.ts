@@ -235,7 +235,7 @@ test('sps run on the embedded launcher: JSON progress events, credentials for sp
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
 (hasScript ? test : test.skip)(
-  'on a terminal, sps run shows a live bar driven by the events: serving k/N, attempts, restarts after a SIGKILL, results k/N',
+  'on a terminal, sps run shows a live bar driven by the events: serving k/N, attempts, restarts after a SIGKILL; Ctrl-C drains it to results k/N',
   async (t) => {
     t.timeout(120_000);
     const command = [
@@ -298,7 +298,8 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
     process.kill(victim, 'SIGKILL');
     await seen(/partition 0: attempt 0 replaced by attempt 1/);
     await seen(/\| 2\/2 serving \| attempts 3 \| restarts 1 \|/);
-    process.kill(spsPid()!, 'SIGTERM');
+    // Ctrl-C on the terminal: the whole foreground group gets SIGINT, and only sps may act on it.
+    term.stdin!.write('\x03');
     t.is(await exited, 0);
     t.regex(plainScreen(), /stopped \|[^|]*\| 2\/2 results \| attempts 3 \| restarts 1 \|/);
     t.regex(plainScreen(), /\{"partition":1,"record":\{"partition":1,"attempt":0,"count":5,"sum":35\}\}/);

@@ -82,6 +82,9 @@ export class EmbeddedLauncher implements Launcher {
     const { command, args } = plan.worker;
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C in the driver's terminal must reach the driver only, which
+      // then drains every partition; a worker outlives no driver (its tick pipe closes).
+      detached: true,
       env: {
         ...process.env,
         ...sharedWorkerEnv(plan),

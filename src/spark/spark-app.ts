@@ -210,6 +210,8 @@ export class SparkApplication implements AsyncDisposable {
       const tied = tiedCommand(spark.sparkSubmit, submitArgs, { python: spark.python, signal: 'SIGKILL' });
       child = spawn(tied.command, tied.args, {
         stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group, out of reach of a Ctrl-C meant for the driver (see nats-server.ts).
+        detached: true,
         env: {
           ...process.env,
           SPARK_HOME: spark.home,

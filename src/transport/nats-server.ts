@@ -120,7 +120,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
 async function spawnServer(binary: string, configFile: string, opts: NatsServerOptions): Promise<{ child: ChildProcess; port: number }> {
   const tied = tiedCommand(binary, ['-c', configFile], { signal: 'SIGTERM' });
-  const child = spawn(tied.command, tied.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: a Ctrl-C in the user's terminal goes to the whole foreground group, and
+  // the bus must outlive that signal until the cluster has stopped (it is tied to us instead).
+  const child = spawn(tied.command, tied.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const log: string[] = [];
   const timeoutMs = opts.startTimeoutMs ?? 10000;
   const port = await new Promise<number>((resolvePort, reject) => {
