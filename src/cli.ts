@@ -158,5 +158,7 @@ try {
     process.exitCode = 1;
   }
 }
-// Everything the commands opened is closed; exit now rather than wait for a stray timer.
+// Everything the commands opened is closed; exit now rather than wait for a stray timer, once
+// stdout and stderr have handed on what was written to them (a busy pipe may still hold some).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
 process.exit(process.exitCode ?? 0);

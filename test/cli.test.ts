@@ -12,9 +12,11 @@ import { stripVTControlCharacters } from 'node:util';
 import { childrenOf, isAlive, TEST_SERVER } from './helpers/harness.js';
 import { setupPackages } from '../src/cli/setup-command.js';
 import { SMALL_SPARK_CONF } from './helpers/spark-harness.js';
+import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(root, 'src/cli.ts');
+const CLI = BUILT_CLI;
+test.before(() => assertBuiltCliFresh());
 const ECHO_SERVER = fileURLToPath(new URL('./helpers/spark-echo-server.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sps-cli-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,7 +30,7 @@ interface Done {
 /** Runs `sps` to its end. */
 function sps(args: string[], timeoutMs = 60_000): Promise<Done> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: root, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: root, timeout: timeoutMs }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
@@ -50,7 +52,7 @@ async function spsRun(
   t: ExecutionContext,
   args: string[],
 ): Promise<{ child: ChildProcess; running: RunningEvent; events: Record<string, unknown>[]; stop: () => Promise<Done> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', '--progress', 'json', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'run', '--progress', 'json', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const events: Record<string, unknown>[] = [];
@@ -238,20 +240,7 @@ const hasScript = spawnSync('script', ['--version']).status === 0;
   'on a terminal, sps run shows a live bar driven by the events: serving k/N, attempts, restarts after a SIGKILL; Ctrl-C drains it to results k/N',
   async (t) => {
     t.timeout(120_000);
-    const command = [
-      process.execPath,
-      '--import',
-      'tsx',
-      CLI,
-      'run',
-      '--server',
-      fileURLToPath(TEST_SERVER),
-      '--partitions',
-      '2',
-      '--range',
-      '10',
-      '--no-worker-logs',
-    ]
+    const command = [process.execPath, CLI, 'run', '--server', fileURLToPath(TEST_SERVER), '--partitions', '2', '--range', '10', '--no-worker-logs']
       .map((a) => `'${a}'`)
       .join(' ');
     // `exec`: script runs the command through $SHELL -c, and dash (CI's /bin/sh) stays as a parent
