@@ -18,7 +18,7 @@ export type { NumericArray } from './collectives/values.js';
 export type { Rows } from './runtime/rows.js';
 export type { LongMode } from './runtime/arrow-rows.js';
 export type { RowFormat } from './protocol/framing.js';
-export type { ClusterOptions, NatsAuthOption, ServerRef } from './options.js';
+export type { ClusterOptions, NatsAuthOption, ResolvedOptions, ServerRef } from './options.js';
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './launch/data-source.js';
 export type { FileSource } from './launch/file-source.js';
@@ -48,9 +48,11 @@ export { subjectsFor } from './protocol/subjects.js';
 export type { Subjects } from './protocol/subjects.js';
 export { PROTOCOL_VERSION } from './protocol/codec.js';
 export { PARTITION_STATES } from './protocol/types.js';
-export type { Member, PartitionState, WireError } from './protocol/types.js';
+export type { Member, PartitionState, Registration, WireError } from './protocol/types.js';
 export { partitionServerMachine } from './actors/partition-server.js';
+export type { Binding, PartitionServerContext, PartitionServerEvent, PartitionServerInput } from './actors/partition-server.js';
 export { supervisorMachine } from './actors/supervisor.js';
+export type { SupervisorContext, SupervisorEvent, SupervisorFailure, SupervisorInput } from './actors/supervisor.js';
 export {
   SparkPartitionServerError,
   InvalidOptionError,

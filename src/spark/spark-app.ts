@@ -291,7 +291,7 @@ export class SparkApplication implements AsyncDisposable {
     return this.closed;
   }
 
-  /** Where the driver of this application is reached from executors (see {@link driverAddress}). */
+  /** Where executors reach this application's driver: `spark.driver.host`, else `SPARK_LOCAL_IP`, else this host's first non-loopback IPv4 address. */
   get driverHost(): string {
     return driverAddress(this.conf);
   }
@@ -299,6 +299,7 @@ export class SparkApplication implements AsyncDisposable {
   /**
    * Sends one order to the runner and returns its reply, checked against the protocol.
    * @throws SparkError / SparkSlotsError with the runner's error.
+   * @internal The runner's wire; users call {@link SparkApplication.sql} and {@link SparkApplication.status}.
    */
   async request<O extends Order>(op: O, fields: MessageOf<O>, timeoutMs = 120_000, timeoutOption?: string): Promise<Decoded<(typeof REPLIES)[O][number]>> {
     if (this.closed) throw new SparkError('SPS_SPARK_RUNNER', `Spark application ${this.id} has ended`);
