@@ -81,6 +81,21 @@ test.serial('binds 127.0.0.1 and refuses every route and the WebSocket without t
     ws.once('error', reject);
   });
   t.is(status, 401);
+  // Another site's page cannot open it either, even with the token.
+  const fromElsewhere = await new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`ws://${dashboard.host}:${dashboard.port}/ws`, {
+      origin: 'http://evil.example',
+      headers: { authorization: `Bearer ${cluster.token!}` },
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('open', () => reject(new Error('the WebSocket opened for another origin')));
+    ws.once('error', reject);
+  });
+  t.is(fromElsewhere, 401);
+  // A stale cookie (an earlier run on the same port) does not shadow the token in the address.
+  const fresh = await fetch(dashboard.url, { redirect: 'manual', headers: { cookie: `sps_dashboard_${dashboard.port}=stale` } });
+  t.is(fresh.status, 303);
+  t.regex(fresh.headers.get('set-cookie') ?? '', new RegExp(`^sps_dashboard_${dashboard.port}=[0-9a-f]+; HttpOnly; SameSite=Strict; Path=/$`));
 
   // With the token as a header: the snapshot, with every partition.
   const res = await fetch(`${base()}/snapshot`, { headers: { authorization: `Bearer ${cluster.token!}` } });

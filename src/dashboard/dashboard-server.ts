@@ -74,13 +74,16 @@ export async function openDashboard(monitor: RunMonitor, token: string, opts: Da
   // Cookies are per host, not per port: the port in the name keeps two dashboards apart.
   let cookie = 'sps_dashboard';
 
-  const presented = (req: HttpRequest): string | undefined =>
-    req.headers['x-sps-token'] ??
-    req.headers.authorization?.replace(/^Bearer\s+/i, '') ??
-    cookieValue(req.headers.cookie, cookie) ??
-    req.query.get('token') ??
-    undefined;
-  const allowed = (req: HttpRequest): boolean => tokenMatches(token, presented(req));
+  // Any one of them will do: a cookie left by an earlier run on the same port must not shadow a fresh `?token=`.
+  const presented = (req: HttpRequest): (string | undefined)[] => [
+    req.headers['x-sps-token'],
+    req.headers.authorization?.replace(/^Bearer\s+/i, ''),
+    cookieValue(req.headers.cookie, cookie),
+    req.query.get('token') ?? undefined,
+  ];
+  const allowed = (req: HttpRequest): boolean => presented(req).some((p) => tokenMatches(token, p));
+  // A browser's WebSocket from another site's page carries that site as its Origin: refused, whatever it presents.
+  const sameOrigin = (req: HttpRequest): boolean => req.headers.origin === undefined || req.headers.origin === `http://${req.headers.host}`;
   const refused = () =>
     httpResponse(
       401,
@@ -121,7 +124,7 @@ export async function openDashboard(monitor: RunMonitor, token: string, opts: Da
   tick.unref();
 
   http.websocket('/ws', {
-    authorize: allowed,
+    authorize: (req) => sameOrigin(req) && allowed(req),
     idleTimeoutSeconds: 0,
     maxPayloadLength: 1024,
     open: (ws) => {
