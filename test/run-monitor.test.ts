@@ -6,6 +6,8 @@
 import test from 'ava';
 import { LOG_TAIL_LINES, RunMonitor, TIMELINE_ENTRIES } from '../src/dashboard/run-monitor.js';
 import type { StatsReport } from '../src/protocol/messages.js';
+import { RequestStats } from '../src/runtime/request-stats.js';
+import type { HttpRequest } from '../src/transport/http.js';
 
 const ID = 'sps-test';
 
@@ -77,4 +79,35 @@ test('Spark job events set the job shown in the header', (t) => {
   m.spark({ type: 'job_failed', error: 'stage lost', cancelled: false });
   t.deepEqual(m.snapshot().cluster.job, { state: 'failed', group: 'g1', error: 'stage lost' });
   t.regex(m.snapshot().timeline.at(-1)!.detail!, /job failed: stage lost/);
+});
+
+test('a worker’s request counters: per endpoint and in total, errors from throws and rejections, latency windows reset per report', async (t) => {
+  const stats = new RequestStats();
+  const ok = stats.timeHttp('http GET /app/ok', () => 'fine');
+  const bad = stats.timeHttp('http GET /app/bad', () => {
+    throw new Error('no');
+  });
+  const later = stats.timeHttp('http GET /app/later', () => Promise.reject(new Error('later no')));
+  const req = {} as HttpRequest;
+  for (let i = 0; i < 5; i++) t.is(ok(req), 'fine');
+  t.throws(() => bad(req));
+  await t.throwsAsync(later(req) as Promise<unknown>);
+  const nats = stats.counter('nats ping');
+  stats.record(nats, performance.now(), false);
+  const first = stats.take(3, 1000);
+  t.is(first.attempt, 3);
+  t.deepEqual([first.total.requests, first.total.errors], [8, 2]);
+  t.deepEqual(
+    first.endpoints.map((e) => [e.name, e.requests, e.errors]),
+    [
+      ['http GET /app/ok', 5, 0],
+      ['http GET /app/bad', 1, 1],
+      ['http GET /app/later', 1, 1],
+      ['nats ping', 1, 0],
+    ],
+  );
+  t.true(first.total.p50! > 0 && first.total.p99! >= first.total.p50!);
+  const second = stats.take(3, 1000);
+  t.deepEqual([second.total.requests, second.total.errors], [8, 2], 'counts are cumulative');
+  t.is(second.total.p50, undefined, 'no request in the second interval: no percentiles');
 });

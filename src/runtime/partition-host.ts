@@ -61,7 +61,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const endpointsInFlight = new InFlight();
   let driverWatch: DriverWatch | undefined;
   // Request counters, published to the driver while serving (its dashboard shows them).
-  const requestStats = new RequestStats();
+  const requestStats = env.requestStats ? new RequestStats() : undefined;
   let statsReports: { stop(): void } | undefined;
 
   const ctx: PartitionContext = {
@@ -83,7 +83,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => log(formatLogLine(args)),
   };
-  Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
+  if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
   comm.listen();
@@ -159,7 +159,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
             inFlight: endpointsInFlight,
             stats: requestStats,
           });
-          statsReports = reportStats(nc, subjects.stats(partition), requestStats, attempt, env.tickMs);
+          if (requestStats) statsReports = reportStats(nc, subjects.stats(partition), requestStats, attempt, env.tickMs);
           await nc.flush();
         }),
         drain: fromPromise(async () => {
