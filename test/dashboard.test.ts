@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import WebSocket from 'ws';
 import { Cluster, type Dashboard, type DashboardSnapshot } from '../src/index.js';
-import { TEST_SERVER } from './helpers/harness.js';
+import { portOpen, TEST_SERVER } from './helpers/harness.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUTPUT = `${ROOT}test-output`;
@@ -175,4 +175,10 @@ browserTest('in Chromium: every partition serving, request counters, and the new
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: `${OUTPUT}/dashboard.png`, fullPage: true });
   t.deepEqual(problems, []);
+});
+
+test.serial('stop() closes the dashboard', async (t) => {
+  await cluster.stop();
+  t.false(await portOpen(dashboard.port));
+  await t.throwsAsync(cluster.dashboard(), { message: /needs a starting or running cluster; it is stopped/ });
 });
