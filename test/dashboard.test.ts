@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import WebSocket from 'ws';
-import { Cluster, type Dashboard, type DashboardSnapshot } from '../src/index.js';
+import { Cluster, InvalidOptionError, type Dashboard, type DashboardSnapshot } from '../src/index.js';
 import { portOpen, TEST_SERVER } from './helpers/harness.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -175,6 +175,10 @@ browserTest('in Chromium: every partition serving, request counters, and the new
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: `${OUTPUT}/dashboard.png`, fullPage: true });
   t.deepEqual(problems, []);
+});
+
+test.serial('a bad port is refused, naming the option', async (t) => {
+  await t.throwsAsync(cluster.dashboard({ port: 70_000 }), { instanceOf: InvalidOptionError, message: /dashboard\.port/ });
 });
 
 test.serial('stop() closes the dashboard', async (t) => {

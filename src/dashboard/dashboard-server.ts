@@ -134,7 +134,14 @@ export async function openDashboard(monitor: RunMonitor, token: string, opts: Da
     close: (ws) => clients.delete(ws),
   });
 
-  const bound = await http.listen(host, port);
+  let bound: { host: string; port: number };
+  try {
+    bound = await http.listen(host, port);
+  } catch (err) {
+    unlisten();
+    clearInterval(tick);
+    throw err;
+  }
   cookie = `sps_dashboard_${bound.port}`;
   const shown = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
   let closing: Promise<void> | undefined;

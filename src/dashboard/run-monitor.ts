@@ -195,7 +195,11 @@ export class RunMonitor {
 
   /** Stops listening to the bus and drops the listeners. */
   close(): void {
-    this.sub?.unsubscribe();
+    try {
+      this.sub?.unsubscribe();
+    } catch {
+      // The connection is already closed: nothing left to stop.
+    }
     this.sub = undefined;
     this.listeners.clear();
   }
