@@ -57,6 +57,9 @@ export function serveEndpoints(
   ctx: PartitionContext,
   hooks: EndpointHooks,
 ): Subscription {
+  const stats = hooks.stats;
+  // One counter per endpoint, looked up by name: no key is built per request.
+  const counters = stats && new Map(Object.keys(handlers).map((n) => [n, stats.counter(`nats ${n}`)]));
   return nc.subscribe(subject, {
     callback: (err, msg) => {
       if (err || !msg.reply) return;
@@ -78,9 +81,8 @@ export function serveEndpoints(
         );
         return;
       }
-      const stats = hooks.stats;
-      const counter = stats?.counter(`nats ${name}`);
-      const start = performance.now();
+      const counter = counters?.get(name);
+      const start = counter ? performance.now() : 0;
       const fail = (e: unknown): void => {
         respond(msg, encodeReply({ ok: false, error: toWireError(e) }));
         if (counter) stats!.record(counter, start, true);
