@@ -13,7 +13,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts'],
+          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts', 'src/dashboard/static/*.js'],
         },
         tsconfigRootDir: import.meta.dirname,
       },
@@ -35,6 +35,14 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unused-vars': ['warn', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    // The dashboard's page script runs in the browser.
+    files: ['src/dashboard/static/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', location: 'readonly', WebSocket: 'readonly' },
     },
   },
 );

@@ -22,6 +22,7 @@ import scaling from './scaling.js';
 import security from './security.js';
 import recovery from './recovery.js';
 import collectives from './collectives.js';
+import dashboard from './dashboard.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -34,6 +35,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   security,
   recovery,
   collectives,
+  dashboard,
 };
 
 const { values } = parseArgs({

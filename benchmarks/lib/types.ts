@@ -61,6 +61,11 @@ export function setSmoke(on: boolean): void {
   smoke = on;
 }
 
+/** True in a smoke run: a section whose first figure comes only at its end keeps its loops to one pass. */
+export function isSmoke(): boolean {
+  return smoke;
+}
+
 /** Creates an empty section to fill. */
 export function section(id: string, title: string, settings: Record<string, unknown>): SectionResult {
   const s: SectionResult = { id, title, settings, rows: [], skipped: [], notes: [], targets: [] };

@@ -23,6 +23,8 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
+import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
+import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
 
 export type { ClusterState } from './cluster-events.js';
 
@@ -79,6 +81,11 @@ interface Run {
   supervisor?: { actor: SupervisorActor; close(): void };
   launcher?: Launcher;
   exitHook?: () => void;
+  /** What the dashboards show, kept from the start of the run. */
+  monitor: RunMonitor;
+  /** Stops feeding the monitor with the cluster's events. */
+  unmonitor: () => void;
+  dashboards: Set<Dashboard>;
 }
 
 /**
@@ -214,7 +221,17 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     }
     const o = this.options;
     const id = `${o.name}-${randomBytes(6).toString('hex')}`;
-    const run: Run = { id, token: randomBytes(24).toString('hex'), subjects: subjectsFor(id), aborted: false, closing: false };
+    const monitor = new RunMonitor(o.partitions, () => this.runInfo(run));
+    const run: Run = {
+      id,
+      token: randomBytes(24).toString('hex'),
+      subjects: subjectsFor(id),
+      aborted: false,
+      closing: false,
+      monitor,
+      unmonitor: this.feed(monitor),
+      dashboards: new Set(),
+    };
     this.run = run;
     this.lastContext = undefined;
     this.failure = undefined;
@@ -240,6 +257,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       checkAborted();
       const bus = run.bus;
       run.nc = await connectBus(bus.driver, `sps-${id}-driver`);
+      monitor.listen(run.nc, run.subjects);
       checkAborted();
       const worker = await preparing;
       checkAborted();
@@ -288,7 +306,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
           longs: o.longs,
-          log: o.log,
+          // Worker lines also feed the dashboards' log tails.
+          log: (line) => {
+            monitor.line(line, id);
+            o.log?.(line);
+          },
         },
         {
           attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),
@@ -327,6 +349,48 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       signal?.removeEventListener('abort', onAbort);
       settle();
     }
+  }
+
+  /** Feeds the cluster's events to `monitor`; returns the function that stops it. */
+  private feed(monitor: RunMonitor): () => void {
+    const member = monitor.member.bind(monitor);
+    const state = monitor.state.bind(monitor);
+    const spark = monitor.spark.bind(monitor);
+    this.on('member', member).on('state', state).on('spark', spark);
+    return () => this.off('member', member).off('state', state).off('spark', spark);
+  }
+
+  private runInfo(run: Run): RunInfo {
+    const app = (run.launcher as { application?: { info: { applicationId: string; master: string; sparkVersion: string } } } | undefined)?.application;
+    return {
+      id: run.id,
+      state: this.status,
+      launcher: run.launcher?.kind,
+      ...(app ? { spark: { applicationId: app.info.applicationId, master: app.info.master, sparkVersion: app.info.sparkVersion } } : {}),
+    };
+  }
+
+  /**
+   * Serves a live dashboard of this run from the driver: one row per partition (state, attempt,
+   * host, pid, uptime, restarts and their causes, requests/s, errors, p50/p99 latency, its log's
+   * tail), a timeline of state changes, and the Spark application and job. The page and its
+   * WebSocket need the cluster's token: open the returned `url`, which carries it once. Binds
+   * `127.0.0.1` unless `host` says otherwise; `stop()` closes it.
+   * @throws ClusterStateError unless the cluster is starting or running.
+   * @throws InvalidOptionError for a bad port; SparkPartitionServerError `SPS_HTTP_LISTEN` when it cannot listen.
+   */
+  async dashboard(opts: DashboardOptions = {}): Promise<Dashboard> {
+    const run = this.run;
+    if (!run || run.closing || (this.status !== 'starting' && this.status !== 'running')) {
+      throw new ClusterStateError(`dashboard() needs a starting or running cluster; it is ${this.status}`);
+    }
+    const dashboard = await openDashboard(run.monitor, run.token, opts);
+    if (run.closing || this.run !== run) {
+      await dashboard.close();
+      throw new ClusterStateError('the cluster stopped while its dashboard was opening');
+    }
+    run.dashboards.add(dashboard);
+    return dashboard;
   }
 
   /** Turns what the run's components do after start into the cluster's state: a fault fails it at once. */
@@ -487,6 +551,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const run = this.run;
     if (!run) return;
     run.closing = true;
+    await Promise.all([...run.dashboards].map((d) => d.close()));
+    run.dashboards.clear();
+    run.unmonitor();
+    run.monitor.close();
     if (run.supervisor) {
       this.lastContext = run.supervisor.actor.getSnapshot().context;
       run.supervisor.close();

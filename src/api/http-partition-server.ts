@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import type { HttpHandler, HttpServer, HttpServerFactory, WsHandler } from '../transport/http.js';
 import { createUwsServer } from '../transport/uws-http.js';
+import { requestStatsOf } from '../runtime/request-stats.js';
 import type { PartitionContext } from './context.js';
 import { PartitionServer, type PartitionServerOptions } from './partition-server.js';
 
@@ -47,9 +48,12 @@ export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unkno
 
   override createHttpServer(ctx: PartitionContext<Config>): HttpServer {
     const http = (this.options.httpServer ?? createUwsServer)();
+    // The worker counts every route's requests for the dashboard.
+    const stats = requestStatsOf(ctx);
     const mount = (method: 'get' | 'post' | 'put' | 'delete' | 'any') => (path: string, handler: HttpHandler) => {
       if (!path.startsWith('/')) throw new InvalidOptionError('route', `path "${path}" must start with "/"`);
-      http.route(method, APP_PREFIX + path, handler);
+      const route = APP_PREFIX + path;
+      http.route(method, route, stats ? stats.timeHttp(`http ${method.toUpperCase()} ${route}`, handler) : handler);
     };
     const ws = (path: string, handler: WsHandler): void => {
       if (!path.startsWith('/')) throw new InvalidOptionError('router.ws', `path "${path}" must start with "/"`);

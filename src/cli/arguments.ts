@@ -20,6 +20,13 @@ export function nonNegativeInt(value: string): number {
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
+/** A TCP port, 0..65535 (0: any free port). */
+export function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 65535) throw new InvalidArgumentError(`must be a port number 0..65535, got "${value}"`);
+  return n;
+}
+
 /** A duration in milliseconds: plain seconds (`30`), or a number with `ms`, `s`, `m` or `h` (`500ms`, `2m`). */
 export function durationMs(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());

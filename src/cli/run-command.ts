@@ -3,7 +3,7 @@
  * and `sps request`, runs until Ctrl-C, SIGTERM, `--for`, or the cluster failing, then stops it and
  * prints each partition's result records on stdout as JSON lines.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../api/cluster.js';
@@ -19,6 +19,39 @@ export interface RunCommandFlags extends RunFlags {
   for?: number;
   credentialsFile?: string;
   progress: 'auto' | 'bar' | 'json';
+  /** Serve the dashboard: `true` on a free port, or this port. */
+  dashboard?: true | number;
+  dashboardHost?: string;
+}
+
+/**
+ * Opens the dashboard once the run exists (its token does) and says where. The URL carries the
+ * cluster's token, so it is shown only on a terminal; JSON lines (often kept in logs) get the
+ * address without it and a private file (mode 0600, removed at exit) that holds the whole URL.
+ */
+function openDashboardOnStart(cluster: Cluster, flags: RunCommandFlags, view: ReturnType<typeof attachView>, mode: 'bar' | 'json'): () => void {
+  if (flags.dashboard === undefined) return () => {};
+  let dir: string | undefined;
+  cluster.on('state', (e) => {
+    if (e.state !== 'starting') return;
+    const port = flags.dashboard === true ? 0 : flags.dashboard;
+    cluster.dashboard({ port, host: flags.dashboardHost }).then(
+      (d) => {
+        if (mode === 'bar') {
+          view.note('dashboard', `dashboard: ${d.url}`);
+          return;
+        }
+        dir ??= mkdtempSync(join(tmpdir(), 'sps-dashboard-'));
+        const urlFile = join(dir, 'url');
+        writeFileSync(urlFile, `${d.url}\n`, { mode: 0o600 });
+        view.note('dashboard', '', { url: d.url.slice(0, d.url.indexOf('?')), urlFile });
+      },
+      (err: unknown) => view.note('error', `dashboard: ${(err as Error).message}`, { code: (err as { code?: string }).code, message: (err as Error).message }),
+    );
+  });
+  return () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
 }
 
 /** Where the client credentials go: the given file, or a private folder of its own (mode 0700) removed at exit. */
@@ -42,6 +75,7 @@ export async function runCommand(flags: RunCommandFlags): Promise<number> {
   }
   const view = attachView(cluster, mode);
   forward = view.log;
+  const removeDashboardFile = openDashboardOnStart(cluster, flags, view, mode);
   const abort = new AbortController();
   let stopNow!: () => void;
   const stopSignal = new Promise<void>((resolve) => (stopNow = resolve));
@@ -100,6 +134,7 @@ export async function runCommand(flags: RunCommandFlags): Promise<number> {
     return 1;
   } finally {
     credentials?.remove();
+    removeDashboardFile();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await cluster.stop().catch(() => {});

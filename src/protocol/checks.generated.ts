@@ -219,6 +219,86 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
     required: ["attempt","state","pid"],
     closed: true,
   },
+  "stats": {
+    check: (() => {
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['attempt']) &&
+        value['attempt'] <= 9007199254740991 &&
+        value['attempt'] >= 0 &&
+        Number.isInteger(value['intervalMs']) &&
+        value['intervalMs'] <= 9007199254740991 &&
+        value['intervalMs'] >= 0 &&
+        (typeof value['total'] === 'object' && value['total'] !== null && !Array.isArray(value['total'])) &&
+        (typeof value['total']['name'] === 'string') &&
+        value['total']['name'].length <= 300 &&
+        Number.isInteger(value['total']['requests']) &&
+        value['total']['requests'] <= 9007199254740991 &&
+        value['total']['requests'] >= 0 &&
+        Number.isInteger(value['total']['errors']) &&
+        value['total']['errors'] <= 9007199254740991 &&
+        value['total']['errors'] >= 0 &&
+        (value['total']['p50'] !== undefined ? (Number.isFinite(value['total']['p50']) && value['total']['p50'] <= 1000000000 && value['total']['p50'] >= 0) : true) &&
+        (value['total']['p99'] !== undefined ? (Number.isFinite(value['total']['p99']) && value['total']['p99'] <= 1000000000 && value['total']['p99'] >= 0) : true) &&
+        Object.getOwnPropertyNames(value['total']).every(key => ['name', 'requests', 'errors', 'p50', 'p99'].includes(key)) &&
+        Array.isArray(value['endpoints']) &&
+        value['endpoints'].length <= 1024 &&
+        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['name'] === 'string') && value['name'].length <= 300 && Number.isInteger(value['requests']) && value['requests'] <= 9007199254740991 && value['requests'] >= 0 && Number.isInteger(value['errors']) && value['errors'] <= 9007199254740991 && value['errors'] >= 0 && (value['p50'] !== undefined ? (Number.isFinite(value['p50']) && value['p50'] <= 1000000000 && value['p50'] >= 0) : true) && (value['p99'] !== undefined ? (Number.isFinite(value['p99']) && value['p99'] <= 1000000000 && value['p99'] >= 0) : true) && Object.getOwnPropertyNames(value).every(key => ['name', 'requests', 'errors', 'p50', 'p99'].includes(key))))) { return false }; return true; })(value['endpoints']) &&
+        Object.getOwnPropertyNames(value).length === 4
+      )
+    }
+    })(),
+    fields: {
+      "attempt": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "intervalMs": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "total": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+          (typeof value['name'] === 'string') &&
+          value['name'].length <= 300 &&
+          Number.isInteger(value['requests']) &&
+          value['requests'] <= 9007199254740991 &&
+          value['requests'] >= 0 &&
+          Number.isInteger(value['errors']) &&
+          value['errors'] <= 9007199254740991 &&
+          value['errors'] >= 0 &&
+          (value['p50'] !== undefined ? (Number.isFinite(value['p50']) && value['p50'] <= 1000000000 && value['p50'] >= 0) : true) &&
+          (value['p99'] !== undefined ? (Number.isFinite(value['p99']) && value['p99'] <= 1000000000 && value['p99'] >= 0) : true) &&
+          Object.getOwnPropertyNames(value).every(key => ['name', 'requests', 'errors', 'p50', 'p99'].includes(key))
+        )
+      }
+      })(),
+      "endpoints": (() => {
+      return function check(value) {
+        return (
+          Array.isArray(value) &&
+          value.length <= 1024 &&
+          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['name'] === 'string') && value['name'].length <= 300 && Number.isInteger(value['requests']) && value['requests'] <= 9007199254740991 && value['requests'] >= 0 && Number.isInteger(value['errors']) && value['errors'] <= 9007199254740991 && value['errors'] >= 0 && (value['p50'] !== undefined ? (Number.isFinite(value['p50']) && value['p50'] <= 1000000000 && value['p50'] >= 0) : true) && (value['p99'] !== undefined ? (Number.isFinite(value['p99']) && value['p99'] <= 1000000000 && value['p99'] >= 0) : true) && Object.getOwnPropertyNames(value).every(key => ['name', 'requests', 'errors', 'p50', 'p99'].includes(key))))) { return false }; return true; })(value)
+        )
+      }
+      })(),
+    },
+    required: ["attempt","intervalMs","total","endpoints"],
+    closed: true,
+  },
   "shutdown": {
     check: (() => {
     return function check(value) {

@@ -46,6 +46,20 @@ export function decodeState(subject: string, data: Uint8Array): StateReport {
   return m;
 }
 
+/** A partition's request counters (worker → driver, on its own partition's `ctl.stats` subject). */
+export type StatsReport = MessageOf<'stats'>;
+
+/** Encodes a `stats` report. */
+export function encodeStats(s: StatsReport): Uint8Array {
+  return encode('stats', s);
+}
+
+/** Decodes and checks a `stats` report; the partition comes from the subject. */
+export function decodeStats(subject: string, data: Uint8Array): StatsReport {
+  const { t: _t, ...m } = decode(subject, data, ['stats']);
+  return m;
+}
+
 /** Encodes the `shutdown` broadcast. It carries nothing: only the driver may publish it. */
 export function encodeShutdown(): Uint8Array {
   return encode('shutdown', {});

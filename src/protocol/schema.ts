@@ -35,6 +35,11 @@ export const MemberSchema = Obj({
 
 const Members = Type.Array(MemberSchema, { maxItems: 65536 });
 
+const Ms = Type.Number({ minimum: 0, maximum: 1e9 });
+
+/** One endpoint's request counters in a `stats` report; `name` is e.g. `nats get_list` or `http GET /app/sum`. */
+export const RequestStatsSchema = Obj({ name: Str(300), requests: Int(), errors: Int(), p50: Type.Optional(Ms), p99: Type.Optional(Ms) });
+
 /** Fields of every message type, by type. */
 export const MESSAGE_SCHEMAS = {
   // --- control: partitions ↔ supervisor (`sps.<cluster>.ctl.*`) ---
@@ -62,6 +67,12 @@ export const MESSAGE_SCHEMAS = {
     pid: Int(),
     error: Type.Optional(WireErrorSchema),
   }),
+  /**
+   * A partition's request counters (on `ctl.stats.<partition>`, every heartbeat interval while it
+   * serves): per endpoint and in total, requests and errors since the attempt began, and the
+   * latency percentiles (ms) of the requests answered in the last `intervalMs` (absent when none).
+   */
+  stats: Obj({ attempt: Int(), intervalMs: Int(), total: RequestStatsSchema, endpoints: Type.Array(RequestStatsSchema, { maxItems: 1024 }) }),
   /** The supervisor tells every partition to drain (only the driver may publish it). */
   shutdown: Obj({}),
   /** The driver is alive (only the driver may publish it); partitions leave when it falls silent. */

@@ -8,6 +8,7 @@ import { InvalidOptionError } from '../errors.js';
  * |-------------------------------------------|----------------------|-----------------|
  * | `sps.<id>.ctl.register.<partition>`       | that partition       | request/reply   |
  * | `sps.<id>.ctl.state.<partition>`          | that partition       | publish         |
+ * | `sps.<id>.ctl.stats.<partition>`          | that partition       | publish (request counters) |
  * | `sps.<id>.ctl.shutdown`                   | the driver           | broadcast       |
  * | `sps.<id>.ctl.heartbeat`                  | the driver           | broadcast       |
  * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
@@ -38,6 +39,8 @@ export interface Subjects {
   register(partition: number | '*'): string;
   /** `state` of one partition, or (`'*'`) the wildcard the supervisor listens on. */
   state(partition: number | '*'): string;
+  /** `stats` (request counters) of one partition, or (`'*'`) the wildcard the driver listens on. */
+  stats(partition: number | '*'): string;
   readonly shutdown: string;
   /** The driver's heartbeat to every partition. */
   readonly heartbeat: string;
@@ -70,6 +73,7 @@ export function subjectsFor(clusterId: string): Subjects {
     prefix,
     register: (p) => `${prefix}.ctl.register.${p}`,
     state: (p) => `${prefix}.ctl.state.${p}`,
+    stats: (p) => `${prefix}.ctl.stats.${p}`,
     shutdown: `${prefix}.ctl.shutdown`,
     heartbeat: `${prefix}.ctl.heartbeat`,
     members: `${prefix}.ctl.members`,

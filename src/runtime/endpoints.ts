@@ -1,9 +1,11 @@
 import type { Msg, Subscription } from '@nats-io/nats-core';
+import { performance } from 'node:perf_hooks';
 import { toWireError } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import type { NatsConnection } from '../transport/bus.js';
 import { decodeRequest, encodeReply } from '../protocol/messages.js';
 import type { InFlight } from '../transport/in-flight.js';
+import type { RequestStats } from './request-stats.js';
 
 /** What {@link serveEndpoints} reports to, and counts in, its host. */
 export interface EndpointHooks {
@@ -11,6 +13,8 @@ export interface EndpointHooks {
   onMalformed(): void;
   /** Where handlers still running are counted, so draining can wait for them. */
   inFlight: InFlight;
+  /** Where answered requests are counted (name `nats <endpoint>`), when the host keeps counters. */
+  stats?: RequestStats;
 }
 
 /**
@@ -53,6 +57,9 @@ export function serveEndpoints(
   ctx: PartitionContext,
   hooks: EndpointHooks,
 ): Subscription {
+  const stats = hooks.stats;
+  // One counter per endpoint, looked up by name: no key is built per request.
+  const counters = stats && new Map(Object.keys(handlers).map((n) => [n, stats.counter(`nats ${n}`)]));
   return nc.subscribe(subject, {
     callback: (err, msg) => {
       if (err || !msg.reply) return;
@@ -74,8 +81,16 @@ export function serveEndpoints(
         );
         return;
       }
-      const fail = (e: unknown): void => respond(msg, encodeReply({ ok: false, error: toWireError(e) }));
-      const reply = (b: unknown): void => respond(msg, encodeBody(b, ctx.partition, name));
+      const counter = counters?.get(name);
+      const start = counter ? performance.now() : 0;
+      const fail = (e: unknown): void => {
+        respond(msg, encodeReply({ ok: false, error: toWireError(e) }));
+        if (counter) stats!.record(counter, start, true);
+      };
+      const reply = (b: unknown): void => {
+        respond(msg, encodeBody(b, ctx.partition, name));
+        if (counter) stats!.record(counter, start, false);
+      };
       let body: unknown;
       try {
         body = handler(payload, ctx);

@@ -23,6 +23,7 @@ import { formatLogLine } from './log-format.js';
 import { finishRequests } from './finish-requests.js';
 import { Communicator } from '../collectives/communicator.js';
 import { collectiveMethods } from '../collectives/methods.js';
+import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -59,6 +60,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   // Async endpoint handlers still running; draining waits for them (HTTP counts its own).
   const endpointsInFlight = new InFlight();
   let driverWatch: DriverWatch | undefined;
+  // Request counters, published to the driver while serving (its dashboard shows them).
+  const requestStats = env.requestStats ? new RequestStats() : undefined;
+  let statsReports: { stop(): void } | undefined;
 
   const ctx: PartitionContext = {
     ...collectiveMethods(comm),
@@ -79,6 +83,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => log(formatLogLine(args)),
   };
+  if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
   comm.listen();
@@ -152,7 +157,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), handlers, ctx, {
             onMalformed: () => counters.malformed++,
             inFlight: endpointsInFlight,
+            stats: requestStats,
           });
+          if (requestStats) statsReports = reportStats(nc, subjects.stats(partition), requestStats, attempt, env.tickMs);
           await nc.flush();
         }),
         drain: fromPromise(async () => {
@@ -189,6 +196,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   actor.start();
   const final = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
   sub.unsubscribe();
+  statsReports?.stop();
   driverWatch?.stop();
   comm.close();
   const state = final.value as PartitionState;

@@ -42,6 +42,8 @@ export const WORKER_ENV = {
   tickMs: 'SPS_TICK_MS',
   /** `1`: the server module was compiled with source maps; stack traces use them from its import on. */
   sourceMaps: 'SPS_SOURCE_MAPS',
+  /** `0`: do not count requests for the dashboard (the worker then sends no `stats`); default on. */
+  requestStats: 'SPS_REQUEST_STATS',
 } as const;
 
 /** The parsed worker environment. */
@@ -70,6 +72,7 @@ export interface WorkerEnv {
   tickFd: number | undefined;
   tickMs: number;
   sourceMaps: boolean;
+  requestStats: boolean;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -137,5 +140,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     tickFd: env[WORKER_ENV.tickFd] ? integer(env, WORKER_ENV.tickFd) : undefined,
     tickMs: integer(env, WORKER_ENV.tickMs, 500),
     sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
+    requestStats: oneOf(env, WORKER_ENV.requestStats, ['1', '0'] as const) === '1',
   };
 }

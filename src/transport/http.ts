@@ -106,6 +106,11 @@ export interface WsHandler {
   maxPayloadLength?: number;
   /** Seconds without traffic before the connection is closed; 0 disables. Default: 120. */
   idleTimeoutSeconds?: number;
+  /**
+   * Decides from the upgrade request (its headers and query; no body) whether the connection is
+   * accepted; a refused upgrade is answered 401. Default: every upgrade is accepted.
+   */
+  authorize?(req: HttpRequest): boolean;
 }
 
 /** A bound HTTP server. */

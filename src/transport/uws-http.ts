@@ -257,6 +257,25 @@ export function createUwsServer(): HttpServer {
     app.ws(path, {
       maxPayloadLength: handler.maxPayloadLength ?? MAX_BODY_BYTES,
       idleTimeout: handler.idleTimeoutSeconds ?? 120,
+      upgrade: (res: Uws, req: Uws, context: unknown) => {
+        const key = req.getHeader('sec-websocket-key') as string;
+        const protocol = req.getHeader('sec-websocket-protocol') as string;
+        const extensions = req.getHeader('sec-websocket-extensions') as string;
+        if (handler.authorize) {
+          const request = new UwsRequest('GET', req.getUrl() as string, (req.getQuery() as string | undefined) ?? '', collectHeaders(req), EMPTY_BODY);
+          let accepted = false;
+          try {
+            accepted = handler.authorize(request);
+          } catch {
+            // A throwing check refuses, as a false one does.
+          }
+          if (!accepted) {
+            writeSafely(res, httpResponse(401, { error: { code: 'SPS_UNAUTHORIZED', message: 'WebSocket refused: missing or wrong token' } }));
+            return;
+          }
+        }
+        res.upgrade({}, key, protocol, extensions, context);
+      },
       open: (ws: Uws) => {
         const conn = {
           closed: false,

@@ -1,0 +1,128 @@
+/**
+ * A partition's request counters: per endpoint (NATS and HTTP), requests and errors since the
+ * attempt began, and a latency histogram of the requests answered since the last report. The
+ * worker publishes them as a `stats` message every heartbeat interval; the driver's dashboard
+ * turns them into requests/s, errors and p50/p99.
+ */
+import { performance } from 'node:perf_hooks';
+import { build, type Histogram } from 'hdr-histogram-js';
+import type { NatsConnection } from '../transport/bus.js';
+import { encodeStats, type StatsReport } from '../protocol/messages.js';
+import type { HttpHandler, HttpResult } from '../transport/http.js';
+
+/** Latencies are recorded in microseconds, from 1 µs up to an hour, to 2 significant digits. */
+const HIGHEST_US = 3_600_000_000;
+
+function histogram(): Histogram {
+  return build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+}
+
+class EndpointCounter {
+  requests = 0;
+  errors = 0;
+  readonly window = histogram();
+  constructor(readonly name: string) {}
+}
+
+/** One endpoint's (or the total's) counters as a report carries them. */
+type Reported = StatsReport['total'];
+
+function report(c: EndpointCounter): Reported {
+  const r: Reported = { name: c.name, requests: c.requests, errors: c.errors };
+  if (c.window.totalCount > 0) {
+    r.p50 = c.window.getValueAtPercentile(50) / 1000;
+    r.p99 = c.window.getValueAtPercentile(99) / 1000;
+  }
+  c.window.reset();
+  return r;
+}
+
+/** Counts the requests of one partition attempt. */
+export class RequestStats {
+  private readonly byName = new Map<string, EndpointCounter>();
+  private readonly total = new EndpointCounter('total');
+
+  /** The counter of one endpoint, e.g. `nats get_list` or `http GET /app/sum`; made on first use. */
+  counter(name: string): EndpointCounter {
+    let c = this.byName.get(name);
+    if (!c) this.byName.set(name, (c = new EndpointCounter(name)));
+    return c;
+  }
+
+  /** Records one answered request of `c` that began at `start` (`performance.now()`). */
+  record(c: EndpointCounter, start: number, failed: boolean): void {
+    c.requests++;
+    if (failed) c.errors++;
+    c.window.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round((performance.now() - start) * 1000))));
+  }
+
+  /** The report of the interval that ends now; the latency windows start over. */
+  take(attempt: number, intervalMs: number): StatsReport {
+    // The total is summed here, once per report, rather than recorded twice per request.
+    const total = this.total;
+    total.requests = 0;
+    total.errors = 0;
+    for (const c of this.byName.values()) {
+      total.requests += c.requests;
+      total.errors += c.errors;
+      total.window.add(c.window);
+    }
+    return { attempt, intervalMs, total: report(total), endpoints: [...this.byName.values()].map(report) };
+  }
+
+  /**
+   * Wraps an HTTP route handler so its requests are counted under `name`: a throw or a rejection
+   * is an error (the server answers it 500).
+   */
+  timeHttp(name: string, handler: HttpHandler): HttpHandler {
+    const c = this.counter(name);
+    return (req) => {
+      const start = performance.now();
+      let result: HttpResult | Promise<HttpResult>;
+      try {
+        result = handler(req);
+      } catch (err) {
+        this.record(c, start, true);
+        throw err;
+      }
+      if (!(result instanceof Promise)) {
+        this.record(c, start, false);
+        return result;
+      }
+      return result.then(
+        (r) => {
+          this.record(c, start, false);
+          return r;
+        },
+        (err: unknown) => {
+          this.record(c, start, true);
+          throw err;
+        },
+      );
+    };
+  }
+}
+
+/**
+ * Where a worker's {@link RequestStats} rides on its partition context, so an HTTP server built by
+ * the user's module (which may load another copy of this package) still finds it.
+ */
+export const REQUEST_STATS = Symbol.for('spark-partition-server.requestStats');
+
+/** The request counters attached to a partition context, if any. */
+export function requestStatsOf(ctx: object): RequestStats | undefined {
+  return (ctx as { [REQUEST_STATS]?: RequestStats })[REQUEST_STATS];
+}
+
+/** Publishes `stats` every `intervalMs` on `subject` until stopped; the timer never keeps the process alive. */
+export function reportStats(nc: NatsConnection, subject: string, stats: RequestStats, attempt: number, intervalMs: number): { stop(): void } {
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const took = Math.max(0, Math.round(now - last));
+    last = now;
+    if (!nc.isClosed()) nc.publish(subject, encodeStats(stats.take(attempt, took)));
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
