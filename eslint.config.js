@@ -5,7 +5,17 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'dist/', '.venv/', '.sps-tmp/', 'spark-warehouse/', 'benchmarks/results/', 'src/protocol/checks.generated.ts'],
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'docs/api/',
+      'test-output/',
+      '.venv/',
+      '.sps-tmp/',
+      'spark-warehouse/',
+      'benchmarks/results/',
+      'src/protocol/checks.generated.ts',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
