@@ -59,6 +59,7 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * (`StartTimeoutError`, `.stage` `'register'` / `'serve'`). Defaults: 60000 / 60000 ms.
    */
   startTimeoutMs?: number;
+  /** How long, in ms, until every launched partition's worker registered (stage `'register'`). Default: 60000 ms. */
   registerTimeoutMs?: number;
   /** How long a Spark application started for the run (option `master`) may take to be ready. Default: 180000 ms. */
   sparkStartTimeoutMs?: number;
@@ -76,7 +77,9 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * reconnect window so a restarted NATS server is waited out).
    */
   heartbeatMs?: number;
+  /** Silence, in ms, after which a worker is declared hung, killed and retried. Default: 10000 ms. */
   hangTimeoutMs?: number;
+  /** Driver silence, in ms, after which a worker leaves by itself. Default: 45000 ms. */
   driverTimeoutMs?: number;
   /**
    * How long the driver, workers and runner keep reconnecting when the NATS server goes away
@@ -145,44 +148,83 @@ export type NatsAuthOption = { token: string } | { user: string; pass: string } 
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions<Row, Config> {
+  /** Module of option `server`, as workers import it. */
   serverModule: string;
+  /** Export name of option `server` within its module. */
   serverExport: string;
+  /** Option `data` as resolved; see {@link ClusterOptions}. */
   data: EmbeddedSource<Row> | undefined;
+  /** Option `partitions` as resolved; see {@link ClusterOptions}. */
   partitions: number;
+  /** Option `config` as resolved; see {@link ClusterOptions}. */
   config: Config | undefined;
+  /** Option `config` serialized as JSON (`''` when absent). */
   configJson: string;
+  /** Option `launcher` as resolved; see {@link ClusterOptions}. */
   launcher: Launcher | undefined;
+  /** Option `natsUrl` as resolved; see {@link ClusterOptions}. */
   natsUrl: string | undefined;
+  /** Option `natsAuth` as resolved; see {@link ClusterOptions}. */
   natsAuth: NatsAuthOption | undefined;
+  /** Option `natsTls` as resolved; see {@link ClusterOptions}. */
   natsTls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
+  /** Option `natsListen` as resolved; see {@link ClusterOptions}. */
   natsListen: string | undefined;
+  /** Option `natsAdvertiseUrl` as resolved; see {@link ClusterOptions}. */
   natsAdvertiseUrl: string | undefined;
+  /** Option `tls` as resolved; see {@link ClusterOptions}. */
   tls: false | true | { certFile: string; keyFile: string; caFile: string };
+  /** Option `natsServer` as resolved; see {@link ClusterOptions}. */
   natsServer: string | undefined;
+  /** Option `name` as resolved; see {@link ClusterOptions}. */
   name: string;
+  /** Option `startTimeoutMs` as resolved; see {@link ClusterOptions}. */
   startTimeoutMs: number;
+  /** Option `registerTimeoutMs` as resolved; see {@link ClusterOptions}. */
   registerTimeoutMs: number;
+  /** Option `sparkStartTimeoutMs` as resolved; see {@link ClusterOptions}. */
   sparkStartTimeoutMs: number;
+  /** Option `submitTimeoutMs` as resolved; see {@link ClusterOptions}. */
   submitTimeoutMs: number;
+  /** Option `stopTimeoutMs` as resolved; see {@link ClusterOptions}. */
   stopTimeoutMs: number;
+  /** Option `requestTimeoutMs` as resolved; see {@link ClusterOptions}. */
   requestTimeoutMs: number;
+  /** Option `maxFailures` as resolved; see {@link ClusterOptions}. */
   maxFailures: number;
+  /** Option `heartbeatMs` as resolved; see {@link ClusterOptions}. */
   heartbeatMs: number;
+  /** Option `hangTimeoutMs` as resolved; see {@link ClusterOptions}. */
   hangTimeoutMs: number;
+  /** Option `driverTimeoutMs` as resolved; see {@link ClusterOptions}. */
   driverTimeoutMs: number;
+  /** Option `reconnectWindowMs` as resolved; see {@link ClusterOptions}. */
   reconnectWindowMs: number;
+  /** Option `bindHost` as resolved; see {@link ClusterOptions}. */
   bindHost: string | undefined;
+  /** Option `advertiseHost` as resolved; see {@link ClusterOptions}. */
   advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
+  /** Option `env` as resolved; see {@link ClusterOptions}. */
   env: Record<string, string>;
+  /** Option `log` as resolved; see {@link ClusterOptions}. */
   log: ((line: string) => void) | undefined;
+  /** Option `master` as resolved; see {@link ClusterOptions}. */
   master: string | undefined;
+  /** Option `sparkConf` as resolved; see {@link ClusterOptions}. */
   sparkConf: Record<string, string>;
+  /** Option `sparkHome` as resolved; see {@link ClusterOptions}. */
   sparkHome: string | undefined;
+  /** Option `spark` as resolved; see {@link ClusterOptions}. */
   spark: SparkApplication | undefined;
+  /** Option `source` as resolved; see {@link ClusterOptions}. */
   source: SparkSource | undefined;
+  /** Option `cacheResult` as resolved; see {@link ClusterOptions}. */
   cacheResult: boolean;
+  /** Option `barrier` as resolved; see {@link ClusterOptions}. */
   barrier: boolean;
+  /** Option `format` as resolved; see {@link ClusterOptions}. */
   format: 'arrow' | 'rows' | undefined;
+  /** Option `longs` as resolved; see {@link ClusterOptions}. */
   longs: 'number' | 'bigint';
 }
 

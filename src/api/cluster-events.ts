@@ -12,40 +12,57 @@ export type ClusterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopp
  * - `lost`: it ran out of attempts (`reason`, `failures`); the cluster fails.
  */
 export interface MemberEvent {
+  /** What happened; see above. */
   kind: 'registered' | 'serving' | 'replaced' | 'failed' | 'lost' | 'draining' | 'finished';
+  /** Index of the partition. */
   partition: number;
+  /** Attempt number of the partition's current (or, for `replaced`, new) worker. */
   attempt: number;
   /** The member's state after the event (`undefined` for a partition lost before it ever registered). */
   state?: PartitionState;
+  /** Host the member advertises. */
   host?: string;
+  /** HTTP port of the member, or `null` when it serves over NATS only. */
   port?: number | null;
+  /** Process id of the member's worker. */
   pid?: number;
+  /** For `replaced`: the attempt that was replaced. */
   previousAttempt?: number;
+  /** For `replaced`, `failed` and `lost`: the last error of the attempt, as text. */
   reason?: string;
+  /** For `lost`: how many attempts failed. */
   failures?: number;
 }
 
 /** The cluster's state changed; `error` says why when it is `failed`. */
 export interface StateEvent {
+  /** The new state. */
   state: ClusterState;
+  /** The state before. */
   previous: ClusterState;
+  /** Why the cluster failed (state `failed` only). */
   error?: Error;
 }
 
 /** How far `start()` (partitions serving) or `stop()` (results in) has come: `done` of `total`. */
 export interface ProgressEvent {
+  /** `start`: partitions serving; `stop`: results received. */
   phase: 'start' | 'stop';
+  /** Partitions done so far. */
   done: number;
+  /** Partitions in the run. */
   total: number;
 }
 
 /** A Spark job event of the run (Spark launcher only). */
 export interface SparkEvent {
+  /** Which Spark job event. */
   type: 'job_started' | 'job_finished' | 'job_failed';
   /** Spark's job group, for `job_started`. */
   group?: string;
   /** For `job_failed`: Spark's error, and whether the run cancelled it. */
   error?: string;
+  /** For `job_failed`: `true` when the run cancelled the job. */
   cancelled?: boolean;
 }
 
@@ -54,9 +71,13 @@ export interface SparkEvent {
  * in order; an exception thrown by one is the listener's own and is not caught.
  */
 export interface ClusterEvents {
+  /** A partition's state changed. */
   member: [MemberEvent];
+  /** The cluster's state changed. */
   state: [StateEvent];
+  /** `start()` or `stop()` progressed. */
   progress: [ProgressEvent];
+  /** A Spark job of the run started, finished or failed. */
   spark: [SparkEvent];
 }
 

@@ -32,7 +32,9 @@ const STOPPED_DURING_START = Symbol('stopped during start');
 
 /** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
 export interface CallOptions {
+  /** Bound of this call in ms. Default: option `requestTimeoutMs` (10000). */
   timeoutMs?: number;
+  /** Abandons the call when it aborts; the call then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -52,7 +54,9 @@ export type PartitionReply<T = unknown> = { ok: true; value: T } | { ok: false; 
 
 /** Where a partition's server can be reached. */
 export interface HostAddress {
+  /** Host name or address the partition advertises (option `advertiseHost`). */
   host: string;
+  /** HTTP port of the partition's server, or `null` when it serves over NATS only (no HTTP). */
   port: number | null;
 }
 
