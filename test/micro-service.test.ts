@@ -12,9 +12,10 @@ import { promisify } from 'node:util';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type ServiceInfo, type ServiceStats } from '@nats-io/services';
 import { Cluster } from '../src/index.js';
-import { decodeReply, encodeRequest } from '../src/protocol/messages.js';
+import { decodeReply, encodeRegistration, encodeReply, encodeRequest } from '../src/protocol/messages.js';
 import { subjectsFor, type Subjects } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
+import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const run = promisify(execFile);
@@ -157,4 +158,38 @@ test.serial('after a SIGKILL the stable subject reaches the new attempt, and the
     ],
   );
   t.is(infos[1]!.endpoints.find((e) => e.name === 'sum')!.subject, s.endpoint(1, victim.attempt + 1, 'sum'));
+});
+
+test.serial('a replaced attempt that is still alive stops answering the stable subject; only the new attempt does', async (t) => {
+  // A run of its own, whose credentials let the test play partition 1's next attempt.
+  const launcher = await CapturingLauncher.create([1, 2, 3, 4], 2);
+  const own = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false, stopTimeoutMs: 3000 });
+  t.teardown(() => own.stop().catch(() => {}));
+  await own.start();
+  const ss = subjectsFor(own.id!);
+  const caller = await connectBus(own.credentials('client'), 'micro-test-caller');
+  t.teardown(() => caller.close());
+  const stableSum = async (): Promise<unknown> => {
+    try {
+      const reply = decodeReply('r', (await caller.request(ss.stable(1, 'sum'), encodeRequest(null), { timeout: 20_000 })).data);
+      return reply.ok ? reply.body : reply.error.code;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  t.is(await stableSum(), 7);
+
+  // Attempt 99 registers while attempt 0 still runs, and serves the stable subject as the partition's attempts do.
+  const next = await connectBus(launcher.plan!.busFor(1), 'attempt-99');
+  t.teardown(() => next.close());
+  next.subscribe(ss.stable(1, '*'), { queue: 'p1', callback: (_e, m) => m.respond(encodeReply({ ok: true, body: 'attempt 99' })) });
+  await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'] }), {
+    timeout: 20_000,
+  });
+  // Once attempt 0 sees the view naming attempt 99, every stable request goes to attempt 99.
+  await waitUntil(async () => (await stableSum()) === 'attempt 99', 20_000, 'attempt 0 leaving the stable subject');
+  const answers = await Promise.all(Array.from({ length: 20 }, stableSum));
+  t.deepEqual(new Set(answers), new Set(['attempt 99']));
+  // Attempt 0 is alive and still answers its own attempt subject.
+  t.like(decodeReply('r', (await caller.request(ss.endpoint(1, 0, 'sum'), encodeRequest(null), { timeout: 20_000 })).data), { ok: true, body: 7 });
 });
