@@ -142,7 +142,15 @@ export async function serveEndpoints(
     queue: '',
     metadata: { partition: String(partition), attempt: String(attempt), host: at.host, port: at.port === null ? '' : String(at.port) },
   });
-  const statsOf = (name: string): EndpointStats | undefined => (service as unknown as ServiceWithStats).handlers.find((h) => h.name === name)?.stats;
+  const statsByName = new Map<string, EndpointStats>();
+  const statsOf = (name: string): EndpointStats | undefined => {
+    let st = statsByName.get(name);
+    if (!st) {
+      st = (service as unknown as ServiceWithStats).handlers.find((h) => h.name === name)?.stats;
+      if (st) statsByName.set(name, st);
+    }
+    return st;
+  };
 
   /** Answers one request to `name`, on either of its subjects, counting errors and async time in `stats`. */
   const answer = (name: string, handler: EndpointHandler, msg: Msg | ServiceMsg, stats: EndpointStats | undefined): void => {
