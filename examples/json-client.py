@@ -55,7 +55,7 @@ async def main(endpoint, payload, expected):
         allow_reconnect=False,
     )
     instances = []
-    for info in await discover(nc, "sps-%s" % cluster, expected):
+    for info in await discover(nc, cluster, expected):
         meta = info["metadata"]
         instances.append(
             {

@@ -7,6 +7,9 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
@@ -141,6 +144,36 @@ test.serial('the Python example (nats-py) lists the instances via $SRV.INFO and 
   );
   t.true(out.instances.every((i) => i.endpoints.includes('echo')));
   t.deepEqual(out.replies, { 0: { ok: true, body: { hello: 'json' } }, 1: { ok: true, body: { hello: 'json' } } });
+});
+
+/** The `nats` CLI (natscli) from SPS_NATS_CLI or PATH; no registry we use packages it, so it is optional. */
+const natsCli = [process.env.SPS_NATS_CLI, ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'nats'))].find((f) => !!f && existsSync(f));
+if (!natsCli) console.log('micro-service: no `nats` CLI (set SPS_NATS_CLI or put it on PATH): its test is skipped');
+
+(natsCli ? test.serial : test.serial.skip)('the nats CLI lists the partitions (nats micro ls/stats) and calls one in JSON (nats req)', async (t) => {
+  const access = cluster.credentials('client');
+  const home = mkdtempSync(join(tmpdir(), 'sps-nats-cli-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  // The seed goes in a 0600 file, never in argv.
+  writeFileSync(join(home, 'seed'), (access.auth as { nkeySeed: string }).nkeySeed, { mode: 0o600 });
+  const nats = async (...args: string[]): Promise<string> =>
+    (
+      await run(natsCli!, ['--server', access.url, '--nkey', join(home, 'seed'), '--inbox-prefix', access.inboxPrefix!, ...args], {
+        env: { ...process.env, HOME: home },
+      })
+    ).stdout;
+  const ls = JSON.parse(await nats('micro', 'ls', s.service, '--json')) as { metadata: Record<string, string> }[];
+  t.deepEqual(ls.map((i) => i.metadata.partition).sort(), ['0', '1']);
+  const stats = JSON.parse(await nats('micro', 'stats', s.service, '--json')) as {
+    metadata: Record<string, string>;
+    endpoints: { name: string; num_requests: number; num_errors: number }[];
+  }[];
+  t.is(stats.length, PARTITIONS);
+  // The earlier cases called partition 1's sum and made partition 0's boom fail.
+  const endpoint = (p: string, name: string) => stats.find((i) => i.metadata.partition === p)!.endpoints.find((e) => e.name === name)!;
+  t.true(endpoint('1', 'sum').num_requests >= 2);
+  t.true(endpoint('0', 'boom').num_errors >= 1);
+  t.regex(await nats('req', '-H', 'Content-Type:application/json', s.stable(1, 'sum'), ''), /\{"ok":true,"body":7\}/);
 });
 
 test.serial('after a SIGKILL the stable subject reaches the new attempt, and the service lists it instead of the old one', async (t) => {

@@ -54,7 +54,7 @@ export interface Subjects {
    * current attempt answers it (see README, "Wire protocol"). `'*'` for every partition or name.
    */
   stable(partition: number | '*', name: string | '*'): string;
-  /** The NATS micro service name every partition of this run registers under. */
+  /** The NATS micro service name every partition of this run registers under: the cluster id. */
   readonly service: string;
   /**
    * Collective traffic from partition `from` to partition `to` (or `all` of them). Only `from`'s
@@ -86,7 +86,8 @@ export function subjectsFor(clusterId: string): Subjects {
     endpoint: (partition, attempt, name) => `${prefix}.p.${partition}.${attempt}.${name}`,
     endpoints: (partition, attempt) => `${prefix}.p.${partition}.${attempt}.*`,
     stable: (partition, name) => `${prefix}.p.${partition}.${name}`,
-    service: `sps-${clusterId}`,
+    // The cluster id is a valid service name as it is (letters, digits, `_`, `-`); default ids start with `sps-`.
+    service: clusterId,
     coll: (to, from) => `${prefix}.coll.${to}.${from}`,
     spark: (event) => `${prefix}.spark.${event}`,
     app: `${prefix}.app.>`,

@@ -11,7 +11,7 @@
  * | client        | endpoints (with and without the attempt), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
  *
  * The run's `$SRV` subjects are the NATS micro discovery requests for all services and for the
- * run's service (`sps-<id>`), nothing of other services; replies go out under `allow_responses`.
+ * run's service (named as the cluster id), nothing of other services; replies go out under `allow_responses`.
  */
 import { serviceSubjects, subjectsFor } from '../protocol/subjects.js';
 
