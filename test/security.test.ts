@@ -88,11 +88,22 @@ test("with partition 1's credentials, the server refuses every order and every o
   for (const subject of forbidden) p1.nc.publish(subject, encode('shutdown', {}));
   // Another partition's endpoints, the driver's replies, and everything else are not to be read.
   // Nor what peers send each other in collectives.
-  for (const subject of [s.endpoints(0, '*'), s.coll(0, '*'), s.coll('*', 2), `${s.inbox('driver')}.>`, `${s.prefix}.>`, '>']) p1.nc.subscribe(subject);
+  // Nor partition 0's stable subjects, nor the discovery requests of other services.
+  const unreadable = [
+    s.endpoints(0, '*'),
+    s.stable(0, '*'),
+    s.coll(0, '*'),
+    s.coll('*', 2),
+    '$SRV.INFO.other-service',
+    `${s.inbox('driver')}.>`,
+    `${s.prefix}.>`,
+    '>',
+  ];
+  for (const subject of unreadable) p1.nc.subscribe(subject);
   await p1.nc.flush();
-  await waitUntil(() => p1.refused.length >= forbidden.length + 6, 10_000, 'every violation reported');
+  await waitUntil(() => p1.refused.length >= forbidden.length + unreadable.length, 10_000, 'every violation reported');
   for (const subject of forbidden) t.true(p1.refused.includes(`publish ${subject}`), `publish ${subject} was not refused: ${p1.refused.join('; ')}`);
-  t.true(p1.refused.includes(`subscription ${s.endpoints(0, '*')}`));
+  for (const subject of unreadable) t.true(p1.refused.includes(`subscription ${subject}`), `subscription ${subject} was not refused`);
   t.true(p1.refused.includes(`subscription ${s.coll(0, '*')}`));
   // A round trip on the watcher after the intruder's flush: had anything passed, it would be here.
   await watcher.nc.flush();
@@ -162,10 +173,17 @@ test('client credentials may call endpoints and read the membership, and nothing
     ],
   );
   t.like(decodeReply('r', (await client.nc.request(s.endpoint(1, 0, 'get_list'), encodeRequest(null), { timeout: 30_000 })).data), { ok: true, body: [3, 4] });
-  for (const subject of [s.shutdown, s.register(0), s.state(1), s.members]) client.nc.publish(subject, encode('shutdown', {}));
-  client.nc.subscribe(s.endpoints(0, '*'));
+  // The stable subject (no attempt) reaches the current attempt.
+  t.like(decodeReply('r', (await client.nc.request(s.stable(1, 'sum'), encodeRequest(null), { timeout: 30_000 })).data), { ok: true, body: 7 });
+  const forbidden = [s.shutdown, s.register(0), s.state(1), s.members, '$SRV.INFO.other-service'];
+  for (const subject of forbidden) client.nc.publish(subject, encode('shutdown', {}));
+  // A client may neither answer endpoints (on either subject) nor discovery requests.
+  const unreadable = [s.endpoints(0, '*'), s.stable(0, '*'), `$SRV.PING.${s.service}`];
+  for (const subject of unreadable) client.nc.subscribe(subject);
   await client.nc.flush();
-  await waitUntil(() => client.refused.length >= 5, 10_000, 'violations reported');
+  await waitUntil(() => client.refused.length >= forbidden.length + unreadable.length, 10_000, 'violations reported');
+  for (const subject of forbidden) t.true(client.refused.includes(`publish ${subject}`), `publish ${subject} was not refused`);
+  for (const subject of unreadable) t.true(client.refused.includes(`subscription ${subject}`), `subscription ${subject} was not refused`);
   t.deepEqual(
     cluster.members.map((m) => m.state),
     ['serving', 'serving'],

@@ -18,7 +18,7 @@ import type { Launcher } from '../launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
 import { selectLauncher } from '../launch/select-launcher.js';
 import { prepareWorker } from '../launch/worker-command.js';
-import { connectBus, requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
+import { connectBus, requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
@@ -535,6 +535,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
         `partition is ${member ? `${member.state} (attempt ${member.attempt})` : 'not registered'}`,
       );
     }
+    const unknown = unknownEndpoint(member, endpoint);
+    if (unknown) throw new RequestError(unknown.code, partition, endpoint, unknown.message);
     return { nc: run.nc, subject: run.subjects.endpoint(partition, member.attempt, endpoint) };
   }
 

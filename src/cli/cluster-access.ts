@@ -12,7 +12,7 @@ import { decodeMembers } from '../protocol/messages.js';
 import { subjectsFor } from '../protocol/subjects.js';
 import type { Member } from '../protocol/types.js';
 import type { BusAccess } from '../security/bus-access.js';
-import { connectBus, requestEndpoint } from '../transport/bus.js';
+import { connectBus, requestEndpoint, unknownEndpoint } from '../transport/bus.js';
 import { UsageError } from './run-options.js';
 
 /** What a client needs to reach one cluster run. */
@@ -115,6 +115,8 @@ export class ClusterClient {
           const message = m ? `partition ${partition} is ${m.state} (attempt ${m.attempt})` : `partition ${partition} is not in the membership`;
           return { partition, ok: false, error: { code: m ? 'SPS_NOT_SERVING' : 'SPS_UNKNOWN_PARTITION', message } };
         }
+        const unknown = unknownEndpoint(m, endpoint);
+        if (unknown) return { partition, ok: false, error: unknown };
         const reply = await requestEndpoint(this.nc, this.subjects.endpoint(partition, m.attempt, endpoint), payload, timeoutMs);
         return reply.ok ? { partition, ok: true, value: reply.body } : { partition, ok: false, error: reply.error };
       }),

@@ -14,6 +14,8 @@ import { InvalidOptionError } from '../errors.js';
  * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
  * | `sps.<id>.ctl.members.get`                | partitions, clients  | request/reply   |
  * | `sps.<id>.p.<partition>.<attempt>.<name>` | driver, peers, clients | request/reply |
+ * | `sps.<id>.p.<partition>.<name>`           | clients (stable: the current attempt answers) | request/reply |
+ * | `$SRV.PING/INFO/STATS[.<service>[.<id>]]` | anyone allowed (NATS micro discovery) | request/reply |
  * | `sps.<id>.coll.<to>.<from>`               | partition `<from>`   | publish (collectives; `<to>` a partition or `all`) |
  * | `sps.<id>.spark.<event>`                  | the Spark runner (`cancel`: the driver) | publish / request |
  * | `sps.<id>.app.>`                          | the user's code      | anything        |
@@ -51,6 +53,13 @@ export interface Subjects {
   /** Wildcard matching every endpoint of one attempt of one partition. */
   endpoints(partition: number, attempt: number | '*'): string;
   /**
+   * The stable subject of one endpoint of one partition, without the attempt: the partition's
+   * current attempt answers it (see README, "Wire protocol"). `'*'` for every partition or name.
+   */
+  stable(partition: number | '*', name: string | '*'): string;
+  /** The NATS micro service name every partition of this run registers under: the cluster id. */
+  readonly service: string;
+  /**
    * Collective traffic from partition `from` to partition `to` (or `all` of them). Only `from`'s
    * credentials may publish it, so the sender is the subject's last token, never a field.
    */
@@ -80,11 +89,25 @@ export function subjectsFor(clusterId: string): Subjects {
     membersGet: `${prefix}.ctl.members.get`,
     endpoint: (partition, attempt, name) => `${prefix}.p.${partition}.${attempt}.${name}`,
     endpoints: (partition, attempt) => `${prefix}.p.${partition}.${attempt}.*`,
+    stable: (partition, name) => `${prefix}.p.${partition}.${name}`,
+    // The cluster id is a valid service name as it is (letters, digits, `_`, `-`); default ids start with `sps-`.
+    service: clusterId,
     coll: (to, from) => `${prefix}.coll.${to}.${from}`,
     spark: (event) => `${prefix}.spark.${event}`,
     app: `${prefix}.app.>`,
     inbox: (identity) => `_INBOX.${clusterId}.${identity}`,
   };
+}
+
+/** The verbs of the NATS micro discovery protocol. */
+const SERVICE_VERBS = ['PING', 'INFO', 'STATS'] as const;
+
+/**
+ * The `$SRV` subjects that reach the service `name`: each verb for all services, for services of
+ * that name, and for one instance of it (its id is random, hence the wildcard).
+ */
+export function serviceSubjects(name: string): string[] {
+  return SERVICE_VERBS.flatMap((verb) => [`$SRV.${verb}`, `$SRV.${verb}.${name}`, `$SRV.${verb}.${name}.*`]);
 }
 
 /**

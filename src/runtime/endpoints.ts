@@ -1,9 +1,13 @@
-import type { Msg, Subscription } from '@nats-io/nats-core';
+import { headers as natsHeaders, type Msg, type MsgHdrs, type Subscription } from '@nats-io/nats-core';
+import { ServiceErrorCodeHeader, ServiceErrorHeader, Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { performance } from 'node:perf_hooks';
-import { toWireError } from '../protocol/types.js';
+import { toWireError, type Member, type WireError } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
-import type { NatsConnection } from '../transport/bus.js';
+import { unknownEndpoint, type NatsConnection } from '../transport/bus.js';
 import { decodeRequest, encodeReply } from '../protocol/messages.js';
+import { decodeJsonRequest, encodeJsonReply, jsonReplyHeaders, wantsJson } from '../protocol/json-mode.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import type { Subjects } from '../protocol/subjects.js';
 import type { InFlight } from '../transport/in-flight.js';
 import type { RequestStats } from './request-stats.js';
 
@@ -17,90 +21,255 @@ export interface EndpointHooks {
   stats?: RequestStats;
 }
 
+/** Where one partition attempt serves, as its micro service metadata tells. */
+export interface ServedAt {
+  subjects: Subjects;
+  partition: number;
+  attempt: number;
+  host: string;
+  port: number | null;
+}
+
+/** A partition's endpoints while they are served. */
+export interface ServedEndpoints {
+  /** The micro service this attempt registered (its `info()` and `stats()` are what `$SRV` answers). */
+  readonly service: Service;
+  /** A new membership view: once it names a newer attempt of this partition, the stable subjects are left to it. */
+  view(members: readonly Member[]): void;
+  /** Stops taking requests (stable subjects first, then the service); what was delivered is still answered. */
+  stop(): Promise<void>;
+}
+
 /**
- * Encodes a handler's value as a reply; a value msgpack cannot carry (a BigInt beyond 64 bits, a
- * circular object, a function, a symbol) becomes an `SPS_ENCODE` error reply instead of a throw,
- * so a bad return value costs one request, not the partition.
+ * The stats record the micro service keeps for one endpoint, which its library counts for the
+ * handler's synchronous part only. Not in the library's typings: this is its shape in the pinned
+ * version, and test/micro-service.test.ts fails if it changes.
  */
-function encodeBody(body: unknown, partition: number, endpoint: string): Uint8Array {
-  const refuse = (why: string): Uint8Array =>
-    encodeReply({ ok: false, error: { code: 'SPS_ENCODE', message: `partition ${partition}, endpoint "${endpoint}": reply cannot be encoded: ${why}` } });
-  // msgpack would silently send these as nil; the caller surely meant something else.
-  if (typeof body === 'function' || typeof body === 'symbol') return refuse(`a ${typeof body} has no msgpack form`);
-  try {
-    return encodeReply({ ok: true, body });
-  } catch (err) {
-    return refuse(err instanceof Error ? err.message : String(err));
-  }
+interface EndpointStats {
+  num_requests: number;
+  processing_time: number;
+  average_processing_time: number;
+  countError(err: Error): void;
+  /** Counts one request and the milliseconds since `start`. */
+  countLatency(start: number): void;
+}
+/** The service object behind {@link Service}, as far as its endpoints' stats. */
+interface ServiceWithStats {
+  handlers: { name: string; stats: EndpointStats }[];
+}
+
+/** The `Nats-Service-Error-Code` a micro client sees for an error reply. */
+function serviceErrorCode(code: string): number {
+  if (code === 'SPS_MALFORMED_MESSAGE') return 400;
+  if (code === 'SPS_UNKNOWN_ENDPOINT') return 404;
+  if (code === 'SPS_NOT_SERVING') return 503;
+  return 500;
 }
 
 /** Replies unless the connection is gone (a late async reply after close): then nobody is waiting. */
-function respond(msg: Msg, data: Uint8Array): void {
+function respond(msg: Msg | ServiceMsg, data: Uint8Array | string, headers?: MsgHdrs): void {
   try {
-    msg.respond(data);
+    msg.respond(data, headers ? { headers } : undefined);
   } catch {
     // The connection closed under a late handler; the requester has already timed out.
   }
 }
 
 /**
- * Answers requests to a partition's endpoints. The endpoint name is the subject's last token; a
- * request that does not decode gets an error reply (and is counted), an unknown endpoint gets the
- * list of known ones, a handler's throw becomes an error reply with the handler's code, and a
- * reply that cannot be encoded becomes an `SPS_ENCODE` error reply. Async handlers are counted in
- * `hooks.inFlight` until they settle.
+ * Answers one request in the content mode it asked for: msgpack envelope by default, JSON with
+ * `Content-Type: application/json`. Error replies also carry the micro error headers, so NATS
+ * tooling sees them as errors; `onError` counts them.
  */
-export function serveEndpoints(
+class Replier {
+  readonly json: boolean;
+  constructor(
+    private readonly msg: Msg | ServiceMsg,
+    private readonly where: string,
+    private readonly onError: (e: WireError) => void,
+    /** Called once the reply is sent, saying whether it was an error (the dashboard's counters). */
+    private readonly onReplied?: (failed: boolean) => void,
+  ) {
+    this.json = wantsJson(msg.headers);
+  }
+
+  fail(error: WireError): void {
+    this.onError(error);
+    const errHeaders = this.json ? jsonReplyHeaders() : natsHeaders();
+    errHeaders.set(ServiceErrorCodeHeader, String(serviceErrorCode(error.code)));
+    errHeaders.set(ServiceErrorHeader, `${error.code}: ${error.message}`.replace(/[\r\n]+/g, ' ').slice(0, 1024));
+    respond(this.msg, this.json ? encodeJsonReply({ ok: false, error }) : encodeReply({ ok: false, error }), errHeaders);
+    this.onReplied?.(true);
+  }
+
+  /**
+   * Encodes a handler's value; a value the mode cannot carry (a function, a symbol; in msgpack a
+   * BigInt beyond 64 bits or a circular object; in JSON any BigInt or circular object) becomes an
+   * `SPS_ENCODE` error reply instead of a throw, so a bad return value costs one request, not the partition.
+   */
+  ok(body: unknown): void {
+    const refuse = (why: string): void => this.fail({ code: 'SPS_ENCODE', message: `${this.where}: reply cannot be encoded: ${why}` });
+    if (typeof body === 'function' || typeof body === 'symbol') return refuse(`a ${typeof body} has no ${this.json ? 'JSON' : 'msgpack'} form`);
+    let data: Uint8Array | string;
+    try {
+      data = this.json ? encodeJsonReply({ ok: true, body: body ?? null }) : encodeReply({ ok: true, body });
+    } catch (err) {
+      return refuse(err instanceof Error ? err.message : String(err));
+    }
+    respond(this.msg, data, this.json ? jsonReplyHeaders() : undefined);
+    this.onReplied?.(false);
+  }
+}
+
+/**
+ * Serves a partition attempt's endpoints as one instance of the run's NATS micro service
+ * (`subjects.service`): `$SRV.PING/INFO/STATS` answered, metadata with partition, attempt, host
+ * and port, one service endpoint per user endpoint on its attempt subject. Requests on either
+ * subject of an endpoint are counted in that service endpoint's stats, so they are the real ones:
+ * the library times the handler's synchronous part, and the time an async handler takes after
+ * that, and every error reply, are added here. A request that does not decode gets an error reply (and is counted), a handler's
+ * throw an error reply with the handler's code. Async handlers are counted in `hooks.inFlight`.
+ *
+ * The stable subjects (`subjects.stable(partition, name)`) are served by a queue subscription of
+ * all attempts of the partition, so one of them gets each request; an attempt that knows it was
+ * replaced unsubscribes, and passes on what it already got to the current attempt's subject (or
+ * answers `SPS_NOT_SERVING` while that one does not serve yet). It never answers it itself.
+ */
+export async function serveEndpoints(
   nc: NatsConnection,
-  subject: string,
+  at: ServedAt,
   handlers: Record<string, EndpointHandler>,
   ctx: PartitionContext,
   hooks: EndpointHooks,
-): Subscription {
-  const stats = hooks.stats;
-  // One counter per endpoint, looked up by name: no key is built per request.
-  const counters = stats && new Map(Object.keys(handlers).map((n) => [n, stats.counter(`nats ${n}`)]));
-  return nc.subscribe(subject, {
+): Promise<ServedEndpoints> {
+  const { subjects, partition, attempt } = at;
+  const service = await new Svcm(nc).add({
+    name: subjects.service,
+    version: `${PROTOCOL_VERSION}.0.0`,
+    description: `spark-partition-server cluster run; one instance per partition attempt`,
+    // No queue group: each attempt's subjects are its own.
+    queue: '',
+    metadata: { partition: String(partition), attempt: String(attempt), host: at.host, port: at.port === null ? '' : String(at.port) },
+  });
+  // The dashboard's counters, one per endpoint, looked up by name: no key is built per request.
+  const counters = hooks.stats && new Map(Object.keys(handlers).map((n) => [n, hooks.stats!.counter(`nats ${n}`)]));
+  const statsByName = new Map<string, EndpointStats>();
+  const statsOf = (name: string): EndpointStats | undefined => {
+    let st = statsByName.get(name);
+    if (!st) {
+      st = (service as unknown as ServiceWithStats).handlers.find((h) => h.name === name)?.stats;
+      if (st) statsByName.set(name, st);
+    }
+    return st;
+  };
+
+  /** Answers one request to `name`, on either of its subjects, counting errors and async time in `stats`. */
+  const answer = (name: string, handler: EndpointHandler, msg: Msg | ServiceMsg, stats: EndpointStats | undefined): void => {
+    const counter = counters?.get(name);
+    const start = counter ? performance.now() : 0;
+    const r = new Replier(
+      msg,
+      `partition ${partition}, endpoint "${name}"`,
+      (e) => stats?.countError(new Error(`[${e.code}] ${e.message}`)),
+      counter && ((failed) => hooks.stats!.record(counter, start, failed)),
+    );
+    let payload: unknown;
+    try {
+      payload = r.json ? decodeJsonRequest(msg.subject, msg.data) : decodeRequest(msg.subject, msg.data);
+    } catch (e) {
+      hooks.onMalformed();
+      return r.fail(toWireError(e));
+    }
+    let body: unknown;
+    try {
+      body = handler(payload, ctx);
+    } catch (e) {
+      return r.fail(toWireError(e));
+    }
+    // Synchronous handlers reply at once; only real promises cost a hop (and are counted).
+    if (!(body instanceof Promise)) return r.ok(body);
+    const returned = Date.now();
+    const done = (): void => {
+      if (!stats) return;
+      stats.processing_time += (Date.now() - returned) * 1_000_000;
+      stats.average_processing_time = Math.round(stats.processing_time / Math.max(1, stats.num_requests));
+    };
+    void hooks.inFlight.track(
+      `endpoint "${name}"`,
+      body.then(
+        (b) => {
+          done();
+          r.ok(b);
+        },
+        (e) => {
+          done();
+          r.fail(toWireError(e));
+        },
+      ),
+    );
+  };
+
+  for (const [name, handler] of Object.entries(handlers)) {
+    service.addEndpoint(name, {
+      subject: subjects.endpoint(partition, attempt, name),
+      metadata: { stable: subjects.stable(partition, name) },
+      handler: (err, msg) => {
+        if (!err && msg.reply) answer(name, handler, msg, statsOf(name));
+      },
+    });
+  }
+
+  let newer: Member | undefined;
+  let stable: Subscription | undefined = nc.subscribe(subjects.stable(partition, '*'), {
+    queue: `p${partition}`,
     callback: (err, msg) => {
       if (err || !msg.reply) return;
       const name = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-      let payload: unknown;
+      const unknown = unknownEndpoint({ partition, endpoints: Object.keys(handlers) }, name);
+      const current = newer ?? { attempt, state: 'serving' };
+      if (unknown || current.state !== 'serving') {
+        const notServing = {
+          code: 'SPS_NOT_SERVING',
+          message: `partition ${partition}: attempt ${current.attempt} replaced attempt ${attempt} and is ${current.state}`,
+        };
+        return new Replier(msg, `partition ${partition}, endpoint "${name}"`, () => {}).fail(unknown ?? notServing);
+      }
+      if (current.attempt !== attempt) {
+        // Replaced: the current attempt answers (the server lets it reply to what it was sent).
+        nc.publish(subjects.endpoint(partition, current.attempt, name), msg.data, { reply: msg.reply, headers: msg.headers });
+        return;
+      }
+      // Answered here, not passed to our own attempt subject: the server does not let a
+      // connection reply to a request it sent itself. Counted as the service counts its own.
+      const stats = statsOf(name);
+      const start = Date.now();
       try {
-        payload = decodeRequest(msg.subject, msg.data);
-      } catch (e) {
-        hooks.onMalformed();
-        respond(msg, encodeReply({ ok: false, error: toWireError(e) }));
-        return;
+        answer(name, handlers[name]!, msg, stats);
+      } finally {
+        stats?.countLatency(start);
       }
-      const handler = handlers[name];
-      if (!handler) {
-        const known = Object.keys(handlers).join(', ') || 'none';
-        respond(
-          msg,
-          encodeReply({ ok: false, error: { code: 'SPS_UNKNOWN_ENDPOINT', message: `partition ${ctx.partition} has no endpoint "${name}" (has: ${known})` } }),
-        );
-        return;
-      }
-      const counter = counters?.get(name);
-      const start = counter ? performance.now() : 0;
-      const fail = (e: unknown): void => {
-        respond(msg, encodeReply({ ok: false, error: toWireError(e) }));
-        if (counter) stats!.record(counter, start, true);
-      };
-      const reply = (b: unknown): void => {
-        respond(msg, encodeBody(b, ctx.partition, name));
-        if (counter) stats!.record(counter, start, false);
-      };
-      let body: unknown;
-      try {
-        body = handler(payload, ctx);
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      // Synchronous handlers reply at once; only real promises cost a hop (and are counted).
-      if (body instanceof Promise) void hooks.inFlight.track(`endpoint "${name}"`, body.then(reply, fail));
-      else reply(body);
     },
   });
+  await nc.flush();
+
+  return {
+    service,
+    view(members) {
+      const mine = members.find((m) => m.partition === partition);
+      if (!mine || mine.attempt <= attempt) return;
+      newer = mine;
+      // Replaced: stop taking stable requests now; the ones already delivered are passed on.
+      stable?.unsubscribe();
+      stable = undefined;
+    },
+    async stop() {
+      try {
+        // Delivers what the subscriptions already hold, then closes them; async handlers run on.
+        await stable?.drain();
+        stable = undefined;
+        await service.stop();
+      } catch {
+        // The connection is closed: no reply could go out anyway.
+      }
+    },
+  };
 }

@@ -1,6 +1,6 @@
-import type { Subscription } from '@nats-io/nats-core';
 import type { HttpServer } from '../transport/http.js';
 import type { InFlight } from '../transport/in-flight.js';
+import type { ServedEndpoints } from './endpoints.js';
 
 /**
  * Stops taking requests on both transports at once and lets the running ones finish, for at most
@@ -8,19 +8,15 @@ import type { InFlight } from '../transport/in-flight.js';
  * cannot keep the partition's result from the driver.
  */
 export async function finishRequests(
-  endpoints: { sub?: Subscription; inFlight: InFlight },
+  endpoints: { served?: ServedEndpoints; inFlight: InFlight },
   http: HttpServer | undefined,
   timeoutMs: number,
   log: (line: string) => void,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const natsDone = async (): Promise<string[]> => {
-    try {
-      // Delivers what the subscription already holds, then closes it; async handlers run on.
-      await endpoints.sub?.drain();
-    } catch {
-      // The connection is closed: no reply could go out anyway.
-    }
+    // Delivers what the subscriptions already hold, then closes them; async handlers run on.
+    await endpoints.served?.stop();
     return endpoints.inFlight.settled(Math.max(0, deadline - Date.now()));
   };
   const [, natsLeft] = await Promise.all([http?.close(timeoutMs), natsDone()]);

@@ -1,5 +1,4 @@
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
-import type { Subscription } from '@nats-io/nats-core';
 import { partitionServerMachine } from '../actors/partition-server.js';
 import type { PartitionState } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
@@ -14,7 +13,7 @@ import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
 import { mountControlRoutes } from './control-routes.js';
 import { executorAddress } from './executor-address.js';
-import { serveEndpoints } from './endpoints.js';
+import { serveEndpoints, type ServedEndpoints } from './endpoints.js';
 import { writeResults } from './result-channel.js';
 import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
@@ -49,11 +48,16 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     partition,
     partitions: env.partitions,
     requestTimeoutMs: env.requestTimeoutMs,
-    onView: (generation, members) => comm.setView(generation, members),
+    onView: (generation, members) => {
+      comm.setView(generation, members);
+      served?.view(members);
+    },
     onMalformed: () => counters.malformed++,
   });
 
-  let endpointSub: Subscription | undefined;
+  let served: ServedEndpoints | undefined;
+  // Where this attempt listens (from `listen`), for its micro service metadata.
+  let address: { host: string; port: number | null } = { host: advertiseHost, port: null };
   let http: HttpServer | undefined;
   let server: PartitionServer | undefined;
   let handlers: Record<string, EndpointHandler> = {};
@@ -136,6 +140,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           return { host: advertiseHost, port: bound.port };
         }),
         register: fromPromise(async ({ input }) => {
+          address = { host: input.host, port: input.port };
           handlers = server!.endpoints(ctx);
           for (const name of Object.keys(handlers)) {
             if (!isSubjectToken(name))
@@ -154,16 +159,16 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           return { shutdown: ack.shutdown };
         }),
         openEndpoints: fromPromise(async () => {
-          endpointSub = serveEndpoints(nc, subjects.endpoints(partition, attempt), handlers, ctx, {
+          served = await serveEndpoints(nc, { subjects, partition, attempt, ...address }, handlers, ctx, {
             onMalformed: () => counters.malformed++,
             inFlight: endpointsInFlight,
             stats: requestStats,
           });
           if (requestStats) statsReports = reportStats(nc, subjects.stats(partition), requestStats, attempt, env.tickMs);
-          await nc.flush();
+          served.view(peers.members);
         }),
         drain: fromPromise(async () => {
-          await finishRequests({ sub: endpointSub, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, log);
+          await finishRequests({ served, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, log);
           await server!.onShutdown(ctx);
           // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.
           await writeResults(env.resultFd, env.resultFormat, await server!.buildResult(ctx));

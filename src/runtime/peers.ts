@@ -4,7 +4,7 @@ import { encode } from '../protocol/codec.js';
 import { decodeMembers, decodeMembersDelta } from '../protocol/messages.js';
 import type { Subjects } from '../protocol/subjects.js';
 import type { Member } from '../protocol/types.js';
-import { requestEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
+import { requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { MembershipView } from './membership.js';
 
 /** Where a partition's peer view lives, and what it tells. */
@@ -85,6 +85,8 @@ export class Peers {
   async request<T>(target: number, endpoint: string, payload?: unknown, timeoutMs = this.o.requestTimeoutMs): Promise<T> {
     const m = this.current.find((x) => x.partition === target);
     if (!m) throw new RequestError('SPS_UNKNOWN_PARTITION', target, endpoint, `no member in the membership view seen by partition ${this.o.partition}`);
+    const unknown = unknownEndpoint(m, endpoint);
+    if (unknown) throw new RequestError(unknown.code, target, endpoint, unknown.message);
     const reply = await requestEndpoint(this.o.nc, this.o.subjects.endpoint(target, m.attempt, endpoint), payload, timeoutMs);
     return unwrapReply(reply, target, endpoint) as T;
   }

@@ -6,11 +6,14 @@
  * | identity      | may publish                                                     | may subscribe                                  |
  * |---------------|-----------------------------------------------------------------|------------------------------------------------|
  * | driver        | anything under `sps.<id>.`                                      | anything under `sps.<id>.`, its inbox          |
- * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.stats.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints, `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, its inbox |
+ * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.stats.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints (with and without the attempt), `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, the run's `$SRV` subjects, its inbox |
  * | Spark runner  | `spark.*` job events (not `cancel`), replies                    | `spark.cancel`, its inbox                      |
- * | client        | endpoints, `ctl.members.get`                                    | `ctl.members`, its inbox                       |
+ * | client        | endpoints (with and without the attempt), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
+ *
+ * The run's `$SRV` subjects are the NATS micro discovery requests for all services and for the
+ * run's service (named as the cluster id), nothing of other services; replies go out under `allow_responses`.
  */
-import { subjectsFor } from '../protocol/subjects.js';
+import { serviceSubjects, subjectsFor } from '../protocol/subjects.js';
 
 /** What one user of the private nats-server may do. */
 export interface Permissions {
@@ -50,7 +53,18 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
           ],
         },
         subscribe: {
-          allow: [s.endpoints(role.partition, '*'), s.members, s.shutdown, s.heartbeat, s.coll(role.partition, '*'), s.coll('all', '*'), s.app, inbox],
+          allow: [
+            s.endpoints(role.partition, '*'),
+            s.stable(role.partition, '*'),
+            s.members,
+            s.shutdown,
+            s.heartbeat,
+            s.coll(role.partition, '*'),
+            s.coll('all', '*'),
+            s.app,
+            ...serviceSubjects(s.service),
+            inbox,
+          ],
         },
         allow_responses: true,
       };
@@ -61,7 +75,10 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
         allow_responses: true,
       };
     case 'client':
-      return { publish: { allow: [`${s.prefix}.p.*.*.*`, s.membersGet] }, subscribe: { allow: [s.members, inbox] } };
+      return {
+        publish: { allow: [`${s.prefix}.p.*.*.*`, s.stable('*', '*'), s.membersGet, ...serviceSubjects(s.service)] },
+        subscribe: { allow: [s.members, inbox] },
+      };
   }
 }
 

@@ -11,6 +11,7 @@ import {
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { decodeReply, encodeRequest, type EndpointReply } from '../protocol/messages.js';
 import type { BusAccess } from '../security/bus-access.js';
+import type { Member, WireError } from '../protocol/types.js';
 
 export type { NatsConnection } from '@nats-io/nats-core';
 
@@ -79,6 +80,16 @@ export async function requestEndpoint(nc: NatsConnection, subject: string, body:
     const e = err as Error & { code?: string };
     return { ok: false, error: { code: typeof e.code === 'string' ? e.code : 'SPS_REQUEST_FAILED', message: e.message } };
   }
+}
+
+/**
+ * The error for an endpoint a partition does not serve, or `undefined` when it does. Callers that
+ * follow the membership check before sending (a member's registration lists its endpoints), since
+ * an attempt subject without a handler has no responder at all.
+ */
+export function unknownEndpoint(m: Pick<Member, 'partition' | 'endpoints'>, endpoint: string): WireError | undefined {
+  if (m.endpoints.includes(endpoint)) return undefined;
+  return { code: 'SPS_UNKNOWN_ENDPOINT', message: `partition ${m.partition} has no endpoint "${endpoint}" (has: ${m.endpoints.join(', ') || 'none'})` };
 }
 
 /** Unwraps a reply, throwing a {@link RequestError} for a failed one. */
