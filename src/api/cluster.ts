@@ -288,6 +288,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
           longs: o.longs,
+          collectiveTransport: o.collectiveTransport,
           log: o.log,
         },
         {

@@ -40,6 +40,8 @@ export const WORKER_ENV = {
   /** File descriptor on which the worker writes a liveness tick every `SPS_TICK_MS`; unset: none. */
   tickFd: 'SPS_TICK_FD',
   tickMs: 'SPS_TICK_MS',
+  /** How collectives send their data unless a call says otherwise: `auto` (default), `nats` or `direct`. */
+  collectiveTransport: 'SPS_COLLECTIVE_TRANSPORT',
   /** `1`: the server module was compiled with source maps; stack traces use them from its import on. */
   sourceMaps: 'SPS_SOURCE_MAPS',
 } as const;
@@ -70,6 +72,7 @@ export interface WorkerEnv {
   tickFd: number | undefined;
   tickMs: number;
   sourceMaps: boolean;
+  collectiveTransport: 'auto' | 'nats' | 'direct';
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -137,5 +140,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     tickFd: env[WORKER_ENV.tickFd] ? integer(env, WORKER_ENV.tickFd) : undefined,
     tickMs: integer(env, WORKER_ENV.tickMs, 500),
     sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
+    collectiveTransport: oneOf(env, WORKER_ENV.collectiveTransport, ['auto', 'nats', 'direct'] as const),
   };
 }
