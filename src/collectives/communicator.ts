@@ -132,6 +132,8 @@ export class Communicator {
   private readonly subs: Subscription[] = [];
   readonly stats: CollectiveStats = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
   readonly chunkBytes: number;
+  /** Every partition but this one. */
+  private readonly others: number[];
   /** The transport of calls that do not name one. */
   defaultTransport: CollectiveTransport = 'auto';
   private readonly links = new DirectLinks(
@@ -158,6 +160,7 @@ export class Communicator {
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     // Leave room for the envelope (generation, sequence, offsets…) under the server's limit.
     this.chunkBytes = alignChunk(Math.min(chunkBytes, maxPayload - 1024));
+    this.others = Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== partition);
   }
 
   /** Subscribes to what peers send this partition; call before registering, so nothing is missed. */
@@ -431,9 +434,12 @@ export class Communicator {
     }
     opts.signal?.throwIfAborted();
     const deadline = Date.now() + timeoutMs;
-    await this.waitReady(deadline, op, timeoutMs, opts.signal);
-    // Aborted while waiting for peers, or right after (before a listener could hear it).
-    opts.signal?.throwIfAborted();
+    // The hot path (everyone up) does not wait a turn of the event loop.
+    if (!this.isReady()) {
+      await this.waitReady(deadline, op, timeoutMs, opts.signal);
+      // Aborted while waiting for peers, or right after (before a listener could hear it).
+      opts.signal?.throwIfAborted();
+    }
     const call = new Call(op, this.generation, this.nextSeq++, expect);
     this.calls.set(call.seq, call);
     const timer = setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - Date.now()));
@@ -493,7 +499,7 @@ export class Communicator {
   }
 
   private channel(call: Call, transport: CollectiveTransport, flushes: Promise<void>[]): CallChannel {
-    const others = Array.from({ length: this.partitions }, (_, p) => p).filter((p) => p !== this.partition);
+    const others = this.others;
     const overNats = async (to: number | 'all', data: Uint8Array): Promise<void> => {
       const targets = to === 'all' ? others : [to];
       const wait = this.credit(targets, data.length);
@@ -506,11 +512,13 @@ export class Communicator {
       const peer = this.members.find((m) => m.partition === to);
       // A peer without a direct socket (none opened, or an older version) still hears over NATS.
       if (!peer?.peerPort) return overNats(to, encode('coll', fields));
-      // A socket that cannot open or breaks means the peer is gone or going: the generation change
+      // A peer whose socket cannot be opened (a firewall, a refused ticket, a peer that is gone) is sent to over NATS.
+      const sock = await Promise.race([this.links.socketTo(to, peer.host, peer.peerPort, () => this.ticket(to, call)).catch(() => undefined), call.failed]);
+      if (call.error !== undefined) throw call.error;
+      if (!sock) return overNats(to, encode('coll', fields));
+      // Bytes lost on a socket that broke mean the peer is gone or going: the generation change
       // that follows aborts the call (naming it), or else its timeout does; the socket error never does.
       const unreachable = (): Promise<never> => call.failed;
-      const sock = await Promise.race([this.links.socketTo(to, peer.host, peer.peerPort, () => this.ticket(to, call)).catch(unreachable), call.failed]);
-      if (call.error !== undefined) throw call.error;
       const w = DirectLinks.write(sock, encode('coll', { ...fields, d: EMPTY }), fields.d);
       flushes.push(w.flushed.catch(unreachable));
       this.stats.directBytesSent += fields.d.length;

@@ -13,6 +13,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export const TICKET_BYTES = 32;
 /** How long a ticket may wait to be used, and a socket for its ticket. */
 const TICKET_TTL_MS = 30_000;
+/** How long opening a socket to a peer may take before the peer is sent to over NATS instead. */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** Largest header and data of one frame (a chunk is at most the NATS chunk size or 8 MB). */
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_DATA_BYTES = 8 * 1024 * 1024;
@@ -150,26 +152,34 @@ export class DirectLinks {
     s.on('data', onTicket);
   }
 
-  /** The socket to `peer` for this generation, opened with `ticket()` on first use. */
+  /**
+   * The socket to `peer` for this generation, opened with `ticket()` on first use. One that could
+   * not be opened stays failed for the generation (the caller falls back to NATS, not retrying per chunk).
+   */
   socketTo(peer: number, host: string, port: number, ticket: () => Promise<string>): Promise<Socket> {
     let s = this.out.get(peer);
     if (!s) {
       s = (async () => {
         const t = await ticket();
-        const sock = connect({ host, port, noDelay: true });
+        const sock = connect({ host, port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
         await new Promise<void>((resolve, reject) => {
           sock.once('connect', resolve);
           sock.once('error', reject);
+          sock.once('timeout', () => {
+            sock.destroy();
+            reject(new Error(`no connection to ${host}:${port} within ${CONNECT_TIMEOUT_MS} ms`));
+          });
         });
+        sock.setTimeout(0);
         sock.on('error', () => sock.destroy());
         sock.write(Buffer.from(t, 'hex'));
         return sock;
       })();
       this.out.set(peer, s);
-      // A failed open is retried by the next call.
+      // A socket that closes is opened again by the next send.
       s.then(
         (sock) => sock.once('close', () => this.out.get(peer) === s && this.out.delete(peer)),
-        () => this.out.get(peer) === s && this.out.delete(peer),
+        () => {},
       );
     }
     return s;
