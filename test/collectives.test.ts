@@ -7,6 +7,7 @@ import { subjectsFor } from '../src/protocol/subjects.js';
 import { blockOf } from '../src/collectives/layout.js';
 import { LARGE_LENGTH, largeValue } from './fixtures/collective-server.js';
 import { sharedNats, waitUntil } from './helpers/harness.js';
+import { startNatsServer } from '../src/transport/nats-server.js';
 
 const SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
 const nats = sharedNats();
@@ -171,7 +172,10 @@ test.serial('stale, forged and malformed collective messages are dropped and cou
 });
 
 test.serial('a 64 MB allReduce per partition completes over NATS (flow control under the slow-consumer limit) and over direct sockets', async (t) => {
-  const cluster = new Cluster({ server: SERVER, data: [1, 2, 3], partitions: 3, log: false });
+  // A server that cuts a client once it holds 24 MB for it: 2 senders × the 8 MB window fit, a 64 MB burst does not.
+  const server = await startNatsServer({ maxPendingBytes: 24 * 1024 * 1024 });
+  t.teardown(() => server.stop());
+  const cluster = new Cluster({ server: SERVER, data: [1, 2, 3], partitions: 3, natsUrl: server.url, log: false });
   t.teardown(() => cluster.stop());
   await cluster.start();
   for (const transport of ['nats', 'direct'] as const) {
