@@ -107,6 +107,8 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
   ctx.log('  partition servers over NATS …');
   const ours = await withCluster(benchOptions(ctx, { partitions: PARTITIONS, server: SERVER }), async (cluster) => {
     const barrier = await series(cluster, { op: 'barrier', bytes: 0, iterations: reps.barrier, warmup: 50 });
+    // The first figure (a smoke run stops here, before the large sizes).
+    s.rows.push(measure('barrier(), partition servers over NATS', 'ms', barrier));
     const gather = await series(cluster, { op: 'allGather', bytes: 1024, iterations: reps.gather, warmup: 20 });
     // The default transport ('auto') sends a 4 MB vector over the direct sockets.
     const reduce = await series(cluster, { op: 'allReduce', bytes: VECTOR * 4, iterations: reps.reduce, warmup: 3 });
@@ -122,7 +124,6 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
     return { barrier, gather, reduce, natsReduce, ringReduce, sweepRows };
   });
   const { barrier, gather, reduce, natsReduce, ringReduce, sweepRows } = ours.value;
-  s.rows.push(measure('barrier(), partition servers over NATS', 'ms', barrier));
   s.rows.push(measure('allGather 1 KB each, partition servers over NATS', 'ms', gather));
   s.rows.push(
     measure('allReduce 1M float32 (sum), partition servers, default (direct sockets)', 'ms', reduce, {
