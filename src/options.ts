@@ -140,7 +140,7 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   longs?: 'number' | 'bigint';
   /**
    * How collectives send their data unless a call says otherwise (`transport` of a call):
-   * `'auto'` (default) over direct, authenticated sockets between partitions for values of 16 KB
+   * `'auto'` (default) over direct, authenticated sockets between partitions for values of 64 KB
    * and more and over NATS below; `'nats'` always through nats-server; `'direct'` always over the sockets.
    */
   collectiveTransport?: 'nats' | 'direct' | 'auto';

@@ -80,7 +80,7 @@ test.serial('every collective on 1 to 5 partitions (empty ones included) over th
       if (!r.ok) t.fail(`partition ${p} of ${n}: ${r.error.message}`);
       else if (!r.value.ok) t.fail(`partition ${p} of ${n}: [${r.value.code}] ${r.value.message}`);
       else {
-        // Whether bytes went over a direct socket depends on the transport (auto: only values of 16 KB and more).
+        // Whether bytes went over a direct socket depends on the transport (auto: only values of 64 KB and more).
         const { directBytesSent, ...stats } = r.value.value!.stats as { directBytesSent: number };
         const direct = n > 1 && (transport === 'direct' || (transport === 'auto' && large));
         t.is(directBytesSent > 0, direct, `partition ${p} of ${n} over ${transport}: ${directBytesSent} bytes sent directly`);
@@ -172,7 +172,7 @@ test.serial('stale, forged and malformed collective messages are dropped and cou
 });
 
 test.serial('a 64 MB allReduce per partition completes over NATS (flow control under the slow-consumer limit) and over direct sockets', async (t) => {
-  // A server that cuts a client once it holds 24 MB for it: 2 senders × the 8 MB window fit, a 64 MB burst does not.
+  // A server that cuts a client once it holds 24 MB for it: 2 senders × the 4 MB window fit, a 64 MB burst does not.
   const server = await startNatsServer({ maxPendingBytes: 24 * 1024 * 1024 });
   t.teardown(() => server.stop());
   const cluster = new Cluster({ server: SERVER, data: [1, 2, 3], partitions: 3, natsUrl: server.url, log: false });

@@ -38,7 +38,7 @@ export type CollectiveTransport = 'nats' | 'direct' | 'auto';
 export const COLLECTIVE_TRANSPORTS: readonly CollectiveTransport[] = ['nats', 'direct', 'auto'];
 
 /** Values (or blocks of one) from this many bytes up take the direct path under `transport: 'auto'` (where it measured faster). */
-export const DIRECT_MIN_BYTES = 16 * 1024;
+export const DIRECT_MIN_BYTES = 64 * 1024;
 
 /** What a partition counted of the collective traffic it refused. */
 export interface CollectiveStats {
@@ -68,9 +68,9 @@ const HOLD_BYTES = 512 * 1024 * 1024;
  * Unacknowledged bytes a partition may have sent one peer over NATS: with n−1 senders nats-server
  * holds at most (n−1)× this for a receiver, far below its per-client pending limit (64 MB).
  */
-const NATS_WINDOW_BYTES = 8 * 1024 * 1024;
+const NATS_WINDOW_BYTES = 4 * 1024 * 1024;
 /** A receiver acknowledges after this many bytes from one sender. */
-const ACK_EVERY_BYTES = 1024 * 1024;
+const ACK_EVERY_BYTES = 512 * 1024;
 /** Wire name of the header of a frame on a direct socket (for error messages; frames never travel on NATS). */
 const DIRECT_SUBJECT = 'direct';
 
