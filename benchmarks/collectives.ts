@@ -95,7 +95,9 @@ async function logisticRegression(rowCount: number): Promise<{ ours: { ms: numbe
 export default async function collectives(ctx: BenchContext): Promise<SectionResult> {
   const q = ctx.quick;
   const reps = { barrier: q ? 200 : 2000, gather: q ? 100 : 1000, reduce: q ? 5 : 40, spark: 30, sparkReduce: 10 };
-  const sweep = q ? [1024, 1 << 20] : [1024, 16 * 1024, 256 * 1024, 1 << 20, 4 << 20, 16 << 20];
+  const sweep = q
+    ? [1024, 16 * 1024, 64 * 1024, 256 * 1024, 1 << 20, 64 << 20]
+    : [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1 << 20, 4 << 20, 16 << 20, 64 << 20];
   const s = section('collectives', '9. Collectives between partitions (4 partitions)', {
     partitions: PARTITIONS,
     vectorFloat32: VECTOR,
@@ -107,23 +109,31 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
   ctx.log('  partition servers over NATS …');
   const ours = await withCluster(benchOptions(ctx, { partitions: PARTITIONS, server: SERVER }), async (cluster) => {
     const barrier = await series(cluster, { op: 'barrier', bytes: 0, iterations: reps.barrier, warmup: 50 });
+    // The first figure (a smoke run stops here, before the large sizes).
+    s.rows.push(measure('barrier(), partition servers over NATS', 'ms', barrier));
     const gather = await series(cluster, { op: 'allGather', bytes: 1024, iterations: reps.gather, warmup: 20 });
+    // The default transport ('auto') sends a 4 MB vector over the direct sockets.
     const reduce = await series(cluster, { op: 'allReduce', bytes: VECTOR * 4, iterations: reps.reduce, warmup: 3 });
+    const natsReduce = await series(cluster, { op: 'allReduce', bytes: VECTOR * 4, iterations: reps.reduce, warmup: 3, transport: 'nats' });
     const ringReduce = await series(cluster, { op: 'allReduce-ring', bytes: VECTOR * 4, iterations: reps.reduce, warmup: 3 });
-    const sweepRows: { bytes: number; iterations: number; times: number[] }[] = [];
+    const sweepRows: { bytes: number; iterations: number; nats: number[]; direct: number[] }[] = [];
     for (const bytes of sweep) {
       const iterations = Math.min(q ? 20 : 200, Math.max(3, Math.round((64 << 20) / bytes / 4)));
-      sweepRows.push({ bytes, iterations, times: await series(cluster, { op: 'allReduce', bytes, iterations, warmup: 2 }) });
+      const nats = await series(cluster, { op: 'allReduce', bytes, iterations, warmup: 2, transport: 'nats' });
+      const direct = await series(cluster, { op: 'allReduce', bytes, iterations, warmup: 2, transport: 'direct' });
+      sweepRows.push({ bytes, iterations, nats, direct });
     }
-    return { barrier, gather, reduce, ringReduce, sweepRows };
+    return { barrier, gather, reduce, natsReduce, ringReduce, sweepRows };
   });
-  const { barrier, gather, reduce, ringReduce, sweepRows } = ours.value;
-  s.rows.push(measure('barrier(), partition servers over NATS', 'ms', barrier));
+  const { barrier, gather, reduce, natsReduce, ringReduce, sweepRows } = ours.value;
   s.rows.push(measure('allGather 1 KB each, partition servers over NATS', 'ms', gather));
   s.rows.push(
-    measure('allReduce 1M float32 (sum), partition servers over NATS', 'ms', reduce, { note: 'reduce-scatter to block owners + all-gather (default)' }),
+    measure('allReduce 1M float32 (sum), partition servers, default (direct sockets)', 'ms', reduce, {
+      note: "transport 'auto': reduce-scatter to block owners + all-gather over the direct sockets",
+    }),
   );
-  s.rows.push(measure('allReduce 1M float32 (sum), partition servers over NATS, ring', 'ms', ringReduce, { note: "algorithm: 'ring'" }));
+  s.rows.push(measure('allReduce 1M float32 (sum), partition servers over NATS', 'ms', natsReduce, { note: "transport: 'nats'" }));
+  s.rows.push(measure('allReduce 1M float32 (sum), partition servers, ring over direct sockets', 'ms', ringReduce, { note: "algorithm: 'ring'" }));
 
   ctx.log('  bare TCP ring between 4 Node processes …');
   let ring: number[] | undefined;
@@ -156,8 +166,6 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
     }
   }
 
-  // The direct path's side of the sweep: the same sizes over plain TCP between the processes.
-  ctx.log('  payload sweep over a direct TCP ring …');
   let crossover: number | undefined;
   const sizeName = (b: number): string => (b >= 1 << 20 ? `${b >> 20} MB` : `${b >> 10} KB`);
   let lr: Awaited<ReturnType<typeof logisticRegression>> | undefined;
@@ -180,17 +188,15 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
     }
   }
 
+  // Both paths of the library, same cluster, same sizes: the crossover is the smallest size from which direct stays faster.
+  const rate = (bytes: number, median: number): string => `${(bytes / 1e6 / (median / 1000)).toFixed(0)} MB/s of vector per partition`;
   for (const r of sweepRows) {
-    const m = measure(`allReduce sweep: ${sizeName(r.bytes)} per partition over NATS`, 'ms', r.times);
-    s.rows.push({ ...m, note: `${(r.bytes / 1e6 / (m.median / 1000)).toFixed(0)} MB/s of vector per partition` });
-    if (q) continue; // quick mode: the direct side of the sweep is left to the full run
-    try {
-      const direct = measure(`allReduce sweep: ${sizeName(r.bytes)} per partition, direct TCP ring`, 'ms', await tcpRing(r.bytes / 4, r.iterations, 2));
-      s.rows.push({ ...direct, note: `${(direct.median / m.median).toFixed(2)}× NATS` });
-      if (crossover === undefined && direct.median < m.median) crossover = r.bytes;
-    } catch (err) {
-      s.skipped.push({ name: `direct TCP ring, ${sizeName(r.bytes)}`, reason: reasonOf(err) });
-    }
+    const m = measure(`allReduce sweep: ${sizeName(r.bytes)} per partition over NATS`, 'ms', r.nats);
+    s.rows.push({ ...m, note: rate(r.bytes, m.median) });
+    const direct = measure(`allReduce sweep: ${sizeName(r.bytes)} per partition over direct sockets`, 'ms', r.direct);
+    s.rows.push({ ...direct, note: `${rate(r.bytes, direct.median)}; ${(direct.median / m.median).toFixed(2)}× NATS` });
+    if (direct.median < m.median) crossover ??= r.bytes;
+    else crossover = undefined;
   }
 
   const med = (xs: number[]): number => measure('', 'ms', xs).median;
@@ -229,9 +235,9 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
   });
   s.targets.push({
     id: 'collectives.crossover',
-    target: 'payload sweep 1 KB → 16 MB: the size where a direct peer path beats NATS',
-    measured: `a bare TCP ring is faster from ${crossover ? sizeName(crossover) : 'no size measured'} per partition; the direct path is not built into the library yet (NATS only)`,
-    met: null,
+    target: 'payload sweep 1 KB → 64 MB: the size where the direct path beats NATS (the default switches at 64 KB)',
+    measured: `the direct sockets are faster from ${crossover ? sizeName(crossover) : 'no size measured'} per partition (${sweepRows.map((r) => `${sizeName(r.bytes)} ${med(r.nats).toFixed(1)}/${med(r.direct).toFixed(1)} ms`).join(', ')}: NATS/direct)`,
+    met: crossover !== undefined,
   });
   s.notes.push(
     'Our side and Spark time each call inside partition / task 0 (after warmup); treeAggregate is timed on the Spark driver, job by job. ' +

@@ -141,6 +141,12 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * has them as BigInt64Array.
    */
   longs?: 'number' | 'bigint';
+  /**
+   * How collectives send their data unless a call says otherwise (`transport` of a call):
+   * `'auto'` (default) over direct, authenticated sockets between partitions for values of 64 KB
+   * and more and over NATS below; `'nats'` always through nats-server; `'direct'` always over the sockets.
+   */
+  collectiveTransport?: 'nats' | 'direct' | 'auto';
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
@@ -226,6 +232,7 @@ export interface ResolvedOptions<Row, Config> {
   format: 'arrow' | 'rows' | undefined;
   /** Option `longs` as resolved; see {@link ClusterOptions}. */
   longs: 'number' | 'bigint';
+  collectiveTransport: 'nats' | 'direct' | 'auto';
 }
 
 function positiveInt(name: string, v: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -280,6 +287,9 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
   if (o.longs !== undefined && o.longs !== 'number' && o.longs !== 'bigint')
     throw new InvalidOptionError('longs', `must be "number" or "bigint", got ${JSON.stringify(o.longs)}`);
+  if (o.collectiveTransport !== undefined && !['nats', 'direct', 'auto'].includes(o.collectiveTransport)) {
+    throw new InvalidOptionError('collectiveTransport', `must be "nats", "direct" or "auto", got ${JSON.stringify(o.collectiveTransport)}`);
+  }
   if (o.format !== undefined && o.format !== 'arrow' && o.format !== 'rows')
     throw new InvalidOptionError('format', `must be "arrow" or "rows", got ${JSON.stringify(o.format)}`);
   resolveSparkOptions(o);
@@ -323,6 +333,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     barrier: o.barrier ?? false,
     format: o.format,
     longs: o.longs ?? 'number',
+    collectiveTransport: o.collectiveTransport ?? 'auto',
   };
 }
 

@@ -1,11 +1,13 @@
 import test from 'ava';
 import { connect } from '@nats-io/transport-node';
 import { Cluster } from '../src/index.js';
-import { encode } from '../src/protocol/codec.js';
+import { createConnection } from 'node:net';
+import { decode, encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { blockOf } from '../src/collectives/layout.js';
 import { LARGE_LENGTH, largeValue } from './fixtures/collective-server.js';
 import { sharedNats, waitUntil } from './helpers/harness.js';
+import { startNatsServer } from '../src/transport/nats-server.js';
 
 const SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
 const nats = sharedNats();
@@ -42,7 +44,7 @@ function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
     reduceScatter: ['Int32Array', ...rsFull.slice(rs.start, rs.end)],
     reduceScatterCustom: Array.from({ length: rsc.end - rsc.start }, () => n - 1),
     generation: 0,
-    stats: { generation: 0, stale: 0, malformed: 0, overflow: 0 },
+    stats: { generation: 0, stale: 0, malformed: 0, overflow: 0, refusedSockets: 0 },
   };
   if (!large) return small;
   return {
@@ -60,11 +62,15 @@ function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
   };
 }
 
+/** The cluster default transport each size of the suite runs with: both paths, and the automatic choice, on large values. */
+const SUITE_TRANSPORT = { 1: 'auto', 2: 'auto', 3: 'direct', 4: 'auto', 5: 'nats' } as const;
+
 test.serial('every collective on 1 to 5 partitions (empty ones included) over the secured bus: values, typed arrays, custom ops, > max_payload', async (t) => {
   const rows = [11, 22, 33];
   for (let n = 1; n <= 5; n++) {
     // The private nats-server: partitions speak with their own credentials and subject permissions.
-    const cluster = new Cluster({ server: SERVER, data: rows, partitions: n, log: false });
+    const transport = SUITE_TRANSPORT[n as keyof typeof SUITE_TRANSPORT];
+    const cluster = new Cluster({ server: SERVER, data: rows, partitions: n, log: false, collectiveTransport: transport });
     t.teardown(() => cluster.stop());
     await cluster.start();
     // Values of several MB (chunked, the reduce-scatter path, 100 calls in a row) on a power of two and a non-power of two.
@@ -73,7 +79,13 @@ test.serial('every collective on 1 to 5 partitions (empty ones included) over th
     for (const [p, r] of replies) {
       if (!r.ok) t.fail(`partition ${p} of ${n}: ${r.error.message}`);
       else if (!r.value.ok) t.fail(`partition ${p} of ${n}: [${r.value.code}] ${r.value.message}`);
-      else t.deepEqual(r.value.value, expectedSuite(n, p, rows, large), `partition ${p} of ${n}`);
+      else {
+        // Whether bytes went over a direct socket depends on the transport (auto: only values of 64 KB and more).
+        const { directBytesSent, ...stats } = r.value.value!.stats as { directBytesSent: number };
+        const direct = n > 1 && (transport === 'direct' || (transport === 'auto' && large));
+        t.is(directBytesSent > 0, direct, `partition ${p} of ${n} over ${transport}: ${directBytesSent} bytes sent directly`);
+        t.deepEqual({ ...r.value.value, stats }, expectedSuite(n, p, rows, large), `partition ${p} of ${n}`);
+      }
     }
     // requestAll from inside a partition, as the driver has it.
     // The embedded launcher slices rows as Spark's parallelize does: the same cut as a block.
@@ -157,4 +169,73 @@ test.serial('stale, forged and malformed collective messages are dropped and cou
   // An AbortSignal ends a pending call with its reason.
   await cluster.request(0, 'start', { id: 'a', call: 'abort' });
   t.like(await cluster.request<Outcome>(0, 'outcome', 'a'), { ok: false, code: 'TEST_ABORTED', message: 'given up by the caller' });
+});
+
+test.serial('a 64 MB allReduce per partition completes over NATS (flow control under the slow-consumer limit) and over direct sockets', async (t) => {
+  // A server that cuts a client once it holds 24 MB for it: 2 senders × the 4 MB window fit, a 64 MB burst does not.
+  const server = await startNatsServer({ maxPendingBytes: 24 * 1024 * 1024 });
+  t.teardown(() => server.stop());
+  const cluster = new Cluster({ server: SERVER, data: [1, 2, 3], partitions: 3, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  for (const transport of ['nats', 'direct'] as const) {
+    const replies = await cluster.requestAll<Outcome>('huge', { mb: 64, transport }, { timeoutMs: 180_000 });
+    for (const [p, r] of replies) {
+      t.deepEqual(
+        r.ok ? r.value : r.error,
+        { ok: true, value: { length: 16 * 1024 * 1024, wrong: 0, direct: transport === 'direct' } },
+        `${transport}, partition ${p}`,
+      );
+    }
+  }
+});
+
+/** Opens a socket to a partition's direct port, writes `bytes`, and resolves with what came back once the partition closed it. */
+function probe(host: string, port: number, bytes: Uint8Array): Promise<{ closed: boolean; received: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port }, () => socket.write(bytes));
+    let received = 0;
+    socket.on('data', (d) => (received += d.length));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ closed: true, received }));
+  });
+}
+
+test.serial('the direct socket: a stranger, garbage and a replayed ticket are closed with nothing sent back; tickets only for members', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({ server: SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const target = cluster.members.find((m) => m.partition === 0)!;
+  const caller = cluster.members.find((m) => m.partition === 1)!;
+  t.true(Number.isInteger(target.peerPort), 'the direct port is in the membership');
+  const port = target.peerPort!;
+
+  // Garbage, and a ticket that was never given (the right length): closed, nothing back.
+  for (const bytes of [new TextEncoder().encode('GET / HTTP/1.1\r\n\r\n'.repeat(4)), new Uint8Array(32).fill(7)]) {
+    const r = await probe(target.host, port, bytes);
+    t.deepEqual([r.closed, r.received], [true, 0]);
+  }
+
+  // On an open bus (natsUrl without permissions) anyone may ask as partition 1: the ticket is then one-time.
+  const bus = await connect({ servers: server.url });
+  t.teardown(() => bus.close());
+  const s = subjectsFor(cluster.id!);
+  const { generation } = (await cluster.request<{ generation: number }>(0, 'stats'))!;
+  const ask = async (a: number) => decode('r', (await bus.request(s.coll(0, 1), encode('coll-ticket-get', { g: generation, a }))).data, ['coll-ticket']);
+  t.regex((await ask(caller.attempt + 3)).reason!, /attempt \d+ of partition 1 is not a member/);
+  const { ticket } = await ask(caller.attempt);
+  t.regex(ticket!, /^[0-9a-f]{64}$/);
+  const first = createConnection({ host: target.host, port });
+  t.teardown(() => first.destroy());
+  await new Promise<void>((resolve) => first.once('connect', resolve));
+  first.write(Buffer.from(ticket!, 'hex'));
+  const replay = await probe(target.host, port, Buffer.from(ticket!, 'hex'));
+  t.deepEqual([replay.closed, replay.received], [true, 0], 'a replayed ticket is refused');
+  const stats = (await cluster.request<{ refusedSockets: number }>(0, 'stats'))!;
+  t.is(stats.refusedSockets, 3);
+  t.false(first.destroyed, 'the first use of the ticket was accepted');
+  // Collectives still compute over the direct path after all that.
+  const sums = await cluster.requestAll<Outcome>('huge', { mb: 1, transport: 'direct' });
+  for (const [p, r] of sums) t.deepEqual(r.ok ? r.value : r.error, { ok: true, value: { length: 262_144, wrong: 0, direct: true } }, `partition ${p}`);
 });

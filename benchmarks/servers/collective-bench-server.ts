@@ -7,15 +7,18 @@ export interface CollectiveRun {
   bytes: number;
   iterations: number;
   warmup: number;
+  /** How the partitions send (default: the library's default, `auto`). */
+  transport?: 'nats' | 'direct' | 'auto';
 }
 
 // A benchmark measures; a slow call on a busy machine is a figure, not a failure.
 const timeoutMs = 120_000;
 
 async function once(ctx: PartitionContext, run: CollectiveRun, value: unknown): Promise<void> {
-  if (run.op === 'barrier') await ctx.barrier({ timeoutMs });
-  else if (run.op === 'allGather') await ctx.allGather(value, { timeoutMs });
-  else await ctx.allReduce(value as Float32Array, 'sum', { timeoutMs, algorithm: run.op === 'allReduce-ring' ? 'ring' : 'direct' });
+  const opts = { timeoutMs, transport: run.transport };
+  if (run.op === 'barrier') await ctx.barrier(opts);
+  else if (run.op === 'allGather') await ctx.allGather(value, opts);
+  else await ctx.allReduce(value as Float32Array, 'sum', { ...opts, algorithm: run.op === 'allReduce-ring' ? 'ring' : 'direct' });
 }
 
 /** Times collectives inside the partition, call by call (what Spark's side times inside its tasks too). */

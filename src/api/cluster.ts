@@ -310,6 +310,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
           longs: o.longs,
+          collectiveTransport: o.collectiveTransport,
           // Worker lines also feed the dashboards' log tails.
           log: (line) => {
             monitor.line(line, id);

@@ -24,27 +24,27 @@ function others(ch: CallChannel): number[] {
 
 /** Every partition's `value`, in partition order (this one's as given). */
 async function exchange(ch: CallChannel, value: unknown): Promise<unknown[]> {
-  ch.send('all', 0, toWire(value));
+  await ch.send('all', 0, toWire(value));
   return Promise.all(Array.from({ length: ch.size }, (_, p) => (p === ch.rank ? value : ch.recvValue(p, 0))));
 }
 
 /** Resolves once every partition has called it. */
 export async function barrier(ch: CallChannel): Promise<void> {
-  ch.send('all', 0, EMPTY);
+  await ch.send('all', 0, EMPTY);
   await Promise.all(others(ch).map((p) => ch.recvChunk(p, 0, 0)));
 }
 
 /** The root's value, on every partition. */
 export async function broadcast<T>(ch: CallChannel, value: T, root: number): Promise<T> {
   if (ch.rank !== root) return (await ch.recvValue(root, 0)) as T;
-  ch.send('all', 0, toWire(value));
+  await ch.send('all', 0, toWire(value));
   return value;
 }
 
 /** Every partition's value in partition order on the root; `undefined` elsewhere. */
 export async function gather<T>(ch: CallChannel, value: T, root: number): Promise<T[] | undefined> {
   if (ch.rank !== root) {
-    ch.send(root, 0, toWire(value));
+    await ch.send(root, 0, toWire(value));
     return undefined;
   }
   return (await Promise.all(Array.from({ length: ch.size }, (_, p) => (p === ch.rank ? value : ch.recvValue(p, 0))))) as T[];
@@ -99,7 +99,7 @@ function checkChunk(ch: CallChannel, got: Chunk, kind: string, len: number, star
  * peer (in partition order, so the result does not depend on arrival). `reduced(c)` runs after
  * chunk `c` of the target is final.
  */
-async function scatterReduce(ch: CallChannel, x: NumericArray, op: BuiltinOp, target: NumericArray, reduced?: (c: number) => void): Promise<void> {
+async function scatterReduce(ch: CallChannel, x: NumericArray, op: BuiltinOp, target: NumericArray, reduced?: (c: number) => Promise<void>): Promise<void> {
   const kind = arrayKind(x)!;
   const E = x.BYTES_PER_ELEMENT;
   const xBytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
@@ -114,7 +114,7 @@ async function scatterReduce(ch: CallChannel, x: NumericArray, op: BuiltinOp, ta
     for (const j of others(ch)) {
       const b = blocks[j]!;
       const k = b.chunks[c];
-      if (k) ch.sendChunk(j, 0, { c, n: b.chunks.length, o: k.start, len: b.len, dt: kind, d: xBytes.subarray(b.at + k.start, b.at + k.end) });
+      if (k) await ch.sendChunk(j, 0, { c, n: b.chunks.length, o: k.start, len: b.len, dt: kind, d: xBytes.subarray(b.at + k.start, b.at + k.end) });
     }
   }
   const mine = blocks[ch.rank]!;
@@ -128,7 +128,7 @@ async function scatterReduce(ch: CallChannel, x: NumericArray, op: BuiltinOp, ta
     out.set(bytesOf(0), start);
     const acc = arrayOf(kind, out.subarray(start, end));
     for (let p = 1; p < ch.size; p++) reduceInto(acc, arrayOf(kind, bytesOf(p)), op);
-    reduced?.(c);
+    await reduced?.(c);
   }
 }
 
@@ -144,7 +144,14 @@ async function allReduceLarge(ch: CallChannel, x: NumericArray, op: BuiltinOp): 
   const target = result.subarray(own.start, own.end) as NumericArray;
   const reducing = scatterReduce(ch, x, op, target, (c) => {
     const k = ownChunks[c]!;
-    ch.sendChunk('all', 1, { c, n: ownChunks.length, o: k.start, len: ownLen, dt: kind, d: out.subarray(own.start * E + k.start, own.start * E + k.end) });
+    return ch.sendChunk('all', 1, {
+      c,
+      n: ownChunks.length,
+      o: k.start,
+      len: ownLen,
+      dt: kind,
+      d: out.subarray(own.start * E + k.start, own.start * E + k.end),
+    });
   });
   const gathering = others(ch).map(async (j) => {
     const b = blockOf(x.length, ch.size, j);
@@ -185,12 +192,12 @@ export async function allReduceRing(ch: CallChannel, x: NumericArray, op: Builti
     const len = (b.end - b.start) * E;
     return { at: b.start * E, len, chunks: chunksOf(len, ch.chunkBytes) };
   });
-  const forward = (tag: number, j: number, c: number): void => {
+  const forward = (tag: number, j: number, c: number): Promise<void> => {
     const b = blocks[j]!;
     const k = b.chunks[c]!;
-    ch.sendChunk(right, tag, { c, n: b.chunks.length, o: k.start, len: b.len, dt: kind, d: bytes.subarray(b.at + k.start, b.at + k.end) });
+    return ch.sendChunk(right, tag, { c, n: b.chunks.length, o: k.start, len: b.len, dt: kind, d: bytes.subarray(b.at + k.start, b.at + k.end) });
   };
-  for (let c = 0; c < blocks[ch.rank]!.chunks.length; c++) forward(0, ch.rank, c);
+  for (let c = 0; c < blocks[ch.rank]!.chunks.length; c++) await forward(0, ch.rank, c);
   // Reduce-scatter: step s brings block r−s−1 from the left; after the last step block r+1 is final.
   for (let s = 0; s < n - 1; s++) {
     const j = mod(ch.rank - s - 1);
@@ -200,7 +207,7 @@ export async function allReduceRing(ch: CallChannel, x: NumericArray, op: Builti
       const got = await ch.recvChunk(left, s, c);
       checkChunk(ch, got, kind, b.len, k.start, k.end);
       reduceInto(arrayOf(kind, bytes.subarray(b.at + k.start, b.at + k.end)), arrayOf(kind, got.d), op);
-      forward(s + 1, j, c); // the next reduce-scatter step, or (after the last) the first all-gather step
+      await forward(s + 1, j, c); // the next reduce-scatter step, or (after the last) the first all-gather step
     }
   }
   // All-gather: step s brings the final block r−s from the left.
@@ -212,7 +219,7 @@ export async function allReduceRing(ch: CallChannel, x: NumericArray, op: Builti
       const got = await ch.recvChunk(left, n - 1 + s, c);
       checkChunk(ch, got, kind, b.len, k.start, k.end);
       bytes.set(got.d, b.at + k.start);
-      if (s < n - 2) forward(n + s, j, c);
+      if (s < n - 2) await forward(n + s, j, c);
     }
   }
   return result;
@@ -245,7 +252,7 @@ export async function reduceScatter<T>(ch: CallChannel, value: T, op: ReduceOp):
       const part = x.subarray(b.start, b.end);
       return plain ? Array.from(part as Float64Array) : part;
     };
-    for (let p = 0; p < ch.size; p++) if (p !== ch.rank) ch.send(p, 0, toWire(blockOfValue(p)));
+    for (let p = 0; p < ch.size; p++) if (p !== ch.rank) await ch.send(p, 0, toWire(blockOfValue(p)));
     const parts = await Promise.all(Array.from({ length: ch.size }, (_, p) => (p === ch.rank ? blockOfValue(p) : ch.recvValue(p, 0))));
     return reduceAll(ch, parts, op) as T;
   }

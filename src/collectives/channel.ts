@@ -30,10 +30,13 @@ export interface CallChannel {
   readonly chunkBytes: number;
   /** The name of the collective, for error messages. */
   readonly op: string;
-  /** Sends one chunk of a value to one partition or to all of them. */
-  sendChunk(to: number | 'all', tag: number, chunk: Omit<Chunk, 'from' | 'op' | 'tag'>): void;
-  /** Sends a whole value, cut into chunks. */
-  send(to: number | 'all', tag: number, value: WireValue): void;
+  /**
+   * Sends one chunk of a value to one partition or to all of them; resolves when the transport
+   * takes more (flow control: await it before sending the next).
+   */
+  sendChunk(to: number | 'all', tag: number, chunk: Omit<Chunk, 'from' | 'op' | 'tag'>): Promise<void>;
+  /** Sends a whole value, cut into chunks, one after another as the transport takes them. */
+  send(to: number | 'all', tag: number, value: WireValue): Promise<void>;
   /** Resolves with chunk `c` of phase `tag` from partition `from`. */
   recvChunk(from: number, tag: number, c: number): Promise<Chunk>;
   /** Resolves with the whole value partition `from` sent in phase `tag`, decoded. */

@@ -1,10 +1,12 @@
 import type { Subscription } from '@nats-io/nats-core';
 import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../errors.js';
 import { decode, encode } from '../protocol/codec.js';
+import type { MessageOf } from '../protocol/schema.js';
 import type { Subjects } from '../protocol/subjects.js';
 import type { Member } from '../protocol/types.js';
 import type { NatsConnection } from '../transport/bus.js';
 import type { CallChannel, Chunk } from './channel.js';
+import { DirectLinks } from './direct.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
 
@@ -20,7 +22,23 @@ export interface CollectiveOptions {
    * of n−1 + n−1 neighbour steps. Every partition must choose the same.
    */
   algorithm?: 'direct' | 'ring';
+  /**
+   * How this partition sends the call's data: `'nats'` through nats-server, `'direct'` over the
+   * partitions' own authenticated TCP sockets, `'auto'` direct for values of
+   * {@link DIRECT_MIN_BYTES} and more, NATS below. Each partition chooses for what it sends (a
+   * receiver takes both); default: the cluster's `collectiveTransport`, else `'auto'`.
+   */
+  transport?: CollectiveTransport;
 }
+
+/** How a collective call's data travels: see {@link CollectiveOptions.transport}. */
+export type CollectiveTransport = 'nats' | 'direct' | 'auto';
+
+/** The transports, for checking options. */
+export const COLLECTIVE_TRANSPORTS: readonly CollectiveTransport[] = ['nats', 'direct', 'auto'];
+
+/** Values (or blocks of one) from this many bytes up take the direct path under `transport: 'auto'` (where it measured faster). */
+export const DIRECT_MIN_BYTES = 64 * 1024;
 
 /** What a partition counted of the collective traffic it refused. */
 export interface CollectiveStats {
@@ -32,6 +50,10 @@ export interface CollectiveStats {
   malformed: number;
   /** Messages dropped because too many were held for calls this partition had not made yet. */
   overflow: number;
+  /** Bytes of collective data this partition sent over direct sockets (the rest went over NATS). */
+  directBytesSent: number;
+  /** Sockets to this partition's direct port closed for want of a valid, unused ticket. */
+  refusedSockets: number;
 }
 
 /** Default timeout of a collective call. */
@@ -42,6 +64,17 @@ export const DEFAULT_CHUNK_BYTES = 512 * 1024;
 const SEQ_WINDOW = 1024;
 /** Bytes held for calls this partition has not made yet, or for a generation it has not seen yet. */
 const HOLD_BYTES = 512 * 1024 * 1024;
+/**
+ * Unacknowledged bytes a partition may have sent one peer over NATS: with n−1 senders nats-server
+ * holds at most (n−1)× this for a receiver, far below its per-client pending limit (64 MB).
+ */
+const NATS_WINDOW_BYTES = 4 * 1024 * 1024;
+/** A receiver acknowledges after this many bytes from one sender. */
+const ACK_EVERY_BYTES = 512 * 1024;
+/** Wire name of the header of a frame on a direct socket (for error messages; frames never travel on NATS). */
+const DIRECT_SUBJECT = 'direct';
+
+const EMPTY = new Uint8Array(0);
 
 type Waiter = { resolve: (c: Chunk) => void; reject: (e: unknown) => void };
 type Held = Chunk & { g: number; s: number; a: number };
@@ -97,8 +130,24 @@ export class Communicator {
   private heldBytes = 0;
   private readonly readyWaiters = new Set<() => void>();
   private readonly subs: Subscription[] = [];
-  readonly stats: CollectiveStats = { generation: -1, stale: 0, malformed: 0, overflow: 0 };
+  readonly stats: CollectiveStats = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
   readonly chunkBytes: number;
+  /** Every partition but this one. */
+  private readonly others: number[];
+  /** The transport of calls that do not name one. */
+  defaultTransport: CollectiveTransport = 'auto';
+  private readonly links = new DirectLinks(
+    (from, attempt, header, data) => this.receiveDirect(from, attempt, header, data),
+    () => this.stats.refusedSockets++,
+  );
+  /** Port of the direct socket, once {@link listenDirect} opened it. */
+  private peerPort: number | undefined;
+  /** Flow control over NATS, for the current generation: bytes sent to and acknowledged by each peer. */
+  private sentTo = new Map<number, number>();
+  private ackedBy = new Map<number, number>();
+  private readonly creditWaiters = new Set<() => void>();
+  /** Bytes received from each sender, by the generation they were sent in, and how many were acknowledged. */
+  private readonly receivedFrom = new Map<number, { g: number; bytes: number; acked: number }>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -111,15 +160,22 @@ export class Communicator {
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     // Leave room for the envelope (generation, sequence, offsets…) under the server's limit.
     this.chunkBytes = alignChunk(Math.min(chunkBytes, maxPayload - 1024));
+    this.others = Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== partition);
   }
 
   /** Subscribes to what peers send this partition; call before registering, so nothing is missed. */
   listen(): void {
-    const callback = (err: Error | null, msg: { subject: string; data: Uint8Array }): void => {
-      if (!err) this.receive(msg.subject, msg.data);
+    const callback = (err: Error | null, msg: { subject: string; data: Uint8Array; reply?: string }): void => {
+      if (!err) this.receive(msg.subject, msg.data, msg.reply);
     };
     this.subs.push(this.nc.subscribe(this.subjects.coll(this.partition, '*'), { callback }));
     this.subs.push(this.nc.subscribe(this.subjects.coll('all', '*'), { callback }));
+  }
+
+  /** Opens this partition's direct socket on `host`; resolves with its port (to register). */
+  async listenDirect(host: string): Promise<number> {
+    this.peerPort = await this.links.listen(host);
+    return this.peerPort;
   }
 
   /** Takes a membership view; a higher generation aborts every pending call. */
@@ -141,6 +197,11 @@ export class Communicator {
       }
       this.generation = generation;
       this.stats.generation = generation;
+      // Sockets and tickets belong to the generation that ended; so does the NATS window.
+      this.links.reset(generation);
+      this.sentTo = new Map();
+      this.ackedBy = new Map();
+      for (const w of [...this.creditWaiters]) w();
       this.nextSeq = 0;
       this.floor = 0;
       this.finished.clear();
@@ -162,16 +223,94 @@ export class Communicator {
     for (const w of [...this.readyWaiters]) w();
   }
 
-  private receive(subject: string, data: Uint8Array): void {
+  private receive(subject: string, data: Uint8Array, reply?: string): void {
     const token = subject.slice(subject.lastIndexOf('.') + 1);
     const from = /^(0|[1-9]\d{0,5})$/.test(token) ? Number(token) : -1;
     if (from === this.partition) return; // our own message to `all`, echoed back
     let m;
     try {
       if (from < 0 || from >= this.partitions) throw new Error('not a partition');
-      m = decode(subject, data, ['coll']);
-      if (m.c >= m.n || m.o + m.d.length > m.len) throw new Error('chunk out of range');
+      m = decode(subject, data, ['coll', 'coll-ack', 'coll-ticket-get']);
     } catch {
+      this.stats.malformed++;
+      return;
+    }
+    if (m.t === 'coll-ack') return this.acked(from, m.g, m.bytes);
+    if (m.t === 'coll-ticket-get') {
+      // Only on `coll.<this>.<from>`, where the server let no one but `from` publish.
+      if (!reply || subject !== this.subjects.coll(this.partition, from)) this.stats.malformed++;
+      else this.nc.publish(reply, encode('coll-ticket', this.ticketFor(from, m.g, m.a)));
+      return;
+    }
+    this.countReceived(from, m.g, data.length);
+    this.accept(from, m);
+  }
+
+  /** A frame from an accepted direct socket of `from`'s attempt `attempt`. */
+  private receiveDirect(from: number, attempt: number, header: Uint8Array, data: Uint8Array): void {
+    let m;
+    try {
+      m = { ...decode(DIRECT_SUBJECT, header, ['coll']), d: data };
+      if (m.a !== attempt) throw new Error('another attempt');
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    this.accept(from, m);
+  }
+
+  /** A ticket for `from`'s attempt `a` in generation `g`, if that is who and when this partition is. */
+  private ticketFor(from: number, g: number, a: number): { ticket?: string; reason?: string } {
+    if (this.peerPort === undefined) return { reason: `partition ${this.partition} has no direct socket` };
+    if (g < this.generation) return { reason: `partition ${this.partition} is in generation ${this.generation}, not ${g}` };
+    // A peer may hear of a new generation first: its attempt is then checked on every frame, against the new membership.
+    if (g === this.generation && this.members.find((x) => x.partition === from)?.attempt !== a) {
+      return { reason: `attempt ${a} of partition ${from} is not a member` };
+    }
+    return { ticket: this.links.grant(from, a, g) };
+  }
+
+  /** Counts bytes from `from` sent in generation `g`, and acknowledges them now and then (flow control of NATS). */
+  private countReceived(from: number, g: number, bytes: number): void {
+    let r = this.receivedFrom.get(from);
+    if (!r || r.g < g) this.receivedFrom.set(from, (r = { g, bytes: 0, acked: 0 }));
+    if (r.g !== g) return;
+    r.bytes += bytes;
+    if (r.bytes - r.acked >= ACK_EVERY_BYTES) {
+      r.acked = r.bytes;
+      this.nc.publish(this.subjects.coll(from, this.partition), encode('coll-ack', { g, bytes: r.bytes }));
+    }
+  }
+
+  private acked(from: number, g: number, bytes: number): void {
+    if (g !== this.generation || bytes <= (this.ackedBy.get(from) ?? 0)) return;
+    this.ackedBy.set(from, bytes);
+    for (const w of [...this.creditWaiters]) w();
+  }
+
+  /** Resolves when `bytes` more fit in the NATS window of every peer in `to` (at once when they do). */
+  private credit(to: number[], bytes: number): Promise<void> | undefined {
+    const fits = (): boolean =>
+      to.every((p) => {
+        const out = (this.sentTo.get(p) ?? 0) - (this.ackedBy.get(p) ?? 0);
+        return out === 0 || out + bytes <= NATS_WINDOW_BYTES;
+      });
+    if (fits()) return undefined;
+    const generation = this.generation;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (generation !== this.generation || fits()) {
+          this.creditWaiters.delete(check);
+          resolve();
+        }
+      };
+      this.creditWaiters.add(check);
+    });
+  }
+
+  /** Files a message of a collective call, or drops it (counted). */
+  private accept(from: number, m: MessageOf<'coll'>): void {
+    if (m.c >= m.n || m.o + m.d.length > m.len) {
       this.stats.malformed++;
       return;
     }
@@ -282,6 +421,10 @@ export class Communicator {
   async run<T>(op: string, expect: number[], opts: CollectiveOptions, body: (ch: CallChannel) => Promise<T>): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
     if (!(timeoutMs > 0)) throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+    const transport = opts.transport ?? this.defaultTransport;
+    if (!COLLECTIVE_TRANSPORTS.includes(transport)) {
+      throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `transport must be 'nats', 'direct' or 'auto', got ${String(transport)}`);
+    }
     if (this.generation < 0) {
       throw new CollectiveError(
         'SPS_COLLECTIVE_STATE',
@@ -291,18 +434,25 @@ export class Communicator {
     }
     opts.signal?.throwIfAborted();
     const deadline = Date.now() + timeoutMs;
-    await this.waitReady(deadline, op, timeoutMs, opts.signal);
-    // Aborted while waiting for peers, or right after (before a listener could hear it).
-    opts.signal?.throwIfAborted();
+    // The hot path (everyone up) does not wait a turn of the event loop.
+    if (!this.isReady()) {
+      await this.waitReady(deadline, op, timeoutMs, opts.signal);
+      // Aborted while waiting for peers, or right after (before a listener could hear it).
+      opts.signal?.throwIfAborted();
+    }
     const call = new Call(op, this.generation, this.nextSeq++, expect);
     this.calls.set(call.seq, call);
     const timer = setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - Date.now()));
     const onAbort = (): void => call.fail(opts.signal!.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const work = body(this.channel(call));
+      const flushes: Promise<void>[] = [];
+      const work = body(this.channel(call, transport, flushes));
       work.catch(() => {});
-      return await Promise.race([work, call.failed]);
+      const result = await Promise.race([work, call.failed]);
+      // Bytes still queued on a direct socket are views of the caller's arrays: they must be gone before the caller may reuse them.
+      if (flushes.length) await Promise.race([Promise.all(flushes), call.failed]);
+      return result;
     } catch (err) {
       call.fail(err);
       throw err;
@@ -338,11 +488,49 @@ export class Communicator {
     while (this.finished.delete(this.floor)) this.floor++;
   }
 
-  private channel(call: Call): CallChannel {
-    const send = (to: number | 'all', tag: number, k: Omit<Chunk, 'from' | 'op' | 'tag'>): void => {
+  /** Asks `peer` over NATS (whose subject proves who asks) for a one-time ticket to its direct socket. */
+  private async ticket(peer: number, call: Call): Promise<string> {
+    const msg = await this.nc.request(this.subjects.coll(peer, this.partition), encode('coll-ticket-get', { g: call.generation, a: this.attempt }), {
+      timeout: 10_000,
+    });
+    const r = decode(msg.subject, msg.data, ['coll-ticket']);
+    if (!r.ticket) throw new CollectiveError('SPS_COLLECTIVE_DIRECT', call.op, `partition ${peer} refused a direct socket: ${r.reason ?? 'no reason given'}`);
+    return r.ticket;
+  }
+
+  private channel(call: Call, transport: CollectiveTransport, flushes: Promise<void>[]): CallChannel {
+    const others = this.others;
+    const overNats = async (to: number | 'all', data: Uint8Array): Promise<void> => {
+      const targets = to === 'all' ? others : [to];
+      const wait = this.credit(targets, data.length);
+      if (wait) await Promise.race([wait, call.failed]);
       if (call.error !== undefined) throw call.error;
-      const fields = { g: call.generation, s: call.seq, a: this.attempt, op: call.op, tag, c: k.c, n: k.n, o: k.o, len: k.len, d: k.d };
-      this.nc.publish(this.subjects.coll(to, this.partition), encode('coll', k.dt ? { ...fields, dt: k.dt } : fields));
+      for (const p of targets) this.sentTo.set(p, (this.sentTo.get(p) ?? 0) + data.length);
+      this.nc.publish(this.subjects.coll(to, this.partition), data);
+    };
+    const direct = async (to: number, fields: MessageOf<'coll'>): Promise<void> => {
+      const peer = this.members.find((m) => m.partition === to);
+      // A peer without a direct socket (none opened, or an older version) still hears over NATS.
+      if (!peer?.peerPort) return overNats(to, encode('coll', fields));
+      // A peer whose socket cannot be opened (a firewall, a refused ticket, a peer that is gone) is sent to over NATS.
+      const sock = await Promise.race([this.links.socketTo(to, peer.host, peer.peerPort, () => this.ticket(to, call)).catch(() => undefined), call.failed]);
+      if (call.error !== undefined) throw call.error;
+      if (!sock) return overNats(to, encode('coll', fields));
+      // Bytes lost on a socket that broke mean the peer is gone or going: the generation change
+      // that follows aborts the call (naming it), or else its timeout does; the socket error never does.
+      const unreachable = (): Promise<never> => call.failed;
+      const w = DirectLinks.write(sock, encode('coll', { ...fields, d: EMPTY }), fields.d);
+      flushes.push(w.flushed.catch(unreachable));
+      this.stats.directBytesSent += fields.d.length;
+      await Promise.race([w.ready, call.failed]);
+    };
+    const send = async (to: number | 'all', tag: number, k: Omit<Chunk, 'from' | 'op' | 'tag'>): Promise<void> => {
+      if (call.error !== undefined) throw call.error;
+      const base = { g: call.generation, s: call.seq, a: this.attempt, op: call.op, tag, c: k.c, n: k.n, o: k.o, len: k.len, d: k.d };
+      const fields = k.dt ? { ...base, dt: k.dt } : base;
+      if (transport === 'nats' || (transport === 'auto' && k.len < DIRECT_MIN_BYTES)) return overNats(to, encode('coll', fields));
+      if (to !== 'all') return direct(to, fields);
+      await Promise.all(others.map((p) => direct(p, fields)));
     };
     const recvChunk = (from: number, tag: number, c: number): Promise<Chunk> => {
       if (call.error !== undefined) return Promise.reject(call.error);
@@ -377,9 +565,12 @@ export class Communicator {
       chunkBytes,
       op: call.op,
       sendChunk: send,
-      send: (to, tag, w: WireValue) => {
+      send: async (to, tag, w: WireValue) => {
         const chunks = chunksOf(w.bytes.length, chunkBytes);
-        chunks.forEach((k, c) => send(to, tag, { c, n: chunks.length, o: k.start, len: w.bytes.length, dt: w.kind, d: w.bytes.subarray(k.start, k.end) }));
+        for (let c = 0; c < chunks.length; c++) {
+          const k = chunks[c]!;
+          await send(to, tag, { c, n: chunks.length, o: k.start, len: w.bytes.length, dt: w.kind, d: w.bytes.subarray(k.start, k.end) });
+        }
       },
       recvChunk,
       recvValue: async (from, tag) => {
@@ -400,6 +591,7 @@ export class Communicator {
 
   /** Stops listening; pending calls reject. */
   close(): void {
+    this.links.close();
     for (const s of this.subs) s.unsubscribe();
     for (const call of this.calls.values()) call.fail(new CollectiveError('SPS_COLLECTIVE_STATE', call.op, `partition ${this.partition} is shutting down`));
   }

@@ -46,6 +46,8 @@ export interface LaunchPlan {
   env: Record<string, string>;
   /** How 64-bit integers of Arrow rows become row values. */
   longs?: 'number' | 'bigint';
+  /** How collectives send their data unless a call says otherwise. */
+  collectiveTransport?: 'nats' | 'direct' | 'auto';
   /** Where worker output lines go (already prefixed), or `undefined` to drop them. */
   log?: (line: string) => void;
 }
@@ -115,6 +117,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.requestTimeoutMs]: String(plan.requestTimeoutMs),
     [WORKER_ENV.bindHost]: plan.bindHost,
     ...(plan.longs ? { [WORKER_ENV.longs]: plan.longs } : {}),
+    ...(plan.collectiveTransport ? { [WORKER_ENV.collectiveTransport]: plan.collectiveTransport } : {}),
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };
 }

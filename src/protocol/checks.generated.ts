@@ -31,7 +31,8 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         Array.isArray(value['endpoints']) &&
         value['endpoints'].length <= 1024 &&
         ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) &&
-        Object.getOwnPropertyNames(value).length === 5
+        (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) &&
+        Object.getOwnPropertyNames(value).every(key => ['attempt', 'host', 'port', 'pid', 'endpoints', 'peerPort'].includes(key))
       )
     }
     })(),
@@ -79,6 +80,15 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         )
       }
       })(),
+      "peerPort": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 65535 &&
+          value >= 1
+        )
+      }
+      })(),
     },
     required: ["attempt","host","port","pid","endpoints"],
     closed: true,
@@ -100,7 +110,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         value['generation'] >= 0 &&
         Array.isArray(value['members']) &&
         value['members'].length <= 65536 &&
-        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
+        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error', 'peerPort'].includes(key))))) { return false }; return true; })(value['members']) &&
         Object.getOwnPropertyNames(value).every(key => ['accepted', 'shutdown', 'reason', 'epoch', 'generation', 'members'].includes(key))
       )
     }
@@ -152,7 +162,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         return (
           Array.isArray(value) &&
           value.length <= 65536 &&
-          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value)
+          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error', 'peerPort'].includes(key))))) { return false }; return true; })(value)
         )
       }
       })(),
@@ -341,7 +351,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         value['generation'] >= 0 &&
         Array.isArray(value['members']) &&
         value['members'].length <= 65536 &&
-        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
+        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error', 'peerPort'].includes(key))))) { return false }; return true; })(value['members']) &&
         Object.getOwnPropertyNames(value).length === 3
       )
     }
@@ -371,7 +381,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         return (
           Array.isArray(value) &&
           value.length <= 65536 &&
-          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value)
+          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error', 'peerPort'].includes(key))))) { return false }; return true; })(value)
         )
       }
       })(),
@@ -396,7 +406,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         value['generation'] >= 0 &&
         Array.isArray(value['members']) &&
         value['members'].length <= 65536 &&
-        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value['members']) &&
+        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error', 'peerPort'].includes(key))))) { return false }; return true; })(value['members']) &&
         Object.getOwnPropertyNames(value).length === 4
       )
     }
@@ -435,7 +445,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         return (
           Array.isArray(value) &&
           value.length <= 65536 &&
-          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error'].includes(key))))) { return false }; return true; })(value)
+          ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && Number.isInteger(value['partition']) && value['partition'] <= 9007199254740991 && value['partition'] >= 0 && Number.isInteger(value['attempt']) && value['attempt'] <= 9007199254740991 && value['attempt'] >= 0 && (typeof value['host'] === 'string') && value['host'].length <= 255 && ((Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0) || ((value['port'] === null))) && Number.isInteger(value['pid']) && value['pid'] <= 9007199254740991 && value['pid'] >= 0 && (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) && Array.isArray(value['endpoints']) && value['endpoints'].length <= 1024 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) && (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) && (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) && Object.getOwnPropertyNames(value).every(key => ['partition', 'attempt', 'host', 'port', 'pid', 'state', 'endpoints', 'error', 'peerPort'].includes(key))))) { return false }; return true; })(value)
         )
       }
       })(),
@@ -623,6 +633,116 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
       })(),
     },
     required: ["g","s","a","op","tag","c","n","o","len","d"],
+    closed: true,
+  },
+  "coll-ack": {
+    check: (() => {
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['g']) &&
+        value['g'] <= 9007199254740991 &&
+        value['g'] >= 0 &&
+        Number.isInteger(value['bytes']) &&
+        value['bytes'] <= 9007199254740991 &&
+        value['bytes'] >= 0 &&
+        Object.getOwnPropertyNames(value).length === 2
+      )
+    }
+    })(),
+    fields: {
+      "g": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "bytes": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+    },
+    required: ["g","bytes"],
+    closed: true,
+  },
+  "coll-ticket-get": {
+    check: (() => {
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['g']) &&
+        value['g'] <= 9007199254740991 &&
+        value['g'] >= 0 &&
+        Number.isInteger(value['a']) &&
+        value['a'] <= 9007199254740991 &&
+        value['a'] >= 0 &&
+        Object.getOwnPropertyNames(value).length === 2
+      )
+    }
+    })(),
+    fields: {
+      "g": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "a": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+    },
+    required: ["g","a"],
+    closed: true,
+  },
+  "coll-ticket": {
+    check: (() => {
+    const local_0 = /^[0-9a-f]{64}$/;
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        (value['ticket'] !== undefined ? ((typeof value['ticket'] === 'string') && local_0.test(value['ticket'])) : true) &&
+        (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 4096) : true) &&
+        Object.getOwnPropertyNames(value).every(key => ['ticket', 'reason'].includes(key))
+      )
+    }
+    })(),
+    fields: {
+      "ticket": (() => {
+      const local_0 = /^[0-9a-f]{64}$/;
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          local_0.test(value)
+        )
+      }
+      })(),
+      "reason": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 4096
+        )
+      }
+      })(),
+    },
+    required: [],
     closed: true,
   },
   "res": {

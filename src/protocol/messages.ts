@@ -15,7 +15,8 @@ export { toWireError } from './types.js';
 
 /** Encodes a `register` request (worker → supervisor, on its own partition's subject). */
 export function encodeRegistration(r: Omit<Registration, 'partition'>): Uint8Array {
-  return encode('register', { attempt: r.attempt, host: r.host, port: r.port, pid: r.pid, endpoints: r.endpoints });
+  const fields = { attempt: r.attempt, host: r.host, port: r.port, pid: r.pid, endpoints: r.endpoints };
+  return encode('register', r.peerPort === undefined ? fields : { ...fields, peerPort: r.peerPort });
 }
 
 /** Decodes and checks a `register` request; the partition comes from the subject. */

@@ -31,6 +31,8 @@ export const MemberSchema = Obj({
   state: Type.Union(PARTITION_STATES.map((s) => Type.Literal(s))),
   endpoints: Type.Array(Name, { maxItems: 1024 }),
   error: Type.Optional(WireErrorSchema),
+  /** Port of the partition's direct collective socket on `host` (absent: collectives only over NATS). */
+  peerPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
 });
 
 const Members = Type.Array(MemberSchema, { maxItems: 65536 });
@@ -50,6 +52,8 @@ export const MESSAGE_SCHEMAS = {
     port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
     pid: Int(),
     endpoints: Type.Array(Name, { maxItems: 1024 }),
+    /** Port of the attempt's direct collective socket on `host`, if it opened one. */
+    peerPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   }),
   /** The supervisor's answer to `register`. */
   'register-ack': Obj({
@@ -112,6 +116,19 @@ export const MESSAGE_SCHEMAS = {
     dt: Type.Optional(Name),
     d: Type.Uint8Array({ maxByteLength: 8 * 1024 * 1024 }),
   }),
+  /**
+   * Flow control of collectives over NATS (on `coll.<to>.<from>`): partition `from` has received
+   * `bytes` bytes of collective messages from `to` in generation `g`. A sender keeps a bounded
+   * window of unacknowledged bytes per peer, so nats-server never holds more for a slow receiver.
+   */
+  'coll-ack': Obj({ g: Int(), bytes: Int() }),
+  /**
+   * A request (on `coll.<to>.<from>`, so the subject proves the asker) for a one-time ticket to
+   * open a direct collective socket to `to`; `g` and `a` are the asker's generation and attempt.
+   */
+  'coll-ticket-get': Obj({ g: Int(), a: Int() }),
+  /** The answer to `coll-ticket-get`: a one-time ticket bound to the asker, its attempt and the generation, or why not. */
+  'coll-ticket': Obj({ ticket: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })), reason: Type.Optional(Str()) }),
   /** An endpoint's reply: a body, or an error. */
   res: Type.Union([Obj({ ok: Type.Literal(true), body: Type.Optional(Type.Unknown()) }), Obj({ ok: Type.Literal(false), error: WireErrorSchema })]),
 

@@ -23,6 +23,8 @@ export interface Member {
   /** Names of the NATS endpoints the partition serves. */
   endpoints: string[];
   error?: WireError;
+  /** Port of the partition's direct collective socket on `host`, if it opened one. */
+  peerPort?: number;
 }
 
 /** A registration as sent by a partition server. */
@@ -33,6 +35,8 @@ export interface Registration {
   port: number | null;
   pid: number;
   endpoints: string[];
+  /** Port of the attempt's direct collective socket on `host`, if it opened one. */
+  peerPort?: number;
 }
 
 /** Converts any thrown value into an error that can cross the wire. */

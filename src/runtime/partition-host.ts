@@ -42,6 +42,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   const bindHost = env.bindHost === 'auto' ? await executorAddress(env.bus.url) : env.bindHost;
   const advertiseHost = env.advertiseHost ?? bindHost;
   const comm = new Communicator(nc, subjects, partition, attempt, env.partitions);
+  comm.defaultTransport = env.collectiveTransport;
   const peers = new Peers({
     nc,
     subjects,
@@ -92,6 +93,8 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
   comm.listen();
   peers.listen();
+  // The direct collective socket, on the address HTTP binds to; its port goes into the registration.
+  const peerPort = await comm.listenDirect(bindHost);
 
   nc.subscribe(subjects.shutdown, {
     callback: (err, msg) => {
@@ -148,7 +151,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           }
           const msg = await nc.request(
             subjects.register(partition),
-            encodeRegistration({ attempt, host: input.host, port: input.port, pid: process.pid, endpoints: Object.keys(handlers) }),
+            encodeRegistration({ attempt, host: input.host, port: input.port, pid: process.pid, endpoints: Object.keys(handlers), peerPort }),
             { timeout: env.requestTimeoutMs },
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);

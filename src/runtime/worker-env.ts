@@ -40,6 +40,8 @@ export const WORKER_ENV = {
   /** File descriptor on which the worker writes a liveness tick every `SPS_TICK_MS`; unset: none. */
   tickFd: 'SPS_TICK_FD',
   tickMs: 'SPS_TICK_MS',
+  /** How collectives send their data unless a call says otherwise: `auto` (default), `nats` or `direct`. */
+  collectiveTransport: 'SPS_COLLECTIVE_TRANSPORT',
   /** `1`: the server module was compiled with source maps; stack traces use them from its import on. */
   sourceMaps: 'SPS_SOURCE_MAPS',
   /** `0`: do not count requests for the dashboard (the worker then sends no `stats`); default on. */
@@ -73,6 +75,7 @@ export interface WorkerEnv {
   tickMs: number;
   sourceMaps: boolean;
   requestStats: boolean;
+  collectiveTransport: 'auto' | 'nats' | 'direct';
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -141,5 +144,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     tickMs: integer(env, WORKER_ENV.tickMs, 500),
     sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
     requestStats: oneOf(env, WORKER_ENV.requestStats, ['1', '0'] as const) === '1',
+    collectiveTransport: oneOf(env, WORKER_ENV.collectiveTransport, ['auto', 'nats', 'direct'] as const),
   };
 }

@@ -61,6 +61,8 @@ export interface NatsServerOptions {
   /** Serve TLS only, with this certificate and key (PEM). */
   tls?: { certPem: string; keyPem: string };
   startTimeoutMs?: number;
+  /** Bytes the server holds for one slow client before it cuts it (`max_pending`; default nats-server's 64 MB). */
+  maxPendingBytes?: number;
 }
 
 /** The server's configuration: nats-server reads JSON as its own format. */
@@ -71,6 +73,7 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
       users: o.users.map((u) => ({ nkey: u.publicKey, permissions: u.permissions })),
     };
   }
+  if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
   if (o.tls) config.tls = { cert_file: join(dir, 'server.pem'), key_file: join(dir, 'server.key'), timeout: 5 };
   return config;
 }

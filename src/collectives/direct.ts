@@ -1,0 +1,246 @@
+/**
+ * The direct path of collectives: plain TCP sockets between partitions, one per direction (the
+ * connecting partition only writes, the accepting one only reads). A socket is accepted as
+ * partition A only when the first bytes on it are a one-time ticket this partition gave A over
+ * NATS (where the subject proves who asked); anything else is closed without a byte in return.
+ * Frames are length-prefixed: a protocol header (a `coll` message without its bytes) and the raw
+ * bytes, written as they are (no copy, no per-element work).
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** Bytes of a ticket on the socket (it travels as 64 hex digits in `coll-ticket`). */
+export const TICKET_BYTES = 32;
+/** How long a ticket may wait to be used, and a socket for its ticket. */
+const TICKET_TTL_MS = 30_000;
+/** How long opening a socket to a peer may take before the peer is sent to over NATS instead. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Largest header and data of one frame (a chunk is at most the NATS chunk size or 8 MB). */
+const MAX_HEADER_BYTES = 64 * 1024;
+const MAX_DATA_BYTES = 8 * 1024 * 1024;
+/** Tickets waiting to be used at once (a peer asking for many only pushes out its own oldest). */
+const MAX_GRANTS = 1024;
+
+/** Who a ticket lets in. */
+interface Grant {
+  from: number;
+  attempt: number;
+  generation: number;
+  timer: NodeJS.Timeout;
+}
+
+/** What an accepted socket delivers: one frame from partition `from` (attempt `attempt`). */
+export type FrameHandler = (from: number, attempt: number, header: Uint8Array, data: Uint8Array) => void;
+
+/**
+ * Reads a byte stream as frames `[u32 header length][u32 data length][header][data]`, keeping
+ * partial input until a frame is whole.
+ */
+class FrameReader {
+  private parts: Buffer[] = [];
+  private size = 0;
+
+  /** Adds input; returns whole frames, or `undefined` when the stream broke the framing. */
+  push(chunk: Buffer): { header: Uint8Array; data: Uint8Array }[] | undefined {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    const out: { header: Uint8Array; data: Uint8Array }[] = [];
+    for (;;) {
+      if (this.size < 8) return out;
+      const head = this.peek(8);
+      const h = head.readUInt32LE(0);
+      const d = head.readUInt32LE(4);
+      if (h === 0 || h > MAX_HEADER_BYTES || d > MAX_DATA_BYTES) return undefined;
+      if (this.size < 8 + h + d) return out;
+      const frame = this.take(8 + h + d);
+      out.push({ header: frame.subarray(8, 8 + h), data: frame.subarray(8 + h) });
+    }
+  }
+
+  private peek(n: number): Buffer {
+    if (this.parts[0]!.length < n) this.parts = [Buffer.concat(this.parts)];
+    return this.parts[0]!;
+  }
+
+  /** The first `n` bytes, as one buffer (joined only when they span several reads). */
+  private take(n: number): Buffer {
+    const first = this.peek(n);
+    const out = first.subarray(0, n);
+    if (first.length === n) this.parts.shift();
+    else this.parts[0] = first.subarray(n);
+    this.size -= n;
+    return out;
+  }
+}
+
+/** One partition's end of the direct path: the listening socket, the tickets it gave, the sockets it opened. */
+export class DirectLinks {
+  private server: Server | undefined;
+  private readonly grants = new Map<string, Grant>();
+  /** Accepted sockets and the generation their ticket was for. */
+  private readonly accepted = new Map<Socket, number>();
+  /** Outgoing sockets by peer, each for one generation. */
+  private readonly out = new Map<number, Promise<Socket>>();
+  /**
+   * @param onFrame what an accepted socket delivers
+   * @param onRefused a socket was closed before it presented a valid, unused ticket (a stranger, a replay, garbage)
+   */
+  constructor(
+    private readonly onFrame: FrameHandler,
+    private readonly onRefused: () => void,
+  ) {}
+
+  /** Starts listening on `host` (an ephemeral port); resolves with the port. */
+  async listen(host: string): Promise<number> {
+    const server = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return (server.address() as { port: number }).port;
+  }
+
+  /** A new one-time ticket for partition `from`'s attempt `attempt` in `generation`. */
+  grant(from: number, attempt: number, generation: number): string {
+    if (this.grants.size >= MAX_GRANTS) {
+      const [oldest, g] = this.grants.entries().next().value!;
+      clearTimeout(g.timer);
+      this.grants.delete(oldest);
+    }
+    const ticket = randomBytes(TICKET_BYTES).toString('hex');
+    const timer = setTimeout(() => this.grants.delete(ticket), TICKET_TTL_MS);
+    timer.unref();
+    this.grants.set(ticket, { from, attempt, generation, timer });
+    return ticket;
+  }
+
+  private accept(s: Socket): void {
+    // Nothing is ever written back: a stranger learns nothing but that the port is open.
+    const refuse = (): void => {
+      this.onRefused();
+      s.destroy();
+    };
+    const wait = setTimeout(refuse, TICKET_TTL_MS);
+    let head = Buffer.alloc(0);
+    s.on('error', () => s.destroy());
+    const onTicket = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < TICKET_BYTES) return;
+      s.off('data', onTicket);
+      clearTimeout(wait);
+      const ticket = head.subarray(0, TICKET_BYTES).toString('hex');
+      const g = this.grants.get(ticket);
+      if (!g) return refuse();
+      // One use only: a replayed ticket finds nothing.
+      this.grants.delete(ticket);
+      clearTimeout(g.timer);
+      this.accepted.set(s, g.generation);
+      s.once('close', () => this.accepted.delete(s));
+      const reader = new FrameReader();
+      const feed = (c: Buffer): void => {
+        const frames = reader.push(c);
+        if (!frames) return void s.destroy();
+        for (const f of frames) this.onFrame(g.from, g.attempt, f.header, f.data);
+      };
+      s.on('data', feed);
+      if (head.length > TICKET_BYTES) feed(head.subarray(TICKET_BYTES));
+    };
+    s.on('data', onTicket);
+  }
+
+  /**
+   * The socket to `peer` for this generation, opened with `ticket()` on first use. One that could
+   * not be opened stays failed for the generation (the caller falls back to NATS, not retrying per chunk).
+   */
+  socketTo(peer: number, host: string, port: number, ticket: () => Promise<string>): Promise<Socket> {
+    let s = this.out.get(peer);
+    if (!s) {
+      s = (async () => {
+        const t = await ticket();
+        const sock = connect({ host, port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+        await new Promise<void>((resolve, reject) => {
+          sock.once('connect', resolve);
+          sock.once('error', reject);
+          sock.once('timeout', () => {
+            sock.destroy();
+            reject(new Error(`no connection to ${host}:${port} within ${CONNECT_TIMEOUT_MS} ms`));
+          });
+        });
+        sock.setTimeout(0);
+        sock.on('error', () => sock.destroy());
+        sock.write(Buffer.from(t, 'hex'));
+        return sock;
+      })();
+      this.out.set(peer, s);
+      // A socket that closes is opened again by the next send.
+      s.then(
+        (sock) => sock.once('close', () => this.out.get(peer) === s && this.out.delete(peer)),
+        () => {},
+      );
+    }
+    return s;
+  }
+
+  /**
+   * Writes one frame; resolves when the socket takes more (at once, unless its buffer is full:
+   * then on `drain`, which is the direct path's backpressure). `flushed` resolves once the bytes
+   * left this process, after which the caller may reuse `data`.
+   */
+  static write(sock: Socket, header: Uint8Array, data: Uint8Array): { ready: Promise<void>; flushed: Promise<void> } {
+    const prefix = Buffer.allocUnsafe(8);
+    prefix.writeUInt32LE(header.length, 0);
+    prefix.writeUInt32LE(data.length, 4);
+    let done!: () => void;
+    let fail!: (e: unknown) => void;
+    const flushed = new Promise<void>((resolve, reject) => {
+      done = resolve;
+      fail = reject;
+    });
+    sock.cork();
+    sock.write(prefix);
+    sock.write(header);
+    const ok = sock.write(data, (err) => (err ? fail(err) : done()));
+    sock.uncork();
+    const ready =
+      ok || sock.destroyed
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const go = (): void => {
+              sock.off('drain', go);
+              sock.off('close', go);
+              resolve();
+            };
+            sock.on('drain', go);
+            sock.on('close', go);
+          });
+    flushed.catch(() => {});
+    return { ready, flushed };
+  }
+
+  /**
+   * Enters `generation`: closes the sockets this partition opened and those it accepted for an
+   * older generation, and forgets the tickets of older generations (a peer that heard of the new
+   * generation first may already hold one for it).
+   */
+  reset(generation: number): void {
+    for (const [t, g] of this.grants) {
+      if (g.generation < generation) {
+        clearTimeout(g.timer);
+        this.grants.delete(t);
+      }
+    }
+    for (const [s, g] of this.accepted) if (g < generation) s.destroy();
+    for (const s of this.out.values()) s.then((sock) => sock.destroy()).catch(() => {});
+    this.out.clear();
+  }
+
+  /** Stops listening and closes everything. */
+  close(): void {
+    this.reset(Number.MAX_SAFE_INTEGER);
+    this.server?.close();
+  }
+}
