@@ -215,7 +215,10 @@ test.serial('a replaced attempt that is still alive stops answering the stable s
   // Attempt 99 registers while attempt 0 still runs, and serves the stable subject as the partition's attempts do.
   const next = await connectBus(launcher.plan!.busFor(1), 'attempt-99');
   t.teardown(() => next.close());
-  next.subscribe(ss.stable(1, '*'), { queue: 'p1', callback: (_e, m) => void m.respond(encodeReply({ ok: true, body: 'attempt 99' })) });
+  const answer99 = { callback: (_e: unknown, m: { respond(data: Uint8Array): boolean }) => void m.respond(encodeReply({ ok: true, body: 'attempt 99' })) };
+  next.subscribe(ss.stable(1, '*'), { queue: 'p1', ...answer99 });
+  // Its own attempt subject too: what attempt 0 took off the stable subject in the switch is passed on there.
+  next.subscribe(ss.endpoint(1, 99, '*'), answer99);
   await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'] }), {
     timeout: 20_000,
   });
