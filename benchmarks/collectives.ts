@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accuracy, syntheticRows, trainOnSpark } from '../examples/logistic-regression.js';
+import { accuracy, syntheticRows, trainOnSpark } from '../examples/07-logistic-regression.js';
 import { fileURLToPath } from 'node:url';
 import { benchOptions, withCluster } from './lib/cluster.js';
 import { runToEnd } from './lib/proc.js';
@@ -76,7 +76,7 @@ interface MllibOut {
   fit_ms: number;
 }
 
-/** examples/logistic-regression.ts and MLlib's LogisticRegression on the same rows, each on Spark local[2]. */
+/** examples/07-logistic-regression.ts and MLlib's LogisticRegression on the same rows, each on Spark local[2]. */
 async function logisticRegression(rowCount: number): Promise<{ ours: { ms: number; accuracy: number }; mllib: MllibOut }> {
   const features = Array.from({ length: 10 }, (_, j) => `f${j}`);
   const rows = syntheticRows(rowCount, features.length);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Cluster } from '../src/index.js';
-import { accuracy, progressSubject, syntheticRows, trainWithRetry } from '../examples/logistic-regression.js';
+import { accuracy, progressSubject, syntheticRows, trainWithRetry } from '../examples/07-logistic-regression.js';
 import { sparkSubmit } from '../benchmarks/lib/spark.js';
 import { SMALL_SPARK_CONF, testLog } from './helpers/spark-harness.js';
 import { sharedNats } from './helpers/harness.js';
@@ -27,7 +27,7 @@ test('logistic regression on Spark local[2] in barrier mode: a worker killed mid
   // A NATS server of the test's own, so it can hear partition 0's progress reports.
   const server = await nats.get();
   const cluster = new Cluster({
-    server: new URL('../examples/logistic-regression.ts', import.meta.url),
+    server: new URL('../examples/07-logistic-regression.ts', import.meta.url),
     master: 'local[2]',
     sparkConf: SMALL_SPARK_CONF,
     barrier: true,

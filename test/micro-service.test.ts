@@ -130,7 +130,7 @@ test.serial('JSON mode: a Content-Type header gets JSON answers and JSON errors 
 
 test.serial('the Python example (nats-py) lists the instances via $SRV.INFO and calls each by its stable subject in JSON', async (t) => {
   const python = fileURLToPath(new URL('../.venv/bin/python', import.meta.url));
-  const script = fileURLToPath(new URL('../examples/json-client.py', import.meta.url));
+  const script = fileURLToPath(new URL('../examples/05-json-client.py', import.meta.url));
   const { stdout } = await run(python, [script, 'echo', '{"hello": "json"}', String(PARTITIONS)], {
     env: { ...process.env, SPS_CLIENT_BUS: JSON.stringify(cluster.credentials('client')), SPS_CLUSTER_ID: cluster.id! },
   });

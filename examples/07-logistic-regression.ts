@@ -4,7 +4,7 @@
  * computes its part of the gradient and the partitions `allReduce` it; partition 0 keeps the loss.
  * The driver reads the model from the results.
  *
- *   tsx examples/logistic-regression.ts [master] [rows]      (default: local[2], 20000 rows)
+ *   tsx examples/07-logistic-regression.ts [master] [rows]      (default: local[2], 20000 rows)
  *
  * The retry pattern for iterative jobs: training restarts from scratch when any partition's attempt
  * fails or is replaced (the others' collectives then reject with SPS_COLLECTIVE_ABORTED); the

@@ -3,7 +3,7 @@ cluster's partitions through NATS micro discovery ($SRV.INFO) and calls one endp
 stable subject (no attempt in it) in the JSON content mode. See docs/protocol.md.
 
     SPS_CLIENT_BUS='<JSON from cluster.credentials("client")>' SPS_CLUSTER_ID=<cluster.id> \\
-        python examples/json-client.py <endpoint> [<JSON payload> [<partitions>]]
+        python examples/05-json-client.py <endpoint> [<JSON payload> [<partitions>]]
 
 With <partitions>, discovery stops once that many instances answered; without, when none answered
 for half a second. Needs nats-py and nkeys. Prints one JSON object: the instances found and each
