@@ -60,6 +60,7 @@ export {
   PartitionFailedError,
   RequestError,
   ClusterStateError,
+  AbortedError,
   ComponentLostError,
   MalformedMessageError,
   ServerModuleError,

@@ -9,6 +9,7 @@ import { connectBus, type NatsConnection } from '../transport/bus.js';
 import type { HttpServer } from '../transport/http.js';
 import { decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
 import { Peers } from './peers.js';
+import { callOptions } from '../api/call-options.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
@@ -73,9 +74,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     config: env.config,
     nats: nc,
     peers: () => peers.members,
-    waitForPeers: (timeoutMs) => peers.waitForPeers(timeoutMs),
-    request: (target, endpoint, payload, timeoutMs) => peers.request(target, endpoint, payload, timeoutMs),
-    requestAll: (endpoint, payload, timeoutMs) => peers.requestAll(endpoint, payload, timeoutMs),
+    waitForPeers: (opts) => peers.waitForPeers(callOptions(opts)),
+    request: (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts)),
+    requestAll: (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts)),
     // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => log(formatLogLine(args)),
   };
