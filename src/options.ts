@@ -1,3 +1,4 @@
+import type { Inspector } from './runtime/inspection.js';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
@@ -102,6 +103,13 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /** Where worker output lines go. Default: this process's stderr; `false` drops them. */
   log?: ((line: string) => void) | false;
   /**
+   * An xstate inspector (`(event: InspectionEvent) => void`) that sees the whole system: the
+   * driver's supervisor (and Spark job) actors, and every partition's server actor, whose
+   * transitions the workers then report over the bus (only when this is set). See the README's
+   * "Inspection".
+   */
+  inspect?: Inspector;
+  /**
    * Spark master (`local[N]`, `local[N,F]`, `spark://host:port`, or anything spark-submit
    * accepts): runs the partitions as the tasks of a Spark job in an application started for the
    * run. Needs Java 17+ and pyspark (`npx sps setup --spark`, or `npm run setup` in a clone). `local[N]` becomes `local[N,maxFailures]`.
@@ -175,6 +183,7 @@ export interface ResolvedOptions<Row, Config> {
   advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
   env: Record<string, string>;
   log: ((line: string) => void) | undefined;
+  inspect: Inspector | undefined;
   master: string | undefined;
   sparkConf: Record<string, string>;
   sparkHome: string | undefined;
@@ -236,6 +245,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('env', 'must map names to string values');
   }
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
+  if (o.inspect !== undefined && typeof o.inspect !== 'function')
+    throw new InvalidOptionError('inspect', 'must be a function (event) => void, an xstate inspector');
   if (o.longs !== undefined && o.longs !== 'number' && o.longs !== 'bigint')
     throw new InvalidOptionError('longs', `must be "number" or "bigint", got ${JSON.stringify(o.longs)}`);
   if (o.format !== undefined && o.format !== 'arrow' && o.format !== 'rows')
@@ -272,6 +283,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},
     log: o.log === false ? undefined : (o.log ?? ((line: string) => process.stderr.write(line + '\n'))),
+    inspect: o.inspect,
     master: o.master,
     sparkConf: o.sparkConf ?? {},
     sparkHome: o.sparkHome,

@@ -243,6 +243,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
         },
         advertise,
         o.heartbeatMs,
+        o.inspect,
       );
       const actor = run.supervisor.actor;
       this.watch(run, actor);
@@ -276,6 +277,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           requestTimeoutMs: o.requestTimeoutMs,
           env: o.env,
           longs: o.longs,
+          inspect: o.inspect,
           log: o.log,
         },
         {

@@ -2,6 +2,7 @@ import type { SparkEvent } from '../api/cluster-events.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 import type { WorkerProgram } from './worker-command.js';
+import type { Inspector } from '../runtime/inspection.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -46,6 +47,8 @@ export interface LaunchPlan {
   env: Record<string, string>;
   /** How 64-bit integers of Arrow rows become row values. */
   longs?: 'number' | 'bigint';
+  /** The user's inspector: the launcher's own actors take it, and workers report their transitions for it. */
+  inspect?: Inspector;
   /** Where worker output lines go (already prefixed), or `undefined` to drop them. */
   log?: (line: string) => void;
 }
@@ -115,6 +118,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.requestTimeoutMs]: String(plan.requestTimeoutMs),
     [WORKER_ENV.bindHost]: plan.bindHost,
     ...(plan.longs ? { [WORKER_ENV.longs]: plan.longs } : {}),
+    ...(plan.inspect ? { [WORKER_ENV.inspect]: '1' } : {}),
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };
 }

@@ -8,6 +8,7 @@ import { InvalidOptionError } from '../errors.js';
  * |-------------------------------------------|----------------------|-----------------|
  * | `sps.<id>.ctl.register.<partition>`       | that partition       | request/reply   |
  * | `sps.<id>.ctl.state.<partition>`          | that partition       | publish         |
+ * | `sps.<id>.ctl.inspect.<partition>`        | that partition       | publish (only when the driver inspects) |
  * | `sps.<id>.ctl.shutdown`                   | the driver           | broadcast       |
  * | `sps.<id>.ctl.heartbeat`                  | the driver           | broadcast       |
  * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
@@ -38,6 +39,8 @@ export interface Subjects {
   register(partition: number | '*'): string;
   /** `state` of one partition, or (`'*'`) the wildcard the supervisor listens on. */
   state(partition: number | '*'): string;
+  /** `transition` reports of one partition's server actor, or (`'*'`) the wildcard the driver's inspection listens on. */
+  inspect(partition: number | '*'): string;
   readonly shutdown: string;
   /** The driver's heartbeat to every partition. */
   readonly heartbeat: string;
@@ -70,6 +73,7 @@ export function subjectsFor(clusterId: string): Subjects {
     prefix,
     register: (p) => `${prefix}.ctl.register.${p}`,
     state: (p) => `${prefix}.ctl.state.${p}`,
+    inspect: (p) => `${prefix}.ctl.inspect.${p}`,
     shutdown: `${prefix}.ctl.shutdown`,
     heartbeat: `${prefix}.ctl.heartbeat`,
     members: `${prefix}.ctl.members`,
@@ -84,7 +88,7 @@ export function subjectsFor(clusterId: string): Subjects {
 }
 
 /**
- * The partition named by the last token of a `register`/`state` subject, or `undefined` when it
+ * The partition named by the last token of a `register`/`state`/`inspect` subject, or `undefined` when it
  * is not a partition of a cluster of `partitions`.
  */
 export function partitionOf(subject: string, partitions: number): number | undefined {

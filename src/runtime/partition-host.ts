@@ -22,6 +22,7 @@ import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
 import { formatLogLine } from './log-format.js';
 import { finishRequests } from './finish-requests.js';
+import { publishTransitions } from './inspection.js';
 import { Communicator } from '../collectives/communicator.js';
 import { collectiveMethods } from '../collectives/methods.js';
 
@@ -171,7 +172,8 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
         },
       },
     }),
-    { input: { partition, attempt } },
+    // Transitions go to the driver's inspector only when it asked for them: no cost otherwise.
+    { input: { partition, attempt }, inspect: env.inspect ? publishTransitions(nc, subjects.inspect(partition), attempt) : undefined },
   );
 
   const currentState = (): PartitionState => {

@@ -42,6 +42,8 @@ export const WORKER_ENV = {
   tickMs: 'SPS_TICK_MS',
   /** `1`: the server module was compiled with source maps; stack traces use them from its import on. */
   sourceMaps: 'SPS_SOURCE_MAPS',
+  /** `1`: the driver inspects; the worker reports its actor's transitions on `ctl.inspect.<partition>`. */
+  inspect: 'SPS_INSPECT',
 } as const;
 
 /** The parsed worker environment. */
@@ -70,6 +72,7 @@ export interface WorkerEnv {
   tickFd: number | undefined;
   tickMs: number;
   sourceMaps: boolean;
+  inspect: boolean;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -137,5 +140,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     tickFd: env[WORKER_ENV.tickFd] ? integer(env, WORKER_ENV.tickFd) : undefined,
     tickMs: integer(env, WORKER_ENV.tickMs, 500),
     sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
+    inspect: env[WORKER_ENV.inspect] === '1',
   };
 }

@@ -6,7 +6,7 @@
  * | identity      | may publish                                                     | may subscribe                                  |
  * |---------------|-----------------------------------------------------------------|------------------------------------------------|
  * | driver        | anything under `sps.<id>.`                                      | anything under `sps.<id>.`, its inbox          |
- * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints, `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, its inbox |
+ * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.inspect.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints, `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, its inbox |
  * | Spark runner  | `spark.*` job events (not `cancel`), replies                    | `spark.cancel`, its inbox                      |
  * | client        | endpoints, `ctl.members.get`                                    | `ctl.members`, its inbox                       |
  */
@@ -38,7 +38,17 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
     case 'partition':
       return {
         // Collectives: p speaks only as itself (`coll.*.p`) and hears only what is addressed to it or to all.
-        publish: { allow: [s.register(role.partition), s.state(role.partition), s.membersGet, `${s.prefix}.p.*.*.*`, s.coll('*', role.partition), s.app] },
+        publish: {
+          allow: [
+            s.register(role.partition),
+            s.state(role.partition),
+            s.inspect(role.partition),
+            s.membersGet,
+            `${s.prefix}.p.*.*.*`,
+            s.coll('*', role.partition),
+            s.app,
+          ],
+        },
         subscribe: {
           allow: [s.endpoints(role.partition, '*'), s.members, s.shutdown, s.heartbeat, s.coll(role.partition, '*'), s.coll('all', '*'), s.app, inbox],
         },

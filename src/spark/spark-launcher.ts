@@ -142,7 +142,7 @@ export class SparkLauncher implements Launcher {
           },
         },
       }),
-      { input: { partitions: plan.partitions, maxFailures: plan.maxFailures } },
+      { input: { partitions: plan.partitions, maxFailures: plan.maxFailures }, inspect: plan.inspect },
     );
     this.job = job;
     job.start();
