@@ -17,6 +17,7 @@ export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
 export type { NumericArray } from './collectives/values.js';
 export type { Rows } from './runtime/rows.js';
 export type { Inspector, RemoteSnapshot } from './runtime/inspection.js';
+export type { Logger, LogLevel, LogMethod } from './runtime/logger.js';
 export type { LongMode } from './runtime/arrow-rows.js';
 export type { RowFormat } from './protocol/framing.js';
 export type { ClusterOptions, NatsAuthOption, ServerRef } from './options.js';

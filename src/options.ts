@@ -1,4 +1,5 @@
 import type { Inspector } from './runtime/inspection.js';
+import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type LogLevel, type Logger } from './runtime/logger.js';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
@@ -100,8 +101,20 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   advertiseHost?: string | ((partition: number, executorHost: string) => string);
   /** Extra environment variables for the worker processes. */
   env?: Record<string, string>;
-  /** Where worker output lines go. Default: this process's stderr; `false` drops them. */
+  /**
+   * Where the run's log goes as text lines (`[sps <cluster> p<partition>/a<attempt>] message`), or
+   * `false` to drop it. Without it (and without `logger`), the run logs JSON records on stderr.
+   */
   log?: ((line: string) => void) | false;
+  /**
+   * A pino-compatible logger (`debug`, `info`, `warn`, `error`, `child`) for the driver's and the
+   * workers' records: the cluster logs on `logger.child({ cluster })`, and each worker's records
+   * on `child({ cluster, partition, attempt })`. Default: pino, JSON lines on stderr. Takes
+   * precedence over `log`.
+   */
+  logger?: Logger;
+  /** The level the run logs at: `debug`, `info` (default), `warn`, `error` or `silent` (the workers too). */
+  logLevel?: LogLevel;
   /**
    * An xstate inspector (`(event: InspectionEvent) => void`) that sees the whole system: the
    * driver's supervisor (and Spark job) actors, and every partition's server actor, whose
@@ -182,7 +195,10 @@ export interface ResolvedOptions<Row, Config> {
   bindHost: string | undefined;
   advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
   env: Record<string, string>;
-  log: ((line: string) => void) | undefined;
+  /** Where the run's records go (the cluster binds `cluster`, launchers `partition` and `attempt`). */
+  logger: Logger;
+  /** The level the workers log at. */
+  logLevel: LogLevel;
   inspect: Inspector | undefined;
   master: string | undefined;
   sparkConf: Record<string, string>;
@@ -245,6 +261,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('env', 'must map names to string values');
   }
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
+  const logger = resolveLogger(o);
   if (o.inspect !== undefined && typeof o.inspect !== 'function')
     throw new InvalidOptionError('inspect', 'must be a function (event) => void, an xstate inspector');
   if (o.longs !== undefined && o.longs !== 'number' && o.longs !== 'bigint')
@@ -282,7 +299,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     bindHost: o.bindHost,
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},
-    log: o.log === false ? undefined : (o.log ?? ((line: string) => process.stderr.write(line + '\n'))),
+    logger,
+    logLevel: workerLevel(o.logLevel, o.logger),
     inspect: o.inspect,
     master: o.master,
     sparkConf: o.sparkConf ?? {},
@@ -294,6 +312,21 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     format: o.format,
     longs: o.longs ?? 'number',
   };
+}
+
+/** The run's logger: the user's, else text lines to `log`, else nothing (`log: false`), else pino on stderr. */
+function resolveLogger(o: ClusterOptions<unknown, unknown>): Logger {
+  if (o.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(o.logLevel))
+    throw new InvalidOptionError('logLevel', `must be one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}, got ${JSON.stringify(o.logLevel)}`);
+  if (o.logger !== undefined) {
+    const l = o.logger as unknown as Record<string, unknown>;
+    const missing = ['debug', 'info', 'warn', 'error', 'child'].filter((m) => typeof l?.[m] !== 'function');
+    if (missing.length) throw new InvalidOptionError('logger', `must be a pino-compatible logger; it has no ${missing.join(', ')} method`);
+    return o.logger;
+  }
+  if (o.log === false) return SILENT_LOGGER;
+  if (o.log) return lineLogger(o.log);
+  return createLogger(o.logLevel);
 }
 
 /** Validates the bus options; errors name the option, never a secret's value. */

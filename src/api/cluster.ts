@@ -278,7 +278,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           env: o.env,
           longs: o.longs,
           inspect: o.inspect,
-          log: o.log,
+          logger: o.logger,
+          logLevel: o.logLevel,
         },
         {
           attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),

@@ -4,6 +4,7 @@ import type { CollectiveMethods } from '../collectives/methods.js';
 import type { CollectiveStats } from '../collectives/communicator.js';
 import type { PartitionReply } from './cluster.js';
 import type { CallOptions } from './call-options.js';
+import type { Logger } from '../runtime/logger.js';
 
 /**
  * What a partition server knows about itself and its cluster while it runs, and how it computes
@@ -70,11 +71,17 @@ export interface PartitionContext<Config = unknown> extends CollectiveMethods {
   /** What this partition counted of the collective traffic it dropped. */
   collectiveStats(): CollectiveStats;
   /**
-   * Writes a line to the worker's log (stderr), prefixed with partition and attempt. Strings go
+   * Writes an `info` record to the worker's log, bound to partition and attempt. Strings go
    * as they are, errors with their code and stack (and cause), anything else as JSON (BigInts and
    * cycles included, never a throw).
    */
   log(...args: unknown[]): void;
+  /**
+   * This partition's logger (pino): `ctx.logger.info({ key }, 'message')` writes a record with
+   * levels and fields, bound to `cluster`, `partition` and `attempt`, that reaches the driver's
+   * logger as a record of its own (see the README's "Logs").
+   */
+  readonly logger: Logger;
 }
 
 /**

@@ -3,6 +3,7 @@ import { WORKER_ENV } from '../runtime/worker-env.js';
 import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 import type { WorkerProgram } from './worker-command.js';
 import type { Inspector } from '../runtime/inspection.js';
+import type { LogLevel, Logger } from '../runtime/logger.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -49,8 +50,10 @@ export interface LaunchPlan {
   longs?: 'number' | 'bigint';
   /** The user's inspector: the launcher's own actors take it, and workers report their transitions for it. */
   inspect?: Inspector;
-  /** Where worker output lines go (already prefixed), or `undefined` to drop them. */
-  log?: (line: string) => void;
+  /** Where the run's records go; launchers bind `cluster`, and `partition` and `attempt` for a worker's. */
+  logger: Logger;
+  /** The level workers log at. */
+  logLevel: LogLevel;
 }
 
 /** What a launcher reports; the cluster forwards it to the supervisor. */
@@ -119,6 +122,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.bindHost]: plan.bindHost,
     ...(plan.longs ? { [WORKER_ENV.longs]: plan.longs } : {}),
     ...(plan.inspect ? { [WORKER_ENV.inspect]: '1' } : {}),
+    [WORKER_ENV.logLevel]: plan.logLevel,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };
 }

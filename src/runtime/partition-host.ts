@@ -21,6 +21,7 @@ import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
 import { formatLogLine } from './log-format.js';
+import type { Logger } from './logger.js';
 import { finishRequests } from './finish-requests.js';
 import { publishTransitions } from './inspection.js';
 import { Communicator } from '../collectives/communicator.js';
@@ -36,7 +37,7 @@ export interface HostCounters {
  * Runs one partition in this process: loads the user's server, drives the partition server actor
  * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state.
  */
-export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) => void): Promise<{ state: PartitionState; error?: string }> {
+export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ state: PartitionState; error?: string }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
   const counters: HostCounters = { malformed: 0, refusedShutdowns: 0 };
@@ -78,8 +79,9 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     waitForPeers: (opts) => peers.waitForPeers(callOptions(opts)),
     request: (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts)),
     requestAll: (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts)),
-    // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
-    log: (...args: unknown[]) => log(formatLogLine(args)),
+    // Formatted here, so errors show their stack and objects never throw.
+    log: (...args: unknown[]) => logger.info(formatLogLine(args)),
+    logger,
   };
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
@@ -158,7 +160,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           await nc.flush();
         }),
         drain: fromPromise(async () => {
-          await finishRequests({ sub: endpointSub, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, log);
+          await finishRequests({ sub: endpointSub, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, (line) => logger.warn(line));
           await server!.onShutdown(ctx);
           // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.
           await writeResults(env.resultFd, env.resultFormat, await server!.buildResult(ctx));
@@ -167,7 +169,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
       actions: {
         reportState: ({ context }, params) => {
           const error = params.state === 'failed' ? context.error : undefined;
-          if (error) log(`failed: [${error.code}] ${error.message}`);
+          if (error) logger.error({ code: error.code }, `failed: [${error.code}] ${error.message}`);
           if (!nc.isClosed()) nc.publish(subjects.state(partition), encodeState({ attempt, state: params.state, pid: process.pid, error }));
         },
       },

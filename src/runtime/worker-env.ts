@@ -44,6 +44,8 @@ export const WORKER_ENV = {
   sourceMaps: 'SPS_SOURCE_MAPS',
   /** `1`: the driver inspects; the worker reports its actor's transitions on `ctl.inspect.<partition>`. */
   inspect: 'SPS_INSPECT',
+  /** The level the worker logs at (`debug`, `info`, `warn`, `error`, `silent`); default `info`. */
+  logLevel: 'SPS_LOG_LEVEL',
 } as const;
 
 /** The parsed worker environment. */
