@@ -117,6 +117,19 @@ export class ClusterStateError extends SparkPartitionServerError {
   }
 }
 
+/**
+ * A call was cancelled by its `AbortSignal` and did not complete as it would have (e.g. `stop()`
+ * tore everything down at once instead of collecting every result). `cause` is the signal's reason.
+ */
+export class AbortedError extends SparkPartitionServerError {
+  /** What was cut short, e.g. `stop`. */
+  readonly operation: string;
+  constructor(operation: string, message: string, reason: unknown) {
+    super('SPS_ABORTED', `${operation} aborted: ${message}`, { cause: reason });
+    this.operation = operation;
+  }
+}
+
 /** A message on the cluster's subjects could not be decoded or had the wrong shape. */
 export class MalformedMessageError extends SparkPartitionServerError {
   constructor(subject: string, problem: string) {

@@ -18,6 +18,8 @@ export type { CollectiveOptions, CollectiveStats } from './collectives/communica
 export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
 export type { NumericArray } from './collectives/values.js';
 export type { Rows } from './runtime/rows.js';
+export type { Inspector, RemoteSnapshot } from './runtime/inspection.js';
+export type { Logger, LogLevel, LogMethod } from './runtime/logger.js';
 export type { LongMode } from './runtime/arrow-rows.js';
 export type { RowFormat } from './protocol/framing.js';
 export type { ClusterOptions, NatsAuthOption, ResolvedOptions, ServerRef } from './options.js';
@@ -64,6 +66,7 @@ export {
   PartitionFailedError,
   RequestError,
   ClusterStateError,
+  AbortedError,
   ComponentLostError,
   MalformedMessageError,
   ServerModuleError,

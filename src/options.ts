@@ -1,3 +1,5 @@
+import type { Inspector } from './runtime/inspection.js';
+import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type LogLevel, type Logger } from './runtime/logger.js';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
@@ -102,8 +104,27 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   advertiseHost?: string | ((partition: number, executorHost: string) => string);
   /** Extra environment variables for the worker processes. */
   env?: Record<string, string>;
-  /** Where worker output lines go. Default: this process's stderr; `false` drops them. */
+  /**
+   * Where the run's log goes as text lines (`[sps <cluster> p<partition>/a<attempt>] message`), or
+   * `false` to drop it. Without it (and without `logger`), the run logs JSON records on stderr.
+   */
   log?: ((line: string) => void) | false;
+  /**
+   * A pino-compatible logger (`debug`, `info`, `warn`, `error`, `child`) for the driver's and the
+   * workers' records: the cluster logs on `logger.child({ cluster })`, and each worker's records
+   * on `child({ cluster, partition, attempt })`. Default: pino, JSON lines on stderr. Takes
+   * precedence over `log`.
+   */
+  logger?: Logger;
+  /** The level the run logs at: `debug`, `info` (default), `warn`, `error` or `silent` (the workers too). */
+  logLevel?: LogLevel;
+  /**
+   * An xstate inspector (`(event: InspectionEvent) => void`) that sees the whole system: the
+   * driver's supervisor (and Spark job) actors, and every partition's server actor, whose
+   * transitions the workers then report over the bus (only when this is set). See the README's
+   * "Inspection".
+   */
+  inspect?: Inspector;
   /**
    * Spark master (`local[N]`, `local[N,F]`, `spark://host:port`, or anything spark-submit
    * accepts): runs the partitions as the tasks of a Spark job in an application started for the
@@ -212,8 +233,11 @@ export interface ResolvedOptions<Row, Config> {
   advertiseHost: string | ((partition: number, executorHost: string) => string) | undefined;
   /** Option `env` as resolved; see {@link ClusterOptions}. */
   env: Record<string, string>;
-  /** Option `log` as resolved; see {@link ClusterOptions}. */
-  log: ((line: string) => void) | undefined;
+  /** Where the run's records go (the cluster binds `cluster`, launchers `partition` and `attempt`). */
+  logger: Logger;
+  /** The level the workers log at. */
+  logLevel: LogLevel;
+  inspect: Inspector | undefined;
   /** Option `master` as resolved; see {@link ClusterOptions}. */
   master: string | undefined;
   /** Option `sparkConf` as resolved; see {@link ClusterOptions}. */
@@ -285,6 +309,9 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('env', 'must map names to string values');
   }
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
+  const logger = resolveLogger(o);
+  if (o.inspect !== undefined && typeof o.inspect !== 'function')
+    throw new InvalidOptionError('inspect', 'must be a function (event) => void, an xstate inspector');
   if (o.longs !== undefined && o.longs !== 'number' && o.longs !== 'bigint')
     throw new InvalidOptionError('longs', `must be "number" or "bigint", got ${JSON.stringify(o.longs)}`);
   if (o.collectiveTransport !== undefined && !['nats', 'direct', 'auto'].includes(o.collectiveTransport)) {
@@ -323,7 +350,9 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     bindHost: o.bindHost,
     advertiseHost: o.advertiseHost,
     env: o.env ?? {},
-    log: o.log === false ? undefined : (o.log ?? ((line: string) => process.stderr.write(line + '\n'))),
+    logger,
+    logLevel: workerLevel(o.logLevel, o.logger),
+    inspect: o.inspect,
     master: o.master,
     sparkConf: o.sparkConf ?? {},
     sparkHome: o.sparkHome,
@@ -335,6 +364,21 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     longs: o.longs ?? 'number',
     collectiveTransport: o.collectiveTransport ?? 'auto',
   };
+}
+
+/** The run's logger: the user's, else text lines to `log`, else nothing (`log: false`), else pino on stderr. */
+function resolveLogger(o: ClusterOptions<unknown, unknown>): Logger {
+  if (o.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(o.logLevel))
+    throw new InvalidOptionError('logLevel', `must be one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}, got ${JSON.stringify(o.logLevel)}`);
+  if (o.logger !== undefined) {
+    const l = o.logger as unknown as Record<string, unknown>;
+    const missing = ['debug', 'info', 'warn', 'error', 'child'].filter((m) => typeof l?.[m] !== 'function');
+    if (missing.length) throw new InvalidOptionError('logger', `must be a pino-compatible logger; it has no ${missing.join(', ')} method`);
+    return o.logger;
+  }
+  if (o.log === false) return SILENT_LOGGER;
+  if (o.log) return lineLogger(o.log);
+  return createLogger(o.logLevel);
 }
 
 /** Validates the bus options; errors name the option, never a secret's value. */

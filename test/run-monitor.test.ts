@@ -56,12 +56,11 @@ test('a retry is a restart with its cause; the old attempt’s counters and repo
   t.true(changes() >= 8);
 });
 
-test('log tails keep the last lines of this run’s partitions only; the timeline is bounded', (t) => {
+test('log tails keep the last lines of each partition’s workers only; the timeline is bounded', (t) => {
   const { m } = monitor();
-  for (let i = 0; i < LOG_TAIL_LINES + 5; i++) m.line(`[sps ${ID} p0/a2] line ${i}`, ID);
-  m.line(`[sps other-run p0/a0] not ours`, ID);
-  m.line(`[sps ${ID} p7/a0] no such partition`, ID);
-  m.line(`[sps ${ID} spark] the launcher's own`, ID);
+  for (let i = 0; i < LOG_TAIL_LINES + 5; i++) m.record({ cluster: ID, partition: 0, attempt: 2 }, `line ${i}`);
+  m.record({ cluster: ID, partition: 7, attempt: 0 }, 'no such partition');
+  m.record({ cluster: ID, component: 'spark' }, "the launcher's own");
   const rows = m.snapshot().partitions;
   t.is(rows[0]!.log.length, LOG_TAIL_LINES);
   t.is(rows[0]!.log[0], 'a2 line 5');

@@ -94,7 +94,14 @@ test('a worker started with a bad environment exits 1 naming the variable', asyn
       const child = spawn(command, args, { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (c) => (stderr += c));
-      child.on('close', (code) => resolve({ code, stderr }));
+      // The worker logs JSON records on stderr; the messages are what it said.
+      const said = (): string =>
+        stderr
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => (JSON.parse(l) as { msg: string }).msg)
+          .join('\n');
+      child.on('close', (code) => resolve({ code, stderr: said() }));
     });
   const missing = await run({ SPS_CLUSTER_ID: 'c1' });
   t.is(missing.code, 1);

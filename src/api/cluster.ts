@@ -4,6 +4,7 @@ import { waitFor } from 'xstate';
 import { memberList, resultsMissing, type SupervisorContext } from '../actors/supervisor.js';
 import type { Member } from '../protocol/types.js';
 import {
+  AbortedError,
   ClusterStateError,
   ComponentLostError,
   PartitionFailedError,
@@ -13,6 +14,7 @@ import {
   StopTimeoutError,
 } from '../errors.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
+import { tappedLogger } from '../runtime/logger.js';
 import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host.js';
 import type { Launcher } from '../launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
@@ -22,32 +24,15 @@ import { connectBus, requestEndpoint, unknownEndpoint, unwrapReply, type NatsCon
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
+import { abandonable, type CallOptions } from './call-options.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
 import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
 
 export type { ClusterState } from './cluster-events.js';
+export type { CallOptions } from './call-options.js';
 
 const STOPPED_DURING_START = Symbol('stopped during start');
-
-/** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
-export interface CallOptions {
-  /** Bound of this call in ms. Default: option `requestTimeoutMs` (10000). */
-  timeoutMs?: number;
-  /** Abandons the call when it aborts; the call then rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-/** Rejects as soon as `signal` aborts, with its reason; `p` goes on, but its outcome is dropped. */
-function abandonable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
 export type PartitionReply<T = unknown> = { ok: true; value: T } | { ok: false; error: RequestError };
@@ -110,6 +95,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
   private status: ClusterState = 'idle';
   private results = new Map<number, Result[]>();
   private stopping?: Promise<void>;
+  /** Aborts the stop under way (any caller's signal). */
+  private cutStop?: AbortController;
   /** What failed the cluster after start() resolved; stop() throws it once. */
   private failure?: SparkPartitionServerError;
 
@@ -277,6 +264,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
         },
         advertise,
         o.heartbeatMs,
+        o.inspect,
       );
       const actor = run.supervisor.actor;
       this.watch(run, actor);
@@ -311,11 +299,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           env: o.env,
           longs: o.longs,
           collectiveTransport: o.collectiveTransport,
-          // Worker lines also feed the dashboards' log tails.
-          log: (line) => {
-            monitor.line(line, id);
-            o.log?.(line);
-          },
+          inspect: o.inspect,
+          // Worker records also feed the dashboards' log tails.
+          logger: tappedLogger(o.logger, (bindings, message) => monitor.record(bindings, message)),
+          logLevel: o.logLevel,
         },
         {
           attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),
@@ -433,22 +420,47 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
   /**
    * Shuts every partition down (shutdown broadcast, then drain) and resolves once every partition
    * finished and its result was collected. A stopped cluster can be started again.
+   *
+   * `signal` cuts the stop short: when it aborts, `stop()` stops waiting for results and tears
+   * everything down at once (workers, Spark job, nats-server), keeps the results already in
+   * (`result()`), leaves the cluster `stopped`, and rejects with {@link AbortedError}
+   * (`SPS_ABORTED`, `cause`: the signal's reason). A stop under way is shared: a second `stop()`
+   * waits for the same one, and any caller's signal cuts it for all.
    * @throws StopTimeoutError naming partitions whose result did not arrive; their processes are killed.
    * @throws the error that failed the cluster after start (a lost partition, Spark job or
    *   component), once every other partition's result was collected.
    */
-  stop(): Promise<void> {
+  stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     // A second stop() while one is under way waits for the same one.
-    this.stopping ??= this.stopRun().finally(() => (this.stopping = undefined));
+    if (!this.stopping) {
+      const cut = new AbortController();
+      this.cutStop = cut;
+      this.stopping = this.stopRun(cut.signal).finally(() => {
+        this.stopping = undefined;
+        this.cutStop = undefined;
+      });
+    }
+    const { signal } = opts;
+    const cut = this.cutStop;
+    if (signal && cut) {
+      const onAbort = (): void => cut.abort(signal.reason);
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        void this.stopping.catch(() => {}).finally(() => signal.removeEventListener('abort', onAbort));
+      }
+    }
     return this.stopping;
   }
 
-  private async stopRun(): Promise<void> {
+  private async stopRun(cut: AbortSignal): Promise<void> {
     const run = this.run;
     if (!run || this.status === 'idle' || this.status === 'stopped') return;
     if (this.status === 'starting' && !run.supervisor) {
+      // start() tears the run down at its next step.
       run.aborted = true;
       await run.starting;
+      if (cut.aborted) throw new AbortedError('stop', 'the cluster was stopped while starting', cut.reason);
       return;
     }
     this.setStatus('stopping');
@@ -456,11 +468,23 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const actor = run.supervisor?.actor;
     if (actor && actor.getSnapshot().status === 'active') {
       actor.send({ type: 'STOP' });
-      const snap = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
+      const done = waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
+      const snap = await abandonable(done, cut).catch(() => actor.getSnapshot());
       for (const [p, r] of Object.entries(snap.context.results)) this.results.set(Number(p), r.records as Result[]);
-      if (snap.value !== 'stopped') stopFailure = this.failureError(snap.context);
+      if (!cut.aborted && snap.value !== 'stopped') stopFailure = this.failureError(snap.context);
     }
     await this.teardown();
+    if (cut.aborted) {
+      // Cut short by the caller: what failed before is superseded by the abort, and nothing runs on.
+      this.failure = undefined;
+      this.setStatus('stopped');
+      const missing = Array.from({ length: this.options.partitions }, (_, p) => p).filter((p) => !this.results.has(p));
+      throw new AbortedError(
+        'stop',
+        `torn down at once${missing.length ? `; no result from partition(s) ${missing.join(', ')}` : ' after every result was in'}`,
+        cut.reason,
+      );
+    }
     // What failed the cluster after start comes first; a failed start() has thrown its error already.
     const failure = this.failure ?? stopFailure;
     this.failure = undefined;

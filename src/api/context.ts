@@ -3,6 +3,8 @@ import type { Member } from '../protocol/types.js';
 import type { CollectiveMethods } from '../collectives/methods.js';
 import type { CollectiveStats } from '../collectives/communicator.js';
 import type { PartitionReply } from './cluster.js';
+import type { CallOptions } from './call-options.js';
+import type { Logger } from '../runtime/logger.js';
 
 /**
  * What a partition server knows about itself and its cluster while it runs, and how it computes
@@ -45,29 +47,41 @@ export interface PartitionContext<Config = unknown> extends CollectiveMethods {
   readonly nats: NatsConnection;
   /** The latest membership view published by the supervisor (all partitions' current attempts). */
   peers(): Member[];
-  /** Resolves with the membership once every partition is serving (for peer-to-peer computations). */
-  waitForPeers(timeoutMs?: number): Promise<Member[]>;
   /**
-   * Calls an endpoint of another partition's current attempt (or this one's) over NATS.
-   * `timeoutMs` defaults to the cluster's `requestTimeoutMs` (10 s unless set).
+   * Resolves with the membership once every partition is serving (for peer-to-peer computations).
+   * Takes a timeout in ms (default 30 s) or `{ timeoutMs, signal }`; rejects with `SPS_PEERS_TIMEOUT`
+   * when the time runs out, or with the signal's reason when it aborts.
+   */
+  waitForPeers(opts?: number | CallOptions): Promise<Member[]>;
+  /**
+   * Calls an endpoint of another partition's current attempt (or this one's) over NATS. The last
+   * argument is a timeout in ms or `{ timeoutMs, signal }`; the timeout defaults to the cluster's
+   * `requestTimeoutMs` (10 s unless set), and an aborted signal rejects the call with its reason.
    * @throws RequestError with the peer's error code when it fails or times out.
    */
-  request<T = unknown>(partition: number, endpoint: string, payload?: unknown, timeoutMs?: number): Promise<T>;
+  request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts?: number | CallOptions): Promise<T>;
   /**
    * Calls an endpoint of every partition (this one included) at once; resolves with each
-   * partition's reply or error, by partition, as the driver's `cluster.requestAll` does.
+   * partition's reply or error, by partition, as the driver's `cluster.requestAll` does. The last
+   * argument is as for `request`; an aborted signal rejects the whole call with its reason.
    */
-  requestAll<T = unknown>(endpoint: string, payload?: unknown, timeoutMs?: number): Promise<Map<number, PartitionReply<T>>>;
+  requestAll<T = unknown>(endpoint: string, payload?: unknown, opts?: number | CallOptions): Promise<Map<number, PartitionReply<T>>>;
   /** The cluster's generation as this partition last heard it (rises when a partition's attempt fails or is replaced). */
   readonly generation: number;
   /** What this partition counted of the collective traffic it dropped. */
   collectiveStats(): CollectiveStats;
   /**
-   * Writes a line to the worker's log (stderr), prefixed with partition and attempt. Strings go
+   * Writes an `info` record to the worker's log, bound to partition and attempt. Strings go
    * as they are, errors with their code and stack (and cause), anything else as JSON (BigInts and
    * cycles included, never a throw).
    */
   log(...args: unknown[]): void;
+  /**
+   * This partition's logger (pino): `ctx.logger.info({ key }, 'message')` writes a record with
+   * levels and fields, bound to `cluster`, `partition` and `attempt`, that reaches the driver's
+   * logger as a record of its own (see the README's "Logs").
+   */
+  readonly logger: Logger;
 }
 
 /**

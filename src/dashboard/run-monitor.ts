@@ -18,7 +18,6 @@ export const TIMELINE_ENTRIES = 300;
 const RESTARTS_KEPT = 20;
 
 /** A worker's output line as the launchers prefix it: `[sps <cluster> p<partition>/a<attempt>] …`. */
-const LINE_PREFIX = /^\[sps (\S+) p(\d+)\/a(\d+)\] ?(.*)$/s;
 
 /** One restart of a partition: the attempt that replaced another, and why. */
 export interface RestartView {
@@ -155,14 +154,17 @@ export class RunMonitor {
     this.changed();
   }
 
-  /** A worker output line; lines of other runs, and the launcher's own, are not kept. */
-  line(line: string, clusterId: string | undefined): void {
-    const m = LINE_PREFIX.exec(line);
-    if (!m || m[1] !== clusterId) return;
-    const row = this.rows[Number(m[2])];
+  /**
+   * A log record of the run, with the bindings of the logger it came through: a worker's (bound to
+   * its `partition` and `attempt`) is kept in that partition's tail; the launcher's own are not.
+   */
+  record(bindings: Readonly<Record<string, unknown>>, message: string): void {
+    const { partition, attempt } = bindings;
+    if (typeof partition !== 'number' || typeof attempt !== 'number') return;
+    const row = this.rows[partition];
     if (!row) return;
-    row.log.push(`a${m[3]} ${m[4]}`);
-    if (row.log.length > LOG_TAIL_LINES) row.log.shift();
+    for (const line of message.split('\n')) row.log.push(`a${attempt} ${line}`);
+    while (row.log.length > LOG_TAIL_LINES) row.log.shift();
     this.changed();
   }
 

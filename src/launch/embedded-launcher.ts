@@ -7,6 +7,7 @@ import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, t
 import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { forEachLine } from '../process/output-lines.js';
+import { lineText, logWorkerLine, type Logger } from '../runtime/logger.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 
 /** Rows per frame on a worker's stdin. */
@@ -21,7 +22,10 @@ interface Task {
   partition: number;
   attempt: number;
   child: ChildProcess;
+  /** The last lines of its output (records as their message), to explain a failure. */
   tail: string[];
+  /** The run's logger, bound to this attempt. */
+  logger: Logger;
   /** Kills the child when its liveness ticks stop for the hang timeout. */
   watch?: LivenessWatch;
   /** Set when the watch killed the child: the attempt failed as hung. */
@@ -31,7 +35,7 @@ interface Task {
 /** Picks the line that best explains a failed attempt from its last output lines. */
 function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null): string {
   const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-  const reason = [...tail].reverse().find((l) => / failed: /.test(l)) ?? tail.at(-1);
+  const reason = [...tail].reverse().find((l) => /(^| )failed: /.test(l)) ?? tail.at(-1);
   return reason ? `${how}: ${reason.replace(/^\[sps [^\]]*\]\s*/, '').replace(/^failed: /, '')}` : how;
 }
 
@@ -67,7 +71,7 @@ export class EmbeddedLauncher implements Launcher {
           const error = task.hung ?? (code === 0 ? resultError : undefined) ?? explain(task.tail, code, signal);
           events.attemptFailed(partition, attempt, error);
           if (this.stopping) return;
-          plan.log?.(`[sps ${plan.clusterId} p${partition}/a${attempt}] attempt failed: ${error}`);
+          task.logger.warn(`attempt failed: ${error}`);
           const failed = (failures.get(partition) ?? 0) + 1;
           failures.set(partition, failed);
           if (failed >= plan.maxFailures) events.gaveUp(partition, failed, error);
@@ -98,31 +102,35 @@ export class EmbeddedLauncher implements Launcher {
         [WORKER_ENV.tickFd]: String(TICK_FD),
       },
     });
-    const task: Task = { partition, attempt, child, tail: [] };
+    const task: Task = { partition, attempt, child, tail: [], logger: plan.logger.child({ cluster: plan.clusterId, partition, attempt }) };
     if (child.pid !== undefined) {
       // Only this child, by its own handle: a hung worker gets SIGKILL (a blocked event loop never
       // runs a SIGTERM handler, and a stopped process would not act on it).
       task.watch = watchLiveness(child.stdio[TICK_FD] as Readable, plan.hangTimeoutMs, () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         task.hung = hungError(plan.hangTimeoutMs);
-        plan.log?.(`[sps ${plan.clusterId} p${partition}/a${attempt}] ${task.hung}; killing worker ${child.pid}`);
+        task.logger.warn(`${task.hung}; killing worker ${child.pid}`);
         child.kill('SIGKILL');
       });
       child.once('exit', () => task.watch?.stop());
     }
     const onLine = (line: string): void => {
-      task.tail.push(line);
+      task.tail.push(lineText(line));
       if (task.tail.length > TAIL_LINES) task.tail.shift();
-      plan.log?.(line.startsWith('[sps ') ? line : `[sps ${plan.clusterId} p${partition}/a${attempt}] ${line}`);
+      logWorkerLine(task.logger, line);
     };
     forEachLine([child.stdout!, child.stderr!], onLine);
     // A worker that fails or stops reading closes stdin early; that is reported by its exit, not here.
     child.stdin!.on('error', () => {});
-    child.once('error', (err) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] failed: could not start worker: ${err.message}`));
+    const fail = (message: string): void => {
+      task.tail.push(message);
+      task.logger.error(message);
+    };
+    child.once('error', (err) => fail(`failed: could not start worker: ${err.message}`));
     // A worker that dies while being fed is reported by its exit; the feed just stops.
     const feeding =
       this.source.rowFormat === 'arrow' ? this.feedBytes(child, this.source.arrowSlice(partition)) : this.feed(child, this.source.slice(partition));
-    feeding.catch((err: unknown) => onLine(`[sps ${plan.clusterId} p${partition}/a${attempt}] feeding rows failed: ${(err as Error).message}`));
+    feeding.catch((err: unknown) => fail(`feeding rows failed: ${(err as Error).message}`));
     return task;
   }
 

@@ -2,6 +2,8 @@ import type { SparkEvent } from '../api/cluster-events.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 import type { WorkerProgram } from './worker-command.js';
+import type { Inspector } from '../runtime/inspection.js';
+import type { LogLevel, Logger } from '../runtime/logger.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -48,8 +50,12 @@ export interface LaunchPlan {
   longs?: 'number' | 'bigint';
   /** How collectives send their data unless a call says otherwise. */
   collectiveTransport?: 'nats' | 'direct' | 'auto';
-  /** Where worker output lines go (already prefixed), or `undefined` to drop them. */
-  log?: (line: string) => void;
+  /** The user's inspector: the launcher's own actors take it, and workers report their transitions for it. */
+  inspect?: Inspector;
+  /** Where the run's records go; launchers bind `cluster`, and `partition` and `attempt` for a worker's. */
+  logger: Logger;
+  /** The level workers log at. */
+  logLevel: LogLevel;
 }
 
 /** What a launcher reports; the cluster forwards it to the supervisor. */
@@ -118,6 +124,8 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.bindHost]: plan.bindHost,
     ...(plan.longs ? { [WORKER_ENV.longs]: plan.longs } : {}),
     ...(plan.collectiveTransport ? { [WORKER_ENV.collectiveTransport]: plan.collectiveTransport } : {}),
+    ...(plan.inspect ? { [WORKER_ENV.inspect]: '1' } : {}),
+    [WORKER_ENV.logLevel]: plan.logLevel,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };
 }

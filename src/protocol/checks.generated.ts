@@ -309,6 +309,95 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
     required: ["attempt","intervalMs","total","endpoints"],
     closed: true,
   },
+  "transition": {
+    check: (() => {
+    const local_0 = /^[A-Za-z0-9_-]+$/;
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['attempt']) &&
+        value['attempt'] <= 9007199254740991 &&
+        value['attempt'] >= 0 &&
+        Number.isInteger(value['seq']) &&
+        value['seq'] <= 9007199254740991 &&
+        value['seq'] >= 0 &&
+        (((value['state'] === 'initializing')) || ((value['state'] === 'registered')) || ((value['state'] === 'serving')) || ((value['state'] === 'draining')) || ((value['state'] === 'finished')) || ((value['state'] === 'failed'))) &&
+        (value['step'] !== undefined ? ((typeof value['step'] === 'string') && value['step'].length <= 128 && local_0.test(value['step'])) : true) &&
+        (((value['status'] === 'active')) || ((value['status'] === 'done')) || ((value['status'] === 'error')) || ((value['status'] === 'stopped'))) &&
+        (typeof value['event'] === 'string') &&
+        value['event'].length <= 256 &&
+        (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) &&
+        Object.getOwnPropertyNames(value).every(key => ['attempt', 'seq', 'state', 'step', 'status', 'event', 'error'].includes(key))
+      )
+    }
+    })(),
+    fields: {
+      "attempt": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "seq": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "state": (() => {
+      return function check(value) {
+        return (
+          (((value === 'initializing')) || ((value === 'registered')) || ((value === 'serving')) || ((value === 'draining')) || ((value === 'finished')) || ((value === 'failed')))
+        )
+      }
+      })(),
+      "step": (() => {
+      const local_0 = /^[A-Za-z0-9_-]+$/;
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 128 &&
+          local_0.test(value)
+        )
+      }
+      })(),
+      "status": (() => {
+      return function check(value) {
+        return (
+          (((value === 'active')) || ((value === 'done')) || ((value === 'error')) || ((value === 'stopped')))
+        )
+      }
+      })(),
+      "event": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 256
+        )
+      }
+      })(),
+      "error": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+          (typeof value['code'] === 'string') &&
+          value['code'].length <= 128 &&
+          (typeof value['message'] === 'string') &&
+          value['message'].length <= 16384 &&
+          Object.getOwnPropertyNames(value).length === 2
+        )
+      }
+      })(),
+    },
+    required: ["attempt","seq","state","status","event"],
+    closed: true,
+  },
   "shutdown": {
     check: (() => {
     return function check(value) {

@@ -77,6 +77,20 @@ export const MESSAGE_SCHEMAS = {
    * latency percentiles (ms) of the requests answered in the last `intervalMs` (absent when none).
    */
   stats: Obj({ attempt: Int(), intervalMs: Int(), total: RequestStatsSchema, endpoints: Type.Array(RequestStatsSchema, { maxItems: 1024 }) }),
+  /**
+   * One transition of a partition's server actor (on `ctl.inspect.<partition>`), sent only when the
+   * driver asked for inspection: `seq` counts from 0 per attempt, `state` and `step` (a sub-state of
+   * `initializing`) are where it went, `event` the type of the event that took it there.
+   */
+  transition: Obj({
+    attempt: Int(),
+    seq: Int(),
+    state: Type.Union(PARTITION_STATES.map((s) => Type.Literal(s))),
+    step: Type.Optional(Name),
+    status: Type.Union([Type.Literal('active'), Type.Literal('done'), Type.Literal('error'), Type.Literal('stopped')]),
+    event: Str(256),
+    error: Type.Optional(WireErrorSchema),
+  }),
   /** The supervisor tells every partition to drain (only the driver may publish it). */
   shutdown: Obj({}),
   /** The driver is alive (only the driver may publish it); partitions leave when it falls silent. */

@@ -9,6 +9,7 @@ import { InvalidOptionError } from '../errors.js';
  * | `sps.<id>.ctl.register.<partition>`       | that partition       | request/reply   |
  * | `sps.<id>.ctl.state.<partition>`          | that partition       | publish         |
  * | `sps.<id>.ctl.stats.<partition>`          | that partition       | publish (request counters) |
+ * | `sps.<id>.ctl.inspect.<partition>`        | that partition       | publish (only when the driver inspects) |
  * | `sps.<id>.ctl.shutdown`                   | the driver           | broadcast       |
  * | `sps.<id>.ctl.heartbeat`                  | the driver           | broadcast       |
  * | `sps.<id>.ctl.members`                    | the driver           | broadcast       |
@@ -43,6 +44,8 @@ export interface Subjects {
   state(partition: number | '*'): string;
   /** `stats` (request counters) of one partition, or (`'*'`) the wildcard the driver listens on. */
   stats(partition: number | '*'): string;
+  /** `transition` reports of one partition's server actor, or (`'*'`) the wildcard the driver's inspection listens on. */
+  inspect(partition: number | '*'): string;
   readonly shutdown: string;
   /** The driver's heartbeat to every partition. */
   readonly heartbeat: string;
@@ -83,6 +86,7 @@ export function subjectsFor(clusterId: string): Subjects {
     register: (p) => `${prefix}.ctl.register.${p}`,
     state: (p) => `${prefix}.ctl.state.${p}`,
     stats: (p) => `${prefix}.ctl.stats.${p}`,
+    inspect: (p) => `${prefix}.ctl.inspect.${p}`,
     shutdown: `${prefix}.ctl.shutdown`,
     heartbeat: `${prefix}.ctl.heartbeat`,
     members: `${prefix}.ctl.members`,
@@ -111,7 +115,7 @@ export function serviceSubjects(name: string): string[] {
 }
 
 /**
- * The partition named by the last token of a `register`/`state` subject, or `undefined` when it
+ * The partition named by the last token of a `register`/`state`/`inspect` subject, or `undefined` when it
  * is not a partition of a cluster of `partitions`.
  */
 export function partitionOf(subject: string, partitions: number): number | undefined {

@@ -8,6 +8,7 @@ import { connectBus, type NatsConnection } from '../transport/bus.js';
 import type { HttpServer } from '../transport/http.js';
 import { decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
 import { Peers } from './peers.js';
+import { callOptions } from '../api/call-options.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
 import { loadServer } from './load-server.js';
@@ -19,7 +20,9 @@ import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
 import { formatLogLine } from './log-format.js';
+import type { Logger } from './logger.js';
 import { finishRequests } from './finish-requests.js';
+import { publishTransitions } from './inspection.js';
 import { Communicator } from '../collectives/communicator.js';
 import { collectiveMethods } from '../collectives/methods.js';
 import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
@@ -34,7 +37,7 @@ export interface HostCounters {
  * Runs one partition in this process: loads the user's server, drives the partition server actor
  * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state.
  */
-export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) => void): Promise<{ state: PartitionState; error?: string }> {
+export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ state: PartitionState; error?: string }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
   const counters: HostCounters = { malformed: 0, refusedShutdowns: 0 };
@@ -82,11 +85,12 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
     config: env.config,
     nats: nc,
     peers: () => peers.members,
-    waitForPeers: (timeoutMs) => peers.waitForPeers(timeoutMs),
-    request: (target, endpoint, payload, timeoutMs) => peers.request(target, endpoint, payload, timeoutMs),
-    requestAll: (endpoint, payload, timeoutMs) => peers.requestAll(endpoint, payload, timeoutMs),
-    // Formatted here, not by the worker's log, so errors show their stack and objects never throw.
-    log: (...args: unknown[]) => log(formatLogLine(args)),
+    waitForPeers: (opts) => peers.waitForPeers(callOptions(opts)),
+    request: (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts)),
+    requestAll: (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts)),
+    // Formatted here, so errors show their stack and objects never throw.
+    log: (...args: unknown[]) => logger.info(formatLogLine(args)),
+    logger,
   };
   if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
 
@@ -171,7 +175,7 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
           served.view(peers.members);
         }),
         drain: fromPromise(async () => {
-          await finishRequests({ served, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, log);
+          await finishRequests({ served, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, (line) => logger.warn(line));
           await server!.onShutdown(ctx);
           // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.
           await writeResults(env.resultFd, env.resultFormat, await server!.buildResult(ctx));
@@ -180,12 +184,13 @@ export async function hostPartition(env: WorkerEnv, log: (...args: unknown[]) =>
       actions: {
         reportState: ({ context }, params) => {
           const error = params.state === 'failed' ? context.error : undefined;
-          if (error) log(`failed: [${error.code}] ${error.message}`);
+          if (error) logger.error({ code: error.code }, `failed: [${error.code}] ${error.message}`);
           if (!nc.isClosed()) nc.publish(subjects.state(partition), encodeState({ attempt, state: params.state, pid: process.pid, error }));
         },
       },
     }),
-    { input: { partition, attempt } },
+    // Transitions go to the driver's inspector only when it asked for them: no cost otherwise.
+    { input: { partition, attempt }, inspect: env.inspect ? publishTransitions(nc, subjects.inspect(partition), attempt) : undefined },
   );
 
   const currentState = (): PartitionState => {

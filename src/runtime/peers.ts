@@ -1,4 +1,5 @@
 import type { PartitionReply } from '../api/cluster.js';
+import { abandonable, type CallOptions } from '../api/call-options.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
 import { decodeMembers, decodeMembersDelta } from '../protocol/messages.js';
@@ -58,18 +59,28 @@ export class Peers {
     if (this.view.replace(epoch, generation, members)) this.changed();
   }
 
-  /** Resolves with the members once every partition serves; rejects after `timeoutMs`. */
-  waitForPeers(timeoutMs = 30_000): Promise<Member[]> {
+  /** Resolves with the members once every partition serves; rejects after `timeoutMs`, or with the signal's reason when it aborts. */
+  waitForPeers(opts: CallOptions = {}): Promise<Member[]> {
+    const { timeoutMs = 30_000, signal } = opts;
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        if (this.current.filter((m) => m.state === 'serving').length < this.o.partitions) return false;
+      const settle = (): void => {
         this.waiters.delete(check);
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const check = (): boolean => {
+        if (this.current.filter((m) => m.state === 'serving').length < this.o.partitions) return false;
+        settle();
         resolve(this.current);
         return true;
       };
+      const onAbort = (): void => {
+        settle();
+        reject(signal!.reason as Error);
+      };
       const timer = setTimeout(() => {
-        this.waiters.delete(check);
+        settle();
         reject(
           new SparkPartitionServerError(
             'SPS_PEERS_TIMEOUT',
@@ -77,32 +88,37 @@ export class Peers {
           ),
         );
       }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (!check()) this.waiters.add(check);
     });
   }
 
-  /** Calls an endpoint of a peer's current attempt. */
-  async request<T>(target: number, endpoint: string, payload?: unknown, timeoutMs = this.o.requestTimeoutMs): Promise<T> {
+  /** Calls an endpoint of a peer's current attempt; `signal` abandons the call (it rejects with the signal's reason). */
+  async request<T>(target: number, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
+    opts.signal?.throwIfAborted();
     const m = this.current.find((x) => x.partition === target);
     if (!m) throw new RequestError('SPS_UNKNOWN_PARTITION', target, endpoint, `no member in the membership view seen by partition ${this.o.partition}`);
     const unknown = unknownEndpoint(m, endpoint);
     if (unknown) throw new RequestError(unknown.code, target, endpoint, unknown.message);
-    const reply = await requestEndpoint(this.o.nc, this.o.subjects.endpoint(target, m.attempt, endpoint), payload, timeoutMs);
+    const subject = this.o.subjects.endpoint(target, m.attempt, endpoint);
+    const reply = await abandonable(requestEndpoint(this.o.nc, subject, payload, opts.timeoutMs ?? this.o.requestTimeoutMs), opts.signal);
     return unwrapReply(reply, target, endpoint) as T;
   }
 
-  /** Calls one endpoint of every partition at once; each entry says how its call went. */
-  async requestAll<T>(endpoint: string, payload?: unknown, timeoutMs = this.o.requestTimeoutMs): Promise<Map<number, PartitionReply<T>>> {
-    const replies = await Promise.all(
+  /** Calls one endpoint of every partition at once; each entry says how its call went. An aborted `signal` rejects the whole call. */
+  async requestAll<T>(endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<Map<number, PartitionReply<T>>> {
+    opts.signal?.throwIfAborted();
+    const timeoutMs = opts.timeoutMs;
+    const replies = Promise.all(
       Array.from({ length: this.o.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
         try {
-          return [p, { ok: true, value: await this.request<T>(p, endpoint, payload, timeoutMs) }];
+          return [p, { ok: true, value: await this.request<T>(p, endpoint, payload, { timeoutMs }) }];
         } catch (err) {
           return [p, { ok: false, error: err as RequestError }];
         }
       }),
     );
-    return new Map(replies);
+    return new Map(await abandonable(replies, opts.signal));
   }
 
   private changed(): void {

@@ -5,6 +5,7 @@ import { memberList, supervisorMachine, type SupervisorInput } from '../actors/s
 import type { NatsConnection } from '../transport/bus.js';
 import { decodeRegistration, decodeState, encodeMembers, encodeMembersDelta, encodeRegisterAck, encodeShutdown } from '../protocol/messages.js';
 import { DeltaPublisher } from './membership.js';
+import { receiveTransitions, type Inspector } from './inspection.js';
 import { decode, encode } from '../protocol/codec.js';
 import { partitionOf, type Subjects } from '../protocol/subjects.js';
 import type { Registration } from '../protocol/types.js';
@@ -20,7 +21,8 @@ export type AdvertiseHost = (partition: number, executorHost: string) => string;
  * reports come in on each partition's own control subject (which only that partition's
  * credentials may publish), membership queries on `ctl.members.get`; membership views and the
  * shutdown broadcast go out. Anything that does not decode, or names no partition of this cluster,
- * is counted and dropped, and leaves nothing behind.
+ * is counted and dropped, and leaves nothing behind. With `inspect`, the supervisor actor and
+ * (through their `transition` reports) the partitions' actors are inspected by it.
  */
 export function hostSupervisor(
   nc: NatsConnection,
@@ -28,6 +30,7 @@ export function hostSupervisor(
   input: SupervisorInput,
   advertiseHost?: AdvertiseHost,
   heartbeatMs = 1000,
+  inspect?: Inspector,
 ): { actor: SupervisorActor; close(): void } {
   // Only what changed goes out; a partition that missed a delta asks for the whole view.
   const deltas = new DeltaPublisher();
@@ -43,7 +46,7 @@ export function hostSupervisor(
         },
       },
     }),
-    { input },
+    { input, inspect },
   );
   const subs: Subscription[] = [];
   const active = (): boolean => actor.getSnapshot().status === 'active';
@@ -114,6 +117,8 @@ export function hostSupervisor(
     }),
   );
 
+  // Workers report their actors' transitions only when asked to (the launch plan's `inspect`).
+  if (inspect) subs.push(receiveTransitions(nc, subjects, input.partitions, inspect, malformed));
   actor.start();
   // The driver's pulse: partitions that stop hearing it (driver host lost) leave by themselves.
   const beat = encode('heartbeat', {});

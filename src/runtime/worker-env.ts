@@ -46,6 +46,10 @@ export const WORKER_ENV = {
   sourceMaps: 'SPS_SOURCE_MAPS',
   /** `0`: do not count requests for the dashboard (the worker then sends no `stats`); default on. */
   requestStats: 'SPS_REQUEST_STATS',
+  /** `1`: the driver inspects; the worker reports its actor's transitions on `ctl.inspect.<partition>`. */
+  inspect: 'SPS_INSPECT',
+  /** The level the worker logs at (`debug`, `info`, `warn`, `error`, `silent`); default `info`. */
+  logLevel: 'SPS_LOG_LEVEL',
 } as const;
 
 /** The parsed worker environment. */
@@ -76,6 +80,7 @@ export interface WorkerEnv {
   sourceMaps: boolean;
   requestStats: boolean;
   collectiveTransport: 'auto' | 'nats' | 'direct';
+  inspect: boolean;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -145,5 +150,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
     requestStats: oneOf(env, WORKER_ENV.requestStats, ['1', '0'] as const) === '1',
     collectiveTransport: oneOf(env, WORKER_ENV.collectiveTransport, ['auto', 'nats', 'direct'] as const),
+    inspect: env[WORKER_ENV.inspect] === '1',
   };
 }

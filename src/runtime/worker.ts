@@ -1,21 +1,21 @@
 /**
  * The worker process: runs one partition. Launchers start it with the environment described in
- * `worker-env.ts`; it exits 0 when the partition finished and 1 when it failed.
+ * `worker-env.ts`; it exits 0 when the partition finished and 1 when it failed. It logs JSON
+ * records on stderr (see `logger.ts`), which its launcher forwards to the driver's logger.
  */
-import { readWorkerEnv, SECRET_ENV } from './worker-env.js';
+import { readWorkerEnv, SECRET_ENV, WORKER_ENV } from './worker-env.js';
 import { hostPartition } from './partition-host.js';
 import { startTicking } from './liveness.js';
+import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './logger.js';
 
 const started = process.ppid;
-let prefix = '[sps worker]';
-const log = (...args: unknown[]): void => {
-  process.stderr.write(`${prefix} ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`);
-};
+const level = process.env[WORKER_ENV.logLevel];
+let logger: Logger = createLogger((LOG_LEVELS as readonly string[]).includes(level ?? '') ? (level as LogLevel) : 'info');
 
 // Exit when the process that launched us is gone, so no orphan keeps a port.
 setInterval(() => {
   if (process.ppid !== started) {
-    log('launcher exited; stopping');
+    logger.warn('launcher exited; stopping');
     process.exit(1);
   }
 }, 500).unref();
@@ -24,17 +24,18 @@ try {
   const env = readWorkerEnv();
   // Read once; the user's code and anything it spawns never see the run's secrets in the environment.
   for (const name of SECRET_ENV) delete process.env[name];
-  prefix = `[sps ${env.clusterId} p${env.partition}/a${env.attempt}]`;
+  logger = logger.child({ cluster: env.clusterId, partition: env.partition, attempt: env.attempt });
   // Only the modules loaded from here on (the compiled server) have their maps read: the library's
   // own maps would cost every worker's start, and its frames are not the user's.
   if (env.sourceMaps) process.setSourceMapsEnabled(true);
   // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
-  if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, log);
-  const { state } = await hostPartition(env, log);
+  if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, (line) => logger.warn(String(line)));
+  const { state } = await hostPartition(env, logger);
   // A failure was already logged by the actor's `failed` report.
   process.exit(state === 'finished' ? 0 : 1);
 } catch (err) {
   const e = err as Error & { code?: string };
-  log(`failed: [${e.code ?? 'SPS_WORKER_ERROR'}] ${e.message}`);
+  const code = e.code ?? 'SPS_WORKER_ERROR';
+  logger.error({ code }, `failed: [${code}] ${e.message}`);
   process.exit(1);
 }

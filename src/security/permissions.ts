@@ -6,7 +6,7 @@
  * | identity      | may publish                                                     | may subscribe                                  |
  * |---------------|-----------------------------------------------------------------|------------------------------------------------|
  * | driver        | anything under `sps.<id>.`                                      | anything under `sps.<id>.`, its inbox          |
- * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.stats.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints (with and without the attempt), `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, the run's `$SRV` subjects, its inbox |
+ * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.stats.p`, `ctl.inspect.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints (with and without the attempt), `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, the run's `$SRV` subjects, its inbox |
  * | Spark runner  | `spark.*` job events (not `cancel`), replies                    | `spark.cancel`, its inbox                      |
  * | client        | endpoints (with and without the attempt), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
  *
@@ -46,6 +46,7 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
             s.register(role.partition),
             s.state(role.partition),
             s.stats(role.partition),
+            s.inspect(role.partition),
             s.membersGet,
             `${s.prefix}.p.*.*.*`,
             s.coll('*', role.partition),

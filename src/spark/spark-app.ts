@@ -1,3 +1,4 @@
+import { createLogger, lineLogger, logSparkLine, SILENT_LOGGER, type Logger } from '../runtime/logger.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -53,8 +54,14 @@ export interface SparkApplicationOptions {
   startTimeoutMs?: number;
   /** How long a cluster master may take to offer enough task slots for a run. Default: 30000 ms. */
   slotWaitMs?: number;
-  /** Where spark-submit's output lines go. Default: this process's stderr; `false` drops them. */
+  /** Where spark-submit's output goes as text lines, or `false` to drop it. Default: JSON records on stderr (see `logger`). */
   log?: ((line: string) => void) | false;
+  /**
+   * A pino-compatible logger for spark-submit's output (bound to `app`): the workers' records of
+   * every run on this application, under their `cluster`, `partition` and `attempt`, and Spark's
+   * own lines (`component: 'spark'`). Takes precedence over `log`.
+   */
+  logger?: Logger;
 }
 
 /** What the runner reported when it became ready. */
@@ -155,7 +162,7 @@ export class SparkApplication implements AsyncDisposable {
     const spark: SparkInstallation = findSpark({ sparkHome: options.sparkHome, python: options.python });
     const id = `spark-${randomBytes(6).toString('hex')}`;
     const subjects = subjectsFor(id);
-    const log = options.log === false ? undefined : (options.log ?? ((line: string) => process.stderr.write(line + '\n')));
+    const logger = (options.logger ?? (options.log === false ? SILENT_LOGGER : options.log ? lineLogger(options.log) : createLogger())).child({ app: id });
     let nats: NatsServerProcess | undefined;
     let nc: NatsConnection | undefined;
     let child: ChildProcess | undefined;
@@ -227,7 +234,7 @@ export class SparkApplication implements AsyncDisposable {
       forEachLine([child.stdout!, child.stderr!], (line) => {
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
-        log?.(line.startsWith('[sps ') ? line : `[sps ${id}] ${line}`);
+        logSparkLine(logger, line);
       });
       const started = child;
       const timeoutMs = options.startTimeoutMs ?? 180_000;

@@ -98,6 +98,7 @@ export class SparkLauncher implements Launcher {
   async launch(plan: LaunchPlan, events: LaunchEvents): Promise<void> {
     const o = this.opts;
     this.dataset = undefined;
+    const note = plan.logger.child({ cluster: plan.clusterId, component: 'spark' });
     if (o.spark) {
       this.app = o.spark;
     } else {
@@ -108,7 +109,7 @@ export class SparkLauncher implements Launcher {
         maxFailures: plan.maxFailures,
         natsServer: o.natsServer,
         startTimeoutMs: o.sparkStartTimeoutMs,
-        log: plan.log ?? false,
+        logger: plan.logger,
       });
       this.ownsApp = true;
     }
@@ -130,7 +131,7 @@ export class SparkLauncher implements Launcher {
           // A job that fails because spark-submit died is reported as that (its exit follows within
           // moments of the runner's last words), not as the partitions it took along.
           reportGaveUp: (_, p) => {
-            plan.log?.(`[sps ${plan.clusterId} spark] job failed: ${p.error.split('\n')[0]}`);
+            note.warn(`job failed: ${p.error.split('\n')[0]}`);
             void appGone(app, LOSS_GRACE_MS).then((gone) => {
               if (!gone) events.gaveUp(p.partition, p.failures, p.error, true);
             });
@@ -142,7 +143,7 @@ export class SparkLauncher implements Launcher {
           },
         },
       }),
-      { input: { partitions: plan.partitions, maxFailures: plan.maxFailures } },
+      { input: { partitions: plan.partitions, maxFailures: plan.maxFailures }, inspect: plan.inspect },
     );
     this.job = job;
     job.start();
@@ -169,7 +170,7 @@ export class SparkLauncher implements Launcher {
         },
         o.submitTimeoutMs,
       );
-      if (submitted.note) plan.log?.(`[sps ${plan.clusterId} spark] rows reach the partitions as ${submitted.rowFormat ?? 'json'}: ${submitted.note}`);
+      if (submitted.note) note.info(`rows reach the partitions as ${submitted.rowFormat ?? 'json'}: ${submitted.note}`);
     } catch (err) {
       job.stop();
       throw err;
@@ -188,7 +189,7 @@ export class SparkLauncher implements Launcher {
         else if (m.t === 'job_finished') events.spark?.({ type: 'job_finished' });
         else if (m.t === 'job_failed') events.spark?.({ type: 'job_failed', error: m.error, cancelled: m.cancelled });
       } catch (err) {
-        plan.log?.(`[sps ${plan.clusterId} spark] refused: ${(err as Error).message}`);
+        plan.logger.child({ cluster: plan.clusterId, component: 'spark' }).warn(`refused: ${(err as Error).message}`);
         continue;
       }
       if (event && job.getSnapshot().status === 'active') job.send(event);

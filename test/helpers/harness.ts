@@ -98,3 +98,18 @@ export function childrenOf(pid: number, pattern = /./): number[] {
   }
   return found;
 }
+
+/** An nkey seed (user, account or operator): `S` + type + 56 base32 characters. */
+const NKEY_SEED = /\bS[UAO][A-Z2-7]{56}\b/;
+
+/**
+ * What of the given secrets (by name) appears in `text`, plus `nkey seed` when anything shaped
+ * like an nkey seed does: logs, errors and output must never hold one.
+ */
+export function secretsIn(text: string, secrets: Record<string, string | undefined>): string[] {
+  const found = Object.entries(secrets)
+    .filter(([, v]) => v && text.includes(v))
+    .map(([k]) => k);
+  if (NKEY_SEED.test(text)) found.push('nkey seed');
+  return found;
+}

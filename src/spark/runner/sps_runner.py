@@ -256,7 +256,7 @@ def make_task(spec):
         def forward_output():
             for raw in proc.stdout:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
-                tail.append(line)
+                tail.append(_line_text(line))
                 sys.stderr.write((line if line.startswith("[sps ") else "%s %s" % (tag, line)) + "\n")
             sys.stderr.flush()
 
@@ -330,7 +330,7 @@ def make_task(spec):
         if code != 0 or failure:
             how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
             # A crash says more in its output than in the result channel it cut short.
-            said = next((line for line in reversed(tail) if " failed: " in line), tail[-1] if tail else "")
+            said = next((line for line in reversed(tail) if line.startswith("failed: ") or " failed: " in line), tail[-1] if tail else "")
             reason = (failure or said) if code == 0 else (said or failure)
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
@@ -341,6 +341,18 @@ def make_task(spec):
         return iter(items + [(index, attempt, ARROW, blob) for blob in arrow])
 
     return run_partition
+
+
+def _line_text(line):
+    """The text of a worker output line: the message of its JSON log record, or the line itself."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(record, dict) and isinstance(record.get("msg"), str):
+            return record["msg"]
+    return line
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+import type { AnyEventObject, InspectionEvent, Snapshot } from 'xstate';
+import type { Subscription } from '@nats-io/nats-core';
+import { decode, encode } from '../protocol/codec.js';
+import type { MessageOf } from '../protocol/schema.js';
+import { partitionOf, type Subjects } from '../protocol/subjects.js';
+import type { PartitionState } from '../protocol/types.js';
+import type { NatsConnection } from '../transport/bus.js';
+
+/**
+ * Inspection across processes. The driver's actors take the user's inspector directly (xstate's
+ * `createActor(machine, { inspect })`); each worker's partition server actor runs in another
+ * process, so when the driver asks for inspection, the worker reports its actor's transitions on
+ * its own `ctl.inspect.<partition>` subject, and the driver turns them back into inspection events
+ * of one stand-in actor per partition attempt, given to the same inspector.
+ */
+
+/** The user's inspector: xstate's inspection callback. */
+export type Inspector = (event: InspectionEvent) => void;
+
+type Transition = MessageOf<'transition'>;
+
+/**
+ * The worker side: an xstate inspector that publishes every snapshot of the root actor (the
+ * partition server; its invoked promise actors are not reported) as a `transition` message.
+ */
+export function publishTransitions(nc: NatsConnection, subject: string, attempt: number): Inspector {
+  let seq = 0;
+  return (ie) => {
+    if (ie.type !== '@xstate.snapshot' || ie.actorRef.sessionId !== ie.rootId) return;
+    const snap = ie.snapshot as Snapshot<unknown> & { value: unknown; context?: { error?: { code: string; message: string } } };
+    const [state, step] = typeof snap.value === 'string' ? [snap.value] : (Object.entries(snap.value as Record<string, string>)[0] ?? []);
+    const error = state === 'failed' ? snap.context?.error : undefined;
+    const t: Transition = { attempt, seq: seq++, state: state as PartitionState, status: snap.status, event: ie.event.type.slice(0, 256) };
+    if (typeof step === 'string') t.step = step;
+    if (error) t.error = { code: error.code, message: error.message };
+    if (!nc.isClosed()) nc.publish(subject, encode('transition', t));
+  };
+}
+
+/** The snapshot of a partition server actor seen from the driver: its state, and who it is. */
+export interface RemoteSnapshot {
+  status: Transition['status'];
+  /** The state, as xstate gives it: `'serving'`, or `{ initializing: 'loading' }`. */
+  value: string | Record<string, string>;
+  context: { partition: number; attempt: number; error?: { code: string; message: string } };
+  output: undefined;
+  error: undefined;
+}
+
+/**
+ * The driver side: listens to every partition's `transition` reports and gives them to `inspect`
+ * as an `@xstate.actor` event when an attempt is first heard of, then an `@xstate.snapshot` event
+ * per transition. The actor ref of an attempt is a stand-in: `id` `partition-<p>`, `sessionId`
+ * `sps.<cluster>:p<p>:a<attempt>`, `getSnapshot()` its latest snapshot, and `send` drops events (the
+ * actor lives in its worker and takes no events from an inspector). The partition comes from the
+ * subject; a message that does not decode, or names no partition, is counted by `onMalformed`;
+ * a repeated or older `seq` of an attempt is dropped.
+ */
+export function receiveTransitions(nc: NatsConnection, subjects: Subjects, partitions: number, inspect: Inspector, onMalformed: () => void): Subscription {
+  const refs = new Map<
+    string,
+    { id: string; sessionId: string; seq: number; latest?: RemoteSnapshot; send(): void; getSnapshot(): RemoteSnapshot | undefined }
+  >();
+  return nc.subscribe(subjects.inspect('*'), {
+    callback: (err, msg) => {
+      if (err) return;
+      const partition = partitionOf(msg.subject, partitions);
+      let t: Transition;
+      try {
+        if (partition === undefined) throw new Error('names no partition');
+        const { t: _type, ...m } = decode(msg.subject, msg.data, ['transition']);
+        t = m;
+      } catch {
+        onMalformed();
+        return;
+      }
+      const sessionId = `${subjects.prefix}:p${partition}:a${t.attempt}`;
+      let ref = refs.get(sessionId);
+      if (!ref) {
+        const made = {
+          id: `partition-${partition}`,
+          sessionId,
+          seq: -1,
+          latest: undefined as RemoteSnapshot | undefined,
+          send: () => {},
+          getSnapshot: () => made.latest,
+        };
+        ref = made;
+        refs.set(sessionId, made);
+        inspect({ type: '@xstate.actor', rootId: sessionId, actorRef: made as never });
+      }
+      if (t.seq <= ref.seq) return;
+      ref.seq = t.seq;
+      ref.latest = {
+        status: t.status,
+        value: t.step ? { [t.state]: t.step } : t.state,
+        context: { partition, attempt: t.attempt, ...(t.error ? { error: t.error } : {}) },
+        output: undefined,
+        error: undefined,
+      };
+      const event: AnyEventObject = { type: t.event };
+      inspect({ type: '@xstate.snapshot', rootId: sessionId, actorRef: ref as never, event, snapshot: ref.latest as never });
+    },
+  });
+}
