@@ -6,24 +6,12 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, PartitionFailedError, type MemberEvent, type ProgressEvent, type StateEvent } from '../src/index.js';
+import { Cluster, PartitionFailedError } from '../src/index.js';
+import { recordEvents as record } from './helpers/event-log.js';
 import { isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
-
-/** Every event of a cluster, as short strings, in the order they came. */
-function record(cluster: Cluster): string[] {
-  const seen: string[] = [];
-  cluster.on('state', (e: StateEvent) => seen.push(`state ${e.previous}→${e.state}${e.error ? ` (${e.error.constructor.name})` : ''}`));
-  cluster.on('member', (e: MemberEvent) =>
-    seen.push(
-      `p${e.partition} a${e.attempt} ${e.kind}${e.previousAttempt !== undefined ? ` from a${e.previousAttempt}` : ''}${e.kind === 'lost' ? ` after ${e.failures}` : ''}`,
-    ),
-  );
-  cluster.on('progress', (e: ProgressEvent) => seen.push(`${e.phase} ${e.done}/${e.total}`));
-  return seen;
-}
 
 test.serial('events come in order: start, a SIGKILL retry, a partition lost after start, stop', async (t) => {
   const server = await nats.get();

@@ -12,6 +12,7 @@ import { Cluster, DependencyMissingError, SparkError, SparkSlotsError, type BusA
 import { encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
+import { recordEvents } from './helpers/event-log.js';
 import { SMALL_SPARK_CONF, alive, sparkSubmitChildren, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 
@@ -79,11 +80,20 @@ test.serial('an empty partition still gets a server that knows its index', async
   t.deepEqual(cluster.result().get(1), [{ partition: 1, i: 0, row: '"only"' }]);
 });
 
-test.serial('SIGKILL of a partition worker: Spark relaunches the task and the partition serves again as attempt 1', async (t) => {
+test.serial('SIGKILL of a partition worker: Spark relaunches the task and the partition serves again as attempt 1; the events say so in order', async (t) => {
   t.timeout(180_000);
   const cluster = echoCluster({ source: { range: { end: 10 } } });
   t.teardown(() => cluster.stop().catch(() => {}));
+  const seen = recordEvents(cluster);
   await cluster.start();
+  t.log(`start: ${seen.join(' | ')}`);
+  const of = (p: number): string[] => seen.filter((l) => l.startsWith(`p${p} `));
+  t.deepEqual(of(0), ['p0 a0 registered', 'p0 a0 serving']);
+  t.deepEqual(of(1), ['p1 a0 registered', 'p1 a0 serving']);
+  t.is(seen[0], 'state idle→starting');
+  t.true(seen.indexOf('spark job_started') < seen.indexOf('p0 a0 registered'), 'the job starts before any partition registers');
+  t.deepEqual(seen.slice(-2), ['start 2/2', 'state starting→running']);
+  seen.length = 0;
   const victim = cluster.members.find((m) => m.partition === 1)!;
   t.is(victim.attempt, 0);
   process.kill(victim.pid, 'SIGKILL');
@@ -93,8 +103,24 @@ test.serial('SIGKILL of a partition worker: Spark relaunches the task and the pa
   t.like(who, { partition: 1, attempt: 1, count: 5 });
   t.not(who.pid, victim.pid);
   t.deepEqual(await cluster.request<number[]>(1, 'rows'), [5, 6, 7, 8, 9]);
+  t.log(`retry: ${seen.join(' | ')}`);
+  // Spark relaunches the task on its own: the new attempt replacing the old one is the news, unless
+  // the driver noticed the silence first (a liveness failure), which then comes before it.
+  const relaunch = ['p1 a1 replaced from a0', 'p1 a1 registered', 'p1 a1 serving'];
+  t.deepEqual(seen, seen[0] === 'p1 a0 failed' ? ['p1 a0 failed', ...relaunch] : relaunch);
+  seen.length = 0;
   await cluster.stop();
   t.is(cluster.result().get(1)?.length, 5);
+  t.log(`stop: ${seen.join(' | ')}`);
+  t.is(seen[0], 'state running→stopping');
+  t.deepEqual(of(0), ['p0 a0 draining', 'p0 a0 finished']);
+  t.deepEqual(of(1), ['p1 a1 draining', 'p1 a1 finished']);
+  t.deepEqual(
+    seen.filter((l) => l.startsWith('stop ')),
+    ['stop 0/2', 'stop 1/2', 'stop 2/2'],
+  );
+  t.true(seen.indexOf('spark job_finished') > seen.indexOf('stop 2/2'), 'the job ends after the last result');
+  t.is(seen.at(-1), 'state stopping→stopped');
 });
 
 test.serial('stop() leaves no Spark job, no worker process and no port behind', async (t) => {
