@@ -8,7 +8,16 @@ import { errors as natsErrors } from '@nats-io/nats-core';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, DependencyMissingError, SparkError, SparkSlotsError, type BusAccess, type SparkApplication, type SparkSource } from '../src/index.js';
+import {
+  Cluster,
+  DependencyMissingError,
+  SparkError,
+  SparkSlotsError,
+  type BusAccess,
+  type SparkApplication,
+  type SparkEvent,
+  type SparkSource,
+} from '../src/index.js';
 import { encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
@@ -85,7 +94,11 @@ test.serial('SIGKILL of a partition worker: Spark relaunches the task and the pa
   const cluster = echoCluster({ source: { range: { end: 10 } } });
   t.teardown(() => cluster.stop().catch(() => {}));
   const seen = recordEvents(cluster);
+  const stages: NonNullable<SparkEvent['stage']>[] = [];
+  cluster.on('spark', (e) => void (e.stage && stages.push(e.stage)));
   await cluster.start();
+  // The job's stage, polled by the runner: both tasks running.
+  t.true(await until(() => stages.some((s) => s.tasks === 2 && s.active === 2 && s.failed === 0), 60_000), JSON.stringify(stages));
   t.log(`start: ${seen.join(' | ')}`);
   const of = (p: number): string[] => seen.filter((l) => l.startsWith(`p${p} `));
   t.deepEqual(of(0), ['p0 a0 registered', 'p0 a0 serving']);
@@ -104,6 +117,8 @@ test.serial('SIGKILL of a partition worker: Spark relaunches the task and the pa
   t.not(who.pid, victim.pid);
   t.deepEqual(await cluster.request<number[]>(1, 'rows'), [5, 6, 7, 8, 9]);
   t.log(`retry: ${seen.join(' | ')}`);
+  // The killed task counts as failed in the stage's progress; both run again.
+  t.true(await until(() => stages.some((s) => s.failed === 1 && s.active === 2), 60_000), JSON.stringify(stages));
   // Spark relaunches the task on its own: the new attempt replacing the old one is the news, unless
   // the driver noticed the silence first (a liveness failure), which then comes before it.
   const relaunch = ['p1 a1 replaced from a0', 'p1 a1 registered', 'p1 a1 serving'];

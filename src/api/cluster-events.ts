@@ -57,7 +57,12 @@ export interface ProgressEvent {
 /** A Spark job event of the run (Spark launcher only). */
 export interface SparkEvent {
   /** Which Spark job event. */
-  type: 'job_started' | 'job_finished' | 'job_failed';
+  type: 'job_started' | 'stage' | 'job_finished' | 'job_failed';
+  /**
+   * For `stage`: a stage of the job whose task counts changed (tasks running, completed and failed
+   * out of `tasks`; `attempt` counts the stage's retries, e.g. a barrier group restarting).
+   */
+  stage?: { id: number; attempt: number; name: string; tasks: number; active: number; completed: number; failed: number };
   /** Spark's job group, for `job_started`. */
   group?: string;
   /** For `job_failed`: Spark's error, and whether the run cancelled it. */

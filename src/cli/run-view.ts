@@ -112,7 +112,8 @@ function barView(cluster: Cluster, out: NodeJS.WritableStream): RunView {
       if (e.phase === 'stop') stopping = true;
       redraw(e.done);
     },
-    spark: (e: SparkEvent) => say(sparkText(e)),
+    // Stage progress changes with every task: the JSON lines carry it, the terminal only the job's events.
+    spark: (e: SparkEvent) => (e.type === 'stage' ? undefined : say(sparkText(e))),
   };
   for (const [name, listener] of Object.entries(on)) cluster.on(name as 'member', listener as (e: MemberEvent) => void);
   return {

@@ -81,7 +81,7 @@ export interface RunInfo {
 export interface DashboardSnapshot {
   /** The driver's clock when the snapshot was taken (ms since the epoch), for uptimes. */
   now: number;
-  cluster: RunInfo & { partitions: number; job?: { state: 'running' | 'finished' | 'failed'; group?: string; error?: string } };
+  cluster: RunInfo & { partitions: number; job?: { state: 'running' | 'finished' | 'failed'; group?: string; error?: string; stage?: SparkEvent['stage'] } };
   partitions: PartitionView[];
   timeline: TimelineEntry[];
 }
@@ -147,6 +147,12 @@ export class RunMonitor {
 
   /** A `spark` event of the cluster. */
   spark(e: SparkEvent): void {
+    if (e.type === 'stage') {
+      // Task counts change often: shown in the header, not noted in the timeline.
+      if (this.job) this.job = { ...this.job, stage: e.stage };
+      this.changed();
+      return;
+    }
     if (e.type === 'job_started') this.job = { state: 'running', group: e.group };
     else if (e.type === 'job_finished') this.job = { ...this.job, state: 'finished' };
     else this.job = { ...this.job, state: 'failed', error: e.error };

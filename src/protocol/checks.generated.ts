@@ -1477,6 +1477,102 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
     required: ["partition","attempt","seq","last","records"],
     closed: true,
   },
+  "stage": {
+    check: (() => {
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        Number.isInteger(value['stage']) &&
+        value['stage'] <= 9007199254740991 &&
+        value['stage'] >= 0 &&
+        Number.isInteger(value['attempt']) &&
+        value['attempt'] <= 9007199254740991 &&
+        value['attempt'] >= 0 &&
+        (typeof value['name'] === 'string') &&
+        value['name'].length <= 1024 &&
+        Number.isInteger(value['tasks']) &&
+        value['tasks'] <= 9007199254740991 &&
+        value['tasks'] >= 0 &&
+        Number.isInteger(value['active']) &&
+        value['active'] <= 9007199254740991 &&
+        value['active'] >= 0 &&
+        Number.isInteger(value['completed']) &&
+        value['completed'] <= 9007199254740991 &&
+        value['completed'] >= 0 &&
+        Number.isInteger(value['failed']) &&
+        value['failed'] <= 9007199254740991 &&
+        value['failed'] >= 0 &&
+        Object.getOwnPropertyNames(value).length === 7
+      )
+    }
+    })(),
+    fields: {
+      "stage": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "attempt": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "name": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          value.length <= 1024
+        )
+      }
+      })(),
+      "tasks": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "active": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "completed": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+      "failed": (() => {
+      return function check(value) {
+        return (
+          Number.isInteger(value) &&
+          value <= 9007199254740991 &&
+          value >= 0
+        )
+      }
+      })(),
+    },
+    required: ["stage","attempt","name","tasks","active","completed","failed"],
+    closed: true,
+  },
   "job_finished": {
     check: (() => {
     const local_0 = /^[A-Za-z0-9_-]+$/;

@@ -186,6 +186,11 @@ export const MESSAGE_SCHEMAS = {
   job_started: Obj({ group: Str() }),
   /** One chunk of a partition's result records, in order (`seq` from 0; `last` on the final one). */
   result: Obj({ partition: Int(), attempt: Type.Integer({ minimum: -1 }), seq: Int(), last: Type.Boolean(), records: Type.Array(Type.Unknown()) }),
+  /**
+   * Progress of one stage of the run's job, sent when its task counts change (the runner polls
+   * Spark's status tracker): `attempt` is the stage's attempt, `tasks` its number of tasks.
+   */
+  stage: Obj({ stage: Int(), attempt: Int(), name: Str(1024), tasks: Int(), active: Int(), completed: Int(), failed: Int() }),
   job_finished: Obj({ partitions: Int(), records: Int(), dataset: Type.Union([Name, Type.Null()]) }),
   job_failed: Obj({ error: Str(65536), cancelled: Type.Boolean(), partition: Type.Optional(Int()), failures: Type.Optional(Int()) }),
   /** The driver asks the runner to cancel the run's job (request; the reply is `cancelled`). */

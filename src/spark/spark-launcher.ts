@@ -39,7 +39,7 @@ function appGone(app: SparkApplication, graceMs: number): Promise<boolean> {
 }
 
 /** The runner's job events on the run's bus. */
-const JOB_EVENTS = ['job_started', 'result', 'job_finished', 'job_failed'] as const;
+const JOB_EVENTS = ['job_started', 'stage', 'result', 'job_finished', 'job_failed'] as const;
 type JobEvent = Decoded<(typeof JOB_EVENTS)[number]>;
 
 /** Turns a job event into an event of the job actor (`undefined` for events it does not follow). */
@@ -186,7 +186,10 @@ export class SparkLauncher implements Launcher {
         const m = decode(msg.subject, msg.data, JOB_EVENTS);
         event = toActorEvent(m);
         if (m.t === 'job_started') events.spark?.({ type: 'job_started', group: m.group });
-        else if (m.t === 'job_finished') events.spark?.({ type: 'job_finished' });
+        else if (m.t === 'stage') {
+          const { stage: id, attempt, name, tasks, active, completed, failed } = m;
+          events.spark?.({ type: 'stage', stage: { id, attempt, name, tasks, active, completed, failed } });
+        } else if (m.t === 'job_finished') events.spark?.({ type: 'job_finished' });
         else if (m.t === 'job_failed') events.spark?.({ type: 'job_failed', error: m.error, cancelled: m.cancelled });
       } catch (err) {
         plan.logger.child({ cluster: plan.clusterId, component: 'spark' }).warn(`refused: ${(err as Error).message}`);

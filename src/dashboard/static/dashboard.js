@@ -111,7 +111,9 @@ function render(s) {
   setText(document.getElementById('cluster-serving'), `${serving}/${c.partitions} serving`);
   const spark = [
     c.spark ? `${c.spark.applicationId} (${c.spark.master}, Spark ${c.spark.sparkVersion})` : '',
-    c.job ? `job ${c.job.group ?? ''} ${c.job.state}${c.job.error ? `: ${c.job.error}` : ''}` : '',
+    c.job
+      ? `job ${c.job.group ?? ''} ${c.job.state}${c.job.stage ? ` (stage ${c.job.stage.id}: ${c.job.stage.active} running, ${c.job.stage.completed}/${c.job.stage.tasks} done)` : ''}${c.job.error ? `: ${c.job.error}` : ''}`
+      : '',
   ]
     .filter(Boolean)
     .join(' · ');

@@ -34,6 +34,8 @@ import threading
 import time
 import traceback
 
+# How often a running job's stages are polled for progress (Spark's status tracker, in-process).
+STAGE_POLL_S = 0.5
 # Largest NATS payload the runner sends (nats-server's default max_payload is 1 MiB).
 MAX_MESSAGE_BYTES = 768 * 1024
 # What a task's output items hold (their third field): the attempt header, a record, or one Arrow
@@ -627,12 +629,41 @@ class Runner:
         finally:
             self.sc.setLocalProperty("spark.jobGroup.id", None)
 
+    async def report_stages(self, group, publish):
+        """Sends each stage of the group's jobs whenever its task counts change, until cancelled."""
+        tracker = self.sc.statusTracker()
+        last = {}
+        while True:
+            for job_id in tracker.getJobIdsForGroup(group):
+                info = tracker.getJobInfo(job_id)
+                for stage_id in info.stageIds if info else []:
+                    st = tracker.getStageInfo(stage_id)
+                    if st is None:
+                        continue
+                    fields = {
+                        "stage": st.stageId,
+                        "attempt": st.currentAttemptId,
+                        "name": str(st.name)[:1024],
+                        "tasks": st.numTasks,
+                        "active": st.numActiveTasks,
+                        "completed": st.numCompletedTasks,
+                        "failed": st.numFailedTasks,
+                    }
+                    if last.get(stage_id) != fields:
+                        last[stage_id] = fields
+                        await publish(fields)
+            await asyncio.sleep(STAGE_POLL_S)
+
     async def run_job(self, cid, job, state):
         nc = state["nc"]
         subject = lambda event: "sps.%s.spark.%s" % (cid, event)  # noqa: E731
         try:
             await nc.publish(subject("job_started"), pack("job_started", {"group": state["group"]}))
-            summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
+            progress = asyncio.ensure_future(self.report_stages(state["group"], lambda fields: nc.publish(subject("stage"), pack("stage", fields))))
+            try:
+                summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
+            finally:
+                progress.cancel()
             total, typed = 0, False
             for index, attempt, records, arrow in summaries:
                 total += len(records)
