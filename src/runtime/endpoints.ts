@@ -257,9 +257,12 @@ export async function serveEndpoints(
       const mine = members.find((m) => m.partition === partition);
       if (!mine || mine.attempt <= attempt) return;
       newer = mine;
-      // Replaced: stop taking stable requests now; the ones already delivered are passed on.
-      stable?.unsubscribe();
+      // Replaced: stop taking stable requests now. Drained, not unsubscribed: a request the server
+      // sent before it saw our unsubscribe would otherwise be dropped unanswered; drained, it still
+      // reaches the callback, which passes it on (or answers SPS_NOT_SERVING).
+      const leaving = stable;
       stable = undefined;
+      void leaving?.drain().catch(() => {});
     },
     async stop() {
       try {
