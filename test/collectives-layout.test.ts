@@ -1,4 +1,5 @@
 import test from 'ava';
+import { DIRECT_ALL_MAX_PARTITIONS, DIRECT_MIN_BYTES, sendsDirect } from '../src/collectives/communicator.js';
 import { alignChunk, blockOf, chunksOf } from '../src/collectives/layout.js';
 import { reduceValues } from '../src/collectives/reduce.js';
 import { fromWire, toWire } from '../src/collectives/values.js';
@@ -68,4 +69,18 @@ test('typed arrays travel as their own bytes and come back as the same kind; big
   t.is(fromWire(toWire(-(2n ** 62n))), -(2n ** 62n));
   t.throws(() => toWire(2n ** 64n), { message: /does not fit in 64 bits/ });
   t.deepEqual(fromWire(toWire({ a: [1, 'x'] })), { a: [1, 'x'] });
+});
+
+test("'auto' sends everything directly in small groups, and only large values in large ones; 'nats' and 'direct' are what they say", (t) => {
+  const small = DIRECT_MIN_BYTES - 1;
+  t.true(sendsDirect('auto', 0, 2));
+  t.true(sendsDirect('auto', small, DIRECT_ALL_MAX_PARTITIONS));
+  t.false(sendsDirect('auto', small, DIRECT_ALL_MAX_PARTITIONS + 1));
+  t.true(sendsDirect('auto', DIRECT_MIN_BYTES, DIRECT_ALL_MAX_PARTITIONS + 1));
+  for (const bytes of [0, DIRECT_MIN_BYTES]) {
+    for (const n of [2, 100]) {
+      t.false(sendsDirect('nats', bytes, n));
+      t.true(sendsDirect('direct', bytes, n));
+    }
+  }
 });

@@ -43,6 +43,8 @@ function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
     rows: { count: rows.length, sum: rows.reduce((a, b) => a + b, 0) },
     reduceScatter: ['Int32Array', ...rsFull.slice(rs.start, rs.end)],
     reduceScatterCustom: Array.from({ length: rsc.end - rsc.start }, () => n - 1),
+    smallInPlace: [true, sumP + n, 2 * n],
+    inPlaceOfNumber: 'SPS_COLLECTIVE_ARGUMENT',
     generation: 0,
     stats: { generation: 0, stale: 0, malformed: 0, overflow: 0, refusedSockets: 0 },
   };
@@ -56,6 +58,10 @@ function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
       sample: [largeValue(0, 0) * factor, largeValue(0, 999) * factor, largeValue(0, LARGE_LENGTH - 1) * factor],
     },
     ring: { kind: 'Float32Array', same: true },
+    largeInPlace: [
+      { algorithm: 'direct', sameArray: true, same: true },
+      { algorithm: 'ring', sameArray: true, same: true },
+    ],
     largeBroadcast: { length: 3 * 1024 * 1024, wrong: 0 },
     largeAllGather: range.map((q) => [1_200_000, String(q)]),
     inARow: 100,
@@ -80,9 +86,9 @@ test.serial('every collective on 1 to 5 partitions (empty ones included) over th
       if (!r.ok) t.fail(`partition ${p} of ${n}: ${r.error.message}`);
       else if (!r.value.ok) t.fail(`partition ${p} of ${n}: [${r.value.code}] ${r.value.message}`);
       else {
-        // Whether bytes went over a direct socket depends on the transport (auto: only values of 64 KB and more).
+        // Whether bytes went over a direct socket depends on the transport (auto: everything, in groups this small).
         const { directBytesSent, ...stats } = r.value.value!.stats as { directBytesSent: number };
-        const direct = n > 1 && (transport === 'direct' || (transport === 'auto' && large));
+        const direct = n > 1 && transport !== 'nats';
         t.is(directBytesSent > 0, direct, `partition ${p} of ${n} over ${transport}: ${directBytesSent} bytes sent directly`);
         t.deepEqual({ ...r.value.value, stats }, expectedSuite(n, p, rows, large), `partition ${p} of ${n}`);
       }

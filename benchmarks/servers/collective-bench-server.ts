@@ -9,6 +9,8 @@ export interface CollectiveRun {
   warmup: number;
   /** How the partitions send (default: the library's default, `auto`). */
   transport?: 'nats' | 'direct' | 'auto';
+  /** allReduce: write the result into the vector (refilled before each call, untimed, as the bare ring does). */
+  inPlace?: boolean;
 }
 
 // A benchmark measures; a slow call on a busy machine is a figure, not a failure.
@@ -18,7 +20,7 @@ async function once(ctx: PartitionContext, run: CollectiveRun, value: unknown): 
   const opts = { timeoutMs, transport: run.transport };
   if (run.op === 'barrier') await ctx.barrier(opts);
   else if (run.op === 'allGather') await ctx.allGather(value, opts);
-  else await ctx.allReduce(value as Float32Array, 'sum', { ...opts, algorithm: run.op === 'allReduce-ring' ? 'ring' : 'direct' });
+  else await ctx.allReduce(value as Float32Array, 'sum', { ...opts, inPlace: run.inPlace, algorithm: run.op === 'allReduce-ring' ? 'ring' : 'direct' });
 }
 
 /** Times collectives inside the partition, call by call (what Spark's side times inside its tasks too). */
@@ -27,9 +29,14 @@ export default new PartitionServer({
     run: async (payload, ctx) => {
       const run = payload as CollectiveRun;
       const value = run.op.startsWith('allReduce') ? new Float32Array(run.bytes / 4).fill(ctx.partition + 1) : 'x'.repeat(run.bytes);
-      for (let i = 0; i < run.warmup; i++) await once(ctx, run, value);
+      const refill = (): void => void (run.inPlace && (value as Float32Array).fill(ctx.partition + 1));
+      for (let i = 0; i < run.warmup; i++) {
+        refill();
+        await once(ctx, run, value);
+      }
       const times: number[] = [];
       for (let i = 0; i < run.iterations; i++) {
+        refill();
         const t0 = performance.now();
         await once(ctx, run, value);
         times.push(performance.now() - t0);

@@ -74,13 +74,23 @@ export function takesLargePath(value: unknown, op: ReduceOp, size: number): bool
   return size > 1 && isBuiltinOp(op) && arrayKind(value) !== undefined && (value as NumericArray).byteLength >= LARGE_REDUCE_BYTES;
 }
 
-/** The reduction of every partition's value (`op` applied in partition order), on every partition. */
-export async function allReduce<T>(ch: CallChannel, value: T, op: ReduceOp, ring = false): Promise<T> {
+/**
+ * The reduction of every partition's value (`op` applied in partition order), on every partition.
+ * With `inPlace` (a typed array only) the result is written into `value`, which is returned.
+ */
+export async function allReduce<T>(ch: CallChannel, value: T, op: ReduceOp, ring = false, inPlace = false): Promise<T> {
   if (takesLargePath(value, op, ch.size)) {
     const x = value as NumericArray;
-    return (await (ring && ch.size <= RING_MAX_PARTITIONS ? allReduceRing(ch, x, op as BuiltinOp) : allReduceLarge(ch, x, op as BuiltinOp))) as T;
+    return (await (ring && ch.size <= RING_MAX_PARTITIONS
+      ? allReduceRing(ch, x, op as BuiltinOp, inPlace)
+      : allReduceLarge(ch, x, op as BuiltinOp, inPlace))) as T;
   }
-  return reduceAll(ch, await exchange(ch, value), op) as T;
+  if (!inPlace) return reduceAll(ch, await exchange(ch, value), op) as T;
+  // A small value is sent as a copy: bytes still queued on a socket must not change under it.
+  const x = value as NumericArray;
+  const sum = reduceAll(ch, await exchange(ch, x.slice()), op) as NumericArray;
+  (x as Float64Array).set(sum as Float64Array);
+  return value;
 }
 
 /** Checks a chunk of a peer's block against what this partition expects of it. */
@@ -99,7 +109,14 @@ function checkChunk(ch: CallChannel, got: Chunk, kind: string, len: number, star
  * peer (in partition order, so the result does not depend on arrival). `reduced(c)` runs after
  * chunk `c` of the target is final.
  */
-async function scatterReduce(ch: CallChannel, x: NumericArray, op: BuiltinOp, target: NumericArray, reduced?: (c: number) => Promise<void>): Promise<void> {
+async function scatterReduce(
+  ch: CallChannel,
+  x: NumericArray,
+  op: BuiltinOp,
+  target: NumericArray,
+  reduced?: (c: number) => Promise<void>,
+  inPlace = false,
+): Promise<void> {
   const kind = arrayKind(x)!;
   const E = x.BYTES_PER_ELEMENT;
   const xBytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
@@ -119,40 +136,60 @@ async function scatterReduce(ch: CallChannel, x: NumericArray, op: BuiltinOp, ta
   }
   const mine = blocks[ch.rank]!;
   const out = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+  // In place, the target is this partition's own block of `x`: partition 0's chunk goes there
+  // first, so this partition's own chunk is kept aside until its turn (partition order).
+  const aside = inPlace && ch.rank !== 0 ? new Uint8Array(Math.min(ch.chunkBytes, mine.len)) : undefined;
   for (let c = 0; c < mine.chunks.length; c++) {
     const { start, end } = mine.chunks[c]!;
     const parts = await Promise.all(others(ch).map((p) => ch.recvChunk(p, 0, c)));
     for (const part of parts) checkChunk(ch, part, kind, mine.len, start, end);
-    const own = xBytes.subarray(mine.at + start, mine.at + end);
+    let own = xBytes.subarray(mine.at + start, mine.at + end);
+    if (aside) {
+      aside.set(own);
+      own = aside.subarray(0, end - start);
+    }
     const bytesOf = (p: number): Uint8Array => (p === ch.rank ? own : parts[p < ch.rank ? p : p - 1]!.d);
     out.set(bytesOf(0), start);
     const acc = arrayOf(kind, out.subarray(start, end));
     for (let p = 1; p < ch.size; p++) reduceInto(acc, arrayOf(kind, bytesOf(p)), op);
+    for (const part of parts) part.done?.();
     await reduced?.(c);
   }
 }
 
-/** allReduce of a large typed array: reduce-scatter to the block owners, then all-gather of the reduced blocks, pipelined by chunk. */
-async function allReduceLarge(ch: CallChannel, x: NumericArray, op: BuiltinOp): Promise<NumericArray> {
+/**
+ * allReduce of a large typed array: reduce-scatter to the block owners, then all-gather of the
+ * reduced blocks, pipelined by chunk. In place, `x` is the result: its own block is reduced into
+ * (never sent in the reduce-scatter), and a reduced chunk of block j arrives only after its owner
+ * had this partition's chunk of it, so the bytes sent from there have left before they change.
+ */
+async function allReduceLarge(ch: CallChannel, x: NumericArray, op: BuiltinOp, inPlace: boolean): Promise<NumericArray> {
   const kind = arrayKind(x)!;
   const E = x.BYTES_PER_ELEMENT;
-  const result = allocLike(x, x.length);
-  const out = new Uint8Array(result.buffer);
+  const result = inPlace ? x : allocLike(x, x.length);
+  const out = new Uint8Array(result.buffer, result.byteOffset, result.byteLength);
   const own = blockOf(x.length, ch.size, ch.rank);
   const ownLen = (own.end - own.start) * E;
   const ownChunks = chunksOf(ownLen, ch.chunkBytes);
   const target = result.subarray(own.start, own.end) as NumericArray;
-  const reducing = scatterReduce(ch, x, op, target, (c) => {
-    const k = ownChunks[c]!;
-    return ch.sendChunk('all', 1, {
-      c,
-      n: ownChunks.length,
-      o: k.start,
-      len: ownLen,
-      dt: kind,
-      d: out.subarray(own.start * E + k.start, own.start * E + k.end),
-    });
-  });
+  const reducing = scatterReduce(
+    ch,
+    x,
+    op,
+    target,
+    (c) => {
+      const k = ownChunks[c]!;
+      return ch.sendChunk('all', 1, {
+        c,
+        n: ownChunks.length,
+        o: k.start,
+        len: ownLen,
+        dt: kind,
+        d: out.subarray(own.start * E + k.start, own.start * E + k.end),
+      });
+    },
+    inPlace,
+  );
   const gathering = others(ch).map(async (j) => {
     const b = blockOf(x.length, ch.size, j);
     const len = (b.end - b.start) * E;
@@ -162,6 +199,7 @@ async function allReduceLarge(ch: CallChannel, x: NumericArray, op: BuiltinOp): 
         const got = await ch.recvChunk(j, 1, c);
         checkChunk(ch, got, kind, len, k.start, k.end);
         out.set(got.d, b.start * E + k.start);
+        got.done?.();
       }),
     );
   });
@@ -178,15 +216,16 @@ export const RING_MAX_PARTITIONS = 128;
  * (pipelined). Each block is reduced along one path, so every partition gets the same bits. Kept
  * for comparison with {@link allReduceLarge}: through one NATS server it moves more bytes.
  */
-export async function allReduceRing(ch: CallChannel, x: NumericArray, op: BuiltinOp): Promise<NumericArray> {
+export async function allReduceRing(ch: CallChannel, x: NumericArray, op: BuiltinOp, inPlace = false): Promise<NumericArray> {
   const n = ch.size;
   const kind = arrayKind(x)!;
   const E = x.BYTES_PER_ELEMENT;
   const right = (ch.rank + 1) % n;
   const left = (ch.rank + n - 1) % n;
   const mod = (v: number): number => ((v % n) + n) % n;
-  const result = x.slice() as NumericArray;
-  const bytes = new Uint8Array(result.buffer);
+  // In place too, a block changes only after what was sent of it went round the ring through the right neighbour.
+  const result = inPlace ? x : (x.slice() as NumericArray);
+  const bytes = new Uint8Array(result.buffer, result.byteOffset, result.byteLength);
   const blocks = Array.from({ length: n }, (_, j) => {
     const b = blockOf(x.length, n, j);
     const len = (b.end - b.start) * E;
@@ -207,6 +246,7 @@ export async function allReduceRing(ch: CallChannel, x: NumericArray, op: Builti
       const got = await ch.recvChunk(left, s, c);
       checkChunk(ch, got, kind, b.len, k.start, k.end);
       reduceInto(arrayOf(kind, bytes.subarray(b.at + k.start, b.at + k.end)), arrayOf(kind, got.d), op);
+      got.done?.();
       await forward(s + 1, j, c); // the next reduce-scatter step, or (after the last) the first all-gather step
     }
   }
@@ -219,6 +259,7 @@ export async function allReduceRing(ch: CallChannel, x: NumericArray, op: Builti
       const got = await ch.recvChunk(left, n - 1 + s, c);
       checkChunk(ch, got, kind, b.len, k.start, k.end);
       bytes.set(got.d, b.at + k.start);
+      got.done?.();
       if (s < n - 2) await forward(n + s, j, c);
     }
   }

@@ -14,6 +14,11 @@ export interface Chunk {
   /** Typed-array kind, or absent for a msgpack value. */
   dt?: string;
   d: Uint8Array;
+  /**
+   * Says the receiver is done with `d` (copied or reduced it, and keeps no view of it), so its
+   * buffer may be used again; absent when there is nothing to give back. Call it at most once.
+   */
+  done?: () => void;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { BufferPool } from './buffer-pool.js';
 
 /** Bytes of a ticket on the socket (it travels as 64 hex digits in `coll-ticket`). */
 export const TICKET_BYTES = 32;
@@ -20,6 +21,8 @@ const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_DATA_BYTES = 8 * 1024 * 1024;
 /** Tickets waiting to be used at once (a peer asking for many only pushes out its own oldest). */
 const MAX_GRANTS = 1024;
+/** Most bytes of received frames kept for reuse (a few calls' worth of a large allReduce). */
+const POOL_BYTES = 64 * 1024 * 1024;
 
 /** Who a ticket lets in. */
 interface Grant {
@@ -33,42 +36,46 @@ interface Grant {
 export type FrameHandler = (from: number, attempt: number, header: Uint8Array, data: Uint8Array) => void;
 
 /**
- * Reads a byte stream as frames `[u32 header length][u32 data length][header][data]`, keeping
- * partial input until a frame is whole.
+ * Reads a byte stream as frames `[u32 header length][u32 data length][header][data]`. Each part is
+ * copied once, as it arrives, into a buffer of its own: the data into a fresh buffer that starts
+ * at offset 0, so a typed array can view it without another copy (no joining of reads, no
+ * realignment), and no read is kept after it was copied.
  */
 class FrameReader {
-  private parts: Buffer[] = [];
-  private size = 0;
+  constructor(private readonly pool: BufferPool) {}
+  private readonly prefix = Buffer.alloc(8);
+  /** What is being filled: the prefix, the header, or the data; and how much of it is in. */
+  private stage: 'prefix' | 'header' | 'data' = 'prefix';
+  private filled = 0;
+  private header: Buffer = this.prefix;
+  private data: Buffer = this.prefix;
 
   /** Adds input; returns whole frames, or `undefined` when the stream broke the framing. */
   push(chunk: Buffer): { header: Uint8Array; data: Uint8Array }[] | undefined {
-    this.parts.push(chunk);
-    this.size += chunk.length;
     const out: { header: Uint8Array; data: Uint8Array }[] = [];
-    for (;;) {
-      if (this.size < 8) return out;
-      const head = this.peek(8);
-      const h = head.readUInt32LE(0);
-      const d = head.readUInt32LE(4);
-      if (h === 0 || h > MAX_HEADER_BYTES || d > MAX_DATA_BYTES) return undefined;
-      if (this.size < 8 + h + d) return out;
-      const frame = this.take(8 + h + d);
-      out.push({ header: frame.subarray(8, 8 + h), data: frame.subarray(8 + h) });
+    let at = 0;
+    while (at < chunk.length || (this.stage === 'data' && this.data.length === 0)) {
+      const into = this.stage === 'prefix' ? this.prefix : this.stage === 'header' ? this.header : this.data;
+      const n = Math.min(into.length - this.filled, chunk.length - at);
+      chunk.copy(into, this.filled, at, at + n);
+      at += n;
+      this.filled += n;
+      if (this.filled < into.length) continue;
+      this.filled = 0;
+      if (this.stage === 'prefix') {
+        const h = this.prefix.readUInt32LE(0);
+        const d = this.prefix.readUInt32LE(4);
+        if (h === 0 || h > MAX_HEADER_BYTES || d > MAX_DATA_BYTES) return undefined;
+        this.header = Buffer.allocUnsafe(h);
+        this.data = this.pool.take(d);
+        this.stage = 'header';
+      } else if (this.stage === 'header') {
+        this.stage = 'data';
+      } else {
+        out.push({ header: this.header, data: this.data });
+        this.stage = 'prefix';
+      }
     }
-  }
-
-  private peek(n: number): Buffer {
-    if (this.parts[0]!.length < n) this.parts = [Buffer.concat(this.parts)];
-    return this.parts[0]!;
-  }
-
-  /** The first `n` bytes, as one buffer (joined only when they span several reads). */
-  private take(n: number): Buffer {
-    const first = this.peek(n);
-    const out = first.subarray(0, n);
-    if (first.length === n) this.parts.shift();
-    else this.parts[0] = first.subarray(n);
-    this.size -= n;
     return out;
   }
 }
@@ -81,6 +88,7 @@ export class DirectLinks {
   private readonly accepted = new Map<Socket, number>();
   /** Outgoing sockets by peer, each for one generation. */
   private readonly out = new Map<number, Promise<Socket>>();
+  private readonly pool = new BufferPool(POOL_BYTES);
   /**
    * @param onFrame what an accepted socket delivers
    * @param onRefused a socket was closed before it presented a valid, unused ticket (a stranger, a replay, garbage)
@@ -140,7 +148,7 @@ export class DirectLinks {
       clearTimeout(g.timer);
       this.accepted.set(s, g.generation);
       s.once('close', () => this.accepted.delete(s));
-      const reader = new FrameReader();
+      const reader = new FrameReader(this.pool);
       const feed = (c: Buffer): void => {
         const frames = reader.push(c);
         if (!frames) return void s.destroy();
@@ -186,39 +194,22 @@ export class DirectLinks {
   }
 
   /**
-   * Writes one frame; resolves when the socket takes more (at once, unless its buffer is full:
-   * then on `drain`, which is the direct path's backpressure). `flushed` resolves once the bytes
-   * left this process, after which the caller may reuse `data`.
+   * Queues one frame on the socket without copying `data`; resolves once its bytes left this
+   * process, after which the caller may change `data` again.
    */
-  static write(sock: Socket, header: Uint8Array, data: Uint8Array): { ready: Promise<void>; flushed: Promise<void> } {
+  static write(sock: Socket, header: Uint8Array, data: Uint8Array): Promise<void> {
     const prefix = Buffer.allocUnsafe(8);
     prefix.writeUInt32LE(header.length, 0);
     prefix.writeUInt32LE(data.length, 4);
-    let done!: () => void;
-    let fail!: (e: unknown) => void;
     const flushed = new Promise<void>((resolve, reject) => {
-      done = resolve;
-      fail = reject;
+      sock.cork();
+      sock.write(prefix);
+      sock.write(header);
+      sock.write(data, (err) => (err ? reject(err) : resolve()));
+      sock.uncork();
     });
-    sock.cork();
-    sock.write(prefix);
-    sock.write(header);
-    const ok = sock.write(data, (err) => (err ? fail(err) : done()));
-    sock.uncork();
-    const ready =
-      ok || sock.destroyed
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            const go = (): void => {
-              sock.off('drain', go);
-              sock.off('close', go);
-              resolve();
-            };
-            sock.on('drain', go);
-            sock.on('close', go);
-          });
     flushed.catch(() => {});
-    return { ready, flushed };
+    return flushed;
   }
 
   /**
@@ -238,9 +229,15 @@ export class DirectLinks {
     this.out.clear();
   }
 
+  /** Hands the data of a delivered frame back for reuse, once nothing reads it any more. */
+  recycle(data: Uint8Array): void {
+    this.pool.give(data);
+  }
+
   /** Stops listening and closes everything. */
   close(): void {
     this.reset(Number.MAX_SAFE_INTEGER);
+    this.pool.clear();
     this.server?.close();
   }
 }

@@ -2,7 +2,7 @@ import { CollectiveError } from '../errors.js';
 import * as algo from './algorithms.js';
 import type { CollectiveOptions, Communicator } from './communicator.js';
 import { isBuiltinOp, type ReduceOp } from './reduce.js';
-import type { NumericArray } from './values.js';
+import { arrayKind, type NumericArray } from './values.js';
 
 /** The collectives of a partition context, bound to one partition's communicator. */
 export interface CollectiveMethods {
@@ -43,12 +43,19 @@ export function collectiveMethods(comm: Communicator): CollectiveMethods {
       if (opts.algorithm !== undefined && opts.algorithm !== 'direct' && opts.algorithm !== 'ring') {
         throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', `algorithm must be 'direct' or 'ring', got ${String(opts.algorithm)}`);
       }
+      if (opts.inPlace !== undefined && typeof opts.inPlace !== 'boolean') {
+        throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', `inPlace must be true or false, got ${String(opts.inPlace)}`);
+      }
+      const inPlace = opts.inPlace === true;
+      if (inPlace && arrayKind(value) === undefined) {
+        throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', 'inPlace needs a typed array (the result is written into it)');
+      }
       // The path is part of the operation's name, so partitions that disagree on it (different lengths) say so.
       const ring = opts.algorithm === 'ring';
       const name = algo.takesLargePath(value, op as ReduceOp, n) ? (ring ? 'allReduce-ring' : 'allReduce-chunked') : 'allReduce';
       // The ring hears only its left neighbour.
       const expect = ring && n > 1 ? [(comm.partition + n - 1) % n] : everyoneElse;
-      return comm.run(name, name === 'allReduce-ring' ? expect : everyoneElse, opts, (ch) => algo.allReduce(ch, value, op as ReduceOp, ring));
+      return comm.run(name, name === 'allReduce-ring' ? expect : everyoneElse, opts, (ch) => algo.allReduce(ch, value, op as ReduceOp, ring, inPlace));
     },
     reduceScatter: async (value, op, opts = {}) => {
       checkOp('reduceScatter', op);
