@@ -78,8 +78,12 @@ export function fromWire(w: WireValue): unknown {
   return w.kind ? arrayOf(w.kind, w.bytes) : unpack(w.bytes);
 }
 
-/** A new, empty typed array of the same kind as `like`, with `length` elements. */
+/**
+ * A new typed array of the same kind as `like`, with `length` elements, for a result the caller
+ * writes in full: not zero-filled, and outside the heap's pool (an allReduce of 1M float32 went
+ * from about 35–40 to about 29–33 ms), so its contents are undefined until written.
+ */
 export function allocLike(like: NumericArray, length: number): NumericArray {
   const K = ARRAY_KINDS[arrayKind(like)!]!;
-  return new K(new ArrayBuffer(length * K.BYTES_PER_ELEMENT));
+  return new K(Buffer.allocUnsafeSlow(length * K.BYTES_PER_ELEMENT).buffer, 0, length);
 }
