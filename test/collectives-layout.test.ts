@@ -1,4 +1,6 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { DIRECT_ALL_MAX_PARTITIONS, DIRECT_MIN_BYTES, sendsDirect } from '../src/collectives/communicator.js';
 import { alignChunk, blockOf, chunksOf } from '../src/collectives/layout.js';
 import { reduceValues } from '../src/collectives/reduce.js';
@@ -82,5 +84,24 @@ test("'auto' sends everything directly in small groups, and only large values in
       t.false(sendsDirect('nats', bytes, n));
       t.true(sendsDirect('direct', bytes, n));
     }
+  }
+});
+
+test('reductions are the same where code generation from strings is off (the shared loop)', async (t) => {
+  const module = new URL('../src/collectives/reduce.ts', import.meta.url).href;
+  const script = `
+    const { reduceInto } = await import(${JSON.stringify(module)});
+    const out = {};
+    for (const op of ['sum', 'prod', 'min', 'max']) {
+      const a = Float64Array.of(1, 5, -2); reduceInto(a, Float64Array.of(3, 2, -7), op);
+      const b = BigInt64Array.of(4n, -1n); reduceInto(b, BigInt64Array.of(2n, 3n), op);
+      out[op] = [...a, ...Array.from(b, String)];
+    }
+    console.log(JSON.stringify(out));`;
+  const run = promisify(execFile);
+  const expected = { sum: [4, 7, -9, '6', '2'], prod: [3, 10, 14, '8', '-3'], min: [1, 2, -7, '2', '-1'], max: [3, 5, -2, '4', '3'] };
+  for (const flags of [[], ['--disallow-code-generation-from-strings']]) {
+    const { stdout } = await run(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
+    t.deepEqual(JSON.parse(stdout), expected, flags.join(' ') || 'default');
   }
 });
