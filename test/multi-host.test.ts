@@ -6,7 +6,7 @@
  * and checked gone, also when a test fails.
  */
 import test from 'ava';
-import { SparkApplication } from '../src/index.js';
+import { Cluster, SparkApplication } from '../src/index.js';
 import { DemoCluster } from '../examples/demo-cluster.js';
 import { canMakeNamespaces, createHosts, leftovers, startStandaloneAcross, type Hosts, type StandaloneAcross } from './helpers/netns.js';
 import { SMALL_SPARK_CONF, alive, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
@@ -95,6 +95,48 @@ if (!probe.ok) {
     await cluster.stop();
     t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
     t.true(await until(() => pids.every((pid) => !alive(pid)), 60_000), 'workers left running');
+    t.deepEqual((await app!.status()).activeJobs, []);
+  });
+
+  test.serial("collectives between hosts: small and 4 MB allReduce over the partitions' direct sockets across namespaces, and over NATS", async (t) => {
+    t.timeout(300_000);
+    const cluster = new Cluster({
+      server: new URL('./fixtures/collective-server.ts', import.meta.url),
+      source: { range: { end: 40 } },
+      partitions: 4,
+      spark: app,
+      log: testLog,
+      startTimeoutMs: 180_000,
+    });
+    t.teardown(() => cluster.stop().catch(() => {}));
+    await cluster.start();
+    const hostsUsed = new Set(cluster.members.map((m) => m.host));
+    t.deepEqual([...hostsUsed].sort(), hosts!.hosts.map((h) => h.address).sort(), JSON.stringify(cluster.members));
+    type Outcome = { ok: boolean; value?: unknown; code?: string; message?: string };
+    const all = async (endpoint: string, payload: unknown): Promise<unknown[]> => {
+      const replies = await cluster.requestAll<Outcome>(endpoint, payload, { timeoutMs: 120_000 });
+      return [...replies].map(([p, r]) => {
+        if (!r.ok) throw new Error(`partition ${p}: ${r.error.message}`);
+        if (r.value.ok === false) throw new Error(`partition ${p}: [${r.value.code}] ${r.value.message}`);
+        return 'ok' in r.value ? r.value.value : r.value;
+      });
+    };
+    // A small value goes straight to the peers' sockets in a group of 4 (the default 'auto').
+    t.deepEqual(await all('allReduce', 5), [20, 20, 20, 20]);
+    const stats = (await all('stats', null)) as { directBytesSent: number; refusedSockets: number }[];
+    t.true(
+      stats.every((x) => x.directBytesSent > 0 && x.refusedSockets === 0),
+      JSON.stringify(stats),
+    );
+    for (const transport of ['direct', 'nats'] as const) {
+      const huge = (await all('huge', { mb: 4, transport })) as { length: number; wrong: number; direct: boolean }[];
+      t.deepEqual(
+        huge,
+        Array.from({ length: 4 }, () => ({ length: 1024 * 1024, wrong: 0, direct: transport === 'direct' })),
+        transport,
+      );
+    }
+    await cluster.stop();
     t.deepEqual((await app!.status()).activeJobs, []);
   });
 }
