@@ -28,10 +28,18 @@ export default function sumOfSquares() {
   });
 }
 
-/** Runs the example on `master`; `print` gets its lines. Returns what the test checks. */
-export async function main(master = 'local[2]', print: (line: string) => void = console.log, sparkConf: Record<string, string> = {}) {
+/**
+ * Runs the example on `master`; `print` gets its lines, `log` the Spark application's output
+ * (default: standard error; `false` drops it). Returns what the test checks.
+ */
+export async function main(
+  master = 'local[2]',
+  print: (line: string) => void = console.log,
+  sparkConf: Record<string, string> = {},
+  log?: ((line: string) => void) | false,
+) {
   // An application of our own that outlives the cluster: the results stay in it as a dataset.
-  await using app = await SparkApplication.start({ master, conf: sparkConf });
+  await using app = await SparkApplication.start({ master, conf: sparkConf, log });
   const cluster = new Cluster<Row>({
     server: new URL(import.meta.url),
     spark: app,

@@ -9,7 +9,7 @@ import { main as spark } from '../examples/02-spark.js';
 import { main as httpWebSocket } from '../examples/03-http-websocket.js';
 import { main as peerToPeer } from '../examples/04-peer-to-peer.js';
 import { main as dashboard } from '../examples/06-dashboard.js';
-import { SMALL_SPARK_CONF } from './helpers/spark-harness.js';
+import { SMALL_SPARK_CONF, testLog } from './helpers/spark-harness.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
@@ -30,7 +30,7 @@ test('01-embedded: both partitions serve their slice over HTTP and NATS, and ret
 
 test('02-spark: on local[2], requestAll sums every partition and the results are a Spark dataset', async (t) => {
   t.timeout(240_000);
-  const { total, records } = await spark('local[2]', () => {}, SMALL_SPARK_CONF);
+  const { total, records } = await spark('local[2]', () => {}, SMALL_SPARK_CONF, testLog);
   const squares = range(0, 100).reduce((a, i) => a + i * i, 0);
   t.is(total, squares);
   t.is(records.length, 2);
