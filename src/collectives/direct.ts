@@ -21,8 +21,8 @@ const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_DATA_BYTES = 8 * 1024 * 1024;
 /** Tickets waiting to be used at once (a peer asking for many only pushes out its own oldest). */
 const MAX_GRANTS = 1024;
-/** Most bytes of received frames kept for reuse (a few calls' worth of a large allReduce). */
-const POOL_BYTES = 64 * 1024 * 1024;
+/** Most bytes of received frames kept for reuse: what is in flight in a large allReduce (6 MB for 1M float32 on 4 partitions), not more, since the pool lives as long as the partition. */
+const POOL_BYTES = 16 * 1024 * 1024;
 
 /** Who a ticket lets in. */
 interface Grant {
