@@ -164,8 +164,9 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   longs?: 'number' | 'bigint';
   /**
    * How collectives send their data unless a call says otherwise (`transport` of a call):
-   * `'auto'` (default) over direct, authenticated sockets between partitions for values of 64 KB
-   * and more and over NATS below; `'nats'` always through nats-server; `'direct'` always over the sockets.
+   * `'auto'` (default) over direct, authenticated sockets between partitions (in groups of more
+   * than 8, only values of 64 KB and more; on a TLS bus, nothing, as the sockets are plain TCP);
+   * `'nats'` always through nats-server; `'direct'` always over the sockets.
    */
   collectiveTransport?: 'nats' | 'direct' | 'auto';
 }

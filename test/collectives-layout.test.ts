@@ -73,7 +73,7 @@ test('typed arrays travel as their own bytes and come back as the same kind; big
   t.deepEqual(fromWire(toWire({ a: [1, 'x'] })), { a: [1, 'x'] });
 });
 
-test("'auto' sends everything directly in small groups, and only large values in large ones; 'nats' and 'direct' are what they say", (t) => {
+test("'auto' sends everything directly in small groups, only large values in large ones, and nothing on a TLS bus; 'nats' and 'direct' are what they say", (t) => {
   const small = DIRECT_MIN_BYTES - 1;
   t.true(sendsDirect('auto', 0, 2));
   t.true(sendsDirect('auto', small, DIRECT_ALL_MAX_PARTITIONS));
@@ -83,6 +83,9 @@ test("'auto' sends everything directly in small groups, and only large values in
     for (const n of [2, 100]) {
       t.false(sendsDirect('nats', bytes, n));
       t.true(sendsDirect('direct', bytes, n));
+      // On a TLS bus 'auto' keeps the data encrypted; 'direct' is the user's explicit choice.
+      t.false(sendsDirect('auto', bytes, n, true));
+      t.true(sendsDirect('direct', bytes, n, true));
     }
   }
 });

@@ -54,9 +54,14 @@ export const DIRECT_MIN_BYTES = 64 * 1024;
  */
 export const DIRECT_ALL_MAX_PARTITIONS = 8;
 
-/** Whether a chunk of a value of `bytes` bytes goes over the direct sockets in a group of `partitions`. */
-export function sendsDirect(transport: CollectiveTransport, bytes: number, partitions: number): boolean {
+/**
+ * Whether a chunk of a value of `bytes` bytes goes over the direct sockets in a group of
+ * `partitions`. On an encrypted bus `'auto'` keeps everything on NATS: the direct sockets are
+ * plain TCP, and a user who asked for TLS did not ask for data in the clear.
+ */
+export function sendsDirect(transport: CollectiveTransport, bytes: number, partitions: number, busEncrypted = false): boolean {
   if (transport !== 'auto') return transport === 'direct';
+  if (busEncrypted) return false;
   return partitions <= DIRECT_ALL_MAX_PARTITIONS || bytes >= DIRECT_MIN_BYTES;
 }
 
@@ -156,6 +161,8 @@ export class Communicator {
   private readonly others: number[];
   /** The transport of calls that do not name one. */
   defaultTransport: CollectiveTransport = 'auto';
+  /** The bus speaks TLS: `'auto'` then sends nothing over the (plain TCP) direct sockets. */
+  busEncrypted = false;
   private readonly links = new DirectLinks(
     (from, attempt, header, data) => this.receiveDirect(from, attempt, header, data),
     () => this.stats.refusedSockets++,
@@ -555,7 +562,7 @@ export class Communicator {
       if (call.error !== undefined) throw call.error;
       const base = { g: call.generation, s: call.seq, a: this.attempt, op: call.op, tag, c: k.c, n: k.n, o: k.o, len: k.len, d: k.d };
       const fields = k.dt ? { ...base, dt: k.dt } : base;
-      if (!sendsDirect(transport, k.len, this.partitions)) return overNats(to, encode('coll', fields));
+      if (!sendsDirect(transport, k.len, this.partitions, this.busEncrypted)) return overNats(to, encode('coll', fields));
       if (to !== 'all') return direct(to, fields);
       await Promise.all(others.map((p) => direct(p, fields)));
     };

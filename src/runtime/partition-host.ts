@@ -46,6 +46,7 @@ export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ s
   const advertiseHost = env.advertiseHost ?? bindHost;
   const comm = new Communicator(nc, subjects, partition, attempt, env.partitions);
   comm.defaultTransport = env.collectiveTransport;
+  comm.busEncrypted = env.bus.tls !== undefined || env.bus.url.startsWith('tls://');
   const peers = new Peers({
     nc,
     subjects,
