@@ -37,8 +37,8 @@ export type FrameHandler = (from: number, attempt: number, header: Uint8Array, d
 
 /**
  * Reads a byte stream as frames `[u32 header length][u32 data length][header][data]`. Each part is
- * copied once, as it arrives, into a buffer of its own: the data into a fresh buffer that starts
- * at offset 0, so a typed array can view it without another copy (no joining of reads, no
+ * copied once, as it arrives, into a buffer of its own: the data into one from the pool that
+ * starts at offset 0, so a typed array can view it without another copy (no joining of reads, no
  * realignment), and no read is kept after it was copied.
  */
 class FrameReader {
