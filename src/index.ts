@@ -14,7 +14,7 @@ export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js'
 export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
 export type { PartitionContext, EndpointHandler } from './api/context.js';
 export type { CollectiveMethods } from './collectives/methods.js';
-export type { CollectiveOptions, CollectiveStats } from './collectives/communicator.js';
+export type { CollectiveOptions, CollectiveStats, CollectiveTransport } from './collectives/communicator.js';
 export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
 export type { NumericArray } from './collectives/values.js';
 export type { Rows } from './runtime/rows.js';

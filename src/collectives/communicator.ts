@@ -30,9 +30,8 @@ export interface CollectiveOptions {
   inPlace?: boolean;
   /**
    * How this partition sends the call's data: `'nats'` through nats-server, `'direct'` over the
-   * partitions' own authenticated TCP sockets, `'auto'` as {@link sendsDirect} decides (direct
-   * in groups of up to {@link DIRECT_ALL_MAX_PARTITIONS}, else for values of
-   * {@link DIRECT_MIN_BYTES} and more). Each partition chooses for what it sends (a
+   * partitions' own authenticated TCP sockets, `'auto'` direct in groups of up to 8 partitions,
+   * else for values of 64 KB and more, and never on a TLS bus. Each partition chooses for what it sends (a
    * receiver takes both); default: the cluster's `collectiveTransport`, else `'auto'`.
    */
   transport?: CollectiveTransport;
