@@ -10,7 +10,15 @@ import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './protocol/subjects.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
-export type ServerRef = string | URL | { module: string | URL; export?: string };
+export type ServerRef =
+  | string
+  | URL
+  | {
+      /** The module, as a path (a relative one resolves against the current directory) or a URL. */
+      module: string | URL;
+      /** Name of the export within `module`. Default: `default`. */
+      export?: string;
+    };
 
 /** Options of a {@link Cluster}. Validated once, by its constructor. */
 export interface ClusterOptions<Row = unknown, Config = unknown> {
@@ -36,7 +44,14 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /** Credentials for `natsUrl`, used by the driver, the workers and the Spark runner alike. */
   natsAuth?: NatsAuthOption;
   /** TLS for `natsUrl`: the CA to verify the server with, and a client certificate for mutual TLS. */
-  natsTls?: { caFile?: string; certFile?: string; keyFile?: string };
+  natsTls?: {
+    /** PEM file of the CA that signed the server's certificate; without it, the system's CAs. */
+    caFile?: string;
+    /** PEM file of the client certificate for mutual TLS; needs `keyFile`. */
+    certFile?: string;
+    /** PEM file of the client certificate's private key; needs `certFile`. */
+    keyFile?: string;
+  };
   /**
    * Address (`host` or `host:port`) the private nats-server listens on. Default: 127.0.0.1, or for
    * a Spark master on other hosts the driver's address as Spark uses it (`spark.driver.bindAddress`,
@@ -49,7 +64,16 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * Serve the private nats-server over TLS only: `true` makes a CA and certificate for the run,
    * or give your own PEM files. Driver, workers and runner verify the server against the CA.
    */
-  tls?: boolean | { certFile: string; keyFile: string; caFile: string };
+  tls?:
+    | boolean
+    | {
+        /** PEM file of the server's certificate. */
+        certFile: string;
+        /** PEM file of the server certificate's private key. */
+        keyFile: string;
+        /** PEM file of the CA that signed `certFile`; driver, workers and runner verify the server with it. */
+        caFile: string;
+      };
   /** Path of the nats-server binary; default: `$SPS_NATS_SERVER`, then `.venv`, then the `npx sps setup` cache, then `PATH`. */
   natsServer?: string;
   /** Prefix of the cluster id (letters, digits, `_`, `-`). Default: `sps`. */
@@ -172,7 +196,25 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
-export type NatsAuthOption = { token: string } | { user: string; pass: string } | { nkeySeed: string } | { credsFile: string };
+export type NatsAuthOption =
+  | {
+      /** The server's authentication token. */
+      token: string;
+    }
+  | {
+      /** User name. */
+      user: string;
+      /** The user's password. */
+      pass: string;
+    }
+  | {
+      /** The user's nkey seed (the private key, as in an nkey seed file). */
+      nkeySeed: string;
+    }
+  | {
+      /** Path of a `.creds` file (JWT and nkey seed); the driver reads it and hands its text to workers. */
+      credsFile: string;
+    };
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions<Row, Config> {
@@ -195,13 +237,32 @@ export interface ResolvedOptions<Row, Config> {
   /** Option `natsAuth` as resolved; see {@link ClusterOptions}. */
   natsAuth: NatsAuthOption | undefined;
   /** Option `natsTls` as resolved; see {@link ClusterOptions}. */
-  natsTls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
+  natsTls:
+    | {
+        /** PEM file of the CA that signed the server's certificate. */
+        caFile?: string;
+        /** PEM file of the client certificate for mutual TLS. */
+        certFile?: string;
+        /** PEM file of the client certificate's private key. */
+        keyFile?: string;
+      }
+    | undefined;
   /** Option `natsListen` as resolved; see {@link ClusterOptions}. */
   natsListen: string | undefined;
   /** Option `natsAdvertiseUrl` as resolved; see {@link ClusterOptions}. */
   natsAdvertiseUrl: string | undefined;
   /** Option `tls` as resolved; see {@link ClusterOptions}. */
-  tls: false | true | { certFile: string; keyFile: string; caFile: string };
+  tls:
+    | false
+    | true
+    | {
+        /** PEM file of the server's certificate. */
+        certFile: string;
+        /** PEM file of the server certificate's private key. */
+        keyFile: string;
+        /** PEM file of the CA that signed `certFile`. */
+        caFile: string;
+      };
   /** Option `natsServer` as resolved; see {@link ClusterOptions}. */
   natsServer: string | undefined;
   /** Option `name` as resolved; see {@link ClusterOptions}. */
@@ -238,6 +299,7 @@ export interface ResolvedOptions<Row, Config> {
   logger: Logger;
   /** The level the workers log at. */
   logLevel: LogLevel;
+  /** Option `inspect` as resolved; see {@link ClusterOptions}. */
   inspect: Inspector | undefined;
   /** Option `master` as resolved; see {@link ClusterOptions}. */
   master: string | undefined;
@@ -257,6 +319,7 @@ export interface ResolvedOptions<Row, Config> {
   format: 'arrow' | 'rows' | undefined;
   /** Option `longs` as resolved; see {@link ClusterOptions}. */
   longs: 'number' | 'bigint';
+  /** Option `collectiveTransport` as resolved (default `'auto'`); see {@link ClusterOptions}. */
   collectiveTransport: 'nats' | 'direct' | 'auto';
 }
 

@@ -15,25 +15,42 @@ import { toWireError, type PartitionState, type WireError } from '../protocol/ty
 
 /** Input of the partition server actor. */
 export interface PartitionServerInput {
+  /** Index of the partition this server serves, from 0. */
   partition: number;
+  /** Attempt number of this worker process (0 first, higher on each retry of the partition). */
   attempt: number;
 }
 
 /** Where the partition's server is bound. */
 export interface Binding {
+  /** Host the server is bound to (the worker's host when it has no HTTP server). */
   host: string;
+  /** Port of the HTTP server, or `null` when the partition serves over NATS only. */
   port: number | null;
 }
 
 /** Context of the partition server actor. */
 export interface PartitionServerContext extends PartitionServerInput {
+  /** Where the server is bound; absent until `listen` resolved. */
   binding?: Binding;
+  /** A shutdown arrived (or registration said the cluster is stopping) before serving: drain as soon as serving is reached. */
   shutdownRequested: boolean;
+  /** Why the actor failed: a failed effect's error or a `FAIL` event's; set only in `failed`. */
   error?: WireError;
 }
 
 /** Events the partition server actor accepts. */
-export type PartitionServerEvent = { type: 'SHUTDOWN' } | { type: 'FAIL'; error: WireError };
+export type PartitionServerEvent =
+  | {
+      /** The driver broadcast a shutdown: drain once serving. */
+      type: 'SHUTDOWN';
+    }
+  | {
+      /** Fail now, e.g. the NATS connection closed or the driver's heartbeat stopped. */
+      type: 'FAIL';
+      /** The reason, kept in the context's `error`. */
+      error: WireError;
+    };
 
 function notProvided(name: string): () => Promise<never> {
   return () => Promise.reject(new SparkPartitionServerError('SPS_NOT_PROVIDED', `partition server effect "${name}" was not provided`));

@@ -22,15 +22,19 @@ import type { Member, PartitionState, Registration, WireError } from '../protoco
 
 /** Input of the supervisor actor. */
 export interface SupervisorInput {
+  /** Number of partitions in the run (option `partitions`). */
   partitions: number;
   /** From `LAUNCHED`: until every partition registered / serves. */
   registerTimeoutMs: number;
+  /** From `LAUNCHED`: ms until every partition serves, else `failed` with `SPS_START_TIMEOUT` (stage `serve`). */
   startTimeoutMs: number;
+  /** From `STOP`: ms until every partition's result is in, else `failed` with `SPS_STOP_TIMEOUT`. */
   stopTimeoutMs: number;
 }
 
 /** Why the supervisor failed. */
 export interface SupervisorFailure {
+  /** Kind of failure; the cluster throws the matching error (`StartTimeoutError`, `StopTimeoutError`, `PartitionFailedError`, `ComponentLostError`). */
   code: 'SPS_START_TIMEOUT' | 'SPS_STOP_TIMEOUT' | 'SPS_PARTITION_FAILED' | 'SPS_COMPONENT_LOST';
   /** For a lost component: which one (`nats-server`, `bus connection`, `spark-submit`). */
   component?: string;
@@ -40,16 +44,36 @@ export interface SupervisorFailure {
   detail: string;
   /** For a start timeout: the stage that ran out of time. */
   stage?: 'register' | 'serve';
+  /** For a lost partition (`SPS_PARTITION_FAILED`): how many attempts failed. */
   failures?: number;
+  /** For a lost partition (`SPS_PARTITION_FAILED`): the error of its last attempt. */
   lastError?: string;
 }
 
 /** Context of the supervisor actor. */
 export interface SupervisorContext extends SupervisorInput {
+  /** Each registered partition's current attempt, by partition; a partition that never registered has no entry. */
   members: Record<number, Member>;
-  results: Record<number, { attempt: number; records: unknown[] }>;
+  /** Results accepted so far, by partition: one per partition, from its current attempt. */
+  results: Record<
+    number,
+    {
+      /** The attempt that delivered the result. */
+      attempt: number;
+      /** The records the partition server returned. */
+      records: unknown[];
+    }
+  >;
   /** Partitions that ran out of attempts. */
-  lost: Record<number, { failures: number; error: string }>;
+  lost: Record<
+    number,
+    {
+      /** Attempts that failed (0 for a partition taken down by a lost Spark job). */
+      failures: number;
+      /** The last attempt's error, or the Spark job's. */
+      error: string;
+    }
+  >;
   /** The last error each partition reported, from any attempt. */
   lastErrors: Record<number, string>;
   /** Bumped on every membership change; lets receivers drop out-of-order views. */
@@ -63,21 +87,83 @@ export interface SupervisorContext extends SupervisorInput {
   stale: number;
   /** Messages that could not be decoded (ignored). */
   malformed: number;
+  /** Why the supervisor failed or is degraded; absent while nothing failed. */
   failure?: SupervisorFailure;
 }
 
 /** Events the supervisor actor accepts. */
 export type SupervisorEvent =
-  | { type: 'REGISTER'; registration: Registration }
-  | { type: 'STATE'; partition: number; attempt: number; state: PartitionState; error?: WireError }
-  | { type: 'RESULT'; partition: number; attempt: number; records: unknown[] }
-  | { type: 'ATTEMPT_FAILED'; partition: number; attempt: number; error: string }
-  | { type: 'GAVE_UP'; partition: number; failures: number; error: string; all?: boolean }
-  | { type: 'FAULT'; component: string; error: string }
-  | { type: 'MALFORMED' }
+  | {
+      /** A partition's attempt registered. */
+      type: 'REGISTER';
+      /** What it sent; an attempt older than the current member's is counted stale. */
+      registration: Registration;
+    }
+  | {
+      /** A partition reported a state change. */
+      type: 'STATE';
+      /** The reporting partition. */
+      partition: number;
+      /** The reporting attempt; only the current member's changes it. */
+      attempt: number;
+      /** The state the attempt entered. */
+      state: PartitionState;
+      /** Why, when `state` is `failed`. */
+      error?: WireError;
+    }
+  | {
+      /** The launcher received a partition's result. */
+      type: 'RESULT';
+      /** The partition the result is from. */
+      partition: number;
+      /** The attempt that produced it; accepted only from the current member, once. */
+      attempt: number;
+      /** The records the partition server returned. */
+      records: unknown[];
+    }
+  | {
+      /** The launcher saw a worker process die or hang. */
+      type: 'ATTEMPT_FAILED';
+      /** The partition of the failed worker. */
+      partition: number;
+      /** The attempt that failed. */
+      attempt: number;
+      /** Why, as text (exit code, signal or last output line). */
+      error: string;
+    }
+  | {
+      /** The launcher gave up on a partition: it is lost. */
+      type: 'GAVE_UP';
+      /** The lost partition. */
+      partition: number;
+      /** Attempts that failed. */
+      failures: number;
+      /** The last attempt's error. */
+      error: string;
+      /** `true` when the whole Spark job failed, taking every partition still owing a result. */
+      all?: boolean;
+    }
+  | {
+      /** A component the run needs went away: the supervisor fails. */
+      type: 'FAULT';
+      /** Which one: `nats-server`, `bus connection`, `spark-submit`. */
+      component: string;
+      /** What happened to it. */
+      error: string;
+    }
+  | {
+      /** A control message did not decode (counted in `malformed`). */
+      type: 'MALFORMED';
+    }
   /** The launcher has launched every partition (after the Spark application and the submit): the start timeouts run from here. */
-  | { type: 'LAUNCHED' }
-  | { type: 'STOP' };
+  | {
+      /** Every partition is launched: the register and start timeouts start. */
+      type: 'LAUNCHED';
+    }
+  | {
+      /** `stop()` was called: broadcast the shutdown and collect the results. */
+      type: 'STOP';
+    };
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

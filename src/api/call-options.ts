@@ -1,6 +1,8 @@
 /** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
 export interface CallOptions {
+  /** Ms before the call rejects. Default: option `requestTimeoutMs` for requests, 30000 ms for `waitForPeers`. */
   timeoutMs?: number;
+  /** Abandons the call when it aborts; an already aborted signal rejects at once. */
   signal?: AbortSignal;
 }
 

@@ -62,7 +62,22 @@ export interface SparkEvent {
    * For `stage`: a stage of the job whose task counts changed (tasks running, completed and failed
    * out of `tasks`; `attempt` counts the stage's retries, e.g. a barrier group restarting).
    */
-  stage?: { id: number; attempt: number; name: string; tasks: number; active: number; completed: number; failed: number };
+  stage?: {
+    /** Spark's stage id. */
+    id: number;
+    /** Spark's attempt id of the stage: 0 first, one more on each retry. */
+    attempt: number;
+    /** Spark's name of the stage (the call site of its action), cut to 1024 characters. */
+    name: string;
+    /** Tasks in the stage: one per partition. */
+    tasks: number;
+    /** Tasks running now. */
+    active: number;
+    /** Tasks completed. */
+    completed: number;
+    /** Task attempts that failed so far. */
+    failed: number;
+  };
   /** Spark's job group, for `job_started`. */
   group?: string;
   /** For `job_failed`: Spark's error, and whether the run cancelled it. */

@@ -35,7 +35,19 @@ export type { CallOptions } from './call-options.js';
 const STOPPED_DURING_START = Symbol('stopped during start');
 
 /** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
-export type PartitionReply<T = unknown> = { ok: true; value: T } | { ok: false; error: RequestError };
+export type PartitionReply<T = unknown> =
+  | {
+      /** The partition answered without error. */
+      ok: true;
+      /** What its handler returned. */
+      value: T;
+    }
+  | {
+      /** The request failed. */
+      ok: false;
+      /** Why: not serving, timed out, unknown endpoint, or its handler threw (the error's `code` says which). */
+      error: RequestError;
+    };
 
 /** Where a partition's server can be reached. */
 export interface HostAddress {

@@ -40,7 +40,18 @@ const Members = Type.Array(MemberSchema, { maxItems: 65536 });
 const Ms = Type.Number({ minimum: 0, maximum: 1e9 });
 
 /** One endpoint's request counters in a `stats` report; `name` is e.g. `nats get_list` or `http GET /app/sum`. */
-export const RequestStatsSchema = Obj({ name: Str(300), requests: Int(), errors: Int(), p50: Type.Optional(Ms), p99: Type.Optional(Ms) });
+export const RequestStatsSchema = Obj({
+  /** The endpoint, `nats <endpoint>` or `http <METHOD> <path>`; `total` for the sum over all of them. */
+  name: Str(300),
+  /** Requests answered since the attempt began. */
+  requests: Int(),
+  /** Of those, the requests whose handler threw or rejected. */
+  errors: Int(),
+  /** Median latency (ms) over the last report's interval; absent when it had no request. */
+  p50: Type.Optional(Ms),
+  /** 99th-percentile latency (ms) over the last report's interval; absent when it had no request. */
+  p99: Type.Optional(Ms),
+});
 
 /** Fields of every message type, by type. */
 export const MESSAGE_SCHEMAS = {

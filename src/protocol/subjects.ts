@@ -37,6 +37,7 @@ export function isSubjectToken(s: string): boolean {
 
 /** Subjects of one cluster run. */
 export interface Subjects {
+  /** `sps.<clusterId>`: every subject of the run starts with it. */
   readonly prefix: string;
   /** `register` of one partition, or (`'*'`) the wildcard the supervisor listens on. */
   register(partition: number | '*'): string;
@@ -46,10 +47,13 @@ export interface Subjects {
   stats(partition: number | '*'): string;
   /** `transition` reports of one partition's server actor, or (`'*'`) the wildcard the driver's inspection listens on. */
   inspect(partition: number | '*'): string;
+  /** The driver's broadcast telling every partition to drain. */
   readonly shutdown: string;
   /** The driver's heartbeat to every partition. */
   readonly heartbeat: string;
+  /** The driver's broadcast of membership changes (`members-delta`). */
   readonly members: string;
+  /** Request/reply: asks the supervisor for the whole membership view (`members`). */
   readonly membersGet: string;
   /** The subject of one endpoint of one attempt of one partition. */
   endpoint(partition: number, attempt: number, name: string): string;

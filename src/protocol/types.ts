@@ -6,22 +6,29 @@ export type PartitionState = (typeof PARTITION_STATES)[number];
 
 /** An error as it travels between processes. */
 export interface WireError {
+  /** Machine-readable code: the thrown error's own `code` when it is a string, else one such as `SPS_HANDLER_ERROR`. */
   code: string;
+  /** The error's message (for a thrown non-Error, its string form). */
   message: string;
 }
 
 /** What the supervisor knows of one partition's current attempt. */
 export interface Member {
+  /** Index of the partition, from 0. */
   partition: number;
+  /** Attempt number of the partition's current worker: 0 first, higher on each retry. */
   attempt: number;
   /** Host the partition's HTTP server is bound to (or the worker's host when it has none). */
   host: string;
   /** Port of the partition's HTTP server, `null` for servers without HTTP. */
   port: number | null;
+  /** Process id of the worker, on its own host. */
   pid: number;
+  /** The lifecycle state the current attempt last reported. */
   state: PartitionState;
   /** Names of the NATS endpoints the partition serves. */
   endpoints: string[];
+  /** Why the attempt failed; present with state `failed` only. */
   error?: WireError;
   /** Port of the partition's direct collective socket on `host`, if it opened one. */
   peerPort?: number;
@@ -29,11 +36,17 @@ export interface Member {
 
 /** A registration as sent by a partition server. */
 export interface Registration {
+  /** Partition of the registering worker (from the subject it registered on, not a message field). */
   partition: number;
+  /** Attempt number of the worker: 0 first, higher on each retry. */
   attempt: number;
+  /** Host its HTTP server is bound to (or the worker's host when it has none). */
   host: string;
+  /** Port of its HTTP server, `null` for servers without HTTP. */
   port: number | null;
+  /** Process id of the worker. */
   pid: number;
+  /** Names of the NATS endpoints it serves. */
   endpoints: string[];
   /** Port of the attempt's direct collective socket on `host`, if it opened one. */
   peerPort?: number;
