@@ -6,7 +6,7 @@
 import test from 'ava';
 import { LOG_TAIL_LINES, RunMonitor, TIMELINE_ENTRIES } from '../src/dashboard/run-monitor.js';
 import type { StatsReport } from '../src/protocol/messages.js';
-import { RequestStats } from '../src/runtime/request-stats.js';
+import { MAX_REPORTED_ENDPOINTS, RequestStats } from '../src/runtime/request-stats.js';
 import type { HttpRequest } from '../src/transport/http.js';
 
 const ID = 'sps-test';
@@ -109,4 +109,30 @@ test('a worker’s request counters: per endpoint and in total, errors from thro
   const second = stats.take(3, 1000);
   t.deepEqual([second.total.requests, second.total.errors], [8, 2], 'counts are cumulative');
   t.is(second.total.p50, undefined, 'no request in the second interval: no percentiles');
+});
+
+test('a partition reports its counters only when they changed, and once more when the rate is back at rest', (t) => {
+  const stats = new RequestStats();
+  const ping = stats.counter('nats ping');
+  t.is(stats.takeIfChanged(0, 500), undefined, 'nothing served yet: no report');
+  stats.record(ping, performance.now(), false);
+  stats.record(ping, performance.now(), true);
+  const first = stats.takeIfChanged(0, 500);
+  t.like(first, { attempt: 0, intervalMs: 500, total: { requests: 2, errors: 1 } });
+  t.truthy(first?.total.p50, 'the interval’s latencies are in the report');
+  const rest = stats.takeIfChanged(0, 500);
+  t.like(rest, { total: { requests: 2, errors: 1 } }, 'one report shows the rate at rest');
+  t.is(rest?.total.p50, undefined);
+  t.is(stats.takeIfChanged(0, 500), undefined, 'idle: no report');
+  t.is(stats.takeIfChanged(0, 500), undefined);
+  stats.record(ping, performance.now(), false);
+  t.like(stats.takeIfChanged(0, 500), { total: { requests: 3, errors: 1 } });
+});
+
+test('a report carries at most the schema’s number of endpoints', (t) => {
+  const stats = new RequestStats();
+  for (let i = 0; i < MAX_REPORTED_ENDPOINTS + 5; i++) stats.record(stats.counter(`http GET /r${i}`), performance.now(), false);
+  const r = stats.takeIfChanged(0, 500);
+  t.is(r?.endpoints.length, MAX_REPORTED_ENDPOINTS);
+  t.is(r?.total.requests, MAX_REPORTED_ENDPOINTS + 5, 'the total still counts every endpoint');
 });

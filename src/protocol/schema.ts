@@ -83,8 +83,8 @@ export const MESSAGE_SCHEMAS = {
     error: Type.Optional(WireErrorSchema),
   }),
   /**
-   * A partition's request counters (on `ctl.stats.<partition>`, every heartbeat interval while it
-   * serves): per endpoint and in total, requests and errors since the attempt began, and the
+   * A partition's request counters (on `ctl.stats.<partition>`, at a heartbeat tick where they
+   * changed since the last report, and once more when the rate is back at rest): per endpoint and in total, requests and errors since the attempt began, and the
    * latency percentiles (ms) of the requests answered in the last `intervalMs` (absent when none).
    */
   stats: Obj({ attempt: Int(), intervalMs: Int(), total: RequestStatsSchema, endpoints: Type.Array(RequestStatsSchema, { maxItems: 1024 }) }),

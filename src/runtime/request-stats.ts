@@ -1,14 +1,18 @@
 /**
  * A partition's request counters: per endpoint (NATS and HTTP), requests and errors since the
  * attempt began, and a latency histogram of the requests answered since the last report. The
- * worker publishes them as a `stats` message every heartbeat interval; the driver's dashboard
- * turns them into requests/s, errors and p50/p99.
+ * worker publishes them as a `stats` message at a heartbeat tick only when they changed (plus one
+ * report that shows the rate back at rest), so an idle partition sends none; the driver's
+ * dashboard turns them into requests/s, errors and p50/p99.
  */
 import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
 import type { NatsConnection } from '../transport/bus.js';
 import { encodeStats, type StatsReport } from '../protocol/messages.js';
 import type { HttpHandler, HttpResult } from '../transport/http.js';
+
+/** At most this many endpoints in one report: the schema's bound, so a report always decodes. */
+export const MAX_REPORTED_ENDPOINTS = 1024;
 
 /** Latencies are recorded in microseconds, from 1 µs up to an hour, to 2 significant digits. */
 const HIGHEST_US = 3_600_000_000;
@@ -41,6 +45,9 @@ function report(c: EndpointCounter): Reported {
 export class RequestStats {
   private readonly byName = new Map<string, EndpointCounter>();
   private readonly total = new EndpointCounter('total');
+  /** Requests in total at the last report, and how many that report added. */
+  private reported = 0;
+  private lastDelta = 0;
 
   /** The counter of one endpoint, e.g. `nats get_list` or `http GET /app/sum`; made on first use. */
   counter(name: string): EndpointCounter {
@@ -67,7 +74,21 @@ export class RequestStats {
       total.errors += c.errors;
       total.window.add(c.window);
     }
-    return { attempt, intervalMs, total: report(total), endpoints: [...this.byName.values()].map(report) };
+    this.lastDelta = total.requests - this.reported;
+    this.reported = total.requests;
+    const endpoints = [...this.byName.values()].slice(0, MAX_REPORTED_ENDPOINTS).map(report);
+    return { attempt, intervalMs, total: report(total), endpoints };
+  }
+
+  /**
+   * Like {@link take}, or `undefined` when the report would say nothing new: no request since the
+   * last report, which itself already showed the rate at rest (or there was none yet).
+   */
+  takeIfChanged(attempt: number, intervalMs: number): StatsReport | undefined {
+    let requests = 0;
+    for (const c of this.byName.values()) requests += c.requests;
+    if (requests === this.reported && this.lastDelta === 0) return undefined;
+    return this.take(attempt, intervalMs);
   }
 
   /**
@@ -114,14 +135,20 @@ export function requestStatsOf(ctx: object): RequestStats | undefined {
   return (ctx as { [REQUEST_STATS]?: RequestStats })[REQUEST_STATS];
 }
 
-/** Publishes `stats` every `intervalMs` on `subject` until stopped; the timer never keeps the process alive. */
+/**
+ * Publishes `stats` on `subject` at every `intervalMs` tick where they changed, until stopped; the
+ * timer never keeps the process alive. Skipped ticks had no request, so a report's `intervalMs`
+ * (the time since the previous tick) spans every request it adds.
+ */
 export function reportStats(nc: NatsConnection, subject: string, stats: RequestStats, attempt: number, intervalMs: number): { stop(): void } {
   let last = performance.now();
   const timer = setInterval(() => {
     const now = performance.now();
     const took = Math.max(0, Math.round(now - last));
     last = now;
-    if (!nc.isClosed()) nc.publish(subject, encodeStats(stats.take(attempt, took)));
+    if (nc.isClosed()) return;
+    const report = stats.takeIfChanged(attempt, took);
+    if (report) nc.publish(subject, encodeStats(report));
   }, intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
