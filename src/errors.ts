@@ -74,10 +74,18 @@ export class PartitionFailedError extends SparkPartitionServerError {
   readonly partition: number;
   /** How many attempts failed. */
   readonly failures: number;
-  constructor(partition: number, failures: number, lastError: string) {
-    super('SPS_PARTITION_FAILED', `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}`);
+  /** Every partition lost in the run, `partition` first (others were lost after it). */
+  readonly partitions: number[];
+  /** `alsoLost`: partitions lost after `partition`, and what each went through. */
+  constructor(partition: number, failures: number, lastError: string, alsoLost?: { partitions: number[]; detail: string }) {
+    super(
+      'SPS_PARTITION_FAILED',
+      `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}` +
+        (alsoLost?.partitions.length ? `. Also lost: ${alsoLost.detail}` : ''),
+    );
     this.partition = partition;
     this.failures = failures;
+    this.partitions = [partition, ...(alsoLost?.partitions ?? [])];
   }
 }
 

@@ -273,6 +273,39 @@ test('a partition lost after start degrades the run at once; STOP still collects
   t.deepEqual(Object.keys(run.snapshot.context.results), ['0', '2']);
 });
 
+test('a second partition lost after start is taken in too: its own lost entry, the failure names both, and STOP settles with the third result', (t) => {
+  const { run, shutdowns } = supervisor(3, 60_000, 60_000);
+  for (const p of [0, 1, 2]) serve(run, p, 0);
+  run.send({ type: 'ATTEMPT_FAILED', partition: 1, attempt: 0, error: 'killed by SIGKILL' });
+  run.send({ type: 'GAVE_UP', partition: 1, failures: 1, error: 'killed by SIGKILL' });
+  t.is(run.value, 'degraded');
+  run.advance(5000);
+  run.send({ type: 'ATTEMPT_FAILED', partition: 2, attempt: 0, error: 'killed by SIGTERM' });
+  run.send({ type: 'GAVE_UP', partition: 2, failures: 1, error: 'killed by SIGTERM' });
+  t.is(run.value, 'degraded');
+  t.deepEqual(Object.keys(run.snapshot.context.lost), ['1', '2']);
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1, 2] });
+  run.send({ type: 'STOP' });
+  t.is(shutdowns(), 1);
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  // Settled by the last result, not by the stop timeout.
+  t.is(run.value, 'failed');
+  t.deepEqual(run.pendingDelays(), []);
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1, 2] });
+  t.regex(run.snapshot.context.failure!.detail, /partition 1: .*killed by SIGKILL; partition 2: .*killed by SIGTERM/);
+});
+
+test('a partition lost while stopping is added to the failure, not put in place of the earlier one', (t) => {
+  const { run } = supervisor(3);
+  for (const p of [0, 1, 2]) serve(run, p, 0);
+  run.send({ type: 'GAVE_UP', partition: 0, failures: 2, error: 'first' });
+  run.send({ type: 'STOP' });
+  run.send({ type: 'GAVE_UP', partition: 2, failures: 1, error: 'second' });
+  run.send({ type: 'RESULT', partition: 1, attempt: 0, records: [] });
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [0, 2], failures: 2, lastError: 'first' });
+});
+
 test('a lost component fails the run at once and marks every member that owed a result', (t) => {
   const { run } = supervisor(2);
   for (const p of [0, 1]) serve(run, p, 0);

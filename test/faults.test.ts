@@ -117,3 +117,26 @@ test.serial('a NATS server you run that restarts within the reconnect window is 
   await cluster.stop();
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
 });
+
+test('a second partition lost after start is lost too: both get a `lost` event, and stop() settles on the last result naming both', async (t) => {
+  // A stop that waited for its timeout would outlast the test's own.
+  t.timeout(120_000);
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4, 5, 6], partitions: 3, maxFailures: 1, stopTimeoutMs: 600_000, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  const lost: number[] = [];
+  cluster.on('member', (e) => {
+    if (e.kind === 'lost') lost.push(e.partition);
+  });
+  await cluster.start();
+  process.kill(cluster.members[1]!.pid, 'SIGKILL');
+  await waitUntil(() => lost.includes(1), 30_000, 'partition 1 lost');
+  process.kill(cluster.members[2]!.pid, 'SIGKILL');
+  await waitUntil(() => lost.includes(2), 30_000, 'partition 2 lost');
+  t.deepEqual(lost, [1, 2]);
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: PartitionFailedError });
+  t.is(err!.partition, 1);
+  t.deepEqual(err!.partitions, [1, 2]);
+  t.regex(err!.message, /Partition 1 failed 1 time\(s\).*killed by SIGKILL.*Also lost: partition 2 \(failed 1 time\(s\): killed by SIGKILL/);
+  t.deepEqual([...cluster.result().keys()], [0]);
+  t.deepEqual(cluster.workerPids, []);
+});

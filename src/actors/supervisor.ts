@@ -14,7 +14,8 @@ import type { Member, PartitionState, Registration, WireError } from '../protoco
  * - a partition out of attempts while starting, the start or stop timeout, or a component lost
  *   (`FAULT`: the bus, nats-server, Spark) → `failed`, with the cause in `context.failure`;
  * - a partition out of attempts after start → `degraded` at once (the cause in `failure`); the
- *   others keep serving until STOP, which collects their results and ends in `failed`;
+ *   others keep serving until STOP, which collects their results and ends in `failed`; every
+ *   partition lost later (also while stopping) is added to the same failure;
  * - a lost Spark job (`GAVE_UP` with `all`) takes every member down with it → `failed`.
  *
  * Pure definition: `publishMembers` and `broadcastShutdown` are supplied with `machine.provide()`.
@@ -296,13 +297,17 @@ export const supervisorMachine = setup({
     }),
     failLost: assign(({ context, event }) => {
       if (event.type !== 'GAVE_UP') return {};
+      // A partition lost after another joins the failure; the first stays the one it is about.
+      const earlier = context.failure?.code === 'SPS_PARTITION_FAILED' ? context.failure : undefined;
+      const partitions = earlier ? [...new Set([...earlier.partitions, event.partition])] : [event.partition];
+      const lastErrors = { ...context.lastErrors, [event.partition]: context.lastErrors[event.partition] ?? event.error };
       return {
         failure: {
           code: 'SPS_PARTITION_FAILED' as const,
-          partitions: [event.partition],
-          detail: describe(context, [event.partition]),
-          failures: event.failures,
-          lastError: event.error,
+          partitions,
+          detail: describe({ ...context, lastErrors }, partitions),
+          failures: earlier?.failures ?? event.failures,
+          lastError: earlier?.lastError ?? event.error,
         },
       };
     }),
@@ -372,7 +377,11 @@ export const supervisorMachine = setup({
     // A partition is lost for good; the others serve on until STOP collects what they produced.
     degraded: {
       on: {
-        GAVE_UP: { guard: 'takesAll', target: 'failed', actions: ['markLost', 'publishMembers'] },
+        GAVE_UP: [
+          { guard: 'takesAll', target: 'failed', actions: ['markLost', 'publishMembers'] },
+          // Another partition lost: it owes no result either, and the failure names it too.
+          { actions: ['failLost', 'markLost', 'publishMembers'] },
+        ],
         STOP: 'stopping',
       },
     },

@@ -498,7 +498,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       );
     }
     // What failed the cluster after start comes first; a failed start() has thrown its error already.
-    const failure = this.failure ?? stopFailure;
+    // A lost partition's error made at the time names the partitions lost so far; the final one names all.
+    const failure = stopFailure instanceof PartitionFailedError ? stopFailure : (this.failure ?? stopFailure);
     this.failure = undefined;
     if (failure) {
       this.setStatus('failed', failure);
@@ -586,7 +587,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       return new StartTimeoutError(stage === 'register' ? this.options.registerTimeoutMs : this.options.startTimeoutMs, f.partitions, f.detail, stage);
     }
     if (f.code === 'SPS_STOP_TIMEOUT') return new StopTimeoutError(this.options.stopTimeoutMs, resultsMissing(ctx));
-    return new PartitionFailedError(f.partitions[0]!, f.failures ?? 0, f.lastError ?? f.detail);
+    const [first, ...others] = f.partitions;
+    const alsoLost = others.length ? { partitions: others, detail: describeLost(ctx, others) } : undefined;
+    return new PartitionFailedError(first!, f.failures ?? 0, f.lastError ?? f.detail, alsoLost);
   }
 
   /** Stops everything the run started, whatever state it is in. */
@@ -608,6 +611,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     await run.bus?.stop();
     if (run.exitHook) process.removeListener('exit', run.exitHook);
   }
+}
+
+/** What each lost partition went through, for the error that names it after the first. */
+function describeLost(ctx: SupervisorContext, partitions: number[]): string {
+  return partitions.map((p) => `partition ${p} (failed ${ctx.lost[p]?.failures ?? 0} time(s): ${ctx.lost[p]?.error ?? 'no error reported'})`).join('; ');
 }
 
 function send(actor: SupervisorActor, event: Parameters<SupervisorActor['send']>[0]): void {
