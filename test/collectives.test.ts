@@ -46,7 +46,7 @@ function expectedSuite(n: number, p: number, rows: number[], large: boolean) {
     smallInPlace: [true, sumP + n, 2 * n],
     inPlaceOfNumber: 'SPS_COLLECTIVE_ARGUMENT',
     generation: 0,
-    stats: { generation: 0, stale: 0, malformed: 0, overflow: 0, refusedSockets: 0 },
+    stats: { generation: 0, stale: 0, malformed: 0, overflow: 0, refusedSockets: 0, heldChunks: 0, heldBytes: 0 },
   };
   if (!large) return small;
   return {

@@ -7,6 +7,7 @@ import type { Member } from '../protocol/types.js';
 import type { NatsConnection } from '../transport/bus.js';
 import type { CallChannel, Chunk } from './channel.js';
 import { DirectLinks } from './direct.js';
+import { HeldChunks, type HeldChunk } from './held-chunks.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
 
@@ -72,8 +73,14 @@ export interface CollectiveStats {
   stale: number;
   /** Messages that did not decode or did not fit their call (dropped). */
   malformed: number;
-  /** Messages dropped because too many were held for calls this partition had not made yet. */
+  /**
+   * Messages dropped because too much was held for calls this partition had not made yet (the
+   * ones needed latest go first), or because they were for a generation more than one ahead.
+   */
   overflow: number;
+  /** Chunks held now for calls this partition has not reached, and their cost in bytes (payload and overhead). */
+  heldChunks: number;
+  heldBytes: number;
   /** Bytes of collective data this partition sent over direct sockets (the rest went over NATS). */
   directBytesSent: number;
   /** Sockets to this partition's direct port closed for want of a valid, unused ticket. */
@@ -86,8 +93,6 @@ export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 30_000;
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
 /** Calls ahead of this partition's next one for which peers' messages are held. */
 const SEQ_WINDOW = 1024;
-/** Bytes held for calls this partition has not made yet, or for a generation it has not seen yet. */
-const HOLD_BYTES = 512 * 1024 * 1024;
 /**
  * Unacknowledged bytes a partition may have sent one peer over NATS: with n−1 senders nats-server
  * holds at most (n−1)× this for a receiver, far below its per-client pending limit (64 MB).
@@ -101,7 +106,6 @@ const DIRECT_SUBJECT = 'direct';
 const EMPTY = new Uint8Array(0);
 
 type Waiter = { resolve: (c: Chunk) => void; reject: (e: unknown) => void };
-type Held = Chunk & { g: number; s: number; a: number };
 
 /** One collective call in progress. */
 class Call {
@@ -145,16 +149,17 @@ export class Communicator {
   private floor = 0;
   private readonly finished = new Set<number>();
   private readonly calls = new Map<number, Call>();
-  /** Chunks that arrived before their receive, by call and key. */
-  private readonly boxes = new Map<number, Map<string, Chunk>>();
   /** Who sent anything for a call (to name who never arrived on a timeout). */
   private readonly arrived = new Map<number, Set<number>>();
-  /** Chunks of a generation this partition has not heard of yet. */
-  private future: Held[] = [];
-  private heldBytes = 0;
+  /** Chunks that arrived before their receive, of this generation or the next. */
+  private readonly held = new HeldChunks((dropped) => (this.counts.overflow += dropped));
   private readonly readyWaiters = new Set<() => void>();
   private readonly subs: Subscription[] = [];
-  readonly stats: CollectiveStats = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
+  private readonly counts = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
+  /** What this partition counted, and holds now. */
+  get stats(): CollectiveStats {
+    return { ...this.counts, heldChunks: this.held.chunks, heldBytes: this.held.bytes };
+  }
   readonly chunkBytes: number;
   /** Every partition but this one. */
   private readonly others: number[];
@@ -164,7 +169,7 @@ export class Communicator {
   busEncrypted = false;
   private readonly links = new DirectLinks(
     (from, attempt, header, data) => this.receiveDirect(from, attempt, header, data),
-    () => this.stats.refusedSockets++,
+    () => this.counts.refusedSockets++,
   );
   /** Port of the direct socket, once {@link listenDirect} opened it. */
   private peerPort: number | undefined;
@@ -222,7 +227,7 @@ export class Communicator {
           call.fail(new CollectiveAbortedError(call.op, changed, call.generation, `${who}; generation is now ${generation}`));
       }
       this.generation = generation;
-      this.stats.generation = generation;
+      this.counts.generation = generation;
       // Sockets and tickets belong to the generation that ended; so does the NATS window.
       this.links.reset(generation);
       this.sentTo = new Map();
@@ -231,13 +236,10 @@ export class Communicator {
       this.nextSeq = 0;
       this.floor = 0;
       this.finished.clear();
-      this.boxes.clear();
       this.arrived.clear();
-      this.heldBytes = 0;
-      const replay = this.future.filter((h) => h.g === generation);
-      this.future = this.future.filter((h) => h.g > generation);
-      for (const h of this.future) this.heldBytes += h.d.length;
-      for (const h of replay) this.file(h);
+      // A count for a generation further ahead (never sent by a real peer) must not stop the acknowledgements.
+      for (const [p, r] of this.receivedFrom) if (r.g > generation + 1) this.receivedFrom.delete(p);
+      for (const h of this.held.enter(generation)) this.file(h);
     }
     const self = members.find((m) => m.partition === this.partition);
     if (self && self.attempt !== this.attempt) {
@@ -258,17 +260,18 @@ export class Communicator {
       if (from < 0 || from >= this.partitions) throw new Error('not a partition');
       m = decode(subject, data, ['coll', 'coll-ack', 'coll-ticket-get']);
     } catch {
-      this.stats.malformed++;
+      this.counts.malformed++;
       return;
     }
     if (m.t === 'coll-ack') return this.acked(from, m.g, m.bytes);
     if (m.t === 'coll-ticket-get') {
       // Only on `coll.<this>.<from>`, where the server let no one but `from` publish.
-      if (!reply || subject !== this.subjects.coll(this.partition, from)) this.stats.malformed++;
+      if (!reply || subject !== this.subjects.coll(this.partition, from)) this.counts.malformed++;
       else this.nc.publish(reply, encode('coll-ticket', this.ticketFor(from, m.g, m.a)));
       return;
     }
-    this.countReceived(from, m.g, data.length);
+    // Only what may be filed counts: a message from far ahead would stop the acknowledgements of the real ones.
+    if (this.generation < 0 || m.g <= this.generation + 1) this.countReceived(from, m.g, data.length);
     this.accept(from, m);
   }
 
@@ -279,7 +282,7 @@ export class Communicator {
       m = { ...decode(DIRECT_SUBJECT, header, ['coll']), d: data };
       if (m.a !== attempt) throw new Error('another attempt');
     } catch {
-      this.stats.malformed++;
+      this.counts.malformed++;
       return;
     }
     let given = false;
@@ -342,35 +345,24 @@ export class Communicator {
   /** Files a message of a collective call, or drops it (counted). */
   private accept(from: number, m: MessageOf<'coll'>, done?: () => void): void {
     if (m.c >= m.n || m.o + m.d.length > m.len) {
-      this.stats.malformed++;
+      this.counts.malformed++;
       return;
     }
-    const held: Held = { from, op: m.op, tag: m.tag, c: m.c, n: m.n, o: m.o, len: m.len, dt: m.dt, d: m.d, g: m.g, s: m.s, a: m.a, done };
-    if (m.g < this.generation) this.stats.stale++;
-    else if (m.g > this.generation) {
-      if (!this.hold(m.d.length)) return;
-      this.future.push(held);
-    } else this.file(held);
-  }
-
-  private hold(bytes: number): boolean {
-    if (this.heldBytes + bytes > HOLD_BYTES) {
-      this.stats.overflow++;
-      return false;
-    }
-    this.heldBytes += bytes;
-    return true;
+    const held: HeldChunk = { from, op: m.op, tag: m.tag, c: m.c, n: m.n, o: m.o, len: m.len, dt: m.dt, d: m.d, g: m.g, s: m.s, a: m.a, done };
+    if (m.g < this.generation) this.counts.stale++;
+    else if (m.g > this.generation) this.held.holdAhead(held);
+    else this.file(held);
   }
 
   /** Files a chunk of the current generation for its call, or drops it (counted). */
-  private file(h: Held): void {
+  private file(h: HeldChunk): void {
     const sender = this.members.find((m) => m.partition === h.from);
     if (!sender || sender.attempt !== h.a || h.s < this.floor || this.finished.has(h.s)) {
-      this.stats.stale++;
+      this.counts.stale++;
       return;
     }
     if (h.s >= this.nextSeq + SEQ_WINDOW) {
-      this.stats.overflow++;
+      this.counts.overflow++;
       return;
     }
     let seen = this.arrived.get(h.s);
@@ -385,14 +377,7 @@ export class Communicator {
       waiter.resolve(chunk);
       return;
     }
-    let box = this.boxes.get(h.s);
-    if (!box) this.boxes.set(h.s, (box = new Map()));
-    if (box.has(key)) {
-      this.stats.stale++;
-      return;
-    }
-    if (!this.hold(h.d.length)) return;
-    box.set(key, chunk);
+    if (this.held.file(h.s, key, chunk) === 'repeat') this.counts.stale++;
   }
 
   private isReady(): boolean {
@@ -511,9 +496,7 @@ export class Communicator {
   private end(call: Call): void {
     this.calls.delete(call.seq);
     if (call.generation !== this.generation) return;
-    const box = this.boxes.get(call.seq);
-    if (box) for (const c of box.values()) this.heldBytes -= c.d.length;
-    this.boxes.delete(call.seq);
+    this.held.endCall(call.seq);
     this.arrived.delete(call.seq);
     this.finished.add(call.seq);
     while (this.finished.delete(this.floor)) this.floor++;
@@ -555,7 +538,7 @@ export class Communicator {
       // of the event loop per chunk (measured: allReduce of 1M float32 ~60 → ~50 ms).
       const flushed = DirectLinks.write(sock, encode('coll', { ...fields, d: EMPTY }), fields.d);
       flushes.push(flushed.catch(unreachable));
-      this.stats.directBytesSent += fields.d.length;
+      this.counts.directBytesSent += fields.d.length;
     };
     const send = async (to: number | 'all', tag: number, k: Omit<Chunk, 'from' | 'op' | 'tag'>): Promise<void> => {
       if (call.error !== undefined) throw call.error;
@@ -568,8 +551,7 @@ export class Communicator {
     const recvChunk = (from: number, tag: number, c: number): Promise<Chunk> => {
       if (call.error !== undefined) return Promise.reject(call.error);
       const key = `${from}/${tag}/${c}`;
-      const box = this.boxes.get(call.seq);
-      const held = box?.get(key);
+      const held = this.held.take(call.seq, key);
       const check = (chunk: Chunk): Chunk => {
         if (chunk.op !== call.op) {
           throw new CollectiveError(
@@ -581,8 +563,6 @@ export class Communicator {
         return chunk;
       };
       if (held) {
-        box!.delete(key);
-        this.heldBytes -= held.d.length;
         try {
           return Promise.resolve(check(held));
         } catch (e) {
