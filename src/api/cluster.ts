@@ -12,6 +12,7 @@ import {
   SparkPartitionServerError,
   StartTimeoutError,
   StopTimeoutError,
+  WorkerError,
 } from '../errors.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
 import { tappedLogger } from '../runtime/logger.js';
@@ -317,7 +318,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           logLevel: o.logLevel,
         },
         {
-          attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),
+          attemptFailed: (partition, attempt, error, report) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error, report }),
           gaveUp: (partition, failures, error, all) => send(actor, { type: 'GAVE_UP', partition, failures, error, all }),
           result: (partition, attempt, records) => send(actor, { type: 'RESULT', partition, attempt, records }),
           fault: (component, error) => {
@@ -586,7 +587,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       return new StartTimeoutError(stage === 'register' ? this.options.registerTimeoutMs : this.options.startTimeoutMs, f.partitions, f.detail, stage);
     }
     if (f.code === 'SPS_STOP_TIMEOUT') return new StopTimeoutError(this.options.stopTimeoutMs, resultsMissing(ctx));
-    return new PartitionFailedError(f.partitions[0]!, f.failures ?? 0, f.lastError ?? f.detail);
+    const cause = f.report ? new WorkerError(f.partitions[0]!, f.report) : undefined;
+    return new PartitionFailedError(f.partitions[0]!, f.failures ?? 0, f.lastError ?? f.detail, { cause, retryable: f.report?.retryable });
   }
 
   /** Stops everything the run started, whatever state it is in. */
