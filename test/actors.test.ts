@@ -42,11 +42,12 @@ test('partition server visits initializing → registered → serving → draini
   t.deepEqual(run.invoked.find((i) => i.src === 'register')!.input, { partition: 3, attempt: 1, ...BINDING });
 });
 
-test('a throw in initPartition fails the partition with that error', (t) => {
+test('a throw in initPartition fails the partition with that error, its code and its stack', (t) => {
   const { run, visited } = partition();
-  run.error('initPartition', Object.assign(new Error('bad rows'), { code: 'USER_CODE' }));
+  const thrown = Object.assign(new Error('bad rows'), { code: 'USER_CODE' });
+  run.error('initPartition', thrown);
   t.is(run.value, 'failed');
-  t.deepEqual(run.snapshot.context.error, { code: 'USER_CODE', message: 'bad rows' });
+  t.deepEqual(run.snapshot.context.error, { code: 'USER_CODE', message: 'bad rows', stack: thrown.stack });
   t.deepEqual(visited(), ['initializing', 'failed']);
   t.deepEqual(run.running(), []);
 });
@@ -96,7 +97,7 @@ test('a failing drain fails the partition with its error; a late SHUTDOWN after 
   toServing(run);
   run.send({ type: 'SHUTDOWN' }).error('drain', new Error('result too big'));
   t.is(run.value, 'failed');
-  t.deepEqual(run.snapshot.context.error, { code: 'SPS_PARTITION_ERROR', message: 'result too big' });
+  t.like(run.snapshot.context.error, { code: 'SPS_PARTITION_ERROR', message: 'result too big' });
   run.send({ type: 'SHUTDOWN' });
   t.deepEqual(visited(), ['initializing', 'registered', 'serving', 'draining', 'failed']);
 });
@@ -256,6 +257,48 @@ test('a partition that gives up while starting fails the supervisor with its las
   run.send({ type: 'GAVE_UP', partition: 1, failures: 4, error: 'exited with code 1: init broke' });
   t.is(run.value, 'failed');
   t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 4, lastError: 'exited with code 1: init broke' });
+});
+
+test("a failure a retry cannot fix fails the starting supervisor at once, with the worker's report; a retryable one waits for the retry", (t) => {
+  const { run } = supervisor(2);
+  serve(run, 0, 0);
+  run.send({ type: 'STATE', partition: 1, attempt: 0, state: 'failed', error: { code: 'E_FLAKY', message: 'try again', stack: 'Error: try again' } });
+  t.deepEqual(run.value, { starting: 'launched' });
+  const report = { code: 'SPS_UWS_LOAD', message: 'no uWS binary loads', stack: 'Error: no uWS binary loads\n    at load (x.ts:1:1)', retryable: false };
+  run.send({ type: 'STATE', partition: 1, attempt: 1, state: 'failed', error: report });
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 2, lastError: '[SPS_UWS_LOAD] no uWS binary loads', report });
+  t.deepEqual(run.snapshot.context.lost, { 1: { failures: 2, error: '[SPS_UWS_LOAD] no uWS binary loads' } });
+});
+
+test("after start, a failure a retry cannot fix (from the launcher) degrades the run at once; a stale attempt's is ignored", (t) => {
+  const { run } = supervisor(3);
+  for (const p of [0, 1, 2]) serve(run, p, 0);
+  serve(run, 2, 1);
+  const report = { code: 'SPS_SERVER_MODULE', message: 'has no export "default"', retryable: false };
+  // Attempt 0 of partition 2 was replaced: what it says cannot lose the partition.
+  run.send({ type: 'ATTEMPT_FAILED', partition: 2, attempt: 0, error: 'exited with code 1', report });
+  t.is(run.value, 'running');
+  run.send({ type: 'ATTEMPT_FAILED', partition: 1, attempt: 0, error: 'exited with code 1: [SPS_SERVER_MODULE] has no export "default"', report });
+  t.is(run.value, 'degraded');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 1, report });
+  t.is(run.snapshot.context.members[1]!.state, 'failed');
+  // The membership carries code and message, never the stack.
+  t.deepEqual(Object.keys(run.snapshot.context.members[1]!.error!), ['code', 'message']);
+  run.send({ type: 'STOP' });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  run.send({ type: 'RESULT', partition: 2, attempt: 1, records: ['c'] });
+  t.is(run.value, 'failed');
+});
+
+test('while stopping, a failure a retry cannot fix settles its partition at once instead of waiting for the stop timeout', (t) => {
+  const { run } = supervisor(2);
+  for (const p of [0, 1]) serve(run, p, 0);
+  run.send({ type: 'STOP' });
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  run.send({ type: 'STATE', partition: 1, attempt: 0, state: 'failed', error: { code: 'E_FINAL', message: 'cannot build the result', retryable: false } });
+  t.is(run.value, 'failed');
+  t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1], failures: 1 });
 });
 
 test('a partition lost after start degrades the run at once; STOP still collects the others, and ends failed naming it', (t) => {

@@ -89,6 +89,37 @@ test.serial('an empty partition still gets a server that knows its index', async
   t.deepEqual(cluster.result().get(1), [{ partition: 1, i: 0, row: '"only"' }]);
 });
 
+test.serial('on Spark, a failure a retry cannot fix (no HTTP server loads) fails the partition at once: no task is retried, the run stops', async (t) => {
+  t.timeout(120_000);
+  const cluster = new Cluster({
+    server: new URL('./fixtures/failing-server.ts', import.meta.url),
+    config: { failIn: 'http' },
+    partitions: 2,
+    source: { rows: [1, 2] },
+    spark: app,
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  const failedTasks: number[] = [];
+  cluster.on('spark', (e: SparkEvent) => {
+    if (e.type === 'stage' && e.stage) failedTasks.push(e.stage.failed);
+  });
+  const err = await t.throwsAsync(cluster.start(), { code: 'SPS_PARTITION_FAILED' });
+  t.like((err as Error & { cause: unknown }).cause, { code: 'SPS_UWS_LOAD', retryable: false });
+  t.regex(err!.message, /a retry cannot fix/);
+  t.true(
+    failedTasks.every((n) => n === 0),
+    `failed tasks: ${failedTasks.join(', ')}`,
+  );
+  // The application is still there for the next run.
+  const next = echoCluster({ source: { rows: ['a'] } });
+  t.teardown(() => next.stop().catch(() => {}));
+  await next.start();
+  await next.stop();
+  t.deepEqual(next.result().get(1), [{ partition: 1, i: 0, row: '"a"' }]);
+});
+
 test.serial('SIGKILL of a partition worker: Spark relaunches the task and the partition serves again as attempt 1; the events say so in order', async (t) => {
   t.timeout(180_000);
   const cluster = echoCluster({ source: { range: { end: 10 } } });

@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import { SparkPartitionServerError } from '../errors.js';
-import { toWireError, type PartitionState, type WireError } from '../protocol/types.js';
+import { toFailureReport, type FailureReport, type PartitionState, type WireError } from '../protocol/types.js';
 
 /**
  * The partition server actor: the lifecycle of one partition's server process.
@@ -35,8 +35,8 @@ export interface PartitionServerContext extends PartitionServerInput {
   binding?: Binding;
   /** A shutdown arrived (or registration said the cluster is stopping) before serving: drain as soon as serving is reached. */
   shutdownRequested: boolean;
-  /** Why the actor failed: a failed effect's error or a `FAIL` event's; set only in `failed`. */
-  error?: WireError;
+  /** Why the actor failed: a failed effect's error (with its stack, and whether a retry can fix it) or a `FAIL` event's; set only in `failed`. */
+  error?: FailureReport;
 }
 
 /** Events the partition server actor accepts. */
@@ -84,7 +84,7 @@ export const partitionServerMachine = setup({
     recordError: assign({
       error: ({ event }) => {
         const e = event as PartitionServerEvent | { type: string; error: unknown };
-        return e.type === 'FAIL' ? (e as { error: WireError }).error : toWireError((e as { error: unknown }).error, 'SPS_PARTITION_ERROR');
+        return e.type === 'FAIL' ? (e as { error: WireError }).error : toFailureReport((e as { error: unknown }).error, 'SPS_PARTITION_ERROR');
       },
     }),
     rememberShutdown: assign({ shutdownRequested: true }),

@@ -1,5 +1,5 @@
 import { and, assign, setup } from 'xstate';
-import type { Member, PartitionState, Registration, WireError } from '../protocol/types.js';
+import type { FailureReport, Member, PartitionState, Registration } from '../protocol/types.js';
 
 /**
  * The supervisor actor: the driver's view of a cluster run.
@@ -16,7 +16,9 @@ import type { Member, PartitionState, Registration, WireError } from '../protoco
  * - a partition out of attempts after start → `degraded` at once (the cause in `failure`); the
  *   others keep serving until STOP, which collects their results and ends in `failed`; every
  *   partition lost later (also while stopping) is added to the same failure;
- * - a lost Spark job (`GAVE_UP` with `all`) takes every member down with it → `failed`.
+ * - a lost Spark job (`GAVE_UP` with `all`) takes every member down with it → `failed`;
+ * - an attempt's failure that a retry cannot fix (its report says `retryable: false`) loses its
+ *   partition at once, as if it had run out of attempts.
  *
  * Pure definition: `publishMembers` and `broadcastShutdown` are supplied with `machine.provide()`.
  */
@@ -49,6 +51,8 @@ export interface SupervisorFailure {
   failures?: number;
   /** For a lost partition (`SPS_PARTITION_FAILED`): the error of its last attempt. */
   lastError?: string;
+  /** For a lost partition (`SPS_PARTITION_FAILED`): its worker's own report of its last failure, when it sent one. */
+  report?: FailureReport;
 }
 
 /** Context of the supervisor actor. */
@@ -77,6 +81,10 @@ export interface SupervisorContext extends SupervisorInput {
   >;
   /** The last error each partition reported, from any attempt. */
   lastErrors: Record<number, string>;
+  /** The last failure report each partition's worker sent (code, message, stack, retryable), from any attempt. */
+  reports: Record<number, FailureReport>;
+  /** The attempts of each partition known to have failed. */
+  failedAttempts: Record<number, number[]>;
   /** Bumped on every membership change; lets receivers drop out-of-order views. */
   epoch: number;
   /**
@@ -109,8 +117,8 @@ export type SupervisorEvent =
       attempt: number;
       /** The state the attempt entered. */
       state: PartitionState;
-      /** Why, when `state` is `failed`. */
-      error?: WireError;
+      /** Why, when `state` is `failed`: the worker's report. */
+      error?: FailureReport;
     }
   | {
       /** The launcher received a partition's result. */
@@ -131,6 +139,8 @@ export type SupervisorEvent =
       attempt: number;
       /** Why, as text (exit code, signal or last output line). */
       error: string;
+      /** The worker's own report, when it wrote one before exiting. */
+      report?: FailureReport;
     }
   | {
       /** The launcher gave up on a partition: it is lost. */
@@ -206,9 +216,35 @@ function takeDown(ctx: SupervisorContext, why: string, code: string): Pick<Super
   return { members, epoch: ctx.epoch + 1, generation: ctx.generation + 1 };
 }
 
+/** `failedAttempts` and `reports` with attempt `attempt` of `partition` failed, with `report` if it sent one. */
+function noteFailure(
+  ctx: SupervisorContext,
+  partition: number,
+  attempt: number,
+  report: FailureReport | undefined,
+): Pick<SupervisorContext, 'failedAttempts' | 'reports'> {
+  const seen = ctx.failedAttempts[partition] ?? [];
+  return {
+    failedAttempts: seen.includes(attempt) ? ctx.failedAttempts : { ...ctx.failedAttempts, [partition]: [...seen, attempt] },
+    reports: report ? { ...ctx.reports, [partition]: report } : ctx.reports,
+  };
+}
+
 /** The current members, ordered by partition. */
 export function memberList(ctx: SupervisorContext): Member[] {
   return Object.values(ctx.members).sort((a, b) => a.partition - b.partition);
+}
+
+/**
+ * Transitions of a failure that no retry can fix (a state or exit report with `retryable: false`):
+ * the partition is lost at once, and the run goes to `target` (stays, without one). Otherwise the
+ * machine's own STATE and ATTEMPT_FAILED handlers take the event.
+ */
+function notRetried(target?: 'failed' | 'degraded') {
+  return {
+    STATE: { guard: 'cannotRetry', target, actions: ['applyState', 'loseAtOnce', 'publishMembers'] },
+    ATTEMPT_FAILED: { guard: 'cannotRetry', target, actions: ['attemptFailed', 'loseAtOnce', 'publishMembers'] },
+  } as const;
 }
 
 /** The supervisor state machine; provide `publishMembers` and `broadcastShutdown` before starting it. */
@@ -239,23 +275,27 @@ export const supervisorMachine = setup({
       if (event.type !== 'STATE') return {};
       const current = context.members[event.partition];
       const lastErrors = event.error ? { ...context.lastErrors, [event.partition]: event.error.message } : context.lastErrors;
+      const failed = event.state === 'failed' ? noteFailure(context, event.partition, event.attempt, event.error) : {};
       // States before registration (initializing, or a failed init) only matter for their error.
       if (!current || event.attempt !== current.attempt) {
         const fresh = !current || event.attempt > current.attempt;
-        return fresh ? { lastErrors } : { stale: context.stale + 1 };
+        return fresh ? { lastErrors, ...failed } : { stale: context.stale + 1 };
       }
-      const member: Member = { ...current, state: event.state, error: event.error };
+      // The membership carries code and message only; the stack stays with the driver.
+      const error = event.error && { code: event.error.code, message: event.error.message };
+      const member: Member = { ...current, state: event.state, error };
       const generation = event.state === 'failed' && current.state !== 'failed' ? context.generation + 1 : context.generation;
-      return { members: { ...context.members, [event.partition]: member }, lastErrors, epoch: context.epoch + 1, generation };
+      return { members: { ...context.members, [event.partition]: member }, lastErrors, ...failed, epoch: context.epoch + 1, generation };
     }),
     attemptFailed: assign(({ context, event }) => {
       if (event.type !== 'ATTEMPT_FAILED') return {};
       const lastErrors = { ...context.lastErrors, [event.partition]: event.error };
       const current = context.members[event.partition];
-      if (!current || current.attempt !== event.attempt || current.state === 'finished') return { lastErrors };
+      const failed = noteFailure(context, event.partition, event.attempt, event.report);
+      if (!current || current.attempt !== event.attempt || current.state === 'finished') return { lastErrors, ...failed };
       const member: Member = { ...current, state: 'failed', error: { code: 'SPS_PROCESS_EXIT', message: event.error } };
       const generation = current.state === 'failed' ? context.generation : context.generation + 1;
-      return { members: { ...context.members, [event.partition]: member }, lastErrors, epoch: context.epoch + 1, generation };
+      return { members: { ...context.members, [event.partition]: member }, lastErrors, ...failed, epoch: context.epoch + 1, generation };
     }),
     acceptResult: assign(({ context, event }) => {
       if (event.type !== 'RESULT') return {};
@@ -308,8 +348,25 @@ export const supervisorMachine = setup({
           detail: describe({ ...context, lastErrors }, partitions),
           failures: earlier?.failures ?? event.failures,
           lastError: earlier?.lastError ?? event.error,
+          report: earlier ? earlier.report : context.reports[event.partition],
         },
       };
+    }),
+    /** A failure no retry can fix: its partition is lost now, with the attempts that failed so far. */
+    loseAtOnce: assign(({ context, event }) => {
+      if (event.type !== 'STATE' && event.type !== 'ATTEMPT_FAILED') return {};
+      const p = event.partition;
+      const report = event.type === 'STATE' ? event.error : event.report;
+      const error = event.type === 'STATE' ? `[${report!.code}] ${report!.message}` : event.error;
+      const failures = context.failedAttempts[p]?.length ?? 1;
+      const failure: SupervisorFailure = { code: 'SPS_PARTITION_FAILED', partitions: [p], detail: describe(context, [p]), failures, lastError: error, report };
+      const earlier = context.failure;
+      // Lost after another: it joins that failure, which stays about the first.
+      const joined =
+        earlier?.code === 'SPS_PARTITION_FAILED'
+          ? { ...earlier, partitions: [...new Set([...earlier.partitions, p])], detail: describe(context, [...new Set([...earlier.partitions, p])]) }
+          : (earlier ?? failure);
+      return { lost: { ...context.lost, [p]: { failures, error } }, failure: joined };
     }),
   },
   guards: {
@@ -318,6 +375,14 @@ export const supervisorMachine = setup({
     allResultsIn: ({ context }) => resultsMissing(context).length === 0,
     failedBefore: ({ context }) => context.failure !== undefined,
     takesAll: ({ event }) => event.type === 'GAVE_UP' && event.all === true,
+    /** An attempt's failure its report says no retry can fix, for a partition not yet lost or done. */
+    cannotRetry: ({ context, event }) => {
+      if (event.type !== 'STATE' && event.type !== 'ATTEMPT_FAILED') return false;
+      const report = event.type === 'STATE' ? (event.state === 'failed' ? event.error : undefined) : event.report;
+      if (report?.retryable !== false) return false;
+      const current = context.members[event.partition];
+      return !(event.partition in context.lost) && !(event.partition in context.results) && (!current || event.attempt >= current.attempt);
+    },
   },
   delays: {
     registerTimeout: ({ context }) => context.registerTimeoutMs,
@@ -332,6 +397,8 @@ export const supervisorMachine = setup({
     results: {},
     lost: {},
     lastErrors: {},
+    reports: {},
+    failedAttempts: {},
     epoch: 0,
     generation: 0,
     stale: 0,
@@ -363,6 +430,7 @@ export const supervisorMachine = setup({
       on: {
         GAVE_UP: { target: 'failed', actions: ['markLost', 'failLost'] },
         STOP: 'stopping',
+        ...notRetried('failed'),
       },
     },
     running: {
@@ -372,6 +440,7 @@ export const supervisorMachine = setup({
           { target: 'degraded', actions: ['failLost', 'markLost'] },
         ],
         STOP: 'stopping',
+        ...notRetried('degraded'),
       },
     },
     // A partition is lost for good; the others serve on until STOP collects what they produced.
@@ -383,6 +452,7 @@ export const supervisorMachine = setup({
           { actions: ['failLost', 'markLost', 'publishMembers'] },
         ],
         STOP: 'stopping',
+        ...notRetried(),
       },
     },
     stopping: {
@@ -396,6 +466,7 @@ export const supervisorMachine = setup({
         // A retry that registers after shutdown was broadcast must hear it too.
         REGISTER: { actions: ['register', 'publishMembers', 'broadcastShutdown'] },
         GAVE_UP: { actions: ['failLost', 'markLost'] },
+        ...notRetried(),
       },
     },
     stopped: { type: 'final' },

@@ -12,6 +12,7 @@ import {
   SparkPartitionServerError,
   StartTimeoutError,
   StopTimeoutError,
+  WorkerError,
 } from '../errors.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
 import { tappedLogger } from '../runtime/logger.js';
@@ -317,7 +318,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           logLevel: o.logLevel,
         },
         {
-          attemptFailed: (partition, attempt, error) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error }),
+          attemptFailed: (partition, attempt, error, report) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error, report }),
           gaveUp: (partition, failures, error, all) => send(actor, { type: 'GAVE_UP', partition, failures, error, all }),
           result: (partition, attempt, records) => send(actor, { type: 'RESULT', partition, attempt, records }),
           fault: (component, error) => {
@@ -589,7 +590,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     if (f.code === 'SPS_STOP_TIMEOUT') return new StopTimeoutError(this.options.stopTimeoutMs, resultsMissing(ctx));
     const [first, ...others] = f.partitions;
     const alsoLost = others.length ? { partitions: others, detail: describeLost(ctx, others) } : undefined;
-    return new PartitionFailedError(first!, f.failures ?? 0, f.lastError ?? f.detail, alsoLost);
+    const cause = f.report ? new WorkerError(first!, f.report) : undefined;
+    return new PartitionFailedError(first!, f.failures ?? 0, f.lastError ?? f.detail, { alsoLost, cause, retryable: f.report?.retryable });
   }
 
   /** Stops everything the run started, whatever state it is in. */

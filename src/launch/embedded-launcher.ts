@@ -9,6 +9,7 @@ import { WORKER_ENV } from '../runtime/worker-env.js';
 import { forEachLine } from '../process/output-lines.js';
 import { lineText, logWorkerLine, type Logger } from '../runtime/logger.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
+import type { FailureReport } from '../protocol/types.js';
 
 /** Rows per frame on a worker's stdin. */
 const ROW_BATCH = 4096;
@@ -32,10 +33,11 @@ interface Task {
   hung?: string;
 }
 
-/** Picks the line that best explains a failed attempt from its last output lines. */
-function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null): string {
+/** Explains a failed attempt: by the worker's own report when it wrote one, else by the line that best explains it among its last output lines. */
+function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null, failure?: FailureReport): string {
   const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-  const reason = [...tail].reverse().find((l) => /(^| )failed: /.test(l)) ?? tail.at(-1);
+  if (failure) return `${how}: [${failure.code}] ${failure.message}`;
+  const reason = ([...tail].reverse().find((l) => /(^| )failed: /.test(l)) ?? tail.at(-1))?.split('\n')[0];
   return reason ? `${how}: ${reason.replace(/^\[sps [^\]]*\]\s*/, '').replace(/^failed: /, '')}` : how;
 }
 
@@ -61,17 +63,19 @@ export class EmbeddedLauncher implements Launcher {
       const results: unknown[] = [];
       const reading = this.readResults(task.child.stdio[RESULT_FD] as Readable, results, partition, attempt, plan.longs ?? 'number');
       task.child.once('close', (code, signal) => {
-        void reading.then((resultError) => {
+        void reading.then(({ error: resultError, failure }) => {
           if (this.tasks.get(partition) === task) this.tasks.delete(partition);
-          if (code === 0 && !resultError && !task.hung) {
+          if (code === 0 && !resultError && !failure && !task.hung) {
             events.result(partition, attempt, results);
             return;
           }
-          // A crash says more in its exit and output than in the result channel it cut short.
-          const error = task.hung ?? (code === 0 ? resultError : undefined) ?? explain(task.tail, code, signal);
-          events.attemptFailed(partition, attempt, error);
+          // A crash says more in its exit and output (or its own report) than in the result channel it cut short.
+          const error = task.hung ?? (code === 0 && !failure ? resultError : undefined) ?? explain(task.tail, code, signal, failure);
+          events.attemptFailed(partition, attempt, error, failure);
           if (this.stopping) return;
-          task.logger.warn(`attempt failed: ${error}`);
+          task.logger.warn(`attempt failed: ${error.split('\n')[0]}`);
+          // The supervisor fails the partition at once: relaunching would fail the same way.
+          if (failure?.retryable === false) return;
           const failed = (failures.get(partition) ?? 0) + 1;
           failures.set(partition, failed);
           if (failed >= plan.maxFailures) events.gaveUp(partition, failed, error);
@@ -165,17 +169,26 @@ export class EmbeddedLauncher implements Launcher {
     }
   }
 
-  /** Reads the result channel into `into`; resolves with an error message if it was corrupt or cut short. */
-  private async readResults(channel: Readable, into: unknown[], partition: number, attempt: number, longs: LongMode): Promise<string | undefined> {
+  /**
+   * Reads the result channel into `into`; resolves with the worker's failure report when it wrote
+   * one, or an error message if the channel was corrupt or cut short.
+   */
+  private async readResults(
+    channel: Readable,
+    into: unknown[],
+    partition: number,
+    attempt: number,
+    longs: LongMode,
+  ): Promise<{ error?: string; failure?: FailureReport }> {
     try {
       // A result with a schema arrives as Arrow; the driver gets its rows as plain objects.
-      const records = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`, (body) =>
+      const { records, failure } = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`, (body) =>
         streamObjects(body, longs),
       );
       for (const r of records) into.push(r);
-      return undefined;
+      return { failure };
     } catch (err) {
-      return (err as Error).message;
+      return { error: (err as Error).message };
     }
   }
 

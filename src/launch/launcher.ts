@@ -4,6 +4,7 @@ import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 import type { WorkerProgram } from './worker-command.js';
 import type { Inspector } from '../runtime/inspection.js';
 import type { LogLevel, Logger } from '../runtime/logger.js';
+import type { FailureReport } from '../protocol/types.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -60,8 +61,8 @@ export interface LaunchPlan {
 
 /** What a launcher reports; the cluster forwards it to the supervisor. */
 export interface LaunchEvents {
-  /** An attempt's process died or exited non-zero. */
-  attemptFailed(partition: number, attempt: number, error: string): void;
+  /** An attempt's process died or exited non-zero; `report` is the worker's own, when it wrote one. */
+  attemptFailed(partition: number, attempt: number, error: string, report?: FailureReport): void;
   /**
    * A partition failed `maxFailures` times; no further attempt will be made. `all`: the failure
    * took every partition down with it (a Spark job that failed).

@@ -182,7 +182,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         Number.isInteger(value['pid']) &&
         value['pid'] <= 9007199254740991 &&
         value['pid'] >= 0 &&
-        (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) &&
+        (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && value['error']['code'].length <= 128 && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && (value['error']['stack'] !== undefined ? ((typeof value['error']['stack'] === 'string') && value['error']['stack'].length <= 16384) : true) && (value['error']['retryable'] !== undefined ? ((typeof value['error']['retryable'] === 'boolean')) : true) && Object.getOwnPropertyNames(value['error']).every(key => ['code', 'message', 'stack', 'retryable'].includes(key))) : true) &&
         Object.getOwnPropertyNames(value).every(key => ['attempt', 'state', 'pid', 'error'].includes(key))
       )
     }
@@ -221,12 +221,50 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
           value['code'].length <= 128 &&
           (typeof value['message'] === 'string') &&
           value['message'].length <= 16384 &&
-          Object.getOwnPropertyNames(value).length === 2
+          (value['stack'] !== undefined ? ((typeof value['stack'] === 'string') && value['stack'].length <= 16384) : true) &&
+          (value['retryable'] !== undefined ? ((typeof value['retryable'] === 'boolean')) : true) &&
+          Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'stack', 'retryable'].includes(key))
         )
       }
       })(),
     },
     required: ["attempt","state","pid"],
+    closed: true,
+  },
+  "failure": {
+    check: (() => {
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        (typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) &&
+        (typeof value['error']['code'] === 'string') &&
+        value['error']['code'].length <= 128 &&
+        (typeof value['error']['message'] === 'string') &&
+        value['error']['message'].length <= 16384 &&
+        (value['error']['stack'] !== undefined ? ((typeof value['error']['stack'] === 'string') && value['error']['stack'].length <= 16384) : true) &&
+        (value['error']['retryable'] !== undefined ? ((typeof value['error']['retryable'] === 'boolean')) : true) &&
+        Object.getOwnPropertyNames(value['error']).every(key => ['code', 'message', 'stack', 'retryable'].includes(key)) &&
+        Object.getOwnPropertyNames(value).length === 1
+      )
+    }
+    })(),
+    fields: {
+      "error": (() => {
+      return function check(value) {
+        return (
+          (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+          (typeof value['code'] === 'string') &&
+          value['code'].length <= 128 &&
+          (typeof value['message'] === 'string') &&
+          value['message'].length <= 16384 &&
+          (value['stack'] !== undefined ? ((typeof value['stack'] === 'string') && value['stack'].length <= 16384) : true) &&
+          (value['retryable'] !== undefined ? ((typeof value['retryable'] === 'boolean')) : true) &&
+          Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'stack', 'retryable'].includes(key))
+        )
+      }
+      })(),
+    },
+    required: ["error"],
     closed: true,
   },
   "stats": {

@@ -21,6 +21,14 @@ const Name = Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 128 });
 /** An error as it travels between processes. */
 export const WireErrorSchema = Obj({ code: Str(128), message: Str(16384) });
 
+/**
+ * Why a partition's attempt failed, as its worker reports it (in `state` and `failure`): the error's
+ * code and message, its stack (source-mapped for a compiled TypeScript server), and `retryable:
+ * false` when a retry cannot fix it (the same program and options fail the same way), so the
+ * partition fails at once instead of being retried.
+ */
+export const FailureReportSchema = Obj({ code: Str(128), message: Str(16384), stack: Type.Optional(Str(16384)), retryable: Type.Optional(Type.Boolean()) });
+
 /** One partition's current attempt, as the supervisor publishes it. */
 export const MemberSchema = Obj({
   partition: Int(),
@@ -80,8 +88,13 @@ export const MESSAGE_SCHEMAS = {
     attempt: Int(),
     state: Type.Union(PARTITION_STATES.map((s) => Type.Literal(s))),
     pid: Int(),
-    error: Type.Optional(WireErrorSchema),
+    error: Type.Optional(FailureReportSchema),
   }),
+  /**
+   * A failed worker's last frame on its result channel (instead of the end-of-results batch), for
+   * the process that launched it: the Spark runner does not retry a failure that is not retryable.
+   */
+  failure: Obj({ error: FailureReportSchema }),
   /**
    * A partition's request counters (on `ctl.stats.<partition>`, at a heartbeat tick where they
    * changed since the last report, and once more when the rate is back at rest): per endpoint and in total, requests and errors since the attempt began, and the

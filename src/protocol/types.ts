@@ -12,6 +12,14 @@ export interface WireError {
   message: string;
 }
 
+/** Why a worker's attempt failed, as it reports it to the driver and to its launcher. */
+export interface FailureReport extends WireError {
+  /** The error's stack (source-mapped for a compiled TypeScript server); absent for a failure that is no thrown error. */
+  stack?: string;
+  /** `false` when a retry cannot fix the failure: the partition then fails at once. Absent: retryable. */
+  retryable?: boolean;
+}
+
 /** What the supervisor knows of one partition's current attempt. */
 export interface Member {
   /** Index of the partition, from 0. */
@@ -59,4 +67,20 @@ export function toWireError(err: unknown, fallbackCode = 'SPS_HANDLER_ERROR'): W
     return { code: typeof code === 'string' ? code : fallbackCode, message: err.message };
   }
   return { code: fallbackCode, message: String(err) };
+}
+
+/** Longest message or stack a failure report carries (the protocol's bound on each). */
+const REPORT_TEXT = 16384;
+
+/**
+ * Converts any thrown value into a {@link FailureReport}: code and message as {@link toWireError},
+ * the stack, and `retryable: false` when the error says a retry cannot fix it (its own `retryable`
+ * property). Message and stack are cut to what the protocol carries.
+ */
+export function toFailureReport(err: unknown, fallbackCode: string): FailureReport {
+  const { code, message } = toWireError(err, fallbackCode);
+  const report: FailureReport = { code: code.slice(0, 128), message: message.slice(0, REPORT_TEXT) };
+  if (err instanceof Error && typeof err.stack === 'string') report.stack = err.stack.slice(0, REPORT_TEXT);
+  if ((err as { retryable?: unknown } | null)?.retryable === false) report.retryable = false;
+  return report;
 }

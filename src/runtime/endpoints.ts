@@ -84,7 +84,6 @@ class Replier {
   readonly json: boolean;
   constructor(
     private readonly msg: Msg | ServiceMsg,
-    private readonly where: string,
     private readonly onError: (e: WireError) => void,
     /** Called once the reply is sent, saying whether it was an error (the dashboard's counters). */
     private readonly onReplied?: (failed: boolean) => void,
@@ -107,7 +106,8 @@ class Replier {
    * `SPS_ENCODE` error reply instead of a throw, so a bad return value costs one request, not the partition.
    */
   ok(body: unknown): void {
-    const refuse = (why: string): void => this.fail({ code: 'SPS_ENCODE', message: `${this.where}: reply cannot be encoded: ${why}` });
+    // The asker knows the partition and endpoint it asked (the driver's RequestError names them).
+    const refuse = (why: string): void => this.fail({ code: 'SPS_ENCODE', message: `reply cannot be encoded: ${why}` });
     if (typeof body === 'function' || typeof body === 'symbol') return refuse(`a ${typeof body} has no ${this.json ? 'JSON' : 'msgpack'} form`);
     let data: Uint8Array | string;
     try {
@@ -168,7 +168,6 @@ export async function serveEndpoints(
     const start = counter ? performance.now() : 0;
     const r = new Replier(
       msg,
-      `partition ${partition}, endpoint "${name}"`,
       (e) => stats?.countError(new Error(`[${e.code}] ${e.message}`)),
       counter && ((failed) => hooks.stats!.record(counter, start, failed)),
     );
@@ -231,7 +230,7 @@ export async function serveEndpoints(
           code: 'SPS_NOT_SERVING',
           message: `partition ${partition}: attempt ${current.attempt} replaced attempt ${attempt} and is ${current.state}`,
         };
-        return new Replier(msg, `partition ${partition}, endpoint "${name}"`, () => {}).fail(unknown ?? notServing);
+        return new Replier(msg, () => {}).fail(unknown ?? notServing);
       }
       if (current.attempt !== attempt) {
         // Replaced: the current attempt answers (the server lets it reply to what it was sent).

@@ -53,3 +53,12 @@ function jsonReplacer(): (this: unknown, key: string, value: unknown) => unknown
     return value;
   };
 }
+
+/**
+ * A failed worker's one error line: `failed: [code] message`, then the stack's frames (its first
+ * line repeats the message), so the log shows where it happened.
+ */
+export function formatFailure(report: { code: string; message: string; stack?: string }): string {
+  const at = report.stack?.indexOf('\n    at ') ?? -1;
+  return `failed: [${report.code}] ${report.message}${at >= 0 ? report.stack!.slice(at) : ''}`;
+}

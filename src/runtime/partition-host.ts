@@ -1,6 +1,6 @@
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
 import { partitionServerMachine } from '../actors/partition-server.js';
-import type { PartitionState } from '../protocol/types.js';
+import type { FailureReport, PartitionState } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import type { PartitionServer } from '../api/partition-server.js';
 import { SparkPartitionServerError } from '../errors.js';
@@ -19,7 +19,7 @@ import { writeResults } from './result-channel.js';
 import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
-import { formatLogLine } from './log-format.js';
+import { formatFailure, formatLogLine } from './log-format.js';
 import type { Logger } from './logger.js';
 import { finishRequests } from './finish-requests.js';
 import { publishTransitions } from './inspection.js';
@@ -37,7 +37,7 @@ export interface HostCounters {
  * Runs one partition in this process: loads the user's server, drives the partition server actor
  * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state.
  */
-export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ state: PartitionState; error?: string }> {
+export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ state: PartitionState; error?: FailureReport }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
   const counters: HostCounters = { malformed: 0, refusedShutdowns: 0 };
@@ -185,7 +185,7 @@ export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ s
       actions: {
         reportState: ({ context }, params) => {
           const error = params.state === 'failed' ? context.error : undefined;
-          if (error) logger.error({ code: error.code }, `failed: [${error.code}] ${error.message}`);
+          if (error) logger.error({ code: error.code }, formatFailure(error));
           if (!nc.isClosed()) nc.publish(subjects.state(partition), encodeState({ attempt, state: params.state, pid: process.pid, error }));
         },
       },
@@ -218,5 +218,5 @@ export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ s
     await nc.flush().catch(() => {});
     await nc.close().catch(() => {});
   }
-  return { state, error: final.context.error ? `[${final.context.error.code}] ${final.context.error.message}` : undefined };
+  return { state, error: final.context.error };
 }

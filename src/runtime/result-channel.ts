@@ -4,6 +4,12 @@ import { tableToIPC, Table, type RecordBatch } from 'apache-arrow';
 import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
 import type { PartitionResult } from '../api/partition-server.js';
+import { encode } from '../protocol/codec.js';
+import type { FailureReport } from '../protocol/types.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+
+/** Result channels this process opened: once open (and perhaps closed), a failure report may no longer use the fd. */
+const opened = new Set<number>();
 
 /** How many result records go into one frame on the result channel. */
 const RESULT_BATCH = 1024;
@@ -35,6 +41,7 @@ function writeError(what: string, err: unknown): SparkPartitionServerError {
 export async function writeResults(fd: number, format: FrameFormat, records: PartitionResult<unknown>): Promise<void> {
   const channel = `result channel (fd ${fd})`;
   let out: Socket;
+  opened.add(fd);
   try {
     out = new Socket({ fd, readable: false, writable: true });
   } catch (err) {
@@ -92,4 +99,26 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
     out.destroy();
     throw err;
   }
+}
+
+/**
+ * Writes a failed worker's report as the only frame of its result channel, a `failure` message in
+ * the channel's format, so its launcher learns why (and whether a retry can fix it) whatever the
+ * log level. Does nothing when the results were already being written: that fd may be closed and
+ * reused by now. Best effort: a channel that cannot be written leaves the exit code to say it failed.
+ */
+export async function writeFailure(fd: number, format: FrameFormat, report: FailureReport): Promise<void> {
+  if (opened.has(fd)) return;
+  opened.add(fd);
+  const body = format === 'json' ? Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, t: 'failure', error: report })) : encode('failure', { error: report });
+  await new Promise<void>((resolve) => {
+    let out: Socket;
+    try {
+      out = new Socket({ fd, readable: false, writable: true });
+    } catch {
+      return resolve();
+    }
+    out.once('error', () => resolve());
+    out.end(frameOf(body), () => resolve());
+  });
 }

@@ -7,6 +7,10 @@ import { readWorkerEnv, SECRET_ENV, WORKER_ENV } from './worker-env.js';
 import { hostPartition } from './partition-host.js';
 import { startTicking } from './liveness.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './logger.js';
+import { writeFailure } from './result-channel.js';
+import { formatFailure } from './log-format.js';
+import { toFailureReport, type FailureReport } from '../protocol/types.js';
+import { FRAMING } from '../protocol/framing.js';
 
 const started = process.ppid;
 const level = process.env[WORKER_ENV.logLevel];
@@ -20,6 +24,17 @@ setInterval(() => {
   }
 }, 500).unref();
 
+/**
+ * Tells the launcher why this worker failed, on its result channel, whatever the log level: read
+ * from the environment by itself, as the rest of it may be what was wrong.
+ */
+async function reportFailure(report: FailureReport): Promise<void> {
+  const fd = Number(process.env[WORKER_ENV.resultFd] ?? 3);
+  const format = process.env[WORKER_ENV.resultFormat];
+  if (!Number.isInteger(fd) || fd < 3 || !(FRAMING.resultFormats as readonly string[]).includes(format ?? '')) return;
+  await writeFailure(fd, format as 'msgpack' | 'json', report);
+}
+
 try {
   const env = readWorkerEnv();
   // Read once; the user's code and anything it spawns never see the run's secrets in the environment.
@@ -30,12 +45,13 @@ try {
   if (env.sourceMaps) process.setSourceMapsEnabled(true);
   // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
   if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, (line) => logger.warn(String(line)));
-  const { state } = await hostPartition(env, logger);
-  // A failure was already logged by the actor's `failed` report.
+  const { state, error } = await hostPartition(env, logger);
+  // A failure was already logged and sent to the driver by the actor's `failed` report.
+  if (state !== 'finished') await reportFailure(error ?? { code: 'SPS_WORKER_ERROR', message: `ended ${state}` });
   process.exit(state === 'finished' ? 0 : 1);
 } catch (err) {
-  const e = err as Error & { code?: string };
-  const code = e.code ?? 'SPS_WORKER_ERROR';
-  logger.error({ code }, `failed: [${code}] ${e.message}`);
+  const report = toFailureReport(err, 'SPS_WORKER_ERROR');
+  logger.error({ code: report.code }, formatFailure(report));
+  await reportFailure(report);
   process.exit(1);
 }

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import { pack, unpack } from '../protocol/codec.js';
+import { decode, pack, unpack } from '../protocol/codec.js';
+import type { FailureReport } from '../protocol/types.js';
 import { FRAMING } from '../protocol/framing.js';
 
 /**
@@ -135,8 +136,9 @@ export async function* readFrames(input: Readable, what: string): AsyncGenerator
 export const END_OF_RESULTS: readonly unknown[] = Object.freeze([]);
 
 /**
- * Reads a result channel to its end: every record, in order, once the end-of-results batch came.
- * Frames holding an Arrow IPC stream (a result with a schema) become rows through `arrowRows`.
+ * Reads a result channel to its end: every record, in order, once the end-of-results batch came,
+ * or the `failure` report a failed worker wrote instead. Frames holding an Arrow IPC stream (a
+ * result with a schema) become rows through `arrowRows`.
  * @throws Error naming `what` when the stream is corrupt, holds anything after the end, or closes without it.
  */
 export async function readResultChannel(
@@ -144,21 +146,34 @@ export async function readResultChannel(
   format: FrameFormat,
   what: string,
   arrowRows: (body: Buffer) => Iterable<unknown>,
-): Promise<unknown[]> {
+): Promise<{ records: unknown[]; failure?: FailureReport }> {
   const records: unknown[] = [];
   let complete = false;
+  let failure: FailureReport | undefined;
   for await (const body of readFrames(input, what)) {
-    if (complete) throw new Error(`${what}: data after the end of the result`);
+    if (complete || failure) throw new Error(`${what}: data after the end of the result`);
     if (isArrowFrame(body)) {
       for (const row of arrowRows(body)) records.push(row);
+      continue;
+    }
+    // A failed worker's report is an envelope (a map); result batches are arrays.
+    if (format === 'msgpack' && records.length === 0 && isMsgpackMap(body)) {
+      failure = decode(what, body, ['failure']).error;
       continue;
     }
     const batch = decodeBatch(body, format, what);
     if (batch.length === 0) complete = true;
     else for (const r of batch) records.push(r);
   }
+  if (failure) return { records: [], failure };
   if (!complete) throw new Error(`${what}: closed before the end of the result (the worker exited without being told to stop, or was cut short)`);
-  return records;
+  return { records };
+}
+
+/** True when a msgpack body starts with a map (fixmap, map16, map32). */
+function isMsgpackMap(body: Buffer): boolean {
+  const b = body[0] ?? 0;
+  return (b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf;
 }
 
 /** Decodes one batch frame body. */

@@ -38,9 +38,10 @@ import traceback
 STAGE_POLL_S = 0.5
 # Largest NATS payload the runner sends (nats-server's default max_payload is 1 MiB).
 MAX_MESSAGE_BYTES = 768 * 1024
-# What a task's output items hold (their third field): the attempt header, a record, or one Arrow
-# IPC stream of a result with a schema.
-HEADER, RECORD, ARROW = 0, 1, 2
+# What a task's output items hold (their third field): the attempt header, a record, one Arrow
+# IPC stream of a result with a schema, or the failure report of a worker whose failure a retry
+# cannot fix (the task then ends without an error, so Spark does not retry it).
+HEADER, RECORD, ARROW, FAILED = 0, 1, 2, 3
 # Liveness: a worker that sends no tick for the job's hang timeout is killed (see _watch_liveness).
 DEFAULT_HANG_TIMEOUT_MS = 10000
 # How long a new worker may take to send its first tick, on top of the hang timeout.
@@ -84,8 +85,9 @@ def _length_format(framing):
 
 
 def _read_result_frames(fd, what, framing):
-    """The worker's result: (records, arrow), where `arrow` holds the Arrow IPC streams of a result
-    with a schema (frames whose body starts with the Arrow continuation token), as they came. The
+    """The worker's result: (records, arrow, failure), where `arrow` holds the Arrow IPC streams of
+    a result with a schema (frames whose body starts with the Arrow continuation token), as they
+    came, and `failure` the report of a failed worker (a `failure` message as the only frame). The
     result is whole once the end-of-results batch (an empty batch, which never carries records)
     came; a channel that closes without it was cut short (the worker exited by itself, before it
     was told to stop), and what it wrote is not a result."""
@@ -98,7 +100,7 @@ def _read_result_frames(fd, what, framing):
         if not head:
             if not complete:
                 raise RuntimeError("%s: closed before the end of the result (the worker exited without being told to stop, or was cut short)" % what)
-            return records, arrow
+            return records, arrow, None
         if len(head) < width:
             raise RuntimeError("%s: stream ended inside a frame header" % what)
         (size,) = struct.unpack(_length_format(framing), head)
@@ -113,6 +115,11 @@ def _read_result_frames(fd, what, framing):
             arrow.append(body)
             continue
         batch = json.loads(body.decode("utf-8"))
+        if isinstance(batch, dict) and batch.get("t") == "failure" and not records and not arrow:
+            report = batch.get("error")
+            if not isinstance(report, dict) or not isinstance(report.get("code"), str) or not isinstance(report.get("message"), str):
+                raise RuntimeError("%s: a failure report without code and message" % what)
+            return [], [], {"code": report["code"][:128], "message": report["message"][:16384], "retryable": report.get("retryable") is not False}
         if not isinstance(batch, list):
             raise RuntimeError("%s: frame is not a batch (array)" % what)
         if not batch:
@@ -314,9 +321,9 @@ def make_task(spec):
         threads = [threading.Thread(target=forward_output, daemon=True), threading.Thread(target=feed_rows, daemon=True)]
         for th in threads:
             th.start()
-        failure = None
+        failure, report = None, None
         try:
-            records, arrow = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt), framing)
+            records, arrow, report = _read_result_frames(read_fd, "partition %d attempt %d result channel" % (index, attempt), framing)
         except Exception as err:  # noqa: BLE001
             records, arrow, failure = [], [], str(err)
         finally:
@@ -329,11 +336,18 @@ def make_task(spec):
         if hung:
             # Raising makes Spark retry the task, as for a crash.
             raise RuntimeError("partition %d attempt %d: worker hung: no liveness tick for %d ms" % (index, attempt, hang_timeout_ms))
+        how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
+        if report is not None and not report["retryable"]:
+            # A retry cannot fix it: end the task without an error, so Spark does not retry it; the
+            # driver heard the worker's own report and fails the partition at once.
+            error = "%s: [%s] %s" % (how, report["code"], report["message"])
+            return iter([(index, attempt, FAILED, error)])
+        if report is not None:
+            failure = "[%s] %s" % (report["code"], report["message"])
         if code != 0 or failure:
-            how = ("killed by signal %d" % -code) if code < 0 else ("exited with code %d" % code)
             # A crash says more in its output than in the result channel it cut short.
             said = next((line for line in reversed(tail) if line.startswith("failed: ") or " failed: " in line), tail[-1] if tail else "")
-            reason = (failure or said) if code == 0 else (said or failure)
+            reason = failure if report is not None else (failure or said) if code == 0 else (said or failure)
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
@@ -614,16 +628,18 @@ class Runner:
             # One record per partition (the attempt plus its records) keeps partitions apart even
             # when one returns nothing.
             def summarize(index, items):
-                attempt, records, arrow = None, [], False
+                attempt, records, arrow, failed = None, [], False, None
                 for _, att, kind, rec in items:
                     if kind == RECORD:
                         records.append(rec)
                     elif kind == ARROW:
                         records.extend(arrow_records(rec))
                         arrow = True
+                    elif kind == FAILED:
+                        attempt, failed = att, rec
                     else:
                         attempt = att
-                yield (index, attempt, records, arrow)
+                yield (index, attempt, records, arrow, failed)
 
             return rdd.mapPartitionsWithIndex(summarize).collect()
         finally:
@@ -664,8 +680,12 @@ class Runner:
                 summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
             finally:
                 progress.cancel()
+            failed = [(index, attempt, error) for index, attempt, _, _, error in summaries if error is not None]
+            if failed:
+                index, attempt, error = failed[0]
+                raise NotRetried(index, "partition %d attempt %d: worker %s (a retry cannot fix it, so it was not retried)" % (index, attempt, error))
             total, typed = 0, False
-            for index, attempt, records, arrow in summaries:
+            for index, attempt, records, arrow, _ in summaries:
                 total += len(records)
                 typed = typed or arrow
                 for seq, chunk, last in chunks(records):
@@ -681,10 +701,12 @@ class Runner:
         except Exception as err:  # noqa: BLE001
             if job.get("cacheResult"):
                 state["rdd"].unpersist()
-            text = describe_error(err)
+            text = str(err) if isinstance(err, NotRetried) else describe_error(err)
             m = re.search(r"Task (\d+) in stage [\d.]+ failed (\d+) times", text)
             fields = {"error": text, "cancelled": state["cancelled"]}
-            if m:
+            if isinstance(err, NotRetried):
+                fields.update(partition=err.partition, failures=1)
+            elif m:
                 fields.update(partition=int(m.group(1)), failures=int(m.group(2)))
             await nc.publish(subject("job_failed"), pack("job_failed", fields))
         finally:
@@ -779,7 +801,7 @@ class ResultData:
         self.typed = typed
 
     def records(self):
-        return self.tagged.filter(lambda t: t[2] != HEADER).flatMap(lambda t: arrow_records(t[3]) if t[2] == ARROW else [t[3]])
+        return self.tagged.filter(lambda t: t[2] not in (HEADER, FAILED)).flatMap(lambda t: arrow_records(t[3]) if t[2] == ARROW else [t[3]])
 
     def count(self):
         return self.records().count()
@@ -817,6 +839,14 @@ class SpsError(Exception):
         super().__init__(message)
         self.code = code
         self.fields = fields
+
+
+class NotRetried(Exception):
+    """A partition's worker failed in a way no retry can fix: its task ended without retries."""
+
+    def __init__(self, partition, message):
+        super().__init__(message)
+        self.partition = partition
 
 
 def describe_error(err):
