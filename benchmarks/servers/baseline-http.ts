@@ -5,7 +5,7 @@
  *   node — node:http;  uws — uWebSockets.js used directly, without the library's wrapper.
  */
 import { createServer } from 'node:http';
-import { loadUws } from '../../src/transport/uws-http.js';
+import { loadUws } from '../../src/transport/uws-load.js';
 import { num, RowStore } from './row-store.js';
 
 const [kind = 'node', rowsArg = '250000'] = process.argv.slice(2);
