@@ -23,6 +23,7 @@ import security from './security.js';
 import recovery from './recovery.js';
 import collectives from './collectives.js';
 import dashboard from './dashboard.js';
+import httpServers from './http-servers.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -36,6 +37,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   recovery,
   collectives,
   dashboard,
+  'http-servers': httpServers,
 };
 
 const { values } = parseArgs({

@@ -23,6 +23,7 @@ import { requestCommand, statusCommand, type ClientFlags } from './cli/client-co
 import { runCommand, type RunCommandFlags } from './cli/run-command.js';
 import { setupCommand, type SetupFlags } from './cli/setup-command.js';
 import { UsageError } from './cli/run-options.js';
+import { HTTP_CHOICES } from './transport/http-choice.js';
 
 const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -92,6 +93,11 @@ function program(): Command {
     .option('--reconnect-window <duration>', 'how long to reconnect to a --nats server that went away', parse.timeoutMs)
     .option('--bind-host <host>', 'address the HTTP servers bind to')
     .option('--advertise-host <host>', 'host the partitions register')
+    .addOption(
+      new Option('--http <server>', 'HTTP server of the partitions and the dashboard: uws, node (node:http), auto: uws where it loads')
+        .choices(HTTP_CHOICES)
+        .default('auto'),
+    )
     .option('--env <KEY=VALUE>', 'environment variable for the workers (repeatable)', parse.keyValue)
     .optionsGroup('This command:')
     .option('--for <duration>', 'stop after this long serving (30, 30s, 500ms, 2m); default: until Ctrl-C or SIGTERM', parse.durationMs)

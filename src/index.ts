@@ -48,6 +48,8 @@ export type {
   WsHandler,
 } from './transport/http.js';
 export { createUwsServer } from './transport/uws-http.js';
+export { createNodeHttpServer } from './transport/node-http.js';
+export type { HttpChoice } from './transport/http-choice.js';
 export { subjectsFor } from './protocol/subjects.js';
 export type { Subjects } from './protocol/subjects.js';
 export { PROTOCOL_VERSION } from './protocol/codec.js';

@@ -8,6 +8,7 @@ import type { Launcher } from './launch/launcher.js';
 import type { SparkApplication } from './spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './protocol/subjects.js';
+import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
 export type ServerRef =
@@ -193,6 +194,13 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * `'nats'` always through nats-server; `'direct'` always over the sockets.
    */
   collectiveTransport?: 'nats' | 'direct' | 'auto';
+  /**
+   * The partitions' HTTP server (and the dashboard's): `'uws'` native uWebSockets.js (a partition
+   * fails where no binary for its Node version and glibc loads), `'node'` the `node:http` server
+   * with `ws`, or `'auto'` (default): uWebSockets.js where it loads, else `node:http`, with one
+   * warning saying why. A server's own `httpServer` factory takes precedence.
+   */
+  http?: HttpChoice;
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
@@ -321,6 +329,8 @@ export interface ResolvedOptions<Row, Config> {
   longs: 'number' | 'bigint';
   /** Option `collectiveTransport` as resolved (default `'auto'`); see {@link ClusterOptions}. */
   collectiveTransport: 'nats' | 'direct' | 'auto';
+  /** Option `http` as resolved (default `'auto'`); see {@link ClusterOptions}. */
+  http: HttpChoice;
 }
 
 function positiveInt(name: string, v: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -427,6 +437,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     format: o.format,
     longs: o.longs ?? 'number',
     collectiveTransport: o.collectiveTransport ?? 'auto',
+    http: checkHttpChoice('http', o.http) ?? 'auto',
   };
 }
 

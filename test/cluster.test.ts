@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { Cluster, type PartitionState } from '../src/index.js';
+import { Cluster, type HttpChoice, type PartitionState } from '../src/index.js';
+import { uwsUnavailable } from '../src/transport/uws-load.js';
 import { decodeState } from '../src/protocol/messages.js';
 import { isAlive, portOpen, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { DemoCluster } from '../examples/demo-cluster.js';
@@ -71,42 +72,78 @@ test.serial('the seed demo: 1000 numbers in 2 partitions, served over HTTP and N
   for (const port of ports) t.false(await portOpen(port), `port ${port} still open`);
 });
 
-test.serial('the HTTP server is native uWebSockets.js, and health and /app routes answer', async (t) => {
+/** Each HTTP test runs on both servers; the native one only where a uWebSockets.js binary loads. */
+const HTTP_SERVERS: { http: HttpChoice; implementation: RegExp }[] = [
+  { http: 'uws', implementation: /^uWebSockets\.js \(native, / },
+  { http: 'node', implementation: /^node:http \+ ws \(JavaScript, / },
+];
+
+for (const { http, implementation } of HTTP_SERVERS) {
+  (http === 'uws' && uwsUnavailable() ? test.serial.skip : test.serial)(
+    `${http}: health and /app routes answer, with statuses, headers, errors and bodies`,
+    async (t) => {
+      const server = await nats.get();
+      const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false, http });
+      t.teardown(() => cluster.stop());
+      await cluster.start();
+      const { host, port } = cluster.hosts.get(0)!;
+      const health = await fetch(`http://${host}:${port}/control/health`);
+      // Only the native build writes this header (the fork's own JavaScript fallback does not).
+      t.is(health.headers.get('uwebsockets'), http === 'uws' ? '20' : null);
+      const body = (await health.json()) as { http: string };
+      t.like(body, { partition: 0, attempt: 0, state: 'serving', clusterId: cluster.id });
+      t.regex(body.http, implementation);
+      const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
+      t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
+      t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
+
+      // Asynchronous handlers, explicit statuses and headers, thrown errors, bodies.
+      const later = await fetch(`http://${host}:${port}/app/later?q=7`);
+      t.is(later.status, 201);
+      t.is(later.headers.get('x-test'), 'yes');
+      t.is(await later.text(), 'later 7');
+      const thrown = await fetch(`http://${host}:${port}/app/throws`);
+      t.is(thrown.status, 500);
+      t.deepEqual(await thrown.json(), { error: { code: 'TEST_THROW', message: 'route refused' } });
+      const big = Buffer.alloc(3 * 1024 * 1024, 1);
+      const echoed = await fetch(`http://${host}:${port}/app/echo-later?q=b`, { method: 'POST', body: big });
+      t.deepEqual(await echoed.json(), { bytes: big.length, q: 'b' });
+      const tooBig = await fetch(`http://${host}:${port}/app/echo-later`, { method: 'POST', body: Buffer.alloc(17 * 1024 * 1024) }).catch((err: Error) => err);
+      // The server answers 413 as soon as the limit is passed; the client may see the answer or a reset.
+      if (tooBig instanceof Response) t.is(tooBig.status, 413);
+      else t.regex(String(tooBig.cause ?? tooBig.message), /ECONNRESET|EPIPE|other side closed|fetch failed|SocketError/);
+      t.like(await (await fetch(`http://${host}:${port}/control/health`)).json(), { state: 'serving' });
+    },
+  );
+}
+
+test.serial("http 'auto' serves with uWebSockets.js where a binary loads (Node 20 here), else node:http with one warning saying why", async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false });
+  const lines: string[] = [];
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) });
   t.teardown(() => cluster.stop());
   await cluster.start();
   const { host, port } = cluster.hosts.get(0)!;
-  const health = await fetch(`http://${host}:${port}/control/health`);
-  // Only the native build writes this header; the fork's JavaScript fallback does not.
-  t.is(health.headers.get('uwebsockets'), '20');
-  t.like(await health.json(), {
-    partition: 0,
-    attempt: 0,
-    state: 'serving',
-    clusterId: cluster.id,
-    http: 'uWebSockets.js (native, @trufflesuite/uws-js-unofficial)',
-  });
-  const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
-  t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
-  t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
+  const { http } = (await (await fetch(`http://${host}:${port}/control/health`)).json()) as { http: string };
+  await cluster.stop();
+  const warnings = lines.filter((l) => l.includes('HTTP served by node:http'));
+  const why = uwsUnavailable();
+  if (process.versions.modules === '115' && process.platform === 'linux' && process.arch === 'x64') t.is(why, undefined, 'Node 20 on Linux x64 has a binary');
+  if (why === undefined) {
+    t.regex(http, /^uWebSockets\.js \(native, /);
+    t.deepEqual(warnings, []);
+  } else {
+    t.regex(http, /^node:http/);
+    t.is(warnings.length, 1);
+    t.true(warnings[0]!.includes(why));
+  }
+});
 
-  // Asynchronous handlers, explicit statuses and headers, thrown errors, bodies.
-  const later = await fetch(`http://${host}:${port}/app/later?q=7`);
-  t.is(later.status, 201);
-  t.is(later.headers.get('x-test'), 'yes');
-  t.is(await later.text(), 'later 7');
-  const thrown = await fetch(`http://${host}:${port}/app/throws`);
-  t.is(thrown.status, 500);
-  t.deepEqual(await thrown.json(), { error: { code: 'TEST_THROW', message: 'route refused' } });
-  const big = Buffer.alloc(3 * 1024 * 1024, 1);
-  const echoed = await fetch(`http://${host}:${port}/app/echo-later?q=b`, { method: 'POST', body: big });
-  t.deepEqual(await echoed.json(), { bytes: big.length, q: 'b' });
-  const tooBig = await fetch(`http://${host}:${port}/app/echo-later`, { method: 'POST', body: Buffer.alloc(17 * 1024 * 1024) }).catch((err: Error) => err);
-  // The server answers 413 as soon as the limit is passed; the client may see the answer or a reset.
-  if (tooBig instanceof Response) t.is(tooBig.status, 413);
-  else t.regex(String(tooBig.cause ?? tooBig.message), /ECONNRESET|EPIPE|other side closed|fetch failed|SocketError/);
-  t.like(await (await fetch(`http://${host}:${port}/control/health`)).json(), { state: 'serving' });
+test('option http is validated, naming it', (t) => {
+  t.throws(() => new Cluster({ server: TEST_SERVER, http: 'fast' as never }), {
+    code: 'SPS_INVALID_OPTION',
+    message: /"http": must be "auto", "uws", "node", got "fast"/,
+  });
 });
 
 test.serial('a private nats-server is started and stopped with the cluster, and the cluster restarts after stop', async (t) => {

@@ -16,6 +16,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import WebSocket from 'ws';
 import { Cluster, InvalidOptionError, type Dashboard, type DashboardSnapshot } from '../src/index.js';
 import { portOpen, TEST_SERVER } from './helpers/harness.js';
+import { openWs } from './helpers/ws-client.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUTPUT = `${ROOT}test-output`;
@@ -175,6 +176,27 @@ browserTest('in Chromium: every partition serving, request counters, and the new
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: `${OUTPUT}/dashboard.png`, fullPage: true });
   t.deepEqual(problems, []);
+});
+
+test.serial("on the node:http server (option http: 'node'): the token guards the page and the WebSocket, which pushes snapshots", async (t) => {
+  const d = await cluster.dashboard({ http: 'node' });
+  t.teardown(() => d.close());
+  const at = `http://${d.host}:${d.port}`;
+  t.is((await fetch(`${at}/snapshot`)).status, 401);
+  await t.throwsAsync(openWs(`ws://${d.host}:${d.port}/ws`), { message: 'refused with 401' });
+  const page = await fetch(d.url, { redirect: 'manual' });
+  t.is(page.status, 303);
+  const ws = await openWs(`ws://${d.host}:${d.port}/ws`, { headers: { authorization: `Bearer ${cluster.token!}` } });
+  t.teardown(() => ws.ws.terminate());
+  const snap = JSON.parse(String(await ws.next())) as DashboardSnapshot;
+  t.is(snap.cluster.id, cluster.id);
+  await d.close();
+  t.is(await ws.closed, 1001);
+  t.false(await portOpen(d.port));
+});
+
+test.serial('option http of the dashboard is validated, naming it', async (t) => {
+  await t.throwsAsync(cluster.dashboard({ http: 'fast' as never }), { instanceOf: InvalidOptionError, message: /dashboard\.http/ });
 });
 
 test.serial('a bad port is refused, naming the option', async (t) => {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { Cluster, StopTimeoutError } from '../src/index.js';
 import { prepareWorker } from '../src/launch/worker-command.js';
 import { firstLine, isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { uwsUnavailable } from '../src/transport/uws-load.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -38,27 +39,32 @@ test.serial('a server exported as an instance works without subclassing', async 
   t.deepEqual(await cluster.request(0, 'lengths'), [3, 3, 3]);
 });
 
-test.serial('POST /control/shutdown with the token drains that partition; its result is kept', async (t) => {
-  const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const { host, port } = cluster.hosts.get(0)!;
-  const base = `http://${host}:${port}/control`;
-  t.is((await fetch(`${base}/shutdown`, { method: 'POST', headers: { 'x-sps-token': 'wrong' } })).status, 403);
-  t.like(await (await fetch(`${base}/health`)).json(), { refusedShutdowns: 1, state: 'serving' });
-  const res = await fetch(`${base}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${cluster.token}` } });
-  t.is(res.status, 202);
-  t.like(await res.json(), { partition: 0, state: 'draining' });
-  await waitUntil(() => cluster.members[0]?.state === 'finished', 10_000, 'partition 0 finished');
-  await t.throwsAsync(cluster.request(0, 'sum'), { code: 'SPS_NOT_SERVING', message: /partition is finished \(attempt 0\)/ });
-  t.is(await cluster.request(1, 'sum'), 7);
-  await cluster.stop();
-  t.deepEqual(
-    [...cluster.result()].sort(([a], [b]) => a - b).map(([, r]) => r),
-    [[{ partition: 0, attempt: 0, count: 2, sum: 3 }], [{ partition: 1, attempt: 0, count: 2, sum: 7 }]],
+for (const http of ['uws', 'node'] as const) {
+  (http === 'uws' && uwsUnavailable() ? test.serial.skip : test.serial)(
+    `${http}: POST /control/shutdown with the token drains that partition; its result is kept`,
+    async (t) => {
+      const server = await nats.get();
+      const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, log: false, http });
+      t.teardown(() => cluster.stop());
+      await cluster.start();
+      const { host, port } = cluster.hosts.get(0)!;
+      const base = `http://${host}:${port}/control`;
+      t.is((await fetch(`${base}/shutdown`, { method: 'POST', headers: { 'x-sps-token': 'wrong' } })).status, 403);
+      t.like(await (await fetch(`${base}/health`)).json(), { refusedShutdowns: 1, state: 'serving' });
+      const res = await fetch(`${base}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${cluster.token}` } });
+      t.is(res.status, 202);
+      t.like(await res.json(), { partition: 0, state: 'draining' });
+      await waitUntil(() => cluster.members[0]?.state === 'finished', 10_000, 'partition 0 finished');
+      await t.throwsAsync(cluster.request(0, 'sum'), { code: 'SPS_NOT_SERVING', message: /partition is finished \(attempt 0\)/ });
+      t.is(await cluster.request(1, 'sum'), 7);
+      await cluster.stop();
+      t.deepEqual(
+        [...cluster.result()].sort(([a], [b]) => a - b).map(([, r]) => r),
+        [[{ partition: 0, attempt: 0, count: 2, sum: 3 }], [{ partition: 1, attempt: 0, count: 2, sum: 7 }]],
+      );
+    },
   );
-});
+}
 
 test.serial('the stop timeout names the partitions whose result did not come, and kills them', async (t) => {
   const server = await nats.get();

@@ -5,7 +5,6 @@ import { Readable } from 'node:stream';
 import { connect } from '@nats-io/transport-node';
 import { Cluster, RequestError } from '../src/index.js';
 import { encodeFrame, readFrames } from '../src/transport/frames.js';
-import { createUwsServer } from '../src/transport/uws-http.js';
 import { writeResults } from '../src/runtime/result-channel.js';
 import { formatLogLine } from '../src/runtime/log-format.js';
 import { firstLine, isAlive, sharedNats, waitUntil } from './helpers/harness.js';
@@ -112,33 +111,6 @@ test.serial('draining waits for a running NATS endpoint on a partition without H
   t.deepEqual(await held, { held: 'endpoint', rows: 1 });
   await stopping;
   t.deepEqual(cluster.result().get(1), [{ partition: 1, attempt: 0, count: 1 }]);
-});
-
-test('an HTTP server closing with a request still running gives up after the grace period and names it', async (t) => {
-  const http = createUwsServer();
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let running!: () => void;
-  const started = new Promise<void>((r) => (running = r));
-  http.route('get', '/slow', async () => {
-    running();
-    await released;
-    return 'late';
-  });
-  const { port } = await http.listen('127.0.0.1', 0);
-  t.teardown(() => release());
-  // The connection is cut when close() gives up: the client sees a network error.
-  const answer = fetch(`http://127.0.0.1:${port}/slow`).then(
-    (r) => r.status,
-    () => 'cut',
-  );
-  await started;
-  t.deepEqual(http.inFlight?.(), ['GET /slow']);
-  await http.close(200);
-  t.deepEqual(http.inFlight?.(), ['GET /slow']);
-  t.is(await answer, 'cut');
-  release();
-  await waitUntil(() => http.inFlight?.().length === 0, 5_000, 'the handler to settle');
 });
 
 test.serial('a worker leaves with SPS_DRIVER_LOST when the driver falls silent (driver frozen with SIGSTOP)', async (t) => {

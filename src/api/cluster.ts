@@ -312,6 +312,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           env: o.env,
           longs: o.longs,
           collectiveTransport: o.collectiveTransport,
+          http: o.http,
           inspect: o.inspect,
           // Worker records also feed the dashboards' log tails.
           logger: tappedLogger(o.logger, (bindings, message) => monitor.record(bindings, message)),
@@ -389,7 +390,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     if (!run || run.closing || (this.status !== 'starting' && this.status !== 'running')) {
       throw new ClusterStateError(`dashboard() needs a starting or running cluster; it is ${this.status}`);
     }
-    const dashboard = await openDashboard(run.monitor, run.token, opts);
+    const dashboard = await openDashboard(run.monitor, run.token, { http: this.options.http, ...opts }, (line) => this.options.logger.warn(line));
     if (run.closing || this.run !== run) {
       await dashboard.close();
       throw new ClusterStateError('the cluster stopped while its dashboard was opening');

@@ -1,12 +1,18 @@
 import { InvalidOptionError } from '../errors.js';
 import type { HttpHandler, HttpServer, HttpServerFactory, WsHandler } from '../transport/http.js';
-import { createUwsServer } from '../transport/uws-http.js';
+import { httpServerFactory, type HttpChoice } from '../transport/http-choice.js';
 import { requestStatsOf } from '../runtime/request-stats.js';
 import type { PartitionContext } from './context.js';
 import { PartitionServer, type PartitionServerOptions } from './partition-server.js';
 
 /** Where routes are mounted: every user route is served under this prefix. */
 export const APP_PREFIX = '/app';
+
+/**
+ * Where the worker puts the cluster's `http` option on a partition's context.
+ * @internal
+ */
+export const HTTP_CHOICE = Symbol.for('spark-partition-server.httpChoice');
 
 /** Adds routes below {@link APP_PREFIX}: `get('/get_list', h)` serves `GET /app/get_list`. */
 export interface HttpRouter {
@@ -23,12 +29,13 @@ export interface HttpRouter {
 export interface HttpPartitionServerOptions<Row = unknown, Config = unknown, Result = unknown> extends PartitionServerOptions<Row, Config, Result> {
   /** Adds the application's routes. */
   routes?: (router: HttpRouter, ctx: PartitionContext<Config>, server: HttpPartitionServer<Row, Config, Result>) => void;
-  /** Creates the HTTP server. Default: native uWebSockets.js. */
+  /** Creates the HTTP server. Default: as the cluster's option `http` says (native uWebSockets.js where it loads). */
   httpServer?: HttpServerFactory;
 }
 
 /**
- * A partition server with an HTTP server (native uWebSockets.js) next to its NATS endpoints.
+ * A partition server with an HTTP server (native uWebSockets.js, or `node:http` where no binary
+ * loads: the cluster's option `http`) next to its NATS endpoints.
  * User routes live under `/app`; `/control/health` reports the partition's state and
  * `/control/shutdown` (POST, with the cluster's token) starts its shutdown. The host and port it
  * binds are what it registers with the supervisor.
@@ -47,7 +54,8 @@ export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unkno
   }
 
   override createHttpServer(ctx: PartitionContext<Config>): HttpServer {
-    const http = (this.options.httpServer ?? createUwsServer)();
+    const choice = (ctx as { [HTTP_CHOICE]?: HttpChoice })[HTTP_CHOICE];
+    const http = (this.options.httpServer ?? httpServerFactory(choice, (line) => ctx.logger.warn(line)))();
     // The worker counts every route's requests for the dashboard.
     const stats = requestStatsOf(ctx);
     const mount = (method: 'get' | 'post' | 'put' | 'delete' | 'any') => (path: string, handler: HttpHandler) => {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { InvalidOptionError } from '../errors.js';
 import type { ClusterOptions } from '../options.js';
 import type { SparkSource } from '../spark/spark-source.js';
+import type { HttpChoice } from '../transport/http-choice.js';
 
 /** Bad command-line input: `sps` prints it with the usage and exits with code 2. */
 export class UsageError extends Error {
@@ -50,6 +51,7 @@ export interface RunFlags {
   reconnectWindow?: number;
   bindHost?: string;
   advertiseHost?: string;
+  http?: HttpChoice;
   env?: Record<string, string>;
   /** `--no-worker-logs` makes this false. */
   workerLogs: boolean;
@@ -83,6 +85,7 @@ const FLAG_OF: [keyof ClusterOptions, keyof RunFlags][] = [
   ['reconnectWindowMs', 'reconnectWindow'],
   ['bindHost', 'bindHost'],
   ['advertiseHost', 'advertiseHost'],
+  ['http', 'http'],
   ['env', 'env'],
 ];
 

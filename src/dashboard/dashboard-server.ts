@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { httpResponse, type HttpRequest, type HttpServer, type HttpServerFactory, type WsConnection } from '../transport/http.js';
-import { createUwsServer } from '../transport/uws-http.js';
+import { checkHttpChoice, httpServerFactory, type HttpChoice } from '../transport/http-choice.js';
 import { tokenMatches } from '../runtime/control-routes.js';
 import { InvalidOptionError } from '../errors.js';
 import type { RunMonitor } from './run-monitor.js';
@@ -23,7 +23,12 @@ export interface DashboardOptions {
   port?: number;
   /** Address to bind; default `127.0.0.1` (this machine only). */
   host?: string;
-  /** Creates the HTTP server; default: native uWebSockets.js. */
+  /**
+   * Which HTTP server: `'uws'`, `'node'` or `'auto'` (see the cluster option `http`, the default
+   * here). Ignored when `httpServer` is given.
+   */
+  http?: HttpChoice;
+  /** Creates the HTTP server; default: as `http` says. */
   httpServer?: HttpServerFactory;
 }
 
@@ -63,14 +68,17 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-/** Opens a dashboard for `monitor`'s run, guarded by `token`. */
-export async function openDashboard(monitor: RunMonitor, token: string, opts: DashboardOptions = {}): Promise<Dashboard> {
+/**
+ * Opens a dashboard for `monitor`'s run, guarded by `token`; `warn` hears why `node:http` serves
+ * it when `auto` found no uWebSockets.js binary.
+ */
+export async function openDashboard(monitor: RunMonitor, token: string, opts: DashboardOptions = {}, warn?: (line: string) => void): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidOptionError('dashboard.port', `must be an integer in 0..65535, got ${String(port)}`);
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readFileSync(new URL(a.file, STATIC), 'utf8'), type: a.type }]));
-  const http: HttpServer = (opts.httpServer ?? createUwsServer)();
+  const http: HttpServer = (opts.httpServer ?? httpServerFactory(checkHttpChoice('dashboard.http', opts.http), warn))();
   // Cookies are per host, not per port: the port in the name keeps two dashboards apart.
   let cookie = 'sps_dashboard';
 

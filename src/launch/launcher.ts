@@ -5,6 +5,7 @@ import type { WorkerProgram } from './worker-command.js';
 import type { Inspector } from '../runtime/inspection.js';
 import type { LogLevel, Logger } from '../runtime/logger.js';
 import type { FailureReport } from '../protocol/types.js';
+import type { HttpChoice } from '../transport/http-choice.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -51,6 +52,8 @@ export interface LaunchPlan {
   longs?: 'number' | 'bigint';
   /** How collectives send their data unless a call says otherwise. */
   collectiveTransport?: 'nats' | 'direct' | 'auto';
+  /** Which HTTP server the partitions use. */
+  http?: HttpChoice;
   /** The user's inspector: the launcher's own actors take it, and workers report their transitions for it. */
   inspect?: Inspector;
   /** Where the run's records go; launchers bind `cluster`, and `partition` and `attempt` for a worker's. */
@@ -126,6 +129,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     ...(plan.longs ? { [WORKER_ENV.longs]: plan.longs } : {}),
     ...(plan.collectiveTransport ? { [WORKER_ENV.collectiveTransport]: plan.collectiveTransport } : {}),
     ...(plan.inspect ? { [WORKER_ENV.inspect]: '1' } : {}),
+    ...(plan.http ? { [WORKER_ENV.http]: plan.http } : {}),
     [WORKER_ENV.logLevel]: plan.logLevel,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
   };

@@ -26,6 +26,7 @@ import { publishTransitions } from './inspection.js';
 import { Communicator } from '../collectives/communicator.js';
 import { collectiveMethods } from '../collectives/methods.js';
 import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
+import { HTTP_CHOICE } from '../api/http-partition-server.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -94,6 +95,7 @@ export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ s
     logger,
   };
   if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
+  Object.defineProperty(ctx, HTTP_CHOICE, { value: env.http });
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
   comm.listen();

@@ -4,6 +4,7 @@ import type { FrameFormat } from '../transport/frames.js';
 import { FRAMING, type RowFormat } from '../protocol/framing.js';
 import type { LongMode } from './arrow-rows.js';
 import { parseBusAccess, type BusAccess } from '../security/bus-access.js';
+import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
 
 /**
  * The contract between a launcher and the worker process it starts: everything a worker needs
@@ -50,6 +51,8 @@ export const WORKER_ENV = {
   inspect: 'SPS_INSPECT',
   /** The level the worker logs at (`debug`, `info`, `warn`, `error`, `silent`); default `info`. */
   logLevel: 'SPS_LOG_LEVEL',
+  /** Which HTTP server: `auto` (default: uWebSockets.js where it loads, else node:http), `uws` or `node`. */
+  http: 'SPS_HTTP',
 } as const;
 
 /** The parsed worker environment. */
@@ -81,6 +84,7 @@ export interface WorkerEnv {
   requestStats: boolean;
   collectiveTransport: 'auto' | 'nats' | 'direct';
   inspect: boolean;
+  http: HttpChoice;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -151,5 +155,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     requestStats: oneOf(env, WORKER_ENV.requestStats, ['1', '0'] as const) === '1',
     collectiveTransport: oneOf(env, WORKER_ENV.collectiveTransport, ['auto', 'nats', 'direct'] as const),
     inspect: env[WORKER_ENV.inspect] === '1',
+    http: oneOf(env, WORKER_ENV.http, HTTP_CHOICES),
   };
 }

@@ -1,6 +1,6 @@
 /**
- * The HTTP edge of a partition server, kept behind this interface so the uWebSockets.js build in
- * use (today an npm fork, later the official one) can be swapped without touching servers.
+ * The HTTP edge of a partition server, kept behind this interface so the server in use (a native
+ * uWebSockets.js build, or `node:http` where none loads) can be swapped without touching servers.
  */
 import { SparkPartitionServerError } from '../errors.js';
 
@@ -134,5 +134,5 @@ export interface HttpServer {
   inFlight?(): string[];
 }
 
-/** Creates an {@link HttpServer}; the default is {@link createUwsServer}. */
+/** Creates an {@link HttpServer}: {@link createUwsServer}, {@link createNodeHttpServer}, or one of your own. */
 export type HttpServerFactory = () => HttpServer;

@@ -1,66 +1,26 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { STATUS_CODES } from 'node:http';
 import { SparkPartitionServerError } from '../errors.js';
 import { InFlight } from './in-flight.js';
+import type { HttpHandler, HttpMethod, HttpResponse, HttpResult, HttpServer, WsConnection, WsHandler } from './http.js';
 import {
-  httpResponse,
-  toHttpResponse,
-  type HttpHandler,
-  type HttpMethod,
-  type HttpRequest,
-  type HttpResponse,
-  type HttpResult,
-  type HttpServer,
-  type WsConnection,
-  type WsHandler,
-} from './http.js';
-
-const require = createRequire(import.meta.url);
-
-/** Largest request body accepted, in bytes; larger ones get 413. */
-export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+  closeReason,
+  failure,
+  labelOf,
+  MAX_BODY_BYTES,
+  noRoute,
+  ReadRequest,
+  EMPTY_BODY,
+  refusedUpgrade,
+  respondWith,
+  tooLarge,
+  upgradeAllowed,
+  WS_IDLE_TIMEOUT_S,
+  WS_MAX_PAYLOAD,
+} from './http-common.js';
+import { loadUws } from './uws-load.js';
 
 // `any`: the native module ships no usable types.
 type Uws = any;
-
-interface LoadedUws {
-  uws: Uws;
-  implementation: string;
-}
-
-let loaded: LoadedUws | undefined;
-
-/**
- * Loads a native uWebSockets.js build. The official package is preferred when installed; otherwise
- * the npm fork's binary for this platform and Node ABI is loaded directly, because the fork's own
- * entry point silently falls back to a slow JavaScript shim when the binary does not load.
- */
-export function loadUws(): LoadedUws {
-  if (loaded) return loaded;
-  try {
-    loaded = { uws: require('uWebSockets.js'), implementation: 'uWebSockets.js (native, official)' };
-    return loaded;
-  } catch {
-    // Not installed: use the fork below.
-  }
-  const binary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-  let dir: string;
-  try {
-    dir = dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'));
-  } catch (err) {
-    throw new SparkPartitionServerError('SPS_UWS_LOAD', `uWebSockets.js is not installed: run "npm install". (${(err as Error).message})`);
-  }
-  try {
-    loaded = { uws: require(join(dir, 'binaries', binary)), implementation: 'uWebSockets.js (native, @trufflesuite/uws-js-unofficial)' };
-    return loaded;
-  } catch (err) {
-    throw new SparkPartitionServerError(
-      'SPS_UWS_LOAD',
-      `The native uWebSockets.js binary ${binary} does not load on this platform (Node ${process.version}, ABI ${process.versions.modules}): ${(err as Error).message}. Install a uWebSockets.js build for this Node version, or pass an httpServer factory of your own.`,
-    );
-  }
-}
 
 function collectHeaders(req: Uws): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -68,28 +28,6 @@ function collectHeaders(req: Uws): Record<string, string> {
     headers[k] = v;
   });
   return headers;
-}
-
-const EMPTY_BODY = Buffer.alloc(0);
-
-/** A request copied out of uWS (whose own request object dies when its callback returns). */
-class UwsRequest implements HttpRequest {
-  private parsedQuery?: URLSearchParams;
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    private readonly rawQuery: string,
-    readonly headers: Readonly<Record<string, string>>,
-    readonly body: Buffer,
-  ) {}
-
-  get query(): URLSearchParams {
-    return (this.parsedQuery ??= new URLSearchParams(this.rawQuery));
-  }
-
-  json(): unknown {
-    return JSON.parse(this.body.toString('utf8'));
-  }
 }
 
 const statusLines = new Map<number, string>();
@@ -118,42 +56,6 @@ function writeSafely(res: Uws, r: HttpResponse): void {
     } catch {
       // Already gone.
     }
-  }
-}
-
-/** Any thrown value as text, even one whose own conversion throws. */
-function describe(err: unknown): string {
-  try {
-    return String(err);
-  } catch {
-    return 'a value that cannot be printed';
-  }
-}
-
-/** The 500 answer to a handler's throw; only a string code and message are sent, so it always encodes. */
-function failure(err: unknown): HttpResponse {
-  const e = err as { code?: unknown; message?: unknown } | null | undefined;
-  const code = typeof e?.code === 'string' ? e.code : 'SPS_HANDLER_ERROR';
-  const message = typeof e?.message === 'string' ? e.message : describe(err);
-  return httpResponse(500, { error: { code, message } });
-}
-
-/** How a request is named in errors and in {@link HttpServer.inFlight}. */
-function labelOf(req: HttpRequest): string {
-  return `${req.method} ${req.path}`;
-}
-
-/**
- * The response for a handler's value; a value with no JSON form (a BigInt, a circular object)
- * answers 500 `SPS_ENCODE` naming the route, instead of throwing inside a uWS callback.
- */
-function respondWith(req: HttpRequest, result: HttpResult): HttpResponse {
-  try {
-    return toHttpResponse(result);
-  } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    const why = typeof e?.message === 'string' ? e.message : describe(err);
-    return httpResponse(500, { error: { code: 'SPS_ENCODE', message: `${labelOf(req)}: ${why}` } });
   }
 }
 
@@ -191,7 +93,7 @@ export function createUwsServer(): HttpServer {
    * Runs a handler from within a uWS callback: a synchronous answer is written right away (no
    * promise hop on the hot path); a promise is answered when it settles.
    */
-  const run = (res: Uws, handler: HttpHandler, request: UwsRequest): void => {
+  const run = (res: Uws, handler: HttpHandler, request: ReadRequest): void => {
     let result: HttpResult | Promise<HttpResult>;
     try {
       result = handler(request);
@@ -214,7 +116,7 @@ export function createUwsServer(): HttpServer {
     const query = (req.getQuery() as string | undefined) ?? '';
     const headers = collectHeaders(req);
     if (method === 'GET' || method === 'HEAD') {
-      run(res, handler, new UwsRequest(method, path, query, headers, EMPTY_BODY));
+      run(res, handler, new ReadRequest(method, path, query, headers, EMPTY_BODY));
       return;
     }
     // The body arrives in later callbacks; until then the request counts as in flight.
@@ -232,7 +134,7 @@ export function createUwsServer(): HttpServer {
       size += ab.byteLength;
       if (size > MAX_BODY_BYTES) {
         received();
-        writeSafely(res, httpResponse(413, { error: { code: 'SPS_BODY_TOO_LARGE', message: `body exceeds ${MAX_BODY_BYTES} bytes` } }));
+        writeSafely(res, tooLarge());
         return;
       }
       // uWS reuses the ArrayBuffer after this callback returns: copy it.
@@ -240,37 +142,28 @@ export function createUwsServer(): HttpServer {
       if (!isLast) return;
       // Run first: an async handler is counted before the body stops counting, so close() never
       // sees a moment with nothing in flight in between.
-      run(res, handler, new UwsRequest(method, path, query, headers, Buffer.concat(chunks)));
+      run(res, handler, new ReadRequest(method, path, query, headers, Buffer.concat(chunks)));
       received();
     });
   };
 
   // uWS prefers static and parameter routes over this wildcard, so it only catches unknown paths.
-  app.any(
-    '/*',
-    serve((req) => httpResponse(404, { error: { code: 'SPS_NO_ROUTE', message: `no route for ${req.method} ${req.path}` } })),
-  );
+  app.any('/*', serve(noRoute));
 
   const sockets = new Map<Uws, WsConnection & { closed: boolean }>();
 
   const websocket = (path: string, handler: WsHandler): void => {
     app.ws(path, {
-      maxPayloadLength: handler.maxPayloadLength ?? MAX_BODY_BYTES,
-      idleTimeout: handler.idleTimeoutSeconds ?? 120,
+      maxPayloadLength: handler.maxPayloadLength ?? WS_MAX_PAYLOAD,
+      idleTimeout: handler.idleTimeoutSeconds ?? WS_IDLE_TIMEOUT_S,
       upgrade: (res: Uws, req: Uws, context: unknown) => {
         const key = req.getHeader('sec-websocket-key') as string;
         const protocol = req.getHeader('sec-websocket-protocol') as string;
         const extensions = req.getHeader('sec-websocket-extensions') as string;
         if (handler.authorize) {
-          const request = new UwsRequest('GET', req.getUrl() as string, (req.getQuery() as string | undefined) ?? '', collectHeaders(req), EMPTY_BODY);
-          let accepted = false;
-          try {
-            accepted = handler.authorize(request);
-          } catch {
-            // A throwing check refuses, as a false one does.
-          }
-          if (!accepted) {
-            writeSafely(res, httpResponse(401, { error: { code: 'SPS_UNAUTHORIZED', message: 'WebSocket refused: missing or wrong token' } }));
+          const request = new ReadRequest('GET', req.getUrl() as string, (req.getQuery() as string | undefined) ?? '', collectHeaders(req), EMPTY_BODY);
+          if (!upgradeAllowed(handler.authorize, request)) {
+            writeSafely(res, refusedUpgrade());
             return;
           }
         }
@@ -294,7 +187,7 @@ export function createUwsServer(): HttpServer {
         const conn = sockets.get(ws)!;
         // uWS neuters the ArrayBuffer when this callback returns: decode or copy it now.
         const data = isBinary ? Buffer.from(new Uint8Array(ab)) : Buffer.from(ab).toString('utf8');
-        const fail = (err: unknown): void => conn.close(1011, String((err as Error)?.message ?? err).slice(0, 120));
+        const fail = (err: unknown): void => conn.close(1011, closeReason(err));
         try {
           const done = handler.message?.(conn, data);
           if (done instanceof Promise) done.catch(fail);
@@ -337,6 +230,9 @@ export function createUwsServer(): HttpServer {
       }
       // What is still running after the grace period stays listed in inFlight() for the caller.
       await inFlight.settled(graceMs);
+      // uWS sends what was corked outside its callbacks on its next loop turn: let the answers
+      // written during the grace period leave before every connection is cut.
+      await new Promise((resolve) => setImmediate(resolve));
       for (const conn of sockets.values()) conn.close(1001, 'server shutting down');
       // Closes kept-alive connections too, so the process can exit.
       if (typeof app.close === 'function') app.close();
