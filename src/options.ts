@@ -9,6 +9,7 @@ import type { SparkApplication } from './spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './protocol/subjects.js';
 import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
+import { DEFAULT_HEARTBEAT_MS } from './runtime/worker-env.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
 export type ServerRef =
@@ -417,7 +418,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     stopTimeoutMs: positiveInt('stopTimeoutMs', o.stopTimeoutMs, 30_000),
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, 10_000),
     maxFailures: positiveInt('maxFailures', o.maxFailures, 4, 100),
-    heartbeatMs: positiveInt('heartbeatMs', o.heartbeatMs, 1000),
+    heartbeatMs: positiveInt('heartbeatMs', o.heartbeatMs, DEFAULT_HEARTBEAT_MS),
     hangTimeoutMs: positiveInt('hangTimeoutMs', o.hangTimeoutMs, 10_000),
     driverTimeoutMs: positiveInt('driverTimeoutMs', o.driverTimeoutMs, 45_000),
     reconnectWindowMs: positiveInt('reconnectWindowMs', o.reconnectWindowMs, 30_000),

@@ -349,6 +349,26 @@ test('a partition lost while stopping is added to the failure, not put in place 
   t.like(run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [0, 2], failures: 2, lastError: 'first' });
 });
 
+test('nothing said for a lost partition afterwards changes it, and a failed job does not lose a partition whose result is in', (t) => {
+  const { run } = supervisor(2);
+  for (const p of [0, 1]) serve(run, p, 0);
+  run.send({ type: 'GAVE_UP', partition: 1, failures: 1, error: 'killed by SIGKILL' });
+  const before = run.snapshot.context;
+  run.send({ type: 'STATE', partition: 1, attempt: 0, state: 'draining' });
+  run.send({ type: 'REGISTER', registration: reg(1, 1) });
+  run.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['late'] });
+  t.deepEqual(run.snapshot.context.members, before.members);
+  t.deepEqual(run.snapshot.context.results, {});
+  t.is(run.snapshot.context.stale, before.stale + 3);
+
+  const job = supervisor(2);
+  for (const p of [0, 1]) serve(job.run, p, 0);
+  job.run.send({ type: 'STOP' }).send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  job.run.send({ type: 'GAVE_UP', partition: 0, failures: 4, error: 'stage failed', all: true });
+  t.deepEqual(Object.keys(job.run.snapshot.context.lost), ['1']);
+  t.like(job.run.snapshot.context.failure, { code: 'SPS_PARTITION_FAILED', partitions: [1] });
+});
+
 test('a lost component fails the run at once and marks every member that owed a result', (t) => {
   const { run } = supervisor(2);
   for (const p of [0, 1]) serve(run, p, 0);

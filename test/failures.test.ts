@@ -153,3 +153,24 @@ test.serial('malformed messages on the cluster subjects are ignored and counted;
   t.is(cluster.state, 'stopped');
   t.is(cluster.result().size, 2);
 });
+
+test.serial('an advertiseHost function that throws refuses the registration with its message, not as a malformed message', async (t) => {
+  const server = await nats.get();
+  const cluster = new Cluster({
+    server: TEST_SERVER,
+    data: [1, 2],
+    partitions: 2,
+    maxFailures: 1,
+    advertiseHost: (p) => {
+      if (p === 1) throw new Error('no address known for partition 1');
+      return '127.0.0.1';
+    },
+    natsUrl: server.url,
+    log: false,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  const err = await t.throwsAsync(cluster.start(), { instanceOf: PartitionFailedError });
+  t.is(err!.partition, 1);
+  t.regex(err!.message, /registration refused: option advertiseHost threw for partition 1 .*: no address known for partition 1/);
+  t.is(cluster.stats.malformed, 0);
+});

@@ -6,6 +6,9 @@ import test from 'ava';
 import { Cluster, ComponentLostError, PartitionFailedError, SparkApplication } from '../src/index.js';
 import { startNatsServer } from '../src/transport/nats-server.js';
 import { connectBus } from '../src/transport/bus.js';
+import { EmbeddedLauncher } from '../src/launch/embedded-launcher.js';
+import { partitionSource } from '../src/launch/data-source.js';
+import type { Launcher } from '../src/launch/launcher.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { SMALL_SPARK_CONF, testLog, workerPidsOf } from './helpers/spark-harness.js';
 
@@ -139,4 +142,49 @@ test('a second partition lost after start is lost too: both get a `lost` event, 
   t.regex(err!.message, /Partition 1 failed 1 time\(s\).*killed by SIGKILL.*Also lost: partition 2 \(failed 1 time\(s\): killed by SIGKILL/);
   t.deepEqual([...cluster.result().keys()], [0]);
   t.deepEqual(cluster.workerPids, []);
+});
+
+test('start() on a cluster that failed while running ends the failed run first: its nats-server and surviving worker do not outlive it', async (t) => {
+  t.timeout(120_000);
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, maxFailures: 1, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const failedRun = { nats: cluster.natsServerPid!, survivor: cluster.members[0]!.pid };
+  process.kill(cluster.members[1]!.pid, 'SIGKILL');
+  await waitUntil(() => cluster.state === 'failed', 30_000, 'the cluster to fail');
+  await cluster.start();
+  t.is(cluster.state, 'running');
+  t.false(isAlive(failedRun.nats), 'the failed run’s nats-server is gone');
+  t.false(isAlive(failedRun.survivor), 'the failed run’s surviving worker is gone');
+  t.not(cluster.natsServerPid, failedRun.nats);
+  await cluster.stop();
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
+});
+
+test('a launcher whose stop() rejects fails the stop with its error, kills the workers, and a later start() runs', async (t) => {
+  t.timeout(120_000);
+  const inner = new EmbeddedLauncher(await partitionSource([1, 2], 2));
+  let breakStop = true;
+  const launcher: Launcher = {
+    kind: 'embedded (stop breaks once)',
+    launch: (plan, events) => inner.launch(plan, events),
+    stop: () => {
+      if (!breakStop) return inner.stop();
+      breakStop = false;
+      return Promise.reject(new Error('launcher stop broke'));
+    },
+    pids: () => inner.pids(),
+    killNow: () => inner.killNow(),
+  };
+  const cluster = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const pids = cluster.members.map((m) => m.pid);
+  await t.throwsAsync(cluster.stop(), { message: 'launcher stop broke' });
+  t.is(cluster.state, 'failed');
+  await waitUntil(() => pids.every((pid) => !isAlive(pid)), 30_000, 'the workers killed');
+  await cluster.start();
+  t.is(cluster.state, 'running');
+  await cluster.stop();
+  t.is(cluster.state, 'stopped');
 });

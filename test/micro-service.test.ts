@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type ServiceInfo, type ServiceStats } from '@nats-io/services';
 import { Cluster } from '../src/index.js';
-import { decodeReply, encodeRegistration, encodeReply, encodeRequest } from '../src/protocol/messages.js';
+import { decodeReply, encodeRegistration, encodeReply, encodeRequest, encodeState } from '../src/protocol/messages.js';
 import { subjectsFor, type Subjects } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
@@ -193,7 +193,7 @@ test.serial('after a SIGKILL the stable subject reaches the new attempt, and the
   t.is(infos[1]!.endpoints.find((e) => e.name === 'sum')!.subject, s.endpoint(1, victim.attempt + 1, 'sum'));
 });
 
-test.serial('a replaced attempt that is still alive stops answering the stable subject; only the new attempt does', async (t) => {
+test.serial('a replaced attempt that is still alive stops answering the stable subject; a request during the switch waits for the new attempt', async (t) => {
   // A run of its own, whose credentials let the test play partition 1's next attempt.
   const launcher = await CapturingLauncher.create([1, 2, 3, 4], 2);
   const own = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false, stopTimeoutMs: 3000 });
@@ -212,18 +212,29 @@ test.serial('a replaced attempt that is still alive stops answering the stable s
   };
   t.is(await stableSum(), 7);
 
-  // Attempt 99 registers while attempt 0 still runs, and serves the stable subject as the partition's attempts do.
+  // Attempt 99 registers while attempt 0 still runs, and is not serving yet: it listens on its
+  // attempt subject only, so every stable request still reaches attempt 0.
   const next = await connectBus(launcher.plan!.busFor(1), 'attempt-99');
   t.teardown(() => next.close());
   const answer99 = { callback: (_e: unknown, m: { respond(data: Uint8Array): boolean }) => void m.respond(encodeReply({ ok: true, body: 'attempt 99' })) };
-  next.subscribe(ss.stable(1, '*'), { queue: 'p1', ...answer99 });
-  // Its own attempt subject too: what attempt 0 took off the stable subject in the switch is passed on there.
   next.subscribe(ss.endpoint(1, 99, '*'), answer99);
+  // The view naming attempt 99 reaches attempt 0 in the same delivery as this subscription: a
+  // request sent after it arrived here reaches attempt 0 after the view.
+  const views = next.subscribe(ss.members, { max: 1 });
   await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'] }), {
     timeout: 20_000,
   });
-  // Once attempt 0 sees the view naming attempt 99, every stable request goes to attempt 99.
-  await waitUntil(async () => (await stableSum()) === 'attempt 99', 20_000, 'attempt 0 leaving the stable subject');
+  for await (const _ of views) break;
+  // The switch under way: attempt 0 knows it is replaced, attempt 99 does not serve yet.
+  const during = stableSum();
+  // Routed by the server (to attempt 0, the only member of the queue) before attempt 99 joins it.
+  await caller.flush();
+  // Attempt 99 joins the stable queue, then reports serving, as an attempt's openEndpoints does.
+  next.subscribe(ss.stable(1, '*'), { queue: 'p1', ...answer99 });
+  await next.flush();
+  next.publish(ss.state(1), encodeState({ attempt: 99, state: 'serving', pid: process.pid }));
+  t.is(await during, 'attempt 99', 'the request made during the switch is answered by the new attempt, not refused');
+  await waitUntil(() => own.members[1]?.state === 'serving' && own.members[1]?.attempt === 99, 20_000, 'attempt 99 serving');
   const answers = await Promise.all(Array.from({ length: 20 }, stableSum));
   t.deepEqual(new Set(answers), new Set(['attempt 99']));
   // Attempt 0 is alive and still answers its own attempt subject.

@@ -263,7 +263,8 @@ export const supervisorMachine = setup({
       if (event.type !== 'REGISTER') return {};
       const r = event.registration;
       const current = context.members[r.partition];
-      if (r.partition >= context.partitions || (current && r.attempt < current.attempt)) {
+      // A lost partition is over: nothing said for it afterwards (a late message, a stray retry) counts.
+      if (r.partition >= context.partitions || r.partition in context.lost || (current && r.attempt < current.attempt)) {
         return { stale: context.stale + 1 };
       }
       const member: Member = { ...r, state: 'registered' };
@@ -273,6 +274,7 @@ export const supervisorMachine = setup({
     }),
     applyState: assign(({ context, event }) => {
       if (event.type !== 'STATE') return {};
+      if (event.partition in context.lost) return { stale: context.stale + 1 };
       const current = context.members[event.partition];
       const lastErrors = event.error ? { ...context.lastErrors, [event.partition]: event.error.message } : context.lastErrors;
       const failed = event.state === 'failed' ? noteFailure(context, event.partition, event.attempt, event.error) : {};
@@ -289,6 +291,7 @@ export const supervisorMachine = setup({
     }),
     attemptFailed: assign(({ context, event }) => {
       if (event.type !== 'ATTEMPT_FAILED') return {};
+      if (event.partition in context.lost) return {};
       const lastErrors = { ...context.lastErrors, [event.partition]: event.error };
       const current = context.members[event.partition];
       const failed = noteFailure(context, event.partition, event.attempt, event.report);
@@ -301,14 +304,15 @@ export const supervisorMachine = setup({
       if (event.type !== 'RESULT') return {};
       const current = context.members[event.partition];
       // Only the current attempt of a member that registered may deliver, and only once.
-      if (event.partition in context.results || !current || current.attempt !== event.attempt) {
+      if (event.partition in context.results || event.partition in context.lost || !current || current.attempt !== event.attempt) {
         return { stale: context.stale + 1 };
       }
       return { results: { ...context.results, [event.partition]: { attempt: event.attempt, records: event.records } } };
     }),
     markLost: assign(({ context, event }) => {
       if (event.type !== 'GAVE_UP') return {};
-      const lost = { ...context.lost, [event.partition]: { failures: event.failures, error: event.error } };
+      // A partition whose result is in was not lost, even if the job that failed names it.
+      const lost = event.partition in context.results ? context.lost : { ...context.lost, [event.partition]: { failures: event.failures, error: event.error } };
       if (!event.all) return { lost };
       // The whole job is gone: every member still owing a result went down with it.
       const down = takeDown(context, `the Spark job failed: ${event.error.split('\n')[0]}`, 'SPS_JOB_FAILED');
@@ -339,7 +343,9 @@ export const supervisorMachine = setup({
       if (event.type !== 'GAVE_UP') return {};
       // A partition lost after another joins the failure; the first stays the one it is about.
       const earlier = context.failure?.code === 'SPS_PARTITION_FAILED' ? context.failure : undefined;
-      const partitions = earlier ? [...new Set([...earlier.partitions, event.partition])] : [event.partition];
+      // A failed job that names a partition whose result is in took the ones still owing theirs.
+      const lostNow = event.partition in context.results ? resultsMissing(context) : [event.partition];
+      const partitions = [...new Set([...(earlier?.partitions ?? []), ...lostNow])];
       const lastErrors = { ...context.lastErrors, [event.partition]: context.lastErrors[event.partition] ?? event.error };
       return {
         failure: {
@@ -383,6 +389,9 @@ export const supervisorMachine = setup({
       const current = context.members[event.partition];
       return !(event.partition in context.lost) && !(event.partition in context.results) && (!current || event.attempt >= current.attempt);
     },
+    /** A partition that delivered its result, or was lost already, cannot be lost (again); nor can a job whose results are all in. */
+    settled: ({ context, event }) =>
+      event.type === 'GAVE_UP' && (event.all ? resultsMissing(context).length === 0 : event.partition in context.results || event.partition in context.lost),
   },
   delays: {
     registerTimeout: ({ context }) => context.registerTimeoutMs,
@@ -428,7 +437,7 @@ export const supervisorMachine = setup({
         },
       },
       on: {
-        GAVE_UP: { target: 'failed', actions: ['markLost', 'failLost'] },
+        GAVE_UP: [{ guard: 'settled' }, { target: 'failed', actions: ['markLost', 'failLost'] }],
         STOP: 'stopping',
         ...notRetried('failed'),
       },
@@ -436,6 +445,7 @@ export const supervisorMachine = setup({
     running: {
       on: {
         GAVE_UP: [
+          { guard: 'settled' },
           { guard: 'takesAll', target: 'failed', actions: ['failLost', 'markLost', 'publishMembers'] },
           { target: 'degraded', actions: ['failLost', 'markLost'] },
         ],
@@ -447,6 +457,7 @@ export const supervisorMachine = setup({
     degraded: {
       on: {
         GAVE_UP: [
+          { guard: 'settled' },
           { guard: 'takesAll', target: 'failed', actions: ['markLost', 'publishMembers'] },
           // Another partition lost: it owes no result either, and the failure names it too.
           { actions: ['failLost', 'markLost', 'publishMembers'] },
@@ -465,7 +476,7 @@ export const supervisorMachine = setup({
       on: {
         // A retry that registers after shutdown was broadcast must hear it too.
         REGISTER: { actions: ['register', 'publishMembers', 'broadcastShutdown'] },
-        GAVE_UP: { actions: ['failLost', 'markLost'] },
+        GAVE_UP: [{ guard: 'settled' }, { actions: ['failLost', 'markLost'] }],
         ...notRetried(),
       },
     },

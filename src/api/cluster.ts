@@ -223,6 +223,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     if (this.status === 'starting' || this.status === 'running' || this.status === 'stopping') {
       throw new ClusterStateError(`start() called while the cluster is ${this.status}`);
     }
+    if (this.run && !this.run.closing) {
+      // A run that failed while running stays up until stop(); a new start() ends it first, so it cannot leak.
+      this.setStatus('stopping');
+      await this.teardown().catch(() => {});
+    }
     const o = this.options;
     const id = `${o.name}-${randomBytes(6).toString('hex')}`;
     const monitor = new RunMonitor(o.partitions, () => this.runInfo(run));
@@ -283,9 +288,18 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       this.watch(run, actor);
       const launcher = run.launcher;
       run.exitHook = () => {
-        launcher.killNow();
-        // Only the pid of the nats-server this run spawned itself.
-        if (bus.nats) process.kill(bus.nats.pid, 'SIGKILL');
+        // An exit listener must not throw: each kill is tried on its own, and a process already gone is fine.
+        try {
+          launcher.killNow();
+        } catch {
+          // The nats-server is still killed below.
+        }
+        try {
+          // Only the pid of the nats-server this run spawned itself.
+          if (bus.nats) process.kill(bus.nats.pid, 'SIGKILL');
+        } catch {
+          // Already gone (ESRCH).
+        }
       };
       process.once('exit', run.exitHook);
       await launcher.launch(
@@ -342,7 +356,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       if (!(stoppedByUser && run.supervisor)) {
         // With a supervisor, stop() drains the run itself; before it exists, start() tears down.
         this.setStatus(stoppedByUser ? 'stopping' : 'failed', stoppedByUser ? undefined : (err as Error));
-        await this.teardown();
+        // The start's own error says what happened; a teardown step that fails still ran every other.
+        await this.teardown().catch(() => {});
         if (stoppedByUser) this.setStatus('stopped');
       }
       if (stoppedByUser && signal?.aborted) {
@@ -487,7 +502,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       for (const [p, r] of Object.entries(snap.context.results)) this.results.set(Number(p), r.records as Result[]);
       if (!cut.aborted && snap.value !== 'stopped') stopFailure = this.failureError(snap.context);
     }
-    await this.teardown();
+    // A teardown step that failed (its processes are killed anyway) fails the stop, never leaves it `stopping`.
+    const tornDown = await this.teardown().then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
     if (cut.aborted) {
       // Cut short by the caller: what failed before is superseded by the abort, and nothing runs on.
       this.failure = undefined;
@@ -501,7 +520,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     }
     // What failed the cluster after start comes first; a failed start() has thrown its error already.
     // A lost partition's error made at the time names the partitions lost so far; the final one names all.
-    const failure = stopFailure instanceof PartitionFailedError ? stopFailure : (this.failure ?? stopFailure);
+    const failure = stopFailure instanceof PartitionFailedError ? stopFailure : (this.failure ?? stopFailure ?? tornDown);
     this.failure = undefined;
     if (failure) {
       this.setStatus('failed', failure);
@@ -596,22 +615,48 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
   }
 
   /** Stops everything the run started, whatever state it is in. */
+  /**
+   * Stops everything the run started, whatever state it is in. Every step runs even when one
+   * before it failed; the first failure is thrown at the end.
+   */
   private async teardown(): Promise<void> {
     const run = this.run;
     if (!run) return;
     run.closing = true;
-    await Promise.all([...run.dashboards].map((d) => d.close()));
+    const failures: unknown[] = [];
+    const step = async (what: () => unknown): Promise<void> => {
+      try {
+        await what();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    await step(() => Promise.all([...run.dashboards].map((d) => d.close())));
     run.dashboards.clear();
-    run.unmonitor();
-    run.monitor.close();
+    await step(() => {
+      run.unmonitor();
+      run.monitor.close();
+    });
     if (run.supervisor) {
       this.lastContext = run.supervisor.actor.getSnapshot().context;
-      run.supervisor.close();
+      const supervisor = run.supervisor;
       run.supervisor = undefined;
+      await step(() => supervisor.close());
     }
-    await run.launcher?.stop();
+    // A launcher that could not stop its processes gracefully has them killed: none outlives the run.
+    const launcher = run.launcher;
+    await step(async () => {
+      try {
+        await launcher?.stop();
+      } catch (err) {
+        launcher?.killNow();
+        throw err;
+      }
+    });
     if (run.nc && !run.nc.isClosed()) await run.nc.close().catch(() => {});
-    await run.bus?.stop();
+    await step(() => run.bus?.stop());
+    if (failures.length > 0) throw failures[0];
+    // Only once everything is gone: until then the process's exit still kills what is left.
     if (run.exitHook) process.removeListener('exit', run.exitHook);
   }
 }

@@ -133,6 +133,8 @@ export class DirectLinks {
       s.destroy();
     };
     const wait = setTimeout(refuse, TICKET_TTL_MS);
+    // A stranger's silent socket must not keep the process alive.
+    wait.unref();
     let head = Buffer.alloc(0);
     s.on('error', () => s.destroy());
     const onTicket = (chunk: Buffer): void => {

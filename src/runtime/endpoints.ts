@@ -58,6 +58,11 @@ interface ServiceWithStats {
   handlers: { name: string; stats: EndpointStats }[];
 }
 
+/** How long a stable request waits for the attempt replacing this one to serve, before `SPS_NOT_SERVING`. */
+const SWITCH_WAIT_MS = 10_000;
+/** Stable requests held at most while waiting for the replacing attempt; more are refused at once. */
+const MAX_HELD = 1024;
+
 /** The `Nats-Service-Error-Code` a micro client sees for an error reply. */
 function serviceErrorCode(code: string): number {
   if (code === 'SPS_MALFORMED_MESSAGE') return 400;
@@ -130,9 +135,10 @@ class Replier {
  * throw an error reply with the handler's code. Async handlers are counted in `hooks.inFlight`.
  *
  * The stable subjects (`subjects.stable(partition, name)`) are served by a queue subscription of
- * all attempts of the partition, so one of them gets each request; an attempt that knows it was
- * replaced unsubscribes, and passes on what it already got to the current attempt's subject (or
- * answers `SPS_NOT_SERVING` while that one does not serve yet). It never answers it itself.
+ * all attempts of the partition, so one of them gets each request. An attempt that knows it was
+ * replaced never answers one itself: while the newer attempt does not serve yet it holds what it
+ * gets (at most `MAX_HELD`, for `SWITCH_WAIT_MS`, then `SPS_NOT_SERVING`); once that one serves it
+ * passes everything on to its attempt subject and leaves the queue.
  */
 export async function serveEndpoints(
   nc: NatsConnection,
@@ -218,23 +224,44 @@ export async function serveEndpoints(
   }
 
   let newer: Member | undefined;
+  // Stable requests that came while the attempt replacing this one did not serve yet: they wait
+  // for it (bounded in number and time), so a client never sees the switch.
+  const held = new Map<Msg, ReturnType<typeof setTimeout>>();
+  const notServing = (msg: Msg, name: string, current: { attempt: number; state: string }): void =>
+    new Replier(msg, () => {}).fail({
+      code: 'SPS_NOT_SERVING',
+      message: `partition ${partition}: attempt ${current.attempt} replaced attempt ${attempt} and is ${current.state}`,
+    });
+  const nameOf = (msg: Msg): string => msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+  // Replaced: the current attempt answers (the server lets it reply to what it was sent).
+  const passOn = (msg: Msg, to: number): void =>
+    nc.publish(subjects.endpoint(partition, to, nameOf(msg)), msg.data, { reply: msg.reply, headers: msg.headers });
+  const hold = (msg: Msg, name: string): void => {
+    if (held.size >= MAX_HELD) return notServing(msg, name, newer!);
+    const timer = setTimeout(() => {
+      held.delete(msg);
+      notServing(msg, name, newer!);
+    }, SWITCH_WAIT_MS);
+    timer.unref();
+    held.set(msg, timer);
+  };
+  const release = (answer: (msg: Msg) => void): void => {
+    for (const [msg, timer] of held) {
+      clearTimeout(timer);
+      answer(msg);
+    }
+    held.clear();
+  };
   let stable: Subscription | undefined = nc.subscribe(subjects.stable(partition, '*'), {
     queue: `p${partition}`,
     callback: (err, msg) => {
       if (err || !msg.reply) return;
-      const name = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+      const name = nameOf(msg);
       const unknown = unknownEndpoint({ partition, endpoints: Object.keys(handlers) }, name);
-      const current = newer ?? { attempt, state: 'serving' };
-      if (unknown || current.state !== 'serving') {
-        const notServing = {
-          code: 'SPS_NOT_SERVING',
-          message: `partition ${partition}: attempt ${current.attempt} replaced attempt ${attempt} and is ${current.state}`,
-        };
-        return new Replier(msg, () => {}).fail(unknown ?? notServing);
-      }
-      if (current.attempt !== attempt) {
-        // Replaced: the current attempt answers (the server lets it reply to what it was sent).
-        nc.publish(subjects.endpoint(partition, current.attempt, name), msg.data, { reply: msg.reply, headers: msg.headers });
+      if (unknown) return new Replier(msg, () => {}).fail(unknown);
+      if (newer) {
+        if (newer.state === 'serving') passOn(msg, newer.attempt);
+        else hold(msg, name);
         return;
       }
       // Answered here, not passed to our own attempt subject: the server does not let a
@@ -256,14 +283,18 @@ export async function serveEndpoints(
       const mine = members.find((m) => m.partition === partition);
       if (!mine || mine.attempt <= attempt) return;
       newer = mine;
-      // Replaced: stop taking stable requests now. Drained, not unsubscribed: a request the server
-      // sent before it saw our unsubscribe would otherwise be dropped unanswered; drained, it still
-      // reaches the callback, which passes it on (or answers SPS_NOT_SERVING).
+      // The newer attempt joins the stable subject's queue before it reports serving: until then
+      // this one stays in the queue (leaving earlier would leave the subject without responders).
+      if (mine.state !== 'serving') return;
+      release((msg) => passOn(msg, mine.attempt));
+      // Drained, not unsubscribed: a request the server sent before it saw our unsubscribe would
+      // otherwise be dropped unanswered; drained, it still reaches the callback, which passes it on.
       const leaving = stable;
       stable = undefined;
       void leaving?.drain().catch(() => {});
     },
     async stop() {
+      release((msg) => notServing(msg, nameOf(msg), newer!));
       try {
         // Delivers what the subscriptions already hold, then closes them; async handlers run on.
         await stable?.drain();

@@ -5,6 +5,7 @@ import { memberList, supervisorMachine, type SupervisorInput } from '../actors/s
 import type { NatsConnection } from '../transport/bus.js';
 import { decodeRegistration, decodeState, encodeMembers, encodeMembersDelta, encodeRegisterAck, encodeShutdown } from '../protocol/messages.js';
 import { DeltaPublisher } from './membership.js';
+import { DEFAULT_HEARTBEAT_MS } from './worker-env.js';
 import { receiveTransitions, type Inspector } from './inspection.js';
 import { decode, encode } from '../protocol/codec.js';
 import { partitionOf, type Subjects } from '../protocol/subjects.js';
@@ -29,7 +30,7 @@ export function hostSupervisor(
   subjects: Subjects,
   input: SupervisorInput,
   advertiseHost?: AdvertiseHost,
-  heartbeatMs = 1000,
+  heartbeatMs = DEFAULT_HEARTBEAT_MS,
   inspect?: Inspector,
 ): { actor: SupervisorActor; close(): void } {
   // Only what changed goes out; a partition that missed a delta asks for the whole view.
@@ -63,10 +64,19 @@ export function hostSupervisor(
         try {
           if (partition === undefined) throw new MalformedMessageError(msg.subject, 'names no partition of this cluster');
           registration = decodeRegistration(msg.subject, msg.data, partition);
-          if (advertiseHost) registration = { ...registration, host: advertiseHost(partition, registration.host) };
         } catch {
           malformed();
           return;
+        }
+        if (advertiseHost) {
+          // The user's function failing is no malformed message: the attempt hears why it was refused.
+          try {
+            registration = { ...registration, host: advertiseHost(partition, registration.host) };
+          } catch (err) {
+            const reason = `option advertiseHost threw for partition ${partition} (executor host ${registration.host}): ${(err as Error)?.message ?? String(err)}`;
+            msg.respond(encodeRegisterAck({ accepted: false, shutdown: false, reason, epoch: 0, generation: 0, members: [] }));
+            return;
+          }
         }
         if (!active()) {
           msg.respond(encodeRegisterAck({ accepted: false, shutdown: true, reason: 'the cluster run is over', epoch: 0, generation: 0, members: [] }));

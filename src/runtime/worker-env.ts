@@ -7,6 +7,12 @@ import { parseBusAccess, type BusAccess } from '../security/bus-access.js';
 import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
 
 /**
+ * The default pulse of a run, in ms: the driver's heartbeat (option `heartbeatMs`) and the
+ * workers' liveness ticks, which the driver sets to the same value.
+ */
+export const DEFAULT_HEARTBEAT_MS = 1000;
+
+/**
  * The contract between a launcher and the worker process it starts: everything a worker needs
  * comes from these environment variables, so the embedded launcher and the PySpark runner start
  * workers the same way. Rows arrive on stdin as frames; results leave on fd `SPS_RESULT_FD`.
@@ -150,7 +156,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     drainTimeoutMs: integer(env, WORKER_ENV.drainTimeoutMs, 30_000),
     requestTimeoutMs: integer(env, WORKER_ENV.requestTimeoutMs, 10_000),
     tickFd: env[WORKER_ENV.tickFd] ? integer(env, WORKER_ENV.tickFd) : undefined,
-    tickMs: integer(env, WORKER_ENV.tickMs, 500),
+    tickMs: integer(env, WORKER_ENV.tickMs, DEFAULT_HEARTBEAT_MS),
     sourceMaps: env[WORKER_ENV.sourceMaps] === '1',
     requestStats: oneOf(env, WORKER_ENV.requestStats, ['1', '0'] as const) === '1',
     collectiveTransport: oneOf(env, WORKER_ENV.collectiveTransport, ['auto', 'nats', 'direct'] as const),

@@ -250,7 +250,7 @@ export class SparkApplication implements AsyncDisposable {
           clearTimeout(timer);
           fail(err.message);
         });
-        void (async () => {
+        (async () => {
           for await (const msg of ready) {
             clearTimeout(timer);
             try {
@@ -260,7 +260,8 @@ export class SparkApplication implements AsyncDisposable {
               fail((err as Error).message);
             }
           }
-        })();
+          // A subscription error ends the wait as a failed start, not an unhandled rejection.
+        })().catch((err: unknown) => fail(`its ready subscription failed: ${(err as Error).message}`));
       });
       started.removeAllListeners('exit');
       started.removeAllListeners('error');

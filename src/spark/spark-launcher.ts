@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { sparkJobMachine, type SparkJobEvent } from '../actors/spark-job.js';
+import type { SparkEvent } from '../api/cluster-events.js';
 import type { ResolvedOptions } from '../options.js';
 import { decode, encode, type Decoded } from '../protocol/codec.js';
 import { subjectsFor } from '../protocol/subjects.js';
@@ -41,6 +42,18 @@ function appGone(app: SparkApplication, graceMs: number): Promise<boolean> {
 /** The runner's job events on the run's bus. */
 const JOB_EVENTS = ['job_started', 'stage', 'result', 'job_finished', 'job_failed'] as const;
 type JobEvent = Decoded<(typeof JOB_EVENTS)[number]>;
+
+/** The cluster's `spark` event for a job event (`undefined` for results). */
+function sparkEvent(m: JobEvent): SparkEvent | undefined {
+  if (m.t === 'job_started') return { type: 'job_started', group: m.group };
+  if (m.t === 'stage') {
+    const { stage: id, attempt, name, tasks, active, completed, failed } = m;
+    return { type: 'stage', stage: { id, attempt, name, tasks, active, completed, failed } };
+  }
+  if (m.t === 'job_finished') return { type: 'job_finished' };
+  if (m.t === 'job_failed') return { type: 'job_failed', error: m.error, cancelled: m.cancelled };
+  return undefined;
+}
 
 /** Turns a job event into an event of the job actor (`undefined` for events it does not follow). */
 function toActorEvent(m: JobEvent): SparkJobEvent | undefined {
@@ -147,7 +160,8 @@ export class SparkLauncher implements Launcher {
     );
     this.job = job;
     job.start();
-    void this.listen(this.sub, job, plan, events);
+    // A subscription that errors ends the runner's reports: the run cannot go on without them.
+    this.listen(this.sub, job, plan, events).catch((err: unknown) => events.fault('spark runner reports', (err as Error).message));
     const secrets = Object.fromEntries(Array.from({ length: plan.partitions }, (_, p) => [p, secretWorkerEnv(plan, p)]));
     try {
       const submitted = await app.submitJob(
@@ -182,20 +196,25 @@ export class SparkLauncher implements Launcher {
     for await (const msg of sub) {
       if (msg.subject.endsWith('.cancel')) continue; // our own orders
       let event: SparkJobEvent | undefined;
+      let m: JobEvent;
       try {
-        const m = decode(msg.subject, msg.data, JOB_EVENTS);
+        m = decode(msg.subject, msg.data, JOB_EVENTS);
         event = toActorEvent(m);
-        if (m.t === 'job_started') events.spark?.({ type: 'job_started', group: m.group });
-        else if (m.t === 'stage') {
-          const { stage: id, attempt, name, tasks, active, completed, failed } = m;
-          events.spark?.({ type: 'stage', stage: { id, attempt, name, tasks, active, completed, failed } });
-        } else if (m.t === 'job_finished') events.spark?.({ type: 'job_finished' });
-        else if (m.t === 'job_failed') events.spark?.({ type: 'job_failed', error: m.error, cancelled: m.cancelled });
       } catch (err) {
         plan.logger.child({ cluster: plan.clusterId, component: 'spark' }).warn(`refused: ${(err as Error).message}`);
         continue;
       }
       if (event && job.getSnapshot().status === 'active') job.send(event);
+      // The user's `spark` listeners run last; what one throws is its own (as from any emitter),
+      // not a refused message, and it does not end this loop.
+      try {
+        const spark = sparkEvent(m);
+        if (spark) events.spark?.(spark);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
     }
   }
 
