@@ -48,6 +48,7 @@ export type {
   WsHandler,
 } from './transport/http.js';
 export { createUwsServer } from './transport/uws-http.js';
+export { microServices } from './transport/services.js';
 export { subjectsFor } from './protocol/subjects.js';
 export type { Subjects } from './protocol/subjects.js';
 export { PROTOCOL_VERSION } from './protocol/codec.js';
