@@ -26,6 +26,7 @@ export type { ClusterOptions, NatsAuthOption, ResolvedOptions, ServerRef } from 
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './launch/data-source.js';
 export type { FileSource } from './launch/file-source.js';
+export type { CredentialsFile } from './api/credentials-file.js';
 export type { Launcher, LaunchPlan, LaunchEvents, BusNetwork } from './launch/launcher.js';
 export type { WorkerProgram } from './launch/worker-command.js';
 export type { CompiledProgram } from './launch/compile-server.js';

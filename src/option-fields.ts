@@ -15,12 +15,14 @@ export function fieldsOf<T>(all: { [K in keyof Required<T>]: true }): readonly s
 /** The field names of any member of a union `T`. */
 export type UnionKeys<T> = T extends unknown ? keyof T : never;
 
-/** The known name nearest to `name` (a typo, a different case, a missing suffix), if one is near enough. */
+/** The known name nearest to `name` (a typo, a different case, a missing or extra suffix), if one is near enough. */
 function nearest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
-    const d = k.toLowerCase() === name.toLowerCase() ? 0 : leven(name, k);
+    // A name that is the start of another (or the other's start), as `cluster` of `clusterId`, is one edit away.
+    const prefix = Math.min(k.length, name.length) >= 4 && (k.startsWith(name) || name.startsWith(k));
+    const d = k.toLowerCase() === name.toLowerCase() ? 0 : prefix ? 1 : leven(name, k);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   // About one edit per four letters: near enough to be a typo, not so far as to name another option.

@@ -92,7 +92,20 @@ test('--help lists the commands and every run option; --version prints the packa
   for (const cmd of ['run', 'status', 'request']) t.regex(help.stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
   const run = await sps(['run', '--help']);
   t.is(run.code, 0);
-  for (const flag of ['--server', '--master', '--conf', '--range', '--json', '--text', '--parquet', '--csv', '--sql', '--credentials-file', '--for']) {
+  for (const flag of [
+    '--server',
+    '--master',
+    '--conf',
+    '--range',
+    '--json',
+    '--text',
+    '--parquet',
+    '--arrow',
+    '--csv',
+    '--sql',
+    '--credentials-file',
+    '--for',
+  ]) {
     t.true(run.stdout.includes(flag), `sps run --help names ${flag}`);
   }
   const version = await sps(['--version']);
@@ -124,7 +137,8 @@ test('bad input prints what was wrong and the usage, and exits 2', async (t) => 
     [['run', '--range', '10'], /required option '--server <module>' not specified/],
     [['run', '--server', 'x.ts', '--partitions', 'zero'], /--partitions <n>' argument 'zero' is invalid/],
     [['run', '--server', 'x.ts', '--partitions', '5000'], /--partitions: must be an integer from 1 to 1024/],
-    [['run', '--server', 'x.ts', '--parquet', '/data/p'], /--parquet needs a Spark master/],
+    [['run', '--server', 'x.ts', '--csv', '/data/p'], /--csv needs a Spark master/],
+    [['run', '--server', 'x.ts', '--arrow', '/data/a', '--master', 'local[1]'], /--arrow reads Arrow IPC files in the driver, without Spark/],
     [['run', '--server', 'x.ts', '--range', '5', '--text', 'f.txt'], /give one source, got --range and --text/],
     [['run', '--server', 'x.ts', '--conf', 'spark.x=1'], /--conf needs a Spark master/],
     [['run', '--server', 'x.ts', '--conf', 'novalue', '--master', 'local[1]'], /--conf <key=value>' argument 'novalue' is invalid/],
