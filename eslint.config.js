@@ -23,7 +23,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts', 'src/dashboard/static/*.js'],
+          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts', 'scripts/*.mjs', 'src/dashboard/static/*.js'],
         },
         tsconfigRootDir: import.meta.dirname,
       },

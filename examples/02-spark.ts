@@ -7,7 +7,7 @@
  *     npx tsx examples/02-spark.ts [master]
  */
 import { fileURLToPath } from 'node:url';
-import { Cluster, PartitionServer, SparkApplication } from '../src/index.js';
+import { Cluster, PartitionServer, SparkApplication } from 'spark-partition-server';
 
 /** One row of the query below. */
 interface Row {

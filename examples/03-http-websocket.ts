@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { Cluster, HttpPartitionServer } from '../src/index.js';
+import { Cluster, HttpPartitionServer } from 'spark-partition-server';
 
 /** The server: `GET /app/above?min=n` and `ws /app/stream` (send a batch size, get the rows in batches, then "end"). */
 export default new HttpPartitionServer<number>({

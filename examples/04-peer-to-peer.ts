@@ -7,7 +7,7 @@
  *     npx tsx examples/04-peer-to-peer.ts
  */
 import { fileURLToPath } from 'node:url';
-import { Cluster, PartitionServer, type PartitionContext } from '../src/index.js';
+import { Cluster, PartitionServer, type PartitionContext } from 'spark-partition-server';
 
 /** What partition `stats` answers: global figures, the same on every partition. */
 export interface GlobalStats {

@@ -6,7 +6,7 @@
  *     npx tsx examples/06-dashboard.ts [--once]
  */
 import { fileURLToPath } from 'node:url';
-import { Cluster } from '../src/index.js';
+import { Cluster } from 'spark-partition-server';
 
 /** Runs the example; `print` gets its lines. With `once`, stops after one snapshot, which it returns. */
 export async function main(print: (line: string) => void = console.log, once = false) {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from 'msgpackr';
-import { Cluster, PartitionServer, type ClusterOptions, type Member, type PartitionContext } from '../src/index.js';
+import { Cluster, PartitionServer, type ClusterOptions, type Member, type PartitionContext } from 'spark-partition-server';
 
 /** Which columns hold the features and the 0/1 label. */
 export interface LogisticConfig {

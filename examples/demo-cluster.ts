@@ -1,4 +1,4 @@
-import { Cluster } from '../src/index.js';
+import { Cluster } from 'spark-partition-server';
 
 /** The seed's DemoCluster: a Cluster subclass with an application method that queries one partition. */
 export class DemoCluster extends Cluster<number> {

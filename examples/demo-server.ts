@@ -1,4 +1,4 @@
-import { HttpPartitionServer, type HttpRouter, type PartitionContext } from '../src/index.js';
+import { HttpPartitionServer, type HttpRouter, type PartitionContext } from 'spark-partition-server';
 
 /** The seed's demo server: `GET /app/get_list` returns the partition's numbers, comma-separated. */
 export class DemoPartitionServer extends HttpPartitionServer<number> {

@@ -8,7 +8,9 @@
  *   sps request all count --credentials-file ./creds.json
  *   sps setup [--spark]
  *
- * Exit codes: 0 done, 1 the run or a request failed, 2 bad command-line input (with the usage).
+ * Exit codes: 0 done (a run stopped by Ctrl-C, SIGTERM or --for once it served), 1 the run or a
+ * request failed, 2 bad command-line input (with the usage), 128 + the signal's number (130 for
+ * Ctrl-C, 143 for SIGTERM) when a signal ended sps before its cluster served.
  */
 // commander: the most used argument parser for Node, with subcommands, typed option parsers,
 // generated --help and --version, and errors that name the option, all without dependencies of
@@ -60,7 +62,8 @@ function program(): Command {
     .option('--range <end|start:end[:step]>', 'the numbers of a range', parse.range)
     .option('--json <path>', 'JSON rows: embedded, a file with one array or JSON lines; on Spark, its JSON reader')
     .option('--text <path>', 'the lines of text files')
-    .option('--parquet <path>', 'Parquet (Spark only)')
+    .option('--parquet <path>', 'Parquet files: embedded, read by row groups (a file or a directory); on Spark, its Parquet reader')
+    .option('--arrow <path>', 'Arrow IPC files, file or stream format (a file or a directory; embedded only)')
     .option('--csv <path>', 'CSV (Spark only; e.g. --option header=true)')
     .option('--sql <query>', 'the rows of a Spark SQL query (Spark only)')
     .option('--table <name>', 'a table of the Spark session (Spark only)')

@@ -26,6 +26,7 @@ export type { ClusterOptions, NatsAuthOption, ResolvedOptions, ServerRef } from 
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './launch/data-source.js';
 export type { FileSource } from './launch/file-source.js';
+export type { CredentialsFile } from './api/credentials-file.js';
 export type { Launcher, LaunchPlan, LaunchEvents, BusNetwork } from './launch/launcher.js';
 export type { WorkerProgram } from './launch/worker-command.js';
 export type { CompiledProgram } from './launch/compile-server.js';
@@ -50,6 +51,7 @@ export type {
 export { createUwsServer } from './transport/uws-http.js';
 export { createNodeHttpServer } from './transport/node-http.js';
 export type { HttpChoice } from './transport/http-choice.js';
+export { microServices } from './transport/services.js';
 export { subjectsFor } from './protocol/subjects.js';
 export type { Subjects } from './protocol/subjects.js';
 export { PROTOCOL_VERSION } from './protocol/codec.js';

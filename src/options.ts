@@ -3,13 +3,15 @@ import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
-import type { EmbeddedSource } from './launch/data-source.js';
+import { RANGE_FIELDS, type EmbeddedSource, type RangeSource } from './launch/data-source.js';
+import type { FileSource } from './launch/file-source.js';
 import type { Launcher } from './launch/launcher.js';
 import type { SparkApplication } from './spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './protocol/subjects.js';
 import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
 import { DEFAULT_HEARTBEAT_MS } from './runtime/worker-env.js';
+import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from './option-fields.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
 export type ServerRef =
@@ -334,6 +336,67 @@ export interface ResolvedOptions<Row, Config> {
   http: HttpChoice;
 }
 
+/** The names of {@link ClusterOptions}. */
+const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
+  server: true,
+  data: true,
+  partitions: true,
+  config: true,
+  launcher: true,
+  natsUrl: true,
+  natsAuth: true,
+  natsTls: true,
+  natsListen: true,
+  natsAdvertiseUrl: true,
+  tls: true,
+  natsServer: true,
+  name: true,
+  startTimeoutMs: true,
+  registerTimeoutMs: true,
+  sparkStartTimeoutMs: true,
+  submitTimeoutMs: true,
+  stopTimeoutMs: true,
+  requestTimeoutMs: true,
+  heartbeatMs: true,
+  hangTimeoutMs: true,
+  driverTimeoutMs: true,
+  reconnectWindowMs: true,
+  maxFailures: true,
+  bindHost: true,
+  advertiseHost: true,
+  env: true,
+  log: true,
+  logger: true,
+  logLevel: true,
+  inspect: true,
+  master: true,
+  sparkConf: true,
+  sparkHome: true,
+  spark: true,
+  source: true,
+  cacheResult: true,
+  barrier: true,
+  format: true,
+  longs: true,
+  collectiveTransport: true,
+  http: true,
+});
+
+/** Every field that appears in one of the kinds of `natsAuth`. */
+const NATS_AUTH_FIELDS = fieldsOf<Record<UnionKeys<NatsAuthOption>, unknown>>({ token: true, user: true, pass: true, nkeySeed: true, credsFile: true });
+const NATS_TLS_FIELDS = fieldsOf<NonNullable<ClusterOptions['natsTls']>>({ caFile: true, certFile: true, keyFile: true });
+const TLS_FIELDS = fieldsOf<Exclude<NonNullable<ClusterOptions['tls']>, boolean>>({ certFile: true, keyFile: true, caFile: true });
+const SERVER_FIELDS = fieldsOf<Extract<ServerRef, { module: unknown }>>({ module: true, export: true });
+/** Every field of the object kinds of `data` (the others are arrays and iterables). */
+const DATA_FIELDS = fieldsOf<Record<UnionKeys<RangeSource | FileSource>, unknown>>({ range: true, parquet: true, arrow: true });
+
+/** Refuses unknown fields of an object-kind `data` (a range or files); arrays and iterables are rows. */
+function rejectUnknownDataFields(data: unknown): void {
+  if (!isObject(data) || Symbol.iterator in data || Symbol.asyncIterator in data) return;
+  rejectUnknownFields(data, DATA_FIELDS, 'data');
+  if (isObject(data.range)) rejectUnknownFields(data.range, RANGE_FIELDS, 'data.range');
+}
+
 function positiveInt(name: string, v: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
@@ -351,6 +414,7 @@ function resolveServer(ref: unknown): { module: string; export: string } {
   };
   if (typeof ref === 'string' || ref instanceof URL) return { module: toPath(ref, 'server'), export: 'default' };
   if (typeof ref === 'object' && ref !== null && 'module' in ref) {
+    rejectUnknownFields(ref, SERVER_FIELDS, 'server');
     const exp = (ref as { export?: unknown }).export ?? 'default';
     if (typeof exp !== 'string' || exp === '') throw new InvalidOptionError('server.export', 'must be a non-empty string');
     return { module: toPath((ref as { module: unknown }).module, 'server.module'), export: exp };
@@ -360,7 +424,9 @@ function resolveServer(ref: unknown): { module: string; export: string } {
 
 /** Validates cluster options and applies defaults; errors name the option. */
 export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): ResolvedOptions<Row, Config> {
-  if (typeof o !== 'object' || o === null) throw new InvalidOptionError('options', 'must be an object');
+  if (!isObject(o)) throw new InvalidOptionError('options', 'must be an object');
+  rejectUnknownFields(o, CLUSTER_OPTIONS);
+  rejectUnknownDataFields(o.data);
   const server = resolveServer(o.server);
   let configJson = '';
   if (o.config !== undefined) {
@@ -380,7 +446,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('advertiseHost', 'must be a non-empty string or a function (partition, executorHost) => host');
   }
   resolveBusOptions(o);
-  if (o.env !== undefined && (typeof o.env !== 'object' || Object.values(o.env).some((v) => typeof v !== 'string'))) {
+  if (o.env !== undefined && (!isObject(o.env) || Object.values(o.env).some((v) => typeof v !== 'string'))) {
     throw new InvalidOptionError('env', 'must map names to string values');
   }
   if (o.log !== undefined && o.log !== false && typeof o.log !== 'function') throw new InvalidOptionError('log', 'must be a function or false');
@@ -468,23 +534,26 @@ function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
     if (o[k] !== undefined && userRun) throw new InvalidOptionError(k, 'applies to the private nats-server, not to natsUrl');
   }
   if (o.natsAuth !== undefined) {
-    const a = o.natsAuth as Record<string, unknown>;
+    const a: unknown = o.natsAuth;
+    if (isObject(a)) rejectUnknownFields(a, NATS_AUTH_FIELDS, 'natsAuth');
     const kinds = [['token'], ['user', 'pass'], ['nkeySeed'], ['credsFile']];
-    const kind = kinds.find((ks) => ks.every((k) => typeof a[k] === 'string' && a[k] !== ''));
-    if (typeof a !== 'object' || a === null || !kind || Object.keys(a).length !== kind.length) {
+    const kind = isObject(a) ? kinds.find((ks) => ks.every((k) => typeof a[k] === 'string' && a[k] !== '')) : undefined;
+    if (!isObject(a) || !kind || Object.keys(a).length !== kind.length) {
       throw new InvalidOptionError('natsAuth', 'must be one of { token }, { user, pass }, { nkeySeed }, { credsFile } with non-empty strings');
     }
   }
   if (o.natsTls !== undefined) {
-    const t = o.natsTls as Record<string, unknown>;
-    if (typeof t !== 'object' || t === null || Object.entries(t).some(([k, v]) => !['caFile', 'certFile', 'keyFile'].includes(k) || typeof v !== 'string')) {
+    const t: unknown = o.natsTls;
+    if (isObject(t)) rejectUnknownFields(t, NATS_TLS_FIELDS, 'natsTls');
+    if (!isObject(t) || Object.values(t).some((v) => typeof v !== 'string')) {
       throw new InvalidOptionError('natsTls', 'must be { caFile?, certFile?, keyFile? } with file paths');
     }
     if ((t.certFile === undefined) !== (t.keyFile === undefined)) throw new InvalidOptionError('natsTls', 'certFile and keyFile go together');
   }
   if (o.tls !== undefined && typeof o.tls !== 'boolean') {
-    const t = o.tls as Record<string, unknown>;
-    if (typeof t !== 'object' || t === null || ['certFile', 'keyFile', 'caFile'].some((k) => typeof t[k] !== 'string' || t[k] === '')) {
+    const t: unknown = o.tls;
+    if (isObject(t)) rejectUnknownFields(t, TLS_FIELDS, 'tls');
+    if (!isObject(t) || TLS_FIELDS.some((k) => typeof t[k] !== 'string' || t[k] === '')) {
       throw new InvalidOptionError('tls', 'must be true, false, or { certFile, keyFile, caFile } (PEM files)');
     }
   }
@@ -496,8 +565,7 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
     if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k].trim() === '')) throw new InvalidOptionError(k, 'must be a non-empty string');
   }
   if (o.sparkConf !== undefined) {
-    if (typeof o.sparkConf !== 'object' || o.sparkConf === null)
-      throw new InvalidOptionError('sparkConf', 'must map Spark configuration keys to string values');
+    if (!isObject(o.sparkConf)) throw new InvalidOptionError('sparkConf', 'must map Spark configuration keys to string values');
     for (const [k, v] of Object.entries(o.sparkConf))
       if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, `must be a string, got ${JSON.stringify(v)}`);
   }

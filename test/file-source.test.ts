@@ -1,6 +1,6 @@
 /**
- * Embedded Parquet and Arrow IPC file sources (no Spark): split by row group / record batch across
- * partitions, read by real workers as Arrow; a malformed Arrow stream fails the partition, naming
+ * Embedded Parquet and Arrow IPC file sources (no Spark): split evenly by rows across partitions
+ * (cutting row groups and record batches where a share ends), read by real workers as Arrow; a malformed Arrow stream fails the partition, naming
  * it, after its attempts were retried.
  */
 import test from 'ava';
@@ -52,19 +52,21 @@ async function run<T>(data: unknown, partitions: number, read: 'rows' | 'arrow',
   }
 }
 
-test('a Parquet file is split by row groups across partitions and read as rows; a result with a schema reaches the driver as records', async (t) => {
+const ids = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+test('a Parquet file is split evenly by rows across partitions (cutting row groups) and read as rows; a result with a schema reaches the driver as records', async (t) => {
   const file = join(dir, 'ten-groups.parquet');
   parquetFile(file, 1000, 100);
   const results = new Map<number, unknown[]>();
   const rows = await run<{ id: number; v: number; s: string }[]>({ parquet: file }, 3, 'rows', 'rows', results);
-  // 10 row groups in 3 partitions: 3, 3 and 4 of them, in order.
+  // 1000 rows in 3 partitions: 333, 333 and 334 of them, in order; row groups 4 and 7 are cut.
   t.deepEqual(
     [0, 1, 2].map((p) => rows.get(p)!.map((r) => r.id)),
-    [Array.from({ length: 300 }, (_, i) => i), Array.from({ length: 300 }, (_, i) => 300 + i), Array.from({ length: 400 }, (_, i) => 600 + i)],
+    [ids(0, 333), ids(333, 666), ids(666, 1000)],
   );
-  t.deepEqual(rows.get(1)![0], { id: 300, v: 300 % 7, s: 'r300' });
+  t.deepEqual(rows.get(1)![0], { id: 333, v: 333 % 7, s: 'r333' });
   // The probe returned an Arrow table of one row per row read; the driver has them as objects.
-  t.is(results.get(2)!.length, 400);
+  t.is(results.get(2)!.length, 334);
   t.deepEqual(results.get(0)!.slice(0, 2), [
     { partition: 0, id: 0, half: 0, name: 'n0', even: true, at: new Date(1704164645000) },
     { partition: 0, id: 1, half: 0.5, name: null, even: false, at: new Date(1704164645001) },
@@ -93,6 +95,30 @@ test('a directory of Arrow IPC files (file and stream format) is split by record
     t.is(s.columns.s!.type, 'Utf8');
     t.is(s.columns.v!.buffer, 'Int32Array');
   }
+});
+
+test('an Arrow IPC file written as one record batch is spread evenly over the partitions, in order', async (t) => {
+  const file = join(dir, 'one-batch.arrow');
+  const whole = table(0, 20_001);
+  t.is(whole.batches.length, 1);
+  writeFileSync(file, tableToIPC(whole, 'file'));
+  const rows = await run<{ id: number; s: string }[]>({ arrow: file }, 4, 'rows', 'rows');
+  // 20001 rows in 4 partitions: 5000, 5000, 5000, 5001, each a zero-copy slice of the one batch.
+  t.deepEqual(
+    [0, 1, 2, 3].map((p) => rows.get(p)!.map((r) => r.id)),
+    [ids(0, 5000), ids(5000, 10_000), ids(10_000, 15_000), ids(15_000, 20_001)],
+  );
+  t.deepEqual(rows.get(3)!.at(-1), { id: 20_000, v: 20_000 % 7, s: 'r20000' });
+});
+
+test('a one-row-group Parquet file and more partitions than rows: shares differ by one row at most', async (t) => {
+  const file = join(dir, 'one-group.parquet');
+  parquetFile(file, 3, 100);
+  const rows = await run<{ id: number }[]>({ parquet: file }, 5, 'rows', 'rows');
+  t.deepEqual(
+    [0, 1, 2, 3, 4].map((p) => rows.get(p)!.map((r) => r.id)),
+    [[], [0], [], [1], [2]],
+  );
 });
 
 test('a file that is not Parquet or Arrow fails with an error naming the option', async (t) => {

@@ -13,8 +13,8 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
-import { Svcm, type ServiceInfo, type ServiceStats } from '@nats-io/services';
-import { Cluster } from '../src/index.js';
+import type { ServiceInfo, ServiceStats } from '@nats-io/services';
+import { Cluster, microServices } from '../src/index.js';
 import { decodeReply, encodeRegistration, encodeReply, encodeRequest, encodeState } from '../src/protocol/messages.js';
 import { subjectsFor, type Subjects } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
@@ -44,7 +44,7 @@ test.after.always(async () => {
 
 /** Every instance's answer to one `$SRV` verb, through the services library's client. */
 async function ask<T>(verb: 'info' | 'stats' | 'ping', expected = PARTITIONS): Promise<T[]> {
-  const micro = new Svcm(client).client({ strategy: 'count', maxMessages: expected, maxWait: 20_000 });
+  const micro = microServices(client).client({ strategy: 'count', maxMessages: expected, maxWait: 20_000 });
   const out: T[] = [];
   for await (const r of await micro[verb](s.service)) out.push(r as T);
   const partition = (x: T): number => Number((x as ServiceInfo).metadata?.partition);

@@ -156,13 +156,19 @@ const userEnv = (cache: string): NodeJS.ProcessEnv => {
 };
 
 let installing: Promise<{ project: string; cache: string; work: string }> | undefined;
+/** The files in the tarball, as `npm pack` listed them. */
+let packedFiles: string[] = [];
 
 /** The packed package installed into a new project (once for the tests below). */
 function installedProject(): Promise<{ project: string; cache: string; work: string }> {
   return (installing ??= (async () => {
     const work = await mkdtemp(join(tmpdir(), 'sps-user-'));
-    const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root });
-    const tarball = join(work, stdout.trim().split('\n').at(-1)!);
+    // `prepack` builds (as in a fresh clone); here dist/ is fresh already (test.before), and a
+    // rebuild would pull dist/ from under the CLI tests running beside this file.
+    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root });
+    const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+    packedFiles = packed!.files.map((f) => f.path);
+    const tarball = join(work, packed!.filename);
     const project = join(work, 'project');
     await mkdir(project);
     await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'sps-user', private: true, type: 'module' }, null, 2));
@@ -205,6 +211,58 @@ test.serial(
     t.is(ts.stdout, tsOut);
   },
 );
+
+test('prepack builds the package, so a packed clone ships dist/', (t) => {
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  t.is(scripts.prepack, scripts.build);
+});
+
+test.serial('installed from the packed tarball: the package ships the built library and the examples, which run on it as a user runs them', async (t) => {
+  t.timeout(240_000);
+  const { project, cache } = await installedProject();
+  for (const file of [
+    'dist/src/index.js',
+    'dist/src/protocol/protocol.schema.json',
+    'dist/src/spark/runner/sps_runner.py',
+    'examples/01-embedded.ts',
+    'examples/demo-server.ts',
+    'examples/bus-client.py',
+  ]) {
+    t.true(packedFiles.includes(file), `${file} is not in the package`);
+  }
+  const shipped = join(project, 'node_modules', 'spark-partition-server', 'examples');
+  t.regex(readFileSync(join(shipped, 'demo-cluster.ts'), 'utf8'), /from 'spark-partition-server'/);
+  // nats-server from the user cache `npx sps setup` filled in the test above.
+  const { stdout } = await run('npx', ['tsx', join(shipped, '01-embedded.ts')], { cwd: project, env: userEnv(cache), timeout: 120_000 });
+  t.regex(stdout, /partition 1 returned \[\{"partition":1,"count":500,"sum":374750\}\]/);
+  t.regex(stdout, /same list both ways: true/);
+});
+
+test.serial("installed from the packed tarball: the micro-services client takes a connection of the package's NATS client without a cast", async (t) => {
+  const { project } = await installedProject();
+  // In a folder of its own: its tsconfig.json is for this check only.
+  const dir = join(project, 'typecheck');
+  await mkdir(dir, { recursive: true });
+  const compilerOptions = { strict: true, noEmit: true, skipLibCheck: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: [] };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['services.ts'] }));
+  await writeFile(
+    join(dir, 'services.ts'),
+    [
+      "import { connect } from '@nats-io/transport-node';",
+      "import { microServices } from 'spark-partition-server';",
+      'export async function names(servers: string): Promise<string[]> {',
+      '  const nc = await connect({ servers });',
+      '  const names: string[] = [];',
+      '  for await (const info of await microServices(nc).client().info()) names.push(info.name);',
+      '  return names;',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  const checked = await run(process.execPath, [tsc, '-p', dir], { cwd: project }).catch((err: { stdout: string }) => err);
+  t.is((checked as { stdout: string }).stdout, '');
+});
 
 test.serial('installed from the packed tarball: npx sps run serves the README JS server on Spark local[2]', async (t) => {
   t.timeout(240_000);

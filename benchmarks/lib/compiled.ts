@@ -1,4 +1,4 @@
-import { copyFile, cp, rm } from 'node:fs/promises';
+import { copyFile, rm } from 'node:fs/promises';
 import { ROOT, sparkEnv } from './spark.js';
 import { runToEnd } from './proc.js';
 import type { ScaleOut } from '../scale-probe.js';
@@ -6,18 +6,12 @@ import type { ScaleOut } from '../scale-probe.js';
 /** Where the project is compiled for the no-tsx measurements (git-ignored). */
 export const COMPILED_DIR = `${ROOT}.sps-tmp/bench-dist`;
 
-/** Compiles the project with tsc to {@link COMPILED_DIR}; resolves with the compile time in ms. */
+/** Compiles the project with its build script to {@link COMPILED_DIR}; resolves with the compile time in ms. */
 export async function compileProject(): Promise<number> {
   const t0 = performance.now();
-  await rm(COMPILED_DIR, { recursive: true, force: true });
-  const r = await runToEnd(
-    process.execPath,
-    [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.json`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'],
-    120_000,
-  );
-  if (r.code !== 0) throw new Error(`tsc failed: ${r.stdout.slice(-1500)}`);
-  // tsc emits no PySpark runner; the compiled Spark launcher looks for it next to itself.
-  await cp(`${ROOT}src/spark/runner`, `${COMPILED_DIR}/src/spark/runner`, { recursive: true });
+  // The project's own build (tsc plus the files it does not emit), into the bench's directory.
+  const r = await runToEnd(process.execPath, [`${ROOT}scripts/build.mjs`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'], 120_000);
+  if (r.code !== 0) throw new Error(`build failed: ${r.stdout.slice(-1500)}${r.stderr.slice(-1500)}`);
   // The bench server's TypeScript source next to its compiled copy: the TypeScript side of the
   // compiled-library runs, compiled by the driver as a user's server module is.
   await copyFile(`${ROOT}benchmarks/servers/bench-server.ts`, `${COMPILED_DIR}/benchmarks/servers/bench-server.ts`);

@@ -26,6 +26,7 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { abandonable, type CallOptions } from './call-options.js';
+import { writeCredentialsFile } from './credentials-file.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
 import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
@@ -172,6 +173,17 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       );
     }
     return access;
+  }
+
+  /**
+   * Writes {@link Cluster.credentials} with the cluster's id to a credentials file (JSON, created
+   * anew with mode 0600), the file `sps status` and `sps request` take as `--credentials-file`, and
+   * any client of yours may read: `{ clusterId, url, auth, inboxPrefix, tls? }` (see the README's
+   * "Command line"). The file holds the client's secret: remove it when the run ends.
+   * @throws ClusterStateError as {@link Cluster.credentials}.
+   */
+  writeCredentials(path: string, role: 'client'): void {
+    writeCredentialsFile(path, { clusterId: this.id!, ...this.credentials(role) });
   }
 
   /** The number of partitions. */

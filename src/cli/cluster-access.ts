@@ -4,9 +4,10 @@
  * the supervisor for the membership and call endpoints, nothing else (src/security/permissions.ts).
  * Secrets travel only in that file (mode 0600), never in argv or on the terminal.
  */
-import { openSync, readFileSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { SparkPartitionServerError } from '../errors.js';
+import { parseCredentialsFile, type CredentialsFile } from '../api/credentials-file.js';
+import { InvalidOptionError, SparkPartitionServerError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
 import { decodeMembers } from '../protocol/messages.js';
 import { subjectsFor } from '../protocol/subjects.js';
@@ -19,21 +20,6 @@ import { UsageError } from './run-options.js';
 export interface ClusterAddress {
   clusterId: string;
   access: BusAccess;
-}
-
-/** Writes the credentials file: created anew with mode 0600, so a file left by someone else cannot widen who reads it. */
-export function writeCredentials(path: string, address: ClusterAddress): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, JSON.stringify({ clusterId: address.clusterId, ...address.access }) + '\n');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Flags of `sps status` / `sps request` that say where the cluster is. */
@@ -55,19 +41,28 @@ function readText(flag: string, path: string): string {
 
 /** The cluster's address from a credentials file, or from `--nats` and `--cluster` (those override the file's). */
 export function clusterAddress(flags: AccessFlags): ClusterAddress {
-  let fromFile: Partial<BusAccess & { clusterId: string }> = {};
-  if (flags.credentialsFile !== undefined) {
+  let fromFile: Partial<CredentialsFile> = {};
+  const file = flags.credentialsFile;
+  if (file !== undefined) {
     try {
-      fromFile = JSON.parse(readText('credentials-file', flags.credentialsFile)) as typeof fromFile;
+      fromFile = parseCredentialsFile(readText('credentials-file', file), `--credentials-file "${file}"`);
     } catch (err) {
-      if (err instanceof UsageError) throw err;
-      throw new UsageError(`--credentials-file: "${flags.credentialsFile}" is not JSON`);
+      if (err instanceof InvalidOptionError) throw new UsageError(`--credentials-file: "${file}" ${err.message.slice(err.message.indexOf(': ') + 2)}`);
+      throw err;
     }
   }
   const { clusterId: idInFile, ...accessInFile } = fromFile;
   const clusterId = flags.cluster ?? idInFile;
   const url = flags.nats ?? accessInFile.url;
-  if (!clusterId || !url) throw new UsageError('say where the cluster is: --credentials-file <file written by sps run>, or --nats <url> and --cluster <id>');
+  if (!clusterId || !url) {
+    const missing = [!clusterId && 'the cluster id ("clusterId" in the file, or --cluster)', !url && 'the NATS URL ("url" in the file, or --nats)'].filter(
+      Boolean,
+    );
+    throw new UsageError(
+      `say where the cluster is: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing; give --credentials-file <file written by sps run ` +
+        `or cluster.writeCredentials()>, or --nats <url> and --cluster <id>`,
+    );
+  }
   const access: BusAccess = { ...accessInFile, url };
   if (flags.natsCreds !== undefined) access.auth = { creds: readText('nats-creds', flags.natsCreds) };
   if (flags.natsCa !== undefined) access.tls = { ...access.tls, ca: readText('nats-ca', flags.natsCa) };

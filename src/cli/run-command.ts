@@ -4,12 +4,12 @@
  * prints each partition's result records on stdout as JSON lines.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../api/cluster.js';
 import { ClusterStateError, InvalidOptionError } from '../errors.js';
 import type { BusAccess } from '../security/bus-access.js';
-import { writeCredentials } from './cluster-access.js';
+import { writeCredentialsFile } from '../api/credentials-file.js';
 import { clusterOptions, usageOf, type RunFlags } from './run-options.js';
 import { attachView } from './run-view.js';
 
@@ -61,6 +61,11 @@ function credentialsTarget(given: string | undefined): { path: string; remove: (
   return { path: join(dir, 'credentials.json'), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** The exit code of a run a signal interrupted before it served: 128 + the signal's number. */
+export function interruptedExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
 /** Runs the cluster; resolves with the exit code. */
 export async function runCommand(flags: RunCommandFlags): Promise<number> {
   const mode = flags.progress === 'auto' ? (process.stderr.isTTY ? 'bar' : 'json') : flags.progress;
@@ -79,7 +84,9 @@ export async function runCommand(flags: RunCommandFlags): Promise<number> {
   const abort = new AbortController();
   let stopNow!: () => void;
   const stopSignal = new Promise<void>((resolve) => (stopNow = resolve));
+  let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
+    interrupted ??= signal;
     view.note('signal', `${signal}: stopping`, { signal });
     abort.abort(new ClusterStateError(`interrupted by ${signal}`));
     stopNow();
@@ -101,7 +108,7 @@ export async function runCommand(flags: RunCommandFlags): Promise<number> {
       access = { url: cluster.natsUrl! };
     }
     credentials = credentialsTarget(flags.credentialsFile);
-    writeCredentials(credentials.path, { clusterId: id, access });
+    writeCredentialsFile(credentials.path, { clusterId: id, ...access });
     const members = cluster.members.map(({ partition, attempt, host, port, pid, state }) => ({ partition, attempt, host, port, pid, state }));
     view.note(
       'running',
@@ -131,7 +138,9 @@ export async function runCommand(flags: RunCommandFlags): Promise<number> {
     await cluster.stop().catch(() => {});
     const e = err as Error & { code?: string };
     view.note('error', `${e.code ? `[${e.code}] ` : ''}${e.message}`, { code: e.code, message: e.message });
-    return 1;
+    // Interrupted before every partition served: the shell's convention for a command a signal
+    // ended (130 for Ctrl-C, 143 for SIGTERM), as when the signal comes before sps handles it.
+    return interrupted ? interruptedExitCode(interrupted) : 1;
   } finally {
     credentials?.remove();
     removeDashboardFile();

@@ -23,6 +23,7 @@ export interface RunFlags {
   json?: string;
   text?: string;
   parquet?: string;
+  arrow?: string;
   csv?: string;
   sql?: string;
   table?: string;
@@ -89,9 +90,11 @@ const FLAG_OF: [keyof ClusterOptions, keyof RunFlags][] = [
   ['env', 'env'],
 ];
 
-const SOURCES = ['range', 'json', 'text', 'parquet', 'csv', 'sql', 'table'] as const;
-/** Sources only Spark can read (the embedded launcher has no Parquet, CSV or SQL reader). */
-const SPARK_ONLY = new Set<string>(['parquet', 'csv', 'sql', 'table']);
+const SOURCES = ['range', 'json', 'text', 'parquet', 'arrow', 'csv', 'sql', 'table'] as const;
+/** Sources only Spark can read (the embedded launcher has no CSV or SQL reader). */
+const SPARK_ONLY = new Set<string>(['csv', 'sql', 'table']);
+/** Sources only the embedded launcher reads (Spark has no reader of Arrow IPC files). */
+const EMBEDDED_ONLY = new Set<string>(['arrow']);
 const READER_SOURCES = new Set<string>(['json', 'csv', 'parquet']);
 
 function readFile(flag: string, path: string): string {
@@ -134,6 +137,8 @@ function sparkSource(kind: (typeof SOURCES)[number], flags: RunFlags): SparkSour
       return { textFile: flags.text! };
     case 'parquet':
       return { parquet: flags.parquet!, ...options };
+    case 'arrow':
+      throw new UsageError('--arrow is read without Spark');
     case 'csv':
       return { csv: flags.csv!, ...options };
     case 'sql':
@@ -151,11 +156,15 @@ export function clusterOptions(flags: RunFlags, log: (line: string) => void): Cl
   const spark = flags.master !== undefined;
   if (!spark) {
     if (kind && SPARK_ONLY.has(kind))
-      throw new UsageError(`--${kind} needs a Spark master (--master local[2], spark://host:7077, …); the embedded launcher reads --range, --json and --text`);
+      throw new UsageError(
+        `--${kind} needs a Spark master (--master local[2], spark://host:7077, …); the embedded launcher reads --range, --json, --text, --parquet and --arrow`,
+      );
     for (const flag of ['conf', 'sparkHome', 'barrier'] as const) {
       if (flags[flag] !== undefined) throw new UsageError(`--${kebab(flag)} needs a Spark master (--master)`);
     }
   }
+  if (spark && kind && EMBEDDED_ONLY.has(kind))
+    throw new UsageError(`--${kind} reads Arrow IPC files in the driver, without Spark, which has no reader for them: leave out --master, or give --parquet`);
   if (flags.option !== undefined && !(spark && kind && READER_SOURCES.has(kind))) {
     throw new UsageError('--option sets Spark reader options: it goes with --master and one of --json, --csv, --parquet');
   }
@@ -177,6 +186,10 @@ export function clusterOptions(flags: RunFlags, log: (line: string) => void): Cl
     o.source = sparkSource(kind, flags);
   } else if (kind === 'range') {
     o.data = { range: flags.range! };
+  } else if (kind === 'parquet') {
+    o.data = { parquet: flags.parquet! };
+  } else if (kind === 'arrow') {
+    o.data = { arrow: flags.arrow! };
   } else if (kind === 'json') {
     o.data = jsonRows(flags.json!);
     if (!Array.isArray(o.data)) throw new UsageError(`--json: "${flags.json}" holds JSON that is not an array`);

@@ -1,10 +1,14 @@
 import { InvalidOptionError } from '../errors.js';
+import { fieldsOf } from '../option-fields.js';
 import { partitionFiles, type ArrowPartitions, type FileSource } from './file-source.js';
 
 /** Numbers `start, start + step, …` below `end` (like Spark's `range`). */
 export interface RangeSource {
   range: { start?: number; end: number; step?: number };
 }
+
+/** The fields of a range, of `data` or of a Spark `source`. */
+export const RANGE_FIELDS = fieldsOf<RangeSource['range']>({ start: true, end: true, step: true });
 
 /**
  * Rows of an embedded cluster: an array, any (async) iterable — read once, up front — a range, or

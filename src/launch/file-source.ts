@@ -7,9 +7,12 @@ import { InvalidOptionError } from '../errors.js';
 
 /**
  * Parquet and Arrow IPC files as an embedded source, read by the launcher itself (no Spark). The
- * files are split into units — Parquet row groups, Arrow record batches — and each partition gets a
- * contiguous run of units, as Spark's `parallelize` splits a list; its rows reach the worker as
- * Arrow IPC streams, one per unit, back to back.
+ * files are made of units — Parquet row groups, Arrow record batches — and each partition gets a
+ * contiguous, even share of the rows, as Spark's `parallelize` splits a list: a unit that straddles
+ * two partitions' shares is cut between them (a zero-copy slice of an Arrow batch; an offset and
+ * limit within a Parquet row group), so a file written as one large batch still spreads over every
+ * partition. A partition's rows reach the worker as Arrow IPC streams, one per piece of a unit, back
+ * to back.
  *
  * Parquet is decoded by parquet-wasm (the Rust `parquet` and `arrow` crates compiled to
  * WebAssembly): it turns a row group straight into an Arrow IPC stream, which the worker reads
@@ -24,11 +27,40 @@ const PARQUET_BATCH_ROWS = 10_000;
 /** A file source: `{ parquet: path }` or `{ arrow: path }`; a path is a file or a directory of them. */
 export type FileSource = { parquet: string } | { arrow: string };
 
-/** One unit of a file source: what a partition is made of. */
+/** One unit of a file source: a Parquet row group or an Arrow record batch. */
 interface Unit {
   file: string;
   /** Parquet row group or Arrow record batch index. */
   index: number;
+  /** Rows in the unit. */
+  rows: number;
+}
+
+/** Rows `[begin, end)` of one unit: what a partition is made of. */
+interface Piece<U> {
+  unit: U;
+  begin: number;
+  end: number;
+}
+
+/**
+ * The pieces of partition `p`'s share of the rows: rows `[⌊p·n/P⌋, ⌊(p+1)·n/P⌋)` of all units back
+ * to back, so shares differ by one row at most.
+ */
+export function piecesOf<U extends { rows: number }>(units: readonly U[], partitions: number, p: number): Piece<U>[] {
+  const total = units.reduce((n, u) => n + u.rows, 0);
+  const from = Math.floor((p * total) / partitions);
+  const to = Math.floor(((p + 1) * total) / partitions);
+  const pieces: Piece<U>[] = [];
+  let start = 0;
+  for (const unit of units) {
+    const begin = Math.max(from, start) - start;
+    const end = Math.min(to, start + unit.rows) - start;
+    if (end > begin) pieces.push({ unit, begin, end });
+    start += unit.rows;
+    if (start >= to) break;
+  }
+  return pieces;
 }
 
 /** The files of `path`: the file itself, or the directory's files with the extension, by name. */
@@ -79,7 +111,6 @@ export interface ArrowPartitions {
 /** Lists the units of a Parquet or Arrow file source and splits them into `partitions`. */
 export async function partitionFiles(source: FileSource, partitions: number): Promise<ArrowPartitions> {
   const units: Unit[] = [];
-  const bounds = (p: number): [number, number] => [Math.floor((p * units.length) / partitions), Math.floor(((p + 1) * units.length) / partitions)];
   if ('parquet' in source) {
     const option = 'data.parquet';
     const files = await filesOf(source.parquet, '.parquet', option);
@@ -87,15 +118,18 @@ export async function partitionFiles(source: FileSource, partitions: number): Pr
     for (const file of files) {
       const pq = await openParquet(file, option);
       opened.set(file, pq);
-      for (let g = 0; g < pq.metadata().numRowGroups(); g++) units.push({ file, index: g });
+      pq.metadata()
+        .rowGroups()
+        .forEach((group, index) => units.push({ file, index, rows: group.numRows() }));
     }
     return {
       partitions,
       rowFormat: 'arrow',
       arrowSlice: async function* (p) {
-        const [from, to] = bounds(p);
-        for (const unit of units.slice(from, to)) {
-          const table = await opened.get(unit.file)!.read({ rowGroups: [unit.index], batchSize: PARQUET_BATCH_ROWS });
+        for (const { unit, begin, end } of piecesOf(units, partitions, p)) {
+          const whole = begin === 0 && end === unit.rows;
+          const piece = whole ? {} : { offset: begin, limit: end - begin };
+          const table = await opened.get(unit.file)!.read({ rowGroups: [unit.index], batchSize: PARQUET_BATCH_ROWS, ...piece });
           yield table.intoIPCStream();
         }
       },
@@ -107,15 +141,17 @@ export async function partitionFiles(source: FileSource, partitions: number): Pr
   for (const file of files) {
     const all = await arrowBatches(file, option);
     batches.set(file, all);
-    all.forEach((_, index) => units.push({ file, index }));
+    all.forEach((batch, index) => units.push({ file, index, rows: batch.numRows }));
   }
   return {
     partitions,
     rowFormat: 'arrow',
     arrowSlice: async function* (p) {
-      const [from, to] = bounds(p);
-      // One stream per batch: the batch's buffers are written once, with no table of the whole slice.
-      for (const unit of units.slice(from, to)) yield tableToIPC(new Table([batches.get(unit.file)![unit.index]!]), 'stream');
+      // One stream per piece: the piece's buffers are written once, with no table of the whole share.
+      for (const { unit, begin, end } of piecesOf(units, partitions, p)) {
+        const batch = batches.get(unit.file)![unit.index]!;
+        yield tableToIPC(new Table([begin === 0 && end === unit.rows ? batch : batch.slice(begin, end)]), 'stream');
+      }
     },
   };
 }

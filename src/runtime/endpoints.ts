@@ -1,9 +1,10 @@
 import { headers as natsHeaders, type Msg, type MsgHdrs, type Subscription } from '@nats-io/nats-core';
-import { ServiceErrorCodeHeader, ServiceErrorHeader, Svcm, type Service, type ServiceMsg } from '@nats-io/services';
+import { ServiceErrorCodeHeader, ServiceErrorHeader, type Service, type ServiceMsg } from '@nats-io/services';
 import { performance } from 'node:perf_hooks';
 import { toWireError, type Member, type WireError } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from '../api/context.js';
 import { unknownEndpoint, type NatsConnection } from '../transport/bus.js';
+import { microServices } from '../transport/services.js';
 import { decodeRequest, encodeReply } from '../protocol/messages.js';
 import { decodeJsonRequest, encodeJsonReply, jsonReplyHeaders, wantsJson } from '../protocol/json-mode.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -148,7 +149,7 @@ export async function serveEndpoints(
   hooks: EndpointHooks,
 ): Promise<ServedEndpoints> {
   const { subjects, partition, attempt } = at;
-  const service = await new Svcm(nc).add({
+  const service = await microServices(nc).add({
     name: subjects.service,
     version: `${PROTOCOL_VERSION}.0.0`,
     description: `spark-partition-server cluster run; one instance per partition attempt`,

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
+import { fieldsOf, type UnionKeys } from '../option-fields.js';
 
 /**
  * How a process reaches and logs in to the NATS bus. One value carries everything, so launchers
@@ -45,3 +46,8 @@ export function parseBusAccess(json: string, what: string): BusAccess {
   if (!o || typeof o !== 'object' || typeof o.url !== 'string' || o.url === '') throw new InvalidOptionError(what, 'has no "url"');
   return o as BusAccess;
 }
+
+/** Every field of the kinds of {@link BusAuth}. */
+export const BUS_AUTH_FIELDS = fieldsOf<Record<UnionKeys<BusAuth>, unknown>>({ nkeySeed: true, token: true, user: true, pass: true, creds: true });
+/** The fields of {@link BusTls}. */
+export const BUS_TLS_FIELDS = fieldsOf<BusTls>({ ca: true, cert: true, key: true });

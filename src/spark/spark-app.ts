@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { InvalidOptionError, SparkError, SparkSlotsError } from '../errors.js';
+import { fieldsOf, isObject, rejectUnknownFields } from '../option-fields.js';
 import { connectBus } from '../transport/bus.js';
 import { decode, encode, type Decoded } from '../protocol/codec.js';
 import type { MessageOf, MessageType } from '../protocol/schema.js';
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
 import { stopProcess } from '../process/stop-process.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
-import { serializeBusAccess, type BusAccess, type BusAuth, type BusTls } from '../security/bus-access.js';
+import { BUS_AUTH_FIELDS, BUS_TLS_FIELDS, serializeBusAccess, type BusAccess, type BusAuth, type BusTls } from '../security/bus-access.js';
 import { nkeyUser } from '../security/credentials.js';
 import { applicationPermissions } from '../security/permissions.js';
 import { driverAddress, isLocalMaster } from './driver-address.js';
@@ -63,6 +64,24 @@ export interface SparkApplicationOptions {
    */
   logger?: Logger;
 }
+
+/** The names of {@link SparkApplicationOptions} and of its nested objects. */
+const APP_OPTIONS = fieldsOf<SparkApplicationOptions>({
+  master: true,
+  conf: true,
+  sparkHome: true,
+  python: true,
+  appName: true,
+  natsUrl: true,
+  natsAuth: true,
+  natsTls: true,
+  natsServer: true,
+  maxFailures: true,
+  startTimeoutMs: true,
+  slotWaitMs: true,
+  log: true,
+  logger: true,
+});
 
 /** What the runner reported when it became ready. */
 export interface SparkApplicationInfo {
@@ -154,8 +173,19 @@ export class SparkApplication implements AsyncDisposable {
    * @throws SparkError (`SPS_SPARK_START`) when spark-submit fails, with its last output lines.
    */
   static async start(options: SparkApplicationOptions): Promise<SparkApplication> {
-    if (typeof options?.master !== 'string' || options.master.trim() === '')
+    if (!isObject(options)) throw new InvalidOptionError('options', 'must be an object');
+    rejectUnknownFields(options, APP_OPTIONS);
+    for (const [k, fields] of [
+      ['natsAuth', BUS_AUTH_FIELDS],
+      ['natsTls', BUS_TLS_FIELDS],
+    ] as const) {
+      const v: unknown = options[k];
+      if (v !== undefined && !isObject(v)) throw new InvalidOptionError(k, 'must be an object');
+      if (v !== undefined) rejectUnknownFields(v as object, fields, k);
+    }
+    if (typeof options.master !== 'string' || options.master.trim() === '')
       throw new InvalidOptionError('master', 'must be a non-empty Spark master URL, e.g. "local[2]"');
+    if (options.conf !== undefined && !isObject(options.conf)) throw new InvalidOptionError('conf', 'must map Spark configuration keys to string values');
     const conf = options.conf ?? {};
     for (const [k, v] of Object.entries(conf)) if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, 'must be a string');
     const maxFailures = options.maxFailures ?? 4;

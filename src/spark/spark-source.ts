@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import type { EmbeddedSource, RangeSource } from '../launch/data-source.js';
+import { RANGE_FIELDS, type EmbeddedSource, type RangeSource } from '../launch/data-source.js';
+import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from '../option-fields.js';
 
 /** Options of Spark's DataFrame readers (e.g. `{ header: 'true' }` for csv). */
 export type ReaderOptions = Record<string, string>;
@@ -29,6 +30,18 @@ export type SparkSource =
 export type RunnerSource = { kind: string; [field: string]: unknown };
 
 const PATH_KINDS = ['textFile', 'parquet', 'json', 'csv'] as const;
+/** Every field of every kind of source. */
+const SOURCE_FIELDS = fieldsOf<Record<UnionKeys<SparkSource>, unknown>>({
+  range: true,
+  rows: true,
+  textFile: true,
+  parquet: true,
+  json: true,
+  csv: true,
+  options: true,
+  sql: true,
+  table: true,
+});
 
 function isRange(v: object): v is RangeSource {
   return 'range' in v && !(Symbol.iterator in v);
@@ -36,8 +49,10 @@ function isRange(v: object): v is RangeSource {
 
 /** Checks a `source` option's shape; errors name the field that was wrong. */
 export function validateSparkSource(source: unknown, option = 'source'): void {
-  if (typeof source !== 'object' || source === null) throw new InvalidOptionError(option, 'must be an object');
+  if (!isObject(source)) throw new InvalidOptionError(option, 'must be an object');
+  rejectUnknownFields(source, SOURCE_FIELDS, option);
   if (isRange(source)) {
+    if (isObject(source.range)) rejectUnknownFields(source.range, RANGE_FIELDS, `${option}.range`);
     const { start = 0, end, step = 1 } = source.range ?? ({} as RangeSource['range']);
     for (const [k, v] of Object.entries({ start, end, step })) {
       if (!Number.isSafeInteger(v)) throw new InvalidOptionError(`${option}.range.${k}`, `must be a safe integer, got ${String(v)}`);

@@ -1,0 +1,75 @@
+/**
+ * Option names are checked at every level: an unknown field of `Cluster`'s options, of
+ * `SparkApplication.start`'s, or of any nested option object is refused before anything starts,
+ * naming the field by its path and the known field nearest to it. Nothing here starts a process:
+ * validation comes first.
+ */
+import test from 'ava';
+import { Cluster, InvalidOptionError, SparkApplication, type ClusterOptions, type SparkApplicationOptions } from '../src/index.js';
+import { TEST_SERVER } from './helpers/harness.js';
+
+const cluster = (options: Record<string, unknown>) => () => new Cluster({ server: TEST_SERVER, ...options } as ClusterOptions);
+
+/** `options` refused as an InvalidOptionError for `option`, with a message matching `message`. */
+function refused(t: import('ava').ExecutionContext, make: () => unknown, option: string, message: RegExp): void {
+  const err = t.throws(make, { instanceOf: InvalidOptionError });
+  t.is(err?.option, option);
+  t.regex(err!.message, message);
+}
+
+test('an unknown top-level option of a Cluster is refused with the nearest known name', (t) => {
+  refused(t, cluster({ partition: 4 }), 'partition', /"partition": is not an option \(did you mean "partitions"\?\)/);
+  refused(t, cluster({ dataa: [1, 2] }), 'dataa', /did you mean "data"\?/);
+  refused(t, cluster({ requestTimeout: 5 }), 'requestTimeout', /did you mean "requestTimeoutMs"\?/);
+  refused(t, cluster({ LOGLEVEL: 'debug' }), 'LOGLEVEL', /did you mean "logLevel"\?/);
+  // Nothing near: the known names are listed instead.
+  refused(t, cluster({ frobnicate: true }), 'frobnicate', /is not an option \(known: server, data, partitions, .*collectiveTransport, http\)/);
+});
+
+test('unknown fields of the nested option objects of a Cluster are refused, named by their path', (t) => {
+  refused(t, cluster({ server: { module: TEST_SERVER, exprt: 'x' } }), 'server.exprt', /is not an option of server \(did you mean "server\.export"\?\)/);
+  refused(t, cluster({ data: { rang: { end: 3 } } }), 'data.rang', /did you mean "data\.range"\?/);
+  refused(t, cluster({ data: { range: { ende: 3 } } }), 'data.range.ende', /did you mean "data\.range\.end"\?/);
+  refused(t, cluster({ data: { parquett: '/x' } }), 'data.parquett', /did you mean "data\.parquet"\?/);
+  refused(t, cluster({ natsUrl: 'nats://127.0.0.1:1', natsTls: { caFil: '/ca.pem' } }), 'natsTls.caFil', /did you mean "natsTls\.caFile"\?/);
+  refused(t, cluster({ tls: { certFile: 'c', keyFile: 'k', caFile: 'a', ca: 'x' } }), 'tls.ca', /is not an option of tls/);
+  refused(t, cluster({ master: 'local[2]', source: { sql: 'select 1', option: {} } }), 'source.option', /did you mean "source\.options"\?/);
+  refused(t, cluster({ master: 'local[2]', source: { range: { end: 9, stop: 3 } } }), 'source.range.stop', /did you mean "source\.range\.step"\?/);
+  // Rows given as an array or an iterable are not option objects: their contents are the user's.
+  t.notThrows(cluster({ data: [{ partition: 1 }], partitions: 1 }));
+  t.notThrows(cluster({ data: new Set([{ rang: 1 }]), partitions: 1 }));
+});
+
+test('an unknown natsAuth field is refused without showing any value', (t) => {
+  const secret = 'S3CRET-token-value';
+  refused(t, cluster({ natsUrl: 'nats://127.0.0.1:1', natsAuth: { tokn: secret } }), 'natsAuth.tokn', /did you mean "natsAuth\.token"\?/);
+  const err = t.throws(cluster({ natsUrl: 'nats://127.0.0.1:1', natsAuth: { tokn: secret } }));
+  t.false(err!.message.includes(secret));
+});
+
+test('null where an option object belongs is an InvalidOptionError naming it, not a TypeError', (t) => {
+  refused(t, cluster({ natsUrl: 'nats://127.0.0.1:1', natsAuth: null }), 'natsAuth', /must be one of/);
+  refused(t, cluster({ natsUrl: 'nats://127.0.0.1:1', natsTls: null }), 'natsTls', /must be/);
+  refused(t, cluster({ env: null }), 'env', /must map names to string values/);
+  refused(t, cluster({ tls: null }), 'tls', /must be true, false/);
+  refused(t, cluster({ master: 'local[2]', sparkConf: null }), 'sparkConf', /must map/);
+  refused(t, cluster({ master: 'local[2]', source: null }), 'source', /must be an object/);
+  refused(t, () => new Cluster(null as never), 'options', /must be an object/);
+});
+
+test('SparkApplication.start refuses unknown options and nested fields before starting anything', async (t) => {
+  const start = (o: Record<string, unknown>) => SparkApplication.start({ master: 'local[1]', ...o } as SparkApplicationOptions);
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [{ conff: {} }, 'conff', /did you mean "conf"\?/],
+    [{ sparkConf: {} }, 'sparkConf', /is not an option \(known: master, conf,/],
+    [{ natsUrl: 'nats://127.0.0.1:1', natsAuth: { seed: 'x' } }, 'natsAuth.seed', /is not an option of natsAuth/],
+    [{ natsUrl: 'nats://127.0.0.1:1', natsTls: { caa: 'x' } }, 'natsTls.caa', /did you mean "natsTls\.ca"\?/],
+    [{ natsUrl: 'nats://127.0.0.1:1', natsAuth: null }, 'natsAuth', /must be an object/],
+    [{ conf: null }, 'conf', /must map/],
+  ];
+  for (const [options, option, message] of cases) {
+    const err = await t.throwsAsync(start(options), { instanceOf: InvalidOptionError });
+    t.is(err?.option, option);
+    t.regex(err!.message, message);
+  }
+});
