@@ -4,21 +4,28 @@
  * holds: one partition's credentials as the run handed them out, or nothing but network access.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { Cluster } from '../src/index.js';
-import { encode } from '../src/protocol/codec.js';
+import { decode, encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
 import { HELD_CHUNK_OVERHEAD, HOLD_CHUNKS, HeldChunks } from '../src/collectives/held-chunks.js';
+import { BufferPool } from '../src/collectives/buffer-pool.js';
+import { MAX_ACCEPTED_PER_PEER, MAX_WAITING_PER_ADDRESS, MAX_WAITING_SOCKETS, TICKET_BYTES } from '../src/collectives/direct.js';
+import { FrameReader, MAX_DATA_BYTES, MAX_HEADER_BYTES } from '../src/collectives/frame-reader.js';
 import { LineSplitter, MAX_LINE_CHARS, truncationMark } from '../src/process/output-lines.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
-import { seededRandom } from './helpers/fuzz.js';
+import { mutate, seededRandom } from './helpers/fuzz.js';
 import { waitUntil } from './helpers/harness.js';
 
 const COLLECTIVE_SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
 const HOSTILE_SERVER = new URL('./fixtures/hostile-server.ts', import.meta.url);
 
 type Stats = { generation: number; stale: number; malformed: number; overflow: number; heldChunks: number; heldBytes: number };
+/** The seed of this run's fuzzing: printed, and taken from SPS_FUZZ_SEED to replay a failure. */
+const SEED = Number(process.env.SPS_FUZZ_SEED ?? Date.now() % 2 ** 31);
+
 type Outcome = { ok: boolean; value?: unknown; code?: string; message?: string };
 
 /** Resident memory of a process, in MiB (from /proc). */
@@ -63,7 +70,7 @@ test('bounded: held chunks are bounded in count, the latest needed go first, and
   t.deepEqual([fresh.chunks, overflow - dropped], [1, 1]);
 });
 
-test('bounded: a collective flood with one partition’s credentials is dropped and counted, the peer stays bounded and keeps computing', async (t) => {
+test.serial('bounded: a collective flood with one partition’s credentials is dropped and counted, the peer stays bounded and keeps computing', async (t) => {
   const launcher = await CapturingLauncher.create([1, 2, 3], 3);
   const cluster = new Cluster({ server: COLLECTIVE_SERVER, partitions: 3, launcher, log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
@@ -141,7 +148,7 @@ test('bounded: output lines are split wherever the pieces are cut, and a long li
   t.deepEqual(got, ['a']);
 });
 
-test('bounded: a worker writing 32 MiB without a newline reaches the driver as one cut, marked line, and the next line still comes', async (t) => {
+test.serial('bounded: a worker writing 32 MiB without a newline reaches the driver as one cut, marked line, and the next line still comes', async (t) => {
   const output: string[] = [];
   const drop = (): void => {};
   const logger = {
@@ -168,3 +175,234 @@ test('bounded: a worker writing 32 MiB without a newline reaches the driver as o
   );
   t.true(long[0]!.endsWith(truncationMark(mib * 2 ** 20 - MAX_LINE_CHARS)));
 });
+
+/** Open file descriptors of a process. */
+function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A socket to host:port once connected, counting into `closed` when it closes (whoever closed it). */
+function connected(host: string, port: number, closed: { n: number }): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host, port }, () => {
+      s.off('error', reject);
+      s.on('error', () => {});
+      resolve(s);
+    });
+    s.once('error', reject);
+    s.once('close', () => closed.n++);
+  });
+}
+
+/** A direct-path frame: `[u32 header length][u32 data length][header][data]`, little-endian. */
+function frame(header: Uint8Array, announced: number, data: Uint8Array = new Uint8Array(0)): Buffer {
+  const prefix = Buffer.alloc(8);
+  prefix.writeUInt32LE(header.length, 0);
+  prefix.writeUInt32LE(announced, 4);
+  return Buffer.concat([prefix, header, data]);
+}
+
+/** Starts a 3-partition cluster of the hostile server, keeping the credentials it hands out; stopped when the test ends. */
+async function hostileCluster(t: import('ava').ExecutionContext): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
+  const launcher = await CapturingLauncher.create([1, 2, 3], 3);
+  const cluster = new Cluster({ server: HOSTILE_SERVER, partitions: 3, launcher, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  return { cluster, launcher };
+}
+
+/** Every partition's allReduce of 1 (over the direct sockets: 3 partitions send everything directly by default). */
+async function sumOfOnes(cluster: Cluster): Promise<unknown[]> {
+  return [...(await cluster.requestAll<number>('allReduce', 1, { timeoutMs: 90_000 })).values()].map((r) => (r.ok ? r.value : r.error.message));
+}
+
+test.serial(
+  'bounded: 1,100 idle sockets on a direct port are pushed out and closed within seconds; the partition keeps its descriptors, HTTP and collectives',
+  async (t) => {
+    const { cluster } = await hostileCluster(t);
+    t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
+    const victim = cluster.members.find((m) => m.partition === 1)!;
+    const fdsBefore = openFds(victim.pid);
+    const closed = { n: 0 };
+    const flood = 1_100;
+    const sockets: Socket[] = [];
+    t.teardown(() => sockets.forEach((s) => s.destroy()));
+    // No credentials: a local process that can reach the port, as with the worker's open-file limit at 1,024.
+    for (let i = 0; i < flood; i++) sockets.push(await connected(victim.host, victim.peerPort!, closed));
+    await waitUntil(() => closed.n >= flood - MAX_WAITING_PER_ADDRESS, 60_000, 'all but the newest sockets to be pushed out');
+    const fdsDuring = openFds(victim.pid);
+    t.log(`partition 1: ${fdsBefore} → ${fdsDuring} open descriptors with ${flood - closed.n} of ${flood} idle sockets still open`);
+    t.true(fdsDuring - fdsBefore <= 2 * MAX_WAITING_SOCKETS, `${fdsDuring - fdsBefore} more descriptors`);
+    // Serving while the newest wait for their ticket.
+    const ping = await fetch(`http://${victim.host}:${victim.port}/app/ping`);
+    t.is(await ping.text(), 'pong 1');
+    t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
+    // And the last ones are closed once their wait for a ticket is over.
+    await waitUntil(() => closed.n === flood, 60_000, 'every idle socket closed');
+    const stats = (await cluster.request<{ refusedSockets: number }>(1, 'stats'))!;
+    t.is(stats.refusedSockets, flood, 'every socket without a ticket counted');
+  },
+);
+
+test.serial(
+  'bounded: frames announcing 8 MiB on sockets with valid tickets allocate nothing up front; a peer keeps at most two accepted sockets',
+  async (t) => {
+    const { cluster, launcher } = await hostileCluster(t);
+    t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
+    const s = subjectsFor(cluster.id!);
+    const victim = cluster.members.find((m) => m.partition === 1)!;
+    const attempt = cluster.members.find((m) => m.partition === 0)!.attempt;
+    const { generation } = (await cluster.request<Stats>(1, 'stats'))!;
+    const attacker = await connectBus(launcher.plan!.busFor(0), 'attacker-p0');
+    t.teardown(() => attacker.close());
+    const memory = async () => (await cluster.request<NodeJS.MemoryUsage>(1, 'memory'))!;
+    const before = await memory();
+    const closed = { n: 0 };
+    const sockets: Socket[] = [];
+    t.teardown(() => sockets.forEach((x) => x.destroy()));
+    const count = 6;
+    const header = encode('coll', {
+      g: generation,
+      s: 1_000,
+      a: attempt,
+      op: 'allReduce',
+      tag: 0,
+      c: 0,
+      n: 1,
+      o: 0,
+      len: MAX_DATA_BYTES,
+      d: new Uint8Array(0),
+    });
+    for (let i = 0; i < count; i++) {
+      const reply = await attacker.request(s.coll(1, 0), encode('coll-ticket-get', { g: generation, a: attempt }), { timeout: 30_000 });
+      const { ticket } = decode(reply.subject, reply.data, ['coll-ticket']);
+      const sock = await connected(victim.host, victim.peerPort!, closed);
+      sockets.push(sock);
+      // The ticket, then a frame that announces the largest data and sends a little of it.
+      sock.write(Buffer.concat([Buffer.from(ticket!, 'hex'), frame(header, MAX_DATA_BYTES, new Uint8Array(1000))]));
+    }
+    await waitUntil(() => closed.n >= count - MAX_ACCEPTED_PER_PEER, 30_000, 'the oldest accepted sockets to be closed');
+    const after = await memory();
+    const grown = after.arrayBuffers - before.arrayBuffers;
+    t.log(`partition 1: arrayBuffers ${before.arrayBuffers} → ${after.arrayBuffers} bytes with ${count} frames announcing ${MAX_DATA_BYTES} bytes`);
+    t.true(grown < MAX_DATA_BYTES, `${grown} bytes more`);
+    t.is(closed.n, count - MAX_ACCEPTED_PER_PEER);
+    // The real partition 0 opens its socket again (the attacker's pushed it out) and the run computes.
+    t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
+  },
+);
+
+test('bounded: fuzzing the frame reader with random and mutated streams (seeded): no throw, no allocation beyond what arrived, clean rejection', (t) => {
+  t.log(`fuzz seed ${SEED} (replay with SPS_FUZZ_SEED=${SEED})`);
+  const rnd = seededRandom(SEED);
+  const valid = encode('coll', { g: 0, s: 0, a: 0, op: 'allReduce', tag: 0, c: 0, n: 1, o: 0, len: 8, d: new Uint8Array(0) });
+  const tally = { streams: 0, frames: 0, rejected: 0, intact: 0 };
+  for (let i = 0; i < 2_000; i++) {
+    // A stream of frames, each valid, with a mutated header, with random bytes, or announcing a size it never sends.
+    const sent: { header: Uint8Array; data: Uint8Array }[] = [];
+    const pieces: Buffer[] = [];
+    let clean = true;
+    for (let f = 0, n = 1 + Math.floor(rnd() * 4); f < n; f++) {
+      const kind = Math.floor(rnd() * 4);
+      const data = Uint8Array.from({ length: Math.floor(rnd() * 3000) }, () => Math.floor(rnd() * 256));
+      const header = kind === 1 ? mutate(rnd, valid) : valid;
+      if (kind === 2) {
+        pieces.push(Buffer.from(Uint8Array.from({ length: 1 + Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))));
+        clean = false;
+      } else if (kind === 3) {
+        pieces.push(frame(header, Math.floor(rnd() * 2 ** 32), data));
+        clean = false;
+      } else {
+        pieces.push(frame(header, data.length, data));
+        if (header.length > 0) sent.push({ header, data });
+        else clean = false;
+      }
+    }
+    const stream = Buffer.concat(pieces);
+    const reader = new FrameReader(new BufferPool(1024 * 1024));
+    const got: { header: Uint8Array; data: Uint8Array }[] = [];
+    let rejected = false;
+    for (let at = 0; at < stream.length && !rejected;) {
+      const n = 1 + Math.floor(rnd() * 4096);
+      let out;
+      try {
+        out = reader.push(stream.subarray(at, at + n));
+      } catch (err) {
+        t.fail(`seed ${SEED}, stream ${i}: the reader threw ${String(err)}`);
+        break;
+      }
+      at += n;
+      if (out === undefined) rejected = true;
+      else got.push(...out);
+      if (!rejected && reader.held > MAX_HEADER_BYTES + Math.min(at, stream.length)) t.fail(`seed ${SEED}, stream ${i}: ${reader.held} bytes held after ${at}`);
+    }
+    tally.streams++;
+    tally.frames += got.length;
+    if (rejected) tally.rejected++;
+    if (clean) {
+      tally.intact++;
+      t.false(rejected, `seed ${SEED}, stream ${i}: a valid stream was rejected`);
+      t.deepEqual(
+        got.map((f) => [Buffer.from(f.header).toString('hex'), Buffer.from(f.data).toString('hex')]),
+        sent.map((f) => [Buffer.from(f.header).toString('hex'), Buffer.from(f.data).toString('hex')]),
+        `seed ${SEED}, stream ${i}`,
+      );
+    }
+  }
+  t.log(`${tally.streams} streams (${tally.intact} valid): ${tally.frames} frames read, ${tally.rejected} streams rejected`);
+  t.true(tally.rejected > 0 && tally.intact > 0, 'both kinds were tried');
+});
+
+test.serial(
+  'bounded: fuzzing the ticket handshake of a real partition (seeded): every socket without a valid ticket is closed, counted, sent nothing',
+  async (t) => {
+    t.log(`fuzz seed ${SEED} (replay with SPS_FUZZ_SEED=${SEED})`);
+    const rnd = seededRandom(SEED + 1);
+    const { cluster, launcher } = await hostileCluster(t);
+    t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
+    const s = subjectsFor(cluster.id!);
+    const victim = cluster.members.find((m) => m.partition === 1)!;
+    const attempt = cluster.members.find((m) => m.partition === 0)!.attempt;
+    const before = (await cluster.request<Stats & { refusedSockets: number }>(1, 'stats'))!;
+    const attacker = await connectBus(launcher.plan!.busFor(0), 'attacker-p0');
+    t.teardown(() => attacker.close());
+    const valid = encode('coll', { g: before.generation, s: 5_000, a: attempt, op: 'allReduce', tag: 0, c: 0, n: 1, o: 0, len: 8, d: new Uint8Array(0) });
+    const probes = 200;
+    let withTicket = 0;
+    let answered = 0;
+    for (let i = 0; i < probes; i++) {
+      // A random head (sometimes a real ticket with one byte changed), or a real ticket followed by mutated frames.
+      const real = rnd() < 0.2;
+      let head: Buffer;
+      if (real) {
+        const reply = await attacker.request(s.coll(1, 0), encode('coll-ticket-get', { g: before.generation, a: attempt }), { timeout: 30_000 });
+        const ticket = Buffer.from(decode(reply.subject, reply.data, ['coll-ticket']).ticket!, 'hex');
+        const frames = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => {
+          const header = mutate(rnd, valid);
+          return frame(header, rnd() < 0.5 ? 8 : Math.floor(rnd() * 2 ** 32), new Uint8Array(8));
+        });
+        head = Buffer.concat([ticket, ...frames]);
+        withTicket++;
+      } else {
+        head = Buffer.from(Uint8Array.from({ length: Math.floor(rnd() * 3 * TICKET_BYTES) }, () => Math.floor(rnd() * 256)));
+      }
+      const closed = { n: 0 };
+      const sock = await connected(victim.host, victim.peerPort!, closed);
+      sock.on('data', (d: Buffer) => (answered += d.length));
+      // Our end closes after writing: a probe too short for a ticket is closed by us, not left waiting.
+      await new Promise<void>((resolve) => {
+        sock.once('close', () => resolve());
+        sock.end(head);
+      });
+    }
+    const after = (await cluster.request<Stats & { refusedSockets: number }>(1, 'stats'))!;
+    t.log(
+      `${probes} probes, ${withTicket} with a real ticket; partition 1 counted ${after.refusedSockets - before.refusedSockets} refused, ${after.malformed - before.malformed} malformed`,
+    );
+    t.is(answered, 0, 'nothing sent back');
+    t.is(after.refusedSockets - before.refusedSockets, probes - withTicket, 'every socket without a valid ticket refused and counted');
+    t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
+    const ping = await fetch(`http://${victim.host}:${victim.port}/app/ping`);
+    t.is(await ping.text(), 'pong 1');
+  },
+);

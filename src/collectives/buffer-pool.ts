@@ -14,8 +14,13 @@ export class BufferPool {
 
   /** A buffer of exactly `size` bytes at offset 0 (aligned for any element size); its contents are undefined. */
   take(size: number): Buffer {
+    return this.reuse(size) ?? Buffer.allocUnsafeSlow(size);
+  }
+
+  /** A pooled buffer of exactly `size` bytes, if one is free (nothing new is allocated); its contents are undefined. */
+  reuse(size: number): Buffer | undefined {
     const ab = this.free.get(size)?.pop();
-    if (!ab) return Buffer.allocUnsafeSlow(size);
+    if (!ab) return undefined;
     this.pooled -= size;
     return Buffer.from(ab, 0, size);
   }

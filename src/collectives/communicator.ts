@@ -205,7 +205,7 @@ export class Communicator {
 
   /** Opens this partition's direct socket on `host`; resolves with its port (to register). */
   async listenDirect(host: string): Promise<number> {
-    this.peerPort = await this.links.listen(host);
+    this.peerPort = await this.links.listen(host, this.partitions - 1);
     return this.peerPort;
   }
 

@@ -9,17 +9,32 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { BufferPool } from './buffer-pool.js';
+import { FrameReader } from './frame-reader.js';
 
 /** Bytes of a ticket on the socket (it travels as 64 hex digits in `coll-ticket`). */
 export const TICKET_BYTES = 32;
-/** How long a ticket may wait to be used, and a socket for its ticket. */
+/** How long a ticket may wait to be used. */
 const TICKET_TTL_MS = 30_000;
+/**
+ * How long an accepted socket may take to present its ticket. A peer writes it right after
+ * connecting, so this only has to outlast a busy event loop; an idle stranger holds a file
+ * descriptor no longer than this.
+ */
+export const TICKET_WAIT_MS = 5_000;
+/**
+ * Sockets waiting for their ticket at once, in all and from one address (peers on one machine
+ * share an address). A new socket beyond either pushes out the one waiting longest: a peer's waits
+ * for milliseconds, so what goes is a stranger's, and a flood cannot keep peers out.
+ */
+export const MAX_WAITING_SOCKETS = 64;
+export const MAX_WAITING_PER_ADDRESS = 32;
+/** Sockets accepted with a ticket from one peer at once (one per generation, and the previous one while it closes); a newer one closes the oldest. */
+export const MAX_ACCEPTED_PER_PEER = 2;
+/** Tickets waiting to be used for one peer (it asks once per generation); a newer one pushes out its oldest. */
+const MAX_GRANTS_PER_PEER = 4;
 /** How long opening a socket to a peer may take before the peer is sent to over NATS instead. */
 const CONNECT_TIMEOUT_MS = 10_000;
-/** Largest header and data of one frame (a chunk is at most the NATS chunk size or 8 MB). */
-const MAX_HEADER_BYTES = 64 * 1024;
-const MAX_DATA_BYTES = 8 * 1024 * 1024;
-/** Tickets waiting to be used at once (a peer asking for many only pushes out its own oldest). */
+/** Tickets waiting to be used at once, for all peers. */
 const MAX_GRANTS = 1024;
 /** Most bytes of received frames kept for reuse: what is in flight in a large allReduce (6 MB for 1M float32 on 4 partitions), not more, since the pool lives as long as the partition. */
 const POOL_BYTES = 16 * 1024 * 1024;
@@ -35,57 +50,17 @@ interface Grant {
 /** What an accepted socket delivers: one frame from partition `from` (attempt `attempt`). */
 export type FrameHandler = (from: number, attempt: number, header: Uint8Array, data: Uint8Array) => void;
 
-/**
- * Reads a byte stream as frames `[u32 header length][u32 data length][header][data]`. Each part is
- * copied once, as it arrives, into a buffer of its own: the data into one from the pool that
- * starts at offset 0, so a typed array can view it without another copy (no joining of reads, no
- * realignment), and no read is kept after it was copied.
- */
-class FrameReader {
-  constructor(private readonly pool: BufferPool) {}
-  private readonly prefix = Buffer.alloc(8);
-  /** What is being filled: the prefix, the header, or the data; and how much of it is in. */
-  private stage: 'prefix' | 'header' | 'data' = 'prefix';
-  private filled = 0;
-  private header: Buffer = this.prefix;
-  private data: Buffer = this.prefix;
-
-  /** Adds input; returns whole frames, or `undefined` when the stream broke the framing. */
-  push(chunk: Buffer): { header: Uint8Array; data: Uint8Array }[] | undefined {
-    const out: { header: Uint8Array; data: Uint8Array }[] = [];
-    let at = 0;
-    while (at < chunk.length || (this.stage === 'data' && this.data.length === 0)) {
-      const into = this.stage === 'prefix' ? this.prefix : this.stage === 'header' ? this.header : this.data;
-      const n = Math.min(into.length - this.filled, chunk.length - at);
-      chunk.copy(into, this.filled, at, at + n);
-      at += n;
-      this.filled += n;
-      if (this.filled < into.length) continue;
-      this.filled = 0;
-      if (this.stage === 'prefix') {
-        const h = this.prefix.readUInt32LE(0);
-        const d = this.prefix.readUInt32LE(4);
-        if (h === 0 || h > MAX_HEADER_BYTES || d > MAX_DATA_BYTES) return undefined;
-        this.header = Buffer.allocUnsafe(h);
-        this.data = this.pool.take(d);
-        this.stage = 'header';
-      } else if (this.stage === 'header') {
-        this.stage = 'data';
-      } else {
-        out.push({ header: this.header, data: this.data });
-        this.stage = 'prefix';
-      }
-    }
-    return out;
-  }
-}
-
 /** One partition's end of the direct path: the listening socket, the tickets it gave, the sockets it opened. */
 export class DirectLinks {
   private server: Server | undefined;
   private readonly grants = new Map<string, Grant>();
   /** Accepted sockets and the generation their ticket was for. */
   private readonly accepted = new Map<Socket, number>();
+  /** Accepted sockets by peer, oldest first. */
+  private readonly acceptedFrom = new Map<number, Socket[]>();
+  /** Sockets waiting for their ticket, oldest first, each with what refuses it; and by address. */
+  private readonly waiting = new Map<Socket, () => void>();
+  private readonly waitingFrom = new Map<string, Set<Socket>>();
   /** Outgoing sockets by peer, each for one generation. */
   private readonly out = new Map<number, Promise<Socket>>();
   private readonly pool = new BufferPool(POOL_BYTES);
@@ -98,9 +73,12 @@ export class DirectLinks {
     private readonly onRefused: () => void,
   ) {}
 
-  /** Starts listening on `host` (an ephemeral port); resolves with the port. */
-  async listen(host: string): Promise<number> {
+  /** Starts listening on `host` (an ephemeral port) for `peers` peers; resolves with the port. */
+  async listen(host: string, peers: number): Promise<number> {
     const server = createServer({ noDelay: true }, (s) => this.accept(s));
+    // A backstop under the caps below (sockets just refused may not have closed yet): the process's file descriptors are not the port's to spend.
+    server.maxConnections = 2 * MAX_WAITING_SOCKETS + MAX_ACCEPTED_PER_PEER * peers;
+    server.on('drop', () => this.onRefused());
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -114,10 +92,12 @@ export class DirectLinks {
 
   /** A new one-time ticket for partition `from`'s attempt `attempt` in `generation`. */
   grant(from: number, attempt: number, generation: number): string {
-    if (this.grants.size >= MAX_GRANTS) {
-      const [oldest, g] = this.grants.entries().next().value!;
-      clearTimeout(g.timer);
-      this.grants.delete(oldest);
+    // A peer asking for many pushes out its own oldest, never another peer's.
+    const own = [...this.grants].filter(([, g]) => g.from === from);
+    const oldest = own.length >= MAX_GRANTS_PER_PEER ? own[0] : this.grants.size >= MAX_GRANTS ? this.grants.entries().next().value : undefined;
+    if (oldest) {
+      clearTimeout(oldest[1].timer);
+      this.grants.delete(oldest[0]);
     }
     const ticket = randomBytes(TICKET_BYTES).toString('hex');
     const timer = setTimeout(() => this.grants.delete(ticket), TICKET_TTL_MS);
@@ -127,29 +107,35 @@ export class DirectLinks {
   }
 
   private accept(s: Socket): void {
+    const address = s.remoteAddress ?? '';
     // Nothing is ever written back: a stranger learns nothing but that the port is open.
     const refuse = (): void => {
+      if (!this.waiting.has(s)) return;
+      this.stopWaiting(s, address);
+      clearTimeout(wait);
       this.onRefused();
       s.destroy();
     };
-    const wait = setTimeout(refuse, TICKET_TTL_MS);
-    // A stranger's silent socket must not keep the process alive.
+    this.startWaiting(s, address, refuse);
+    // Data that came in time is read before the socket is refused: the timer fires before a busy loop polls its sockets.
+    const wait = setTimeout(() => setImmediate(refuse), TICKET_WAIT_MS);
     wait.unref();
     let head = Buffer.alloc(0);
     s.on('error', () => s.destroy());
+    s.once('close', refuse);
     const onTicket = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       if (head.length < TICKET_BYTES) return;
       s.off('data', onTicket);
-      clearTimeout(wait);
       const ticket = head.subarray(0, TICKET_BYTES).toString('hex');
       const g = this.grants.get(ticket);
       if (!g) return refuse();
+      this.stopWaiting(s, address);
+      clearTimeout(wait);
       // One use only: a replayed ticket finds nothing.
       this.grants.delete(ticket);
       clearTimeout(g.timer);
-      this.accepted.set(s, g.generation);
-      s.once('close', () => this.accepted.delete(s));
+      this.keepAccepted(s, g.from, g.generation);
       const reader = new FrameReader(this.pool);
       const feed = (c: Buffer): void => {
         const frames = reader.push(c);
@@ -160,6 +146,41 @@ export class DirectLinks {
       if (head.length > TICKET_BYTES) feed(head.subarray(TICKET_BYTES));
     };
     s.on('data', onTicket);
+  }
+
+  /** Counts `s` as waiting for its ticket, pushing out the socket waiting longest when the caps are reached. */
+  private startWaiting(s: Socket, address: string, refuse: () => void): void {
+    let same = this.waitingFrom.get(address);
+    if (!same) this.waitingFrom.set(address, (same = new Set()));
+    if (same.size >= MAX_WAITING_PER_ADDRESS) this.waiting.get(same.values().next().value!)!();
+    if (this.waiting.size >= MAX_WAITING_SOCKETS) this.waiting.values().next().value!();
+    this.waiting.set(s, refuse);
+    // Pushing out may have emptied and dropped the address's set.
+    if (!this.waitingFrom.has(address)) this.waitingFrom.set(address, same);
+    same.add(s);
+  }
+
+  private stopWaiting(s: Socket, address: string): void {
+    this.waiting.delete(s);
+    const same = this.waitingFrom.get(address);
+    same?.delete(s);
+    if (same?.size === 0) this.waitingFrom.delete(address);
+  }
+
+  /** Keeps an accepted socket of peer `from`, closing its oldest beyond {@link MAX_ACCEPTED_PER_PEER}. */
+  private keepAccepted(s: Socket, from: number, generation: number): void {
+    this.accepted.set(s, generation);
+    let mine = this.acceptedFrom.get(from);
+    if (!mine) this.acceptedFrom.set(from, (mine = []));
+    mine.push(s);
+    s.once('close', () => {
+      this.accepted.delete(s);
+      const list = this.acceptedFrom.get(from);
+      const at = list?.indexOf(s) ?? -1;
+      if (at >= 0) list!.splice(at, 1);
+      if (list?.length === 0) this.acceptedFrom.delete(from);
+    });
+    while (mine.length > MAX_ACCEPTED_PER_PEER) mine.shift()!.destroy();
   }
 
   /**
