@@ -219,7 +219,8 @@ test.serial('a replaced attempt that is still alive stops answering the stable s
   next.subscribe(ss.stable(1, '*'), { queue: 'p1', ...answer99 });
   // Its own attempt subject too: what attempt 0 took off the stable subject in the switch is passed on there.
   next.subscribe(ss.endpoint(1, 99, '*'), answer99);
-  await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'] }), {
+  const proof = launcher.plan!.secrets.attempt(1, 99).proof;
+  await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'], proof }), {
     timeout: 20_000,
   });
   // Once attempt 0 sees the view naming attempt 99, every stable request goes to attempt 99.
