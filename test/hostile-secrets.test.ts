@@ -16,6 +16,8 @@ import type { NatsConnection } from '../src/transport/bus.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { waitUntil } from './helpers/harness.js';
 import { startApp, testLog } from './helpers/spark-harness.js';
+import { PureRun } from './helpers/pure-machine.js';
+import { supervisorMachine } from '../src/actors/supervisor.js';
 
 const PROBE_SERVER = new URL('./fixtures/secret-probe-server.ts', import.meta.url);
 
@@ -61,6 +63,16 @@ async function membersView(nc: NatsConnection, cluster: Cluster): Promise<{ epoc
   const { epoch, generation } = decodeMembers(reply.subject, reply.data);
   return { epoch, generation };
 }
+
+test('the supervisor counts a forged registration and changes nothing else (pure machine)', (t) => {
+  const run = new PureRun(supervisorMachine, { partitions: 2, registerTimeoutMs: 1000, startTimeoutMs: 2000, stopTimeoutMs: 1000 });
+  const before = run.snapshot.context;
+  run.send({ type: 'FORGED' });
+  const after = run.snapshot.context;
+  t.is(after.forged, 1);
+  t.deepEqual({ ...after, forged: 0 }, before);
+  t.deepEqual(run.effects, []);
+});
 
 test("with partition 0's control token, no other partition (or attempt) shuts down, and the dashboard stays shut", async (t) => {
   const { cluster, launcher } = await startCaptured(t);
