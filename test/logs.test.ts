@@ -26,7 +26,7 @@ test.serial('without a TTY, the driver and its workers log JSON lines with clust
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   t.is(code, 0, err);
-  const run = JSON.parse(out.trim()) as { id: string; token: string; seed: string };
+  const run = JSON.parse(out.trim()) as { id: string; token: string; controlToken: string; seed: string };
   const lines = err.split('\n').filter((l) => l !== '');
   t.true(lines.length > 0);
   const records = lines.map((l) => JSON.parse(l) as Rec); // every line is JSON
@@ -47,7 +47,7 @@ test.serial('without a TTY, the driver and its workers log JSON lines with clust
   // The worker's own pid is kept apart from the driver's.
   t.is(typeof p0[0]!.workerPid, 'number');
   t.not(p0[0]!.workerPid, p0[0]!.pid);
-  t.deepEqual(secretsIn(err, { token: run.token, 'client seed': run.seed }), []);
+  t.deepEqual(secretsIn(err, { token: run.token, 'control token': run.controlToken, 'client seed': run.seed }), []);
 });
 
 test.serial('a user’s pino logger gets the driver’s and the workers’ records under child bindings', async (t) => {

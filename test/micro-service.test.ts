@@ -221,7 +221,8 @@ test.serial('a replaced attempt that is still alive stops answering the stable s
   // The view naming attempt 99 reaches attempt 0 in the same delivery as this subscription: a
   // request sent after it arrived here reaches attempt 0 after the view.
   const views = next.subscribe(ss.members, { max: 1 });
-  await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'] }), {
+  const proof = launcher.plan!.secrets.attempt(1, 99).proof;
+  await next.request(ss.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: process.pid, endpoints: ['sum'], proof }), {
     timeout: 20_000,
   });
   for await (const _ of views) break;

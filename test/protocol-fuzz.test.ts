@@ -87,7 +87,7 @@ test.serial(
     const intruder = await connect({ servers: server.url });
     t.teardown(() => intruder.close());
 
-    const reg = encodeRegistration({ attempt: 0, host: '127.0.0.1', port: 1, pid: 1, endpoints: ['sum'] });
+    const reg = encodeRegistration({ attempt: 0, host: '127.0.0.1', port: 1, pid: 1, endpoints: ['sum'], proof: 'ab'.repeat(32) });
     const valid = {
       register: reg,
       state: encodeState({ attempt: 0, state: 'serving', pid: 1 }),

@@ -138,11 +138,12 @@ test('a forged registration cannot make the driver signal a process it did not s
   t.teardown(() => bystander.kill('SIGKILL'));
   const p1 = await as(launcher.plan!.busFor(1), 'intruder-p1');
   t.teardown(() => p1.nc.close());
-  // Partition 1's own identity may re-register itself; claiming someone else's pid buys nothing.
+  // An attempt the launcher started (its proof) may register; claiming someone else's pid buys nothing.
+  const proof = launcher.plan!.secrets.attempt(1, 99).proof;
   const ack = decodeRegisterAck(
     'a',
     (
-      await p1.nc.request(s.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: bystander.pid!, endpoints: [] }), {
+      await p1.nc.request(s.register(1), encodeRegistration({ attempt: 99, host: '127.0.0.1', port: null, pid: bystander.pid!, endpoints: [], proof }), {
         timeout: 30_000,
       })
     ).data,

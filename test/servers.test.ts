@@ -51,7 +51,7 @@ for (const http of ['uws', 'node'] as const) {
       const base = `http://${host}:${port}/control`;
       t.is((await fetch(`${base}/shutdown`, { method: 'POST', headers: { 'x-sps-token': 'wrong' } })).status, 403);
       t.like(await (await fetch(`${base}/health`)).json(), { refusedShutdowns: 1, state: 'serving' });
-      const res = await fetch(`${base}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${cluster.token}` } });
+      const res = await fetch(`${base}/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${cluster.controlToken(0)}` } });
       t.is(res.status, 202);
       t.like(await res.json(), { partition: 0, state: 'draining' });
       await waitUntil(() => cluster.members[0]?.state === 'finished', 10_000, 'partition 0 finished');

@@ -3,7 +3,7 @@
  * plus one test that lets a cluster start (and end) its own application from `master`.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { errors as natsErrors } from '@nats-io/nats-core';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
   Cluster,
   DependencyMissingError,
   SparkError,
+  SparkLauncher,
   SparkSlotsError,
   type BusAccess,
   type SparkApplication,
@@ -24,6 +25,8 @@ import { connectBus } from '../src/transport/bus.js';
 import { recordEvents } from './helpers/event-log.js';
 import { SMALL_SPARK_CONF, alive, sparkSubmitChildren, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
+import { CapturingLauncher } from './helpers/capturing-launcher.js';
+import { resolveOptions } from '../src/options.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
 const ECHO_SERVER = new URL('./helpers/spark-echo-server.ts', import.meta.url);
@@ -367,13 +370,13 @@ test.serial('barrier mode: a killed worker restarts the whole group', async (t) 
 
 test.serial('on Spark, a stolen partition credential gives no orders, forges no job event, and the runner refuses malformed orders', async (t) => {
   t.timeout(120_000);
-  const cluster = echoCluster({ source: { range: { end: 4 } } });
+  const options = { server: ECHO_SERVER, partitions: 2, log: testLog, startTimeoutMs: 120_000 };
+  const launcher = new CapturingLauncher(new SparkLauncher(resolveOptions({ ...options, spark: app, source: { range: { end: 4 } } })));
+  const cluster = new Cluster({ ...options, launcher });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
-  // What an attacker on the same machine could read: a worker's initial environment.
-  const pid = cluster.members[1]!.pid;
-  const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-  const stolen = JSON.parse(environ.find((e) => e.startsWith('SPS_BUS='))!.slice('SPS_BUS='.length)) as BusAccess;
+  // What an attacker on an executor could take: a partition's bus access (in the task closure).
+  const stolen: BusAccess = launcher.plan!.busFor(1);
   t.is(stolen.inboxPrefix, `_INBOX.${cluster.id}.p1`);
   t.false(JSON.stringify(process.argv).includes(stolen.auth && 'nkeySeed' in stolen.auth ? stolen.auth.nkeySeed : 'x'));
   const nc = await connectBus(stolen, 'intruder');

@@ -26,12 +26,15 @@ test('garbage bytes and wrong shapes are rejected with what was wrong', (t) => {
   t.throws(() => decode('s', pack([1, 2]), ['state']), { message: /not an envelope/ });
   const v = PROTOCOL_VERSION;
   t.throws(() => decodeState('s', pack({ v, t: 'state', attempt: 0, state: 'dancing', pid: 1 })), { message: /"state" field "state"/ });
-  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: -1, host: 'h', port: null, pid: 1, endpoints: [] }), 0), {
+  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: -1, host: 'h', port: null, pid: 1, endpoints: [], proof: 'ab'.repeat(32) }), 0), {
     message: /field "attempt"/,
   });
-  t.throws(() => decodeRegistration('s', pack({ v, t: 'register', attempt: 0, host: 'h', port: null, pid: 1, endpoints: ['a.b'] }), 0), {
-    message: /"register" field "endpoints": does not match the protocol/,
-  });
+  t.throws(
+    () => decodeRegistration('s', pack({ v, t: 'register', attempt: 0, host: 'h', port: null, pid: 1, endpoints: ['a.b'], proof: 'ab'.repeat(32) }), 0),
+    {
+      message: /"register" field "endpoints": does not match the protocol/,
+    },
+  );
   // A field the protocol does not define (here: a partition claimed in the body) makes it malformed.
   t.throws(() => decodeState('s', pack({ v, t: 'state', partition: 3, attempt: 0, state: 'serving', pid: 1 })), {
     message: /"state" field "partition": Unexpected property/,
@@ -41,7 +44,7 @@ test('garbage bytes and wrong shapes are rejected with what was wrong', (t) => {
 });
 
 test('registrations and states round-trip; the partition comes from the subject', (t) => {
-  const r = { attempt: 1, host: '127.0.0.1', port: 8080, pid: 42, endpoints: ['a', 'b'] };
+  const r = { attempt: 1, host: '127.0.0.1', port: 8080, pid: 42, endpoints: ['a', 'b'], proof: 'ab'.repeat(32) };
   t.deepEqual(decodeRegistration('s', encodeRegistration(r), 2), { partition: 2, ...r });
   const s = { attempt: 1, state: 'failed' as const, pid: 42, error: { code: 'X', message: 'y' } };
   t.deepEqual(decodeState('s', encodeState(s)), s);

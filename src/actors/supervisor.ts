@@ -96,6 +96,8 @@ export interface SupervisorContext extends SupervisorInput {
   stale: number;
   /** Messages that could not be decoded (ignored). */
   malformed: number;
+  /** Registrations refused for an attempt no launcher started (no valid proof, or its proof used before). */
+  forged: number;
   /** Why the supervisor failed or is degraded; absent while nothing failed. */
   failure?: SupervisorFailure;
 }
@@ -165,6 +167,10 @@ export type SupervisorEvent =
   | {
       /** A control message did not decode (counted in `malformed`). */
       type: 'MALFORMED';
+    }
+  | {
+      /** A registration without a valid, unused proof was refused (counted in `forged`; nothing else changes). */
+      type: 'FORGED';
     }
   /** The launcher has launched every partition (after the Spark application and the submit): the start timeouts run from here. */
   | {
@@ -327,6 +333,7 @@ export const supervisorMachine = setup({
       };
     }),
     countMalformed: assign({ malformed: ({ context }) => context.malformed + 1 }),
+    countForged: assign({ forged: ({ context }) => context.forged + 1 }),
     failStart: assign(({ context }) => {
       const missing = notServing(context);
       return { failure: { code: 'SPS_START_TIMEOUT' as const, stage: 'serve' as const, partitions: missing, detail: describe(context, missing) } };
@@ -412,6 +419,7 @@ export const supervisorMachine = setup({
     generation: 0,
     stale: 0,
     malformed: 0,
+    forged: 0,
   }),
   on: {
     REGISTER: { actions: ['register', 'publishMembers'] },
@@ -419,6 +427,7 @@ export const supervisorMachine = setup({
     ATTEMPT_FAILED: { actions: ['attemptFailed', 'publishMembers'] },
     RESULT: { actions: 'acceptResult' },
     MALFORMED: { actions: 'countMalformed' },
+    FORGED: { actions: 'countForged' },
     FAULT: { target: '.failed', actions: ['failComponent', 'publishMembers'] },
   },
   initial: 'starting',

@@ -25,6 +25,7 @@ import { connectBus, requestEndpoint, unknownEndpoint, unwrapReply, type NatsCon
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
+import { RunKey } from '../security/attempt-secrets.js';
 import { abandonable, type CallOptions } from './call-options.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
@@ -67,11 +68,16 @@ export interface ClusterStats {
   stale: number;
   /** Membership changes so far. */
   epoch: number;
+  /** Registrations refused for an attempt no launcher started, or a proof used before (ignored). */
+  forged: number;
 }
 
 interface Run {
   id: string;
+  /** The dashboard's token: the driver's own, derived from nothing, handed to no worker. */
   token: string;
+  /** Derives each attempt's control token and registration proof; never leaves the driver. */
+  key: RunKey;
   /** stop() came before the supervisor existed: start() unwinds at its next step. */
   aborted: boolean;
   /** Teardown under way: components going away now is expected, not a fault. */
@@ -143,11 +149,22 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
   }
 
   /**
-   * The secret of the current run: partitions accept `POST /control/shutdown` only with it
-   * (`Authorization: Bearer <token>`). Keep it private.
+   * The dashboard's token of the current run (`Authorization: Bearer <token>`, or the URL that
+   * {@link Cluster.dashboard} returns). Only the driver holds it; no worker ever sees it. Keep it private.
    */
   get token(): string | undefined {
     return this.run?.token;
+  }
+
+  /**
+   * The control token of `partition`'s current attempt: its `POST /control/shutdown` accepts this
+   * one only (not another partition's or attempt's, nor the dashboard's). Keep it private.
+   * @throws ClusterStateError when the partition has no registered attempt in a run.
+   */
+  controlToken(partition: number): string {
+    const member = this.members.find((m) => m.partition === partition);
+    if (!this.run || !member) throw new ClusterStateError(`partition ${partition} has no registered attempt`);
+    return this.run.key.attempt(partition, member.attempt).controlToken;
   }
 
   /** URL of the NATS server the cluster uses (what workers are given). */
@@ -219,7 +236,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
   /** Counters of malformed and stale messages. */
   get stats(): ClusterStats {
     const ctx = this.context;
-    return { malformed: ctx?.malformed ?? 0, stale: ctx?.stale ?? 0, epoch: ctx?.epoch ?? 0 };
+    return { malformed: ctx?.malformed ?? 0, stale: ctx?.stale ?? 0, epoch: ctx?.epoch ?? 0, forged: ctx?.forged ?? 0 };
   }
 
   /**
@@ -246,6 +263,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const run: Run = {
       id,
       token: randomBytes(24).toString('hex'),
+      key: new RunKey(),
       subjects: subjectsFor(id),
       aborted: false,
       closing: false,
@@ -292,6 +310,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           startTimeoutMs: o.startTimeoutMs,
           stopTimeoutMs: o.stopTimeoutMs,
         },
+        run.key,
         advertise,
         o.heartbeatMs,
         o.inspect,
@@ -321,7 +340,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           busFor: bus.busFor,
           driverBus: bus.driver,
           runnerBus: bus.runner,
-          token: run.token,
+          secrets: run.key,
           worker,
           serverModule: worker.serverModule,
           serverExport: o.serverExport,

@@ -37,7 +37,7 @@ export interface HttpPartitionServerOptions<Row = unknown, Config = unknown, Res
  * A partition server with an HTTP server (native uWebSockets.js, or `node:http` where no binary
  * loads: the cluster's option `http`) next to its NATS endpoints.
  * User routes live under `/app`; `/control/health` reports the partition's state and
- * `/control/shutdown` (POST, with the cluster's token) starts its shutdown. The host and port it
+ * `/control/shutdown` (POST, with the attempt's own control token) starts its shutdown. The host and port it
  * binds are what it registers with the supervisor.
  */
 export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unknown> extends PartitionServer<Row, Config, Result> {

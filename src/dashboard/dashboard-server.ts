@@ -1,14 +1,15 @@
 /**
  * The dashboard's HTTP side: one page (static HTML, JS and CSS shipped in this package) and a
  * WebSocket that pushes the run's {@link DashboardSnapshot} whenever it changes, at most every
- * {@link PUSH_MS}. Every route and the WebSocket require the cluster's token: `?token=` once (the
+ * {@link PUSH_MS}. Every route and the WebSocket require the dashboard's token (the driver's own; no
+ * worker ever holds it): `?token=` once (the
  * page then sets an HttpOnly cookie and drops the token from the address bar), the cookie, or an
  * `Authorization: Bearer` / `x-sps-token` header. Without it: 401 and no data.
  */
 import { readFileSync } from 'node:fs';
 import { httpResponse, type HttpRequest, type HttpServer, type HttpServerFactory, type WsConnection } from '../transport/http.js';
 import { checkHttpChoice, httpServerFactory, type HttpChoice } from '../transport/http-choice.js';
-import { tokenMatches } from '../runtime/control-routes.js';
+import { secretMatches } from '../security/attempt-secrets.js';
 import { InvalidOptionError } from '../errors.js';
 import type { RunMonitor } from './run-monitor.js';
 
@@ -89,13 +90,13 @@ export async function openDashboard(monitor: RunMonitor, token: string, opts: Da
     cookieValue(req.headers.cookie, cookie),
     req.query.get('token') ?? undefined,
   ];
-  const allowed = (req: HttpRequest): boolean => presented(req).some((p) => tokenMatches(token, p));
+  const allowed = (req: HttpRequest): boolean => presented(req).some((p) => secretMatches(token, p));
   // A browser's WebSocket from another site's page carries that site as its Origin: refused, whatever it presents.
   const sameOrigin = (req: HttpRequest): boolean => req.headers.origin === undefined || req.headers.origin === `http://${req.headers.host}`;
   const refused = () =>
     httpResponse(
       401,
-      { error: { code: 'SPS_UNAUTHORIZED', message: "the dashboard needs the cluster's token: open the URL that dashboard() returned" } },
+      { error: { code: 'SPS_UNAUTHORIZED', message: 'the dashboard needs its token: open the URL that dashboard() returned' } },
       { 'cache-control': 'no-store' },
     );
 

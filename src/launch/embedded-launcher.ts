@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { readResultChannel, waitDrained, writeFrame } from '../transport/frames.js';
 import { streamObjects, type LongMode } from '../runtime/arrow-rows.js';
 import { stopProcess } from '../process/stop-process.js';
-import { secretWorkerEnv, sharedWorkerEnv, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
+import { sharedWorkerEnv, workerSecrets, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
 import { forEachLine } from '../process/output-lines.js';
@@ -15,9 +15,10 @@ import type { FailureReport } from '../protocol/types.js';
 const ROW_BATCH = 4096;
 /** How many of a worker's last output lines are kept to explain a failure. */
 const TAIL_LINES = 20;
-/** The child's fd of its result channel, and of its liveness ticks. */
+/** The child's fd of its result channel, of its liveness ticks, and of its secrets (read once). */
 const RESULT_FD = 3;
 const TICK_FD = 4;
+const SECRET_FD = 5;
 
 interface Task {
   partition: number;
@@ -89,23 +90,30 @@ export class EmbeddedLauncher implements Launcher {
   private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
     const { command, args } = plan.worker;
     const child = spawn(command, args, {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the driver's terminal must reach the driver only, which
       // then drains every partition; a worker outlives no driver (its tick pipe closes).
       detached: true,
       env: {
         ...process.env,
         ...sharedWorkerEnv(plan),
-        // A child's environment is readable only by its user: the secret channel on one machine.
-        ...secretWorkerEnv(plan, partition),
         [WORKER_ENV.partition]: String(partition),
         [WORKER_ENV.attempt]: String(attempt),
         [WORKER_ENV.rowFormat]: this.source.rowFormat,
         [WORKER_ENV.resultFd]: String(RESULT_FD),
         [WORKER_ENV.resultFormat]: 'msgpack',
         [WORKER_ENV.tickFd]: String(TICK_FD),
+        [WORKER_ENV.secretFd]: String(SECRET_FD),
       },
     });
+    // The attempt's secrets, on a pipe only this child holds: an environment stays readable in
+    // /proc/<pid>/environ for the process's whole life, and is inherited by what it spawns.
+    const secrets = (child.stdio as unknown[])[SECRET_FD] as Writable | null;
+    if (secrets) {
+      // A child that dies before reading them is reported by its exit.
+      secrets.on('error', () => {});
+      secrets.end(workerSecrets(plan, partition, attempt));
+    }
     const task: Task = { partition, attempt, child, tail: [], logger: plan.logger.child({ cluster: plan.clusterId, partition, attempt }) };
     if (child.pid !== undefined) {
       // Only this child, by its own handle: a hung worker gets SIGKILL (a blocked event loop never

@@ -1,6 +1,8 @@
 import type { SparkEvent } from '../api/cluster-events.js';
 import { WORKER_ENV } from '../runtime/worker-env.js';
-import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
+import type { BusAccess } from '../security/bus-access.js';
+import type { AttemptSecrets } from '../security/attempt-secrets.js';
+import { serializeWorkerSecrets } from '../security/worker-secrets.js';
 import type { WorkerProgram } from './worker-command.js';
 import type { Inspector } from '../runtime/inspection.js';
 import type { LogLevel, Logger } from '../runtime/logger.js';
@@ -23,8 +25,13 @@ export interface LaunchPlan {
   driverBus: BusAccess;
   /** How the Spark runner reaches the run's bus (its own credentials). Secret. */
   runnerBus: BusAccess;
-  /** The cluster's token for the partitions' `POST /control/shutdown`. Secret. */
-  token: string;
+  /**
+   * Issues the secrets of the attempts a launcher starts (derived from the run's key, which stays
+   * with the driver): `attempt` gives one attempt's control token and registration proof, for a
+   * launcher that starts the attempt itself; `partitionKey` a partition's key, for one (Spark) whose
+   * attempts are started elsewhere and derive their secrets there. Secret.
+   */
+  secrets: { attempt(partition: number, attempt: number): AttemptSecrets; partitionKey(partition: number): string };
   /** How every worker of the run starts (the server module compiled, when it is TypeScript). */
   worker: WorkerProgram;
   /** Absolute path or URL of the server module the workers import (`worker.serverModule`), and its export. */
@@ -110,7 +117,7 @@ export interface BusNetwork {
 
 /**
  * The worker environment every partition of a run shares, without secrets (launchers add
- * partition, attempt, channels, and the partition's {@link secretWorkerEnv} through a private way).
+ * partition, attempt and channels, and write the attempt's {@link workerSecrets} on its secret pipe).
  */
 export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
   return {
@@ -135,7 +142,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
   };
 }
 
-/** The secret part of one partition's environment: its bus access and the cluster's token. */
-export function secretWorkerEnv(plan: LaunchPlan, partition: number): Record<string, string> {
-  return { [WORKER_ENV.bus]: serializeBusAccess(plan.busFor(partition)), [WORKER_ENV.token]: plan.token };
+/** What a launcher writes on the secret pipe of an attempt it starts: the partition's bus access and the attempt's own secrets. */
+export function workerSecrets(plan: LaunchPlan, partition: number, attempt: number): string {
+  return serializeWorkerSecrets({ bus: plan.busFor(partition), ...plan.secrets.attempt(partition, attempt) });
 }

@@ -16,6 +16,7 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
   "register": {
     check: (() => {
     const local_0 = /^[A-Za-z0-9_-]+$/;
+    const local_1 = /^[0-9a-f]{64}$/;
     return function check(value) {
       return (
         (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
@@ -32,7 +33,9 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         value['endpoints'].length <= 1024 &&
         ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 128 && local_0.test(value)))) { return false }; return true; })(value['endpoints']) &&
         (value['peerPort'] !== undefined ? (Number.isInteger(value['peerPort']) && value['peerPort'] <= 65535 && value['peerPort'] >= 1) : true) &&
-        Object.getOwnPropertyNames(value).every(key => ['attempt', 'host', 'port', 'pid', 'endpoints', 'peerPort'].includes(key))
+        (typeof value['proof'] === 'string') &&
+        local_1.test(value['proof']) &&
+        Object.getOwnPropertyNames(value).every(key => ['attempt', 'host', 'port', 'pid', 'endpoints', 'peerPort', 'proof'].includes(key))
       )
     }
     })(),
@@ -89,8 +92,17 @@ export const CHECKS: Record<MessageType, MessageCheck> = {
         )
       }
       })(),
+      "proof": (() => {
+      const local_0 = /^[0-9a-f]{64}$/;
+      return function check(value) {
+        return (
+          (typeof value === 'string') &&
+          local_0.test(value)
+        )
+      }
+      })(),
     },
-    required: ["attempt","host","port","pid","endpoints"],
+    required: ["attempt","host","port","pid","endpoints","proof"],
     closed: true,
   },
   "register-ack": {

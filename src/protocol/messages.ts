@@ -13,14 +13,17 @@ export type EndpointReply = MessageOf<'res'>;
 
 export { toWireError } from './types.js';
 
+/** A registration with the proof its launcher issued to the attempt (the proof never reaches the membership). */
+export type ProvenRegistration = Registration & { proof: string };
+
 /** Encodes a `register` request (worker → supervisor, on its own partition's subject). */
-export function encodeRegistration(r: Omit<Registration, 'partition'>): Uint8Array {
-  const fields = { attempt: r.attempt, host: r.host, port: r.port, pid: r.pid, endpoints: r.endpoints };
+export function encodeRegistration(r: Omit<ProvenRegistration, 'partition'>): Uint8Array {
+  const fields = { attempt: r.attempt, host: r.host, port: r.port, pid: r.pid, endpoints: r.endpoints, proof: r.proof };
   return encode('register', r.peerPort === undefined ? fields : { ...fields, peerPort: r.peerPort });
 }
 
 /** Decodes and checks a `register` request; the partition comes from the subject. */
-export function decodeRegistration(subject: string, data: Uint8Array, partition: number): Registration {
+export function decodeRegistration(subject: string, data: Uint8Array, partition: number): ProvenRegistration {
   const { t: _t, ...m } = decode(subject, data, ['register']);
   return { partition, ...m };
 }

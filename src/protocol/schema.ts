@@ -73,6 +73,11 @@ export const MESSAGE_SCHEMAS = {
     endpoints: Type.Array(Name, { maxItems: 1024 }),
     /** Port of the attempt's direct collective socket on `host`, if it opened one. */
     peerPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    /**
+     * The attempt's registration proof, which its launcher issued with the attempt (an HMAC of the
+     * attempt under its partition's key): a registration for an attempt no launcher started has none.
+     */
+    proof: Type.String({ pattern: '^[0-9a-f]{64}$' }),
   }),
   /** The supervisor's answer to `register`. */
   'register-ack': Obj({

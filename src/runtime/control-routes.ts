@@ -1,17 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import { httpResponse, type HttpServer } from '../transport/http.js';
-
-/** Checks a presented token against the cluster's in constant time. */
-export function tokenMatches(expected: string, presented: string | undefined): boolean {
-  if (presented === undefined) return false;
-  const a = Buffer.from(expected);
-  const b = Buffer.from(presented);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+import { secretMatches } from '../security/attempt-secrets.js';
 
 /**
  * Mounts `/control/health` and `/control/shutdown` on a partition's HTTP server. Shutdown needs
- * the cluster's token, as `Authorization: Bearer <token>` or `x-sps-token`.
+ * this attempt's own control token (see `attempt-secrets.ts`), as `Authorization: Bearer <token>`
+ * or `x-sps-token`: no other partition's or attempt's token, nor the dashboard's, opens it.
  */
 export function mountControlRoutes(
   http: HttpServer,
@@ -20,9 +13,9 @@ export function mountControlRoutes(
   http.route('get', '/control/health', () => ({ ...opts.health(), http: http.implementation }));
   http.route('post', '/control/shutdown', (req) => {
     const bearer = req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    if (!tokenMatches(opts.token, req.headers['x-sps-token'] ?? bearer)) {
+    if (!secretMatches(opts.token, req.headers['x-sps-token'] ?? bearer)) {
       opts.refused();
-      return httpResponse(403, { error: { code: 'SPS_BAD_TOKEN', message: 'shutdown refused: missing or wrong cluster token' } });
+      return httpResponse(403, { error: { code: 'SPS_BAD_TOKEN', message: "shutdown refused: missing or wrong control token (this attempt's own)" } });
     }
     // Answer first: draining closes this very server.
     setImmediate(opts.shutdown);

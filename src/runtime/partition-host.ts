@@ -11,6 +11,7 @@ import { Peers } from './peers.js';
 import { callOptions } from '../api/call-options.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import type { WorkerEnv } from './worker-env.js';
+import type { WorkerSecrets } from '../security/worker-secrets.js';
 import { loadServer } from './load-server.js';
 import { mountControlRoutes } from './control-routes.js';
 import { executorAddress } from './executor-address.js';
@@ -38,16 +39,16 @@ export interface HostCounters {
  * Runs one partition in this process: loads the user's server, drives the partition server actor
  * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state.
  */
-export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ state: PartitionState; error?: FailureReport }> {
+export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logger: Logger): Promise<{ state: PartitionState; error?: FailureReport }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
   const counters: HostCounters = { malformed: 0, refusedShutdowns: 0 };
-  const nc: NatsConnection = await connectBus(env.bus, `sps-${env.clusterId}-p${partition}-a${attempt}`);
-  const bindHost = env.bindHost === 'auto' ? await executorAddress(env.bus.url) : env.bindHost;
+  const nc: NatsConnection = await connectBus(secrets.bus, `sps-${env.clusterId}-p${partition}-a${attempt}`);
+  const bindHost = env.bindHost === 'auto' ? await executorAddress(secrets.bus.url) : env.bindHost;
   const advertiseHost = env.advertiseHost ?? bindHost;
   const comm = new Communicator(nc, subjects, partition, attempt, env.partitions);
   comm.defaultTransport = env.collectiveTransport;
-  comm.busEncrypted = env.bus.tls !== undefined || env.bus.url.startsWith('tls://');
+  comm.busEncrypted = secrets.bus.tls !== undefined || secrets.bus.url.startsWith('tls://');
   const peers = new Peers({
     nc,
     subjects,
@@ -141,7 +142,7 @@ export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ s
           http = server!.createHttpServer(ctx);
           if (!http) return { host: advertiseHost, port: null };
           mountControlRoutes(http, {
-            token: env.token,
+            token: secrets.controlToken,
             health: () => ({ clusterId: env.clusterId, partition, attempt, state: currentState(), ...counters }),
             shutdown: () => actor.send({ type: 'SHUTDOWN' }),
             refused: () => counters.refusedShutdowns++,
@@ -158,7 +159,15 @@ export async function hostPartition(env: WorkerEnv, logger: Logger): Promise<{ s
           }
           const msg = await nc.request(
             subjects.register(partition),
-            encodeRegistration({ attempt, host: input.host, port: input.port, pid: process.pid, endpoints: Object.keys(handlers), peerPort }),
+            encodeRegistration({
+              attempt,
+              host: input.host,
+              port: input.port,
+              pid: process.pid,
+              endpoints: Object.keys(handlers),
+              peerPort,
+              proof: secrets.proof,
+            }),
             { timeout: env.requestTimeoutMs },
           );
           const ack = decodeRegisterAck(msg.subject, msg.data);

@@ -17,18 +17,27 @@ export type SupervisorActor = Actor<typeof supervisorMachine>;
 /** Maps the host a partition registered (its executor's address) to the one the driver and peers use. */
 export type AdvertiseHost = (partition: number, executorHost: string) => string;
 
+/** Tells whether `proof` is what the launcher issued to that attempt (see `RunKey`). */
+export interface AttemptProofs {
+  verifies(partition: number, attempt: number, proof: string): boolean;
+}
+
 /**
  * Runs the supervisor actor on the driver with NATS as its effects: registrations and state
  * reports come in on each partition's own control subject (which only that partition's
  * credentials may publish), membership queries on `ctl.members.get`; membership views and the
  * shutdown broadcast go out. Anything that does not decode, or names no partition of this cluster,
- * is counted and dropped, and leaves nothing behind. With `inspect`, the supervisor actor and
+ * is counted and dropped, and leaves nothing behind. A registration must carry the proof its
+ * launcher issued to that attempt, once: any other (an attempt no launcher started, a replay) is
+ * refused and counted as forged before the supervisor sees it, so it can change no member, epoch
+ * or generation. With `inspect`, the supervisor actor and
  * (through their `transition` reports) the partitions' actors are inspected by it.
  */
 export function hostSupervisor(
   nc: NatsConnection,
   subjects: Subjects,
   input: SupervisorInput,
+  proofs: AttemptProofs,
   advertiseHost?: AdvertiseHost,
   heartbeatMs = DEFAULT_HEARTBEAT_MS,
   inspect?: Inspector,
@@ -54,6 +63,9 @@ export function hostSupervisor(
   const malformed = (): void => {
     if (active()) actor.send({ type: 'MALFORMED' });
   };
+  // Attempts that registered with their proof: a proof opens one registration only. Only proven
+  // attempts enter, so this grows with the launchers' attempts, not with what anyone sends.
+  const registered = new Set<string>();
 
   subs.push(
     nc.subscribe(subjects.register('*'), {
@@ -61,13 +73,31 @@ export function hostSupervisor(
         if (err) return;
         const partition = partitionOf(msg.subject, input.partitions);
         let registration: Registration;
+        let proof: string;
         try {
           if (partition === undefined) throw new MalformedMessageError(msg.subject, 'names no partition of this cluster');
-          registration = decodeRegistration(msg.subject, msg.data, partition);
+          ({ proof, ...registration } = decodeRegistration(msg.subject, msg.data, partition));
         } catch {
           malformed();
           return;
         }
+        const key = `${partition}:${registration.attempt}`;
+        if (!proofs.verifies(partition, registration.attempt, proof) || registered.has(key)) {
+          if (active()) actor.send({ type: 'FORGED' });
+          // Nothing of the run for a sender that proved nothing: no membership, no generation.
+          msg.respond(
+            encodeRegisterAck({
+              accepted: false,
+              shutdown: false,
+              reason: `attempt ${registration.attempt} of partition ${partition} was not started by the launcher (or has registered already)`,
+              epoch: 0,
+              generation: 0,
+              members: [],
+            }),
+          );
+          return;
+        }
+        registered.add(key);
         if (advertiseHost) {
           // The user's function failing is no malformed message: the attempt hears why it was refused.
           try {

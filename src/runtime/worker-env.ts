@@ -3,7 +3,6 @@ import { isSubjectToken } from '../protocol/subjects.js';
 import type { FrameFormat } from '../transport/frames.js';
 import { FRAMING, type RowFormat } from '../protocol/framing.js';
 import type { LongMode } from './arrow-rows.js';
-import { parseBusAccess, type BusAccess } from '../security/bus-access.js';
 import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
 
 /**
@@ -15,17 +14,16 @@ export const DEFAULT_HEARTBEAT_MS = 1000;
 /**
  * The contract between a launcher and the worker process it starts: everything a worker needs
  * comes from these environment variables, so the embedded launcher and the PySpark runner start
- * workers the same way. Rows arrive on stdin as frames; results leave on fd `SPS_RESULT_FD`.
+ * workers the same way. Rows arrive on stdin as frames; results leave on fd `SPS_RESULT_FD`. No
+ * secret is among them: those arrive once on the pipe `SPS_SECRET_FD` (see `worker-secrets.ts`).
  */
 export const WORKER_ENV = {
   clusterId: 'SPS_CLUSTER_ID',
   partitions: 'SPS_PARTITIONS',
   partition: 'SPS_PARTITION',
   attempt: 'SPS_ATTEMPT',
-  /** The partition's bus access as JSON (URL, its own credentials, TLS CA, inbox). Secret. */
-  bus: 'SPS_BUS',
-  /** The cluster's token for `POST /control/shutdown`. Secret. */
-  token: 'SPS_TOKEN',
+  /** The inherited fd the worker reads its secrets from once (bus access, control token, registration proof). */
+  secretFd: 'SPS_SECRET_FD',
   serverModule: 'SPS_SERVER_MODULE',
   serverExport: 'SPS_SERVER_EXPORT',
   config: 'SPS_CONFIG',
@@ -67,8 +65,8 @@ export interface WorkerEnv {
   partitions: number;
   partition: number;
   attempt: number;
-  bus: BusAccess;
-  token: string;
+  /** The fd its secrets arrive on (read with `readWorkerSecrets`). */
+  secretFd: number;
   serverModule: string;
   serverExport: string;
   config: unknown;
@@ -113,9 +111,6 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   return v as T;
 }
 
-/** The variables that hold secrets; the worker removes them from its environment once read. */
-export const SECRET_ENV = [WORKER_ENV.bus, WORKER_ENV.token] as const;
-
 /** Reads and validates the worker environment; errors name the variable that was wrong, never its value. */
 export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const clusterId = required(env, WORKER_ENV.clusterId);
@@ -133,15 +128,12 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const partitions = integer(env, WORKER_ENV.partitions);
   const partition = integer(env, WORKER_ENV.partition);
   if (partition >= partitions) throw new InvalidOptionError(WORKER_ENV.partition, `${partition} is not below ${WORKER_ENV.partitions}=${partitions}`);
-  const rawBus = required(env, WORKER_ENV.bus);
-  const bus: BusAccess = parseBusAccess(rawBus, WORKER_ENV.bus);
   return {
     clusterId,
     partitions,
     partition,
     attempt: integer(env, WORKER_ENV.attempt),
-    bus,
-    token: required(env, WORKER_ENV.token),
+    secretFd: integer(env, WORKER_ENV.secretFd),
     serverModule: required(env, WORKER_ENV.serverModule),
     serverExport: env[WORKER_ENV.serverExport] || 'default',
     config,

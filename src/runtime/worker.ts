@@ -3,7 +3,8 @@
  * `worker-env.ts`; it exits 0 when the partition finished and 1 when it failed. It logs JSON
  * records on stderr (see `logger.ts`), which its launcher forwards to the driver's logger.
  */
-import { readWorkerEnv, SECRET_ENV, WORKER_ENV } from './worker-env.js';
+import { readWorkerEnv, WORKER_ENV } from './worker-env.js';
+import { readWorkerSecrets } from '../security/worker-secrets.js';
 import { hostPartition } from './partition-host.js';
 import { startTicking } from './liveness.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './logger.js';
@@ -37,15 +38,16 @@ async function reportFailure(report: FailureReport): Promise<void> {
 
 try {
   const env = readWorkerEnv();
-  // Read once; the user's code and anything it spawns never see the run's secrets in the environment.
-  for (const name of SECRET_ENV) delete process.env[name];
+  // Read once from a pipe that is then closed: no secret is in this process's environment, in
+  // /proc/<pid>/environ, or in anything the user's code spawns.
+  const secrets = await readWorkerSecrets(env.secretFd, WORKER_ENV.secretFd);
   logger = logger.child({ cluster: env.clusterId, partition: env.partition, attempt: env.attempt });
   // Only the modules loaded from here on (the compiled server) have their maps read: the library's
   // own maps would cost every worker's start, and its frames are not the user's.
   if (env.sourceMaps) process.setSourceMapsEnabled(true);
   // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
   if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, (line) => logger.warn(String(line)));
-  const { state, error } = await hostPartition(env, logger);
+  const { state, error } = await hostPartition(env, secrets, logger);
   // A failure was already logged and sent to the driver by the actor's `failed` report.
   if (state !== 'finished') await reportFailure(error ?? { code: 'SPS_WORKER_ERROR', message: `ended ${state}` });
   process.exit(state === 'finished' ? 0 : 1);

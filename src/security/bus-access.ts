@@ -3,7 +3,7 @@ import { fieldsOf, type UnionKeys } from '../option-fields.js';
 
 /**
  * How a process reaches and logs in to the NATS bus. One value carries everything, so launchers
- * hand it to workers in one secret channel (an environment variable, or Spark's task closure) and
+ * hand it to workers in one secret channel (a pipe the worker reads once, or Spark's task closure) and
  * never put any of it in argv, a log line, an error message or a message body.
  */
 
@@ -29,7 +29,7 @@ export interface BusAccess {
   reconnectWindowMs?: number;
 }
 
-/** Turns bus access into the JSON a worker finds in its environment. */
+/** Turns bus access into JSON (the Spark runner's own access travels so, in spark-submit's environment). */
 export function serializeBusAccess(a: BusAccess): string {
   return JSON.stringify(a);
 }

@@ -10,7 +10,7 @@ import { decode, encode, type Decoded } from '../protocol/codec.js';
 import { subjectsFor } from '../protocol/subjects.js';
 import { serializeBusAccess } from '../security/bus-access.js';
 import { connectBus } from '../transport/bus.js';
-import { secretWorkerEnv, sharedWorkerEnv, type BusNetwork, type LaunchEvents, type LaunchPlan, type Launcher } from '../launch/launcher.js';
+import { sharedWorkerEnv, type BusNetwork, type LaunchEvents, type LaunchPlan, type Launcher } from '../launch/launcher.js';
 import { driverAddress, driverBindAddress, isLocalMaster } from './driver-address.js';
 import { ResultDataset } from './result-dataset.js';
 import { SparkApplication } from './spark-app.js';
@@ -162,7 +162,10 @@ export class SparkLauncher implements Launcher {
     job.start();
     // A subscription that errors ends the runner's reports: the run cannot go on without them.
     this.listen(this.sub, job, plan, events).catch((err: unknown) => events.fault('spark runner reports', (err as Error).message));
-    const secrets = Object.fromEntries(Array.from({ length: plan.partitions }, (_, p) => [p, secretWorkerEnv(plan, p)]));
+    // Per partition: its bus access and its key; the task derives its attempt's secrets from the key.
+    const secrets = Object.fromEntries(
+      Array.from({ length: plan.partitions }, (_, p) => [p, { bus: plan.busFor(p), partitionKey: plan.secrets.partitionKey(p) }]),
+    );
     try {
       const submitted = await app.submitJob(
         plan.clusterId,

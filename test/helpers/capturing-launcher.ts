@@ -1,15 +1,19 @@
 import { EmbeddedLauncher } from '../../src/launch/embedded-launcher.js';
 import { partitionSource } from '../../src/launch/data-source.js';
-import type { LaunchEvents, LaunchPlan, Launcher } from '../../src/index.js';
+import type { BusNetwork, LaunchEvents, LaunchPlan, Launcher } from '../../src/index.js';
 
 /**
- * The embedded launcher, keeping the plan it was given: the tests play a stolen partition (or the
- * driver, to watch the bus) with the very credentials the run handed out.
+ * A launcher (the embedded one, or any given), keeping the plan it was given: the tests play a
+ * stolen partition (or the driver, to watch the bus) with the very credentials the run handed out.
  */
 export class CapturingLauncher implements Launcher {
-  readonly kind = 'embedded (capturing)';
+  readonly kind: string;
   plan?: LaunchPlan;
-  private constructor(private readonly inner: EmbeddedLauncher) {}
+  readonly busNetwork?: () => BusNetwork;
+  constructor(private readonly inner: Launcher) {
+    this.kind = `${inner.kind} (capturing)`;
+    if (inner.busNetwork) this.busNetwork = () => inner.busNetwork!();
+  }
 
   static async create(data: unknown[], partitions: number): Promise<CapturingLauncher> {
     return new CapturingLauncher(new EmbeddedLauncher(await partitionSource(data, partitions)));

@@ -16,8 +16,9 @@ A `submit` names a job file in the runner's private job directory (`--job-dir`, 
 worker command, its environment and the run's secrets travel there, never on the bus. The runner's
 own credentials arrive in the environment variable SPS_RUNNER_BUS, never in argv.
 
-Executors never speak NATS: the task function (standard library only) spawns the Node worker with
-its partition's secrets (shipped inside the task closure, over Spark's own task channel), pipes the
+Executors never speak NATS: the task function (standard library only) spawns the Node worker and
+hands it its partition's bus access and its attempt's secrets (derived from the partition key
+shipped inside the task closure, over Spark's own task channel) on a pipe it reads once, pipes the
 rows in (an Arrow IPC stream for DataFrame sources, JSON frames otherwise) and reads result frames
 back; results return through Spark. The framing constants come from the protocol schema's
 `framing` section, which the TypeScript side frames with too.
@@ -53,6 +54,30 @@ PROGRAM_PREFIX = "sps-program:"
 # ---------------------------------------------------------------------------------------------
 # Executor side: standard library only. These functions are pickled by value with the task.
 # ---------------------------------------------------------------------------------------------
+
+
+def _attempt_secrets(partition_key, attempt):
+    """An attempt's control token and registration proof, derived from its partition's key exactly
+    as src/security/attempt-secrets.ts derives them (HMAC-SHA256, hex)."""
+    import hashlib
+    import hmac
+
+    key = bytes.fromhex(partition_key)
+
+    def derive(purpose):
+        return hmac.new(key, ("%s:%d" % (purpose, attempt)).encode(), hashlib.sha256).hexdigest()
+
+    return {"controlToken": derive("control"), "proof": derive("register")}
+
+
+def _hand_secrets(fd, payload):
+    """Writes the worker's secrets on its secret pipe and closes it; a worker that died before
+    reading them is reported by its exit."""
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(payload)
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _set_parent_death_signal():
@@ -222,11 +247,15 @@ def make_task(spec):
         # Liveness: the worker ticks on this pipe; a silent worker is killed as hung.
         tick_read_fd, tick_write_fd = os.pipe()
         hang_timeout_ms = int(spec.get("hangTimeoutMs") or DEFAULT_HANG_TIMEOUT_MS)
+        # Secrets go on a pipe the worker reads once, never in its environment: an environment stays
+        # readable in /proc/<pid>/environ and is inherited by whatever the worker spawns.
+        secret = spec["secrets"][str(index)]
+        payload = json.dumps({"bus": secret["bus"], **_attempt_secrets(secret["partitionKey"], attempt)}).encode()
+        secret_read_fd, secret_write_fd = os.pipe()
         # The executor's environment may carry the runner's own secrets (local mode shares the
-        # driver's); none of ours reaches a worker except its partition's own.
+        # driver's); none of ours reaches a worker.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPS_")}
         env.update({k: _in_program(v, program_dir) for k, v in spec["env"].items()})
-        env.update(spec["secrets"][str(index)])
         env.update(
             {
                 "SPS_PARTITION": str(index),
@@ -235,6 +264,7 @@ def make_task(spec):
                 "SPS_RESULT_FORMAT": "json",
                 "SPS_RESULT_FD": str(write_fd),
                 "SPS_TICK_FD": str(tick_write_fd),
+                "SPS_SECRET_FD": str(secret_read_fd),
                 "SPS_SPARK_STAGE_ID": str(ctx.stageId()),
                 "SPS_SPARK_TASK_ATTEMPT_ID": str(ctx.taskAttemptId()),
             }
@@ -248,16 +278,20 @@ def make_task(spec):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=env,
-                pass_fds=(write_fd, tick_write_fd),
+                pass_fds=(write_fd, tick_write_fd, secret_read_fd),
                 preexec_fn=_set_parent_death_signal,
             )
         except BaseException:
             os.close(read_fd)
             os.close(tick_read_fd)
+            os.close(secret_write_fd)
             raise
         finally:
             os.close(write_fd)
             os.close(tick_write_fd)
+            os.close(secret_read_fd)
+        # From a thread: a payload larger than the pipe's buffer waits for the worker to read it.
+        threading.Thread(target=_hand_secrets, args=(secret_write_fd, payload), daemon=True).start()
         tail = deque(maxlen=20)
         watch_done = threading.Event()
         hung = []

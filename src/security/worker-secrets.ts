@@ -1,0 +1,70 @@
+import { Socket } from 'node:net';
+import { InvalidOptionError } from '../errors.js';
+import { parseBusAccess, type BusAccess } from './bus-access.js';
+import type { AttemptSecrets } from './attempt-secrets.js';
+
+/**
+ * The secrets of one worker travel on an inherited pipe, never in its environment: the launcher
+ * writes them as one JSON object on the worker's fd `SPS_SECRET_FD` and closes its end; the worker
+ * reads that once, at start, and closes the fd. So neither `/proc/<pid>/environ` nor any process
+ * the worker spawns holds them. The embedded launcher and the Spark runner write the same object.
+ */
+
+/** What one partition attempt is handed: its bus access and its attempt's own secrets. */
+export interface WorkerSecrets extends AttemptSecrets {
+  bus: BusAccess;
+}
+
+/** The most a launcher may write on the secret pipe (bus access with a TLS CA and client key is a few KiB). */
+export const MAX_SECRET_BYTES = 256 * 1024;
+
+/** The JSON a launcher writes on the secret pipe. */
+export function serializeWorkerSecrets(s: WorkerSecrets): string {
+  return JSON.stringify({ bus: s.bus, controlToken: s.controlToken, proof: s.proof });
+}
+
+/** Reads the secrets from their JSON; `what` names the source in errors, never the content. */
+export function parseWorkerSecrets(json: string, what: string): WorkerSecrets {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new InvalidOptionError(what, 'is not JSON');
+  }
+  const o = v as Partial<Record<keyof WorkerSecrets, unknown>> | null;
+  if (!o || typeof o !== 'object') throw new InvalidOptionError(what, 'is not a JSON object');
+  for (const field of ['controlToken', 'proof'] as const) {
+    if (typeof o[field] !== 'string' || !/^[0-9a-f]{64}$/.test(o[field])) throw new InvalidOptionError(what, `has no valid "${field}"`);
+  }
+  if (!o.bus || typeof o.bus !== 'object') throw new InvalidOptionError(what, 'has no "bus"');
+  const bus = parseBusAccess(JSON.stringify(o.bus), `${what} "bus"`);
+  return { bus, controlToken: o.controlToken as string, proof: o.proof as string };
+}
+
+/**
+ * Reads the secrets from inherited fd `fd` until its writer closes it, at most
+ * {@link MAX_SECRET_BYTES}, then closes the fd.
+ * @throws InvalidOptionError naming `what` when the fd cannot be read, holds too much, or no valid secrets.
+ */
+export async function readWorkerSecrets(fd: number, what: string): Promise<WorkerSecrets> {
+  let pipe: Socket;
+  try {
+    pipe = new Socket({ fd, readable: true, writable: false });
+  } catch (err) {
+    throw new InvalidOptionError(what, `fd ${fd} is not a readable pipe (${(err as Error).message})`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const text = await new Promise<string>((resolve, reject) => {
+    pipe.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_SECRET_BYTES) {
+        pipe.destroy();
+        reject(new InvalidOptionError(what, `holds more than ${MAX_SECRET_BYTES} bytes`));
+      } else chunks.push(chunk);
+    });
+    pipe.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    pipe.once('error', (err) => reject(new InvalidOptionError(what, `fd ${fd} could not be read (${err.message})`)));
+  }).finally(() => pipe.destroy());
+  return parseWorkerSecrets(text, what);
+}
