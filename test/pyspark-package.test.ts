@@ -1,0 +1,56 @@
+/**
+ * The Python package (python/: spark_partition_server) on a real PySpark session: each test runs
+ * one script of test/helpers/pyspark with the project's .venv, in its own local-mode session, and
+ * checks the findings it prints. The script's process group is killed when a test ends early.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SCRIPTS = fileURLToPath(new URL('./helpers/pyspark/', import.meta.url));
+const PYTHON = `${ROOT}.venv/bin/python`;
+
+/** Runs a script to its end and returns its findings (the `SPS-FINDINGS` line of its stdout). */
+function runScript(t: ExecutionContext, script: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const child = spawn(PYTHON, [script], {
+    cwd: SCRIPTS,
+    env: { ...process.env, SPS_NODE_PACKAGE: ROOT, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('SPS-FINDINGS '));
+      if (code !== 0 || !line) reject(new Error(`${script} exited with ${code}:\n${err}`));
+      else resolve(JSON.parse(line.slice('SPS-FINDINGS '.length)) as Record<string, unknown>);
+    });
+  });
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+test("the seed's demo from PySpark on local[2]: an RDD of 1000 numbers, HTTP and NATS queries, results as an RDD and a DataFrame, a restart in a with block", async (t) => {
+  const f = await runScript(t, 'seed_demo.py');
+  t.deepEqual(f.hosts, { 0: ['127.0.0.1', true], 1: ['127.0.0.1', true] });
+  t.deepEqual(f.http0, range(0, 500));
+  t.deepEqual(f.nats0, range(0, 500));
+  t.deepEqual(f.all, { 0: range(0, 500), 1: range(500, 1000) });
+  t.deepEqual(f.attempts, [0, 0]);
+  const results = [
+    { partition: 0, count: 500, sum: 124750 },
+    { partition: 1, count: 500, sum: 374750 },
+  ];
+  t.deepEqual(f.results, { 0: [results[0]], 1: [results[1]] });
+  t.deepEqual(f.result_rdd, results);
+  t.deepEqual(f.result_df, results);
+  t.deepEqual(f.again, [500, 501, 502]);
+  t.deepEqual(f.again_results, { 0: [results[0]], 1: [results[1]] });
+});
