@@ -54,3 +54,22 @@ test("the seed's demo from PySpark on local[2]: an RDD of 1000 numbers, HTTP and
   t.deepEqual(f.again, [500, 501, 502]);
   t.deepEqual(f.again_results, { 0: [results[0]], 1: [results[1]] });
 });
+
+test('bad input from PySpark: each a clear Python exception with its code, before any Spark job', async (t) => {
+  const f = (await runScript(t, 'bad_input.py')) as Record<string, { type: string | null; code?: string; message?: string; jobs?: number }>;
+  const expect: Record<string, [string, string, RegExp]> = {
+    server: ['InvalidOptionError', 'SPS_INVALID_OPTION', /no-such-server\.ts' does not exist/],
+    data: ['InvalidOptionError', 'SPS_INVALID_OPTION', /must be a PySpark DataFrame or RDD, got list/],
+    unknown: ['InvalidOptionError', 'SPS_INVALID_OPTION', /"no_such_option": is not an option of Cluster; known: partitions/],
+    session_owned: ['InvalidOptionError', 'SPS_INVALID_OPTION', /"max_failures": cannot be given from Python/],
+    bad_value: ['InvalidOptionError', 'SPS_INVALID_OPTION', /"start_timeout_ms": must be an integer/],
+    node: ['DependencyMissingError', 'SPS_DEPENDENCY_MISSING', /SPS_NODE=\/nonexistent\/node is not an executable file/],
+    library: ['DependencyMissingError', 'SPS_DEPENDENCY_MISSING', /SPS_NODE_PACKAGE=\/nonexistent\/package is not a built spark-partition-server package/],
+  };
+  for (const [name, [type, code, message]] of Object.entries(expect)) {
+    t.is(f[name]!.type, type, name);
+    t.is(f[name]!.code, code, name);
+    t.regex(f[name]!.message!, message, name);
+    t.is(f[name]!.jobs, 0, `${name}: no Spark job ran`);
+  }
+});

@@ -19,7 +19,12 @@ DRIVER_ENTRY = os.path.join("dist", "src", "spark", "python-driver.js")
 
 def node_executable() -> str:
     """The `node` on PATH (or `$SPS_NODE`)."""
-    node = os.environ.get("SPS_NODE") or shutil.which("node")
+    given = os.environ.get("SPS_NODE")
+    if given:
+        if not (os.path.isfile(given) and os.access(given, os.X_OK)):
+            raise DependencyMissingError("SPS_NODE=%s is not an executable file (the Node.js to run)" % given)
+        return given
+    node = shutil.which("node")
     if not node:
         raise DependencyMissingError("Node.js was not found on PATH (nor $SPS_NODE); install Node 20.19 or newer")
     return node

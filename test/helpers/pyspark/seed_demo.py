@@ -4,7 +4,6 @@ seed's), on 1000 numbers in 2 partitions of an RDD, then request, request_all, s
 import urllib.request
 
 from common import DEMO_SERVER, emit, session
-
 from spark_partition_server import Cluster
 
 
