@@ -73,3 +73,22 @@ test('bad input from PySpark: each a clear Python exception with its code, befor
     t.is(f[name]!.jobs, 0, `${name}: no Spark job ran`);
   }
 });
+
+test('example 08: the seed demo from PySpark runs and prints the results', async (t) => {
+  const child = spawn(PYTHON, [`${ROOT}examples/08-pyspark.py`], {
+    cwd: ROOT,
+    env: { ...process.env, SPS_NODE_PACKAGE: ROOT },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.resume();
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  t.is(code, 0);
+  t.regex(out, /partition 0 holds 500 numbers, from 0/);
+  t.regex(out, /results: \[\{'partition': 0, 'count': 500, 'sum': 124750\}, \{'partition': 1, 'count': 500, 'sum': 374750\}\]/);
+});
