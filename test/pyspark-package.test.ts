@@ -92,3 +92,47 @@ test('example 08: the seed demo from PySpark runs and prints the results', async
   t.regex(out, /partition 0 holds 500 numbers, from 0/);
   t.regex(out, /results: \[\{'partition': 0, 'count': 500, 'sum': 124750\}, \{'partition': 1, 'count': 500, 'sum': 374750\}\]/);
 });
+
+type Served = {
+  partitions: number;
+  summary: Record<string, { format: string; count: number; sum: number }>;
+  results: Record<string, { count: number; sum: number }[]>;
+  echo: unknown;
+};
+
+test("PySpark data: a DataFrame with a Python UDF join in 3 partitions as Arrow, summed against Spark's aggregate; an RDD of dicts; empty partitions; partitions=", async (t) => {
+  const f = (await runScript(t, 'data_kinds.py')) as Record<string, Served> & { expected: { sum: number; count: number } };
+  const total = (s: Served, k: 'count' | 'sum'): number => Object.values(s.summary).reduce((a, x) => a + x[k], 0);
+  for (const name of ['arrow', 'rows']) {
+    const s = f[name]!;
+    t.is(s.partitions, 3, name);
+    t.true(
+      Object.values(s.summary).every((x) => x.format === 'arrow'),
+      `${name}: the DataFrame's rows came as Arrow`,
+    );
+    t.is(total(s, 'sum'), f.expected.sum, `${name}: the servers' sum is Spark's`);
+    t.is(total(s, 'count'), f.expected.count, name);
+    t.deepEqual(
+      Object.values(s.results).map((r) => r[0]!.sum),
+      Object.values(s.summary).map((x) => x.sum),
+      `${name}: each partition's result collected once`,
+    );
+    t.deepEqual(s.echo, { a: [1, 2.5, 'x'] });
+  }
+  t.is(f.dicts!.partitions, 2);
+  t.true(Object.values(f.dicts!.summary).every((x) => x.format === 'json'));
+  t.is(total(f.dicts!, 'sum'), 4950);
+  t.is(total(f.dicts!, 'count'), 100);
+  t.is(f.empty_df!.partitions, 4);
+  t.is(total(f.empty_df!, 'count'), 2);
+  t.true(
+    Object.values(f.empty_df!.summary).some((x) => x.count === 0),
+    'an empty partition got a server',
+  );
+  t.is(Object.keys(f.empty_df!.results).length, 4);
+  t.is(f.empty_rdd!.partitions, 3);
+  t.is(total(f.empty_rdd!, 'count'), 0);
+  t.is(Object.keys(f.empty_rdd!.results).length, 3);
+  t.is(f.repartitioned!.partitions, 2);
+  t.is(total(f.repartitioned!, 'sum'), f.expected.sum);
+});
