@@ -136,3 +136,44 @@ test("PySpark data: a DataFrame with a Python UDF join in 3 partitions as Arrow,
   t.is(f.repartitioned!.partitions, 2);
   t.is(total(f.repartitioned!, 'sum'), f.expected.sum);
 });
+
+/** True while a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the Python process SIGKILLed leaves nothing: its Node driver, the nats-server and the Node workers go', async (t) => {
+  const child = spawn(PYTHON, ['killed.py'], {
+    cwd: SCRIPTS,
+    env: { ...process.env, SPS_NODE_PACKAGE: ROOT },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  });
+  child.stderr.resume();
+  let out = '';
+  const pids = await new Promise<{ driver: number; children: number[]; workers: number[] }>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const line = out.split('\n').find((l) => l.startsWith('SPS-PIDS '));
+      if (line) resolve(JSON.parse(line.slice('SPS-PIDS '.length)) as { driver: number; children: number[]; workers: number[] });
+    });
+    child.once('exit', (code) => reject(new Error(`killed.py exited with ${code} before it served`)));
+  });
+  const started = [pids.driver, ...pids.children, ...pids.workers];
+  t.true(pids.children.length >= 1, 'the driver runs a nats-server');
+  t.is(pids.workers.length, 2);
+  t.true(started.every(alive));
+  process.kill(child.pid!, 'SIGKILL');
+  // Each goes when the process it is tied to does (stdin EOF, parent-death signal, Spark's JVM).
+  const deadline = Date.now() + 60_000;
+  while (started.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.deepEqual(started.filter(alive), [], 'every process the Python process started is gone');
+});
