@@ -4,24 +4,25 @@
  * checks the findings it prints. The script's process group is killed when a test ends early.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCRIPTS = fileURLToPath(new URL('./helpers/pyspark/', import.meta.url));
 const PYTHON = `${ROOT}.venv/bin/python`;
 
-/** Runs a script to its end and returns its findings (the `SPS-FINDINGS` line of its stdout). */
-function runScript(t: ExecutionContext, script: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const child = spawn(PYTHON, [script], {
-    cwd: SCRIPTS,
-    env: { ...process.env, SPS_NODE_PACKAGE: ROOT, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+/** Starts the project's Python on `args` in its own process group, which is killed if the test ends first. */
+function spawnPython(t: ExecutionContext, args: string[], cwd = SCRIPTS): ChildProcessWithoutNullStreams {
+  const child = spawn(PYTHON, args, { cwd, env: { ...process.env, SPS_NODE_PACKAGE: ROOT }, stdio: 'pipe', detached: true });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
   });
+  return child;
+}
+
+/** Runs a script to its end and returns its findings (the `SPS-FINDINGS` line of its stdout). */
+function runScript(t: ExecutionContext, script: string): Promise<Record<string, unknown>> {
+  const child = spawnPython(t, [script]);
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -75,15 +76,7 @@ test('bad input from PySpark: each a clear Python exception with its code, befor
 });
 
 test('example 08: the seed demo from PySpark runs and prints the results', async (t) => {
-  const child = spawn(PYTHON, [`${ROOT}examples/08-pyspark.py`], {
-    cwd: ROOT,
-    env: { ...process.env, SPS_NODE_PACKAGE: ROOT },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
-  });
+  const child = spawnPython(t, [`${ROOT}examples/08-pyspark.py`], ROOT);
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   child.stderr.resume();
@@ -148,15 +141,7 @@ function alive(pid: number): boolean {
 }
 
 test('the Python process SIGKILLed leaves nothing: its Node driver, the nats-server and the Node workers go', async (t) => {
-  const child = spawn(PYTHON, ['killed.py'], {
-    cwd: SCRIPTS,
-    env: { ...process.env, SPS_NODE_PACKAGE: ROOT },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
-  });
+  const child = spawnPython(t, ['killed.py']);
   child.stderr.resume();
   let out = '';
   const pids = await new Promise<{ driver: number; children: number[]; workers: number[] }>((resolve, reject) => {
