@@ -162,3 +162,14 @@ test('the Python process SIGKILLed leaves nothing: its Node driver, the nats-ser
   while (started.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   t.deepEqual(started.filter(alive), [], 'every process the Python process started is gone');
 });
+
+test('a Node worker SIGKILLed under PySpark (local[2,4]) is retried by Spark, serves again, and stop() collects every result once', async (t) => {
+  const f = (await runScript(t, 'worker_killed.py')) as { attempts: number[]; state: string; served: number[]; results: Record<string, unknown[]> };
+  t.true(f.attempts[1]! > f.attempts[0]!, 'a new attempt of partition 1');
+  t.is(f.state, 'serving');
+  t.deepEqual(f.served, [500, 501, 502]);
+  t.deepEqual(f.results, {
+    0: [{ partition: 0, count: 500, sum: 124750 }],
+    1: [{ partition: 1, count: 500, sum: 374750 }],
+  });
+});
