@@ -173,3 +173,8 @@ test('a Node worker SIGKILLed under PySpark (local[2,4]) is retried by Spark, se
     1: [{ partition: 1, count: 500, sum: 374750 }],
   });
 });
+
+test('KeyboardInterrupt in start(), once the Spark job runs, stops what started: the job, the Node driver; the session goes on', async (t) => {
+  const f = await runScript(t, 'interrupted.py');
+  t.deepEqual(f, { interrupted: true, active_jobs: [], driver_alive: false, next_job: 6 });
+});
