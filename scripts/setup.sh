@@ -30,6 +30,8 @@ NUMPY_VERSION=2.4.6
 RUFF_VERSION=0.17.6
 # The supported Node majors CI runs on (--node-versions), each pinned to its latest release.
 CI_NODE_VERSIONS="20.20.2 22.23.5 24.22.3"
+# mypy type-checks the Python package (python/, strict) in npm run lint.
+MYPY_VERSION=2.4.1
 quiet=false
 browser=false
 node_versions=false
@@ -68,6 +70,13 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 .venv/bin/nats-server --version >/dev/null
+# The Python package (python/: spark_partition_server), editable, so the venv runs this clone's
+# code; again when its pyproject.toml changed.
+if [ ! -f .venv/.sps-python-package ] || [ python/pyproject.toml -nt .venv/.sps-python-package ] || [ scripts/setup.sh -nt .venv/.sps-python-package ]; then
+  say "installing the Python package (python/) with mypy==$MYPY_VERSION"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e python "mypy==$MYPY_VERSION" >&2
+  touch .venv/.sps-python-package
+fi
 
 # 3. Java 17+ for Spark.
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }

@@ -127,6 +127,62 @@ export function withLocalRetries(master: string, maxFailures: number): string {
   return m ? `local[${m[1] ?? 1},${maxFailures}]` : master;
 }
 
+/** The application's control bus: `natsUrl` as given, else a private nats-server whose only users are the driver and the runner. */
+async function controlBus(
+  id: string,
+  options: Pick<SparkApplicationOptions, 'natsUrl' | 'natsAuth' | 'natsTls' | 'natsServer'>,
+): Promise<{ nats?: NatsServerProcess; driverBus: BusAccess; runnerBus: BusAccess }> {
+  if (options.natsUrl) {
+    const access = { url: options.natsUrl, auth: options.natsAuth, tls: options.natsTls };
+    return { driverBus: access, runnerBus: access };
+  }
+  const subjects = subjectsFor(id);
+  const driver = nkeyUser(applicationPermissions(id, 'driver'), subjects.inbox('driver'));
+  const runner = nkeyUser(applicationPermissions(id, 'runner'), subjects.inbox('runner'));
+  const nats = await startNatsServer({ binary: options.natsServer, users: [driver, runner] });
+  return {
+    nats,
+    driverBus: { url: nats.url, auth: { nkeySeed: driver.seed }, inboxPrefix: driver.inboxPrefix },
+    runnerBus: { url: nats.url, auth: { nkeySeed: runner.seed }, inboxPrefix: runner.inboxPrefix },
+  };
+}
+
+/** The runner's `ready` announcement, checked against the protocol. */
+function readyInfo(subject: string, data: Uint8Array): SparkApplicationInfo {
+  const r = decode(subject, data, ['ready']);
+  return { master: r.master, sparkVersion: r.sparkVersion, applicationId: r.applicationId, slots: r.slots };
+}
+
+/** What a process hosting the runner itself is handed ({@link SparkApplication.attach}). Secret. */
+export interface HostedRunner {
+  /** Id of the application's control subjects. */
+  appId: string;
+  /** The runner's own access to the application's bus. */
+  bus: BusAccess;
+  /** The private directory (mode 0700) job files are handed over in. */
+  jobDir: string;
+  /** Path of the protocol's JSON Schema the runner validates messages against. */
+  protocol: string;
+  /** Path of the runner's Python module, whose code the hosting process runs (one code path). */
+  module: string;
+}
+
+/** Options of {@link SparkApplication.attach}. */
+export interface HostedRunnerOptions {
+  /** Hands the hosting process what its runner needs; called once, before waiting for `ready`. */
+  host(runner: HostedRunner): void;
+  /** Pid of the hosting process. */
+  pid: number;
+  /** Task attempts per partition before Spark gives up, as the hosting session retries. */
+  maxFailures: number;
+  /** The hosting session's Spark configuration (where executors reach the driver, for the bus). */
+  conf?: Record<string, string>;
+  /** How long to wait for the runner's `ready`. Default: 60000 ms. */
+  readyTimeoutMs?: number;
+  /** Path of the nats-server binary for the private control bus. */
+  natsServer?: string;
+}
+
 /**
  * A long-lived Spark application that runs partition-server jobs: spark-submit of the PySpark
  * runner shipped in this package, controlled over NATS. One application can serve many cluster
@@ -147,7 +203,8 @@ export class SparkApplication implements AsyncDisposable {
     id: string,
     private readonly subjects: Subjects,
     private readonly nc: NatsConnection,
-    private readonly child: ChildProcess,
+    /** spark-submit; none when another process hosts the runner ({@link SparkApplication.attach}). */
+    private readonly child: ChildProcess | undefined,
     private readonly nats: NatsServerProcess | undefined,
     private readonly tail: string[],
     /** Task attempts per partition before Spark gives up. */
@@ -155,12 +212,14 @@ export class SparkApplication implements AsyncDisposable {
     private readonly jobDir: string,
     /** The Spark configuration the application started with. */
     readonly conf: Readonly<Record<string, string>>,
+    /** Pid of the process hosting the runner when there is no spark-submit. */
+    private readonly hostPid = process.pid,
   ) {
     this.info = info;
     this.id = id;
     this.exitHook = () => this.killNow();
     process.once('exit', this.exitHook);
-    child.once('exit', (code, signal) => {
+    child?.once('exit', (code, signal) => {
       this.closed = true;
       void this.nc.close().catch(() => {});
       for (const listener of this.exitListeners) listener(signal ?? `code ${code}`);
@@ -200,17 +259,9 @@ export class SparkApplication implements AsyncDisposable {
     const jobDir = await mkdtemp(join(tmpdir(), 'sps-jobs-'));
     await chmod(jobDir, 0o700);
     try {
-      let driverBus: BusAccess;
-      let runnerBus: BusAccess;
-      if (options.natsUrl) {
-        driverBus = runnerBus = { url: options.natsUrl, auth: options.natsAuth, tls: options.natsTls };
-      } else {
-        const driver = nkeyUser(applicationPermissions(id, 'driver'), subjects.inbox('driver'));
-        const runner = nkeyUser(applicationPermissions(id, 'runner'), subjects.inbox('runner'));
-        nats = await startNatsServer({ binary: options.natsServer, users: [driver, runner] });
-        driverBus = { url: nats.url, auth: { nkeySeed: driver.seed }, inboxPrefix: driver.inboxPrefix };
-        runnerBus = { url: nats.url, auth: { nkeySeed: runner.seed }, inboxPrefix: runner.inboxPrefix };
-      }
+      const bus = await controlBus(id, options);
+      nats = bus.nats;
+      const { driverBus, runnerBus } = bus;
       nc = await connectBus(driverBus, `sps-${id}-app`);
       const ready = nc.subscribe(subjects.spark('ready'), { max: 1 });
       const master = withLocalRetries(options.master, maxFailures);
@@ -284,8 +335,7 @@ export class SparkApplication implements AsyncDisposable {
           for await (const msg of ready) {
             clearTimeout(timer);
             try {
-              const r = decode(msg.subject, msg.data, ['ready']);
-              resolve({ master: r.master, sparkVersion: r.sparkVersion, applicationId: r.applicationId, slots: r.slots });
+              resolve(readyInfo(msg.subject, msg.data));
             } catch (err) {
               fail((err as Error).message);
             }
@@ -305,9 +355,52 @@ export class SparkApplication implements AsyncDisposable {
     }
   }
 
-  /** Pid of spark-submit (the driver JVM). */
+  /**
+   * An application whose runner runs in another process on this machine instead of a spark-submit
+   * of its own: the Python package's Cluster hosts it in the user's own SparkSession. The process
+   * is handed the runner's access through `options.host` (never argv or the environment), and
+   * this resolves once its runner reported ready. close() ends the runner's service, not the process.
+   * @throws SparkError (`SPS_SPARK_START`) when the runner is not ready in time.
+   */
+  static async attach(options: HostedRunnerOptions): Promise<SparkApplication> {
+    const id = `spark-${randomBytes(6).toString('hex')}`;
+    const subjects = subjectsFor(id);
+    const jobDir = await mkdtemp(join(tmpdir(), 'sps-jobs-'));
+    await chmod(jobDir, 0o700);
+    let nats: NatsServerProcess | undefined;
+    let nc: NatsConnection | undefined;
+    try {
+      const bus = await controlBus(id, { natsServer: options.natsServer });
+      nats = bus.nats;
+      nc = await connectBus(bus.driverBus, `sps-${id}-app`);
+      const ready = nc.subscribe(subjects.spark('ready'), { max: 1 });
+      options.host({ appId: id, bus: bus.runnerBus, jobDir, protocol: PROTOCOL, module: RUNNER });
+      const timeoutMs = options.readyTimeoutMs ?? 60_000;
+      let timer: NodeJS.Timeout | undefined;
+      const info = await Promise.race([
+        (async () => {
+          for await (const msg of ready) return readyInfo(msg.subject, msg.data);
+          throw new SparkError('SPS_SPARK_START', 'the control bus closed before the hosted runner was ready');
+        })(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new SparkError('SPS_SPARK_START', `the runner hosted by process ${options.pid} was not ready within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      return new SparkApplication(info, id, subjects, nc, undefined, nats, [], options.maxFailures, jobDir, { ...options.conf }, options.pid);
+    } catch (err) {
+      if (nc && !nc.isClosed()) await nc.close().catch(() => {});
+      await nats?.stop();
+      await rm(jobDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Pid of spark-submit (the driver JVM), or of the process hosting the runner. */
   get pid(): number {
-    return this.child.pid!;
+    return this.child ? this.child.pid! : this.hostPid;
   }
 
   /** URL of the application's control bus. */
@@ -404,12 +497,13 @@ export class SparkApplication implements AsyncDisposable {
       await this.request('close', {}, 10_000).catch(() => {});
     }
     // The runner exits by itself after "close"; give Spark's shutdown a moment before signalling.
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([new Promise<void>((r) => this.child.once('exit', () => r())), new Promise<void>((r) => (timer = setTimeout(r, 15_000)))]);
+      await Promise.race([new Promise<void>((r) => child.once('exit', () => r())), new Promise<void>((r) => (timer = setTimeout(r, 15_000)))]);
       clearTimeout(timer);
     }
-    await stopProcess(this.child, 10_000);
+    if (child) await stopProcess(child, 10_000);
     this.closed = true;
     if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
     await this.nats?.stop();
@@ -419,7 +513,7 @@ export class SparkApplication implements AsyncDisposable {
 
   /** Kills spark-submit and the private nats-server at once (for a process `exit` hook). */
   killNow(): void {
-    this.child.kill('SIGKILL');
+    this.child?.kill('SIGKILL');
     if (this.nats) {
       try {
         process.kill(this.nats.pid, 'SIGKILL');

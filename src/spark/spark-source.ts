@@ -24,7 +24,12 @@ export type SparkSource =
   /** The result of a Spark SQL query. */
   | { sql: string }
   /** A table or view of the Spark session. */
-  | { table: string };
+  | { table: string }
+  /**
+   * A DataFrame or RDD that the process hosting the runner holds under this id: the Python
+   * package's Cluster serves the user's own data this way (see `SparkApplication.attach`).
+   */
+  | { session: string };
 
 /** The source as the runner reads it (`kind` plus fields). */
 export type RunnerSource = { kind: string; [field: string]: unknown };
@@ -33,6 +38,7 @@ const PATH_KINDS = ['textFile', 'parquet', 'json', 'csv'] as const;
 /** Every field of every kind of source. */
 const SOURCE_FIELDS = fieldsOf<Record<UnionKeys<SparkSource>, unknown>>({
   range: true,
+  session: true,
   rows: true,
   textFile: true,
   parquet: true,
@@ -60,9 +66,12 @@ export function validateSparkSource(source: unknown, option = 'source'): void {
     if (step === 0) throw new InvalidOptionError(`${option}.range.step`, 'must not be 0');
     return;
   }
-  const kinds = ['rows', ...PATH_KINDS, 'sql', 'table'].filter((k) => k in source);
+  const kinds = ['rows', ...PATH_KINDS, 'sql', 'table', 'session'].filter((k) => k in source);
   if (kinds.length !== 1) {
-    throw new InvalidOptionError(option, `must have exactly one of range, rows, textFile, parquet, json, csv, sql, table (got ${kinds.join(', ') || 'none'})`);
+    throw new InvalidOptionError(
+      option,
+      `must have exactly one of range, rows, textFile, parquet, json, csv, sql, table, session (got ${kinds.join(', ') || 'none'})`,
+    );
   }
   const kind = kinds[0]!;
   const value = (source as Record<string, unknown>)[kind];
@@ -92,6 +101,7 @@ export async function runnerSource(source: SparkSource | EmbeddedSource | undefi
     for (const kind of PATH_KINDS) if (typeof s[kind] === 'string') return { kind, path: s[kind], options: s.options ?? {} };
     if (typeof s.sql === 'string') return { kind: 'sql', query: s.sql };
     if (typeof s.table === 'string') return { kind: 'table', table: s.table };
+    if (typeof s.session === 'string') return { kind: 'session', id: s.session };
   }
   let rows: unknown[];
   if (Array.isArray(source)) rows = source;

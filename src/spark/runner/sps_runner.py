@@ -410,16 +410,25 @@ def _line_text(line):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_source(spark, source, partitions, row_format="auto"):
+def build_source(spark, source, partitions, row_format="auto", session_sources=None):
     """The rows of a job's source in `partitions` partitions: a dict with the RDD and how its
     elements reach a worker. DataFrame sources travel as Arrow (`rowFormat` "arrow", each element
     one record batch message serialized by the JVM, plus the stream's schema message), unless the
     job asked for rows or a column has no Arrow form (then "json", with a `note` saying why). JSON
     rows are rendered by the JVM (`encoded`: each element already a JSON text), which is far
-    cheaper than turning each into a Python dict and encoding it again."""
+    cheaper than turning each into a Python dict and encoding it again. A `session` source is a
+    DataFrame or RDD of the process hosting the runner (`session_sources`, by id)."""
     sc = spark.sparkContext
     kind = source.get("kind")
     plain = {"rowFormat": "json", "encoded": False}
+    if kind == "session":
+        data = (session_sources or {}).get(source.get("id"))
+        if data is None:
+            raise SpsError("SPS_SPARK_JOB", "no session source %r in this process" % (source.get("id"),))
+        if hasattr(data, "mapPartitionsWithIndex"):  # an RDD: its elements as they are, in JSON frames
+            rdd = data if data.getNumPartitions() == partitions else data.repartition(partitions)
+            return dict(plain, rdd=rdd)
+        return dataframe_source(spark, data, partitions, row_format)
     if kind == "empty":
         return dict(plain, rdd=sc.parallelize([], partitions))
     if kind == "range":
@@ -439,6 +448,12 @@ def build_source(spark, source, partitions, row_format="auto"):
         df = spark.table(source["table"])
     else:
         raise ValueError("unknown source kind %r" % (kind,))
+    return dataframe_source(spark, df, partitions, row_format)
+
+
+def dataframe_source(spark, df, partitions, row_format):
+    """A DataFrame's rows in `partitions` partitions, as Arrow or as JVM-rendered JSON texts (see
+    build_source)."""
     # A source that already has one partition per server keeps its partitions: a repartition would
     # only add a shuffle (the JVM writing and reading every row once more).
     if df._jdf.rdd().getNumPartitions() != partitions:
@@ -514,8 +529,12 @@ def concurrent_slots(sc):
 
 
 class Runner:
-    def __init__(self, spark, app_id, nc, job_dir, slot_wait_s):
+    def __init__(self, spark, app_id, nc, job_dir, slot_wait_s, session_sources=None, error_cb=None):
         self.job_dir = job_dir
+        # Where the bus connections' errors go (None: nats-py's own logging).
+        self.error_cb = error_cb
+        # DataFrames and RDDs of the process hosting the runner, by id (`session` sources).
+        self.session_sources = session_sources if session_sources is not None else {}
         self.spark = spark
         self.sc = spark.sparkContext
         self.app_id = app_id
@@ -607,7 +626,7 @@ class Runner:
                 needed=needed,
             )
         rdd, source = await self.in_thread(self.build_job, job)
-        run_nc = await nats_connect(json.loads(job["bus"]), "sps-spark-runner-%s" % cid)
+        run_nc = await nats_connect(json.loads(job["bus"]), "sps-spark-runner-%s" % cid, error_cb=self.error_cb)
         state = {"rdd": rdd, "nc": run_nc, "group": "sps-%s" % cid, "done": asyncio.Event(), "cancelled": False, "cancel_replies": []}
         self.jobs[cid] = state
         await run_nc.subscribe("sps.%s.spark.cancel" % cid, cb=self.guard("cancel", lambda m, b: self.on_cancel(m, cid)))
@@ -628,7 +647,7 @@ class Runner:
 
     def build_job(self, job):
         n = job["partitions"]
-        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"))
+        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"), self.session_sources)
         rows = source["rdd"]
         task = make_task(
             {
@@ -1009,10 +1028,12 @@ def connect_options(access):
     return opts
 
 
-async def nats_connect(access, name, closed_cb=None):
+async def nats_connect(access, name, closed_cb=None, error_cb=None):
     import nats
 
     opts = connect_options(access)
+    if error_cb is not None:
+        opts["error_cb"] = error_cb
     # Reconnect for the whole window the driver chose, as the driver and the workers do.
     attempts = max(1, int((access.get("reconnectWindowMs") or 30000) / 250))
     try:
@@ -1031,24 +1052,34 @@ def watch_parent():
             os._exit(3)
 
 
-async def amain(args):
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.builder.appName(args.app_name).getOrCreate()
-    spark.sparkContext.setLogLevel(args.log_level)
+async def serve_runner(spark, bus, app_id, job_dir, slot_wait_s, session_sources=None, on_runner=None, error_cb=None):
+    """Serves the application's orders on `spark` until told to close or the bus is lost, then
+    cancels the jobs still running. spark-submit's runner (amain) and a process hosting the runner
+    in its own session (the Python package) both run this; `on_runner` is given the Runner, and
+    `error_cb` the bus connections' errors."""
     lost = asyncio.Event()
 
     async def on_closed():
         lost.set()
 
-    nc = await nats_connect(args.bus, "sps-spark-runner-%s" % args.app_id, closed_cb=on_closed)
-    runner = Runner(spark, args.app_id, nc, args.job_dir, args.slot_wait_ms / 1000.0)
+    nc = await nats_connect(bus, "sps-spark-runner-%s" % app_id, closed_cb=on_closed, error_cb=error_cb)
+    runner = Runner(spark, app_id, nc, job_dir, slot_wait_s, session_sources, error_cb)
+    if on_runner is not None:
+        on_runner(runner)
     serving = asyncio.ensure_future(runner.serve())
     await asyncio.wait([serving, asyncio.ensure_future(lost.wait())], return_when=asyncio.FIRST_COMPLETED)
     for state in list(runner.jobs.values()):
         spark.sparkContext.cancelJobGroup(state["group"])
     if not nc.is_closed:
         await nc.drain()
+
+
+async def amain(args):
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName(args.app_name).getOrCreate()
+    spark.sparkContext.setLogLevel(args.log_level)
+    await serve_runner(spark, args.bus, args.app_id, args.job_dir, args.slot_wait_ms / 1000.0)
     spark.stop()
 
 

@@ -1,0 +1,354 @@
+"""`Cluster`: Node partition servers on the partitions of the user's own DataFrame or RDD, run as
+the tasks of a job in the user's own SparkContext.
+
+What runs where: this process hosts the library's Spark runner (its code, loaded from the Node
+library) on the user's session, in a thread with its own event loop; a Node driver child process
+runs the TypeScript Cluster (the secured bus, credentials, the supervisor) and submits the job to
+that runner; Spark's tasks start one Node worker per partition and feed it the partition's rows.
+Requests go from here to the partitions over the bus, with the client credentials the driver
+hands out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import threading
+from concurrent.futures import Future
+from types import ModuleType, TracebackType
+from typing import Any, Coroutine, TypeVar
+
+from .driver import Message, NodeDriver, log
+from .errors import InvalidOptionError, RequestError, SparkPartitionServerError, from_reply
+from .node import load_runner, node_executable, node_package
+from .progress import Progress
+
+T = TypeVar("T")
+
+# How long a cluster master may take to offer enough task slots for a run.
+SLOT_WAIT_S = 30.0
+# Spark settings the Node driver needs: where executors reach this driver (for the bus's address).
+DRIVER_CONF = ("spark.driver.host", "spark.driver.bindAddress")
+ENDPOINT = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _session_of(spark: Any, data: Any) -> Any:
+    """The SparkSession to run in: the DataFrame's own, else the one of `spark` (a session or a
+    SparkContext)."""
+    own = getattr(data, "sparkSession", None)
+    if own is not None:
+        return own
+    if hasattr(spark, "sparkContext"):
+        return spark
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if isinstance(spark, SparkContext):
+        return SparkSession(spark)
+    raise InvalidOptionError("spark", "must be a SparkSession or SparkContext, got %s" % type(spark).__name__)
+
+
+def _kind_of(data: Any) -> str:
+    from pyspark import RDD
+    from pyspark.sql import DataFrame
+
+    if isinstance(data, DataFrame):
+        return "dataframe"
+    if isinstance(data, RDD):
+        return "rdd"
+    raise InvalidOptionError("data", "must be a PySpark DataFrame or RDD, got %s" % type(data).__name__)
+
+
+async def _bus_error(err: Exception) -> None:
+    """A bus connection's error (a reconnect, the bus gone at the end of a run): a debug record."""
+    log.debug("bus: %s", err)
+
+
+def _max_failures(sc: Any) -> int:
+    """Task attempts per partition, as the session retries them: F of local[N,F], once on another
+    local master (local mode never retries), else spark.task.maxFailures."""
+    m = re.match(r"^local(?:\[(?:\*|\d+)(?:\s*,\s*(\d+))?\])?$", sc.master.strip())
+    if m:
+        return int(m.group(1)) if m.group(1) else 1
+    return int(sc.getConf().get("spark.task.maxFailures", "4"))
+
+
+class Cluster:
+    """Node partition servers on the partitions of `data` (a DataFrame or an RDD of picklable
+    rows), in the session of `spark` (a SparkSession or SparkContext).
+
+    `server` is the path of the server module (`.ts` or `.js`, as for the TypeScript Cluster);
+    `config` reaches every server as its config; `cache_result` keeps the results persisted in the
+    session. Other keyword options are the TypeScript ClusterOptions in snake_case (`partitions`,
+    `barrier`, `tls`, `start_timeout_ms`, …); a wrong one raises InvalidOptionError naming it.
+    Subclass it to add query methods, as the seed's DemoCluster does."""
+
+    def __init__(self, spark: Any, data: Any, server: str, cache_result: bool = False, config: Any = None, show_progress: bool = True, **options: Any) -> None:
+        self.kind = _kind_of(data)
+        self.data = data
+        self.session = _session_of(spark, data)
+        self.sc = self.session.sparkContext
+        if not isinstance(server, (str, os.PathLike)) or not os.path.isfile(server):
+            raise InvalidOptionError("server", "server module %r does not exist (a path to a .ts or .js file)" % (server,))
+        self.server = os.path.abspath(server)
+        try:
+            json.dumps(config)
+        except (TypeError, ValueError) as err:
+            raise InvalidOptionError("config", "must be JSON-serializable: %s" % err) from err
+        self.config = config
+        self.cache_result = bool(cache_result)
+        self.options = dict(options)
+        self.show_progress = show_progress
+        self.node = node_executable()
+        self.package = node_package()
+        self.id: str | None = None
+        self.results: dict[int, list[Any]] = {}
+        self._source_id = "py-%s" % secrets.token_hex(6)
+        self._driver: NodeDriver | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner_module: ModuleType | None = None
+        self._runner: Any = None
+        self._serving: Future[None] | None = None
+        self._nc: Any = None
+        self._dataset: Any = None
+        self._request_timeout_s = 30.0
+        self._progress: Progress | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def partitions(self) -> int:
+        """Partitions of the run: option `partitions`, else the data's own."""
+        given = self.options.get("partitions")
+        if isinstance(given, int):
+            return given
+        rdd = self.data if self.kind == "rdd" else self.data.rdd
+        return int(rdd.getNumPartitions())
+
+    def start(self) -> None:
+        """Launches a server on every partition and returns once all serve. On any failure, or
+        a KeyboardInterrupt, everything it started is stopped before the exception goes on."""
+        if self._driver is not None:
+            raise SparkPartitionServerError("SPS_STATE", "start() called while the cluster runs; stop() it first")
+        self.results = {}
+        self._dataset = None
+        self._progress = Progress("spark-partition-server", self.show_progress)
+        try:
+            self._loop = asyncio.new_event_loop()
+            threading.Thread(target=self._loop.run_forever, name="sps-loop", daemon=True).start()
+            self._driver = NodeDriver(self.node, self.package, self._on_event)
+            conf = {k: v for k, v in self.sc.getConf().getAll() if k in DRIVER_CONF}
+            self._driver.call("attach", "attached", pid=os.getpid(), maxFailures=_max_failures(self.sc), conf=conf)
+            started = self._driver.call(
+                "start",
+                "started",
+                server=self.server,
+                config=self.config,
+                options=dict(self.options, cache_result=self.cache_result),
+                source=self._source_id,
+                partitions=self.partitions,
+            )
+            self.id = started["id"]
+            self._request_timeout_s = started["requestTimeoutMs"] / 1000.0
+            runner = self._runner_module
+            assert runner is not None
+            self._nc = self._run(runner.nats_connect(started["client"], "sps-python-client-%s" % self.id, error_cb=_bus_error))
+        except BaseException:
+            self._teardown()
+            raise
+
+    def _on_event(self, message: Message) -> None:
+        """Events of the Node driver: host the runner when told to, show the start's progress."""
+        if message["t"] == "runner":
+            runner = load_runner(message["module"])
+            runner.load_protocol(message["protocol"])
+            self._runner_module = runner
+            assert self._loop is not None
+            sources = {self._source_id: self.data}
+
+            def keep(r: Any) -> None:
+                self._runner = r
+
+            serving = runner.serve_runner(self.session, message["bus"], message["appId"], message["jobDir"], SLOT_WAIT_S, sources, keep, _bus_error)
+            self._serving = asyncio.run_coroutine_threadsafe(serving, self._loop)
+        elif message["t"] == "progress" and self._progress is not None:
+            self._progress.update(int(message["done"]), int(message["total"]))
+
+    def stop(self) -> None:
+        """Stops every server and collects each partition's result once (see `get_result_rdd`,
+        `result`, `results`); raises what failed the run, after collecting the others."""
+        driver = self._driver
+        if driver is None:
+            return
+        failure: BaseException | None = None
+        try:
+            # The client leaves before the run's bus goes away under it.
+            self._close_client()
+            stopped = driver.call("stop", "stopped")
+            self.results = {int(p): records for p, records in stopped["results"].items()}
+            if stopped.get("dataset") and self._runner is not None:
+                self._dataset = self._runner.datasets.get(stopped["dataset"])
+            if stopped.get("error"):
+                failure = from_reply(stopped["error"])
+            # The runner leaves the bus while it still runs, then the driver ends the application.
+            self._stop_runner()
+            driver.call("close", "closed")
+        finally:
+            self._teardown()
+        if failure is not None:
+            raise failure
+
+    def _teardown(self) -> None:
+        """Ends what a run started, whatever state it is in: the client, the Node driver (and with
+        it the bus and the supervisor), the runner's jobs in the session, the event loop."""
+        loop = self._loop
+        self._close_client()
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+        self._stop_runner()
+        if loop is not None:
+            # What is left on the loop (a connection retrying a bus that is gone) ends with it.
+            async def cancel_rest() -> None:
+                for task in asyncio.all_tasks():
+                    if task is not asyncio.current_task():
+                        task.cancel()
+
+            try:
+                self._run(cancel_rest(), timeout=5)
+            except Exception:  # noqa: BLE001
+                pass
+            loop.call_soon_threadsafe(loop.stop)
+        self._loop = None
+
+    def _close_client(self) -> None:
+        if self._nc is not None and self._loop is not None and not self._nc.is_closed:
+            try:
+                self._run(self._nc.close(), timeout=5)
+            except Exception:  # noqa: BLE001
+                pass
+        self._nc = None
+
+    def _stop_runner(self) -> None:
+        """Cancels the runner's jobs in the session and ends its service (its bus connection)."""
+        runner, loop, serving = self._runner, self._loop, self._serving
+        if runner is None or loop is None or serving is None:
+            return
+        for state in list(runner.jobs.values()):
+            self.sc.cancelJobGroup(state["group"])
+        loop.call_soon_threadsafe(runner.closed.set)
+        try:
+            serving.result(10)
+        except Exception:  # noqa: BLE001
+            pass
+        self._serving = None
+
+    def __enter__(self) -> "Cluster":
+        if self._driver is None:
+            self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            self.stop()
+        else:
+            # Stop, but let the block's own exception be the one that is raised.
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def get_hosts(self) -> dict[int, tuple[str, int | None]]:
+        """Partition → (host, port) of its HTTP server (port None for servers without HTTP)."""
+        if self._driver is None:
+            return {}
+        hosts = self._driver.call("hosts", "hosts")["hosts"]
+        return {int(p): (h[0], h[1]) for p, h in hosts.items()}
+
+    def members(self) -> list[dict[str, Any]]:
+        """Every partition's current member, as the supervisor sees it: partition, attempt, state,
+        host, port, pid (of its Node worker) and endpoints."""
+        if self._driver is None:
+            return []
+        return list(self._driver.call("members", "members")["members"])
+
+    async def _request(self, partition: int, endpoint: str, payload: Any, timeout: float) -> Any:
+        from nats.errors import NoRespondersError, TimeoutError
+
+        runner = self._runner_module
+        assert runner is not None
+        subject = "sps.%s.p.%d.%s" % (self.id, partition, endpoint)
+        try:
+            msg = await self._nc.request(subject, runner.pack("req", {"body": payload}), timeout=timeout)
+        except NoRespondersError as err:
+            raise RequestError("SPS_NO_RESPONDER", partition, endpoint, "nobody serves this endpoint (partition not serving, or restarted)") from err
+        except TimeoutError as err:
+            raise RequestError("SPS_REQUEST_TIMEOUT", partition, endpoint, "no reply within %g s" % timeout) from err
+        try:
+            reply = runner.unpack(msg.data, "res", subject)
+        except runner.MalformedMessage as err:
+            raise RequestError("SPS_MALFORMED_MESSAGE", partition, endpoint, str(err)) from err
+        if reply["ok"]:
+            return reply.get("body")
+        error = reply.get("error") or {}
+        raise RequestError(str(error.get("code")), partition, endpoint, str(error.get("message")))
+
+    def _check(self, partition: int, endpoint: str) -> None:
+        if self._nc is None:
+            raise RequestError("SPS_NOT_RUNNING", partition, endpoint, "the cluster is not running")
+        if not isinstance(partition, int) or not 0 <= partition < self.partitions:
+            raise RequestError(
+                "SPS_UNKNOWN_PARTITION", partition if isinstance(partition, int) else -1, endpoint, "no such partition (the cluster has %d)" % self.partitions
+            )
+        if not isinstance(endpoint, str) or not ENDPOINT.match(endpoint):
+            raise RequestError("SPS_UNKNOWN_ENDPOINT", partition, str(endpoint), "an endpoint name holds only letters, digits, '_' and '-'")
+
+    def request(self, partition: int, endpoint: str, payload: Any = None, timeout: float | None = None) -> Any:
+        """Calls one endpoint of one partition over the bus and returns its reply.
+        Raises RequestError (with the library's code) when it fails."""
+        self._check(partition, endpoint)
+        t = timeout if timeout is not None else self._request_timeout_s
+        return self._run(self._request(partition, endpoint, payload, t))
+
+    def request_all(self, endpoint: str, payload: Any = None, timeout: float | None = None) -> dict[int, Any]:
+        """Calls `endpoint` on every partition at once: partition → reply, or the RequestError of a
+        partition that failed."""
+        self._check(0, endpoint)
+        t = timeout if timeout is not None else self._request_timeout_s
+
+        async def every() -> list[Any]:
+            calls = [self._request(p, endpoint, payload, t) for p in range(self.partitions)]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+
+        return dict(enumerate(self._run(every())))
+
+    # -- results -----------------------------------------------------------------------------
+
+    def get_result_rdd(self) -> Any:
+        """The records the partitions returned, as an RDD (persisted in the session with
+        `cache_result`; unpersist it before starting again to free it)."""
+        if self._dataset is not None:
+            return self._dataset.records()
+        return self.sc.parallelize([r for p in sorted(self.results) for r in self.results[p]], max(1, len(self.results)))
+
+    def unpersist(self) -> None:
+        """Frees the results `cache_result` kept persisted in the session."""
+        if self._dataset is not None:
+            self._dataset.unpersist()
+            self._dataset = None
+
+    def result(self) -> Any:
+        """The records the partitions returned, as a DataFrame: with the Arrow schema of a result
+        that has one, else one Spark infers from the records (non-objects become `{value}`)."""
+        if self._dataset is not None:
+            return self._dataset.df()
+        lines = self.get_result_rdd().map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
+        return self.session.read.json(lines)

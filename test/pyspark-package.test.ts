@@ -1,0 +1,180 @@
+/**
+ * The Python package (python/: spark_partition_server) on a real PySpark session: each test runs
+ * one script of test/helpers/pyspark with the project's .venv, in its own local-mode session, and
+ * checks the findings it prints. The script's process group is killed when a test ends early.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SCRIPTS = fileURLToPath(new URL('./helpers/pyspark/', import.meta.url));
+const PYTHON = `${ROOT}.venv/bin/python`;
+
+/** Starts the project's Python on `args` in its own process group, which is killed if the test ends first. */
+function spawnPython(t: ExecutionContext, args: string[], cwd = SCRIPTS): ChildProcessWithoutNullStreams {
+  const child = spawn(PYTHON, args, { cwd, env: { ...process.env, SPS_NODE_PACKAGE: ROOT }, stdio: 'pipe', detached: true });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  });
+  return child;
+}
+
+/** Runs a script to its end and returns its findings (the `SPS-FINDINGS` line of its stdout). */
+function runScript(t: ExecutionContext, script: string): Promise<Record<string, unknown>> {
+  const child = spawnPython(t, [script]);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('SPS-FINDINGS '));
+      if (code !== 0 || !line) reject(new Error(`${script} exited with ${code}:\n${err}`));
+      else resolve(JSON.parse(line.slice('SPS-FINDINGS '.length)) as Record<string, unknown>);
+    });
+  });
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+test("the seed's demo from PySpark on local[2]: an RDD of 1000 numbers, HTTP and NATS queries, results as an RDD and a DataFrame, a restart in a with block", async (t) => {
+  const f = await runScript(t, 'seed_demo.py');
+  t.deepEqual(f.hosts, { 0: ['127.0.0.1', true], 1: ['127.0.0.1', true] });
+  t.deepEqual(f.http0, range(0, 500));
+  t.deepEqual(f.nats0, range(0, 500));
+  t.deepEqual(f.all, { 0: range(0, 500), 1: range(500, 1000) });
+  t.deepEqual(f.attempts, [0, 0]);
+  const results = [
+    { partition: 0, count: 500, sum: 124750 },
+    { partition: 1, count: 500, sum: 374750 },
+  ];
+  t.deepEqual(f.results, { 0: [results[0]], 1: [results[1]] });
+  t.deepEqual(f.result_rdd, results);
+  t.deepEqual(f.result_df, results);
+  t.deepEqual(f.again, [500, 501, 502]);
+  t.deepEqual(f.again_results, { 0: [results[0]], 1: [results[1]] });
+});
+
+test('bad input from PySpark: each a clear Python exception with its code, before any Spark job', async (t) => {
+  const f = (await runScript(t, 'bad_input.py')) as Record<string, { type: string | null; code?: string; message?: string; jobs?: number }>;
+  const expect: Record<string, [string, string, RegExp]> = {
+    server: ['InvalidOptionError', 'SPS_INVALID_OPTION', /no-such-server\.ts' does not exist/],
+    data: ['InvalidOptionError', 'SPS_INVALID_OPTION', /must be a PySpark DataFrame or RDD, got list/],
+    unknown: ['InvalidOptionError', 'SPS_INVALID_OPTION', /"no_such_option": is not an option of Cluster; known: partitions/],
+    session_owned: ['InvalidOptionError', 'SPS_INVALID_OPTION', /"max_failures": cannot be given from Python/],
+    bad_value: ['InvalidOptionError', 'SPS_INVALID_OPTION', /"start_timeout_ms": must be an integer/],
+    node: ['DependencyMissingError', 'SPS_DEPENDENCY_MISSING', /SPS_NODE=\/nonexistent\/node is not an executable file/],
+    library: ['DependencyMissingError', 'SPS_DEPENDENCY_MISSING', /SPS_NODE_PACKAGE=\/nonexistent\/package is not a built spark-partition-server package/],
+  };
+  for (const [name, [type, code, message]] of Object.entries(expect)) {
+    t.is(f[name]!.type, type, name);
+    t.is(f[name]!.code, code, name);
+    t.regex(f[name]!.message!, message, name);
+    t.is(f[name]!.jobs, 0, `${name}: no Spark job ran`);
+  }
+});
+
+test('example 08: the seed demo from PySpark runs and prints the results', async (t) => {
+  const child = spawnPython(t, [`${ROOT}examples/08-pyspark.py`], ROOT);
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.resume();
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  t.is(code, 0);
+  t.regex(out, /partition 0 holds 500 numbers, from 0/);
+  t.regex(out, /results: \[\{'partition': 0, 'count': 500, 'sum': 124750\}, \{'partition': 1, 'count': 500, 'sum': 374750\}\]/);
+});
+
+type Served = {
+  partitions: number;
+  summary: Record<string, { format: string; count: number; sum: number }>;
+  results: Record<string, { count: number; sum: number }[]>;
+  echo: unknown;
+};
+
+test("PySpark data: a DataFrame with a Python UDF join in 3 partitions as Arrow, summed against Spark's aggregate; an RDD of dicts; empty partitions; partitions=", async (t) => {
+  const f = (await runScript(t, 'data_kinds.py')) as Record<string, Served> & { expected: { sum: number; count: number } };
+  const total = (s: Served, k: 'count' | 'sum'): number => Object.values(s.summary).reduce((a, x) => a + x[k], 0);
+  for (const name of ['arrow', 'rows']) {
+    const s = f[name]!;
+    t.is(s.partitions, 3, name);
+    t.true(
+      Object.values(s.summary).every((x) => x.format === 'arrow'),
+      `${name}: the DataFrame's rows came as Arrow`,
+    );
+    t.is(total(s, 'sum'), f.expected.sum, `${name}: the servers' sum is Spark's`);
+    t.is(total(s, 'count'), f.expected.count, name);
+    t.deepEqual(
+      Object.values(s.results).map((r) => r[0]!.sum),
+      Object.values(s.summary).map((x) => x.sum),
+      `${name}: each partition's result collected once`,
+    );
+    t.deepEqual(s.echo, { a: [1, 2.5, 'x'] });
+  }
+  t.is(f.dicts!.partitions, 2);
+  t.true(Object.values(f.dicts!.summary).every((x) => x.format === 'json'));
+  t.is(total(f.dicts!, 'sum'), 4950);
+  t.is(total(f.dicts!, 'count'), 100);
+  t.is(f.empty_df!.partitions, 4);
+  t.is(total(f.empty_df!, 'count'), 2);
+  t.true(
+    Object.values(f.empty_df!.summary).some((x) => x.count === 0),
+    'an empty partition got a server',
+  );
+  t.is(Object.keys(f.empty_df!.results).length, 4);
+  t.is(f.empty_rdd!.partitions, 3);
+  t.is(total(f.empty_rdd!, 'count'), 0);
+  t.is(Object.keys(f.empty_rdd!.results).length, 3);
+  t.is(f.repartitioned!.partitions, 2);
+  t.is(total(f.repartitioned!, 'sum'), f.expected.sum);
+});
+
+/** True while a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the Python process SIGKILLed leaves nothing: its Node driver, the nats-server and the Node workers go', async (t) => {
+  const child = spawnPython(t, ['killed.py']);
+  child.stderr.resume();
+  let out = '';
+  const pids = await new Promise<{ driver: number; children: number[]; workers: number[] }>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const line = out.split('\n').find((l) => l.startsWith('SPS-PIDS '));
+      if (line) resolve(JSON.parse(line.slice('SPS-PIDS '.length)) as { driver: number; children: number[]; workers: number[] });
+    });
+    child.once('exit', (code) => reject(new Error(`killed.py exited with ${code} before it served`)));
+  });
+  const started = [pids.driver, ...pids.children, ...pids.workers];
+  t.true(pids.children.length >= 1, 'the driver runs a nats-server');
+  t.is(pids.workers.length, 2);
+  t.true(started.every(alive));
+  process.kill(child.pid!, 'SIGKILL');
+  // Each goes when the process it is tied to does (stdin EOF, parent-death signal, Spark's JVM).
+  const deadline = Date.now() + 60_000;
+  while (started.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.deepEqual(started.filter(alive), [], 'every process the Python process started is gone');
+});
+
+test('a Node worker SIGKILLed under PySpark (local[2,4]) is retried by Spark, serves again, and stop() collects every result once', async (t) => {
+  const f = (await runScript(t, 'worker_killed.py')) as { attempts: number[]; state: string; served: number[]; results: Record<string, unknown[]> };
+  t.true(f.attempts[1]! > f.attempts[0]!, 'a new attempt of partition 1');
+  t.is(f.state, 'serving');
+  t.deepEqual(f.served, [500, 501, 502]);
+  t.deepEqual(f.results, {
+    0: [{ partition: 0, count: 500, sum: 124750 }],
+    1: [{ partition: 1, count: 500, sum: 374750 }],
+  });
+});
+
+test('KeyboardInterrupt in start(), once the Spark job runs, stops what started: the job, the Node driver; the session goes on', async (t) => {
+  const f = await runScript(t, 'interrupted.py');
+  t.deepEqual(f, { interrupted: true, active_jobs: [], driver_alive: false, next_job: 6 });
+});
