@@ -242,7 +242,10 @@ test('a bad server module fails the start with the module error, leaving nothing
     log: false,
   });
   const err = await t.throwsAsync(cluster.start(), { code: 'SPS_PARTITION_FAILED' });
-  t.regex(err!.message, /Partition 0 failed 1 time\(s\).*has no export "missingExport"/);
+  t.regex(
+    err!.message,
+    /Partition 0 failed with an error a retry cannot fix, so it was not retried\. Error: \[SPS_SERVER_MODULE\] Partition server module ".*test-server\.ts": has no export "missingExport"/,
+  );
   t.deepEqual(cluster.workerPids, []);
 });
 

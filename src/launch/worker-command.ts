@@ -57,7 +57,7 @@ export async function prepareWorker(serverModule: string): Promise<WorkerProgram
     command: process.execPath,
     args: [entry],
     serverModule: join(compiled.dir, compiled.server),
-    env: { [WORKER_ENV.sourceMaps]: '1' },
+    env: { [WORKER_ENV.sourceMaps]: '1', [WORKER_ENV.serverSource]: file },
     compiled,
   };
 }

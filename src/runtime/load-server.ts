@@ -11,17 +11,18 @@ export function moduleUrl(module: string): string {
 
 /**
  * Imports the user's server module and returns the partition server it exports: an instance, a
- * class (constructed without arguments), or a factory called with the cluster's config.
+ * class (constructed without arguments), or a factory called with the cluster's config. Errors
+ * name `source`: the module as the user named it (`module` may be its compiled form).
  */
-export async function loadServer(module: string, exportName: string, config: unknown): Promise<PartitionServer> {
+export async function loadServer(module: string, exportName: string, config: unknown, source = module): Promise<PartitionServer> {
   let mod: Record<string, unknown>;
   try {
     mod = (await import(moduleUrl(module))) as Record<string, unknown>;
   } catch (err) {
-    throw new ServerModuleError(module, `could not be imported: ${(err as Error).message}`);
+    throw new ServerModuleError(source, `could not be imported: ${(err as Error).message}`);
   }
   if (!(exportName in mod)) {
-    throw new ServerModuleError(module, `has no export "${exportName}" (exports: ${Object.keys(mod).join(', ') || 'none'})`);
+    throw new ServerModuleError(source, `has no export "${exportName}" (exports: ${Object.keys(mod).join(', ') || 'none'})`);
   }
   const value = mod[exportName];
   if (isPartitionServer(value)) return value;
@@ -29,7 +30,7 @@ export async function loadServer(module: string, exportName: string, config: unk
   if (typeof value === 'function') {
     const made = await (value as (config: unknown) => unknown)(config);
     if (isPartitionServer(made)) return made;
-    throw new ServerModuleError(module, `export "${exportName}" is a function that did not return a PartitionServer`);
+    throw new ServerModuleError(source, `export "${exportName}" is a function that did not return a PartitionServer`);
   }
-  throw new ServerModuleError(module, `export "${exportName}" is not a PartitionServer, a PartitionServer class, or a factory`);
+  throw new ServerModuleError(source, `export "${exportName}" is not a PartitionServer, a PartitionServer class, or a factory`);
 }

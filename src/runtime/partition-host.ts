@@ -133,7 +133,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
     partitionServerMachine.provide({
       actors: {
         initPartition: fromPromise(async () => {
-          server = await loadServer(env.serverModule, env.serverExport, env.config);
+          server = await loadServer(env.serverModule, env.serverExport, env.config, env.serverSource);
           const rows = new RowStream<never>(process.stdin, env.rowFormat, `partition ${partition} rows on stdin`, env.longs);
           await server.initPartition(rows, ctx);
           await rows.drainRest();

@@ -25,6 +25,8 @@ export const WORKER_ENV = {
   /** The inherited fd the worker reads its secrets from once (bus access, control token, registration proof). */
   secretFd: 'SPS_SECRET_FD',
   serverModule: 'SPS_SERVER_MODULE',
+  /** The server module as the user named it, when `SPS_SERVER_MODULE` is its compiled form: errors name it. */
+  serverSource: 'SPS_SERVER_SOURCE',
   serverExport: 'SPS_SERVER_EXPORT',
   config: 'SPS_CONFIG',
   /** How rows arrive on stdin: `msgpack` / `json` batch frames, or `arrow` (an Arrow IPC stream). */
@@ -68,6 +70,8 @@ export interface WorkerEnv {
   /** The fd its secrets arrive on (read with `readWorkerSecrets`). */
   secretFd: number;
   serverModule: string;
+  /** What errors call the server module: the user's own file when it was compiled. */
+  serverSource: string;
   serverExport: string;
   config: unknown;
   rowFormat: RowFormat;
@@ -135,6 +139,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     attempt: integer(env, WORKER_ENV.attempt),
     secretFd: integer(env, WORKER_ENV.secretFd),
     serverModule: required(env, WORKER_ENV.serverModule),
+    serverSource: env[WORKER_ENV.serverSource] || required(env, WORKER_ENV.serverModule),
     serverExport: env[WORKER_ENV.serverExport] || 'default',
     config,
     rowFormat: oneOf(env, WORKER_ENV.rowFormat, FRAMING.rowFormats),
