@@ -42,16 +42,16 @@ export interface CompiledProbeOut {
 }
 
 /** Runs a compiled probe script with plain node and returns what it printed on its `BENCH_JSON` line. */
-async function runProbe<T>(script: string, args: string[], timeoutMs: number): Promise<T> {
-  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
+async function runProbe<T>(script: string, args: string[], timeoutMs: number, node = process.execPath): Promise<T> {
+  const r = await runToEnd(node, [`${COMPILED_DIR}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) throw new Error(`${script} exited ${r.code}: ${r.stderr.slice(-1500)}`);
   return JSON.parse(line.slice('BENCH_JSON '.length)) as T;
 }
 
-/** Runs the compiled start/stop + idle memory probe with plain node. */
-export function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string): Promise<CompiledProbeOut> {
-  return runProbe<CompiledProbeOut>('compiled-probe.js', [sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])], 400_000);
+/** Runs the compiled start/stop + idle memory probe with plain node (`node`: another Node binary; its workers run on it too). */
+export function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: string, node?: string): Promise<CompiledProbeOut> {
+  return runProbe<CompiledProbeOut>('compiled-probe.js', [sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])], 400_000, node);
 }
 
 /** Compiles once per run, then runs the scale probe (embedded start, requestAll, stop, control bytes per partition count). */
