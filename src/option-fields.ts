@@ -52,3 +52,14 @@ export function rejectUnknownFields(value: object, known: readonly string[], pat
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/**
+ * Checks the options bag of a public call: absent, or an object with none but `known` fields.
+ * @param call The call, as the error names it (`cluster.request`, `ctx.allReduce`).
+ * @throws InvalidOptionError naming the call and the unknown field, with the nearest known one.
+ */
+export function checkOptionsBag(value: unknown, known: readonly string[], call: string): void {
+  if (value === undefined) return;
+  if (!isObject(value)) throw new InvalidOptionError(call, `its options must be an object, got ${value === null ? 'null' : typeof value}`);
+  rejectUnknownFields(value, known, call);
+}

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import type { InspectionEvent } from 'xstate';
 import { Cluster } from '../src/index.js';
 import { decode, encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
@@ -17,7 +18,8 @@ import { FrameReader, MAX_DATA_BYTES, MAX_HEADER_BYTES } from '../src/collective
 import { LineSplitter, MAX_LINE_CHARS, truncationMark } from '../src/process/output-lines.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { mutate, seededRandom } from './helpers/fuzz.js';
-import { waitUntil } from './helpers/harness.js';
+import { TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { InspectedAttempts, MAX_INSPECTED_ATTEMPTS } from '../src/runtime/inspection.js';
 
 const COLLECTIVE_SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
 const HOSTILE_SERVER = new URL('./fixtures/hostile-server.ts', import.meta.url);
@@ -404,5 +406,50 @@ test.serial(
     t.deepEqual(await sumOfOnes(cluster), [3, 3, 3]);
     const ping = await fetch(`http://${victim.host}:${victim.port}/app/ping`);
     t.is(await ping.text(), 'pong 1');
+  },
+);
+
+test('bounded: inspected attempts per partition stay bounded under 100001 made-up attempts, the one heard of last is kept', (t) => {
+  const attempts = new InspectedAttempts();
+  const ref = (attempt: number) => ({ id: 'partition-0', sessionId: `a${attempt}`, seq: -1, latest: undefined, send: () => {}, getSnapshot: () => undefined });
+  attempts.add(0, 0, ref(0));
+  attempts.add(1, 0, ref(0));
+  for (let a = 1; a <= 100_000; a++) {
+    if (!attempts.get(0, a)) attempts.add(0, a, ref(a));
+    // The real attempt of partition 1 keeps reporting while partition 0 is flooded.
+    if (a % 1000 === 0) t.truthy(attempts.get(1, 0));
+  }
+  t.is(attempts.size, MAX_INSPECTED_ATTEMPTS + 1);
+  t.is(attempts.get(0, 0), undefined, 'the flooded partition’s first attempt was pushed out');
+  t.is(attempts.get(0, 100_000)?.sessionId, 'a100000');
+  t.is(attempts.get(1, 0)?.sessionId, 'a0');
+});
+
+test.serial(
+  'bounded: a flood of transitions for attempts 0..100000 with one partition’s credentials keeps the driver bounded; the real attempt still shows',
+  async (t) => {
+    const launcher = await CapturingLauncher.create([1, 2, 3], 2);
+    const events: InspectionEvent[] = [];
+    const cluster = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false, inspect: (e) => events.push(e) });
+    t.teardown(() => cluster.stop().catch(() => {}));
+    await cluster.start();
+    const real = `sps.${cluster.id}:p0:a${cluster.members.find((m) => m.partition === 0)!.attempt}`;
+    const attacker = await connectBus(launcher.plan!.busFor(0), 'attacker-p0');
+    t.teardown(() => attacker.close());
+    const subject = subjectsFor(cluster.id!).inspect(0);
+    const last = 100_000;
+    for (let a = 0; a <= last; a++) {
+      // A high seq: were the attempt kept, the real one's next reports would be taken as repeats.
+      attacker.publish(subject, encode('transition', { attempt: a, seq: 1e9, state: 'serving', status: 'active', event: 'forged' }));
+      if (a % 10_000 === 0) await attacker.flush();
+    }
+    await attacker.flush();
+    const forgedLast = `sps.${cluster.id}:p0:a${last}`;
+    await waitUntil(() => events.some((e) => e.type === '@xstate.snapshot' && e.actorRef.sessionId === forgedLast), 120_000, 'the last forged transition');
+    const afterFlood = events.length;
+    await cluster.stop();
+    const realAfter = events.slice(afterFlood).filter((e) => e.type === '@xstate.snapshot' && e.actorRef.sessionId === real);
+    const values = realAfter.map((e) => JSON.stringify(((e as { snapshot?: unknown }).snapshot as { value: unknown }).value));
+    t.true(values.includes('"finished"'), `the real attempt's stop still shows: ${values.join(' → ')}`);
   },
 );

@@ -73,3 +73,48 @@ test('SparkApplication.start refuses unknown options and nested fields before st
     t.regex(err!.message, message);
   }
 });
+
+test('the options of Cluster calls are refused when unknown, named by the call, with the nearest known name', async (t) => {
+  const cluster = new Cluster({ server: TEST_SERVER, partitions: 1, log: false });
+  const cases: [Promise<unknown>, string, RegExp][] = [
+    [cluster.request(0, 'rows', undefined, { timeOutMs: 5 } as never), 'cluster.request.timeOutMs', /did you mean "cluster\.request\.timeoutMs"\?/],
+    [cluster.requestAll('rows', undefined, { signl: undefined } as never), 'cluster.requestAll.signl', /did you mean "cluster\.requestAll\.signal"\?/],
+    [cluster.request(0, 'rows', undefined, 'fast' as never), 'cluster.request', /its options must be an object, got string/],
+    [cluster.start({ abort: undefined } as never), 'cluster.start.abort', /known: signal/],
+    [cluster.dashboard({ porrt: 8080 } as never), 'cluster.dashboard.porrt', /did you mean "cluster\.dashboard\.port"\?/],
+  ];
+  for (const [call, option, message] of cases) {
+    const err = await t.throwsAsync(call, { instanceOf: InvalidOptionError });
+    t.is(err?.option, option);
+    t.regex(err!.message, message);
+  }
+});
+
+test.serial('the options of the partition context’s calls and collectives are refused when unknown, named by the call', async (t) => {
+  const cluster = new Cluster({ server: new URL('./fixtures/call-options-server.ts', import.meta.url), partitions: 1, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const cases: [string, unknown, string, RegExp][] = [
+    ['request', { timeout: 5 }, 'ctx.request.timeout', /did you mean "ctx\.request\.timeoutMs"\?/],
+    ['requestAll', { Signal: undefined }, 'ctx.requestAll.Signal', /did you mean "ctx\.requestAll\.signal"\?/],
+    ['waitForPeers', { timeoutMS: 5 }, 'ctx.waitForPeers.timeoutMS', /did you mean "ctx\.waitForPeers\.timeoutMs"\?/],
+    ['barrier', { transprt: 'nats' }, 'ctx.barrier.transprt', /did you mean "ctx\.barrier\.transport"\?/],
+    ['allReduce', { inplace: true }, 'ctx.allReduce.inplace', /did you mean "ctx\.allReduce\.inPlace"\?/],
+    ['barrier', null, 'ctx.barrier', /its options must be an object, got null/],
+  ];
+  for (const [call, opts, option, message] of cases) {
+    const out = await cluster.request<{ code: string; option: string; message: string }>(0, 'misuse', { call, opts });
+    t.is(out.code, 'SPS_INVALID_OPTION', `${call}: ${out.message}`);
+    t.is(out.option, option);
+    t.regex(out.message, message);
+  }
+  t.is(await cluster.request(0, 'misuse', { call: 'allReduce', opts: { timeoutMs: 30_000, transport: 'nats' } }), 'accepted', 'known options pass');
+});
+
+test('SparkApplication.attach refuses unknown options before starting anything', async (t) => {
+  const err = await t.throwsAsync(SparkApplication.attach({ host: () => {}, pid: process.pid, maxFailures: 1, readyTimeout: 5 } as never), {
+    instanceOf: InvalidOptionError,
+  });
+  t.is(err?.option, 'readyTimeout');
+  t.regex(err!.message, /did you mean "readyTimeoutMs"\?/);
+});

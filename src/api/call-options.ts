@@ -1,3 +1,5 @@
+import { checkOptionsBag, fieldsOf } from '../option-fields.js';
+
 /** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
 export interface CallOptions {
   /** Ms before the call rejects. Default: option `requestTimeoutMs` for requests, 30000 ms for `waitForPeers`. */
@@ -6,9 +8,18 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** The options of a call that takes either a timeout (the older positional form) or {@link CallOptions}. */
-export function callOptions(opts: number | CallOptions | undefined): CallOptions {
-  return typeof opts === 'number' ? { timeoutMs: opts } : (opts ?? {});
+/** The field names of {@link CallOptions}. */
+const CALL_OPTION_FIELDS = fieldsOf<CallOptions>({ timeoutMs: true, signal: true });
+
+/**
+ * The options of a call that takes either a timeout (the older positional form) or {@link CallOptions}.
+ * @param call The call, as an error names it (`ctx.request`).
+ * @throws InvalidOptionError for a field that is not one of {@link CallOptions}.
+ */
+export function callOptions(opts: number | CallOptions | undefined, call: string): CallOptions {
+  if (typeof opts === 'number') return { timeoutMs: opts };
+  checkOptionsBag(opts, CALL_OPTION_FIELDS, call);
+  return opts ?? {};
 }
 
 /** Rejects as soon as `signal` aborts, with its reason; `p` goes on, but its outcome is dropped. */

@@ -26,7 +26,8 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { RunKey } from '../security/attempt-secrets.js';
-import { abandonable, type CallOptions } from './call-options.js';
+import { abandonable, callOptions, type CallOptions } from './call-options.js';
+import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
@@ -36,6 +37,10 @@ export type { ClusterState } from './cluster-events.js';
 export type { CallOptions } from './call-options.js';
 
 const STOPPED_DURING_START = Symbol('stopped during start');
+/** The options of `start()`. */
+const START_FIELDS = fieldsOf<{ signal?: AbortSignal }>({ signal: true });
+/** The options of `dashboard()`. */
+const DASHBOARD_FIELDS = fieldsOf<DashboardOptions>({ port: true, host: true, http: true, httpServer: true });
 
 /** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
 export type PartitionReply<T = unknown> =
@@ -247,6 +252,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * On failure every process the start launched is stopped.
    */
   async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    checkOptionsBag(opts, START_FIELDS, 'cluster.start');
     const { signal } = opts;
     signal?.throwIfAborted();
     if (this.status === 'starting' || this.status === 'running' || this.status === 'stopping') {
@@ -432,6 +438,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * @throws InvalidOptionError for a bad port; SparkPartitionServerError `SPS_HTTP_LISTEN` when it cannot listen.
    */
   async dashboard(opts: DashboardOptions = {}): Promise<Dashboard> {
+    checkOptionsBag(opts, DASHBOARD_FIELDS, 'cluster.dashboard');
     const run = this.run;
     if (!run || run.closing || (this.status !== 'starting' && this.status !== 'running')) {
       throw new ClusterStateError(`dashboard() needs a starting or running cluster; it is ${this.status}`);
@@ -578,6 +585,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * @throws RequestError when the partition is unknown, not serving, times out, or the handler threw.
    */
   async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
+    callOptions(opts, 'cluster.request');
     opts.signal?.throwIfAborted();
     const { nc, subject } = this.address(partition, endpoint);
     const reply = await abandonable(requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs), opts.signal);
@@ -589,6 +597,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * A partition that fails is reported in its entry; the others' replies are still returned.
    */
   async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<Map<number, PartitionReply<T>>> {
+    callOptions(opts, 'cluster.requestAll');
     opts.signal?.throwIfAborted();
     const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
     const all = Promise.all(

@@ -10,6 +10,7 @@ import { DirectLinks } from './direct.js';
 import { HeldChunks, type HeldChunk } from './held-chunks.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
+import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 
 /** Options of one collective call. */
 export interface CollectiveOptions {
@@ -40,6 +41,9 @@ export interface CollectiveOptions {
 
 /** How a collective call's data travels: see {@link CollectiveOptions.transport}. */
 export type CollectiveTransport = 'nats' | 'direct' | 'auto';
+
+/** The field names of {@link CollectiveOptions}. */
+const COLLECTIVE_OPTION_FIELDS = fieldsOf<CollectiveOptions>({ timeoutMs: true, signal: true, algorithm: true, inPlace: true, transport: true });
 
 /** The transports, for checking options. */
 export const COLLECTIVE_TRANSPORTS: readonly CollectiveTransport[] = ['nats', 'direct', 'auto'];
@@ -435,6 +439,7 @@ export class Communicator {
    * timeout (naming who never arrived), abort signal, or a generation change.
    */
   async run<T>(op: string, expect: number[], opts: CollectiveOptions, body: (ch: CallChannel) => Promise<T>): Promise<T> {
+    checkOptionsBag(opts, COLLECTIVE_OPTION_FIELDS, `ctx.${op.split('-')[0]}`);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
     if (!(timeoutMs > 0)) throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
     const transport = opts.transport ?? this.defaultTransport;

@@ -54,13 +54,11 @@ export interface RemoteSnapshot {
  * `sps.<cluster>:p<p>:a<attempt>`, `getSnapshot()` its latest snapshot, and `send` drops events (the
  * actor lives in its worker and takes no events from an inspector). The partition comes from the
  * subject; a message that does not decode, or names no partition, is counted by `onMalformed`;
- * a repeated or older `seq` of an attempt is dropped.
+ * a repeated or older `seq` of an attempt is dropped. The attempt comes from the message body, so
+ * only the {@link MAX_INSPECTED_ATTEMPTS} attempts last heard of per partition are kept.
  */
 export function receiveTransitions(nc: NatsConnection, subjects: Subjects, partitions: number, inspect: Inspector, onMalformed: () => void): Subscription {
-  const refs = new Map<
-    string,
-    { id: string; sessionId: string; seq: number; latest?: RemoteSnapshot; send(): void; getSnapshot(): RemoteSnapshot | undefined }
-  >();
+  const attempts = new InspectedAttempts();
   return nc.subscribe(subjects.inspect('*'), {
     callback: (err, msg) => {
       if (err) return;
@@ -75,18 +73,11 @@ export function receiveTransitions(nc: NatsConnection, subjects: Subjects, parti
         return;
       }
       const sessionId = `${subjects.prefix}:p${partition}:a${t.attempt}`;
-      let ref = refs.get(sessionId);
+      let ref = attempts.get(partition, t.attempt);
       if (!ref) {
-        const made = {
-          id: `partition-${partition}`,
-          sessionId,
-          seq: -1,
-          latest: undefined as RemoteSnapshot | undefined,
-          send: () => {},
-          getSnapshot: () => made.latest,
-        };
+        const made: AttemptRef = { id: `partition-${partition}`, sessionId, seq: -1, latest: undefined, send: () => {}, getSnapshot: () => made.latest };
         ref = made;
-        refs.set(sessionId, made);
+        attempts.add(partition, t.attempt, made);
         inspect({ type: '@xstate.actor', rootId: sessionId, actorRef: made as never });
       }
       if (t.seq <= ref.seq) return;
@@ -102,4 +93,56 @@ export function receiveTransitions(nc: NatsConnection, subjects: Subjects, parti
       inspect({ type: '@xstate.snapshot', rootId: sessionId, actorRef: ref as never, event, snapshot: ref.latest as never });
     },
   });
+}
+
+/** The stand-in actor ref of one remote partition attempt. */
+export interface AttemptRef {
+  id: string;
+  sessionId: string;
+  seq: number;
+  latest: RemoteSnapshot | undefined;
+  send(): void;
+  getSnapshot(): RemoteSnapshot | undefined;
+}
+
+/**
+ * Attempts kept per partition. A partition runs one attempt at a time and a replaced one reports
+ * briefly, so a few cover every real case; more are forged (the attempt is the body's word).
+ */
+export const MAX_INSPECTED_ATTEMPTS = 4;
+
+/**
+ * The stand-in refs of the attempts last heard of, per partition: at most
+ * {@link MAX_INSPECTED_ATTEMPTS} each, the one heard of least recently dropped first, so a flood of
+ * made-up attempts costs bounded memory and the real attempt comes back with its next report.
+ */
+export class InspectedAttempts {
+  private readonly byPartition = new Map<number, Map<number, AttemptRef>>();
+
+  /** The ref of `attempt` of `partition`, marked as the one heard of last. */
+  get(partition: number, attempt: number): AttemptRef | undefined {
+    const refs = this.byPartition.get(partition);
+    const ref = refs?.get(attempt);
+    if (ref) {
+      // Maps keep insertion order: re-inserting makes it the newest.
+      refs!.delete(attempt);
+      refs!.set(attempt, ref);
+    }
+    return ref;
+  }
+
+  /** Adds the ref of a new attempt, dropping the one of the partition heard of least recently when full. */
+  add(partition: number, attempt: number, ref: AttemptRef): void {
+    let refs = this.byPartition.get(partition);
+    if (!refs) this.byPartition.set(partition, (refs = new Map()));
+    if (refs.size >= MAX_INSPECTED_ATTEMPTS) refs.delete(refs.keys().next().value!);
+    refs.set(attempt, ref);
+  }
+
+  /** Refs kept, over all partitions. */
+  get size(): number {
+    let n = 0;
+    for (const refs of this.byPartition.values()) n += refs.size;
+    return n;
+  }
 }

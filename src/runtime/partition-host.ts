@@ -88,9 +88,9 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
     config: env.config,
     nats: nc,
     peers: () => peers.members,
-    waitForPeers: (opts) => peers.waitForPeers(callOptions(opts)),
-    request: (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts)),
-    requestAll: (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts)),
+    waitForPeers: async (opts) => peers.waitForPeers(callOptions(opts, 'ctx.waitForPeers')),
+    request: async (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts, 'ctx.request')),
+    requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts, 'ctx.requestAll')),
     // Formatted here, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,

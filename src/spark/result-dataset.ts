@@ -1,4 +1,5 @@
 import { SparkError } from '../errors.js';
+import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import type { SparkApplication } from './spark-app.js';
 
 /** How {@link ResultDataset.save} writes. */
@@ -8,6 +9,9 @@ export interface SaveOptions {
   /** Spark save mode: `errorifexists` (default), `overwrite`, `append`, `ignore`. */
   mode?: 'errorifexists' | 'overwrite' | 'append' | 'ignore';
 }
+
+/** The field names of {@link SaveOptions}. */
+const SAVE_FIELDS = fieldsOf<SaveOptions>({ format: true, mode: true });
 
 /**
  * The result records of a cluster run, persisted in its Spark application (option
@@ -42,6 +46,7 @@ export class ResultDataset<Result = unknown> implements AsyncDisposable {
 
   /** Writes the records to `path` (a directory, as Spark writes) as parquet or json. */
   async save(path: string, opts: SaveOptions = {}): Promise<void> {
+    checkOptionsBag(opts, SAVE_FIELDS, 'dataset.save');
     await this.app.request('dataset', { op: 'save', id: this.id, path, format: opts.format ?? 'parquet', mode: opts.mode ?? 'errorifexists' }, 600_000);
   }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { InvalidOptionError, SparkError, SparkSlotsError } from '../errors.js';
-import { fieldsOf, isObject, rejectUnknownFields } from '../option-fields.js';
+import { checkOptionsBag, fieldsOf, isObject, rejectUnknownFields } from '../option-fields.js';
 import { connectBus } from '../transport/bus.js';
 import { decode, encode, type Decoded } from '../protocol/codec.js';
 import type { MessageOf, MessageType } from '../protocol/schema.js';
@@ -66,6 +66,10 @@ export interface SparkApplicationOptions {
 }
 
 /** The names of {@link SparkApplicationOptions} and of its nested objects. */
+/** The options of {@link SparkApplication.attach}. */
+const HOSTED_FIELDS = fieldsOf<HostedRunnerOptions>({ host: true, pid: true, maxFailures: true, conf: true, readyTimeoutMs: true, natsServer: true });
+/** The options of {@link SparkApplication.sql}. */
+const SQL_FIELDS = fieldsOf<{ limit?: number }>({ limit: true });
 const APP_OPTIONS = fieldsOf<SparkApplicationOptions>({
   master: true,
   conf: true,
@@ -363,6 +367,8 @@ export class SparkApplication implements AsyncDisposable {
    * @throws SparkError (`SPS_SPARK_START`) when the runner is not ready in time.
    */
   static async attach(options: HostedRunnerOptions): Promise<SparkApplication> {
+    if (!isObject(options)) throw new InvalidOptionError('options', 'must be an object');
+    rejectUnknownFields(options, HOSTED_FIELDS);
     const id = `spark-${randomBytes(6).toString('hex')}`;
     const subjects = subjectsFor(id);
     const jobDir = await mkdtemp(join(tmpdir(), 'sps-jobs-'));
@@ -473,6 +479,7 @@ export class SparkApplication implements AsyncDisposable {
 
   /** Runs a Spark SQL statement (e.g. to create a view) and returns up to `limit` rows as objects. */
   async sql(statement: string, opts: { limit?: number } = {}): Promise<Record<string, unknown>[]> {
+    checkOptionsBag(opts, SQL_FIELDS, 'sql');
     const reply = await this.request('sql', { statement, limit: opts.limit ?? 10_000 });
     return reply.rows;
   }
