@@ -1,7 +1,8 @@
 /**
  * Benchmark: worker footprint (issue 20). With the library compiled as published, how long a
  * worker process takes to import the worker runtime and a trivial server module, and the resident
- * set of an idle partition server; for a server importing the package root (as the examples do).
+ * set of an idle partition server; for a server importing the package root (as the examples do)
+ * and for one importing the `spark-partition-server/server` entry.
  * Medians of 7 (3 in quick runs): one process per import sample, one idle worker per RSS sample.
  */
 import { COMPILED_DIR, ensureCompiled, runProbe } from './lib/compiled.js';
@@ -12,6 +13,7 @@ import type { FootprintSamples } from './worker-footprint-probe.js';
 /** The server modules measured, by label: compiled paths under the bench's compiled copy. */
 const SERVERS: Record<string, string> = {
   'server importing the package root': 'benchmarks/servers/trivial-root-server.js',
+  'server importing spark-partition-server/server': 'benchmarks/servers/trivial-server.js',
 };
 
 export default async function workerFootprint(ctx: BenchContext): Promise<SectionResult> {
@@ -28,8 +30,18 @@ export default async function workerFootprint(ctx: BenchContext): Promise<Sectio
     const imp = measure(`${label}: import of worker runtime + server`, 'ms', r.importMs);
     const idle = measure(`${label}: idle partition server`, 'MB', r.idleRssMb, { note: 'resident set, no rows' });
     s.targets.push(
-      { id: `worker-footprint.import (${label})`, target: 'worker import ≤ 120 ms', measured: `${imp.median.toFixed(0)} ms`, met: imp.median <= 120 },
-      { id: `worker-footprint.idle (${label})`, target: 'idle worker RSS ≤ 60 MB', measured: `${idle.median.toFixed(1)} MB`, met: idle.median <= 60 },
+      {
+        id: `worker-footprint.import (${label})`,
+        target: `worker import ≤ 120 ms (${label})`,
+        measured: `${imp.median.toFixed(0)} ms`,
+        met: imp.median <= 120,
+      },
+      {
+        id: `worker-footprint.idle (${label})`,
+        target: `idle worker RSS ≤ 60 MB (${label})`,
+        measured: `${idle.median.toFixed(1)} MB`,
+        met: idle.median <= 60,
+      },
     );
     s.rows.push(imp, measure(`${label}: process start to imported`, 'ms', r.sinceStartMs), idle);
   }
