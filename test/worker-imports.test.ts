@@ -23,8 +23,8 @@ const DRIVER = [
   /^dist\/src\/transport\/nats-server\.js$/,
   /^dist\/src\/options\.js$/,
 ];
-/** Packages a worker loads only on first use (Arrow rows or results, request stats), or never. */
-const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox'];
+/** Packages a worker loads only on first use (Arrow rows or results, request stats, WebSockets on node:http), or never. */
+const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws'];
 
 /** Each module statically reachable from `entry` (relative to the root), with how it was first reached. */
 async function staticGraph(entry: string): Promise<Map<string, string | undefined>> {
@@ -69,7 +69,7 @@ function forbidden(graph: Map<string, string | undefined>): string[] {
 test.before(() => assertBuiltCliFresh());
 
 for (const entry of ['dist/src/runtime/worker.js', 'dist/src/server.js']) {
-  test(`${entry} imports nothing of the driver, Spark or dashboard, and no Arrow, x509, TypeBox or histograms up front`, async (t) => {
+  test(`${entry} imports nothing of the driver, Spark or dashboard, and no Arrow, x509, TypeBox, histograms or ws up front`, async (t) => {
     const graph = await staticGraph(entry);
     // The graph is real: it reaches the modules every worker needs.
     t.true(graph.has('dist/src/api/partition-server.js') || graph.has('dist/src/runtime/partition-host.js'), [...graph.keys()].join('\n'));
