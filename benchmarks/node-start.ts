@@ -7,12 +7,12 @@
 import { nodeBinary } from '../test/helpers/node-versions.js';
 import { ensureCompiled, runCompiledProbe } from './lib/compiled.js';
 import { measure } from './lib/timing.js';
-import { EnoughForSmoke, reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
+import { EnoughForSmoke, isSmoke, reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
 
 export default async function nodeStart(ctx: BenchContext): Promise<SectionResult> {
-  const partitions = 8;
+  const partitions = isSmoke() ? 2 : 8;
   const reps = ctx.quick ? 1 : 5;
-  const s = section('node-start', 'Start of 8 partitions on Node 20, 22 and 24 (compiled library)', { partitions, reps, rows: 10_000 });
+  const s = section('node-start', `Start of ${partitions} partitions on Node 20, 22 and 24 (compiled library)`, { partitions, reps, rows: 10_000 });
   await ensureCompiled();
   const nodes: { label: string; bin: () => Promise<string> }[] = [
     { label: `Node ${process.version}`, bin: async () => process.execPath },

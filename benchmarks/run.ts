@@ -25,6 +25,7 @@ import collectives from './collectives.js';
 import dashboard from './dashboard.js';
 import httpServers from './http-servers.js';
 import nodeStart from './node-start.js';
+import workerFootprint from './worker-footprint.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -40,6 +41,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   dashboard,
   'http-servers': httpServers,
   'node-start': nodeStart,
+  'worker-footprint': workerFootprint,
 };
 
 const { values } = parseArgs({

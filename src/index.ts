@@ -3,25 +3,14 @@
  * over NATS, query partition data directly, and collect what they return.
  * @packageDocumentation
  */
+// What a partition server module needs: also the `spark-partition-server/server` entry.
+export * from './server.js';
 export { Cluster } from './api/cluster.js';
-export type { CallOptions, ClusterStats, HostAddress, PartitionReply } from './api/cluster.js';
+export type { ClusterStats, HostAddress } from './api/cluster.js';
 export type { ClusterEvents, ClusterState, MemberEvent, ProgressEvent, SparkEvent, StateEvent } from './api/cluster-events.js';
 export type { Dashboard, DashboardOptions } from './dashboard/dashboard-server.js';
 export type { DashboardSnapshot, PartitionView, RequestView, RestartView, TimelineEntry, RunInfo } from './dashboard/run-monitor.js';
-export { PartitionServer } from './api/partition-server.js';
-export type { PartitionServerOptions, PartitionResult } from './api/partition-server.js';
-export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
-export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
-export type { PartitionContext, EndpointHandler } from './api/context.js';
-export type { CollectiveMethods } from './collectives/methods.js';
-export type { CollectiveOptions, CollectiveStats, CollectiveTransport } from './collectives/communicator.js';
-export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
-export type { NumericArray } from './collectives/values.js';
-export type { Rows } from './runtime/rows.js';
 export type { Inspector, RemoteSnapshot } from './runtime/inspection.js';
-export type { Logger, LogLevel, LogMethod } from './runtime/logger.js';
-export type { LongMode } from './runtime/arrow-rows.js';
-export type { RowFormat } from './protocol/framing.js';
 export type { ClusterOptions, NatsAuthOption, ResolvedOptions, ServerRef } from './options.js';
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './launch/data-source.js';
@@ -36,49 +25,27 @@ export { SparkLauncher } from './spark/spark-launcher.js';
 export { ResultDataset } from './spark/result-dataset.js';
 export type { SaveOptions } from './spark/result-dataset.js';
 export type { SparkSource, ReaderOptions } from './spark/spark-source.js';
-export { httpResponse } from './transport/http.js';
-export type {
-  HttpHandler,
-  HttpMethod,
-  HttpRequest,
-  HttpResponse,
-  HttpResult,
-  HttpServer,
-  HttpServerFactory,
-  WsConnection,
-  WsHandler,
-} from './transport/http.js';
-export { createUwsServer } from './transport/uws-http.js';
-export { createNodeHttpServer } from './transport/node-http.js';
-export type { HttpChoice } from './transport/http-choice.js';
 export { microServices } from './transport/services.js';
 export { subjectsFor } from './protocol/subjects.js';
 export type { Subjects } from './protocol/subjects.js';
 export { PROTOCOL_VERSION } from './protocol/codec.js';
 export { PARTITION_STATES } from './protocol/types.js';
-export type { Member, PartitionState, Registration, WireError } from './protocol/types.js';
+export type { PartitionState, Registration, WireError } from './protocol/types.js';
 export { partitionServerMachine } from './actors/partition-server.js';
 export type { Binding, PartitionServerContext, PartitionServerEvent, PartitionServerInput } from './actors/partition-server.js';
 export { supervisorMachine } from './actors/supervisor.js';
 export type { SupervisorContext, SupervisorEvent, SupervisorFailure, SupervisorInput } from './actors/supervisor.js';
 export {
-  SparkPartitionServerError,
   InvalidOptionError,
   DependencyMissingError,
   StartTimeoutError,
   StopTimeoutError,
   PartitionFailedError,
-  RequestError,
   ClusterStateError,
-  AbortedError,
   ComponentLostError,
   MalformedMessageError,
   ServerModuleError,
   SparkError,
   SparkSlotsError,
-  CollectiveError,
-  CollectiveAbortedError,
-  CollectiveTimeoutError,
   WorkerError,
-  NOT_RETRYABLE,
 } from './errors.js';

@@ -81,7 +81,7 @@ test('Spark job events set the job shown in the header', (t) => {
 });
 
 test('a worker’s request counters: per endpoint and in total, errors from throws and rejections, latency windows reset per report', async (t) => {
-  const stats = new RequestStats();
+  const stats = await RequestStats.create();
   const ok = stats.timeHttp('http GET /app/ok', () => 'fine');
   const bad = stats.timeHttp('http GET /app/bad', () => {
     throw new Error('no');
@@ -111,8 +111,8 @@ test('a worker’s request counters: per endpoint and in total, errors from thro
   t.is(second.total.p50, undefined, 'no request in the second interval: no percentiles');
 });
 
-test('a partition reports its counters only when they changed, and once more when the rate is back at rest', (t) => {
-  const stats = new RequestStats();
+test('a partition reports its counters only when they changed, and once more when the rate is back at rest', async (t) => {
+  const stats = await RequestStats.create();
   const ping = stats.counter('nats ping');
   t.is(stats.takeIfChanged(0, 500), undefined, 'nothing served yet: no report');
   stats.record(ping, performance.now(), false);
@@ -129,8 +129,8 @@ test('a partition reports its counters only when they changed, and once more whe
   t.like(stats.takeIfChanged(0, 500), { total: { requests: 3, errors: 1 } });
 });
 
-test('a report carries at most the schema’s number of endpoints', (t) => {
-  const stats = new RequestStats();
+test('a report carries at most the schema’s number of endpoints', async (t) => {
+  const stats = await RequestStats.create();
   for (let i = 0; i < MAX_REPORTED_ENDPOINTS + 5; i++) stats.record(stats.counter(`http GET /r${i}`), performance.now(), false);
   const r = stats.takeIfChanged(0, 500);
   t.is(r?.endpoints.length, MAX_REPORTED_ENDPOINTS);

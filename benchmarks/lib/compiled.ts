@@ -41,8 +41,8 @@ export interface CompiledProbeOut {
   sparkStop: Record<string, number[]>;
 }
 
-/** Runs a compiled probe script with plain node and returns what it printed on its `BENCH_JSON` line. */
-async function runProbe<T>(script: string, args: string[], timeoutMs: number, node = process.execPath): Promise<T> {
+/** Runs a compiled probe script (path under the compiled benchmarks/) with plain node, or the `node` given, and returns what it printed on its `BENCH_JSON` line. */
+export async function runProbe<T>(script: string, args: string[], timeoutMs: number, node = process.execPath): Promise<T> {
   const r = await runToEnd(node, [`${COMPILED_DIR}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) throw new Error(`${script} exited ${r.code}: ${r.stderr.slice(-1500)}`);

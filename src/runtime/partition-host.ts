@@ -72,7 +72,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
   const endpointsInFlight = new InFlight();
   let driverWatch: DriverWatch | undefined;
   // Request counters, published to the driver while serving (its dashboard shows them).
-  const requestStats = env.requestStats ? new RequestStats() : undefined;
+  const requestStats = env.requestStats ? await RequestStats.create() : undefined;
   let statsReports: { stop(): void } | undefined;
 
   const ctx: PartitionContext = {

@@ -6,7 +6,7 @@
  * dashboard turns them into requests/s, errors and p50/p99.
  */
 import { performance } from 'node:perf_hooks';
-import { build, type Histogram } from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
 import type { NatsConnection } from '../transport/bus.js';
 import { encodeStats, type StatsReport } from '../protocol/messages.js';
 import type { HttpHandler, HttpResult } from '../transport/http.js';
@@ -17,15 +17,20 @@ export const MAX_REPORTED_ENDPOINTS = 1024;
 /** Latencies are recorded in microseconds, from 1 µs up to an hour, to 2 significant digits. */
 const HIGHEST_US = 3_600_000_000;
 
-function histogram(): Histogram {
+/** hdr-histogram-js's `build`: loaded by {@link RequestStats.create}, so only workers that count load it. */
+type BuildHistogram = typeof import('hdr-histogram-js').build;
+
+function histogram(build: BuildHistogram): Histogram {
   return build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false });
 }
 
 class EndpointCounter {
   requests = 0;
   errors = 0;
-  readonly window = histogram();
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly window: Histogram,
+  ) {}
 }
 
 /** One endpoint's (or the total's) counters as a report carries them. */
@@ -44,15 +49,24 @@ function report(c: EndpointCounter): Reported {
 /** Counts the requests of one partition attempt. */
 export class RequestStats {
   private readonly byName = new Map<string, EndpointCounter>();
-  private readonly total = new EndpointCounter('total');
+  private readonly total: EndpointCounter;
   /** Requests in total at the last report, and how many that report added. */
   private reported = 0;
   private lastDelta = 0;
 
+  private constructor(private readonly build: BuildHistogram) {
+    this.total = new EndpointCounter('total', histogram(build));
+  }
+
+  /** New counters, loading the histogram package on first use. */
+  static async create(): Promise<RequestStats> {
+    return new RequestStats((await import('hdr-histogram-js')).build);
+  }
+
   /** The counter of one endpoint, e.g. `nats get_list` or `http GET /app/sum`; made on first use. */
   counter(name: string): EndpointCounter {
     let c = this.byName.get(name);
-    if (!c) this.byName.set(name, (c = new EndpointCounter(name)));
+    if (!c) this.byName.set(name, (c = new EndpointCounter(name, histogram(this.build))));
     return c;
   }
 

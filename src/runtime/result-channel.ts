@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { once } from 'node:events';
-import { tableToIPC, Table, type RecordBatch } from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
 import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
 import type { PartitionResult } from '../api/partition-server.js';
@@ -73,6 +73,8 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
   try {
     const arrow = arrowBatchesOf(records);
     if (arrow) {
+      // Loaded only for an Arrow result: other workers never load it.
+      const { tableToIPC, Table } = await import('apache-arrow');
       // One Arrow IPC stream per record batch, each in its own frame: a result with a schema.
       for (const batch of arrow) await send(() => frameOf(tableToIPC(new Table([batch]), 'stream')), 'a result record batch cannot be encoded as Arrow');
       await send(() => encodeFrame(END_OF_RESULTS, format), 'the end of the result cannot be encoded');

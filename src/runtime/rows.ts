@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
-import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
 import { decodeBatch, readFrames } from '../transport/frames.js';
 import { FRAMING, type RowFormat } from '../protocol/framing.js';
 import { SparkPartitionServerError } from '../errors.js';
-import { RowObjects, type LongMode } from './arrow-rows.js';
+import type { LongMode, RowObjects } from './arrow-rows.js';
 
 /**
  * A partition's rows, read once from the launcher. Iterate it row by row with `for await`, or
@@ -53,6 +53,8 @@ async function* endChecked(input: Readable, what: string): AsyncGenerator<Uint8A
  * time, so memory holds about one batch however long the stream is.
  */
 async function* arrowBatches(input: Readable, what: string): AsyncGenerator<RecordBatch> {
+  // Loaded here, on the first Arrow batch: a worker whose rows are not Arrow never loads it.
+  const { RecordBatchReader } = await import('apache-arrow');
   try {
     for await (const reader of RecordBatchReader.readAll(endChecked(input, what))) {
       for await (const batch of reader) yield batch;
@@ -67,7 +69,7 @@ async function* arrowBatches(input: Readable, what: string): AsyncGenerator<Reco
 export class RowStream<Row> implements Rows<Row> {
   private readonly frames?: AsyncGenerator<Row[]>;
   private readonly records?: AsyncGenerator<RecordBatch>;
-  private readonly toObjects: RowObjects;
+  private toObjects?: RowObjects;
   private claimed = false;
   private done = false;
 
@@ -75,9 +77,8 @@ export class RowStream<Row> implements Rows<Row> {
     input: Readable,
     readonly format: RowFormat,
     private readonly what: string,
-    longs: LongMode = 'number',
+    private readonly longs: LongMode = 'number',
   ) {
-    this.toObjects = new RowObjects(longs);
     if (format === 'arrow') {
       this.records = arrowBatches(input, what);
     } else {
@@ -103,6 +104,7 @@ export class RowStream<Row> implements Rows<Row> {
     if (this.records) {
       const batch = await this.nextRecordBatch();
       if (!batch) return undefined;
+      this.toObjects ??= new (await import('./arrow-rows.js')).RowObjects(this.longs);
       try {
         return this.toObjects.objects(batch) as Row[];
       } catch (err) {

@@ -6,7 +6,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { SparkPartitionServerError } from '../errors.js';
 import { InFlight } from './in-flight.js';
 import type { HttpHandler, HttpMethod, HttpResponse, HttpResult, HttpServer, WsConnection, WsHandler } from './http.js';
@@ -96,7 +96,10 @@ function find(routes: Routes, method: string, path: string): HttpHandler | undef
 /** An {@link HttpServer} on `node:http`, with WebSockets through `ws`. */
 export function createNodeHttpServer(): HttpServer {
   const routes: Routes = { exact: new Map(), prefixes: [] };
-  const wsRoutes = new Map<string, { handler: WsHandler; server: WebSocketServer }>();
+  const wsRoutes = new Map<string, { handler: WsHandler; server?: WebSocketServer }>();
+  // `ws`, loaded by `listen` only when there are WebSocket routes: most servers never need it.
+  let Wss: typeof WebSocketServer | undefined;
+  const wssFor = (handler: WsHandler) => new Wss!({ noServer: true, maxPayload: handler.maxPayloadLength ?? WS_MAX_PAYLOAD, perMessageDeflate: false });
   // Requests still being answered (bodies being received, handlers running), by route.
   const inFlight = new InFlight();
   const sockets = new Map<WebSocket, WsConnection & { closed: boolean }>();
@@ -249,7 +252,7 @@ export function createNodeHttpServer(): HttpServer {
     const { path, query } = splitUrl(req.url);
     const request = new ReadRequest(req.method ?? 'GET', path, query, headersOf(req), EMPTY_BODY);
     const route = wsRoutes.get(path);
-    if (!route) return refuseUpgrade(socket, noRoute(request));
+    if (!route?.server) return refuseUpgrade(socket, noRoute(request));
     if (!upgradeAllowed(route.handler.authorize, request)) return refuseUpgrade(socket, refusedUpgrade());
     route.server.handleUpgrade(req, socket, head, (ws) => open(ws, route.handler));
   });
@@ -279,10 +282,13 @@ export function createNodeHttpServer(): HttpServer {
       byMethod.set(m, handler);
     },
     websocket(path: string, handler: WsHandler) {
-      const wss = new WebSocketServer({ noServer: true, maxPayload: handler.maxPayloadLength ?? WS_MAX_PAYLOAD, perMessageDeflate: false });
-      wsRoutes.set(path, { handler, server: wss });
+      wsRoutes.set(path, { handler, server: Wss ? wssFor(handler) : undefined });
     },
-    listen(host: string, port: number) {
+    async listen(host: string, port: number) {
+      if (wsRoutes.size > 0) {
+        Wss ??= (await import('ws')).WebSocketServer;
+        for (const r of wsRoutes.values()) r.server ??= wssFor(r.handler);
+      }
       return new Promise((resolve, reject) => {
         const failed = (err: Error): void =>
           reject(new SparkPartitionServerError('SPS_HTTP_LISTEN', `could not listen on ${host}:${port}: ${err.message}`, { cause: err }));
@@ -300,7 +306,7 @@ export function createNodeHttpServer(): HttpServer {
       // What is still running after the grace period stays listed in inFlight() for the caller.
       await inFlight.settled(graceMs);
       await closeSockets();
-      for (const { server: wss } of wsRoutes.values()) wss.close();
+      for (const { server: wss } of wsRoutes.values()) wss?.close();
       server.closeAllConnections();
     },
     inFlight: () => inFlight.names(),

@@ -1,0 +1,55 @@
+/**
+ * Worker footprint with the library compiled to JavaScript (as published): for each server module
+ * given, the time a fresh worker process takes to import the worker runtime and that module
+ * (`servers/footprint-probe.js`, one process per sample), and the resident set of idle partition
+ * servers (embedded cluster, no rows). Not run directly: `worker-footprint.ts` compiles the project
+ * and runs the compiled copy, `node worker-footprint-probe.js <reps> <server.js>…`; it prints one
+ * `BENCH_JSON {...}` line.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Cluster } from '../src/index.js';
+import { rssOf } from './lib/proc.js';
+import { sleep } from './lib/timing.js';
+
+/** Samples of one server module. */
+export interface FootprintSamples {
+  importMs: number[];
+  sinceStartMs: number[];
+  idleRssMb: number[];
+}
+
+const reps = Number(process.argv[2]);
+const servers = process.argv.slice(3);
+if (!Number.isInteger(reps) || reps < 1 || servers.length === 0) throw new Error('usage: worker-footprint-probe.js <reps> <server.js>…');
+const probe = fileURLToPath(new URL('./servers/footprint-probe.js', import.meta.url));
+const out: Record<string, FootprintSamples> = {};
+for (const s of servers) out[s] = { importMs: [], sinceStartMs: [], idleRssMb: [] };
+
+// Alternating between the servers, so each sees the same machine.
+for (let r = 0; r < reps; r++) {
+  for (const s of servers) {
+    const run = spawnSync(process.execPath, [probe, s], { encoding: 'utf8', timeout: 60_000 });
+    const line = run.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+    if (run.status !== 0 || !line) throw new Error(`footprint probe of ${s} exited ${run.status}: ${run.stderr.slice(-1500)}`);
+    const { importMs, sinceStartMs } = JSON.parse(line.slice('BENCH_JSON '.length)) as { importMs: number; sinceStartMs: number };
+    out[s]!.importMs.push(importMs);
+    out[s]!.sinceStartMs.push(sinceStartMs);
+  }
+}
+
+// One cluster of `reps` idle partitions per server: each worker is one sample.
+for (const s of servers) {
+  const cluster = new Cluster({ server: pathToFileURL(s), data: [], partitions: reps, log: false, startTimeoutMs: 180_000 });
+  try {
+    await cluster.start();
+    await sleep(500);
+    for (const [p, r] of await cluster.requestAll<number>('pid')) {
+      if (!r.ok) throw new Error(`pid of partition ${p}: ${r.error.message}`);
+      out[s]!.idleRssMb.push((await rssOf(r.value)) / 2 ** 20);
+    }
+  } finally {
+    await cluster.stop().catch(() => {});
+  }
+}
+console.log(`BENCH_JSON ${JSON.stringify(out)}`);

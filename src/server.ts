@@ -1,0 +1,46 @@
+/**
+ * `spark-partition-server/server`: what a partition server module needs, and nothing of the
+ * driver (no Cluster, launchers, Spark, dashboard or certificates), so a worker that imports it
+ * loads only the worker's own runtime. The package root exports all of this too.
+ * @packageDocumentation
+ */
+export { PartitionServer } from './api/partition-server.js';
+export type { PartitionServerOptions, PartitionResult } from './api/partition-server.js';
+export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
+export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
+export type { PartitionContext, EndpointHandler } from './api/context.js';
+export type { CallOptions } from './api/call-options.js';
+export type { PartitionReply } from './api/cluster.js';
+export type { CollectiveMethods } from './collectives/methods.js';
+export type { CollectiveOptions, CollectiveStats, CollectiveTransport } from './collectives/communicator.js';
+export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
+export type { NumericArray } from './collectives/values.js';
+export type { Rows } from './runtime/rows.js';
+export type { Logger, LogLevel, LogMethod } from './runtime/logger.js';
+export type { LongMode } from './runtime/arrow-rows.js';
+export type { RowFormat } from './protocol/framing.js';
+export { httpResponse } from './transport/http.js';
+export type {
+  HttpHandler,
+  HttpMethod,
+  HttpRequest,
+  HttpResponse,
+  HttpResult,
+  HttpServer,
+  HttpServerFactory,
+  WsConnection,
+  WsHandler,
+} from './transport/http.js';
+export { createUwsServer } from './transport/uws-http.js';
+export { createNodeHttpServer } from './transport/node-http.js';
+export type { HttpChoice } from './transport/http-choice.js';
+export type { Member } from './protocol/types.js';
+export {
+  SparkPartitionServerError,
+  RequestError,
+  AbortedError,
+  CollectiveError,
+  CollectiveAbortedError,
+  CollectiveTimeoutError,
+  NOT_RETRYABLE,
+} from './errors.js';

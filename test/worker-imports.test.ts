@@ -1,0 +1,106 @@
+// What a worker loads before it runs the user's server: the static import graph of the compiled
+// worker entry and of the `spark-partition-server/server` entry (esbuild's metafile; dynamic
+// imports are edges a worker follows only when it needs them), checked against what a worker must
+// not load up front.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Metafile } from 'esbuild';
+import { assertBuiltCliFresh } from './helpers/built-cli.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Modules of the driver, Spark and dashboard: never in a worker's graph. */
+const DRIVER = [
+  /^dist\/src\/spark\//,
+  /^dist\/src\/dashboard\//,
+  /^dist\/src\/launch\//,
+  /^dist\/src\/cli/,
+  /^dist\/src\/api\/cluster\.js$/,
+  /^dist\/src\/runtime\/supervisor-host\.js$/,
+  /^dist\/src\/transport\/tls-certs\.js$/,
+  /^dist\/src\/transport\/nats-server\.js$/,
+  /^dist\/src\/options\.js$/,
+];
+/** Packages a worker loads only on first use (Arrow rows or results, request stats, WebSockets on node:http), or never. */
+const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws'];
+
+/** Each module statically reachable from `entry` (relative to the root), with how it was first reached. */
+async function staticGraph(entry: string): Promise<Map<string, string | undefined>> {
+  const r = await build({
+    entryPoints: [join(ROOT, entry)],
+    absWorkingDir: ROOT,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+    metafile: true,
+    outdir: join(ROOT, '.sps-tmp', 'worker-imports'),
+    logLevel: 'silent',
+  });
+  const inputs: Metafile['inputs'] = r.metafile.inputs;
+  const from = new Map<string, string | undefined>([[entry, undefined]]);
+  const queue = [entry];
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    for (const i of inputs[file]?.imports ?? []) {
+      if (i.kind === 'dynamic-import' || from.has(i.path)) continue;
+      from.set(i.path, file);
+      queue.push(i.path);
+    }
+  }
+  return from;
+}
+
+/** The chain of imports from the entry to `file`. */
+function chain(graph: Map<string, string | undefined>, file: string): string {
+  const out: string[] = [];
+  for (let f: string | undefined = file; f !== undefined; f = graph.get(f)) out.unshift(f);
+  return out.join(' → ');
+}
+
+/** The modules of `graph` a worker must not load up front, each with its import chain. */
+function forbidden(graph: Map<string, string | undefined>): string[] {
+  const isBad = (f: string) => DRIVER.some((d) => d.test(f)) || LAZY.some((p) => f.includes(`node_modules/${p}/`));
+  // Only where the graph enters a forbidden module, not everything that module imports in turn.
+  return [...graph.keys()].filter((f) => isBad(f) && !isBad(graph.get(f) ?? '')).map((f) => chain(graph, f));
+}
+
+test.before(() => assertBuiltCliFresh());
+
+for (const entry of ['dist/src/runtime/worker.js', 'dist/src/server.js']) {
+  test(`${entry} imports nothing of the driver, Spark or dashboard, and no Arrow, x509, TypeBox, histograms or ws up front`, async (t) => {
+    const graph = await staticGraph(entry);
+    // The graph is real: it reaches the modules every worker needs.
+    t.true(graph.has('dist/src/api/partition-server.js') || graph.has('dist/src/runtime/partition-host.js'), [...graph.keys()].join('\n'));
+    t.deepEqual(forbidden(graph), []);
+  });
+}
+
+test('the check sees a driver module and Arrow where they are imported', async (t) => {
+  const root = forbidden(await staticGraph('dist/src/index.js'));
+  t.true(
+    root.some((c) => c === 'dist/src/index.js → dist/src/api/cluster.js'),
+    root.join('\n'),
+  );
+  // The Arrow row decoder imports Arrow itself: workers import it only when rows are Arrow.
+  const arrow = forbidden(await staticGraph('dist/src/runtime/arrow-rows.js'));
+  t.true(
+    arrow.some((c) => c.startsWith('dist/src/runtime/arrow-rows.js → node_modules/apache-arrow/')),
+    arrow.join('\n'),
+  );
+});
+
+test('spark-partition-server/server resolves through the package exports to the server tier', (t) => {
+  // Plain Node, from inside the package (its self-reference): the path an installed package takes.
+  const r = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', "const m = await import('spark-partition-server/server'); console.log(JSON.stringify(Object.keys(m).sort()))"],
+    { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+  );
+  t.is(r.status, 0, r.stderr);
+  const names = JSON.parse(r.stdout) as string[];
+  for (const n of ['PartitionServer', 'HttpPartitionServer', 'SparkPartitionServerError', 'CollectiveError', 'httpResponse']) t.true(names.includes(n), n);
+  t.false(names.includes('Cluster'));
+  t.false(names.includes('SparkApplication'));
+});
