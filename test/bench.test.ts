@@ -11,7 +11,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SECTIONS = ['query', 'throughput', 'start-stop', 'load', 'memory', 'scaling', 'security', 'recovery', 'collectives', 'dashboard', 'http-servers', 'node-start', 'worker-footprint'];
+const SECTIONS = [
+  'query',
+  'throughput',
+  'start-stop',
+  'load',
+  'memory',
+  'scaling',
+  'security',
+  'recovery',
+  'collectives',
+  'dashboard',
+  'http-servers',
+  'node-start',
+  'worker-footprint',
+];
 
 function runSmoke(out: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
