@@ -33,6 +33,8 @@ export type { CompiledProgram } from './launch/compile-server.js';
 export { SparkApplication } from './spark/spark-app.js';
 export type { SparkApplicationOptions, SparkApplicationInfo, SparkApplicationStatus } from './spark/spark-app.js';
 export { SparkLauncher } from './spark/spark-launcher.js';
+export { KeyError, partitionOfKey } from './protocol/key-partition.js';
+export type { PartitionKey } from './protocol/key-partition.js';
 export { ResultDataset } from './spark/result-dataset.js';
 export type { SaveOptions } from './spark/result-dataset.js';
 export type { SparkSource, ReaderOptions } from './spark/spark-source.js';
