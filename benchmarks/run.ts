@@ -24,6 +24,7 @@ import recovery from './recovery.js';
 import collectives from './collectives.js';
 import dashboard from './dashboard.js';
 import httpServers from './http-servers.js';
+import keyed from './keyed.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -38,6 +39,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   collectives,
   dashboard,
   'http-servers': httpServers,
+  keyed,
 };
 
 const { values } = parseArgs({
