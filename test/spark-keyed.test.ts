@@ -68,4 +68,9 @@ test.serial('Spark partitionBy naming a missing column or field is refused, nami
   await t.throwsAsync(column.start(), { message: /partitionBy: the source has no column 'nope' \(its columns: id\)/ });
   const field = keyed(t, { rows: [{ id: 1 }, { other: 2 }] }, 'id');
   await t.throwsAsync(field.start(), { message: /partitionBy: row 1 has no field 'id'/ });
+  // A null in the column is found by the Spark task placing the rows: it names its source partition and row.
+  const nulls = keyed(t, { sql: 'SELECT CASE WHEN id = 5 THEN NULL ELSE id END AS id FROM range(0, 8, 1, 2)' }, 'id');
+  await t.throwsAsync(nulls.start(), {
+    message: /partitionBy: source partition 1, row 1, field 'id': a key must be a string or an integer, got NoneType None/,
+  });
 });

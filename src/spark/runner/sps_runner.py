@@ -987,7 +987,14 @@ def describe_error(err):
     text = str(err)
     # Py4J errors carry the whole Java stack; the first lines say what went wrong.
     lines = [line for line in text.splitlines() if line.strip()]
-    return "\n".join(lines[:12]) if lines else type(err).__name__
+    if not lines:
+        return type(err).__name__
+    head = lines[:12]
+    # A Python worker's traceback ends with what it raised ("ValueError: …"), past those lines: keep it.
+    raised = next((line.strip() for line in reversed(lines) if re.match(r"\s*\w+(Error|Exception): ", line)), None)
+    if raised and raised not in (line.strip() for line in head):
+        head.append(raised)
+    return "\n".join(head)
 
 
 def msgpack_size(value):
