@@ -26,6 +26,7 @@ import dashboard from './dashboard.js';
 import httpServers from './http-servers.js';
 import nodeStart from './node-start.js';
 import workerFootprint from './worker-footprint.js';
+import keyed from './keyed.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -42,6 +43,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   'http-servers': httpServers,
   'node-start': nodeStart,
   'worker-footprint': workerFootprint,
+  keyed,
 };
 
 const { values } = parseArgs({

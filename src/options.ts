@@ -12,6 +12,7 @@ import { isSubjectToken } from './protocol/subjects.js';
 import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
 import { DEFAULT_HEARTBEAT_MS } from './runtime/worker-env.js';
 import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from './option-fields.js';
+import type { PartitionBy } from './launch/key-placement.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
 export type ServerRef =
@@ -204,6 +205,13 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * warning saying why. A server's own `httpServer` factory takes precedence.
    */
   http?: HttpChoice;
+  /**
+   * Places each row on the partition that owns its key (docs/keys.md) instead of by position: a
+   * row field (a DataFrame column on Spark) whose value is the key, or, with the embedded launcher
+   * only, a function of the row returning the key. Keys are strings or integers; `cluster.partitionOf(key)`
+   * then names the partition holding a key's rows, and `requestByKey` reaches it.
+   */
+  partitionBy?: PartitionBy<Row>;
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
@@ -334,6 +342,8 @@ export interface ResolvedOptions<Row, Config> {
   collectiveTransport: 'nats' | 'direct' | 'auto';
   /** Option `http` as resolved (default `'auto'`); see {@link ClusterOptions}. */
   http: HttpChoice;
+  /** Option `partitionBy` as resolved; see {@link ClusterOptions}. */
+  partitionBy: PartitionBy<Row> | undefined;
 }
 
 /** The names of {@link ClusterOptions}. */
@@ -380,6 +390,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
   longs: true,
   collectiveTransport: true,
   http: true,
+  partitionBy: true,
 });
 
 /** Every field that appears in one of the kinds of `natsAuth`. */
@@ -461,6 +472,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
   if (o.format !== undefined && o.format !== 'arrow' && o.format !== 'rows')
     throw new InvalidOptionError('format', `must be "arrow" or "rows", got ${JSON.stringify(o.format)}`);
   resolveSparkOptions(o);
+  checkPartitionBy(o);
   return {
     serverModule: server.module,
     serverExport: server.export,
@@ -505,7 +517,21 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     longs: o.longs ?? 'number',
     collectiveTransport: o.collectiveTransport ?? 'auto',
     http: checkHttpChoice('http', o.http) ?? 'auto',
+    partitionBy: o.partitionBy,
   };
+}
+
+/** Validates option `partitionBy`: a field name anywhere, a function on the embedded launcher only. */
+function checkPartitionBy(o: ClusterOptions<unknown, unknown>): void {
+  const by: unknown = o.partitionBy;
+  if (by === undefined) return;
+  if (typeof by !== 'function' && (typeof by !== 'string' || by === '')) {
+    throw new InvalidOptionError('partitionBy', `must be a row field name or a function (row) => key, got ${JSON.stringify(by) ?? typeof by}`);
+  }
+  if (o.launcher !== undefined) throw new InvalidOptionError('partitionBy', 'applies to the embedded and Spark launchers, not to a launcher of your own');
+  if (typeof by === 'function' && (o.master !== undefined || o.spark !== undefined)) {
+    throw new InvalidOptionError('partitionBy', 'on Spark must name a column (a string): a function of the row cannot run in the Spark runner');
+  }
 }
 
 /** The run's logger: the user's, else text lines to `log`, else nothing (`log: false`), else pino on stderr. */

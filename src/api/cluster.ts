@@ -21,6 +21,7 @@ import type { Launcher } from '../launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
 import { selectLauncher } from '../launch/select-launcher.js';
 import { prepareWorker } from '../launch/worker-command.js';
+import { partitionOfKey, type PartitionKey } from '../protocol/key-partition.js';
 import { connectBus, requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
@@ -590,6 +591,23 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const { nc, subject } = this.address(partition, endpoint);
     const reply = await abandonable(requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs), opts.signal);
     return unwrapReply(reply, partition, endpoint) as T;
+  }
+
+  /**
+   * The partition that owns `key` (a string, or an integer / bigint): FNV-1a 32 of its token modulo
+   * the partitions, as option `partitionBy` places rows and the bus routes `sps.<id>.key.…` (docs/keys.md).
+   * @throws KeyError (`SPS_BAD_KEY`) for a key that is not a string or an integer.
+   */
+  partitionOf(key: PartitionKey): number {
+    return partitionOfKey(key, this.options.partitions);
+  }
+
+  /**
+   * Calls `endpoint` on the partition that owns `key` (one hop: the owner is computed here).
+   * @throws KeyError for a bad key; RequestError as {@link Cluster.request}.
+   */
+  async requestByKey<T = unknown>(key: PartitionKey, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
+    return this.request<T>(this.partitionOf(key), endpoint, payload, opts);
   }
 
   /**

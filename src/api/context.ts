@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Member } from '../protocol/types.js';
+import type { PartitionKey } from '../protocol/key-partition.js';
 import type { CollectiveMethods } from '../collectives/methods.js';
 import type { CollectiveStats } from '../collectives/communicator.js';
 import type { PartitionReply } from './cluster.js';
@@ -60,6 +61,13 @@ export interface PartitionContext<Config = unknown> extends CollectiveMethods {
    * @throws RequestError with the peer's error code when it fails or times out.
    */
   request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts?: number | CallOptions): Promise<T>;
+  /** The partition that owns `key` (a string or an integer): the same function as `cluster.partitionOf` (docs/keys.md). */
+  partitionOf(key: PartitionKey): number;
+  /**
+   * Calls `endpoint` on the partition that owns `key` (this one, possibly), as `request` does.
+   * @throws KeyError (`SPS_BAD_KEY`) for a key that is not a string or an integer.
+   */
+  requestByKey<T = unknown>(key: PartitionKey, endpoint: string, payload?: unknown, opts?: number | CallOptions): Promise<T>;
   /**
    * Calls an endpoint of every partition (this one included) at once; resolves with each
    * partition's reply or error, by partition, as the driver's `cluster.requestAll` does. The last

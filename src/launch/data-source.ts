@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { fieldsOf } from '../option-fields.js';
 import { partitionFiles, type ArrowPartitions, type FileSource } from './file-source.js';
+import { placeByKey, type PartitionBy } from './key-placement.js';
 
 /** Numbers `start, start + step, …` below `end` (like Spark's `range`). */
 export interface RangeSource {
@@ -45,11 +46,24 @@ function* rangeSlice(start: number, step: number, from: number, to: number): Ite
   for (let i = from; i < to; i++) yield start + i * step;
 }
 
-/** Splits a source into `partitions` slices; errors name the option that was wrong. */
-export async function partitionSource(data: EmbeddedSource | undefined, partitions: number): Promise<PartitionedSource> {
+/**
+ * Splits a source into `partitions` slices; errors name the option that was wrong. With
+ * `partitionBy`, each row goes to the partition owning its key instead (docs/keys.md).
+ */
+export async function partitionSource(data: EmbeddedSource | undefined, partitions: number, partitionBy?: PartitionBy): Promise<PartitionedSource> {
   const bounds = (n: number, p: number): [number, number] => [Math.floor((p * n) / partitions), Math.floor(((p + 1) * n) / partitions)];
   if (data === undefined) return { partitions, rowFormat: 'msgpack', slice: () => [] };
-  if (isFileSource(data)) return partitionFiles(data, partitions);
+  if (isFileSource(data)) {
+    if (partitionBy !== undefined)
+      throw new InvalidOptionError('partitionBy', 'cannot place the rows of Parquet or Arrow files (data); give the rows, or a Spark source');
+    return partitionFiles(data, partitions);
+  }
+  if (partitionBy !== undefined) {
+    // Every row, as one partition has them, then placed by key (read once: a retry gets the same slice).
+    const all = (await partitionSource(data, 1)) as ValuePartitions;
+    const placed = placeByKey(all.slice(0), partitions, partitionBy);
+    return { partitions, rowFormat: 'msgpack', slice: (p) => placed[p]! };
+  }
   if (isRange(data)) {
     const { start = 0, end, step = 1 } = data.range;
     for (const [k, v] of Object.entries({ start, end, step })) {

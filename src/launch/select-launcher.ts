@@ -8,5 +8,5 @@ import { SparkLauncher } from '../spark/spark-launcher.js';
 export async function selectLauncher(opts: ResolvedOptions<unknown, unknown>): Promise<Launcher> {
   if (opts.launcher) return opts.launcher;
   if (opts.master !== undefined || opts.spark !== undefined) return new SparkLauncher(opts);
-  return new EmbeddedLauncher(await partitionSource(opts.data, opts.partitions));
+  return new EmbeddedLauncher(await partitionSource(opts.data, opts.partitions, opts.partitionBy));
 }

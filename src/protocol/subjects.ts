@@ -16,6 +16,7 @@ import { InvalidOptionError } from '../errors.js';
  * | `sps.<id>.ctl.members.get`                | partitions, clients  | request/reply   |
  * | `sps.<id>.p.<partition>.<attempt>.<name>` | driver, peers, clients | request/reply |
  * | `sps.<id>.p.<partition>.<name>`           | clients (stable: the current attempt answers) | request/reply |
+ * | `sps.<id>.key.<name>.<key>`               | clients (the server maps it to the key's partition's stable subject) | request/reply, publish |
  * | `$SRV.PING/INFO/STATS[.<service>[.<id>]]` | anyone allowed (NATS micro discovery) | request/reply |
  * | `sps.<id>.coll.<to>.<from>`               | partition `<from>`   | publish (collectives; `<to>` a partition or `all`) |
  * | `sps.<id>.spark.<event>`                  | the Spark runner (`cancel`: the driver) | publish / request |
@@ -67,6 +68,11 @@ export interface Subjects {
   /** The NATS micro service name every partition of this run registers under: the cluster id. */
   readonly service: string;
   /**
+   * The key-routed subject of endpoint `name` for the key token `key` (`'*'` for any): the private
+   * nats-server maps it to the stable subject of the key's partition (see `keyMapping` in `src/protocol/subjects.ts`).
+   */
+  key(name: string | '*', key: string | '*'): string;
+  /**
    * Collective traffic from partition `from` to partition `to` (or `all` of them). Only `from`'s
    * credentials may publish it, so the sender is the subject's last token, never a field.
    */
@@ -100,6 +106,7 @@ export function subjectsFor(clusterId: string): Subjects {
     stable: (partition, name) => `${prefix}.p.${partition}.${name}`,
     // The cluster id is a valid service name as it is (letters, digits, `_`, `-`); default ids start with `sps-`.
     service: clusterId,
+    key: (name, key) => `${prefix}.key.${name}.${key}`,
     coll: (to, from) => `${prefix}.coll.${to}.${from}`,
     spark: (event) => `${prefix}.spark.${event}`,
     app: `${prefix}.app.>`,
@@ -127,4 +134,13 @@ export function partitionOf(subject: string, partitions: number): number | undef
   if (!/^(0|[1-9]\d{0,5})$/.test(token)) return undefined;
   const p = Number(token);
   return p < partitions ? p : undefined;
+}
+
+/**
+ * The nats-server subject mapping that routes `sps.<id>.key.<name>.<key>` to the stable subject of
+ * the partition owning `<key>`, `sps.<id>.p.<partition>.<name>`: nats-server's `partition(n, 2)`
+ * transform, the same function as `partitionOfKey` (src/protocol/key-partition.ts).
+ */
+export function keyMapping(subjects: Subjects, partitions: number): Record<string, string> {
+  return { [subjects.key('*', '*')]: `${subjects.prefix}.p.{{partition(${partitions},2)}}.{{wildcard(1)}}` };
 }

@@ -16,6 +16,12 @@ import type { RequestStats } from './request-stats.js';
 export interface EndpointHooks {
   /** A request that did not decode (it gets an error reply). */
   onMalformed(): void;
+  /**
+   * A one-way message (no reply subject) whose handling failed: it did not decode, its endpoint is
+   * unknown, the handler threw, or the partition was not serving. Nobody waits for a reply, so the
+   * host counts and logs it (at warn) instead.
+   */
+  onOneWayFailed(endpoint: string, error: WireError): void;
   /** Where handlers still running are counted, so draining can wait for them. */
   inFlight: InFlight;
   /** Where answered requests are counted (name `nats <endpoint>`), when the host keeps counters. */
@@ -84,13 +90,16 @@ function respond(msg: Msg | ServiceMsg, data: Uint8Array | string, headers?: Msg
 /**
  * Answers one request in the content mode it asked for: msgpack envelope by default, JSON with
  * `Content-Type: application/json`. Error replies also carry the micro error headers, so NATS
- * tooling sees them as errors; `onError` counts them.
+ * tooling sees them as errors; `onError` counts them. A one-way message (published without a
+ * reply subject) gets no reply: its value is dropped, its error goes to `oneWayFailed`.
  */
 class Replier {
   readonly json: boolean;
   constructor(
     private readonly msg: Msg | ServiceMsg,
     private readonly onError: (e: WireError) => void,
+    /** Where the error of a one-way message goes (there is nobody to reply to). */
+    private readonly oneWayFailed: (e: WireError) => void,
     /** Called once the reply is sent, saying whether it was an error (the dashboard's counters). */
     private readonly onReplied?: (failed: boolean) => void,
   ) {
@@ -99,6 +108,11 @@ class Replier {
 
   fail(error: WireError): void {
     this.onError(error);
+    if (!this.msg.reply) {
+      this.oneWayFailed(error);
+      this.onReplied?.(true);
+      return;
+    }
     const errHeaders = this.json ? jsonReplyHeaders() : natsHeaders();
     errHeaders.set(ServiceErrorCodeHeader, String(serviceErrorCode(error.code)));
     errHeaders.set(ServiceErrorHeader, `${error.code}: ${error.message}`.replace(/[\r\n]+/g, ' ').slice(0, 1024));
@@ -112,6 +126,11 @@ class Replier {
    * `SPS_ENCODE` error reply instead of a throw, so a bad return value costs one request, not the partition.
    */
   ok(body: unknown): void {
+    if (!this.msg.reply) {
+      // One-way: the handler ran for its effect; its value has nowhere to go.
+      this.onReplied?.(false);
+      return;
+    }
     // The asker knows the partition and endpoint it asked (the driver's RequestError names them).
     const refuse = (why: string): void => this.fail({ code: 'SPS_ENCODE', message: `reply cannot be encoded: ${why}` });
     if (typeof body === 'function' || typeof body === 'symbol') return refuse(`a ${typeof body} has no ${this.json ? 'JSON' : 'msgpack'} form`);
@@ -169,12 +188,20 @@ export async function serveEndpoints(
     return st;
   };
 
-  /** Answers one request to `name`, on either of its subjects, counting errors and async time in `stats`. */
+  /** A replier for one message to `name`; a one-way message's failure goes to the host. */
+  const replier = (msg: Msg | ServiceMsg, name: string, onError: (e: WireError) => void, onReplied?: (failed: boolean) => void): Replier =>
+    new Replier(msg, onError, (e) => hooks.onOneWayFailed(name, e), onReplied);
+
+  /**
+   * Answers one request to `name`, on either of its subjects, counting errors and async time in
+   * `stats`; a one-way message runs the handler the same way, with no reply.
+   */
   const answer = (name: string, handler: EndpointHandler, msg: Msg | ServiceMsg, stats: EndpointStats | undefined): void => {
     const counter = counters?.get(name);
     const start = counter ? performance.now() : 0;
-    const r = new Replier(
+    const r = replier(
       msg,
+      name,
       (e) => stats?.countError(new Error(`[${e.code}] ${e.message}`)),
       counter && ((failed) => hooks.stats!.record(counter, start, failed)),
     );
@@ -219,7 +246,7 @@ export async function serveEndpoints(
       subject: subjects.endpoint(partition, attempt, name),
       metadata: { stable: subjects.stable(partition, name) },
       handler: (err, msg) => {
-        if (!err && msg.reply) answer(name, handler, msg, statsOf(name));
+        if (!err) answer(name, handler, msg, statsOf(name));
       },
     });
   }
@@ -229,7 +256,7 @@ export async function serveEndpoints(
   // for it (bounded in number and time), so a client never sees the switch.
   const held = new Map<Msg, ReturnType<typeof setTimeout>>();
   const notServing = (msg: Msg, name: string, current: { attempt: number; state: string }): void =>
-    new Replier(msg, () => {}).fail({
+    replier(msg, name, () => {}).fail({
       code: 'SPS_NOT_SERVING',
       message: `partition ${partition}: attempt ${current.attempt} replaced attempt ${attempt} and is ${current.state}`,
     });
@@ -256,10 +283,10 @@ export async function serveEndpoints(
   let stable: Subscription | undefined = nc.subscribe(subjects.stable(partition, '*'), {
     queue: `p${partition}`,
     callback: (err, msg) => {
-      if (err || !msg.reply) return;
+      if (err) return;
       const name = nameOf(msg);
       const unknown = unknownEndpoint({ partition, endpoints: Object.keys(handlers) }, name);
-      if (unknown) return new Replier(msg, () => {}).fail(unknown);
+      if (unknown) return replier(msg, name, () => {}).fail(unknown);
       if (newer) {
         if (newer.state === 'serving') passOn(msg, newer.attempt);
         else hold(msg, name);

@@ -10,6 +10,7 @@ import { decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } fr
 import { Peers } from './peers.js';
 import { callOptions } from '../api/call-options.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
+import { partitionOfKey } from '../protocol/key-partition.js';
 import type { WorkerEnv } from './worker-env.js';
 import type { WorkerSecrets } from '../security/worker-secrets.js';
 import { loadServer } from './load-server.js';
@@ -33,6 +34,8 @@ import { HTTP_CHOICE } from '../api/http-partition-server.js';
 export interface HostCounters {
   malformed: number;
   refusedShutdowns: number;
+  /** One-way messages (no reply subject) whose handling failed; each is also logged at warn. */
+  oneWayFailed: number;
 }
 
 /**
@@ -42,7 +45,7 @@ export interface HostCounters {
 export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logger: Logger): Promise<{ state: PartitionState; error?: FailureReport }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
-  const counters: HostCounters = { malformed: 0, refusedShutdowns: 0 };
+  const counters: HostCounters = { malformed: 0, refusedShutdowns: 0, oneWayFailed: 0 };
   const nc: NatsConnection = await connectBus(secrets.bus, `sps-${env.clusterId}-p${partition}-a${attempt}`);
   const bindHost = env.bindHost === 'auto' ? await executorAddress(secrets.bus.url) : env.bindHost;
   const advertiseHost = env.advertiseHost ?? bindHost;
@@ -91,6 +94,9 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
     waitForPeers: async (opts) => peers.waitForPeers(callOptions(opts, 'ctx.waitForPeers')),
     request: async (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts, 'ctx.request')),
     requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts, 'ctx.requestAll')),
+    partitionOf: (key) => partitionOfKey(key, env.partitions),
+    // Async, so a bad key rejects the call as any other failure of it does.
+    requestByKey: async (key, endpoint, payload, opts) => peers.request(partitionOfKey(key, env.partitions), endpoint, payload, callOptions(opts, 'ctx.requestByKey')),
     // Formatted here, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,
@@ -180,6 +186,10 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
         openEndpoints: fromPromise(async () => {
           served = await serveEndpoints(nc, { subjects, partition, attempt, ...address }, handlers, ctx, {
             onMalformed: () => counters.malformed++,
+            onOneWayFailed: (endpoint, e) => {
+              counters.oneWayFailed++;
+              logger.warn({ endpoint, code: e.code }, `one-way message to endpoint "${endpoint}" failed: [${e.code}] ${e.message}`);
+            },
             inFlight: endpointsInFlight,
             stats: requestStats,
           });

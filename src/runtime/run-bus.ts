@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidOptionError } from '../errors.js';
 import type { NatsAuthOption, ResolvedOptions } from '../options.js';
-import { subjectsFor } from '../protocol/subjects.js';
+import { keyMapping, subjectsFor } from '../protocol/subjects.js';
 import type { BusAccess, BusAuth, BusTls } from '../security/bus-access.js';
 import { allUsers, runCredentials, type NkeyUser } from '../security/credentials.js';
 import { permissionsFor } from '../security/permissions.js';
@@ -81,7 +81,15 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     tls = { certPem: await readOption('tls.certFile', o.tls.certFile), keyPem: await readOption('tls.keyFile', o.tls.keyFile) };
     ca = await readOption('tls.caFile', o.tls.caFile);
   }
-  const nats = await startNatsServer({ binary: o.natsServer, host: listen.host, port: listen.port, advertiseHost, users: allUsers(creds), tls });
+  const nats = await startNatsServer({
+    binary: o.natsServer,
+    host: listen.host,
+    port: listen.port,
+    advertiseHost,
+    users: allUsers(creds),
+    tls,
+    mappings: keyMapping(subjects, o.partitions),
+  });
   const url = o.natsAdvertiseUrl ?? nats.url;
   const access = (u: NkeyUser): BusAccess => ({
     url,

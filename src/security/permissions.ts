@@ -8,7 +8,7 @@
  * | driver        | anything under `sps.<id>.`                                      | anything under `sps.<id>.`, its inbox          |
  * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.stats.p`, `ctl.inspect.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints (with and without the attempt), `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, the run's `$SRV` subjects, its inbox |
  * | Spark runner  | `spark.*` job events (not `cancel`), replies                    | `spark.cancel`, its inbox                      |
- * | client        | endpoints (with and without the attempt), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
+ * | client        | endpoints (with and without the attempt, and key-routed), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
  *
  * The run's `$SRV` subjects are the NATS micro discovery requests for all services and for the
  * run's service (named as the cluster id), nothing of other services; replies go out under `allow_responses`.
@@ -77,7 +77,7 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
       };
     case 'client':
       return {
-        publish: { allow: [`${s.prefix}.p.*.*.*`, s.stable('*', '*'), s.membersGet, ...serviceSubjects(s.service)] },
+        publish: { allow: [`${s.prefix}.p.*.*.*`, s.stable('*', '*'), s.key('*', '*'), s.membersGet, ...serviceSubjects(s.service)] },
         subscribe: { allow: [s.members, inbox] },
       };
   }

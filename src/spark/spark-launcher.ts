@@ -181,6 +181,8 @@ export class SparkLauncher implements Launcher {
           barrier: o.barrier,
           // Arrow unless the run asked for rows, or a column has no Arrow form (the runner says so).
           rowFormat: o.format ?? 'auto',
+          // A column name (options refuse a function on Spark): the runner places rows by its key.
+          partitionBy: o.partitionBy,
           cacheResult: o.cacheResult,
           maxFailures: app.maxFailures,
           hangTimeoutMs: plan.hangTimeoutMs,

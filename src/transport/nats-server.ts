@@ -63,6 +63,11 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
   /** Bytes the server holds for one slow client before it cuts it (`max_pending`; default nats-server's 64 MB). */
   maxPendingBytes?: number;
+  /**
+   * Subject mappings of the server's account (`mappings`: source subject → destination, with
+   * nats-server's transform functions such as `{{partition(n, 1)}}`); the run maps its key-routed subjects so.
+   */
+  mappings?: Record<string, string>;
 }
 
 /** The server's configuration: nats-server reads JSON as its own format. */
@@ -74,6 +79,7 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
     };
   }
   if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
+  if (o.mappings) config.mappings = o.mappings;
   if (o.tls) config.tls = { cert_file: join(dir, 'server.pem'), key_file: join(dir, 'server.key'), timeout: 5 };
   return config;
 }

@@ -52,6 +52,64 @@ PROGRAM_PREFIX = "sps-program:"
 
 
 # ---------------------------------------------------------------------------------------------
+# Keys: the one key -> partition function (src/protocol/key-partition.ts, docs/protocol.md "Keys").
+# ---------------------------------------------------------------------------------------------
+
+
+def key_token(key):
+    """The token a key is hashed as: a string as it is, an integer as its decimal string. A bool,
+    a float that is not an integer, or anything else is refused (as the TypeScript side does)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        raise ValueError("a key must be a string or an integer, got a bool")
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float) and key.is_integer() and abs(key) <= 2**53 - 1:
+        # An integral double (a JSON number) is the integer it holds, as in JavaScript.
+        return str(int(key))
+    raise ValueError("a key must be a string or an integer, got %s %r" % (type(key).__name__, key))
+
+
+def fnv1a32(data):
+    """FNV-1a, 32 bit, of `data` (bytes), as nats-server's partition() mapping hashes a token."""
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def partition_of_key(key, partitions):
+    """The partition (of `partitions`) that owns `key`: FNV-1a 32 of its token's UTF-8 bytes, modulo `partitions`."""
+    return fnv1a32(key_token(key).encode("utf-8")) % partitions
+
+
+def row_partition(row, field, partitions, where):
+    """The partition owning the key in `field` of `row` (a dict or a Spark Row); the error names
+    `where` the row is (its source partition and index) and the field."""
+    try:
+        value = row[field]
+    except (KeyError, ValueError, TypeError, IndexError):
+        raise ValueError("partitionBy: %s has no field %r" % (where, field)) from None
+    try:
+        return partition_of_key(value, partitions)
+    except ValueError as err:
+        raise ValueError("partitionBy: %s, field %r: %s" % (where, field, err)) from None
+
+
+def place_by_key(rdd, field, partitions):
+    """`rdd`'s rows in `partitions` partitions, each on the partition owning its key (as
+    partition_of_key, so Spark places a row where the library looks for its key): (partition,
+    row) pairs shuffled by Spark's partitionBy with the identity as partitioner."""
+
+    def keyed(index, rows):
+        for i, row in enumerate(rows):
+            yield row_partition(row, field, partitions, "source partition %d, row %d" % (index, i)), row
+
+    return rdd.mapPartitionsWithIndex(keyed).partitionBy(partitions, lambda p: p).values()
+
+
+# ---------------------------------------------------------------------------------------------
 # Executor side: standard library only. These functions are pickled by value with the task.
 # ---------------------------------------------------------------------------------------------
 
@@ -410,15 +468,21 @@ def _line_text(line):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_source(spark, source, partitions, row_format="auto", session_sources=None):
+def build_source(spark, source, partitions, row_format="auto", session_sources=None, partition_by=None):
     """The rows of a job's source in `partitions` partitions: a dict with the RDD and how its
     elements reach a worker. DataFrame sources travel as Arrow (`rowFormat` "arrow", each element
     one record batch message serialized by the JVM, plus the stream's schema message), unless the
     job asked for rows or a column has no Arrow form (then "json", with a `note` saying why). JSON
     rows are rendered by the JVM (`encoded`: each element already a JSON text), which is far
     cheaper than turning each into a Python dict and encoding it again. A `session` source is a
-    DataFrame or RDD of the process hosting the runner (`session_sources`, by id)."""
+    DataFrame or RDD of the process hosting the runner (`session_sources`, by id). With
+    `partition_by` (a field / column name), each row goes to the partition owning its key."""
     sc = spark.sparkContext
+
+    def not_keyed(what):
+        if partition_by is not None:
+            raise SpsError("SPS_SPARK_JOB", "partitionBy %r: the rows of a %s source have no fields" % (partition_by, what))
+
     kind = source.get("kind")
     plain = {"rowFormat": "json", "encoded": False}
     if kind == "session":
@@ -426,18 +490,29 @@ def build_source(spark, source, partitions, row_format="auto", session_sources=N
         if data is None:
             raise SpsError("SPS_SPARK_JOB", "no session source %r in this process" % (source.get("id"),))
         if hasattr(data, "mapPartitionsWithIndex"):  # an RDD: its elements as they are, in JSON frames
+            if partition_by is not None:
+                return dict(plain, rdd=place_by_key(data, partition_by, partitions))
             rdd = data if data.getNumPartitions() == partitions else data.repartition(partitions)
             return dict(plain, rdd=rdd)
-        return dataframe_source(spark, data, partitions, row_format)
+        return dataframe_source(spark, data, partitions, row_format, partition_by)
     if kind == "empty":
         return dict(plain, rdd=sc.parallelize([], partitions))
     if kind == "range":
+        not_keyed("range")
         return dict(plain, rdd=sc.range(source.get("start", 0), source["end"], source.get("step", 1), numSlices=partitions))
     if kind == "rows":
         with open(source["file"], "r", encoding="utf-8") as f:
             rows = json.load(f)
+        if partition_by is not None:
+            # In memory here: a bad row fails the submit at once, with no Spark task retried for it.
+            try:
+                pairs = [(row_partition(row, partition_by, partitions, "row %d" % i), row) for i, row in enumerate(rows)]
+            except ValueError as err:
+                raise SpsError("SPS_SPARK_JOB", str(err)) from None
+            return dict(plain, rdd=sc.parallelize(pairs, partitions).partitionBy(partitions, lambda p: p).values())
         return dict(plain, rdd=sc.parallelize(rows, partitions))
     if kind == "textFile":
+        not_keyed("text file")
         return dict(plain, rdd=sc.textFile(source["path"]).repartition(partitions))
     reader_options = source.get("options") or {}
     if kind in ("parquet", "json", "csv", "orc", "text"):
@@ -448,12 +523,18 @@ def build_source(spark, source, partitions, row_format="auto", session_sources=N
         df = spark.table(source["table"])
     else:
         raise ValueError("unknown source kind %r" % (kind,))
-    return dataframe_source(spark, df, partitions, row_format)
+    return dataframe_source(spark, df, partitions, row_format, partition_by)
 
 
-def dataframe_source(spark, df, partitions, row_format):
+def dataframe_source(spark, df, partitions, row_format, partition_by=None):
     """A DataFrame's rows in `partitions` partitions, as Arrow or as JVM-rendered JSON texts (see
     build_source)."""
+    if partition_by is not None:
+        if partition_by not in df.columns:
+            raise SpsError("SPS_SPARK_JOB", "partitionBy: the source has no column %r (its columns: %s)" % (partition_by, ", ".join(df.columns)))
+        # Spark's own hash partitioning (Murmur3) is another function: the rows are placed by the
+        # library's, then made a DataFrame again with the same partitions (createDataFrame keeps them).
+        df = spark.createDataFrame(place_by_key(df.rdd, partition_by, partitions), df.schema)
     # A source that already has one partition per server keeps its partitions: a repartition would
     # only add a shuffle (the JVM writing and reading every row once more).
     if df._jdf.rdd().getNumPartitions() != partitions:
@@ -647,7 +728,7 @@ class Runner:
 
     def build_job(self, job):
         n = job["partitions"]
-        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"), self.session_sources)
+        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"), self.session_sources, job.get("partitionBy"))
         rows = source["rdd"]
         task = make_task(
             {
@@ -906,7 +987,14 @@ def describe_error(err):
     text = str(err)
     # Py4J errors carry the whole Java stack; the first lines say what went wrong.
     lines = [line for line in text.splitlines() if line.strip()]
-    return "\n".join(lines[:12]) if lines else type(err).__name__
+    if not lines:
+        return type(err).__name__
+    head = lines[:12]
+    # A Python worker's traceback ends with what it raised ("ValueError: …"), past those lines: keep it.
+    raised = next((line.strip() for line in reversed(lines) if re.match(r"\s*\w+(Error|Exception): ", line)), None)
+    if raised and raised not in (line.strip() for line in head):
+        head.append(raised)
+    return "\n".join(head)
 
 
 def msgpack_size(value):
