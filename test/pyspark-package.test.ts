@@ -75,6 +75,13 @@ test('bad input from PySpark: each a clear Python exception with its code, befor
   }
 });
 
+test('a runner that cannot start in the given session (stopped) fails start() with its reason, not a ready timeout', async (t) => {
+  const f = (await runScript(t, 'runner_failed.py')) as { type: string | null; code?: string; message?: string };
+  t.is(f.type, 'SparkPartitionServerError');
+  t.is(f.code, 'SPS_SPARK_START');
+  t.regex(f.message!, /^the Spark runner hosted by the Python process failed to start: SpsError: the SparkSession is stopped/);
+});
+
 test('example 08: the seed demo from PySpark runs and prints the results', async (t) => {
   const child = spawnPython(t, [`${ROOT}examples/08-pyspark.py`], ROOT);
   let out = '';
