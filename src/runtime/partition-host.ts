@@ -96,7 +96,8 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
     requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts, 'ctx.requestAll')),
     partitionOf: (key) => partitionOfKey(key, env.partitions),
     // Async, so a bad key rejects the call as any other failure of it does.
-    requestByKey: async (key, endpoint, payload, opts) => peers.request(partitionOfKey(key, env.partitions), endpoint, payload, callOptions(opts, 'ctx.requestByKey')),
+    requestByKey: async (key, endpoint, payload, opts) =>
+      peers.request(partitionOfKey(key, env.partitions), endpoint, payload, callOptions(opts, 'ctx.requestByKey')),
     // Formatted here, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,
