@@ -25,6 +25,7 @@ const SECTIONS = [
   'http-servers',
   'node-start',
   'worker-footprint',
+  'keyed',
 ];
 
 function runSmoke(out: string): Promise<{ code: number | null; stderr: string }> {
