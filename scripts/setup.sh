@@ -32,6 +32,9 @@ RUFF_VERSION=0.17.6
 CI_NODE_VERSIONS="20.20.2 22.23.5 24.22.3"
 # mypy type-checks the Python package (python/, strict) in npm run lint.
 MYPY_VERSION=2.4.1
+# nbclient runs examples/09-pyspark-notebook.ipynb in a real ipykernel (test/pyspark-notebook.test.ts).
+# Development only: not <NAME>_VERSION lines, so `npx sps setup` does not install them.
+NOTEBOOK_PINS="nbclient==0.11.0 ipykernel==7.4.0 nbformat==5.11.1"
 quiet=false
 browser=false
 node_versions=false
@@ -76,6 +79,16 @@ if [ ! -f .venv/.sps-python-package ] || [ python/pyproject.toml -nt .venv/.sps-
   say "installing the Python package (python/) with mypy==$MYPY_VERSION"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e python "mypy==$MYPY_VERSION" >&2
   touch .venv/.sps-python-package
+fi
+
+# The notebook test's kernel and client.
+notebook_stamp=".venv/.sps-notebook-${NOTEBOOK_PINS// /-}"
+if [ ! -f "$notebook_stamp" ]; then
+  say "installing $NOTEBOOK_PINS"
+  # shellcheck disable=SC2086 # one word per pin
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check $NOTEBOOK_PINS >&2
+  rm -f .venv/.sps-notebook-*
+  touch "$notebook_stamp"
 fi
 
 # 3. Java 17+ for Spark.

@@ -75,6 +75,13 @@ test('bad input from PySpark: each a clear Python exception with its code, befor
   }
 });
 
+test('a runner that cannot start in the given session (stopped) fails start() with its reason, not a ready timeout', async (t) => {
+  const f = (await runScript(t, 'runner_failed.py')) as { type: string | null; code?: string; message?: string };
+  t.is(f.type, 'SparkPartitionServerError');
+  t.is(f.code, 'SPS_SPARK_START');
+  t.regex(f.message!, /^the Spark runner hosted by the Python process failed to start: SpsError: the SparkSession is stopped/);
+});
+
 test('example 08: the seed demo from PySpark runs and prints the results', async (t) => {
   const child = spawnPython(t, [`${ROOT}examples/08-pyspark.py`], ROOT);
   let out = '';
@@ -177,4 +184,39 @@ test('a Node worker SIGKILLed under PySpark (local[2,4]) is retried by Spark, se
 test('KeyboardInterrupt in start(), once the Spark job runs, stops what started: the job, the Node driver; the session goes on', async (t) => {
   const f = await runScript(t, 'interrupted.py');
   t.deepEqual(f, { interrupted: true, active_jobs: [], driver_alive: false, next_job: 6 });
+});
+
+type NotebookCell = { source: string; outputs: { output_type: string; name?: string; text?: string; data?: Record<string, string> }[] };
+
+test('example 09: the notebook runs in a real Jupyter kernel (nbclient); start() shows partitions serving 2/2 in place, not log lines', async (t) => {
+  const notebook = `${ROOT}examples/09-pyspark-notebook.ipynb`;
+  const child = spawnPython(t, ['run_notebook.py', notebook]);
+  let out = '';
+  let err = '';
+  let kernel: number | undefined;
+  // The kernel has a session of its own (jupyter_client's launcher): ended by pid if the test ends first.
+  t.teardown(() => {
+    if (kernel !== undefined && alive(kernel)) process.kill(kernel, 'SIGKILL');
+  });
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    out += s;
+    const line = /^SPS-KERNEL (\d+)$/m.exec(out);
+    if (line) kernel = Number(line[1]);
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  const line = out.split('\n').find((l) => l.startsWith('SPS-FINDINGS '));
+  t.is(code, 0, err);
+  const cells = JSON.parse(line!.slice('SPS-FINDINGS '.length)) as NotebookCell[];
+  const start = cells.find((c) => c.source.includes('c.start()'))!;
+  t.deepEqual(
+    start.outputs.map((o) => [o.output_type, o.data?.['text/plain'] ?? o.text]),
+    [['display_data', 'spark-partition-server: partitions serving 2/2']],
+    "start()'s one output is its progress line, updated in place",
+  );
+  const counts = cells.find((c) => c.source.includes('request_all'))!;
+  t.is(counts.outputs[0]!.data!['text/plain'], '{0: 500, 1: 500}');
+  const results = cells.find((c) => c.source.includes('c.stop()'))!;
+  t.regex(results.outputs[0]!.data!['text/plain']!, /\{'partition': 0, 'count': 500, 'sum': 124750\},\s+\{'partition': 1, 'count': 500, 'sum': 374750\}/);
+  t.false(kernel !== undefined && alive(kernel), 'the kernel ended with the notebook');
 });

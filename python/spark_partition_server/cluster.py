@@ -162,19 +162,41 @@ class Cluster:
     def _on_event(self, message: Message) -> None:
         """Events of the Node driver: host the runner when told to, show the start's progress."""
         if message["t"] == "runner":
-            runner = load_runner(message["module"])
-            runner.load_protocol(message["protocol"])
-            self._runner_module = runner
-            assert self._loop is not None
-            sources = {self._source_id: self.data}
-
-            def keep(r: Any) -> None:
-                self._runner = r
-
-            serving = runner.serve_runner(self.session, message["bus"], message["appId"], message["jobDir"], SLOT_WAIT_S, sources, keep, _bus_error)
-            self._serving = asyncio.run_coroutine_threadsafe(serving, self._loop)
+            try:
+                self._host_runner(message)
+            except Exception as err:  # noqa: BLE001
+                self._runner_failed(err)
         elif message["t"] == "progress" and self._progress is not None:
             self._progress.update(int(message["done"]), int(message["total"]))
+
+    def _host_runner(self, message: Message) -> None:
+        """Runs the library's Spark runner on the session, in this process's event loop."""
+        runner = load_runner(message["module"])
+        runner.load_protocol(message["protocol"])
+        self._runner_module = runner
+        assert self._loop is not None
+        sources = {self._source_id: self.data}
+
+        def keep(r: Any) -> None:
+            self._runner = r
+
+        serving = runner.serve_runner(self.session, message["bus"], message["appId"], message["jobDir"], SLOT_WAIT_S, sources, keep, _bus_error)
+        self._serving = asyncio.run_coroutine_threadsafe(serving, self._loop)
+
+        def ended(done: Future[None]) -> None:
+            err = None if done.cancelled() else done.exception()
+            if err is not None:
+                self._runner_failed(err)
+
+        self._serving.add_done_callback(ended)
+
+    def _runner_failed(self, err: BaseException) -> None:
+        """The runner could not start (or ended with an error): the Node driver is told why, so
+        an `attach` waiting for it fails with that reason instead of waiting out its timeout."""
+        reason = "%s: %s" % (type(err).__name__, err)
+        log.error("the Spark runner failed: %s", reason)
+        if self._driver is not None:
+            self._driver.notify("runnerFailed", message=reason)
 
     def stop(self) -> None:
         """Stops every server and collects each partition's result once (see `get_result_rdd`,

@@ -37,7 +37,9 @@ class NodeDriver:
         self.on_event = on_event
         self.answers: queue.Queue[Message | None] = queue.Queue()
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        # `lock`: one order at a time; `write_lock`: whole lines on stdin, also from `notify`.
         self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
         self.proc = subprocess.Popen(
             [node, os.path.join(package, DRIVER_ENTRY)],
             stdin=subprocess.PIPE,
@@ -94,10 +96,8 @@ class NodeDriver:
     def call(self, op: str, expect: str, **fields: Any) -> Message:
         """Sends one order and returns its answer of type `expect`; raises the driver's error."""
         with self.lock:
-            assert self.proc.stdin is not None
             try:
-                self.proc.stdin.write((json.dumps(dict(fields, op=op)) + "\n").encode("utf-8"))
-                self.proc.stdin.flush()
+                self._write(op, fields)
             except (BrokenPipeError, ValueError) as err:
                 raise self._gone(op) from err
             answer = self.answers.get()
@@ -109,6 +109,20 @@ class NodeDriver:
             if answer.get("t") != expect:
                 raise SparkPartitionServerError("SPS_PYTHON_DRIVER", "the Node driver answered %r with %r" % (op, answer.get("t")))
             return answer
+
+    def _write(self, op: str, fields: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        with self.write_lock:
+            self.proc.stdin.write((json.dumps(dict(fields, op=op)) + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+
+    def notify(self, op: str, **fields: Any) -> None:
+        """Sends an order that has no answer, even while a `call` waits for its own (the driver
+        takes it at once); nothing happens when the driver is gone already."""
+        try:
+            self._write(op, fields)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
 
     def _gone(self, op: str) -> SparkPartitionServerError:
         code = self.proc.wait()

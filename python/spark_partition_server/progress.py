@@ -27,12 +27,16 @@ class Progress:
             return
         text = "%s: partitions serving %d/%d" % (self.label, done, total)
         if self.kernel:
-            from IPython.display import display
+            import IPython.display
 
+            # IPython's display is untyped: called through Any.
+            display: Any = IPython.display.display
+            # Raw text/plain: the line itself, not the repr of a str (quoted).
+            shown = {"text/plain": text}
             if self.handle is None:
-                self.handle = display(text, display_id=True)
+                self.handle = display(shown, raw=True, display_id=True)
             else:
-                self.handle.update(text)
+                self.handle.update(shown, raw=True)
         elif sys.stderr.isatty():
             sys.stderr.write("\r" + text + ("\n" if done >= total else ""))
             sys.stderr.flush()

@@ -13,10 +13,12 @@
  *   now), then `attached {slots}`;
  * - `start {server, config, options, source, partitions}` → `progress {done, total}`… then
  *   `started {id, client, hosts}`; options are ClusterOptions in snake_case;
+ * - `runnerFailed {message}`: the Python process could not start the runner it was told to host;
+ *   taken at once, even while `attach` waits, which then fails with `SPS_SPARK_START` and that message;
  * - `hosts` → `hosts {hosts}`; `members` → `members {members}`; `stop` → `stopped {results, dataset}`; `close` → `closed`;
  * - any order may be answered `error {code, message, option?}`.
  */
-import { SparkPartitionServerError, InvalidOptionError } from '../errors.js';
+import { SparkPartitionServerError, InvalidOptionError, SparkError } from '../errors.js';
 import { Cluster } from '../api/cluster.js';
 import { createLogger, type LogLevel } from '../runtime/logger.js';
 import type { ClusterOptions } from '../options.js';
@@ -119,6 +121,15 @@ class HostedCluster extends Cluster {
 class PythonDriver {
   private app?: SparkApplication;
   private cluster?: HostedCluster;
+  /** Aborted when the Python process reports that the runner it hosts failed to start. */
+  private readonly runnerStart = new AbortController();
+
+  /** The runner the Python process hosts did not start: a pending `attach` fails with why. */
+  runnerFailed(message: string): void {
+    const reason = new SparkError('SPS_SPARK_START', `the Spark runner hosted by the Python process failed to start: ${message}`);
+    if (this.app) process.stderr.write(`python driver: ${reason.message}\n`);
+    else this.runnerStart.abort(reason);
+  }
 
   async handle(order: Record<string, unknown>): Promise<void> {
     switch (order.op) {
@@ -127,6 +138,7 @@ class PythonDriver {
           pid: Number(order.pid),
           maxFailures: Number(order.maxFailures),
           conf: order.conf as Record<string, string>,
+          signal: this.runnerStart.signal,
           host: (runner) => send({ t: 'runner', ...runner }),
         });
         return send({ t: 'attached', slots: this.app.info.slots, master: this.app.info.master });
@@ -181,6 +193,19 @@ class PythonDriver {
   }
 }
 
+/** Longest reason of a failed runner start taken into an error message. */
+const MAX_REASON_CHARS = 4000;
+
+/** An order line as an object, or undefined when it is not JSON (its handling then reports the error). */
+function parseOrder(line: string): Record<string, unknown> | undefined {
+  try {
+    const order: unknown = JSON.parse(line);
+    return order !== null && typeof order === 'object' ? (order as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads orders line by line, one at a time, until stdin ends; then everything started goes. */
 function main(): void {
   const driver = new PythonDriver();
@@ -196,6 +221,12 @@ function main(): void {
     const lines = pending.split('\n');
     pending = lines.pop()!;
     for (const line of lines.filter((l) => l.trim() !== '')) {
+      const order = parseOrder(line);
+      // Not queued: it is what the pending `attach` waits for, failing or not.
+      if (order?.op === 'runnerFailed') {
+        driver.runnerFailed(String(order.message).slice(0, MAX_REASON_CHARS));
+        continue;
+      }
       queue = queue.then(async () => {
         try {
           await driver.handle(JSON.parse(line) as Record<string, unknown>);

@@ -181,6 +181,8 @@ export interface HostedRunnerOptions {
   readyTimeoutMs?: number;
   /** Path of the nats-server binary for the private control bus. */
   natsServer?: string;
+  /** Aborted when the hosting process learns its runner cannot start; its reason is what attach throws. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -387,6 +389,9 @@ export class SparkApplication implements AsyncDisposable {
             () => reject(new SparkError('SPS_SPARK_START', `the runner hosted by process ${options.pid} was not ready within ${timeoutMs} ms`)),
             timeoutMs,
           );
+          // The host's own word that its runner failed ends the wait at once, with its reason.
+          options.signal?.addEventListener('abort', () => reject(options.signal!.reason as Error), { once: true });
+          if (options.signal?.aborted) reject(options.signal.reason as Error);
         }),
       ]).finally(() => clearTimeout(timer));
       return new SparkApplication(info, id, subjects, nc, undefined, nats, [], options.maxFailures, jobDir, { ...options.conf }, options.pid);

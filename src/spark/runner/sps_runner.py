@@ -555,6 +555,9 @@ class Runner:
             await msg.respond(pack(t, fields))
 
     async def serve(self):
+        if getattr(self.sc, "_jsc", None) is None:
+            # A session the user stopped before hosting the runner in it.
+            raise SpsError("SPS_SPARK_START", "the SparkSession is stopped (its SparkContext was stopped); start a new one")
         handlers = {"submit": self.on_submit, "dataset": self.on_dataset, "sql": self.on_sql, "status": self.on_status, "close": self.on_close}
         for op, handler in handlers.items():
             await self.nc.subscribe(self.subject(op), cb=self.guard(op, handler))
@@ -1068,10 +1071,15 @@ async def serve_runner(spark, bus, app_id, job_dir, slot_wait_s, session_sources
         on_runner(runner)
     serving = asyncio.ensure_future(runner.serve())
     await asyncio.wait([serving, asyncio.ensure_future(lost.wait())], return_when=asyncio.FIRST_COMPLETED)
-    for state in list(runner.jobs.values()):
-        spark.sparkContext.cancelJobGroup(state["group"])
+    failed = serving.exception() if serving.done() else None
+    if failed is None:
+        for state in list(runner.jobs.values()):
+            spark.sparkContext.cancelJobGroup(state["group"])
     if not nc.is_closed:
         await nc.drain()
+    if failed is not None:
+        # The host learns why its runner could not serve (the Python package tells its driver).
+        raise failed
 
 
 async def amain(args):

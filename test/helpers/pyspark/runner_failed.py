@@ -1,0 +1,15 @@
+"""A runner that cannot start in the session it is given (the user stopped it): start() raises why,
+at once, instead of the driver waiting out the runner's ready timeout."""
+
+from common import SUM_SERVER, emit, session
+from spark_partition_server import Cluster, SparkPartitionServerError
+
+spark = session()
+rdd = spark.sparkContext.parallelize(range(10), 2)
+spark.stop()
+found = {"type": None}
+try:
+    Cluster(spark, rdd, SUM_SERVER, partitions=2).start()
+except SparkPartitionServerError as err:
+    found = {"type": type(err).__name__, "code": err.code, "message": str(err)}
+emit(found)
