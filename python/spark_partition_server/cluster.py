@@ -165,7 +165,7 @@ class Cluster:
             try:
                 self._host_runner(message)
             except Exception as err:  # noqa: BLE001
-                self._runner_failed(err)
+                self._runner_failed(err, self._driver)
         elif message["t"] == "progress" and self._progress is not None:
             self._progress.update(int(message["done"]), int(message["total"]))
 
@@ -182,21 +182,23 @@ class Cluster:
 
         serving = runner.serve_runner(self.session, message["bus"], message["appId"], message["jobDir"], SLOT_WAIT_S, sources, keep, _bus_error)
         self._serving = asyncio.run_coroutine_threadsafe(serving, self._loop)
+        # The driver of this run: a runner that ends late must not fail a later start's attach.
+        driver = self._driver
 
         def ended(done: Future[None]) -> None:
             err = None if done.cancelled() else done.exception()
             if err is not None:
-                self._runner_failed(err)
+                self._runner_failed(err, driver)
 
         self._serving.add_done_callback(ended)
 
-    def _runner_failed(self, err: BaseException) -> None:
-        """The runner could not start (or ended with an error): the Node driver is told why, so
-        an `attach` waiting for it fails with that reason instead of waiting out its timeout."""
+    def _runner_failed(self, err: BaseException, driver: NodeDriver | None) -> None:
+        """The runner could not start (or ended with an error): its run's Node driver is told why,
+        so an `attach` waiting for it fails with that reason instead of waiting out its timeout."""
         reason = "%s: %s" % (type(err).__name__, err)
         log.error("the Spark runner failed: %s", reason)
-        if self._driver is not None:
-            self._driver.notify("runnerFailed", message=reason)
+        if driver is not None:
+            driver.notify("runnerFailed", message=reason)
 
     def stop(self) -> None:
         """Stops every server and collects each partition's result once (see `get_result_rdd`,

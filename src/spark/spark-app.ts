@@ -278,6 +278,8 @@ export class SparkApplication implements AsyncDisposable {
       const { driverBus, runnerBus } = bus;
       nc = await connectBus(driverBus, `sps-${id}-app`);
       const ready = nc.subscribe(subjects.spark('ready'), { max: 1 });
+      // The server has the subscription before anything can publish `ready` (see attach).
+      await nc.flush();
       const master = withLocalRetries(options.master, maxFailures);
       const javaOpts = `-Dlog4j2.configurationFile=file:${LOG4J}`;
       const settings: Record<string, string> = {
@@ -390,6 +392,10 @@ export class SparkApplication implements AsyncDisposable {
       nats = bus.nats;
       nc = await connectBus(bus.driverBus, `sps-${id}-app`);
       const ready = nc.subscribe(subjects.spark('ready'), { max: 1 });
+      // subscribe() only queues the SUB; the host may publish `ready` before it is written (a
+      // runner already loaded connects in milliseconds), and a `ready` nobody is subscribed to is
+      // lost for good. The flush's round trip means the server has the subscription.
+      await nc.flush();
       options.host({ appId: id, bus: bus.runnerBus, jobDir, protocol: PROTOCOL, module: RUNNER });
       const timeoutMs = options.readyTimeoutMs ?? 60_000;
       let timer: NodeJS.Timeout | undefined;

@@ -626,6 +626,8 @@ class Runner:
         self.datasets = {}
         self.malformed = 0
         self.closed = asyncio.Event()
+        # Set once `ready` went out: a service that ends before has failed to start.
+        self.ready = False
 
     def subject(self, op):
         return "sps.%s.spark.%s" % (self.app_id, op)
@@ -656,6 +658,7 @@ class Runner:
             ),
         )
         await self.nc.flush()
+        self.ready = True
         await self.closed.wait()
 
     def guard(self, op, handler):
@@ -1160,6 +1163,9 @@ async def serve_runner(spark, bus, app_id, job_dir, slot_wait_s, session_sources
     serving = asyncio.ensure_future(runner.serve())
     await asyncio.wait([serving, asyncio.ensure_future(lost.wait())], return_when=asyncio.FIRST_COMPLETED)
     failed = serving.exception() if serving.done() else None
+    if failed is None and not runner.ready:
+        # The bus went before `ready` did: the driver waiting for it learns why at once.
+        failed = SpsError("SPS_SPARK_START", "the runner's bus connection closed before the runner was ready")
     if failed is None:
         for state in list(runner.jobs.values()):
             spark.sparkContext.cancelJobGroup(state["group"])
