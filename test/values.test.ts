@@ -1,7 +1,7 @@
 /**
  * The values mapping (docs/protocol.md "Values") on every path of a real cluster: a reply to
  * `cluster.request` and `requestAll`, a peer's reply to `ctx.request`, a request's payload, a
- * `buildResult` record, a JSON-mode reply, and what a Python (nats-py + msgpack) client reads.
+ * collective's value, a `buildResult` record, a JSON-mode reply, and what a Python (nats-py + msgpack) client reads.
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -51,6 +51,11 @@ test.serial('a peer’s reply to ctx.request arrives in the worker as the same k
   const { got, types } = await cluster.request<{ got: unknown; types: unknown }>(1, 'peer');
   t.deepEqual(types, typesOf(expected()));
   t.deepEqual(got, expected());
+});
+
+test.serial('a collective’s value keeps the kinds inside it too (allGather)', async (t) => {
+  const all = await cluster.requestAll('gather');
+  for (const p of [0, 1]) t.deepEqual(all.get(p), { ok: true, value: typesOf(expected()) });
 });
 
 test.serial('a request’s payload reaches the handler as the same kinds', async (t) => {
@@ -123,7 +128,7 @@ test.serial('a Python client (nats-py + msgpack) reads each kind: typed arrays, 
   // The Set holds a Float32Array, which Python cannot hash: the hook gives a list.
   t.deepEqual(got.set, { raw: 'ExtType', code: 83, type: 'list', value: [1, 'two', [3]] });
   t.deepEqual(got.map, { raw: 'ExtType', code: 77, type: 'dict', value: { 1: 'one', k: ['x'] } });
-  t.deepEqual(got.nested, { raw: 'list', code: null, type: 'list', value: [{ f: [0.5] }] });
+  t.deepEqual(got.nested, { raw: 'list', code: null, type: 'list', value: [{ f: [0.5], none: null }] });
 });
 
 test.serial('a buildResult record keeps its kinds on the way to the driver', async (t) => {

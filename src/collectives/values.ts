@@ -1,5 +1,5 @@
 import { pack, unpack } from '../protocol/codec.js';
-import { ARRAY_KINDS as TYPED_ARRAYS } from '../protocol/wire-values.js';
+import { ARRAY_KINDS as TYPED_ARRAYS, toWireValue } from '../protocol/wire-values.js';
 
 /** Typed arrays a collective sends as raw bytes (little-endian, as every platform Node supports). */
 export type NumericArray =
@@ -36,7 +36,8 @@ export interface WireValue {
 
 /**
  * The bytes of a value: a typed array's own memory (no copy), a bigint as 8 bytes (msgpack would
- * turn it into a number on the other side), anything else packed as msgpack.
+ * turn it into a number on the other side), anything else by the values mapping (typed arrays
+ * inside it stay typed arrays).
  */
 export function toWire(value: unknown): WireValue {
   if (typeof value === 'bigint') {
@@ -48,7 +49,7 @@ export function toWire(value: unknown): WireValue {
     const a = value as NumericArray;
     return { bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength), kind };
   }
-  return { bytes: pack(value) };
+  return { bytes: pack(toWireValue(value, 'value', 'msgpack')) };
 }
 
 /** A typed array of `kind` over `bytes`, copied only when the bytes are not aligned for it. */

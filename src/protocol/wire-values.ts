@@ -6,7 +6,7 @@ import { SparkPartitionServerError } from '../errors.js';
  * for every path: the msgpack of the bus and the result channel, and JSON (JSON-mode requests, the
  * Spark runner's result frames). docs/protocol.md "Values" is its table. A value is walked once
  * before it is encoded, so what the encoders would each do their own way (msgpackr: a Float32Array
- * as bare bytes, a Map as an object, undefined as an extension Python cannot read; JSON: a Map as
+ * as bare bytes, a Map as an object, undefined as ext 0; JSON: a Map as
  * `{}`, a throw on a bigint) never reaches them, and what cannot travel fails naming where it is.
  */
 
@@ -51,12 +51,11 @@ class Ext {
   ) {}
 }
 
-// Ext is private, so this packer touches only the walk's values; Set and Map decode from their
-// data with the bus's own settings (`unpackNested`, given by codec.ts, which owns those settings).
-let unpackNested: (data: Uint8Array) => unknown = () => {
+const notLoaded = (): never => {
   throw new Error('wire-values: codec.ts not loaded');
 };
-let packNested: (value: unknown) => Uint8Array = unpackNested as never;
+let packNested: (value: unknown) => Uint8Array = notLoaded;
+let unpackNested: (data: Uint8Array) => unknown = notLoaded;
 
 /** Called once by codec.ts: the encoder and decoder Set and Map contents travel in. */
 export function useCodec(pack: (value: unknown) => Uint8Array, unpack: (data: Uint8Array) => unknown): void {
@@ -64,7 +63,9 @@ export function useCodec(pack: (value: unknown) => Uint8Array, unpack: (data: Ui
   unpackNested = unpack;
 }
 
-// The typing knows only `pack` returning bytes; msgpackr also passes an allocator to write into.
+// Ext is private, so this packer touches only the walk's values; Set and Map contents travel with
+// the bus's own settings (given by codec.ts, which owns them). The typing knows only `pack`
+// returning bytes; msgpackr also passes an allocator to write into.
 addExtension({
   Class: Ext,
   type: EXT.set, // msgpackr requires one; each value writes its own type below
@@ -96,7 +97,7 @@ function member(path: string, k: string): string {
 
 /**
  * Maps `value` for `mode` (docs/protocol.md "Values"): for msgpack, typed arrays, Sets and Maps
- * become extensions and bytes a Buffer (msgpack bin); for JSON, plain JSON data. Either way an
+ * become extensions and bytes a Buffer (msgpack bin); for JSON, plain JSON data, where an
  * undefined field is left out and undefined elsewhere is null.
  * @param root How the value is named in an error (`reply`, `result[12]`).
  * @throws EncodeError naming the path to a function, a symbol, a RegExp, an invalid Date, a bigint
@@ -119,7 +120,8 @@ export function toWireValue(value: unknown, root: string, mode: 'msgpack' | 'jso
       case 'bigint':
         return bigint(v, path);
       case 'undefined':
-        return null;
+        // msgpackr's ext 0 keeps it for Node (an option bag's `{ signal: undefined }` stays a key).
+        return json ? null : undefined;
       case 'function':
       case 'symbol':
         return fail(path, `a ${typeof v} cannot be sent`);
@@ -170,7 +172,7 @@ export function toWireValue(value: unknown, root: string, mode: 'msgpack' | 'jso
       if (typeof toJSON === 'function') return walk(toJSON.call(o), path);
       // Any other object, a class instance too, travels as its own enumerable fields (its methods stay behind).
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(o)) if (x !== undefined) out[k] = walk(x, member(path, k));
+      for (const [k, x] of Object.entries(o)) if (!json || x !== undefined) out[k] = walk(x, member(path, k));
       return out;
     } finally {
       open.delete(o);
