@@ -1,4 +1,5 @@
 import { pack, unpack } from '../protocol/codec.js';
+import { ARRAY_KINDS as TYPED_ARRAYS, toWireValue } from '../protocol/wire-values.js';
 
 /** Typed arrays a collective sends as raw bytes (little-endian, as every platform Node supports). */
 export type NumericArray =
@@ -16,20 +17,8 @@ export type NumericArray =
 
 type NumericArrayClass = { new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): NumericArray; readonly BYTES_PER_ELEMENT: number };
 
-/** The typed-array kinds by their wire name (`dt` of a `coll` message). */
-export const ARRAY_KINDS: Record<string, NumericArrayClass> = {
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-};
+/** The typed-array kinds by their wire name (`dt` of a `coll` message): the values mapping's list. */
+export const ARRAY_KINDS: Record<string, NumericArrayClass> = TYPED_ARRAYS;
 
 /** The wire name of a typed array's kind, or `undefined` when `value` is not one we send raw. */
 export function arrayKind(value: unknown): string | undefined {
@@ -47,7 +36,8 @@ export interface WireValue {
 
 /**
  * The bytes of a value: a typed array's own memory (no copy), a bigint as 8 bytes (msgpack would
- * turn it into a number on the other side), anything else packed as msgpack.
+ * turn it into a number on the other side), anything else by the values mapping (typed arrays
+ * inside it stay typed arrays).
  */
 export function toWire(value: unknown): WireValue {
   if (typeof value === 'bigint') {
@@ -59,7 +49,7 @@ export function toWire(value: unknown): WireValue {
     const a = value as NumericArray;
     return { bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength), kind };
   }
-  return { bytes: pack(value) };
+  return { bytes: pack(toWireValue(value, 'value', 'msgpack')) };
 }
 
 /** A typed array of `kind` over `bytes`, copied only when the bytes are not aligned for it. */

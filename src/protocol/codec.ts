@@ -3,6 +3,7 @@ import { MalformedMessageError } from '../errors.js';
 import { CHECKS } from './checks.generated.js';
 import type { MessageOf, MessageType } from './schema.js';
 import { PROTOCOL_VERSION } from './version.js';
+import { useCodec } from './wire-values.js';
 
 export { PROTOCOL_VERSION };
 
@@ -11,7 +12,13 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 // Records off: messages must decode to plain objects in any msgpack implementation (the Spark
 // runner is Python), and structures would make one process's encoding depend on another's state.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+// An int64 within ±2^53 decodes as a number (what the runner's ints are), beyond as a bigint, so
+// no digit is lost (docs/protocol.md "Values").
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' }); // 'auto' is in msgpackr, not its types
+useCodec(
+  (v) => packr.pack(v),
+  (d) => packr.unpack(d),
+);
 
 /** Every message on the bus is `{ v, t, ...fields }`. */
 export interface Envelope {

@@ -39,7 +39,7 @@ export function jsonReplyHeaders(): MsgHdrs {
   return h;
 }
 
-/** A JSON-mode reply; throws when the body has no JSON form (a BigInt, a circular object). */
+/** A JSON-mode reply; its body mapped by `toWireValue` first (wire-values.ts), so it has a JSON form. */
 export function encodeJsonReply(reply: { ok: true; body: unknown } | { ok: false; error: WireError }): string {
   return JSON.stringify(reply);
 }

@@ -1,5 +1,6 @@
 import type { Member, Registration } from './types.js';
 import { decode, encode } from './codec.js';
+import { toWireValue } from './wire-values.js';
 import type { MessageOf } from './schema.js';
 
 /** A partition's state change as sent by a worker (the partition is the subject's). */
@@ -117,7 +118,7 @@ function wireMember(m: Member): Member {
 
 /** Encodes an endpoint request (`req`) around its payload. */
 export function encodeRequest(body: unknown): Uint8Array {
-  return encode('req', { body });
+  return encode('req', { body: toWireValue(body, 'request', 'msgpack') });
 }
 
 /** Decodes an endpoint request and returns its payload. */

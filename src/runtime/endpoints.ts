@@ -8,6 +8,7 @@ import { microServices } from '../transport/services.js';
 import { decodeRequest, encodeReply } from '../protocol/messages.js';
 import { decodeJsonRequest, encodeJsonReply, jsonReplyHeaders, wantsJson } from '../protocol/json-mode.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { toWireValue } from '../protocol/wire-values.js';
 import type { Subjects } from '../protocol/subjects.js';
 import type { InFlight } from '../transport/in-flight.js';
 import type { RequestStats } from './request-stats.js';
@@ -97,6 +98,8 @@ class Replier {
   readonly json: boolean;
   constructor(
     private readonly msg: Msg | ServiceMsg,
+    /** The endpoint, as an encoding error names it. */
+    private readonly name: string,
     private readonly onError: (e: WireError) => void,
     /** Where the error of a one-way message goes (there is nobody to reply to). */
     private readonly oneWayFailed: (e: WireError) => void,
@@ -121,9 +124,10 @@ class Replier {
   }
 
   /**
-   * Encodes a handler's value; a value the mode cannot carry (a function, a symbol; in msgpack a
-   * BigInt beyond 64 bits or a circular object; in JSON any BigInt or circular object) becomes an
-   * `SPS_ENCODE` error reply instead of a throw, so a bad return value costs one request, not the partition.
+   * Encodes a handler's value by the one mapping of values (wire-values.ts); a value that cannot
+   * travel (a function, a symbol, a cycle, a bigint beyond 64 bits) becomes an `SPS_ENCODE` error
+   * reply naming the endpoint and where in the value, instead of a throw, so a bad return value
+   * costs one request, not the partition.
    */
   ok(body: unknown): void {
     if (!this.msg.reply) {
@@ -131,14 +135,13 @@ class Replier {
       this.onReplied?.(false);
       return;
     }
-    // The asker knows the partition and endpoint it asked (the driver's RequestError names them).
-    const refuse = (why: string): void => this.fail({ code: 'SPS_ENCODE', message: `reply cannot be encoded: ${why}` });
-    if (typeof body === 'function' || typeof body === 'symbol') return refuse(`a ${typeof body} has no ${this.json ? 'JSON' : 'msgpack'} form`);
     let data: Uint8Array | string;
     try {
-      data = this.json ? encodeJsonReply({ ok: true, body: body ?? null }) : encodeReply({ ok: true, body });
+      const value = toWireValue(body, 'reply', this.json ? 'json' : 'msgpack');
+      data = this.json ? encodeJsonReply({ ok: true, body: value }) : encodeReply({ ok: true, body: value });
     } catch (err) {
-      return refuse(err instanceof Error ? err.message : String(err));
+      const why = err instanceof Error ? err.message : String(err);
+      return this.fail({ code: 'SPS_ENCODE', message: `endpoint "${this.name}": reply cannot be encoded: ${why}` });
     }
     respond(this.msg, data, this.json ? jsonReplyHeaders() : undefined);
     this.onReplied?.(false);
@@ -190,7 +193,7 @@ export async function serveEndpoints(
 
   /** A replier for one message to `name`; a one-way message's failure goes to the host. */
   const replier = (msg: Msg | ServiceMsg, name: string, onError: (e: WireError) => void, onReplied?: (failed: boolean) => void): Replier =>
-    new Replier(msg, onError, (e) => hooks.onOneWayFailed(name, e), onReplied);
+    new Replier(msg, name, onError, (e) => hooks.onOneWayFailed(name, e), onReplied);
 
   /**
    * Answers one request to `name`, on either of its subjects, counting errors and async time in

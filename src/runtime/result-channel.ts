@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { once } from 'node:events';
 import type { RecordBatch } from 'apache-arrow';
+import { EncodeError } from '../protocol/wire-values.js';
 import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
 import type { PartitionResult } from '../api/partition-server.js';
@@ -65,7 +66,8 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
     try {
       frame = encode();
     } catch (err) {
-      throw writeError(cannot, err);
+      // A record that cannot travel fails as such (SPS_ENCODE, naming where in which record).
+      throw err instanceof EncodeError ? err : writeError(cannot, err);
     }
     if (!out.write(frame)) await Promise.race([once(out, 'drain'), failure]);
   };
@@ -83,11 +85,13 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
       return;
     }
     let batch: unknown[] = [];
-    const framed = (batch: unknown[]) => () => encodeFrame(batch, format);
+    let sent = 0;
+    const framed = (batch: unknown[]) => () => encodeFrame(batch, format, sent);
     for await (const record of records as AsyncIterable<unknown>) {
       batch.push(record);
       if (batch.length >= RESULT_BATCH) {
         await send(framed(batch), `a result record cannot be encoded as ${format}`);
+        sent += batch.length;
         batch = [];
       }
     }

@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { decode, pack, unpack } from '../protocol/codec.js';
 import type { FailureReport } from '../protocol/types.js';
 import { FRAMING } from '../protocol/framing.js';
+import { toWireValue } from '../protocol/wire-values.js';
 
 /**
  * Length-prefixed frames: a 4-byte big-endian length, then that many bytes. Used on a worker's
@@ -15,9 +16,14 @@ export type FrameFormat = 'msgpack' | 'json';
 /** Largest frame accepted; a bigger length means the stream is not a frame stream. */
 export const MAX_FRAME_BYTES = FRAMING.maxFrameBytes;
 
-/** Encodes one batch as a frame. */
-export function encodeFrame(batch: readonly unknown[], format: FrameFormat): Buffer {
-  return frameOf(format === 'json' ? Buffer.from(JSON.stringify(batch)) : pack(batch));
+/**
+ * Encodes one batch as a frame, each record mapped by the one mapping of values (wire-values.ts).
+ * @param first The index of the batch's first record in the stream, for an error's path (`record[12].fn`).
+ * @throws EncodeError naming the record and the path inside it that cannot travel.
+ */
+export function encodeFrame(batch: readonly unknown[], format: FrameFormat, first = 0): Buffer {
+  const values = batch.map((r, i) => toWireValue(r, `record[${first + i}]`, format));
+  return frameOf(format === 'json' ? Buffer.from(JSON.stringify(values)) : pack(values));
 }
 
 /** A frame holding `body` as it is. */
