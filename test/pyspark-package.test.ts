@@ -228,6 +228,7 @@ test('a Spark Connect client session (a real Connect server from sbin/start-conn
     session: string;
     count: number;
     error: { type: string; code: string; message: string } | null;
+    server_pids: number;
     server_left: number[];
   };
   t.regex(f.session, /^pyspark\.sql\.connect\./, 'the client session is a Connect one');
@@ -235,5 +236,6 @@ test('a Spark Connect client session (a real Connect server from sbin/start-conn
   t.is(f.error?.type, 'UnsupportedError');
   t.is(f.error?.code, 'SPS_UNSUPPORTED');
   t.regex(f.error!.message, /^a Spark Connect session \(SparkSession\.builder\.remote\) has no SparkContext/);
-  t.deepEqual(f.server_left, []);
+  t.true(f.server_pids >= 2, 'the server script and its JVM were found');
+  t.deepEqual(f.server_left, [], 'every process of the Connect server is gone');
 });

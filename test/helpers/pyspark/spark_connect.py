@@ -89,13 +89,28 @@ def start_connect_server(port, work):
             time.sleep(0.5)
 
 
+def running(pid):
+    """True while `pid` exists and is not a zombie (a killed child its parent has not reaped)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def stop_connect_server(proc):
-    for pid in [proc.pid] + descendants(proc.pid):
+    """Kills the server script and everything under it (spark-submit's JVM); returns their pids."""
+    pids = [proc.pid] + descendants(proc.pid)
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     proc.wait()
+    deadline = time.monotonic() + 60
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return pids
 
 
 found = {}
@@ -116,6 +131,7 @@ with tempfile.TemporaryDirectory(prefix="sps-connect-") as work:
             found["error"] = {"type": type(err).__name__, "code": err.code, "message": str(err)}
         spark.stop()
     finally:
-        stop_connect_server(server)
-    found["server_left"] = [pid for pid in [server.pid] if os.path.exists("/proc/%d" % pid)]
+        pids = stop_connect_server(server)
+    found["server_pids"] = len(pids)
+    found["server_left"] = [pid for pid in pids if running(pid)]
 emit(found)
