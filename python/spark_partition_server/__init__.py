@@ -3,6 +3,6 @@ own SparkSession: `Cluster(spark, df_or_rdd, "server.ts").start()`, then query t
 with `request`/`request_all`, `stop()`, and read the results with `get_result_rdd()`/`result()`."""
 
 from .cluster import Cluster
-from .errors import DependencyMissingError, InvalidOptionError, RequestError, SparkPartitionServerError
+from .errors import DependencyMissingError, InvalidOptionError, RequestError, SparkPartitionServerError, UnsupportedError
 
-__all__ = ["Cluster", "DependencyMissingError", "InvalidOptionError", "RequestError", "SparkPartitionServerError"]
+__all__ = ["Cluster", "DependencyMissingError", "InvalidOptionError", "RequestError", "SparkPartitionServerError", "UnsupportedError"]

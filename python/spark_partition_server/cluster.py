@@ -21,7 +21,7 @@ from types import ModuleType, TracebackType
 from typing import Any, Coroutine, TypeVar
 
 from .driver import Message, NodeDriver, log
-from .errors import InvalidOptionError, RequestError, SparkPartitionServerError, from_reply
+from .errors import InvalidOptionError, RequestError, SparkPartitionServerError, UnsupportedError, from_reply
 from .node import load_runner, node_executable, node_package
 from .progress import Progress
 
@@ -48,6 +48,12 @@ def _session_of(spark: Any, data: Any) -> Any:
     if isinstance(spark, SparkContext):
         return SparkSession(spark)
     raise InvalidOptionError("spark", "must be a SparkSession or SparkContext, got %s" % type(spark).__name__)
+
+
+def is_connect(session: Any) -> bool:
+    """True for a Spark Connect client session (SparkSession.builder.remote): it has no
+    SparkContext, and its DataFrames are plans the Connect server runs."""
+    return type(session).__module__.startswith("pyspark.sql.connect.")
 
 
 def _kind_of(data: Any) -> str:
@@ -89,6 +95,11 @@ class Cluster:
         self.kind = _kind_of(data)
         self.data = data
         self.session = _session_of(spark, data)
+        if is_connect(self.session):
+            raise UnsupportedError(
+                "a Spark Connect session (SparkSession.builder.remote) has no SparkContext, which the runner drives "
+                "(its jobs, their groups and task slots); use a classic SparkSession (SparkSession.builder.master)"
+            )
         self.sc = self.session.sparkContext
         if not isinstance(server, (str, os.PathLike)) or not os.path.isfile(server):
             raise InvalidOptionError("server", "server module %r does not exist (a path to a .ts or .js file)" % (server,))

@@ -28,6 +28,14 @@ class DependencyMissingError(SparkPartitionServerError):
         super().__init__("SPS_DEPENDENCY_MISSING", message)
 
 
+class UnsupportedError(SparkPartitionServerError):
+    """What was asked is not supported in this setting (e.g. a Spark Connect session); the message
+    names what and says what works instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("SPS_UNSUPPORTED", message)
+
+
 class RequestError(SparkPartitionServerError):
     """A request to one partition's endpoint failed; `partition` and `endpoint` say which."""
 
