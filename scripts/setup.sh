@@ -22,7 +22,7 @@ MSGPACK_VERSION=1.1.1
 # pyspark[connect]'s client dependencies (pyspark 4.3.0's "connect" extra, with pyarrow and numpy
 # above): a Cluster over a Spark Connect session (SparkSession.builder.remote) needs them; protobuf
 # is pinned too, as grpcio-status pulls it in unpinned.
-PANDAS_VERSION=3.1.1
+PANDAS_VERSION=2.3.3
 GRPCIO_VERSION=1.85.3
 GRPCIO_STATUS_VERSION=1.85.3
 GOOGLEAPIS_COMMON_PROTOS_VERSION=1.76.0

@@ -13,7 +13,10 @@ const PYTHON = `${ROOT}.venv/bin/python`;
 
 /** Starts the project's Python on `args` in its own process group, which is killed if the test ends first. */
 function spawnPython(t: ExecutionContext, args: string[], cwd = SCRIPTS): ChildProcessWithoutNullStreams {
-  const child = spawn(PYTHON, args, { cwd, env: { ...process.env, SPS_NODE_PACKAGE: ROOT }, stdio: 'pipe', detached: true });
+  // Spark's Python workers run the same Python as the program (it has pyarrow and pandas, so Spark
+  // runs Python UDFs through Arrow), as in a user's own environment.
+  const env = { ...process.env, SPS_NODE_PACKAGE: ROOT, PYSPARK_PYTHON: PYTHON };
+  const child = spawn(PYTHON, args, { cwd, env, stdio: 'pipe', detached: true });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
   });
