@@ -141,7 +141,7 @@ class Replier {
       data = this.json ? encodeJsonReply({ ok: true, body: value }) : encodeReply({ ok: true, body: value });
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      return this.fail({ code: 'SPS_ENCODE', message: `endpoint "${this.name}": reply cannot be encoded: ${why}` });
+      return this.fail({ code: 'SPS_ENCODE', message: `reply cannot be encoded: ${why}` });
     }
     respond(this.msg, data, this.json ? jsonReplyHeaders() : undefined);
     this.onReplied?.(false);

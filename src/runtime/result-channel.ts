@@ -1,7 +1,6 @@
 import { Socket } from 'node:net';
 import { once } from 'node:events';
 import type { RecordBatch } from 'apache-arrow';
-import { EncodeError } from '../protocol/wire-values.js';
 import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
 import type { PartitionResult } from '../api/partition-server.js';
@@ -66,8 +65,8 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
     try {
       frame = encode();
     } catch (err) {
-      // A record that cannot travel fails as such (SPS_ENCODE, naming where in which record).
-      throw err instanceof EncodeError ? err : writeError(cannot, err);
+      // SPS_RESULT_WRITE either way; an EncodeError's message names where in which record.
+      throw writeError(cannot, err);
     }
     if (!out.write(frame)) await Promise.race([once(out, 'drain'), failure]);
   };
