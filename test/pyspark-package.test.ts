@@ -85,6 +85,32 @@ test('a runner that cannot start in the given session (stopped) fails start() wi
   t.regex(f.message!, /^the Spark runner hosted by the Python process failed to start: SpsError: the SparkSession is stopped/);
 });
 
+interface Keyed {
+  owners: Record<string, { partition_of: number; answer: { partition: number; has: boolean } }>;
+  bad: { code: string; message: string; is_value_error: boolean };
+  placed: Record<string, [string | number, number][]>;
+}
+
+test('keys from PySpark: partition_by places a DataFrame (string and long keys) and an RDD of dicts where partition_of says; request_by_key reaches the owner', async (t) => {
+  const f = (await runScript(t, 'keyed.py')) as Record<string, Keyed> & { missing: { code: string; message: string } };
+  for (const [name, rows] of [
+    ['strings', 60],
+    ['longs', 60],
+    ['dicts', 30],
+  ] as const) {
+    const k = f[name]!;
+    for (const [key, o] of Object.entries(k.owners)) t.deepEqual(o.answer, { partition: o.partition_of, has: true }, `${name}: ${key}`);
+    t.like(k.bad, { code: 'SPS_BAD_KEY', is_value_error: true }, name);
+    t.regex(k.bad.message, /key 1\.5: a key must be a string or an integer/);
+    const placed = Object.entries(k.placed);
+    t.is(placed.length, 3, name);
+    t.is(placed.flatMap(([, r]) => r).length, rows, `${name}: every row served once`);
+    t.true(placed.filter(([, r]) => r.length > 0).length >= 2, `${name}: the keys spread over the partitions`);
+    for (const [p, r] of placed) for (const [key, owner] of r) t.is(owner, Number(p), `${name}: key ${key} is on partition ${p}`);
+  }
+  t.regex(f.missing.message, /partitionBy: the source has no column 'nope'/);
+});
+
 test('example 08: the seed demo from PySpark runs and prints the results', async (t) => {
   const child = spawnPython(t, [`${ROOT}examples/08-pyspark.py`], ROOT);
   let out = '';

@@ -21,8 +21,8 @@ from types import ModuleType, TracebackType
 from typing import Any, Coroutine, TypeVar
 
 from .driver import Message, NodeDriver, log
-from .errors import InvalidOptionError, RequestError, SparkPartitionServerError, UnsupportedError, from_reply
-from .node import load_runner, node_executable, node_package
+from .errors import BadKeyError, InvalidOptionError, RequestError, SparkPartitionServerError, UnsupportedError, from_reply
+from .node import RUNNER_ENTRY, load_runner, node_executable, node_package
 from .progress import Progress
 
 T = TypeVar("T")
@@ -352,6 +352,20 @@ class Cluster:
         self._check(partition, endpoint)
         t = timeout if timeout is not None else self._request_timeout_s
         return self._run(self._request(partition, endpoint, payload, t))
+
+    def partition_of(self, key: Any) -> int:
+        """The partition that owns `key` (a string or an integer), as option `partition_by` placed
+        the rows: the one key mapping of the library (docs/keys.md), from its Spark runner. Raises
+        BadKeyError (`SPS_BAD_KEY`) for any other key."""
+        runner = self._runner_module or load_runner(os.path.join(self.package, RUNNER_ENTRY))
+        try:
+            return int(runner.partition_of_key(key, self.partitions))
+        except ValueError as err:
+            raise BadKeyError("key %r: %s" % (key, err)) from None
+
+    def request_by_key(self, key: Any, endpoint: str, payload: Any = None, timeout: float | None = None) -> Any:
+        """Calls `endpoint` on the partition that owns `key` (see `partition_of`) and returns its reply."""
+        return self.request(self.partition_of(key), endpoint, payload, timeout)
 
     def request_all(self, endpoint: str, payload: Any = None, timeout: float | None = None) -> dict[int, Any]:
         """Calls `endpoint` on every partition at once: partition → reply, or the RequestError of a

@@ -36,6 +36,13 @@ class UnsupportedError(SparkPartitionServerError):
         super().__init__("SPS_UNSUPPORTED", message)
 
 
+class BadKeyError(SparkPartitionServerError, ValueError):
+    """A key that is neither a string nor an integer (`partition_of`, `request_by_key`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("SPS_BAD_KEY", message)
+
+
 class RequestError(SparkPartitionServerError):
     """A request to one partition's endpoint failed; `partition` and `endpoint` say which."""
 

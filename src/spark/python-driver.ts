@@ -30,6 +30,7 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** ClusterOptions a Python caller may give (in snake_case); the rest are the session's or the package's own. */
 const PYTHON_OPTIONS = [
   'partitions',
+  'partitionBy',
   'name',
   'barrier',
   'cacheResult',
