@@ -22,6 +22,7 @@ import type { ResultDataset } from '../spark/result-dataset.js';
 import { selectLauncher } from '../launch/select-launcher.js';
 import { prepareWorker } from '../launch/worker-command.js';
 import { partitionOfKey, type PartitionKey } from '../protocol/key-partition.js';
+import { httpFallbackNotice } from '../transport/http-choice.js';
 import { connectBus, requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
@@ -389,6 +390,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       }
       if (snap.value !== 'running') throw this.failureError(snap.context);
       this.setStatus('running');
+      // Said once per run here, not by every worker (they log it at debug): workers on this host's
+      // Node serve HTTP the same way, and one line per partition would bury the rest of the output.
+      const fallback = this.members.some((m) => m.port != null) ? httpFallbackNotice(o.http) : undefined;
+      if (fallback) o.logger.warn(`workers on this host: ${fallback}`);
     } catch (err) {
       const stoppedByUser = Boolean((err as Record<symbol, unknown>)[STOPPED_DURING_START]);
       if (!(stoppedByUser && run.supervisor)) {

@@ -55,7 +55,7 @@ export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unkno
 
   override createHttpServer(ctx: PartitionContext<Config>): HttpServer {
     const choice = (ctx as { [HTTP_CHOICE]?: HttpChoice })[HTTP_CHOICE];
-    const http = (this.options.httpServer ?? httpServerFactory(choice, (line) => ctx.logger.warn(line)))();
+    const http = (this.options.httpServer ?? httpServerFactory(choice, (line) => ctx.logger.debug(line)))();
     // The worker counts every route's requests for the dashboard.
     const stats = requestStatsOf(ctx);
     const mount = (method: 'get' | 'post' | 'put' | 'delete' | 'any') => (path: string, handler: HttpHandler) => {

@@ -23,20 +23,29 @@ export function checkHttpChoice(option: string, value: unknown): HttpChoice | un
   throw new InvalidOptionError(option, `must be ${HTTP_CHOICES.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(value)}`);
 }
 
-let warned = false;
+/**
+ * Why `auto` serves HTTP with `node:http` in this process (no uWebSockets.js binary loads), as
+ * the line that says so; undefined for other choices and where uWebSockets.js loads.
+ */
+export function httpFallbackNotice(choice: HttpChoice = 'auto'): string | undefined {
+  const why = choice === 'auto' ? uwsUnavailable() : undefined;
+  return why === undefined ? undefined : `HTTP served by node:http (slower than uWebSockets.js): ${why}`;
+}
+
+let said = false;
 
 /**
  * The factory for `choice`. For `auto` where no uWebSockets.js binary loads, the `node:http`
- * server, and `warn` (when given) is called with why, once per process (each partition's worker is one).
+ * server, and `say` (when given) is called with why, once per process (each partition's worker is one).
  */
-export function httpServerFactory(choice: HttpChoice = 'auto', warn?: (message: string) => void): HttpServerFactory {
+export function httpServerFactory(choice: HttpChoice = 'auto', say?: (message: string) => void): HttpServerFactory {
   if (choice === 'uws') return createUwsServer;
   if (choice === 'node') return createNodeHttpServer;
-  const why = uwsUnavailable();
-  if (why === undefined) return createUwsServer;
-  if (warn && !warned) {
-    warned = true;
-    warn(`HTTP served by node:http (slower than uWebSockets.js): ${why}`);
+  const notice = httpFallbackNotice(choice);
+  if (notice === undefined) return createUwsServer;
+  if (say && !said) {
+    said = true;
+    say(notice);
   }
   return createNodeHttpServer;
 }
