@@ -11,6 +11,7 @@ import { DemoCluster } from '../examples/demo-cluster.js';
 import { canMakeNamespaces, createHosts, leftovers, startStandaloneAcross, type Hosts, type StandaloneAcross } from './helpers/netns.js';
 import { SMALL_SPARK_CONF, alive, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
+import { runScript } from './helpers/python-script.js';
 
 const probe = await canMakeNamespaces();
 let hosts: Hosts | undefined;
@@ -138,5 +139,31 @@ if (!probe.ok) {
     }
     await cluster.stop();
     t.deepEqual((await app!.status()).activeJobs, []);
+  });
+
+  // Last: the TypeScript application holds the cluster's cores, so it closes first and the Python
+  // program's own application gets the executors on the other hosts.
+  test.serial("the seed's demo from PySpark with its partitions on other hosts: the Python process queries each host", async (t) => {
+    t.timeout(300_000);
+    await app?.close();
+    app = undefined;
+    const driver = hosts!.driverAddress;
+    const f = (await runScript(t, 'seed_demo.py', {
+      SPS_TEST_MASTER: standalone!.masterUrl,
+      SPS_TEST_DRIVER_HOST: driver,
+      SPARK_LOCAL_IP: driver,
+    })) as { hosts: Record<string, [string, boolean]>; all: unknown; http0: number[]; results: unknown };
+    const addresses = hosts!.hosts.map((h) => h.address);
+    for (const [p, [host, http]] of Object.entries(f.hosts)) {
+      t.true(addresses.includes(host), `partition ${p} serves at ${host}, a worker host (${addresses.join(', ')})`);
+      t.true(http, `partition ${p} has an HTTP port`);
+    }
+    const half = (from: number) => Array.from({ length: 500 }, (_, i) => from + i);
+    t.deepEqual(f.all, { 0: half(0), 1: half(500) });
+    t.deepEqual(f.http0, half(0));
+    t.deepEqual(f.results, {
+      0: [{ partition: 0, count: 500, sum: 124750 }],
+      1: [{ partition: 1, count: 500, sum: 374750 }],
+    });
   });
 }

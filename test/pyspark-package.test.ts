@@ -3,42 +3,9 @@
  * one script of test/helpers/pyspark with the project's .venv, in its own local-mode session, and
  * checks the findings it prints. The script's process group is killed when a test ends early.
  */
-import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import test from 'ava';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCRIPTS = fileURLToPath(new URL('./helpers/pyspark/', import.meta.url));
-const PYTHON = `${ROOT}.venv/bin/python`;
-
-/** Starts the project's Python on `args` in its own process group, which is killed if the test ends first. */
-function spawnPython(t: ExecutionContext, args: string[], cwd = SCRIPTS): ChildProcessWithoutNullStreams {
-  // Spark's Python workers run the same Python as the program (it has pyarrow and pandas, so Spark
-  // runs Python UDFs through Arrow), as in a user's own environment.
-  const env = { ...process.env, SPS_NODE_PACKAGE: ROOT, PYSPARK_PYTHON: PYTHON };
-  const child = spawn(PYTHON, args, { cwd, env, stdio: 'pipe', detached: true });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
-  });
-  return child;
-}
-
-/** Runs a script to its end and returns its findings (the `SPS-FINDINGS` line of its stdout). */
-function runScript(t: ExecutionContext, script: string): Promise<Record<string, unknown>> {
-  const child = spawnPython(t, [script]);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('SPS-FINDINGS '));
-      if (code !== 0 || !line) reject(new Error(`${script} exited with ${code}:\n${err}`));
-      else resolve(JSON.parse(line.slice('SPS-FINDINGS '.length)) as Record<string, unknown>);
-    });
-  });
-}
+import { ROOT, runScript, spawnPython } from './helpers/python-script.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
@@ -249,10 +216,15 @@ test('example 09: the notebook runs in a real Jupyter kernel (nbclient); start()
     [['display_data', 'spark-partition-server: partitions serving 2/2']],
     "start()'s one output is its progress line, updated in place",
   );
-  const counts = cells.find((c) => c.source.includes('request_all'))!;
-  t.is(counts.outputs[0]!.data!['text/plain'], '{0: 500, 1: 500}');
-  const results = cells.find((c) => c.source.includes('c.stop()'))!;
-  t.regex(results.outputs[0]!.data!['text/plain']!, /\{'partition': 0, 'count': 500, 'sum': 124750\},\s+\{'partition': 1, 'count': 500, 'sum': 374750\}/);
+  // A cell's value is its execute_result; anything the cell also printed is shown if it is missing.
+  const valueOf = (marker: string): string => {
+    const cell = cells.find((c) => c.source.includes(marker))!;
+    const value = cell.outputs.find((o) => o.output_type === 'execute_result')?.data?.['text/plain'];
+    t.truthy(value, `${marker}: ${JSON.stringify(cell.outputs)}`);
+    return value ?? '';
+  };
+  t.is(valueOf('request_all'), '{0: 500, 1: 500}');
+  t.regex(valueOf('c.stop()'), /\{'partition': 0, 'count': 500, 'sum': 124750\},\s+\{'partition': 1, 'count': 500, 'sum': 374750\}/);
   t.false(kernel !== undefined && alive(kernel), 'the kernel ended with the notebook');
 });
 

@@ -7,6 +7,7 @@ import { Cluster, type SparkApplication } from '../src/index.js';
 import { alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { ancestorMatching } from './helpers/harness.js';
+import { runScript } from './helpers/python-script.js';
 
 let standalone: Standalone | undefined;
 let app: SparkApplication | undefined;
@@ -89,4 +90,23 @@ test.serial('an executor JVM killed: its partitions are retried on another execu
   t.is([...cluster.result().values()].flat().length, 8);
   for (const m of before) t.false(alive(m.pid), `worker ${m.pid} of partition ${m.partition} still running`);
   t.deepEqual((await app!.status()).activeJobs, []);
+});
+
+// Last: the TypeScript application holds every core of the standalone cluster, so it closes first
+// and the Python program's own application gets the executors.
+test.serial("the seed's demo from PySpark on the standalone cluster: the Python package's own session, its executors run the servers", async (t) => {
+  t.timeout(240_000);
+  await app?.close();
+  app = undefined;
+  const f = await runScript(t, 'seed_demo.py', { SPS_TEST_MASTER: standalone!.masterUrl, SPARK_LOCAL_IP: '127.0.0.1' });
+  const half = (from: number) => Array.from({ length: 500 }, (_, i) => from + i);
+  t.deepEqual(f.all, { 0: half(0), 1: half(500) });
+  t.deepEqual(f.http0, half(0));
+  const results = [
+    { partition: 0, count: 500, sum: 124750 },
+    { partition: 1, count: 500, sum: 374750 },
+  ];
+  t.deepEqual(f.results, { 0: [results[0]], 1: [results[1]] });
+  t.deepEqual(f.result_df, results);
+  t.deepEqual(f.again_results, { 0: [results[0]], 1: [results[1]] });
 });

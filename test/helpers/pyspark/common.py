@@ -12,7 +12,11 @@ DEMO_SERVER = os.path.join(ROOT, "examples", "demo-server.ts")
 
 
 def session(master="local[2]"):
+    """A session on `master`, or on $SPS_TEST_MASTER when the test gives one (a standalone cluster);
+    with $SPS_TEST_DRIVER_HOST, the address executors on other hosts reach the driver at."""
     from pyspark.sql import SparkSession
+
+    master = os.environ.get("SPS_TEST_MASTER", master)
 
     spark = (
         SparkSession.builder.master(master)
@@ -20,8 +24,11 @@ def session(master="local[2]"):
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
     )
+    driver = os.environ.get("SPS_TEST_DRIVER_HOST")
+    if driver:
+        spark = spark.config("spark.driver.host", driver).config("spark.driver.bindAddress", driver)
+    spark = spark.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

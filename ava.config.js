@@ -1,0 +1,31 @@
+/**
+ * The test runner's settings. Files run three at a time; the slow ones (Spark applications, hosts
+ * in network namespaces, the packed package) are spread through the run instead of meeting at its
+ * end, where alphabetical order put them: each waits mostly on JVMs and processes while quick
+ * files fill the other slots.
+ */
+const PLACE = {
+  'multi-host': '0',
+  'spark-local': '1',
+  'pyspark-package': 'c',
+  'spark-standalone': 'f',
+  package: 'h',
+  'spark-arrow': 'k',
+  'spark-keyed': 'm',
+};
+
+/** The key a test file sorts by: its place above, else its name. */
+function key(file) {
+  const name = /([^/]+)\.test\.ts$/.exec(file)?.[1] ?? file;
+  return PLACE[name] !== undefined ? `${PLACE[name]}~${name}` : name;
+}
+
+export default {
+  files: ['test/**/*.test.ts'],
+  extensions: { ts: 'module' },
+  nodeArguments: ['--import=tsx'],
+  workerThreads: false,
+  timeout: '3m',
+  concurrency: 3,
+  sortTestFiles: (a, b) => key(a).localeCompare(key(b)),
+};
