@@ -40,7 +40,7 @@ function runSmoke(out: string): Promise<{ code: number | null; stderr: string }>
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-20_000)));
     // Bounded: a hung run is killed (the suite's own timeout is longer).
-    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stderr });
@@ -49,7 +49,7 @@ function runSmoke(out: string): Promise<{ code: number | null; stderr: string }>
 }
 
 test('npm run bench -- --smoke runs every section to its first figure and writes well-formed JSON, markdown and an SVG chart', async (t) => {
-  t.timeout(180_000);
+  t.timeout(300_000);
   const out = await mkdtemp(join(tmpdir(), 'sps-bench-test-'));
   try {
     const { code, stderr } = await runSmoke(out);

@@ -75,6 +75,9 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
   const config: Record<string, unknown> = { listen: `${host.includes(':') ? `[${host}]` : host}:${o.port ?? -1}` };
   if (o.users) {
     config.authorization = {
+      // Seconds a client has to log in (nats-server's default is 2): on a loaded machine a worker or
+      // the CLI starting beside Spark JVMs missed it ("Authentication Timeout"). The same as TLS's.
+      timeout: 5,
       users: o.users.map((u) => ({ nkey: u.publicKey, permissions: u.permissions })),
     };
   }

@@ -20,7 +20,7 @@ class DemoCluster(Cluster):
 spark = session()
 sc = spark.sparkContext
 rdd = sc.parallelize(range(1000), 2)
-c = DemoCluster(sc, rdd, DEMO_SERVER, cache_result=True, start_timeout_ms=120000)
+c = DemoCluster(sc, rdd, DEMO_SERVER, cache_result=True, start_timeout_ms=120000, register_timeout_ms=120000)
 c.start()
 found = {
     "hosts": {p: [h, isinstance(port, int)] for p, (h, port) in c.get_hosts().items()},
