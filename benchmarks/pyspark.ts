@@ -12,6 +12,7 @@ import { BENCH_SERVER, benchOptions, withCluster } from './lib/cluster.js';
 import { runToEnd } from './lib/proc.js';
 import { ROOT, sparkEnv, sparkUnavailable, VENV_PYTHON } from './lib/spark.js';
 import { BENCH_SPARK_CONF, withSparkApp } from './lib/spark-app.js';
+import { summarize } from './lib/stats.js';
 import { measure } from './lib/timing.js';
 import { reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
 
@@ -81,7 +82,8 @@ export default async function pyspark(ctx: BenchContext): Promise<SectionResult>
   try {
     ctx.log(`  PySpark: the Python package on its own session (local[4]), ${reps} starts …`);
     const script = fileURLToPath(new URL('./spark/pyspark_bench.py', import.meta.url));
-    const args = [script, fileURLToPath(BENCH_SERVER), rows, PARTITIONS, reps, requests, JSON.stringify(BENCH_SPARK_CONF)].map(String);
+    // The same SQL text as the TypeScript side: one definition of the data.
+    const args = [script, fileURLToPath(BENCH_SERVER), sql(rows), rows, PARTITIONS, reps, requests, JSON.stringify(BENCH_SPARK_CONF)].map(String);
     const r = await runToEnd(VENV_PYTHON, args, 600_000, { ...sparkEnv(), SPS_NODE_PACKAGE: ROOT });
     const line = r.stdout.split('\n').find((l) => l.startsWith('SPS-BENCH '));
     if (r.code !== 0 || !line) throw new Error(`pyspark_bench.py exited with ${r.code}: ${r.stderr.slice(-2000)}`);
@@ -101,7 +103,7 @@ export default async function pyspark(ctx: BenchContext): Promise<SectionResult>
     'Cluster on a SparkApplication (spark-submit of the runner, started once); workers run the .ts server with tsx',
   );
   side('PySpark, user DataFrame', py, "Cluster on the user's session; the Node driver compiles the .ts server once, workers run it compiled");
-  const med = (xs: number[]) => measure('', '', xs).median;
+  const med = (xs: number[]) => summarize(xs).median;
   const both = py && ts.startMs.length > 0;
   s.targets.push(
     {

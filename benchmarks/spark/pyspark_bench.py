@@ -1,6 +1,6 @@
 """The PySpark side of the pyspark benchmark: the Python package's Cluster on a DataFrame of the
 user's own session (local[4]), timed as a user would see it. Arguments: the bench server module,
-rows, partitions, timed starts, timed requests, the Spark conf (JSON). Prints one line
+the SQL of the data, its rows, partitions, timed starts, timed requests, the Spark conf (JSON). Prints one line
 `SPS-BENCH {json}`: start ms per run, load rate per partition (rows/s, measured inside the
 server), request round trips (ms)."""
 
@@ -13,13 +13,13 @@ from spark_partition_server import Cluster
 
 
 def main():
-    server, rows, parts, reps, requests = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    server, sql = sys.argv[1], sys.argv[2]
+    rows, parts, reps, requests = (int(a) for a in sys.argv[3:7])
     builder = SparkSession.builder.master("local[4]").appName("sps-bench-pyspark").config("spark.ui.enabled", "false")
-    for k, v in json.loads(sys.argv[6]).items():
+    for k, v in json.loads(sys.argv[7]).items():
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    sql = "SELECT id, CAST((id * 7919) %% 1000 AS INT) AS v FROM range(0, %d, 1, %d)" % (rows, parts)
     df = spark.sql(sql)
     out = {"startMs": [], "loadRowsPerS": [], "requestMs": []}
     # Run 0 warms up (the server module's compilation, the JIT, Spark's first job) and is not timed.
