@@ -2,7 +2,8 @@
  * The run as an attacker holding one partition's secrets sees it (as if that partition's executor
  * were compromised), or a process the partition's own code spawns: each partition attempt has its
  * own control token and registration proof, the dashboard a token no worker holds, and no secret
- * is in any worker's environment. Real nats-server, real worker processes, real Spark (local).
+ * is in any worker's environment, and on Spark a task carries its own partition's secrets only.
+ * Real nats-server, real worker processes, real Spark (local).
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { waitUntil } from './helpers/harness.js';
 import { startApp, testLog } from './helpers/spark-harness.js';
 import { PureRun } from './helpers/pure-machine.js';
+import { runScript } from './helpers/python-script.js';
 import { supervisorMachine } from '../src/actors/supervisor.js';
 
 const PROBE_SERVER = new URL('./fixtures/secret-probe-server.ts', import.meta.url);
@@ -198,4 +200,16 @@ test.serial("on Spark, a task's Node worker gets its secrets on a pipe: none in 
   t.is(res.status, 202);
   await cluster.stop();
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
+});
+
+test("on Spark, a task carries its own partition's secrets only: none in the task function every executor of the stage receives", async (t) => {
+  t.timeout(300_000);
+  const f = (await runScript(t, 'task_secrets.py')) as { function: number[]; tasks: number[][]; read: [number, number[], number[]][] };
+  t.deepEqual(f.function, [], 'partitions whose secrets the shipped task function holds');
+  t.deepEqual(f.tasks, [[0], [1], [2]], "partitions whose secrets each partition's own task holds");
+  t.deepEqual(f.read, [
+    [0, [0], [0, 1, 2, 3]],
+    [1, [1], [4, 5, 6, 7]],
+    [2, [2], [8, 9, 10, 11]],
+  ]);
 });

@@ -5,8 +5,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
  * driver holds. A launcher hands each attempt it starts exactly two values: the token its
  * `POST /control/shutdown` accepts, and the proof its registration carries. Neither opens another
  * partition, another attempt, or the dashboard (whose token is the driver's own, derived from
- * nothing). The derivation (HMAC-SHA256, hex) is mirrored by the Spark runner, which gets one
- * partition key per partition in the task closure and derives the attempt's two values when Spark
+ * nothing). The derivation (HMAC-SHA256, hex) is mirrored by the Spark runner, whose task for a partition
+ * gets that partition's key (and no other) and derives the attempt's two values when Spark
  * starts the attempt.
  */
 

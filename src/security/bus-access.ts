@@ -3,7 +3,7 @@ import { fieldsOf, type UnionKeys } from '../option-fields.js';
 
 /**
  * How a process reaches and logs in to the NATS bus. One value carries everything, so launchers
- * hand it to workers in one secret channel (a pipe the worker reads once, or Spark's task closure) and
+ * hand it to workers in one secret channel (a pipe the worker reads once, or its own Spark task's input) and
  * never put any of it in argv, a log line, an error message or a message body.
  */
 

@@ -175,7 +175,7 @@ export class SparkLauncher implements Launcher {
           argv: shipped.argv,
           env: shipped.env,
           program: shipped.program,
-          // Reach the executors inside the task closure, through Spark's own task channel.
+          // Each reaches its own partition's task only, through Spark's own task channel.
           secrets,
           source,
           barrier: o.barrier,

@@ -17,8 +17,9 @@ worker command, its environment and the run's secrets travel there, never on the
 own credentials arrive in the environment variable SPS_RUNNER_BUS, never in argv.
 
 Executors never speak NATS: the task function (standard library only) spawns the Node worker and
-hands it its partition's bus access and its attempt's secrets (derived from the partition key
-shipped inside the task closure, over Spark's own task channel) on a pipe it reads once, pipes the
+hands it its partition's bus access and its attempt's secrets (derived from the partition key,
+which reaches the task as the first element of its own partition and never in the task function
+that every executor of the stage receives; see with_partition_secrets) on a pipe it reads once, pipes the
 rows in (an Arrow IPC stream for DataFrame sources, JSON frames otherwise) and reads result frames
 back; results return through Spark. The framing constants come from the protocol schema's
 `framing` section, which the TypeScript side frames with too.
@@ -49,6 +50,11 @@ DEFAULT_HANG_TIMEOUT_MS = 10000
 STARTUP_GRACE_MS = 30000
 # Marks an argv or environment value as a path inside the job's shipped program (ship-program.ts).
 PROGRAM_PREFIX = "sps-program:"
+# Tags the first element a task reads: its partition's secrets (see with_partition_secrets).
+SECRET_TAG = "sps-partition-secret"
+# The JVM helper built beside this file (src/spark/runner/PartitionSecrets.java) and its class.
+HELPER_JAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sps-runner.jar")
+HELPER_CLASS = "sps.runner.PartitionSecrets"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,6 +132,42 @@ def _attempt_secrets(partition_key, attempt):
         return hmac.new(key, ("%s:%d" % (purpose, attempt)).encode(), hashlib.sha256).hexdigest()
 
     return {"controlToken": derive("control"), "proof": derive("register")}
+
+
+def _own_secret(index, rows):
+    """The partition's secrets: the first element of its input, checked to be its own."""
+    first = next(rows, None)
+    if not (isinstance(first, tuple) and len(first) == 2 and first[0] == SECRET_TAG):
+        raise RuntimeError("partition %d: the task's input does not begin with its partition's secrets" % index)
+    secret = json.loads(first[1])
+    if secret.get("partition") != index:
+        raise RuntimeError("partition %d: the task received partition %r's secrets" % (index, secret.get("partition")))
+    return secret
+
+
+def _secret_first(inner):
+    """A deserializer reading a task's input as with_partition_secrets made it: one frame of the
+    partition's secrets (yielded tagged), then the rows as `inner` reads them."""
+    from pyspark.serializers import Serializer, read_int
+
+    class SecretFirst(Serializer):
+        def __init__(self, rows):
+            self.rows = rows
+
+        def load_stream(self, stream):
+            length = read_int(stream)
+            if length < 0:
+                raise RuntimeError("the task's input has no partition secrets (frame %d)" % length)
+            yield (SECRET_TAG, stream.read(length))
+            yield from self.rows.load_stream(stream)
+
+        def dump_stream(self, iterator, stream):
+            raise NotImplementedError("a task's input is only read")
+
+        def __repr__(self):
+            return "SecretFirst(%r)" % (self.rows,)
+
+    return SecretFirst(inner)
 
 
 def _hand_secrets(fd, payload):
@@ -305,9 +347,10 @@ def make_task(spec):
         # Liveness: the worker ticks on this pipe; a silent worker is killed as hung.
         tick_read_fd, tick_write_fd = os.pipe()
         hang_timeout_ms = int(spec.get("hangTimeoutMs") or DEFAULT_HANG_TIMEOUT_MS)
-        # Secrets go on a pipe the worker reads once, never in its environment: an environment stays
-        # readable in /proc/<pid>/environ and is inherited by whatever the worker spawns.
-        secret = spec["secrets"][str(index)]
+        # The partition's own secrets come first in its input (with_partition_secrets); they go on a
+        # pipe the worker reads once, never in its environment: an environment stays readable in
+        # /proc/<pid>/environ and is inherited by whatever the worker spawns.
+        secret = _own_secret(index, rows)
         payload = json.dumps({"bus": secret["bus"], **_attempt_secrets(secret["partitionKey"], attempt)}).encode()
         secret_read_fd, secret_write_fd = os.pipe()
         # The executor's environment may carry the runner's own secrets (local mode shares the
@@ -590,6 +633,51 @@ def json_source(spark, df):
     return {"rdd": RDD(strings.toJavaRDD(), sc, UTF8Deserializer())}
 
 
+def with_partition_secrets(sc, rdd, secrets, partitions):
+    """`rdd` with each partition's secrets as the first element of that partition, read by the task
+    serving it (_own_secret). The secrets are a parallelized collection of one element per
+    partition, zipped in the JVM (PartitionSecrets.java): a partition's element travels with its
+    own task only, whereas the task function goes to every executor running any task of the stage
+    — so a compromised executor holds the secrets of the partitions it runs, and no others."""
+    from pyspark.rdd import RDD
+
+    helper = _helper_class(sc)
+    jvm, gateway = sc._jvm, sc._gateway
+    items = jvm.java.util.ArrayList()
+    for p in range(partitions):
+        own = secrets[str(p)]
+        items.add(bytearray(json.dumps({"partition": p, "bus": own["bus"], "partitionKey": own["partitionKey"]}).encode()))
+    # One element per slice: slice p of n elements in n slices is element p.
+    jsecrets = sc._jsc.parallelize(items, partitions)
+    args = gateway.new_array(jvm.java.lang.Object, 2)
+    args[0], args[1] = rdd._jrdd, jsecrets
+    method = next(m for m in helper.getMethods() if m.getName() == "secretFirst")
+    return RDD(method.invoke(None, args), sc, _secret_first(rdd._jrdd_deserializer))
+
+
+_HELPER = {}
+
+
+def _helper_class(sc):
+    """The helper class, loaded once per SparkContext from the jar beside this file; the jar is
+    also added to the context, so executors load it for the tasks."""
+    key = sc.applicationId
+    if key in _HELPER:
+        return _HELPER[key]
+    if not os.path.exists(HELPER_JAR):
+        raise SpsError(
+            "SPS_SPARK_JOB",
+            "%s is missing: the library was built without javac or a Spark (npm run build, after scripts/setup.sh, builds it)" % HELPER_JAR,
+        )
+    jvm, gateway = sc._jvm, sc._gateway
+    urls = gateway.new_array(jvm.java.net.URL, 1)
+    urls[0] = jvm.java.io.File(HELPER_JAR).toURI().toURL()
+    loader = jvm.java.net.URLClassLoader(urls, sc._jsc.getClass().getClassLoader())
+    sc._jsc.addJar(HELPER_JAR)
+    _HELPER[key] = loader.loadClass(HELPER_CLASS)
+    return _HELPER[key]
+
+
 def local_slots(master):
     """Task slots of a local master, or None for a cluster master."""
     m = re.match(r"^local(?:\[(\*|\d+)(?:\s*,\s*\d+)?\])?$", master.strip())
@@ -735,14 +823,14 @@ class Runner:
     def build_job(self, job):
         n = job["partitions"]
         source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"), self.session_sources, job.get("partitionBy"))
-        rows = source["rdd"]
+        # Each task gets its own partition's secrets, and no task function carries any.
+        rows = with_partition_secrets(self.sc, source["rdd"], job["secrets"], n)
         task = make_task(
             {
                 "clusterId": job["clusterId"],
                 "argv": job["argv"],
                 "env": job["env"],
                 "program": job.get("program"),
-                "secrets": job["secrets"],
                 "barrier": bool(job.get("barrier")),
                 "encoded": source["encoded"],
                 "rowFormat": source["rowFormat"],
