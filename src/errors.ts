@@ -250,7 +250,14 @@ export class CollectiveTimeoutError extends SparkPartitionServerError {
  * no partition server, an invalid option or endpoint name). A partition whose worker fails with one
  * fails at once. Any other error, also a user's own, is retried unless it has `retryable: false`.
  */
-export const NOT_RETRYABLE: ReadonlySet<string> = new Set(['SPS_UWS_LOAD', 'SPS_SERVER_MODULE', 'SPS_INVALID_OPTION', 'SPS_BAD_ENDPOINT', 'SPS_BAD_KEY']);
+export const NOT_RETRYABLE: ReadonlySet<string> = new Set([
+  'SPS_UWS_LOAD',
+  'SPS_SERVER_MODULE',
+  'SPS_INVALID_OPTION',
+  'SPS_BAD_ENDPOINT',
+  'SPS_BAD_KEY',
+  'SPS_NO_UPDATE_HANDLER',
+]);
 
 /**
  * A partition worker's own error, rebuilt on the driver from its report: the `code` the worker's

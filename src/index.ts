@@ -25,6 +25,8 @@ export { SparkLauncher } from './spark/spark-launcher.js';
 export { KeyError, partitionOfKey } from './protocol/key-partition.js';
 export type { PartitionKey } from './protocol/key-partition.js';
 export type { PartitionBy } from './launch/key-placement.js';
+export type { Update, UpdatesStatus } from './worker/updates-consumer.js';
+export type { DeadLetter } from './driver/updates-stream.js';
 export { ResultDataset } from './spark/result-dataset.js';
 export type { SaveOptions } from './spark/result-dataset.js';
 export type { SparkSource, ReaderOptions } from './spark/spark-source.js';

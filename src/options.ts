@@ -13,6 +13,7 @@ import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
 import { DEFAULT_HEARTBEAT_MS } from './runtime/worker-env.js';
 import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from './option-fields.js';
 import type { PartitionBy } from './launch/key-placement.js';
+import { checkUpdatesSubject } from './protocol/updates.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */
 export type ServerRef =
@@ -212,6 +213,14 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * then names the partition holding a key's rows, and `requestByKey` reaches it.
    */
   partitionBy?: PartitionBy<Row>;
+  /**
+   * Live updates (docs/updates.md): a subject with one `*` for the key, e.g. `"orders.*"`. The run
+   * keeps a JetStream stream of it (on the private bus, which then runs JetStream); an update
+   * published on `orders.<key>` reaches the server of the partition owning `<key>` (`onUpdate`),
+   * in order, and a retried attempt replays its partition's updates since the run started.
+   * `cluster.credentials('publisher')` may publish them and nothing else.
+   */
+  updates?: string;
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
@@ -344,6 +353,8 @@ export interface ResolvedOptions<Row, Config> {
   http: HttpChoice;
   /** Option `partitionBy` as resolved; see {@link ClusterOptions}. */
   partitionBy: PartitionBy<Row> | undefined;
+  /** Option `updates` as resolved; see {@link ClusterOptions}. */
+  updates: string | undefined;
 }
 
 /** The names of {@link ClusterOptions}. */
@@ -391,6 +402,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
   collectiveTransport: true,
   http: true,
   partitionBy: true,
+  updates: true,
 });
 
 /** Every field that appears in one of the kinds of `natsAuth`. */
@@ -518,6 +530,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     collectiveTransport: o.collectiveTransport ?? 'auto',
     http: checkHttpChoice('http', o.http) ?? 'auto',
     partitionBy: o.partitionBy,
+    updates: o.updates === undefined ? undefined : checkUpdates(o.updates, o.natsUrl),
   };
 }
 
@@ -620,4 +633,10 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
     if (o.data !== undefined) throw new InvalidOptionError('source', 'give either data or source, not both');
     validateSparkSource(o.source);
   }
+}
+
+function checkUpdates(subject: unknown, natsUrl: string | undefined): string {
+  // The stream, its permissions and its store belong to the run's private server.
+  if (natsUrl !== undefined) throw new InvalidOptionError('updates', 'needs the private nats-server the cluster runs itself; it cannot be used with natsUrl');
+  return checkUpdatesSubject(subject);
 }

@@ -24,7 +24,7 @@ const DRIVER = [
   /^dist\/src\/options\.js$/,
 ];
 /** Packages a worker loads only on first use (Arrow rows or results, request stats, WebSockets on node:http), or never. */
-const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws'];
+const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws', '@nats-io/jetstream'];
 
 /** Each module statically reachable from `entry` (relative to the root), with how it was first reached. */
 async function staticGraph(entry: string): Promise<Map<string, string | undefined>> {

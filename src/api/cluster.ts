@@ -31,6 +31,8 @@ import { RunKey } from '../security/attempt-secrets.js';
 import { abandonable, callOptions, type CallOptions } from './call-options.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
+import { createUpdatesStream, readDeadLetters, type DeadLetter } from '../driver/updates-stream.js';
+import type { UpdatesPlan } from '../protocol/updates.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
 import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
@@ -102,6 +104,8 @@ interface Run {
   /** Stops feeding the monitor with the cluster's events. */
   unmonitor: () => void;
   dashboards: Set<Dashboard>;
+  /** The run's live updates (option `updates`), once its stream exists. */
+  updates?: UpdatesPlan;
 }
 
 /**
@@ -183,17 +187,20 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * Bus access for another service (in any language) that queries the partitions: the URL, an
    * nkey seed whose user may only call endpoints (`sps.<id>.p.…`) and ask for the membership
    * (`sps.<id>.ctl.members.get`), its inbox prefix, and the CA when the bus uses TLS. It cannot
-   * shut partitions down or publish anything else. Keep the seed secret.
+   * shut partitions down or publish anything else. Role `publisher` (a run with option `updates`)
+   * may publish updates and nothing else (docs/updates.md). Keep the seed secret.
    * @throws ClusterStateError before start(), or on a user-run server (natsUrl), whose users are its operator's.
    */
-  credentials(role: 'client'): BusAccess {
-    if (role !== 'client') throw new ClusterStateError(`no credentials for role "${String(role)}"; only "client" is handed out`);
-    const access = this.run?.bus?.client;
+  credentials(role: 'client' | 'publisher'): BusAccess {
+    if (role !== 'client' && role !== 'publisher')
+      throw new ClusterStateError(`no credentials for role "${String(role)}"; only "client" and "publisher" are handed out`);
+    if (role === 'publisher' && !this.options.updates) throw new ClusterStateError('publisher credentials exist only in a run with option updates');
+    const access = this.run?.bus?.[role];
     if (!access) {
       throw new ClusterStateError(
         this.options.natsUrl
           ? 'client credentials exist only for the private nats-server; on natsUrl, its operator makes users'
-          : `the cluster is ${this.status}; client credentials exist once start() began`,
+          : `the cluster is ${this.status}; ${role} credentials exist once start() began`,
       );
     }
     return access;
@@ -206,7 +213,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * "Command line"). The file holds the client's secret: remove it when the run ends.
    * @throws ClusterStateError as {@link Cluster.credentials}.
    */
-  writeCredentials(path: string, role: 'client'): void {
+  writeCredentials(path: string, role: 'client' | 'publisher'): void {
     writeCredentialsFile(path, { clusterId: this.id!, ...this.credentials(role) });
   }
 
@@ -306,6 +313,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       run.nc = await connectBus(bus.driver, `sps-${id}-driver`);
       monitor.listen(run.nc, run.subjects);
       checkAborted();
+      // Before any worker: every attempt replays its partition from this first sequence.
+      if (o.updates) run.updates = await createUpdatesStream(run.nc, id, run.subjects, o.updates, o.partitions);
+      checkAborted();
       const worker = await preparing;
       checkAborted();
       const advertise = typeof o.advertiseHost === 'function' ? o.advertiseHost : undefined;
@@ -370,6 +380,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           // Worker records also feed the dashboards' log tails.
           logger: tappedLogger(o.logger, (bindings, message) => monitor.record(bindings, message)),
           logLevel: o.logLevel,
+          updates: run.updates,
         },
         {
           attemptFailed: (partition, attempt, error, report) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error, report }),
@@ -596,6 +607,18 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const { nc, subject } = this.address(partition, endpoint);
     const reply = await abandonable(requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs), opts.signal);
     return unwrapReply(reply, partition, endpoint) as T;
+  }
+
+  /**
+   * The updates no partition could apply (option `updates`): each failed to decode, or its
+   * partition's `onUpdate` threw. They are kept in the run's stream (docs/updates.md) until the run stops.
+   * @throws ClusterStateError in a run without updates, or when it is not running.
+   */
+  async deadLetters(): Promise<DeadLetter[]> {
+    const run = this.run;
+    if (!this.options.updates) throw new ClusterStateError('dead letters exist only in a run with option updates');
+    if (!run?.updates || !run.nc || run.nc.isClosed()) throw new ClusterStateError(`the cluster is ${this.status}; dead letters are read while it runs`);
+    return readDeadLetters(run.nc, run.updates, run.subjects);
   }
 
   /**

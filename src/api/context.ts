@@ -6,6 +6,7 @@ import type { CollectiveStats } from '../collectives/communicator.js';
 import type { PartitionReply } from './cluster.js';
 import type { CallOptions } from './call-options.js';
 import type { Logger } from '../runtime/logger.js';
+import type { UpdatesStatus } from '../worker/updates-consumer.js';
 
 /**
  * What a partition server knows about itself and its cluster while it runs, and how it computes
@@ -90,6 +91,12 @@ export interface PartitionContext<Config = unknown> extends CollectiveMethods {
    * logger as a record of its own (see the README's "Logs").
    */
   readonly logger: Logger;
+  /**
+   * Where this partition stands in the run's live updates (option `updates`): the last stream
+   * sequence handled, how many were applied and failed, and how many are pending; `undefined`
+   * in a run without updates, or before the partition serves.
+   */
+  updates(): UpdatesStatus | undefined;
 }
 
 /**

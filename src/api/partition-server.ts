@@ -1,7 +1,9 @@
 import type { HttpServer } from '../transport/http.js';
+import { SparkPartitionServerError } from '../errors.js';
 import type { EndpointHandler, PartitionContext } from './context.js';
 import type { Rows } from '../runtime/rows.js';
 import type { RecordBatch, Table } from 'apache-arrow';
+import type { Update } from '../worker/updates-consumer.js';
 
 /**
  * What a partition returns on shutdown: records, or an Arrow `Table` / `RecordBatch` — a result
@@ -23,6 +25,8 @@ export interface PartitionServerOptions<Row = unknown, Config = unknown, Result 
   endpoints?: Record<string, EndpointHandler<Config>>;
   /** Builds the records this partition returns when it shuts down. Default: none. */
   result?: (ctx: PartitionContext<Config>) => PartitionResult<Result> | Promise<PartitionResult<Result>>;
+  /** Applies one live update of a key this partition owns (option `updates` of the cluster; see {@link PartitionServer.onUpdate}). */
+  update?: (update: Update, ctx: PartitionContext<Config>) => void | Promise<void>;
 }
 
 /**
@@ -63,6 +67,29 @@ export class PartitionServer<Row = unknown, Config = unknown, Result = unknown> 
    */
   buildResult(ctx: PartitionContext<Config>): PartitionResult<Result> | Promise<PartitionResult<Result>> {
     return this.options.result ? this.options.result(ctx) : [];
+  }
+
+  /**
+   * Applies one live update (the cluster's option `updates`, docs/updates.md): called for each
+   * update of a key this partition owns, one at a time in stream order, from the moment it serves
+   * until it drains. A retried attempt gets every update since the run started again, after its
+   * rows: keep it deterministic (the same rows and updates give the same state). A throw sends
+   * the update to the dead letters and the partition goes on.
+   */
+  onUpdate(update: Update, ctx: PartitionContext<Config>): void | Promise<void> {
+    if (this.options.update) return this.options.update(update, ctx);
+    throw new SparkPartitionServerError(
+      'SPS_NO_UPDATE_HANDLER',
+      'the cluster has option updates, but the partition server has neither an onUpdate method nor an update option',
+    );
+  }
+
+  /**
+   * True when this server applies updates (it overrides {@link onUpdate} or has option `update`).
+   * @internal used by the worker, which refuses to serve updates it would only dead-letter.
+   */
+  handlesUpdates(): boolean {
+    return this.options.update !== undefined || this.onUpdate !== PartitionServer.prototype.onUpdate;
   }
 
   /** Called when draining starts, before {@link buildResult}. */

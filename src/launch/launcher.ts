@@ -8,6 +8,7 @@ import type { Inspector } from '../runtime/inspection.js';
 import type { LogLevel, Logger } from '../runtime/logger.js';
 import type { FailureReport } from '../protocol/types.js';
 import type { HttpChoice } from '../transport/http-choice.js';
+import type { UpdatesPlan } from '../protocol/updates.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
@@ -67,6 +68,11 @@ export interface LaunchPlan {
   logger: Logger;
   /** The level workers log at. */
   logLevel: LogLevel;
+  /**
+   * The run's live updates (option `updates`): its stream and first sequence.
+   * @internal
+   */
+  updates?: UpdatesPlan;
 }
 
 /** What a launcher reports; the cluster forwards it to the supervisor. */
@@ -139,6 +145,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     ...(plan.http ? { [WORKER_ENV.http]: plan.http } : {}),
     [WORKER_ENV.logLevel]: plan.logLevel,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
+    ...(plan.updates ? { [WORKER_ENV.updates]: JSON.stringify(plan.updates) } : {}),
   };
 }
 

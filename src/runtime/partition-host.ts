@@ -29,6 +29,7 @@ import { Communicator } from '../collectives/communicator.js';
 import { collectiveMethods } from '../collectives/methods.js';
 import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
 import { HTTP_CHOICE } from '../api/http-partition-server.js';
+import type { UpdatesConsumer } from '../worker/updates-consumer.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -77,6 +78,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
   // Request counters, published to the driver while serving (its dashboard shows them).
   const requestStats = env.requestStats ? await RequestStats.create() : undefined;
   let statsReports: { stop(): void } | undefined;
+  let updates: UpdatesConsumer | undefined;
 
   const ctx: PartitionContext = {
     ...collectiveMethods(comm),
@@ -101,6 +103,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
     // Formatted here, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,
+    updates: () => updates?.status(),
   };
   if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
   Object.defineProperty(ctx, HTTP_CHOICE, { value: env.http });
@@ -196,8 +199,28 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
           });
           if (requestStats) statsReports = reportStats(nc, subjects.stats(partition), requestStats, attempt, env.tickMs);
           served.view(peers.members);
+          if (env.updates) {
+            if (!server!.handlesUpdates()) {
+              throw new SparkPartitionServerError(
+                'SPS_NO_UPDATE_HANDLER',
+                'the cluster has option updates, but the partition server has neither an onUpdate method nor an update option',
+              );
+            }
+            // Loaded on first use: a run without updates never loads the JetStream client.
+            const { consumeUpdates } = await import('../worker/updates-consumer.js');
+            updates = await consumeUpdates(
+              nc,
+              env.updates,
+              subjects,
+              partition,
+              (update) => server!.onUpdate(update, ctx),
+              (u, e) => logger.warn({ key: u.key, seq: u.seq, code: e.code }, `update ${u.seq} went to the dead letters: [${e.code}] ${e.message}`),
+            );
+          }
         }),
         drain: fromPromise(async () => {
+          // No update is applied once the partition drains: its result reflects what was applied until then.
+          await updates?.stop();
           await finishRequests({ served, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, (line) => logger.warn(line));
           await server!.onShutdown(ctx);
           // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.

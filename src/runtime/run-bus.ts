@@ -18,9 +18,14 @@ export interface RunBus {
   runner: BusAccess;
   /** An identity that may only call endpoints and read the membership (private server only). */
   client?: BusAccess;
+  /** An identity that may only publish updates (private server of a run with `updates` only). */
+  publisher?: BusAccess;
   busFor(partition: number): BusAccess;
   stop(): Promise<void>;
 }
+
+/** Bounds of the private server's JetStream store (a run with live updates): the stream's own limits stay below. */
+const UPDATES_STORE = { maxFileBytes: 8 * 1024 ** 3, maxMemoryBytes: 64 * 1024 ** 2 };
 
 const LOOPBACK: BusNetwork = { local: true, listen: '127.0.0.1', advertise: '127.0.0.1' };
 
@@ -66,7 +71,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     return { url: o.natsUrl, driver: access, runner: access, busFor: () => access, stop: async () => {} };
   }
   const subjects = subjectsFor(clusterId);
-  const creds = runCredentials(clusterId, o.partitions, permissionsFor, subjects.inbox);
+  const creds = runCredentials(clusterId, o.partitions, permissionsFor, subjects.inbox, o.updates ? { subject: o.updates } : undefined);
   const listen = o.natsListen ? splitHostPort(o.natsListen) : { host: network.listen };
   const advertiseHost = o.natsListen && !network.local ? listen.host : network.advertise;
   let tls: { certPem: string; keyPem: string } | undefined;
@@ -89,6 +94,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     users: allUsers(creds),
     tls,
     mappings: keyMapping(subjects, o.partitions),
+    ...(o.updates ? { jetstream: UPDATES_STORE } : {}),
   });
   const url = o.natsAdvertiseUrl ?? nats.url;
   const access = (u: NkeyUser): BusAccess => ({
@@ -105,6 +111,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     driver: access(creds.driver),
     runner: access(creds.runner),
     client: access(creds.client),
+    ...(creds.publisher ? { publisher: access(creds.publisher) } : {}),
     busFor: (p) => access(creds.partitions[p]!),
     stop: () => nats.stop(),
   };

@@ -4,6 +4,7 @@ import type { FrameFormat } from '../transport/frames.js';
 import { FRAMING, type RowFormat } from '../protocol/framing.js';
 import type { LongMode } from './arrow-rows.js';
 import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
+import { parseUpdatesPlan, type UpdatesPlan } from '../protocol/updates.js';
 
 /**
  * The default pulse of a run, in ms: the driver's heartbeat (option `heartbeatMs`) and the
@@ -59,6 +60,8 @@ export const WORKER_ENV = {
   logLevel: 'SPS_LOG_LEVEL',
   /** Which HTTP server: `auto` (default: uWebSockets.js where it loads, else node:http), `uws` or `node`. */
   http: 'SPS_HTTP',
+  /** Live updates: the run's stream and first sequence, as JSON (`UpdatesPlan`); unset: none. */
+  updates: 'SPS_UPDATES',
 } as const;
 
 /** The parsed worker environment. */
@@ -93,6 +96,8 @@ export interface WorkerEnv {
   collectiveTransport: 'auto' | 'nats' | 'direct';
   inspect: boolean;
   http: HttpChoice;
+  /** The run's live updates, when it has them. */
+  updates: UpdatesPlan | undefined;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -113,6 +118,16 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   const v = env[name] || allowed[0]!;
   if (!allowed.includes(v as T)) throw new InvalidOptionError(name, `must be ${allowed.map((a) => `"${a}"`).join(' or ')}, got "${v}"`);
   return v as T;
+}
+
+function updatesPlan(env: NodeJS.ProcessEnv): UpdatesPlan | undefined {
+  const raw = env[WORKER_ENV.updates];
+  if (!raw) return undefined;
+  try {
+    return parseUpdatesPlan(raw);
+  } catch {
+    throw new InvalidOptionError(WORKER_ENV.updates, 'is not an updates plan ({"stream": name, "startSeq": n ≥ 1})');
+  }
 }
 
 /** Reads and validates the worker environment; errors name the variable that was wrong, never its value. */
@@ -159,5 +174,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     collectiveTransport: oneOf(env, WORKER_ENV.collectiveTransport, ['auto', 'nats', 'direct'] as const),
     inspect: env[WORKER_ENV.inspect] === '1',
     http: oneOf(env, WORKER_ENV.http, HTTP_CHOICES),
+    updates: updatesPlan(env),
   };
 }

@@ -1,5 +1,5 @@
 import { createUser } from '@nats-io/nkeys';
-import { identityOf, type Permissions, type Role } from './permissions.js';
+import { identityOf, type Permissions, type Role, type UpdatesAccess } from './permissions.js';
 
 /** One user of a private nats-server: its public nkey (what the server stores) and its seed (the secret). */
 export interface NkeyUser {
@@ -26,25 +26,29 @@ export interface RunCredentials {
   partitions: NkeyUser[];
   runner: NkeyUser;
   client: NkeyUser;
+  /** May publish updates and nothing else (a run with live updates only). */
+  publisher?: NkeyUser;
 }
 
 /** Creates the users of cluster run `clusterId` with `partitions` partitions. */
 export function runCredentials(
   clusterId: string,
   partitions: number,
-  permissionsFor: (clusterId: string, role: Role) => Permissions,
+  permissionsFor: (clusterId: string, role: Role, updates?: UpdatesAccess) => Permissions,
   inbox: (identity: string) => string,
+  updates?: UpdatesAccess,
 ): RunCredentials {
-  const make = (role: Role): NkeyUser => nkeyUser(permissionsFor(clusterId, role), inbox(identityOf(role)));
+  const make = (role: Role): NkeyUser => nkeyUser(permissionsFor(clusterId, role, updates), inbox(identityOf(role)));
   return {
     driver: make({ kind: 'driver' }),
     partitions: Array.from({ length: partitions }, (_, partition) => make({ kind: 'partition', partition })),
     runner: make({ kind: 'runner' }),
     client: make({ kind: 'client' }),
+    ...(updates ? { publisher: make({ kind: 'publisher' }) } : {}),
   };
 }
 
 /** Every user of a credential set, for the server's configuration. */
 export function allUsers(c: RunCredentials): NkeyUser[] {
-  return [c.driver, ...c.partitions, c.runner, c.client];
+  return [c.driver, ...c.partitions, c.runner, c.client, ...(c.publisher ? [c.publisher] : [])];
 }

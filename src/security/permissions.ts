@@ -9,11 +9,18 @@
  * | partition p   | `ctl.register.p`, `ctl.state.p`, `ctl.stats.p`, `ctl.inspect.p`, `ctl.members.get`, peers' endpoints, `coll.*.p`, `app.>`, replies | its own endpoints (with and without the attempt), `ctl.members`, `ctl.shutdown`, `coll.p.*`, `coll.all.*`, `app.>`, the run's `$SRV` subjects, its inbox |
  * | Spark runner  | `spark.*` job events (not `cancel`), replies                    | `spark.cancel`, its inbox                      |
  * | client        | endpoints (with and without the attempt, and key-routed), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
+ * | publisher     | the run's updates subject (e.g. `orders.*`) only                | its inbox (the stream's acknowledgements)      |
+ *
+ * With live updates (option `updates`), the driver may also make, read and delete the run's stream (and read its dead letters),
+ * and partition p may make, read, pull from and delete only its own consumer `p<p>` — whose filter
+ * the server checks against the create subject, so it is p's partition of the stream and no other —
+ * acknowledge its messages and send to its own dead-letter subject.
  *
  * The run's `$SRV` subjects are the NATS micro discovery requests for all services and for the
  * run's service (named as the cluster id), nothing of other services; replies go out under `allow_responses`.
  */
 import { serviceSubjects, subjectsFor } from '../protocol/subjects.js';
+import { deadLetterSubject, updatesConsumer, updatesFilter, updatesStream } from '../protocol/updates.js';
 
 /** What one user of the private nats-server may do. */
 export interface Permissions {
@@ -24,20 +31,30 @@ export interface Permissions {
 }
 
 /** The roles of a cluster run's bus. */
-export type Role = { kind: 'driver' } | { kind: 'partition'; partition: number } | { kind: 'runner' } | { kind: 'client' };
+export type Role = { kind: 'driver' } | { kind: 'partition'; partition: number } | { kind: 'runner' } | { kind: 'client' } | { kind: 'publisher' };
+
+/** What the permissions of a run with live updates add: its updates subject (option `updates`). */
+export interface UpdatesAccess {
+  subject: string;
+}
 
 /** The inbox identity token of a role (`driver`, `p3`, `runner`, `client`). */
 export function identityOf(role: Role): string {
   return role.kind === 'partition' ? `p${role.partition}` : role.kind;
 }
 
-/** The permissions of `role` on the bus of cluster run `clusterId`. */
-export function permissionsFor(clusterId: string, role: Role): Permissions {
+/** The permissions of `role` on the bus of cluster run `clusterId` (with live updates when `updates` is given). */
+export function permissionsFor(clusterId: string, role: Role, updates?: UpdatesAccess): Permissions {
   const s = subjectsFor(clusterId);
   const inbox = `${s.inbox(identityOf(role))}.>`;
+  const stream = updatesStream(clusterId);
+  const api = '$JS.API';
   switch (role.kind) {
-    case 'driver':
-      return { publish: { allow: [`${s.prefix}.>`] }, subscribe: { allow: [`${s.prefix}.>`, inbox] }, allow_responses: true };
+    case 'driver': {
+      const streamApi = updates ? ['CREATE', 'INFO', 'DELETE'].map((op) => `${api}.STREAM.${op}.${stream}`) : [];
+      const consumerInfo = updates ? [`${api}.CONSUMER.INFO.${stream}.*`, `${api}.STREAM.MSG.GET.${stream}`, `${api}.INFO`] : [];
+      return { publish: { allow: [`${s.prefix}.>`, ...streamApi, ...consumerInfo] }, subscribe: { allow: [`${s.prefix}.>`, inbox] }, allow_responses: true };
+    }
     case 'partition':
       return {
         // Collectives: p speaks only as itself (`coll.*.p`) and hears only what is addressed to it or to all.
@@ -51,6 +68,7 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
             `${s.prefix}.p.*.*.*`,
             s.coll('*', role.partition),
             s.app,
+            ...(updates ? partitionUpdates(clusterId, role.partition) : []),
           ],
         },
         subscribe: {
@@ -80,7 +98,23 @@ export function permissionsFor(clusterId: string, role: Role): Permissions {
         publish: { allow: [`${s.prefix}.p.*.*.*`, s.stable('*', '*'), s.key('*', '*'), s.membersGet, ...serviceSubjects(s.service)] },
         subscribe: { allow: [s.members, inbox] },
       };
+    case 'publisher':
+      return { publish: { allow: updates ? [updates.subject] : [] }, subscribe: { allow: [inbox] } };
   }
+}
+
+/** What partition p may do with the updates stream: its own consumer only, and its dead letters. */
+function partitionUpdates(clusterId: string, partition: number): string[] {
+  const s = subjectsFor(clusterId);
+  const stream = updatesStream(clusterId);
+  const consumer = updatesConsumer(partition);
+  return [
+    // The create subject carries the filter; the server refuses a body whose filter differs.
+    `$JS.API.CONSUMER.CREATE.${stream}.${consumer}.${updatesFilter(s, partition)}`,
+    ...['INFO', 'DELETE', 'MSG.NEXT'].map((op) => `$JS.API.CONSUMER.${op}.${stream}.${consumer}`),
+    `$JS.ACK.${stream}.${consumer}.>`,
+    deadLetterSubject(s, partition),
+  ];
 }
 
 /** Permissions on a Spark application's own bus (`sps.<appId>.spark.*`): the driver orders, the runner answers. */

@@ -1,0 +1,87 @@
+/**
+ * The driver's side of live updates (option `updates`): it makes the run's stream before any
+ * worker starts, so every attempt replays its partition from the same first sequence, and reads
+ * the dead letters partitions sent back.
+ */
+import { jetstreamManager, StorageType, DiscardPolicy, JetStreamApiError, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
+import type { NatsConnection } from '../transport/bus.js';
+import type { Subjects } from '../protocol/subjects.js';
+import { deadLetterSubject, updatesStream, updatesTransform, type UpdatesPlan } from '../protocol/updates.js';
+import { SparkPartitionServerError } from '../errors.js';
+
+/** Bounds of the run's stream: a publisher cannot fill the store beyond them (old updates are never dropped). */
+export const UPDATES_STREAM_LIMITS = { maxBytes: 4 * 1024 ** 3, maxMsgSize: 1024 ** 2 };
+
+/** An update a partition could not apply, as its dead letter says. */
+export interface DeadLetter {
+  partition: number;
+  /** The stream sequence of the update. */
+  seq: number;
+  key: string;
+  /** The error code and message of the failure (decoding or the handler). */
+  code: string;
+  error: string;
+  /** The update's bytes as published. */
+  data: Uint8Array;
+}
+
+/** Makes the stream of run `clusterId`; resolves with what workers are told. */
+export async function createUpdatesStream(
+  nc: NatsConnection,
+  clusterId: string,
+  subjects: Subjects,
+  subject: string,
+  partitions: number,
+): Promise<UpdatesPlan> {
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    throw new SparkPartitionServerError('SPS_NO_JETSTREAM', `option updates needs JetStream on the bus, which does not answer: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const stream = updatesStream(clusterId);
+  const info = await jsm.streams.add({
+    name: stream,
+    // Dead letters are kept beside the updates: none is lost, and the driver reads them back.
+    subjects: [subject, deadLetterSubject(subjects, '*')],
+    subject_transform: updatesTransform(subjects, subject, partitions),
+    storage: StorageType.File,
+    num_replicas: 1,
+    max_bytes: UPDATES_STREAM_LIMITS.maxBytes,
+    max_msg_size: UPDATES_STREAM_LIMITS.maxMsgSize,
+    // A full stream refuses new updates (the publisher sees the error) rather than forgetting old ones a retry replays.
+    discard: DiscardPolicy.New,
+  });
+  return { stream, startSeq: info.state.last_seq + 1 };
+}
+
+/** The dead letters of the run so far, in the order they were sent. */
+export async function readDeadLetters(nc: NatsConnection, plan: UpdatesPlan, subjects: Subjects): Promise<DeadLetter[]> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const out: DeadLetter[] = [];
+  let seq = plan.startSeq;
+  for (;;) {
+    let m;
+    try {
+      // The server answers `next_by_subj` (the first match at or after `seq`); the client's type lacks it.
+      m = await jsm.streams.getMessage(plan.stream, { seq, next_by_subj: deadLetterSubject(subjects, '*') } as unknown as MsgRequest);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === 404) break;
+      throw err;
+    }
+    if (!m) break;
+    const h = m.header;
+    out.push({
+      partition: Number(m.subject.split('.').pop()),
+      seq: Number(h.get('Sps-Seq')),
+      key: h.get('Sps-Key'),
+      code: h.get('Sps-Error-Code'),
+      error: h.get('Sps-Error'),
+      data: m.data,
+    });
+    seq = m.seq + 1;
+  }
+  return out;
+}

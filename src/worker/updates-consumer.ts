@@ -1,0 +1,151 @@
+/**
+ * A partition's side of live updates: its own consumer of the run's stream, made anew by every
+ * attempt from the run's first sequence, so a retried attempt's state is its load plus every
+ * update of its keys since the run started — each applied once, in stream order.
+ */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { unpack } from '../protocol/codec.js';
+import type { Subjects } from '../protocol/subjects.js';
+import { deadLetterSubject, updatesConsumer, updatesFilter, type UpdatesPlan } from '../protocol/updates.js';
+import { SparkPartitionServerError } from '../errors.js';
+
+/** One update as a partition server's `onUpdate` receives it. */
+export interface Update<Value = unknown> {
+  /** The key: the token the publisher put for the subject's `*` (e.g. `k` of `orders.k`). */
+  key: string;
+  /** The payload decoded: JSON, or msgpack when the message has header `Content-Type: application/msgpack`; `undefined` when empty. */
+  value: Value;
+  /** The stream sequence of the update: rises with every update of the run, across partitions. */
+  seq: number;
+  /** The payload's bytes as published. */
+  data: Uint8Array;
+}
+
+/** Where a partition stands in the run's updates (`ctx.updates()`). */
+export interface UpdatesStatus {
+  /** The stream sequence of the last update handled (applied or sent to the dead letters); 0: none yet. */
+  lastSeq: number;
+  /** Updates applied by this attempt (its replay included). */
+  applied: number;
+  /** Updates that failed to decode or whose handler threw, each sent to the dead letters. */
+  failed: number;
+  /** Updates of this partition in the stream not handled yet, as the stream last told. */
+  pending: number;
+}
+
+/** A partition's running consumer. */
+export interface UpdatesConsumer {
+  status(): UpdatesStatus;
+  /** Stops taking updates; resolves once the one being handled (if any) is done. */
+  stop(): Promise<void>;
+}
+
+const MSGPACK = 'application/msgpack';
+/** Longer than any handler should take: a redelivery would only be skipped (its sequence is below lastSeq). */
+const ACK_WAIT_NS = 10 * 60 * 1e9;
+
+function decode(m: JsMsg, prefix: string): Update {
+  const key = m.subject.slice(prefix.length);
+  let value: unknown;
+  if (m.data.length > 0) {
+    value = m.headers?.get('Content-Type') === MSGPACK ? unpack(m.data) : JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(m.data));
+  }
+  return { key, value, seq: m.seq, data: m.data };
+}
+
+/**
+ * Starts partition `partition`'s consumer of `plan`'s stream and applies each update with
+ * `apply`, one at a time; an update that cannot be decoded or applied goes to the partition's
+ * dead-letter subject (headers say why) and the next one follows.
+ */
+export async function consumeUpdates(
+  nc: NatsConnection,
+  plan: UpdatesPlan,
+  subjects: Subjects,
+  partition: number,
+  apply: (update: Update) => unknown,
+  onFailed: (update: { key: string; seq: number }, err: SparkPartitionServerError) => void,
+): Promise<UpdatesConsumer> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const name = updatesConsumer(partition);
+  const filter = updatesFilter(subjects, partition);
+  // An earlier attempt's consumer remembers what that attempt acknowledged: this attempt replays from the start.
+  try {
+    await jsm.consumers.delete(plan.stream, name);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
+  }
+  const info = await jsm.consumers.add(plan.stream, {
+    name,
+    filter_subject: filter,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: plan.startSeq,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: ACK_WAIT_NS,
+  });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(plan.stream, name);
+  const messages = await consumer.consume({ max_messages: 256 });
+  const prefix = filter.slice(0, -1);
+  const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: info.num_pending };
+  let stopping = false;
+
+  const deadLetter = async (m: JsMsg, key: string, err: SparkPartitionServerError): Promise<void> => {
+    const h = natsHeaders();
+    h.set('Sps-Seq', String(m.seq));
+    h.set('Sps-Key', key);
+    h.set('Sps-Error-Code', err.code);
+    // Header values are one line.
+    h.set('Sps-Error', err.message.replace(/[\r\n]+/g, ' ').slice(0, 1024));
+    // Deduplicated by the stream: a retried attempt replaying the same update sends no second letter.
+    await js.publish(deadLetterSubject(subjects, partition), m.data, { headers: h, msgID: `dead-${m.seq}` });
+  };
+
+  const loop = (async () => {
+    for await (const m of messages) {
+      if (stopping) break;
+      // A redelivery of what this attempt already handled.
+      if (m.seq > status.lastSeq) {
+        const key = m.subject.slice(prefix.length);
+        try {
+          let update: Update;
+          try {
+            update = decode(m, prefix);
+          } catch (err) {
+            throw new SparkPartitionServerError(
+              'SPS_UPDATE_DECODE',
+              `update ${m.seq} (key "${key}") is not ${m.headers?.get('Content-Type') === MSGPACK ? 'msgpack' : 'JSON'}: ${(err as Error).message}`,
+            );
+          }
+          try {
+            await apply(update);
+          } catch (err) {
+            const code = err instanceof SparkPartitionServerError ? err.code : 'SPS_UPDATE_FAILED';
+            throw new SparkPartitionServerError(code, `onUpdate threw on update ${m.seq} (key "${key}"): ${(err as Error)?.message ?? String(err)}`, {
+              cause: err,
+            });
+          }
+          status.applied++;
+        } catch (err) {
+          status.failed++;
+          const e = err as SparkPartitionServerError;
+          onFailed({ key, seq: m.seq }, e);
+          await deadLetter(m, key, e);
+        }
+        status.lastSeq = m.seq;
+      }
+      status.pending = m.info.pending;
+      m.ack();
+    }
+  })();
+
+  return {
+    status: () => ({ ...status }),
+    stop: async () => {
+      stopping = true;
+      await messages.close();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Live updates (option `updates`) against a real nats-server with JetStream and real workers: an
+ * outside publisher's updates reach the partition owning each key, in order, exactly once — also
+ * across an attempt SIGKILLed mid-storm — and a poison update goes to the dead letters.
+ */
+import test from 'ava';
+import { jetstream } from '@nats-io/jetstream';
+import { Cluster, InvalidOptionError, partitionOfKey, type PartitionReply } from '../src/index.js';
+import { connectBus, type NatsConnection } from '../src/transport/bus.js';
+import { TEST_SERVER, waitUntil } from './helpers/harness.js';
+import type { AmountRow } from './fixtures/updates-server.js';
+
+const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
+const KEYS = 50;
+const ROUNDS = 200; // 10,000 updates: one per key per round
+const PARTITIONS = 3;
+
+interface Entry {
+  amount: number;
+  updates: number;
+  lastI: number;
+}
+interface State {
+  view: Record<string, Entry>;
+  status: { lastSeq: number; applied: number; failed: number; pending: number } | undefined;
+  outOfOrder: number;
+  attempt: number;
+}
+
+const key = (k: number): string => `k${k}`;
+const amountOf = (round: number, k: number): number => ((round * 7 + k * 13) % 101) - 50;
+
+/** Every partition's state, or undefined while one cannot answer (an attempt being replaced). */
+function states(replies: Map<number, PartitionReply<State>>): State[] | undefined {
+  const sorted = [...replies.entries()].sort(([a], [b]) => a - b);
+  if (sorted.some(([, r]) => !r.ok)) return undefined;
+  return sorted.map(([, r]) => (r as { ok: true; value: State }).value);
+}
+
+test('10,000 updates from an outside publisher, one worker SIGKILLed mid-storm: every partition equals a single-process replay', async (t) => {
+  t.timeout(300_000);
+  const rows: AmountRow[] = Array.from({ length: KEYS }, (_, k) => ({ id: key(k), amount: 1000 + k }));
+  const cluster = new Cluster<AmountRow>({
+    server: UPDATES_SERVER,
+    data: rows,
+    partitions: PARTITIONS,
+    partitionBy: 'id',
+    updates: 'orders.*',
+    maxFailures: 3,
+    log: false,
+  });
+  const conns: NatsConnection[] = [];
+  t.teardown(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await cluster.stop().catch(() => {});
+  });
+  await cluster.start();
+  const pub = await connectBus(cluster.credentials('publisher'), 'test-publisher');
+  conns.push(pub);
+  const js = jetstream(pub);
+  const victim = cluster.members[1]!;
+  for (let round = 0; round < ROUNDS; round++) {
+    // One update per key per round, rounds one after another: each key's updates are stored in order.
+    await Promise.all(Array.from({ length: KEYS }, (_, k) => js.publish(`orders.${key(k)}`, JSON.stringify({ op: 'add', n: amountOf(round, k), i: round }))));
+    if (round === ROUNDS / 2) process.kill(victim.pid, 'SIGKILL');
+  }
+  // A poison update of each kind, for one key: not JSON, and one the handler throws on.
+  const poisonKey = key(7);
+  const poisoned = partitionOfKey(poisonKey, PARTITIONS);
+  await js.publish(`orders.${poisonKey}`, 'not json {');
+  await js.publish(`orders.${poisonKey}`, JSON.stringify({ op: 'boom', n: 0, i: -1 }));
+
+  // The single-process replay.
+  const expected = new Map(rows.map((r) => [r.id, { amount: r.amount, updates: 0, lastI: -1 }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < KEYS; k++) {
+      const e = expected.get(key(k))!;
+      expected.set(key(k), { amount: e.amount + amountOf(round, k), updates: e.updates + 1, lastI: round });
+    }
+  }
+  const perPartition = Array.from({ length: PARTITIONS }, (_, p) => [...expected.keys()].filter((k) => partitionOfKey(k, PARTITIONS) === p).length * ROUNDS);
+
+  let last: State[] = [];
+  await waitUntil(
+    async () => {
+      const now = states(await cluster.requestAll<State>('state'));
+      if (now === undefined) return false;
+      last = now;
+      return last.every(
+        (s, p) => s.status !== undefined && s.status.pending === 0 && s.status.applied + s.status.failed === perPartition[p]! + (p === poisoned ? 2 : 0),
+      );
+    },
+    240_000,
+    'every partition to apply its updates',
+  );
+  t.true(last[1]!.attempt > 0, 'partition 1 was retried');
+  for (const [p, s] of last.entries()) {
+    t.is(s.outOfOrder, 0, `partition ${p} saw a key's updates out of order`);
+    t.is(s.status!.failed, p === poisoned ? 2 : 0);
+    for (const [k, e] of Object.entries(s.view)) {
+      t.is(partitionOfKey(k, PARTITIONS), p, `key ${k} reached partition ${p}, not its owner`);
+      t.deepEqual(e, expected.get(k), `key ${k} on partition ${p}`);
+    }
+  }
+  t.is(
+    last.reduce((n, s) => n + Object.keys(s.view).length, 0),
+    KEYS,
+  );
+  t.is(await cluster.requestByKey<number>(poisonKey, 'get', { key: poisonKey }), expected.get(poisonKey)!.amount, 'the poisoned partition still serves');
+
+  const dead = await cluster.deadLetters();
+  t.deepEqual(
+    dead.map((d) => [d.partition, d.key, d.code]),
+    [
+      [poisoned, poisonKey, 'SPS_UPDATE_DECODE'],
+      [poisoned, poisonKey, 'SPS_UPDATE_FAILED'],
+    ],
+  );
+  t.is(new TextDecoder().decode(dead[0]!.data), 'not json {');
+  t.regex(dead[1]!.error, /this update is poison/);
+  await cluster.stop();
+});
+
+test('publisher credentials publish updates and nothing else; client credentials cannot publish updates', async (t) => {
+  t.timeout(120_000);
+  const cluster = new Cluster({ server: UPDATES_SERVER, data: [{ id: 'a', amount: 1 }], partitions: 2, partitionBy: 'id', updates: 'orders.*', log: false });
+  const conns: NatsConnection[] = [];
+  t.teardown(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await cluster.stop().catch(() => {});
+  });
+  await cluster.start();
+  const client = await connectBus(cluster.credentials('client'), 'test-client');
+  const pub = await connectBus(cluster.credentials('publisher'), 'test-publisher');
+  conns.push(client, pub);
+  await t.throwsAsync(jetstream(client).publish('orders.a', '{"op":"add","n":1,"i":0}', { timeout: 5000 }), { message: /[Pp]ermission/ });
+  await t.throwsAsync(pub.request(`sps.${cluster.id}.p.0.0.state`, '', { timeout: 5000 }), { message: /[Pp]ermission/ });
+  await t.throwsAsync(jetstream(pub).publish('other.a', '{}', { timeout: 5000 }), { message: /[Pp]ermission/ });
+  const ack = await jetstream(pub).publish('orders.a', JSON.stringify({ op: 'add', n: 41, i: 0 }));
+  t.true(ack.seq > 0);
+  await waitUntil(async () => (await cluster.requestByKey<number>('a', 'get', { key: 'a' })) === 42, 60_000, 'the update to be applied');
+});
+
+test('option updates: a clear error for a bad subject, with natsUrl, and for a server that applies no updates', async (t) => {
+  t.timeout(120_000);
+  for (const [updates, why] of [
+    ['orders', /exactly one "\*"/],
+    ['orders.>', /may not hold ">"/],
+    ['sps.x.*', /may not be under sps\./],
+    [42, /must be a subject/],
+  ] as const) {
+    const err = t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], updates: updates as string, log: false }), { instanceOf: InvalidOptionError });
+    t.is(err!.option, 'updates');
+    t.regex(err!.message, why);
+  }
+  t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], updates: 'orders.*', natsUrl: 'nats://127.0.0.1:4222', log: false }), {
+    instanceOf: InvalidOptionError,
+    message: /natsUrl/,
+  });
+  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, updates: 'orders.*', log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  const err = await t.throwsAsync(cluster.start());
+  t.regex(err!.message, /SPS_NO_UPDATE_HANDLER|neither an onUpdate method nor an update option/);
+});
