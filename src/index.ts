@@ -26,6 +26,7 @@ export { KeyError, partitionOfKey } from './protocol/key-partition.js';
 export type { PartitionKey } from './protocol/key-partition.js';
 export type { PartitionBy } from './launch/key-placement.js';
 export type { Update, UpdatesStatus } from './worker/updates-consumer.js';
+export type { PublishAck, PublishOptions } from './worker/events-publisher.js';
 export type { DeadLetter } from './driver/updates-stream.js';
 export { ResultDataset } from './spark/result-dataset.js';
 export type { SaveOptions } from './spark/result-dataset.js';

@@ -221,6 +221,12 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    * `cluster.credentials('publisher')` may publish them and nothing else.
    */
   updates?: string;
+  /**
+   * Events (docs/updates.md#events): partitions publish to a JetStream stream of the run with
+   * `ctx.publish(subject, data)`, acknowledged once stored, and clients read it with the
+   * client credentials. Needs the private nats-server, as `updates`. Default false.
+   */
+  events?: boolean;
 }
 
 /** Credentials for a user-run NATS server (option `natsAuth`). */
@@ -355,6 +361,8 @@ export interface ResolvedOptions<Row, Config> {
   partitionBy: PartitionBy<Row> | undefined;
   /** Option `updates` as resolved; see {@link ClusterOptions}. */
   updates: string | undefined;
+  /** Option `events` as resolved; see {@link ClusterOptions}. */
+  events: boolean;
 }
 
 /** The names of {@link ClusterOptions}. */
@@ -403,6 +411,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
   http: true,
   partitionBy: true,
   updates: true,
+  events: true,
 });
 
 /** Every field that appears in one of the kinds of `natsAuth`. */
@@ -531,6 +540,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     http: checkHttpChoice('http', o.http) ?? 'auto',
     partitionBy: o.partitionBy,
     updates: o.updates === undefined ? undefined : checkUpdates(o.updates, o.natsUrl),
+    events: checkEvents(o.events, o.natsUrl),
   };
 }
 
@@ -633,6 +643,13 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
     if (o.data !== undefined) throw new InvalidOptionError('source', 'give either data or source, not both');
     validateSparkSource(o.source);
   }
+}
+
+function checkEvents(events: unknown, natsUrl: string | undefined): boolean {
+  if (events === undefined || events === false) return false;
+  if (events !== true) throw new InvalidOptionError('events', `must be true or false, got ${JSON.stringify(events)}`);
+  if (natsUrl !== undefined) throw new InvalidOptionError('events', 'needs the private nats-server the cluster runs itself; it cannot be used with natsUrl');
+  return true;
 }
 
 function checkUpdates(subject: unknown, natsUrl: string | undefined): string {

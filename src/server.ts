@@ -10,6 +10,7 @@ export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js'
 export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
 export type { PartitionContext, EndpointHandler } from './api/context.js';
 export type { Update, UpdatesStatus } from './worker/updates-consumer.js';
+export type { PublishAck, PublishOptions } from './worker/events-publisher.js';
 export type { CallOptions } from './api/call-options.js';
 export type { PartitionReply } from './api/cluster.js';
 export type { CollectiveMethods } from './collectives/methods.js';

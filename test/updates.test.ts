@@ -3,9 +3,9 @@
  * outside publisher's updates reach the partition owning each key, in order, exactly once — also
  * across an attempt SIGKILLed mid-storm — and a poison update goes to the dead letters.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { jetstream } from '@nats-io/jetstream';
-import { Cluster, InvalidOptionError, partitionOfKey, type PartitionReply } from '../src/index.js';
+import { Cluster, InvalidOptionError, partitionOfKey, type PartitionReply, type PublishAck } from '../src/index.js';
 import { connectBus, type NatsConnection } from '../src/transport/bus.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
 import type { AmountRow } from './fixtures/updates-server.js';
@@ -37,6 +37,21 @@ function states(replies: Map<number, PartitionReply<State>>): State[] | undefine
   return sorted.map(([, r]) => (r as { ok: true; value: State }).value);
 }
 
+/** Starts `cluster`, stopping it at the test's end; `connect` opens a bus connection with its credentials, closed first. */
+async function started(t: ExecutionContext, cluster: Cluster<AmountRow>): Promise<(role: 'client' | 'publisher') => Promise<NatsConnection>> {
+  const conns: NatsConnection[] = [];
+  t.teardown(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await cluster.stop().catch(() => {});
+  });
+  await cluster.start();
+  return async (role) => {
+    const nc = await connectBus(cluster.credentials(role), `test-${role}`);
+    conns.push(nc);
+    return nc;
+  };
+}
+
 test('10,000 updates from an outside publisher, one worker SIGKILLed mid-storm: every partition equals a single-process replay', async (t) => {
   t.timeout(300_000);
   const rows: AmountRow[] = Array.from({ length: KEYS }, (_, k) => ({ id: key(k), amount: 1000 + k }));
@@ -49,15 +64,8 @@ test('10,000 updates from an outside publisher, one worker SIGKILLed mid-storm: 
     maxFailures: 3,
     log: false,
   });
-  const conns: NatsConnection[] = [];
-  t.teardown(async () => {
-    for (const nc of conns) await nc.close().catch(() => {});
-    await cluster.stop().catch(() => {});
-  });
-  await cluster.start();
-  const pub = await connectBus(cluster.credentials('publisher'), 'test-publisher');
-  conns.push(pub);
-  const js = jetstream(pub);
+  const connect = await started(t, cluster);
+  const js = jetstream(await connect('publisher'));
   const victim = cluster.members[1]!;
   for (let round = 0; round < ROUNDS; round++) {
     // One update per key per round, rounds one after another: each key's updates are stored in order.
@@ -124,15 +132,9 @@ test('10,000 updates from an outside publisher, one worker SIGKILLed mid-storm: 
 test('publisher credentials publish updates and nothing else; client credentials cannot publish updates', async (t) => {
   t.timeout(120_000);
   const cluster = new Cluster({ server: UPDATES_SERVER, data: [{ id: 'a', amount: 1 }], partitions: 2, partitionBy: 'id', updates: 'orders.*', log: false });
-  const conns: NatsConnection[] = [];
-  t.teardown(async () => {
-    for (const nc of conns) await nc.close().catch(() => {});
-    await cluster.stop().catch(() => {});
-  });
-  await cluster.start();
-  const client = await connectBus(cluster.credentials('client'), 'test-client');
-  const pub = await connectBus(cluster.credentials('publisher'), 'test-publisher');
-  conns.push(client, pub);
+  const connect = await started(t, cluster);
+  const client = await connect('client');
+  const pub = await connect('publisher');
   await t.throwsAsync(jetstream(client).publish('orders.a', '{"op":"add","n":1,"i":0}', { timeout: 5000 }), { message: /[Pp]ermission/ });
   await t.throwsAsync(pub.request(`sps.${cluster.id}.p.0.0.state`, '', { timeout: 5000 }), { message: /[Pp]ermission/ });
   await t.throwsAsync(jetstream(pub).publish('other.a', '{}', { timeout: 5000 }), { message: /[Pp]ermission/ });
@@ -141,7 +143,7 @@ test('publisher credentials publish updates and nothing else; client credentials
   await waitUntil(async () => (await cluster.requestByKey<number>('a', 'get', { key: 'a' })) === 42, 60_000, 'the update to be applied');
 });
 
-test('option updates: a clear error for a bad subject, with natsUrl, and for a server that applies no updates', async (t) => {
+test('options updates and events: a clear error for a bad subject or value, with natsUrl, and for a server that applies no updates', async (t) => {
   t.timeout(120_000);
   for (const [updates, why] of [
     ['orders', /exactly one "\*"/],
@@ -157,8 +159,68 @@ test('option updates: a clear error for a bad subject, with natsUrl, and for a s
     instanceOf: InvalidOptionError,
     message: /natsUrl/,
   });
+  t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], events: 'yes' as unknown as boolean, log: false }), {
+    instanceOf: InvalidOptionError,
+    message: /events.*true or false/,
+  });
+  t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], events: true, natsUrl: 'nats://127.0.0.1:4222', log: false }), {
+    instanceOf: InvalidOptionError,
+    message: /natsUrl/,
+  });
   const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, updates: 'orders.*', log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
   const err = await t.throwsAsync(cluster.start());
   t.regex(err!.message, /SPS_NO_UPDATE_HANDLER|neither an onUpdate method nor an update option/);
+});
+
+test('events: ctx.publish stores under the partition’s own number, once per msgId, and a client reads them; no partition can read or forge another’s updates or events', async (t) => {
+  t.timeout(120_000);
+  const rows: AmountRow[] = Array.from({ length: 6 }, (_, k) => ({ id: key(k), amount: k }));
+  const cluster = new Cluster<AmountRow>({
+    server: UPDATES_SERVER,
+    data: rows,
+    partitions: PARTITIONS,
+    partitionBy: 'id',
+    updates: 'orders.*',
+    events: true,
+    log: false,
+  });
+  const connect = await started(t, cluster);
+  const N = 5;
+  const acks = await cluster.requestAll<PublishAck[]>('emit', { n: N, twice: true });
+  for (const [p, r] of acks) {
+    if (!r.ok) return t.fail(`partition ${p}: ${r.error.message}`);
+    t.deepEqual(
+      r.value.map((a) => a.duplicate),
+      Array.from({ length: 2 * N }, (_, i) => i % 2 === 1),
+      `partition ${p}: the second publish of each msgId is a duplicate`,
+    );
+  }
+
+  const client = await connect('client');
+  const consumer = await jetstream(client).consumers.get(`SPS_${cluster.id}_EVT`);
+  const seen: { subject: string; body: { p: number; i: number }; header: string | undefined }[] = [];
+  while (seen.length < PARTITIONS * N) {
+    const batch = await consumer.fetch({ max_messages: PARTITIONS * N - seen.length, expires: 5000 });
+    for await (const m of batch) seen.push({ subject: m.subject, body: m.json(), header: m.headers?.get('Sps-Test') });
+  }
+  for (let p = 0; p < PARTITIONS; p++) {
+    const mine = seen.filter((e) => e.subject.startsWith(`sps.${cluster.id}.evt.${p}.`));
+    t.deepEqual(
+      mine.map((e) => [e.subject, e.body, e.header]),
+      Array.from({ length: N }, (_, i) => [`sps.${cluster.id}.evt.${p}.tick.${i}`, { p, i }, 'yes']),
+    );
+  }
+  await t.throwsAsync(jetstream(client).publish(`sps.${cluster.id}.evt.0.forged`, 'x', { timeout: 5000 }), { message: /[Pp]ermission/ });
+
+  const hostile = await cluster.requestAll<Record<string, string>>('hostile');
+  for (const [p, r] of hostile) {
+    if (!r.ok) return t.fail(`partition ${p}: ${r.error.message}`);
+    const { badSubject, ...refused } = r.value;
+    for (const [what, answer] of Object.entries(refused)) t.regex(answer!, /[Pp]ermission/, `partition ${p}: ${what}`);
+    t.regex(badSubject!, /without "\*", ">" or spaces/);
+  }
+  // The refused attempts changed nothing: every partition still applies its own updates.
+  await jetstream(await connect('publisher')).publish(`orders.${key(3)}`, JSON.stringify({ op: 'add', n: 100, i: 0 }));
+  await waitUntil(async () => (await cluster.requestByKey<number>(key(3), 'get', { key: key(3) })) === 103, 60_000, 'the update to be applied');
 });

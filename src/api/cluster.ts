@@ -31,7 +31,7 @@ import { RunKey } from '../security/attempt-secrets.js';
 import { abandonable, callOptions, type CallOptions } from './call-options.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
-import { createUpdatesStream, readDeadLetters, type DeadLetter } from '../driver/updates-stream.js';
+import { createEventsStream, createUpdatesStream, readDeadLetters, type DeadLetter } from '../driver/updates-stream.js';
 import type { UpdatesPlan } from '../protocol/updates.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
@@ -315,6 +315,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       checkAborted();
       // Before any worker: every attempt replays its partition from this first sequence.
       if (o.updates) run.updates = await createUpdatesStream(run.nc, id, run.subjects, o.updates, o.partitions);
+      if (o.events) await createEventsStream(run.nc, id, run.subjects);
       checkAborted();
       const worker = await preparing;
       checkAborted();
@@ -381,6 +382,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           logger: tappedLogger(o.logger, (bindings, message) => monitor.record(bindings, message)),
           logLevel: o.logLevel,
           updates: run.updates,
+          events: o.events,
         },
         {
           attemptFailed: (partition, attempt, error, report) => send(actor, { type: 'ATTEMPT_FAILED', partition, attempt, error, report }),

@@ -7,6 +7,7 @@ import type { PartitionReply } from './cluster.js';
 import type { CallOptions } from './call-options.js';
 import type { Logger } from '../runtime/logger.js';
 import type { UpdatesStatus } from '../worker/updates-consumer.js';
+import type { PublishAck, PublishOptions } from '../worker/events-publisher.js';
 
 /**
  * What a partition server knows about itself and its cluster while it runs, and how it computes
@@ -97,6 +98,13 @@ export interface PartitionContext<Config = unknown> extends CollectiveMethods {
    * in a run without updates, or before the partition serves.
    */
   updates(): UpdatesStatus | undefined;
+  /**
+   * Stores an event in the run's events stream (option `events`; docs/updates.md#events) under
+   * `sps.<id>.evt.<partition>.<subject>` and resolves once the stream acknowledged it. Clients
+   * read the stream with the client credentials. Rejects with `SPS_NO_EVENTS` in a run without
+   * events, `SPS_BAD_SUBJECT` for a subject with wildcards or spaces.
+   */
+  publish(subject: string, data: Uint8Array | string, options?: PublishOptions): Promise<PublishAck>;
 }
 
 /**

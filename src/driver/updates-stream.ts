@@ -1,12 +1,12 @@
 /**
- * The driver's side of live updates (option `updates`): it makes the run's stream before any
- * worker starts, so every attempt replays its partition from the same first sequence, and reads
- * the dead letters partitions sent back.
+ * The driver's side of live updates (option `updates`) and events (option `events`): it makes the
+ * run's streams before any worker starts, so every attempt replays its partition from the same
+ * first sequence, and reads the dead letters partitions sent back.
  */
 import { jetstreamManager, StorageType, DiscardPolicy, JetStreamApiError, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
 import type { NatsConnection } from '../transport/bus.js';
 import type { Subjects } from '../protocol/subjects.js';
-import { deadLetterSubject, updatesStream, updatesTransform, type UpdatesPlan } from '../protocol/updates.js';
+import { deadLetterSubject, eventsStream, eventsSubject, updatesStream, updatesTransform, type UpdatesPlan } from '../protocol/updates.js';
 import { SparkPartitionServerError } from '../errors.js';
 
 /** Bounds of the run's stream: a publisher cannot fill the store beyond them (old updates are never dropped). */
@@ -25,7 +25,18 @@ export interface DeadLetter {
   data: Uint8Array;
 }
 
-/** Makes the stream of run `clusterId`; resolves with what workers are told. */
+/** The bus's JetStream, or a clear error naming the option that needs it. */
+async function streamsOf(nc: NatsConnection, option: 'updates' | 'events'): Promise<JetStreamManager> {
+  try {
+    return await jetstreamManager(nc);
+  } catch (err) {
+    throw new SparkPartitionServerError('SPS_NO_JETSTREAM', `option ${option} needs JetStream on the bus, which does not answer: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Makes the updates stream of run `clusterId`; resolves with what workers are told. */
 export async function createUpdatesStream(
   nc: NatsConnection,
   clusterId: string,
@@ -33,14 +44,7 @@ export async function createUpdatesStream(
   subject: string,
   partitions: number,
 ): Promise<UpdatesPlan> {
-  let jsm: JetStreamManager;
-  try {
-    jsm = await jetstreamManager(nc);
-  } catch (err) {
-    throw new SparkPartitionServerError('SPS_NO_JETSTREAM', `option updates needs JetStream on the bus, which does not answer: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  const jsm = await streamsOf(nc, 'updates');
   const stream = updatesStream(clusterId);
   const info = await jsm.streams.add({
     name: stream,
@@ -55,6 +59,26 @@ export async function createUpdatesStream(
     discard: DiscardPolicy.New,
   });
   return { stream, startSeq: info.state.last_seq + 1 };
+}
+
+/** Bounds of the events stream: the oldest events go first when it is full (readers keep up or lose history). */
+export const EVENTS_STREAM_LIMITS = { maxBytes: 1024 ** 3, maxMsgSize: 1024 ** 2, maxConsumers: 256, duplicateWindowNs: 10 * 60 * 1e9 };
+
+/** Makes the events stream of run `clusterId` (what partitions publish with `ctx.publish`). */
+export async function createEventsStream(nc: NatsConnection, clusterId: string, subjects: Subjects): Promise<void> {
+  const jsm = await streamsOf(nc, 'events');
+  await jsm.streams.add({
+    name: eventsStream(clusterId),
+    subjects: [eventsSubject(subjects, '*')],
+    storage: StorageType.File,
+    num_replicas: 1,
+    max_bytes: EVENTS_STREAM_LIMITS.maxBytes,
+    max_msg_size: EVENTS_STREAM_LIMITS.maxMsgSize,
+    max_consumers: EVENTS_STREAM_LIMITS.maxConsumers,
+    // A replayed update that publishes again with the same msgId is stored once within this window.
+    duplicate_window: EVENTS_STREAM_LIMITS.duplicateWindowNs,
+    discard: DiscardPolicy.Old,
+  });
 }
 
 /** The dead letters of the run so far, in the order they were sent. */

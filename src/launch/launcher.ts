@@ -73,6 +73,11 @@ export interface LaunchPlan {
    * @internal
    */
   updates?: UpdatesPlan;
+  /**
+   * The run has an events stream (option `events`).
+   * @internal
+   */
+  events?: boolean;
 }
 
 /** What a launcher reports; the cluster forwards it to the supervisor. */
@@ -146,6 +151,7 @@ export function sharedWorkerEnv(plan: LaunchPlan): Record<string, string> {
     [WORKER_ENV.logLevel]: plan.logLevel,
     ...(plan.advertiseHost ? { [WORKER_ENV.advertiseHost]: plan.advertiseHost } : {}),
     ...(plan.updates ? { [WORKER_ENV.updates]: JSON.stringify(plan.updates) } : {}),
+    ...(plan.events ? { [WORKER_ENV.events]: '1' } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
  * `sps.<id>.upd.<partition>.<key>`, with nats-server's `partition(n, 1)` — the same function as
  * `partitionOfKey` — so the server itself decides which partition an update belongs to.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, SparkPartitionServerError } from '../errors.js';
 import type { Subjects } from './subjects.js';
 
 /** What a worker is told about the run's updates (environment `SPS_UPDATES`, JSON; no secret). */
@@ -58,6 +58,27 @@ export function checkUpdatesSubject(subject: unknown): string {
   if (tokens.some((t) => t !== '*' && /[*>]/.test(t))) bad('"*" must be a whole token');
   if (tokens[0] === 'sps' || subject.startsWith('$') || subject.startsWith('_INBOX'))
     bad('may not be under sps., $ or _INBOX (the library and the server use those)');
+  return subject;
+}
+
+/** The stream of cluster run `clusterId`'s events: what partitions publish with `ctx.publish` (option `events`). */
+export function eventsStream(clusterId: string): string {
+  return `SPS_${clusterId}_EVT`;
+}
+
+/** Where partition `p` publishes event `subject` (`>`: all of p's), so the subject names who sent it. */
+export function eventsSubject(subjects: Subjects, partition: number | '*', subject = '>'): string {
+  return `${subjects.prefix}.evt.${partition}.${subject}`;
+}
+
+/** Checks the subject of `ctx.publish`: one or more tokens, no wildcards, no spaces. */
+export function checkEventSubject(subject: unknown): string {
+  const ok = typeof subject === 'string' && subject.length > 0 && subject.length <= 256 && subject.split('.').every((t) => t !== '' && !/[\s*>]/.test(t));
+  if (!ok)
+    throw new SparkPartitionServerError(
+      'SPS_BAD_SUBJECT',
+      `ctx.publish: the subject must be tokens separated by single dots, without "*", ">" or spaces, at most 256 characters; got ${JSON.stringify(subject)}`,
+    );
   return subject;
 }
 

@@ -30,6 +30,7 @@ import { collectiveMethods } from '../collectives/methods.js';
 import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
 import { HTTP_CHOICE } from '../api/http-partition-server.js';
 import type { UpdatesConsumer } from '../worker/updates-consumer.js';
+import { eventPublisher } from '../worker/events-publisher.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {
@@ -104,6 +105,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,
     updates: () => updates?.status(),
+    publish: eventPublisher(nc, subjects, partition, env.events),
   };
   if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
   Object.defineProperty(ctx, HTTP_CHOICE, { value: env.http });

@@ -71,7 +71,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     return { url: o.natsUrl, driver: access, runner: access, busFor: () => access, stop: async () => {} };
   }
   const subjects = subjectsFor(clusterId);
-  const creds = runCredentials(clusterId, o.partitions, permissionsFor, subjects.inbox, o.updates ? { subject: o.updates } : undefined);
+  const creds = runCredentials(clusterId, o.partitions, permissionsFor, subjects.inbox, { updates: o.updates, events: o.events });
   const listen = o.natsListen ? splitHostPort(o.natsListen) : { host: network.listen };
   const advertiseHost = o.natsListen && !network.local ? listen.host : network.advertise;
   let tls: { certPem: string; keyPem: string } | undefined;
@@ -94,7 +94,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     users: allUsers(creds),
     tls,
     mappings: keyMapping(subjects, o.partitions),
-    ...(o.updates ? { jetstream: UPDATES_STORE } : {}),
+    ...(o.updates || o.events ? { jetstream: UPDATES_STORE } : {}),
   });
   const url = o.natsAdvertiseUrl ?? nats.url;
   const access = (u: NkeyUser): BusAccess => ({

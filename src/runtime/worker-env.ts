@@ -4,7 +4,7 @@ import type { FrameFormat } from '../transport/frames.js';
 import { FRAMING, type RowFormat } from '../protocol/framing.js';
 import type { LongMode } from './arrow-rows.js';
 import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
-import { parseUpdatesPlan, type UpdatesPlan } from '../protocol/updates.js';
+import { eventsStream, parseUpdatesPlan, type UpdatesPlan } from '../protocol/updates.js';
 
 /**
  * The default pulse of a run, in ms: the driver's heartbeat (option `heartbeatMs`) and the
@@ -62,6 +62,8 @@ export const WORKER_ENV = {
   http: 'SPS_HTTP',
   /** Live updates: the run's stream and first sequence, as JSON (`UpdatesPlan`); unset: none. */
   updates: 'SPS_UPDATES',
+  /** `1`: the run has an events stream (option `events`), and `ctx.publish` stores to it. */
+  events: 'SPS_EVENTS',
 } as const;
 
 /** The parsed worker environment. */
@@ -98,6 +100,8 @@ export interface WorkerEnv {
   http: HttpChoice;
   /** The run's live updates, when it has them. */
   updates: UpdatesPlan | undefined;
+  /** The run's events stream (option `events`), when it has one. */
+  events: string | undefined;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -175,5 +179,6 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     inspect: env[WORKER_ENV.inspect] === '1',
     http: oneOf(env, WORKER_ENV.http, HTTP_CHOICES),
     updates: updatesPlan(env),
+    events: env[WORKER_ENV.events] === '1' ? eventsStream(clusterId) : undefined,
   };
 }

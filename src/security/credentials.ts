@@ -1,5 +1,5 @@
 import { createUser } from '@nats-io/nkeys';
-import { identityOf, type Permissions, type Role, type UpdatesAccess } from './permissions.js';
+import { identityOf, type Permissions, type Role, type StreamsAccess } from './permissions.js';
 
 /** One user of a private nats-server: its public nkey (what the server stores) and its seed (the secret). */
 export interface NkeyUser {
@@ -34,17 +34,17 @@ export interface RunCredentials {
 export function runCredentials(
   clusterId: string,
   partitions: number,
-  permissionsFor: (clusterId: string, role: Role, updates?: UpdatesAccess) => Permissions,
+  permissionsFor: (clusterId: string, role: Role, streams?: StreamsAccess) => Permissions,
   inbox: (identity: string) => string,
-  updates?: UpdatesAccess,
+  streams: StreamsAccess = {},
 ): RunCredentials {
-  const make = (role: Role): NkeyUser => nkeyUser(permissionsFor(clusterId, role, updates), inbox(identityOf(role)));
+  const make = (role: Role): NkeyUser => nkeyUser(permissionsFor(clusterId, role, streams), inbox(identityOf(role)));
   return {
     driver: make({ kind: 'driver' }),
     partitions: Array.from({ length: partitions }, (_, partition) => make({ kind: 'partition', partition })),
     runner: make({ kind: 'runner' }),
     client: make({ kind: 'client' }),
-    ...(updates ? { publisher: make({ kind: 'publisher' }) } : {}),
+    ...(streams.updates ? { publisher: make({ kind: 'publisher' }) } : {}),
   };
 }
 

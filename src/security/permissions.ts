@@ -11,6 +11,8 @@
  * | client        | endpoints (with and without the attempt, and key-routed), `ctl.members.get`, the run's `$SRV` subjects | `ctl.members`, its inbox |
  * | publisher     | the run's updates subject (e.g. `orders.*`) only                | its inbox (the stream's acknowledgements)      |
  *
+ * With events (option `events`), partition p may also publish `evt.p.>` (through JetStream: `ctx.publish`)
+ * and a client may read the events stream with consumers of its own.
  * With live updates (option `updates`), the driver may also make, read and delete the run's stream (and read its dead letters),
  * and partition p may make, read, pull from and delete only its own consumer `p<p>` — whose filter
  * the server checks against the create subject, so it is p's partition of the stream and no other —
@@ -20,7 +22,7 @@
  * run's service (named as the cluster id), nothing of other services; replies go out under `allow_responses`.
  */
 import { serviceSubjects, subjectsFor } from '../protocol/subjects.js';
-import { deadLetterSubject, updatesConsumer, updatesFilter, updatesStream } from '../protocol/updates.js';
+import { deadLetterSubject, eventsStream, eventsSubject, updatesConsumer, updatesFilter, updatesStream } from '../protocol/updates.js';
 
 /** What one user of the private nats-server may do. */
 export interface Permissions {
@@ -33,9 +35,12 @@ export interface Permissions {
 /** The roles of a cluster run's bus. */
 export type Role = { kind: 'driver' } | { kind: 'partition'; partition: number } | { kind: 'runner' } | { kind: 'client' } | { kind: 'publisher' };
 
-/** What the permissions of a run with live updates add: its updates subject (option `updates`). */
-export interface UpdatesAccess {
-  subject: string;
+/** What the permissions of a run with JetStream streams add: live updates (option `updates`), events (option `events`). */
+export interface StreamsAccess {
+  /** The updates subject, e.g. `orders.*`. */
+  updates?: string;
+  /** Partitions publish events with `ctx.publish`, clients read them. */
+  events?: boolean;
 }
 
 /** The inbox identity token of a role (`driver`, `p3`, `runner`, `client`). */
@@ -44,15 +49,19 @@ export function identityOf(role: Role): string {
 }
 
 /** The permissions of `role` on the bus of cluster run `clusterId` (with live updates when `updates` is given). */
-export function permissionsFor(clusterId: string, role: Role, updates?: UpdatesAccess): Permissions {
+export function permissionsFor(clusterId: string, role: Role, streams: StreamsAccess = {}): Permissions {
   const s = subjectsFor(clusterId);
   const inbox = `${s.inbox(identityOf(role))}.>`;
   const stream = updatesStream(clusterId);
+  const events = eventsStream(clusterId);
   const api = '$JS.API';
+  const { updates } = streams;
   switch (role.kind) {
     case 'driver': {
-      const streamApi = updates ? ['CREATE', 'INFO', 'DELETE'].map((op) => `${api}.STREAM.${op}.${stream}`) : [];
-      const consumerInfo = updates ? [`${api}.CONSUMER.INFO.${stream}.*`, `${api}.STREAM.MSG.GET.${stream}`, `${api}.INFO`] : [];
+      const made = [...(updates ? [stream] : []), ...(streams.events ? [events] : [])];
+      const streamApi = made.flatMap((name) => ['CREATE', 'INFO', 'DELETE'].map((op) => `${api}.STREAM.${op}.${name}`));
+      const consumerInfo = updates ? [`${api}.CONSUMER.INFO.${stream}.*`, `${api}.STREAM.MSG.GET.${stream}`] : [];
+      if (made.length > 0) consumerInfo.push(`${api}.INFO`);
       return { publish: { allow: [`${s.prefix}.>`, ...streamApi, ...consumerInfo] }, subscribe: { allow: [`${s.prefix}.>`, inbox] }, allow_responses: true };
     }
     case 'partition':
@@ -69,6 +78,8 @@ export function permissionsFor(clusterId: string, role: Role, updates?: UpdatesA
             s.coll('*', role.partition),
             s.app,
             ...(updates ? partitionUpdates(clusterId, role.partition) : []),
+            // Events: p publishes only under its own number, so a reader knows who sent each.
+            ...(streams.events ? [eventsSubject(s, role.partition)] : []),
           ],
         },
         subscribe: {
@@ -95,11 +106,20 @@ export function permissionsFor(clusterId: string, role: Role, updates?: UpdatesA
       };
     case 'client':
       return {
-        publish: { allow: [`${s.prefix}.p.*.*.*`, s.stable('*', '*'), s.key('*', '*'), s.membersGet, ...serviceSubjects(s.service)] },
+        publish: {
+          allow: [
+            `${s.prefix}.p.*.*.*`,
+            s.stable('*', '*'),
+            s.key('*', '*'),
+            s.membersGet,
+            ...serviceSubjects(s.service),
+            ...(streams.events ? readEvents(events) : []),
+          ],
+        },
         subscribe: { allow: [s.members, inbox] },
       };
     case 'publisher':
-      return { publish: { allow: updates ? [updates.subject] : [] }, subscribe: { allow: [inbox] } };
+      return { publish: { allow: updates ? [updates] : [] }, subscribe: { allow: [inbox] } };
   }
 }
 
@@ -114,6 +134,19 @@ function partitionUpdates(clusterId: string, partition: number): string[] {
     ...['INFO', 'DELETE', 'MSG.NEXT'].map((op) => `$JS.API.CONSUMER.${op}.${stream}.${consumer}`),
     `$JS.ACK.${stream}.${consumer}.>`,
     deadLetterSubject(s, partition),
+  ];
+}
+
+/** What a client may do with the events stream: read it with consumers of its own (e.g. ordered ones), nothing else. */
+function readEvents(stream: string): string[] {
+  const api = '$JS.API';
+  return [
+    `${api}.INFO`,
+    `${api}.STREAM.INFO.${stream}`,
+    `${api}.CONSUMER.CREATE.${stream}`,
+    `${api}.CONSUMER.CREATE.${stream}.>`,
+    ...['INFO', 'DELETE', 'MSG.NEXT'].map((op) => `${api}.CONSUMER.${op}.${stream}.*`),
+    `$JS.ACK.${stream}.>`,
   ];
 }
 
