@@ -27,6 +27,7 @@ import httpServers from './http-servers.js';
 import nodeStart from './node-start.js';
 import workerFootprint from './worker-footprint.js';
 import keyed from './keyed.js';
+import updates from './updates.js';
 import pyspark from './pyspark.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
@@ -45,6 +46,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   'node-start': nodeStart,
   'worker-footprint': workerFootprint,
   keyed,
+  updates,
   pyspark,
 };
 

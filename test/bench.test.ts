@@ -26,6 +26,7 @@ const SECTIONS = [
   'node-start',
   'worker-footprint',
   'keyed',
+  'updates',
   'pyspark',
 ];
 /** Sections that measure Spark only: a smoke run (quick, without --spark) skips them, saying so. */

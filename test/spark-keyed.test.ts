@@ -2,8 +2,14 @@ import test from 'ava';
 import { Cluster, partitionOfKey, type SparkApplication, type SparkSource } from '../src/index.js';
 import { startApp, testLog } from './helpers/spark-harness.js';
 import type { KeyedRow } from './fixtures/keyed-server.js';
+import type { AmountRow } from './fixtures/updates-server.js';
+import { isDeepStrictEqual } from 'node:util';
+import { jetstream } from '@nats-io/jetstream';
+import { connectBus, type NatsConnection } from '../src/transport/bus.js';
+import { waitUntil } from './helpers/harness.js';
 
 const KEYED_SERVER = new URL('./fixtures/keyed-server.ts', import.meta.url);
+const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
 let app: SparkApplication | undefined;
 
 test.before(async () => {
@@ -73,4 +79,54 @@ test.serial('Spark partitionBy naming a missing column or field is refused, nami
   await t.throwsAsync(nulls.start(), {
     message: /partitionBy: source partition 1, row 1, field 'id': a key must be a string or an integer, got NoneType None/,
   });
+});
+
+test.serial('Spark with live updates: a worker SIGKILLed mid-stream is retried by Spark and replays its partition’s updates, each once', async (t) => {
+  const keys = Array.from({ length: 20 }, (_, k) => `k${k}`);
+  const rounds = 50;
+  const cluster = new Cluster<AmountRow>({
+    server: UPDATES_SERVER,
+    partitions: 2,
+    spark: app,
+    source: { rows: keys.map((id, k) => ({ id, amount: k })) },
+    partitionBy: 'id',
+    updates: 'orders.*',
+    log: testLog,
+    startTimeoutMs: 120_000,
+  });
+  const conns: NatsConnection[] = [];
+  t.teardown(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await cluster.stop().catch(() => {});
+  });
+  await cluster.start();
+  const pub = await connectBus(cluster.credentials('publisher'), 'test-publisher');
+  conns.push(pub);
+  const js = jetstream(pub);
+  const victim = cluster.members[1]!;
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(keys.map((k) => js.publish(`orders.${k}`, JSON.stringify({ op: 'add', n: round, i: round }))));
+    if (round === rounds / 2) process.kill(victim.pid, 'SIGKILL');
+  }
+  const total = (rounds * (rounds - 1)) / 2;
+  const want = (p: number) =>
+    Object.fromEntries(keys.filter((k) => partitionOfKey(k, 2) === p).map((k) => [k, { amount: keys.indexOf(k) + total, updates: rounds, lastI: rounds - 1 }]));
+  type State = { view: unknown; attempt: number; outOfOrder: number };
+  let last = new Map<number, State>();
+  await waitUntil(
+    async () => {
+      const replies = await cluster.requestAll<State>('state');
+      if (![...replies.values()].every((r) => r.ok)) return false;
+      last = new Map([...replies].map(([p, r]) => [p, (r as { value: State }).value]));
+      return last.get(1)!.attempt > victim.attempt && [0, 1].every((p) => isDeepStrictEqual(last.get(p)!.view, want(p)));
+    },
+    180_000,
+    'both partitions to equal a replay, partition 1 on a new attempt',
+  );
+  for (const p of [0, 1]) {
+    t.deepEqual(last.get(p)!.view, want(p), `partition ${p}`);
+    t.is(last.get(p)!.outOfOrder, 0, `partition ${p}: a key's updates in order`);
+  }
+  t.true(last.get(1)!.attempt > victim.attempt, 'partition 1 was retried by Spark');
+  await cluster.stop();
 });

@@ -135,9 +135,9 @@ test('publisher credentials publish updates and nothing else; client credentials
   const connect = await started(t, cluster);
   const client = await connect('client');
   const pub = await connect('publisher');
-  await t.throwsAsync(jetstream(client).publish('orders.a', '{"op":"add","n":1,"i":0}', { timeout: 5000 }), { message: /[Pp]ermission/ });
-  await t.throwsAsync(pub.request(`sps.${cluster.id}.p.0.0.state`, '', { timeout: 5000 }), { message: /[Pp]ermission/ });
-  await t.throwsAsync(jetstream(pub).publish('other.a', '{}', { timeout: 5000 }), { message: /[Pp]ermission/ });
+  await t.throwsAsync(jetstream(client).publish('orders.a', '{"op":"add","n":1,"i":0}', { timeout: 30_000 }), { message: /[Pp]ermission/ });
+  await t.throwsAsync(pub.request(`sps.${cluster.id}.p.0.0.state`, '', { timeout: 30_000 }), { message: /[Pp]ermission/ });
+  await t.throwsAsync(jetstream(pub).publish('other.a', '{}', { timeout: 30_000 }), { message: /[Pp]ermission/ });
   const ack = await jetstream(pub).publish('orders.a', JSON.stringify({ op: 'add', n: 41, i: 0 }));
   t.true(ack.seq > 0);
   await waitUntil(async () => (await cluster.requestByKey<number>('a', 'get', { key: 'a' })) === 42, 60_000, 'the update to be applied');
@@ -187,7 +187,7 @@ test('events: ctx.publish stores under the partition’s own number, once per ms
   });
   const connect = await started(t, cluster);
   const N = 5;
-  const acks = await cluster.requestAll<PublishAck[]>('emit', { n: N, twice: true });
+  const acks = await cluster.requestAll<PublishAck[]>('emit', { n: N, twice: true }, { timeoutMs: 120_000 });
   for (const [p, r] of acks) {
     if (!r.ok) return t.fail(`partition ${p}: ${r.error.message}`);
     t.deepEqual(
@@ -201,7 +201,7 @@ test('events: ctx.publish stores under the partition’s own number, once per ms
   const consumer = await jetstream(client).consumers.get(`SPS_${cluster.id}_EVT`);
   const seen: { subject: string; body: { p: number; i: number }; header: string | undefined }[] = [];
   while (seen.length < PARTITIONS * N) {
-    const batch = await consumer.fetch({ max_messages: PARTITIONS * N - seen.length, expires: 5000 });
+    const batch = await consumer.fetch({ max_messages: PARTITIONS * N - seen.length, expires: 30_000 });
     for await (const m of batch) seen.push({ subject: m.subject, body: m.json(), header: m.headers?.get('Sps-Test') });
   }
   for (let p = 0; p < PARTITIONS; p++) {
@@ -211,9 +211,9 @@ test('events: ctx.publish stores under the partition’s own number, once per ms
       Array.from({ length: N }, (_, i) => [`sps.${cluster.id}.evt.${p}.tick.${i}`, { p, i }, 'yes']),
     );
   }
-  await t.throwsAsync(jetstream(client).publish(`sps.${cluster.id}.evt.0.forged`, 'x', { timeout: 5000 }), { message: /[Pp]ermission/ });
+  await t.throwsAsync(jetstream(client).publish(`sps.${cluster.id}.evt.0.forged`, 'x', { timeout: 30_000 }), { message: /[Pp]ermission/ });
 
-  const hostile = await cluster.requestAll<Record<string, string>>('hostile');
+  const hostile = await cluster.requestAll<Record<string, string>>('hostile', {}, { timeoutMs: 180_000 });
   for (const [p, r] of hostile) {
     if (!r.ok) return t.fail(`partition ${p}: ${r.error.message}`);
     const { badSubject, ...refused } = r.value;

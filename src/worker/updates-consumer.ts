@@ -32,6 +32,11 @@ export interface UpdatesStatus {
   failed: number;
   /** Updates of this partition in the stream not handled yet, as the stream last told. */
   pending: number;
+  /**
+   * When this attempt first had nothing pending: how many updates it had handled by then (its
+   * replay, for a retried attempt) and in how many milliseconds from its start; unset until then.
+   */
+  caughtUp?: { updates: number; ms: number };
 }
 
 /** A partition's running consumer. */
@@ -44,12 +49,14 @@ export interface UpdatesConsumer {
 const MSGPACK = 'application/msgpack';
 /** Longer than any handler should take: a redelivery would only be skipped (its sequence is below lastSeq). */
 const ACK_WAIT_NS = 10 * 60 * 1e9;
+/** Refuses bytes that are not UTF-8 (a JSON update must be text). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function decode(m: JsMsg, prefix: string): Update {
   const key = m.subject.slice(prefix.length);
   let value: unknown;
   if (m.data.length > 0) {
-    value = m.headers?.get('Content-Type') === MSGPACK ? unpack(m.data) : JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(m.data));
+    value = m.headers?.get('Content-Type') === MSGPACK ? unpack(m.data) : JSON.parse(UTF8.decode(m.data));
   }
   return { key, value, seq: m.seq, data: m.data };
 }
@@ -89,6 +96,11 @@ export async function consumeUpdates(
   const messages = await consumer.consume({ max_messages: 256 });
   const prefix = filter.slice(0, -1);
   const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: info.num_pending };
+  const started = performance.now();
+  const noteCaughtUp = (): void => {
+    if (status.pending === 0 && !status.caughtUp) status.caughtUp = { updates: status.applied + status.failed, ms: performance.now() - started };
+  };
+  noteCaughtUp();
   let stopping = false;
 
   const deadLetter = async (m: JsMsg, key: string, err: SparkPartitionServerError): Promise<void> => {
@@ -119,7 +131,9 @@ export async function consumeUpdates(
             );
           }
           try {
-            await apply(update);
+            // A handler that returns no promise is not awaited: no extra turn per update.
+            const done = apply(update);
+            if (done instanceof Promise) await done;
           } catch (err) {
             const code = err instanceof SparkPartitionServerError ? err.code : 'SPS_UPDATE_FAILED';
             throw new SparkPartitionServerError(code, `onUpdate threw on update ${m.seq} (key "${key}"): ${(err as Error)?.message ?? String(err)}`, {
@@ -136,6 +150,7 @@ export async function consumeUpdates(
         status.lastSeq = m.seq;
       }
       status.pending = m.info.pending;
+      noteCaughtUp();
       m.ack();
     }
   })();
