@@ -112,6 +112,8 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
   comm.listen();
   peers.listen();
   // The direct collective socket, on the address HTTP binds to; its port goes into the registration.
+  // On a TLS bus it speaks TLS with a certificate this attempt makes now; its fingerprint is registered too.
+  const peerCert = comm.busEncrypted ? await comm.secureDirect() : undefined;
   const peerPort = await comm.listenDirect(bindHost);
 
   nc.subscribe(subjects.shutdown, {
@@ -176,6 +178,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
               pid: process.pid,
               endpoints: Object.keys(handlers),
               peerPort,
+              peerCert,
               proof: secrets.proof,
             }),
             { timeout: env.requestTimeoutMs },
