@@ -342,6 +342,8 @@ export class Communicator {
   /** A ticket for `from`'s attempt `a` in generation `g`, if that is who and when this partition is. */
   private ticketFor(from: number, g: number, a: number): { ticket?: string; reason?: string } {
     if (this.peerPort === undefined) return { reason: `partition ${this.partition} has no direct socket` };
+    // On a TLS bus no ticket before the socket speaks TLS: none could open it in the clear.
+    if (this.busEncrypted && this.directCert === undefined) return { reason: `partition ${this.partition} has not secured its direct socket yet` };
     if (g < this.generation) return { reason: `partition ${this.partition} is in generation ${this.generation}, not ${g}` };
     // A peer may hear of a new generation first: its attempt is then checked on every frame, against the new membership.
     if (g === this.generation && this.members.find((x) => x.partition === from)?.attempt !== a) {

@@ -108,7 +108,9 @@ export class DirectLinks {
    * only from the certificate its member announced (`certOf`), so a ticket alone no longer lets in.
    */
   secure(identity: DirectIdentity, certOf: CertOf): void {
-    this.tls = { context: createSecureContext({ cert: identity.certPem, key: identity.keyPem, minVersion: 'TLSv1.3' }), certOf };
+    // AES-128-GCM: the fastest suite with AES instructions, and both ends are ours.
+    const context = createSecureContext({ cert: identity.certPem, key: identity.keyPem, minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256' });
+    this.tls = { context, certOf };
   }
 
   /** A new one-time ticket for partition `from`'s attempt `attempt` in `generation`. */
