@@ -41,6 +41,28 @@ async function series(cluster: Cluster<unknown, BenchConfig>, run: CollectiveRun
   return r0.ok ? r0.value : [];
 }
 
+/**
+ * allReduce of 1M float32 over the direct path, plain (on `plain`, a plain bus) and over TLS (on
+ * `tls`, a TLS bus), in alternating rounds so that the machine's load falls on both alike; then
+ * over NATS on the TLS bus for reference.
+ */
+async function directOverTls(
+  plain: Cluster<unknown, BenchConfig>,
+  tls: Cluster<unknown, BenchConfig>,
+  quick: boolean,
+): Promise<{ plain: number[]; tls: number[]; nats: number[] }> {
+  const rounds = 4;
+  const iterations = quick ? 5 : 10;
+  const out = { plain: [] as number[], tls: [] as number[], nats: [] as number[] };
+  const run = (transport: 'direct' | 'auto' | 'nats', warmup: number): CollectiveRun => ({ op: 'allReduce', bytes: VECTOR * 4, iterations, warmup, transport });
+  for (let r = 0; r < rounds; r++) {
+    out.plain.push(...(await series(plain, run('direct', r === 0 ? 3 : 1))));
+    out.tls.push(...(await series(tls, run('auto', r === 0 ? 3 : 1))));
+  }
+  out.nats = await series(tls, run('nats', 3));
+  return out;
+}
+
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
@@ -126,9 +148,13 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
       const direct = await series(cluster, { op: 'allReduce', bytes, iterations, warmup: 2, transport: 'direct' });
       sweepRows.push({ bytes, iterations, nats, direct });
     }
-    return { barrier, natsBarrier, gather, natsGather, reduce, inPlaceReduce, natsReduce, ringReduce, sweepRows };
+    ctx.log('  the direct path over TLS (a TLS bus) against plain …');
+    const tls = await withCluster(benchOptions(ctx, { partitions: PARTITIONS, server: SERVER, tls: true }), (tlsCluster) =>
+      directOverTls(cluster, tlsCluster, q),
+    );
+    return { barrier, natsBarrier, gather, natsGather, reduce, inPlaceReduce, natsReduce, ringReduce, sweepRows, tls: tls.value };
   });
-  const { barrier, natsBarrier, gather, natsGather, reduce, inPlaceReduce, natsReduce, ringReduce, sweepRows } = ours.value;
+  const { barrier, natsBarrier, gather, natsGather, reduce, inPlaceReduce, natsReduce, ringReduce, sweepRows, tls } = ours.value;
   s.rows.push(measure('barrier(), partition servers over NATS', 'ms', natsBarrier, { note: "transport: 'nats'" }));
   s.rows.push(measure('allGather 1 KB each, partition servers, default (direct sockets)', 'ms', gather));
   s.rows.push(measure('allGather 1 KB each, partition servers over NATS', 'ms', natsGather, { note: "transport: 'nats'" }));
@@ -144,6 +170,12 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
   );
   s.rows.push(measure('allReduce 1M float32 (sum), partition servers over NATS', 'ms', natsReduce, { note: "transport: 'nats'" }));
   s.rows.push(measure('allReduce 1M float32 (sum), partition servers, ring over direct sockets', 'ms', ringReduce, { note: "algorithm: 'ring'" }));
+  const tlsRows = [
+    measure('allReduce 1M float32, direct plain', 'ms', tls.plain, { note: "plain bus, transport: 'direct' (plain TCP)" }),
+    measure('allReduce 1M float32, direct over TLS', 'ms', tls.tls, { note: "TLS bus, transport 'auto': TLS 1.3 sockets pinned to the membership" }),
+    measure('allReduce 1M float32, over NATS on a TLS bus', 'ms', tls.nats, { note: "TLS bus, transport: 'nats' (what 'auto' did there before)" }),
+  ] as const;
+  s.rows.push(...tlsRows);
 
   ctx.log('  bare TCP ring between 4 Node processes …');
   let ring: number[] | undefined;
@@ -234,6 +266,13 @@ export default async function collectives(ctx: BenchContext): Promise<SectionRes
     target: 'allReduce 1M float32: ≤ 1.5× a bare TCP ring between 4 Node processes (in place, as the ring is)',
     measured: `in place ${med(inPlaceReduce).toFixed(1)} ms vs ${ring ? med(ring).toFixed(1) : 'n/a'} ms (${ring ? (med(inPlaceReduce) / med(ring)).toFixed(2) : 'n/a'}×); a new array per call ${med(reduce).toFixed(1)} ms (${ring ? (med(reduce) / med(ring)).toFixed(2) : 'n/a'}×)`,
     met: ring ? med(inPlaceReduce) / med(ring) <= 1.5 : null,
+  });
+  const [plainRow, tlsRow, tlsNatsRow] = tlsRows;
+  s.targets.push({
+    id: 'collectives.direct-tls',
+    target: 'allReduce 1M float32 over 4 partitions: direct over TLS ≤ 1.3× direct plain (same run, rounds alternating)',
+    measured: `TLS ${tlsRow.median.toFixed(1)} ms vs plain ${plainRow.median.toFixed(1)} ms (${(tlsRow.median / plainRow.median).toFixed(2)}×); NATS on the TLS bus ${tlsNatsRow.median.toFixed(1)} ms`,
+    met: tlsRow.median / plainRow.median <= 1.3,
   });
   s.targets.push({
     id: 'collectives.logistic-regression',

@@ -195,7 +195,7 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /**
    * How collectives send their data unless a call says otherwise (`transport` of a call):
    * `'auto'` (default) over direct, authenticated sockets between partitions (in groups of more
-   * than 8, only values of 64 KB and more; on a TLS bus, nothing, as the sockets are plain TCP);
+   * than 8, only values of 64 KB and more; on a TLS bus the sockets speak TLS, both ends pinned);
    * `'nats'` always through nats-server; `'direct'` always over the sockets.
    */
   collectiveTransport?: 'nats' | 'direct' | 'auto';

@@ -6,7 +6,8 @@ import type { Subjects } from '../protocol/subjects.js';
 import type { Member } from '../protocol/types.js';
 import type { NatsConnection } from '../transport/bus.js';
 import type { CallChannel, Chunk } from './channel.js';
-import { DirectLinks } from './direct.js';
+import { DirectLinks, TICKET_WAIT_MS } from './direct.js';
+import { makeDirectIdentity } from '../security/direct-tls.js';
 import { HeldChunks, type HeldChunk } from './held-chunks.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
@@ -32,8 +33,8 @@ export interface CollectiveOptions {
   inPlace?: boolean;
   /**
    * How this partition sends the call's data: `'nats'` through nats-server, `'direct'` over the
-   * partitions' own authenticated TCP sockets, `'auto'` direct in groups of up to 8 partitions,
-   * else for values of 64 KB and more, and never on a TLS bus. Each partition chooses for what it sends (a
+   * partitions' own authenticated TCP sockets (TLS, both ends pinned, on a TLS bus), `'auto'`
+   * direct in groups of up to 8 partitions, else for values of 64 KB and more. Each partition chooses for what it sends (a
    * receiver takes both); default: the cluster's `collectiveTransport`, else `'auto'`.
    */
   transport?: CollectiveTransport;
@@ -60,12 +61,13 @@ export const DIRECT_ALL_MAX_PARTITIONS = 8;
 
 /**
  * Whether a chunk of a value of `bytes` bytes goes over the direct sockets in a group of
- * `partitions`. On an encrypted bus `'auto'` keeps everything on NATS: the direct sockets are
- * plain TCP, and a user who asked for TLS did not ask for data in the clear.
+ * `partitions`. `clearOnTlsBus`: the bus speaks TLS but the direct sockets do not (a partition
+ * that could not secure them); `'auto'` then keeps everything on NATS, since a user who asked for
+ * TLS did not ask for data in the clear. (On a TLS bus the direct sockets speak TLS too.)
  */
-export function sendsDirect(transport: CollectiveTransport, bytes: number, partitions: number, busEncrypted = false): boolean {
+export function sendsDirect(transport: CollectiveTransport, bytes: number, partitions: number, clearOnTlsBus = false): boolean {
   if (transport !== 'auto') return transport === 'direct';
-  if (busEncrypted) return false;
+  if (clearOnTlsBus) return false;
   return partitions <= DIRECT_ALL_MAX_PARTITIONS || bytes >= DIRECT_MIN_BYTES;
 }
 
@@ -169,8 +171,10 @@ export class Communicator {
   private readonly others: number[];
   /** The transport of calls that do not name one. */
   defaultTransport: CollectiveTransport = 'auto';
-  /** The bus speaks TLS: `'auto'` then sends nothing over the (plain TCP) direct sockets. */
+  /** The bus speaks TLS: the direct sockets then do too ({@link secureDirect}), or else `'auto'` sends nothing over them. */
   busEncrypted = false;
+  /** Fingerprint of this attempt's certificate, once {@link secureDirect} made it: the direct sockets speak TLS. */
+  private directCert: string | undefined;
   private readonly links = new DirectLinks(
     (from, attempt, header, data) => this.receiveDirect(from, attempt, header, data),
     () => this.counts.refusedSockets++,
@@ -205,6 +209,44 @@ export class Communicator {
     };
     this.subs.push(this.nc.subscribe(this.subjects.coll(this.partition, '*'), { callback }));
     this.subs.push(this.nc.subscribe(this.subjects.coll('all', '*'), { callback }));
+  }
+
+  /**
+   * Makes this attempt's own key and certificate, and the direct sockets speak TLS with them (call
+   * before {@link listenDirect}); resolves with the certificate's fingerprint (to register). The key
+   * stays in this process; peers pin the fingerprint they find in the membership.
+   */
+  async secureDirect(): Promise<string> {
+    const identity = await makeDirectIdentity();
+    this.links.secure(identity, (from, attempt) => this.certOf(from, attempt));
+    this.directCert = identity.fingerprint;
+    return identity.fingerprint;
+  }
+
+  /**
+   * The certificate fingerprint attempt `attempt` of partition `from` announced; `undefined` if it
+   * is not a member or announced none. A peer may hear of its own new attempt before this
+   * partition does: a view without it is waited for, as long as a ticket may wait.
+   */
+  private certOf(from: number, attempt: number): Promise<string | undefined> {
+    const known = (): Member | undefined => this.members.find((m) => m.partition === from);
+    const behind = (m: Member | undefined): boolean => !m || m.attempt < attempt;
+    const answer = (m: Member | undefined): string | undefined => (m?.attempt === attempt ? m.peerCert : undefined);
+    if (!behind(known())) return Promise.resolve(answer(known()));
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const m = known();
+        if (!behind(m)) done(answer(m));
+      };
+      const done = (cert: string | undefined): void => {
+        clearTimeout(timer);
+        this.readyWaiters.delete(check);
+        resolve(cert);
+      };
+      const timer = setTimeout(() => done(undefined), TICKET_WAIT_MS);
+      timer.unref();
+      this.readyWaiters.add(check);
+    });
   }
 
   /** Opens this partition's direct socket on `host`; resolves with its port (to register). */
@@ -300,6 +342,8 @@ export class Communicator {
   /** A ticket for `from`'s attempt `a` in generation `g`, if that is who and when this partition is. */
   private ticketFor(from: number, g: number, a: number): { ticket?: string; reason?: string } {
     if (this.peerPort === undefined) return { reason: `partition ${this.partition} has no direct socket` };
+    // On a TLS bus no ticket before the socket speaks TLS: none could open it in the clear.
+    if (this.busEncrypted && this.directCert === undefined) return { reason: `partition ${this.partition} has not secured its direct socket yet` };
     if (g < this.generation) return { reason: `partition ${this.partition} is in generation ${this.generation}, not ${g}` };
     // A peer may hear of a new generation first: its attempt is then checked on every frame, against the new membership.
     if (g === this.generation && this.members.find((x) => x.partition === from)?.attempt !== a) {
@@ -532,7 +576,10 @@ export class Communicator {
       // A peer without a direct socket (none opened, or an older version) still hears over NATS.
       if (!peer?.peerPort) return overNats(to, encode('coll', fields));
       // A peer whose socket cannot be opened (a firewall, a refused ticket, a peer that is gone) is sent to over NATS.
-      const sock = await Promise.race([this.links.socketTo(to, peer.host, peer.peerPort, () => this.ticket(to, call)).catch(() => undefined), call.failed]);
+      const sock = await Promise.race([
+        this.links.socketTo(to, peer.host, peer.peerPort, () => this.ticket(to, call), peer.peerCert).catch(() => undefined),
+        call.failed,
+      ]);
       if (call.error !== undefined) throw call.error;
       if (!sock) return overNats(to, encode('coll', fields));
       // Bytes lost on a socket that broke mean the peer is gone or going: the generation change
@@ -549,7 +596,7 @@ export class Communicator {
       if (call.error !== undefined) throw call.error;
       const base = { g: call.generation, s: call.seq, a: this.attempt, op: call.op, tag, c: k.c, n: k.n, o: k.o, len: k.len, d: k.d };
       const fields = k.dt ? { ...base, dt: k.dt } : base;
-      if (!sendsDirect(transport, k.len, this.partitions, this.busEncrypted)) return overNats(to, encode('coll', fields));
+      if (!sendsDirect(transport, k.len, this.partitions, this.busEncrypted && this.directCert === undefined)) return overNats(to, encode('coll', fields));
       if (to !== 'all') return direct(to, fields);
       await Promise.all(others.map((p) => direct(p, fields)));
     };

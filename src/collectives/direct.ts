@@ -4,10 +4,13 @@
  * partition A only when the first bytes on it are a one-time ticket this partition gave A over
  * NATS (where the subject proves who asked); anything else is closed without a byte in return.
  * Frames are length-prefixed: a protocol header (a `coll` message without its bytes) and the raw
- * bytes, written as they are (no copy, no per-element work).
+ * bytes, written as they are (no copy, no per-element work). On a TLS bus the sockets speak TLS,
+ * both ends verified against the membership (see {@link DirectLinks.secure}).
  */
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect as connectTls, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { fingerprintOf, type DirectIdentity } from '../security/direct-tls.js';
 import { BufferPool } from './buffer-pool.js';
 import { FrameReader } from './frame-reader.js';
 
@@ -47,6 +50,9 @@ interface Grant {
   timer: NodeJS.Timeout;
 }
 
+/** The fingerprint a member announced for its attempt (`undefined`: none, or not a member); waits a little for a membership this partition has not heard of yet. */
+export type CertOf = (from: number, attempt: number) => Promise<string | undefined>;
+
 /** What an accepted socket delivers: one frame from partition `from` (attempt `attempt`). */
 export type FrameHandler = (from: number, attempt: number, header: Uint8Array, data: Uint8Array) => void;
 
@@ -64,6 +70,8 @@ export class DirectLinks {
   /** Outgoing sockets by peer, each for one generation. */
   private readonly out = new Map<number, Promise<Socket>>();
   private readonly pool = new BufferPool(POOL_BYTES);
+  /** TLS on every socket, once {@link secure} was called. */
+  private tls: { context: SecureContext; certOf: CertOf } | undefined;
   /**
    * @param onFrame what an accepted socket delivers
    * @param onRefused a socket was closed before it presented a valid, unused ticket (a stranger, a replay, garbage)
@@ -90,6 +98,21 @@ export class DirectLinks {
     return (server.address() as { port: number }).port;
   }
 
+  /**
+   * Makes every socket speak TLS (1.3) with this attempt's own certificate, call before
+   * {@link listen}. The certificates are self-signed, one per attempt, so no CA could vouch for
+   * them and Node's chain check would refuse every one: it is off (`rejectUnauthorized: false`)
+   * and replaced by pinning what the membership says. The connecting side checks the server's
+   * certificate against the fingerprint its member announced before it sends its ticket (an
+   * impostor learns nothing); the accepting side asks for a client certificate and takes a ticket
+   * only from the certificate its member announced (`certOf`), so a ticket alone no longer lets in.
+   */
+  secure(identity: DirectIdentity, certOf: CertOf): void {
+    // AES-128-GCM: the fastest suite with AES instructions, and both ends are ours.
+    const context = createSecureContext({ cert: identity.certPem, key: identity.keyPem, minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256' });
+    this.tls = { context, certOf };
+  }
+
   /** A new one-time ticket for partition `from`'s attempt `attempt` in `generation`. */
   grant(from: number, attempt: number, generation: number): string {
     // A peer asking for many pushes out its own oldest, never another peer's.
@@ -106,8 +129,15 @@ export class DirectLinks {
     return ticket;
   }
 
-  private accept(s: Socket): void {
-    const address = s.remoteAddress ?? '';
+  private accept(raw: Socket): void {
+    const address = raw.remoteAddress ?? '';
+    const tls = this.tls;
+    // On TLS the ticket is read inside the session: the handshake counts against the same wait.
+    const s = tls ? new TLSSocket(raw, { isServer: true, secureContext: tls.context, requestCert: true, rejectUnauthorized: false }) : raw;
+    if (s !== raw) {
+      raw.on('error', () => raw.destroy());
+      raw.once('close', () => s.destroy());
+    }
     // Nothing is ever written back: a stranger learns nothing but that the port is open.
     const refuse = (): void => {
       if (!this.waiting.has(s)) return;
@@ -123,18 +153,9 @@ export class DirectLinks {
     let head = Buffer.alloc(0);
     s.on('error', () => s.destroy());
     s.once('close', refuse);
-    const onTicket = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < TICKET_BYTES) return;
-      s.off('data', onTicket);
-      const ticket = head.subarray(0, TICKET_BYTES).toString('hex');
-      const g = this.grants.get(ticket);
-      if (!g) return refuse();
+    const admit = (g: Grant): void => {
       this.stopWaiting(s, address);
       clearTimeout(wait);
-      // One use only: a replayed ticket finds nothing.
-      this.grants.delete(ticket);
-      clearTimeout(g.timer);
       this.keepAccepted(s, g.from, g.generation);
       const reader = new FrameReader(this.pool);
       const feed = (c: Buffer): void => {
@@ -144,6 +165,32 @@ export class DirectLinks {
       };
       s.on('data', feed);
       if (head.length > TICKET_BYTES) feed(head.subarray(TICKET_BYTES));
+    };
+    const onTicket = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < TICKET_BYTES) return;
+      s.off('data', onTicket);
+      const ticket = head.subarray(0, TICKET_BYTES).toString('hex');
+      const g = this.grants.get(ticket);
+      if (!g) return refuse();
+      // One use only: a replayed ticket finds nothing.
+      this.grants.delete(ticket);
+      clearTimeout(g.timer);
+      if (!tls) return admit(g);
+      // The ticket's holder must also be the member it was given to: the certificate it showed is the one that member announced.
+      const shown = fingerprintOf((s as TLSSocket).getPeerCertificate());
+      if (!shown) return refuse();
+      s.pause();
+      void tls.certOf(g.from, g.attempt).then(
+        (announced) => {
+          // Refused meanwhile (it closed, or its time to present a ticket ran out).
+          if (!this.waiting.has(s)) return;
+          if (shown !== announced) return refuse();
+          admit(g);
+          s.resume();
+        },
+        () => refuse(),
+      );
     };
     s.on('data', onTicket);
   }
@@ -187,14 +234,26 @@ export class DirectLinks {
    * The socket to `peer` for this generation, opened with `ticket()` on first use. One that could
    * not be opened stays failed for the generation (the caller falls back to NATS, not retrying per chunk).
    */
-  socketTo(peer: number, host: string, port: number, ticket: () => Promise<string>): Promise<Socket> {
+  socketTo(peer: number, host: string, port: number, ticket: () => Promise<string>, cert?: string): Promise<Socket> {
     let s = this.out.get(peer);
     if (!s) {
       s = (async () => {
+        const tls = this.tls;
+        // Never in the clear to a peer that announced no certificate while this partition speaks TLS.
+        if (tls && !cert) throw new Error(`partition ${peer} announced no certificate for its direct socket`);
         const t = await ticket();
-        const sock = connect({ host, port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+        const sock = tls
+          ? connectTls({ host, port, secureContext: tls.context, rejectUnauthorized: false, timeout: CONNECT_TIMEOUT_MS })
+          : connect({ host, port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
         await new Promise<void>((resolve, reject) => {
-          sock.once('connect', resolve);
+          if (tls)
+            sock.once('secureConnect', () => {
+              // The pin (see `secure`): the ticket goes only to the certificate the member announced.
+              if (fingerprintOf((sock as TLSSocket).getPeerCertificate()) === cert) return resolve();
+              sock.destroy();
+              reject(new Error(`partition ${peer} at ${host}:${port} showed a certificate other than the one it announced`));
+            });
+          else sock.once('connect', resolve);
           sock.once('error', reject);
           sock.once('timeout', () => {
             sock.destroy();
@@ -202,6 +261,7 @@ export class DirectLinks {
           });
         });
         sock.setTimeout(0);
+        if (tls) sock.setNoDelay(true);
         sock.on('error', () => sock.destroy());
         sock.write(Buffer.from(t, 'hex'));
         return sock;

@@ -20,7 +20,8 @@ export type ProvenRegistration = Registration & { proof: string };
 /** Encodes a `register` request (worker → supervisor, on its own partition's subject). */
 export function encodeRegistration(r: Omit<ProvenRegistration, 'partition'>): Uint8Array {
   const fields = { attempt: r.attempt, host: r.host, port: r.port, pid: r.pid, endpoints: r.endpoints, proof: r.proof };
-  return encode('register', r.peerPort === undefined ? fields : { ...fields, peerPort: r.peerPort });
+  const direct = { ...(r.peerPort === undefined ? {} : { peerPort: r.peerPort }), ...(r.peerCert === undefined ? {} : { peerCert: r.peerCert }) };
+  return encode('register', { ...fields, ...direct });
 }
 
 /** Decodes and checks a `register` request; the partition comes from the subject. */

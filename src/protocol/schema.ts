@@ -17,6 +17,8 @@ const Str = (maxLength = 4096) => Type.String({ maxLength });
 /** A closed object: a field the protocol does not define makes the message malformed. */
 const Obj = <P extends TProperties>(props: P) => Type.Object(props, { additionalProperties: false });
 const Name = Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 128 });
+/** A SHA-256 digest (of a certificate's DER), in lowercase hex. */
+const Fingerprint = Type.String({ pattern: '^[0-9a-f]{64}$' });
 
 /** An error as it travels between processes. */
 export const WireErrorSchema = Obj({ code: Str(128), message: Str(16384) });
@@ -41,6 +43,8 @@ export const MemberSchema = Obj({
   error: Type.Optional(WireErrorSchema),
   /** Port of the partition's direct collective socket on `host` (absent: collectives only over NATS). */
   peerPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** SHA-256 (hex) of the certificate of the attempt's direct socket, which then speaks TLS (absent: plain TCP). */
+  peerCert: Type.Optional(Fingerprint),
 });
 
 const Members = Type.Array(MemberSchema, { maxItems: 65536 });
@@ -73,6 +77,11 @@ export const MESSAGE_SCHEMAS = {
     endpoints: Type.Array(Name, { maxItems: 1024 }),
     /** Port of the attempt's direct collective socket on `host`, if it opened one. */
     peerPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    /**
+     * SHA-256 (hex) of the certificate the attempt made for its direct socket (a TLS bus): peers
+     * pin it when they connect, and the attempt presents it when it connects to them.
+     */
+    peerCert: Type.Optional(Fingerprint),
     /**
      * The attempt's registration proof, which its launcher issued with the attempt (an HMAC of the
      * attempt under its partition's key): a registration for an attempt no launcher started has none.

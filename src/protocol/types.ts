@@ -40,6 +40,8 @@ export interface Member {
   error?: WireError;
   /** Port of the partition's direct collective socket on `host`, if it opened one. */
   peerPort?: number;
+  /** SHA-256 (hex) of the certificate of that socket when it speaks TLS (on a TLS bus). */
+  peerCert?: string;
 }
 
 /** A registration as sent by a partition server. */
@@ -58,6 +60,8 @@ export interface Registration {
   endpoints: string[];
   /** Port of the attempt's direct collective socket on `host`, if it opened one. */
   peerPort?: number;
+  /** SHA-256 (hex) of the certificate of that socket when it speaks TLS (on a TLS bus). */
+  peerCert?: string;
 }
 
 /** Converts any thrown value into an error that can cross the wire. */

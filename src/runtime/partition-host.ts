@@ -114,6 +114,10 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
   comm.listen();
   peers.listen();
   // The direct collective socket, on the address HTTP binds to; its port goes into the registration.
+  // On a TLS bus it speaks TLS with a certificate this attempt makes meanwhile (a cold start takes
+  // a few hundred ms), registered with the port; registering fails if it could not be made.
+  const securing = comm.busEncrypted ? comm.secureDirect() : undefined;
+  securing?.catch(() => {});
   const peerPort = await comm.listenDirect(bindHost);
 
   nc.subscribe(subjects.shutdown, {
@@ -178,6 +182,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
               pid: process.pid,
               endpoints: Object.keys(handlers),
               peerPort,
+              peerCert: await securing,
               proof: secrets.proof,
             }),
             { timeout: env.requestTimeoutMs },

@@ -127,7 +127,7 @@ let x509Module: typeof X509 | undefined;
  * off again before any other code can run, leaving no global trace. A real polyfill, if loaded, is
  * used as is.
  */
-function loadX509(): typeof X509 {
+export function loadX509(): typeof X509 {
   if (x509Module) return x509Module;
   const require = createRequire(import.meta.url);
   const reflect = Reflect as unknown as Record<string, unknown>;
