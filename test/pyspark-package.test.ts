@@ -228,21 +228,69 @@ test('example 09: the notebook runs in a real Jupyter kernel (nbclient); start()
   t.false(kernel !== undefined && alive(kernel), 'the kernel ended with the notebook');
 });
 
-test('a Spark Connect client session (a real Connect server from sbin/start-connect-server.sh): Cluster says clearly that it is unsupported, no AttributeError; the server is stopped', async (t) => {
+test('a Spark Connect client session (a real Connect server from sbin/start-connect-server.sh): a DataFrame of it serves, answers as Spark counts, survives a SIGKILLed worker, stops clean; a tag cancels a run; an RDD is refused', async (t) => {
   // A second JVM (the Connect server) starting on a loaded machine takes minutes, not seconds.
   t.timeout(900_000);
+  type Summary = { format: string; batches: number; count: number; sum: number };
+  type Failure = { type: string; code: string; message: string } | null;
   const f = (await runScript(t, 'spark_connect.py')) as {
     session: string;
-    count: number;
-    error: { type: string; code: string; message: string } | null;
+    spark_total: { count: number; sum: number };
+    partitions: number;
+    all: Record<string, Summary>;
+    each: Record<string, Summary>;
+    echo: unknown;
+    attempts: number[];
+    state: string;
+    served_again: Summary;
+    killed_pid_left: boolean;
+    results: Record<string, { partition: number; count: number; sum: number }[]>;
+    result_df: { partition: number; count: number; sum: number }[];
+    result_rdd: Failure;
+    tagged_after_stop: string[];
+    left: number[];
+    cancel_interrupted: number;
+    cancel_stop: Failure;
+    cancel_left: number[];
+    rdd: Failure;
+    after: number;
     server_pids: number;
     server_left: number[];
   };
   t.regex(f.session, /^pyspark\.sql\.connect\./, 'the client session is a Connect one');
-  t.is(f.count, 100, 'the Connect server ran a query');
-  t.is(f.error?.type, 'UnsupportedError');
-  t.is(f.error?.code, 'SPS_UNSUPPORTED');
-  t.regex(f.error!.message, /^a Spark Connect session \(SparkSession\.builder\.remote\) has no SparkContext/);
+  t.deepEqual(f.spark_total, { count: 3000, sum: 1498500 }, "Spark's own aggregate on the session");
+  t.is(f.partitions, 3, "the DataFrame's own partitions");
+  t.deepEqual(Object.keys(f.all), ['0', '1', '2']);
+  t.deepEqual(f.each, f.all, 'request by partition answers as request_all');
+  const served = Object.values(f.all);
+  for (const s of served) {
+    t.is(s.format, 'arrow', 'rows arrive as Arrow record batches');
+    t.true(s.count > 0, 'every partition serves rows');
+  }
+  t.deepEqual(
+    served.reduce((a, s) => ({ count: a.count + s.count, sum: a.sum + s.sum }), { count: 0, sum: 0 }),
+    f.spark_total,
+    "the partitions hold every row once: their counts and sums add up to Spark's",
+  );
+  t.deepEqual(f.echo, { from: 'connect' });
+  t.true(f.attempts[1]! > f.attempts[0]!, 'Spark retried the task of the killed worker');
+  t.is(f.state, 'serving');
+  t.false(f.killed_pid_left);
+  t.deepEqual(f.served_again, f.all['1'], 'the retried partition serves the same rows again');
+  const results = [0, 1, 2].map((p) => ({ partition: p, count: f.all[p]!.count, sum: f.all[p]!.sum }));
+  t.deepEqual(f.results, { 0: [results[0]], 1: [results[1]], 2: [results[2]] }, "each partition's result, collected once");
+  t.deepEqual(f.result_df, results, 'result() as a DataFrame of the Connect session');
+  t.like(f.result_rdd, { type: 'UnsupportedError', code: 'SPS_UNSUPPORTED' });
+  t.deepEqual(f.tagged_after_stop, [], "no operation of the session holds the run's tag after stop()");
+  t.deepEqual(f.left, [], 'no Node worker, Node driver or nats-server of the run is left');
+  t.is(f.cancel_interrupted, 1, "interruptTag with the run's tag interrupts its one job");
+  t.truthy(f.cancel_stop, 'stop() reports the run that was cancelled under it');
+  t.regex(f.cancel_stop!.message, /OPERATION_CANCELED|cancel/i);
+  t.deepEqual(f.cancel_left, [], 'nothing of the cancelled run is left');
+  t.is(f.rdd?.type, 'UnsupportedError');
+  t.is(f.rdd?.code, 'SPS_UNSUPPORTED');
+  t.regex(f.rdd!.message, /^an RDD cannot run on a Spark Connect session/);
+  t.is(f.after, 10, 'the session goes on');
   t.true(f.server_pids >= 2, 'the server script and its JVM were found');
   t.deepEqual(f.server_left, [], 'every process of the Connect server is gone');
 });

@@ -1,5 +1,6 @@
 """`Cluster`: Node partition servers on the partitions of the user's own DataFrame or RDD, run as
-the tasks of a job in the user's own SparkContext.
+the tasks of a job in the user's own session: a classic one's SparkContext, or a Spark Connect
+session (DataFrames only; the job is a mapInArrow there).
 
 What runs where: this process hosts the library's Spark runner (its code, loaded from the Node
 library) on the user's session, in a thread with its own event loop; a Node driver child process
@@ -40,7 +41,7 @@ def _session_of(spark: Any, data: Any) -> Any:
     own = getattr(data, "sparkSession", None)
     if own is not None:
         return own
-    if hasattr(spark, "sparkContext"):
+    if is_connect(spark) or hasattr(spark, "sparkContext"):
         return spark
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
@@ -72,13 +73,33 @@ async def _bus_error(err: Exception) -> None:
     log.debug("bus: %s", err)
 
 
-def _max_failures(sc: Any) -> int:
+def _conf(session: Any, key: str, default: str | None = None) -> str | None:
+    """A Spark setting of the session: its SparkContext's, or on Spark Connect the server's."""
+    if is_connect(session):
+        value = session.conf.get(key, default)
+        return None if value is None else str(value)
+    return session.sparkContext.getConf().get(key, default)  # type: ignore[no-any-return]
+
+
+def _max_failures(session: Any) -> int:
     """Task attempts per partition, as the session retries them: F of local[N,F], once on another
     local master (local mode never retries), else spark.task.maxFailures."""
-    m = re.match(r"^local(?:\[(?:\*|\d+)(?:\s*,\s*(\d+))?\])?$", sc.master.strip())
+    master = _conf(session, "spark.master", "") or ""
+    m = re.match(r"^local(?:\[(?:\*|\d+)(?:\s*,\s*(\d+))?\])?$", master.strip())
     if m:
         return int(m.group(1)) if m.group(1) else 1
-    return int(sc.getConf().get("spark.task.maxFailures", "4"))
+    return int(_conf(session, "spark.task.maxFailures", "4") or "4")
+
+
+def _partitions_of(df: Any) -> int:
+    """A Connect DataFrame's partitions (it has no RDD to ask): one small job, the highest partition
+    id holding a row, plus one."""
+    from pyspark.sql import functions as F
+
+    top = df.select(F.spark_partition_id().alias("p")).agg(F.max("p").alias("p")).first()
+    if top is None or top["p"] is None:
+        raise InvalidOptionError("partitions", "the DataFrame has no rows to tell its partitions by; give option partitions")
+    return int(top["p"]) + 1
 
 
 class Cluster:
@@ -95,12 +116,14 @@ class Cluster:
         self.kind = _kind_of(data)
         self.data = data
         self.session = _session_of(spark, data)
-        if is_connect(self.session):
+        # A Spark Connect session has no SparkContext: its job is a mapInArrow of the DataFrame.
+        self.connect = is_connect(self.session)
+        if self.connect and self.kind == "rdd":
             raise UnsupportedError(
-                "a Spark Connect session (SparkSession.builder.remote) has no SparkContext, which the runner drives "
-                "(its jobs, their groups and task slots); use a classic SparkSession (SparkSession.builder.master)"
+                "an RDD cannot run on a Spark Connect session (SparkSession.builder.remote): it has no SparkContext; "
+                "give a DataFrame of the session (spark.createDataFrame, spark.range, spark.read, ...)"
             )
-        self.sc = self.session.sparkContext
+        self.sc = None if self.connect else self.session.sparkContext
         if not isinstance(server, (str, os.PathLike)) or not os.path.isfile(server):
             raise InvalidOptionError("server", "server module %r does not exist (a path to a .ts or .js file)" % (server,))
         self.server = os.path.abspath(server)
@@ -126,6 +149,7 @@ class Cluster:
         self._dataset: Any = None
         self._request_timeout_s = 30.0
         self._progress: Progress | None = None
+        self._connect_partitions: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,6 +159,10 @@ class Cluster:
         given = self.options.get("partitions")
         if isinstance(given, int):
             return given
+        if self.connect:
+            if self._connect_partitions is None:
+                self._connect_partitions = _partitions_of(self.data)
+            return self._connect_partitions
         rdd = self.data if self.kind == "rdd" else self.data.rdd
         return int(rdd.getNumPartitions())
 
@@ -150,8 +178,9 @@ class Cluster:
             self._loop = asyncio.new_event_loop()
             threading.Thread(target=self._loop.run_forever, name="sps-loop", daemon=True).start()
             self._driver = NodeDriver(self.node, self.package, self._on_event)
-            conf = {k: v for k, v in self.sc.getConf().getAll() if k in DRIVER_CONF}
-            self._driver.call("attach", "attached", pid=os.getpid(), maxFailures=_max_failures(self.sc), conf=conf)
+            # On Spark Connect the driver's settings are the server's, which is not where the bus runs.
+            conf = {} if self.sc is None else {k: v for k, v in self.sc.getConf().getAll() if k in DRIVER_CONF}
+            self._driver.call("attach", "attached", pid=os.getpid(), maxFailures=_max_failures(self.session), conf=conf)
             started = self._driver.call(
                 "start",
                 "started",
@@ -271,8 +300,7 @@ class Cluster:
         runner, loop, serving = self._runner, self._loop, self._serving
         if runner is None or loop is None or serving is None:
             return
-        for state in list(runner.jobs.values()):
-            self.sc.cancelJobGroup(state["group"])
+        runner.cancel_jobs()
         loop.call_soon_threadsafe(runner.closed.set)
         try:
             serving.result(10)
@@ -384,6 +412,8 @@ class Cluster:
     def get_result_rdd(self) -> Any:
         """The records the partitions returned, as an RDD (persisted in the session with
         `cache_result`; unpersist it before starting again to free it)."""
+        if self.sc is None:
+            raise UnsupportedError("an RDD cannot exist on a Spark Connect session; result() gives the records as a DataFrame, results as a dict")
         if self._dataset is not None:
             return self._dataset.records()
         return self.sc.parallelize([r for p in sorted(self.results) for r in self.results[p]], max(1, len(self.results)))
@@ -399,5 +429,8 @@ class Cluster:
         that has one, else one Spark infers from the records (non-objects become `{value}`)."""
         if self._dataset is not None:
             return self._dataset.df()
+        if self.connect:
+            runner = self._runner_module or load_runner(os.path.join(self.package, RUNNER_ENTRY))
+            return runner.records_df(self.session, [r for p in sorted(self.results) for r in self.results[p]])
         lines = self.get_result_rdd().map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
         return self.session.read.json(lines)

@@ -328,9 +328,11 @@ def _in_program(value, program_dir):
 
 
 def make_task(spec):
-    """The function run by mapPartitionsWithIndex: one Node worker per task attempt."""
+    """The function run by mapPartitionsWithIndex: one Node worker per task attempt. `rows` begin
+    with the partition's secrets; `arrow_schema`, when given, is the schema message of Arrow rows
+    (else the spec's, made by the JVM)."""
 
-    def run_partition(index, rows):
+    def run_partition(index, rows, arrow_schema=None):
         import subprocess
         from collections import deque
 
@@ -427,7 +429,7 @@ def make_task(spec):
         def feed_arrow():
             # The schema message, then Spark's own record batch messages as the JVM serialized
             # them (no decoding here), then the end-of-stream marker.
-            proc.stdin.write(spec["arrowSchema"])
+            proc.stdin.write(arrow_schema or spec["arrowSchema"])
             for message in rows:
                 proc.stdin.write(message)
             proc.stdin.write(bytes.fromhex(framing["arrowEndOfStream"]))
@@ -492,6 +494,39 @@ def make_task(spec):
         return iter(items + [(index, attempt, ARROW, blob) for blob in arrow])
 
     return run_partition
+
+
+def summarize(index, items):
+    """One partition's task output as one record: (index, attempt, records, arrow, failed), which
+    keeps partitions apart even when one returns nothing."""
+    attempt, records, arrow, failed = None, [], False, None
+    for _, att, kind, rec in items:
+        if kind == RECORD:
+            records.append(rec)
+        elif kind == ARROW:
+            records.extend(arrow_records(rec))
+            arrow = True
+        elif kind == FAILED:
+            attempt, failed = att, rec
+        else:
+            attempt = att
+    return (index, attempt, records, arrow, failed)
+
+
+def task_spec(job, source):
+    """What the task function of a job knows (no secret: those reach each task with its input)."""
+    return {
+        "clusterId": job["clusterId"],
+        "argv": job["argv"],
+        "env": job["env"],
+        "program": job.get("program"),
+        "barrier": bool(job.get("barrier")),
+        "encoded": source["encoded"],
+        "rowFormat": source["rowFormat"],
+        "arrowSchema": source.get("arrowSchema"),
+        "framing": PROTOCOL["framing"],
+        "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
+    }
 
 
 def _line_text(line):
@@ -697,6 +732,415 @@ def concurrent_slots(sc):
         return int(sc.defaultParallelism)
 
 
+class ClassicSpark:
+    """The runner's seam to a classic session: its SparkContext runs the job (an RDD of the
+    partitions, zipped with their secrets in the JVM), its job groups cancel it, its status
+    tracker counts the task slots and reports the stages."""
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.sc = spark.sparkContext
+
+    @property
+    def master(self):
+        return self.sc.master
+
+    def stopped(self):
+        return getattr(self.sc, "_jsc", None) is None
+
+    def info(self):
+        return {"master": self.sc.master, "sparkVersion": self.sc.version, "applicationId": self.sc.applicationId, "slots": concurrent_slots(self.sc)}
+
+    def slots(self):
+        return concurrent_slots(self.sc)
+
+    def active_jobs(self):
+        return list(self.sc.statusTracker().getActiveJobsIds())
+
+    def cancel(self, group):
+        self.sc.cancelJobGroup(group)
+
+    def result_data(self, tagged, typed):
+        return ResultData(self.spark, tagged, typed)
+
+    def wait_for_slots(self, needed, slot_wait_s):
+        if local_slots(self.sc.master) is not None:
+            return concurrent_slots(self.sc)
+        # Executors of a cluster master register after the application started: wait for enough.
+        deadline = time.monotonic() + slot_wait_s
+        while True:
+            available = concurrent_slots(self.sc)
+            if available >= needed or time.monotonic() >= deadline:
+                return available
+            time.sleep(0.25)
+
+    def build_job(self, job, session_sources):
+        n = job["partitions"]
+        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"), session_sources, job.get("partitionBy"))
+        # Each task gets its own partition's secrets, and no task function carries any.
+        rows = with_partition_secrets(self.sc, source["rdd"], job["secrets"], n)
+        task = make_task(task_spec(job, source))
+        if job.get("barrier"):
+            # A failed barrier result stage is never retried; a shuffle after it makes the barrier
+            # stage a map stage, which Spark does retry as a group.
+            tagged = rows.barrier().mapPartitionsWithIndex(task)
+            tagged = tagged.map(lambda t: (t[0], t)).partitionBy(n, lambda k: k).values()
+        else:
+            tagged = rows.mapPartitionsWithIndex(task)
+        if job.get("cacheResult"):
+            tagged = tagged.persist()
+        return tagged, source
+
+    def run_action(self, group, rdd):
+        self.sc.setJobGroup(group, "spark-partition-server %s" % group, interruptOnCancel=True)
+        try:
+            # One record per partition (the attempt plus its records) keeps partitions apart even
+            # when one returns nothing.
+            return rdd.mapPartitionsWithIndex(lambda index, items: [summarize(index, items)]).collect()
+        finally:
+            self.sc.setLocalProperty("spark.jobGroup.id", None)
+
+    async def report_stages(self, group, publish):
+        """Sends each stage of the group's jobs whenever its task counts change, until cancelled."""
+        tracker = self.sc.statusTracker()
+        last = {}
+        while True:
+            for job_id in tracker.getJobIdsForGroup(group):
+                info = tracker.getJobInfo(job_id)
+                for stage_id in info.stageIds if info else []:
+                    st = tracker.getStageInfo(stage_id)
+                    if st is None:
+                        continue
+                    fields = {
+                        "stage": st.stageId,
+                        "attempt": st.currentAttemptId,
+                        "name": str(st.name)[:1024],
+                        "tasks": st.numTasks,
+                        "active": st.numActiveTasks,
+                        "completed": st.numCompletedTasks,
+                        "failed": st.numFailedTasks,
+                    }
+                    if last.get(stage_id) != fields:
+                        last[stage_id] = fields
+                        await publish(fields)
+            await asyncio.sleep(STAGE_POLL_S)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark Connect: the same task, as the function of df.mapInArrow in the user's Connect session.
+# ---------------------------------------------------------------------------------------------
+
+# Columns the runner adds to a Connect source: the partition a row goes to, and the sealed secrets
+# of a partition (set on that partition's one secrets row, null on every data row).
+PART_COLUMN, SECRET_COLUMN = "_sps_partition", "_sps_secret"
+# A Connect source's rows as JSON texts (format "rows", or a schema with no Arrow form).
+JSON_COLUMN = "_sps_json"
+# The task's output rows on Connect: the items of make_task's task, one per row.
+TAGGED_DDL = "sps_index INT, sps_attempt BIGINT, sps_kind INT, sps_payload BINARY"
+# Output items per record batch a Connect task yields.
+TAGGED_BATCH_ROWS = 1024
+
+
+def is_connect(spark):
+    """True for a Spark Connect client session (SparkSession.builder.remote): no SparkContext; its
+    DataFrames are plans the Connect server runs."""
+    return type(spark).__module__.startswith("pyspark.sql.connect.")
+
+
+def _keystream(key, nonce, size):
+    import hashlib
+    import hmac
+
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hmac.new(key, b"enc" + nonce + counter.to_bytes(8, "big"), hashlib.sha256).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def seal_secret(key, plain):
+    """`plain` encrypted and authenticated with the run's `key` (HMAC-SHA256 in counter mode, then
+    an HMAC-SHA256 tag over nonce and ciphertext): what travels in a Connect plan's data."""
+    import hashlib
+    import hmac
+
+    nonce = os.urandom(16)
+    body = bytes(a ^ b for a, b in zip(plain, _keystream(key, nonce, len(plain)), strict=True))
+    return nonce + body + hmac.new(key, b"mac" + nonce + body, hashlib.sha256).digest()
+
+
+def open_secret(key, sealed):
+    """The plain text of seal_secret's output; raises for anything it did not make with `key`."""
+    import hashlib
+    import hmac
+
+    if sealed is None or len(sealed) < 48:
+        raise RuntimeError("the task's input has no sealed partition secrets")
+    nonce, body, tag = sealed[:16], sealed[16:-32], sealed[-32:]
+    if not hmac.compare_digest(tag, hmac.new(key, b"mac" + nonce + body, hashlib.sha256).digest()):
+        raise RuntimeError("the partition secrets in the task's input fail their check")
+    return bytes(a ^ b for a, b in zip(body, _keystream(key, nonce, len(body)), strict=True))
+
+
+def make_connect_task(spec, key, required):
+    """The function of df.mapInArrow on a Connect session: make_task's task, fed the same input
+    stream (the partition's secrets, then Arrow record batch messages or JSON texts) from the record
+    batches Spark hands it, its output items returned as record batches (TAGGED_DDL). `key` opens
+    the partition's sealed secrets, which come first (the source sorts them there); `required`:
+    columns not nullable in the source (the union with the secrets rows made them nullable)."""
+    run_partition = make_task(spec)
+
+    def task(batches):
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        index = TaskContext.get().partitionId()
+        batches = iter(batches)
+        first = next(batches, None)
+        while first is not None and first.num_rows == 0:
+            first = next(batches, None)
+        if first is None or not first.column(SECRET_COLUMN)[0].is_valid:
+            raise RuntimeError("partition %d: the task's input does not begin with its partition's secrets" % index)
+        sealed = first.column(SECRET_COLUMN)[0].as_py()
+        names = [n for n in first.schema.names if n not in (PART_COLUMN, SECRET_COLUMN)]
+        fields = [first.schema.field(n) for n in names]
+        schema = pa.schema([f.with_nullable(False) if f.name in required else f for f in fields])
+        arrow = spec["rowFormat"] == "arrow"
+
+        def stream():
+            yield (SECRET_TAG, open_secret(key, sealed))
+            for batch in _chain([first.slice(1)], batches):
+                if batch.num_rows == 0:
+                    continue
+                if batch.column(SECRET_COLUMN).null_count != batch.num_rows:
+                    raise RuntimeError("partition %d: a second secrets row in the task's input" % index)
+                if arrow:
+                    yield pa.RecordBatch.from_arrays([batch.column(n) for n in names], schema=schema).serialize().to_pybytes()
+                else:
+                    yield from batch.column(JSON_COLUMN).to_pylist()
+
+        arrow_schema = schema.serialize().to_pybytes() if arrow else None
+        out = pa.schema([("sps_index", pa.int32()), ("sps_attempt", pa.int64()), ("sps_kind", pa.int32()), ("sps_payload", pa.binary())])
+        rows = {"sps_index": [], "sps_attempt": [], "sps_kind": [], "sps_payload": []}
+        for item_index, attempt, kind, payload in run_partition(index, stream(), arrow_schema):
+            if kind == RECORD:
+                payload = json.dumps(payload, default=str).encode("utf-8")
+            elif kind == FAILED:
+                payload = str(payload).encode("utf-8")
+            for name, value in zip(rows, (item_index, attempt, kind, payload), strict=True):
+                rows[name].append(value)
+            if len(rows["sps_index"]) >= TAGGED_BATCH_ROWS:
+                yield pa.RecordBatch.from_pydict(rows, schema=out)
+                rows = {name: [] for name in rows}
+        if rows["sps_index"]:
+            yield pa.RecordBatch.from_pydict(rows, schema=out)
+
+    return task
+
+
+def _chain(first, rest):
+    yield from first
+    yield from rest
+
+
+def connect_source(spark, df, partitions, row_format, partition_by, secrets, key):
+    """A Connect DataFrame's rows in `partitions` partitions, each beginning with one row holding
+    its partition's secrets sealed with `key` (they are data of the plan: a small local relation,
+    placed on its partition by the same shuffle as the rows); returns (DataFrame, format fields)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegralType, StringType
+
+    columns = df.columns
+    taken = [c for c in columns if c in (PART_COLUMN, SECRET_COLUMN, JSON_COLUMN)]
+    if taken:
+        raise SpsError("SPS_SPARK_JOB", "the source has a column named %r, which the runner uses itself; rename it" % taken[0])
+    if partition_by is not None:
+        if partition_by not in columns:
+            raise SpsError("SPS_SPARK_JOB", "partitionBy: the source has no column %r (its columns: %s)" % (partition_by, ", ".join(columns)))
+        kind = df.schema[partition_by].dataType
+        if not isinstance(kind, (StringType, IntegralType)):
+            raise SpsError("SPS_SPARK_JOB", "partitionBy: column %r is %s; a key is a string or an integer" % (partition_by, kind.simpleString()))
+        owner = F.udf(lambda key: partition_of_key(key, partitions), "int")
+        target = owner(F.col("`%s`" % partition_by.replace("`", "``")))
+    else:
+        # Round robin within each source partition; Spark retries an indeterminate shuffle whole.
+        target = F.pmod(F.monotonically_increasing_id(), F.lit(partitions)).cast("int")
+    fmt = {"rowFormat": "arrow", "encoded": False}
+    data = df
+    if row_format == "rows":
+        fmt = {"rowFormat": "json", "encoded": True, "note": "option format 'rows'"}
+    else:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        try:
+            to_arrow_schema(df.schema)
+        except Exception as err:  # noqa: BLE001
+            why = describe_error(err).splitlines()[0]
+            if row_format == "arrow":
+                raise SpsError("SPS_SPARK_JOB", "the source cannot travel as Arrow (option format 'arrow'): %s" % why) from err
+            fmt = {"rowFormat": "json", "encoded": True, "note": "the source's schema has no Arrow form (%s); falling back to JSON rows" % why}
+    if fmt["rowFormat"] == "json":
+        as_json = F.to_json(F.struct(*[F.col("`%s`" % c.replace("`", "``")) for c in columns]), {"ignoreNullFields": "false"})
+        data = df.select(as_json.alias(JSON_COLUMN))
+    data = data.withColumn(PART_COLUMN, target).withColumn(SECRET_COLUMN, F.lit(None).cast("binary"))
+    sealed = []
+    for p in range(partitions):
+        own = secrets[str(p)]
+        plain = json.dumps({"partition": p, "bus": own["bus"], "partitionKey": own["partitionKey"]}).encode()
+        sealed.append((p, seal_secret(key, plain)))
+    held = spark.createDataFrame(sealed, "%s INT, %s BINARY" % (PART_COLUMN, SECRET_COLUMN))
+    placed = data.unionByName(held, allowMissingColumns=True).repartitionById(partitions, PART_COLUMN)
+    # The secrets row first: the task starts its worker with them before any row is fed.
+    return placed.sortWithinPartitions(F.col(SECRET_COLUMN).isNull()), fmt
+
+
+class ConnectSpark:
+    """The runner's seam to a Spark Connect session: the job is df.mapInArrow of the same task
+    (DataFrame API only; an RDD cannot exist there), tagged with spark.addTag and cancelled with
+    spark.interruptTag; the session's configuration tells its master. The Connect server's status
+    tracker is out of reach: no stage reports, and task slots are known for local masters only."""
+
+    def __init__(self, spark):
+        self.spark = spark
+
+    @property
+    def master(self):
+        return self.spark.conf.get("spark.master", "unknown")
+
+    def stopped(self):
+        return bool(getattr(self.spark, "is_stopped", False))
+
+    def info(self):
+        conf = self.spark.conf
+        return {"master": self.master, "sparkVersion": self.spark.version, "applicationId": conf.get("spark.app.id", "unknown"), "slots": self.slots()}
+
+    def slots(self):
+        """Task slots of a local master; 0 (unknown) for a cluster master."""
+        return local_slots(self.master) or 0
+
+    def wait_for_slots(self, needed, slot_wait_s):
+        # Only a local master's slots are known from here; a cluster master is not checked.
+        available = self.slots()
+        return available if available else needed
+
+    def active_jobs(self):
+        return []
+
+    def cancel(self, tag):
+        self.spark.interruptTag(tag)
+
+    async def report_stages(self, tag, publish):
+        await asyncio.Event().wait()
+
+    def build_job(self, job, session_sources):
+        n = job["partitions"]
+        source = job["source"]
+        if source.get("kind") != "session":
+            what = source.get("kind")
+            raise SpsError("SPS_SPARK_JOB", "on a Spark Connect session the runner serves DataFrames of the process hosting it, not a %r source" % what)
+        df = (session_sources or {}).get(source.get("id"))
+        if df is None:
+            raise SpsError("SPS_SPARK_JOB", "no session source %r in this process" % (source.get("id"),))
+        if not hasattr(df, "mapInArrow"):
+            raise SpsError("SPS_UNSUPPORTED", "an RDD cannot run on a Spark Connect session (it has no SparkContext); give a DataFrame of the session")
+        key = os.urandom(32)
+        placed, fmt = connect_source(self.spark, df, n, job.get("rowFormat", "auto"), job.get("partitionBy"), job["secrets"], key)
+        required = [f.name for f in df.schema.fields if not f.nullable] if fmt["rowFormat"] == "arrow" else []
+        task = make_connect_task(task_spec(job, fmt), key, required)
+        barrier = bool(job.get("barrier"))
+        tagged = placed.mapInArrow(task, TAGGED_DDL, barrier=barrier)
+        if barrier:
+            # As on the classic path: a shuffle after the barrier stage makes it a map stage, which
+            # Spark retries as a group.
+            tagged = tagged.repartitionById(n, "sps_index")
+        if job.get("cacheResult"):
+            tagged = tagged.persist()
+        return tagged, fmt
+
+    def run_action(self, tag, tagged):
+        # Tags belong to the calling thread; this one runs the job's action.
+        self.spark.addTag(tag)
+        try:
+            table = tagged.toArrow()
+        finally:
+            self.spark.removeTag(tag)
+        per = {}
+        for item in tagged_items(table):
+            per.setdefault(item[0], []).append(item)
+        return [summarize(index, per[index]) for index in sorted(per)]
+
+    def result_data(self, tagged, typed):
+        return ConnectResultData(self.spark, tagged, typed)
+
+
+def tagged_items(table):
+    """A Connect job's output (TAGGED_DDL rows, as a pyarrow Table) as the task's items."""
+    items = []
+    for row in table.to_pylist():
+        kind, payload = row["sps_kind"], row["sps_payload"]
+        if kind == RECORD:
+            payload = json.loads(payload)
+        elif kind == FAILED:
+            payload = payload.decode("utf-8")
+        items.append((row["sps_index"], row["sps_attempt"], kind, payload))
+    return items
+
+
+def records_df(spark, records):
+    """Records as a DataFrame without a SparkContext (Spark Connect): columns in name order as
+    Spark's JSON inference makes them, records that are not objects as {"value": record}."""
+    import pyarrow as pa
+
+    rows = [r if isinstance(r, dict) else {"value": r} for r in records]
+    names = sorted({k for r in rows for k in r})
+    columns = {}
+    for name in names:
+        values = [r.get(name) for r in rows]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Mixed kinds in one field: JSON texts, as Spark's inference makes them strings.
+            columns[name] = pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v, default=str) for v in values])
+    return spark.createDataFrame(pa.table(columns)) if names else spark.createDataFrame([], "value STRING").select()
+
+
+class ConnectResultData:
+    """A run's cached result on a Connect session: the task outputs, persisted there."""
+
+    def __init__(self, spark, tagged, typed):
+        self.spark = spark
+        self.tagged = tagged
+        self.typed = typed
+
+    def _items(self):
+        from pyspark.sql import functions as F
+
+        return tagged_items(self.tagged.where(F.col("sps_kind").isin(RECORD, ARROW)).toArrow())
+
+    def records(self):
+        return [r for _, _, kind, rec in self._items() for r in (arrow_records(rec) if kind == ARROW else [rec])]
+
+    def count(self):
+        return len(self.records())
+
+    def collect(self):
+        return self.records()
+
+    def df(self):
+        if self.typed:
+            import pyarrow as pa
+
+            tables = [pa.ipc.open_stream(rec).read_all() for _, _, kind, rec in self._items() if kind == ARROW]
+            if not tables:
+                raise SpsError("SPS_SPARK_DATASET", "the result has a schema but no partition returned a record batch")
+            return self.spark.createDataFrame(pa.concat_tables(tables, promote_options="permissive"))
+        return records_df(self.spark, self.records())
+
+    def unpersist(self):
+        self.tagged.unpersist()
+
+
 class Runner:
     def __init__(self, spark, app_id, nc, job_dir, slot_wait_s, session_sources=None, error_cb=None):
         self.job_dir = job_dir
@@ -705,7 +1149,8 @@ class Runner:
         # DataFrames and RDDs of the process hosting the runner, by id (`session` sources).
         self.session_sources = session_sources if session_sources is not None else {}
         self.spark = spark
-        self.sc = spark.sparkContext
+        # What the runner needs of the session: a classic one's SparkContext, or Spark Connect's plans.
+        self.session = ConnectSpark(spark) if is_connect(spark) else ClassicSpark(spark)
         self.app_id = app_id
         self.nc = nc
         self.slot_wait_s = slot_wait_s
@@ -726,7 +1171,7 @@ class Runner:
             await msg.respond(pack(t, fields))
 
     async def serve(self):
-        if getattr(self.sc, "_jsc", None) is None:
+        if self.session.stopped():
             # A session the user stopped before hosting the runner in it.
             raise SpsError("SPS_SPARK_START", "the SparkSession is stopped (its SparkContext was stopped); start a new one")
         handlers = {"submit": self.on_submit, "dataset": self.on_dataset, "sql": self.on_sql, "status": self.on_status, "close": self.on_close}
@@ -736,13 +1181,7 @@ class Runner:
             self.subject("ready"),
             pack(
                 "ready",
-                {
-                    "master": self.sc.master,
-                    "sparkVersion": self.sc.version,
-                    "applicationId": self.sc.applicationId,
-                    "slots": concurrent_slots(self.sc),
-                    "pid": os.getpid(),
-                },
+                dict(self.session.info(), pid=os.getpid()),
             ),
         )
         await self.nc.flush()
@@ -791,12 +1230,12 @@ class Runner:
         if cid in self.jobs:
             raise SpsError("SPS_SPARK_JOB", "a job for cluster %s is already running" % cid)
         needed = job["partitions"]
-        available = await self.in_thread(self.wait_for_slots, needed)
+        available = await self.in_thread(self.session.wait_for_slots, needed, self.slot_wait_s)
         if available < needed:
             raise SpsError(
                 "SPS_SPARK_SLOTS",
                 "Spark master %s can run %d task(s) at once but the cluster needs %d (one per partition, all "
-                "running together); give the application more cores or executors, or use fewer partitions" % (self.sc.master, available, needed),
+                "running together); give the application more cores or executors, or use fewer partitions" % (self.session.master, available, needed),
                 available=available,
                 needed=needed,
             )
@@ -809,103 +1248,18 @@ class Runner:
         await self.reply(msg, "submitted", group=state["group"], slots=available, rowFormat=source["rowFormat"], **extra)
         asyncio.ensure_future(self.run_job(cid, job, state))
 
-    def wait_for_slots(self, needed):
-        if local_slots(self.sc.master) is not None:
-            return concurrent_slots(self.sc)
-        # Executors of a cluster master register after the application started: wait for enough.
-        deadline = time.monotonic() + self.slot_wait_s
-        while True:
-            available = concurrent_slots(self.sc)
-            if available >= needed or time.monotonic() >= deadline:
-                return available
-            time.sleep(0.25)
-
     def build_job(self, job):
-        n = job["partitions"]
-        source = build_source(self.spark, job["source"], n, job.get("rowFormat", "auto"), self.session_sources, job.get("partitionBy"))
-        # Each task gets its own partition's secrets, and no task function carries any.
-        rows = with_partition_secrets(self.sc, source["rdd"], job["secrets"], n)
-        task = make_task(
-            {
-                "clusterId": job["clusterId"],
-                "argv": job["argv"],
-                "env": job["env"],
-                "program": job.get("program"),
-                "barrier": bool(job.get("barrier")),
-                "encoded": source["encoded"],
-                "rowFormat": source["rowFormat"],
-                "arrowSchema": source.get("arrowSchema"),
-                "framing": PROTOCOL["framing"],
-                "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
-            }
-        )
-        if job.get("barrier"):
-            # A failed barrier result stage is never retried; a shuffle after it makes the barrier
-            # stage a map stage, which Spark does retry as a group.
-            tagged = rows.barrier().mapPartitionsWithIndex(task)
-            tagged = tagged.map(lambda t: (t[0], t)).partitionBy(n, lambda k: k).values()
-        else:
-            tagged = rows.mapPartitionsWithIndex(task)
-        if job.get("cacheResult"):
-            tagged = tagged.persist()
-        return tagged, source
-
-    def run_action(self, group, rdd, n):
-        self.sc.setJobGroup(group, "spark-partition-server %s" % group, interruptOnCancel=True)
-        try:
-            # One record per partition (the attempt plus its records) keeps partitions apart even
-            # when one returns nothing.
-            def summarize(index, items):
-                attempt, records, arrow, failed = None, [], False, None
-                for _, att, kind, rec in items:
-                    if kind == RECORD:
-                        records.append(rec)
-                    elif kind == ARROW:
-                        records.extend(arrow_records(rec))
-                        arrow = True
-                    elif kind == FAILED:
-                        attempt, failed = att, rec
-                    else:
-                        attempt = att
-                yield (index, attempt, records, arrow, failed)
-
-            return rdd.mapPartitionsWithIndex(summarize).collect()
-        finally:
-            self.sc.setLocalProperty("spark.jobGroup.id", None)
-
-    async def report_stages(self, group, publish):
-        """Sends each stage of the group's jobs whenever its task counts change, until cancelled."""
-        tracker = self.sc.statusTracker()
-        last = {}
-        while True:
-            for job_id in tracker.getJobIdsForGroup(group):
-                info = tracker.getJobInfo(job_id)
-                for stage_id in info.stageIds if info else []:
-                    st = tracker.getStageInfo(stage_id)
-                    if st is None:
-                        continue
-                    fields = {
-                        "stage": st.stageId,
-                        "attempt": st.currentAttemptId,
-                        "name": str(st.name)[:1024],
-                        "tasks": st.numTasks,
-                        "active": st.numActiveTasks,
-                        "completed": st.numCompletedTasks,
-                        "failed": st.numFailedTasks,
-                    }
-                    if last.get(stage_id) != fields:
-                        last[stage_id] = fields
-                        await publish(fields)
-            await asyncio.sleep(STAGE_POLL_S)
+        """The job's tasks, not yet run: what run_action runs (and test probes inspect)."""
+        return self.session.build_job(job, self.session_sources)
 
     async def run_job(self, cid, job, state):
         nc = state["nc"]
         subject = lambda event: "sps.%s.spark.%s" % (cid, event)  # noqa: E731
         try:
             await nc.publish(subject("job_started"), pack("job_started", {"group": state["group"]}))
-            progress = asyncio.ensure_future(self.report_stages(state["group"], lambda fields: nc.publish(subject("stage"), pack("stage", fields))))
+            progress = asyncio.ensure_future(self.session.report_stages(state["group"], lambda fields: nc.publish(subject("stage"), pack("stage", fields))))
             try:
-                summaries = await self.in_thread(self.run_action, state["group"], state["rdd"], job["partitions"])
+                summaries = await self.in_thread(self.session.run_action, state["group"], state["rdd"])
             finally:
                 progress.cancel()
             failed = [(index, attempt, error) for index, attempt, _, _, error in summaries if error is not None]
@@ -924,7 +1278,7 @@ class Runner:
             dataset = None
             if job.get("cacheResult"):
                 dataset = "ds-%s" % cid
-                self.datasets[dataset] = ResultData(self.spark, state["rdd"], typed)
+                self.datasets[dataset] = self.session.result_data(state["rdd"], typed)
             await nc.publish(subject("job_finished"), pack("job_finished", {"partitions": len(summaries), "records": total, "dataset": dataset}))
         except Exception as err:  # noqa: BLE001
             if job.get("cacheResult"):
@@ -954,7 +1308,7 @@ class Runner:
         state["cancelled"] = True
         if msg.reply:
             state["cancel_replies"].append(msg.reply)
-        await self.in_thread(self.sc.cancelJobGroup, state["group"])
+        await self.in_thread(self.session.cancel, state["group"])
 
     async def on_dataset(self, msg, body):
         data = self.datasets.get(body.get("id"))
@@ -994,19 +1348,22 @@ class Runner:
         await self.reply(msg, "rows", rows=json.loads(json.dumps(rows, default=str)))
 
     async def on_status(self, msg, body):
-        tracker = self.sc.statusTracker()
         await self.reply(
             msg,
             "status-reply",
-            activeJobs=list(tracker.getActiveJobsIds()),
+            activeJobs=self.session.active_jobs(),
             jobs=sorted(self.jobs.keys()),
             datasets=sorted(self.datasets.keys()),
-            slots=concurrent_slots(self.sc),
+            slots=self.session.slots(),
         )
 
-    async def on_close(self, msg, body):
+    def cancel_jobs(self):
+        """Cancels every job of the runner in the session (from any thread)."""
         for state in list(self.jobs.values()):
-            self.sc.cancelJobGroup(state["group"])
+            self.session.cancel(state["group"])
+
+    async def on_close(self, msg, body):
+        self.cancel_jobs()
         await self.reply(msg, "closing")
         await self.nc.flush()
         self.closed.set()
@@ -1255,8 +1612,7 @@ async def serve_runner(spark, bus, app_id, job_dir, slot_wait_s, session_sources
         # The bus went before `ready` did: the driver waiting for it learns why at once.
         failed = SpsError("SPS_SPARK_START", "the runner's bus connection closed before the runner was ready")
     if failed is None:
-        for state in list(runner.jobs.values()):
-            spark.sparkContext.cancelJobGroup(state["group"])
+        runner.cancel_jobs()
     if not nc.is_closed:
         await nc.drain()
     if failed is not None:

@@ -2,7 +2,9 @@
 
 import json
 import os
+import signal
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = os.path.dirname(HERE)
@@ -37,3 +39,18 @@ def emit(findings):
     """The script's findings, as the last line of its stdout."""
     sys.stdout.write("SPS-FINDINGS " + json.dumps(findings, default=str) + "\n")
     sys.stdout.flush()
+
+
+def kill_and_wait_retry(cluster, partition, wait_s=120.0):
+    """SIGKILLs `partition`'s Node worker and waits (bounded polling) until the supervisor sees
+    its next attempt serving; returns its member before and after."""
+    before = {m["partition"]: m for m in cluster.members()}[partition]
+    os.kill(before["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + wait_s
+    after = before
+    while time.monotonic() < deadline:
+        after = {m["partition"]: m for m in cluster.members()}[partition]
+        if after["attempt"] > before["attempt"] and after["state"] == "serving":
+            break
+        time.sleep(0.2)
+    return before, after
