@@ -129,7 +129,7 @@ test('10,000 updates from an outside publisher, one worker SIGKILLed mid-storm: 
   await cluster.stop();
 });
 
-test('publisher credentials publish updates and nothing else; client credentials cannot publish updates', async (t) => {
+test('publisher credentials publish updates and nothing else; client credentials cannot publish updates; the dashboard shows each partition’s lag', async (t) => {
   t.timeout(120_000);
   const cluster = new Cluster({ server: UPDATES_SERVER, data: [{ id: 'a', amount: 1 }], partitions: 2, partitionBy: 'id', updates: 'orders.*', log: false });
   const connect = await started(t, cluster);
@@ -141,6 +141,24 @@ test('publisher credentials publish updates and nothing else; client credentials
   const ack = await jetstream(pub).publish('orders.a', JSON.stringify({ op: 'add', n: 41, i: 0 }));
   t.true(ack.seq > 0);
   await waitUntil(async () => (await cluster.requestByKey<number>('a', 'get', { key: 'a' })) === 42, 60_000, 'the update to be applied');
+
+  // The dashboard shows each partition's lag, as the stream counts it.
+  const dashboard = await cluster.dashboard();
+  const owner = cluster.partitionOf('a');
+  let rows: { partition: number; updates?: { pending: number; appliedSeq: number } }[] = [];
+  await waitUntil(
+    async () => {
+      const res = await fetch(`http://${dashboard.host}:${dashboard.port}/snapshot`, { headers: { authorization: `Bearer ${cluster.token!}` } });
+      rows = ((await res.json()) as { partitions: typeof rows }).partitions;
+      return rows.every((r) => r.updates !== undefined);
+    },
+    60_000,
+    'the dashboard to show every partition’s updates',
+  );
+  t.deepEqual(
+    rows.map((r) => r.updates),
+    rows.map((r) => ({ pending: 0, appliedSeq: r.partition === owner ? ack.seq : 0 })),
+  );
 });
 
 test('options updates and events: a clear error for a bad subject or value, with natsUrl, and for a server that applies no updates', async (t) => {

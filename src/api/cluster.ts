@@ -33,6 +33,7 @@ import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { createEventsStream, createUpdatesStream, readDeadLetters, type DeadLetter } from '../driver/updates-stream.js';
 import type { UpdatesPlan } from '../protocol/updates.js';
+import { watchUpdatesLag } from '../driver/updates-lag.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
 import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
 import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
@@ -106,6 +107,8 @@ interface Run {
   dashboards: Set<Dashboard>;
   /** The run's live updates (option `updates`), once its stream exists. */
   updates?: UpdatesPlan;
+  /** Reads the partitions' update lag for the dashboards, from the first dashboard on. */
+  updatesLag?: { stop(): void };
 }
 
 /**
@@ -315,6 +318,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       checkAborted();
       // Before any worker: every attempt replays its partition from this first sequence.
       if (o.updates) run.updates = await createUpdatesStream(run.nc, id, run.subjects, o.updates, o.partitions);
+      if (run.dashboards.size > 0) this.watchUpdatesLag(run);
       if (o.events) await createEventsStream(run.nc, id, run.subjects);
       checkAborted();
       const worker = await preparing;
@@ -468,7 +472,14 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       throw new ClusterStateError('the cluster stopped while its dashboard was opening');
     }
     run.dashboards.add(dashboard);
+    this.watchUpdatesLag(run);
     return dashboard;
+  }
+
+  /** Feeds the dashboards each partition's update lag, once the run has both. */
+  private watchUpdatesLag(run: Run): void {
+    if (run.updatesLag || !run.updates || !run.nc) return;
+    run.updatesLag = watchUpdatesLag(run.nc, run.updates, this.options.partitions, this.options.heartbeatMs, (p, lag) => run.monitor.updatesLag(p, lag));
   }
 
   /** Turns what the run's components do after start into the cluster's state: a fault fails it at once. */
@@ -719,6 +730,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
         failures.push(err);
       }
     };
+    run.updatesLag?.stop();
     await step(() => Promise.all([...run.dashboards].map((d) => d.close())));
     run.dashboards.clear();
     await step(() => {

@@ -56,6 +56,8 @@ export interface PartitionView {
   /** The last failure's reason, also when it was not followed by a restart. */
   lastError?: string;
   requests?: RequestView;
+  /** Live updates (option `updates`): what its current attempt has not applied yet, as the stream counts it. */
+  updates?: { pending: number; appliedSeq: number };
   log: string[];
 }
 
@@ -182,6 +184,16 @@ export class RunMonitor {
     const delta = r.total.requests - (before?.requests ?? 0);
     const rate = r.intervalMs > 0 ? (Math.max(0, delta) * 1000) / r.intervalMs : 0;
     row.requests = { at: Date.now(), requests: r.total.requests, errors: r.total.errors, rate, p50: r.total.p50, p99: r.total.p99, endpoints: r.endpoints };
+    this.changed();
+  }
+
+  /** A partition's standing in the run's live updates, read by the driver from the stream. */
+  updatesLag(partition: number, lag: { pending: number; appliedSeq: number }): void {
+    const row = this.rows[partition];
+    if (!row) return;
+    const before = row.updates;
+    if (before && before.pending === lag.pending && before.appliedSeq === lag.appliedSeq) return;
+    row.updates = { pending: lag.pending, appliedSeq: lag.appliedSeq };
     this.changed();
   }
 

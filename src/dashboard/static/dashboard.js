@@ -27,8 +27,8 @@ function number(v, digits) {
   return v === undefined || v === null ? '–' : v.toFixed(digits);
 }
 
-const COLUMNS = ['partition', 'state', 'attempt', 'host', 'pid', 'uptime', 'restarts', 'rate', 'requests', 'errors', 'p50', 'p99', 'log'];
-const NUMERIC = new Set(['partition', 'attempt', 'pid', 'uptime', 'rate', 'requests', 'errors', 'p50', 'p99']);
+const COLUMNS = ['partition', 'state', 'attempt', 'host', 'pid', 'uptime', 'restarts', 'rate', 'requests', 'errors', 'p50', 'p99', 'updates', 'log'];
+const NUMERIC = new Set(['partition', 'attempt', 'pid', 'uptime', 'rate', 'requests', 'errors', 'p50', 'p99', 'updates']);
 
 function rowFor(partition) {
   let tr = rows.get(partition);
@@ -83,6 +83,7 @@ function renderPartition(p, now) {
   setText(cell('errors'), r ? String(r.errors) : '–');
   setText(cell('p50'), r ? number(r.p50, 2) : '–');
   setText(cell('p99'), r ? number(r.p99, 2) : '–');
+  setText(cell('updates'), p.updates ? String(p.updates.pending) : '–');
   setDetails(cell('log'), p.log.at(-1) ?? '', p.log.join('\n'));
 }
 
