@@ -1,7 +1,8 @@
 /**
  * The numbered examples, each run as a user runs it (its `main()`, in-process here so no extra
  * TypeScript loader starts), checked by what it returns. Example 5 (a Python client in JSON mode)
- * runs in micro-service.test.ts, example 7 (logistic regression) in logistic-regression.test.ts.
+ * runs in micro-service.test.ts, example 7 (logistic regression) in logistic-regression.test.ts,
+ * 8 and 9 (PySpark, the notebook) in pyspark-package.test.ts.
  */
 import test from 'ava';
 import { main as embedded } from '../examples/01-embedded.js';
@@ -9,6 +10,8 @@ import { main as spark } from '../examples/02-spark.js';
 import { main as httpWebSocket } from '../examples/03-http-websocket.js';
 import { main as peerToPeer } from '../examples/04-peer-to-peer.js';
 import { main as dashboard } from '../examples/06-dashboard.js';
+import { main as liveView } from '../examples/10-live-view.js';
+import { fileURLToPath } from 'node:url';
 import { SMALL_SPARK_CONF, testLog } from './helpers/spark-harness.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
@@ -89,5 +92,22 @@ test('06-dashboard: the dashboard opens on the running cluster and its snapshot 
       [1, 'serving'],
       [2, 'serving'],
     ],
+  );
+});
+
+test('10-live-view: a Python publisher’s price changes reach the partition owning each SKU, in order, while reads by key see them', async (t) => {
+  t.timeout(300_000);
+  const python = fileURLToPath(new URL('../.venv/bin/python', import.meta.url));
+  const { final, seen } = await liveView('local[2]', python, () => {}, SMALL_SPARK_CONF, testLog);
+  t.deepEqual(final, Object.fromEntries(range(0, 100).map((k) => [`sku-${k}`, 1000 + 900 + k])));
+  // sku-7's prices as read meanwhile: its table price, then its changes (1000 + i, i ≡ 7 mod 100), never going back.
+  t.true(seen.length > 0);
+  t.true(
+    seen.every((p) => p === 7 || (p >= 1007 && (p - 1000) % 100 === 7)),
+    JSON.stringify(seen.slice(0, 20)),
+  );
+  t.true(
+    seen.every((p, i) => i === 0 || p >= seen[i - 1]!),
+    'reads never see an older price after a newer one',
   );
 });
