@@ -1,5 +1,5 @@
 import type { Inspector } from './runtime/inspection.js';
-import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type LogLevel, type Logger } from './runtime/logger.js';
+import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type LogLevel, type Logger } from './log/logger.js';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from './errors.js';
@@ -10,7 +10,7 @@ import type { SparkApplication } from './spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
 import { isSubjectToken } from './protocol/subjects.js';
 import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
-import { DEFAULT_HEARTBEAT_MS } from './runtime/worker-env.js';
+import { DEFAULT_HEARTBEAT_MS } from './worker/worker-env.js';
 import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from './option-fields.js';
 import type { PartitionBy } from './launch/key-placement.js';
 

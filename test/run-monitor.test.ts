@@ -6,7 +6,7 @@
 import test from 'ava';
 import { LOG_TAIL_LINES, RunMonitor, TIMELINE_ENTRIES } from '../src/dashboard/run-monitor.js';
 import type { StatsReport } from '../src/protocol/messages.js';
-import { MAX_REPORTED_ENDPOINTS, RequestStats } from '../src/runtime/request-stats.js';
+import { MAX_REPORTED_ENDPOINTS, RequestStats } from '../src/worker/request-stats.js';
 import type { HttpRequest } from '../src/transport/http.js';
 
 const ID = 'sps-test';

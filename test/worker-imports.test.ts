@@ -68,11 +68,11 @@ function forbidden(graph: Map<string, string | undefined>): string[] {
 
 test.before(() => assertBuiltCliFresh());
 
-for (const entry of ['dist/src/runtime/worker.js', 'dist/src/server.js']) {
+for (const entry of ['dist/src/worker/worker.js', 'dist/src/server.js']) {
   test(`${entry} imports nothing of the driver, Spark or dashboard, and no Arrow, x509, TypeBox, histograms or ws up front`, async (t) => {
     const graph = await staticGraph(entry);
     // The graph is real: it reaches the modules every worker needs.
-    t.true(graph.has('dist/src/api/partition-server.js') || graph.has('dist/src/runtime/partition-host.js'), [...graph.keys()].join('\n'));
+    t.true(graph.has('dist/src/worker/partition-server.js') || graph.has('dist/src/worker/partition-host.js'), [...graph.keys()].join('\n'));
     t.deepEqual(forbidden(graph), []);
   });
 }
@@ -84,9 +84,9 @@ test('the check sees a driver module and Arrow where they are imported', async (
     root.join('\n'),
   );
   // The Arrow row decoder imports Arrow itself: workers import it only when rows are Arrow.
-  const arrow = forbidden(await staticGraph('dist/src/runtime/arrow-rows.js'));
+  const arrow = forbidden(await staticGraph('dist/src/worker/arrow-rows.js'));
   t.true(
-    arrow.some((c) => c.startsWith('dist/src/runtime/arrow-rows.js → node_modules/apache-arrow/')),
+    arrow.some((c) => c.startsWith('dist/src/worker/arrow-rows.js → node_modules/apache-arrow/')),
     arrow.join('\n'),
   );
 });

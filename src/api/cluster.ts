@@ -15,7 +15,7 @@ import {
   WorkerError,
 } from '../errors.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
-import { tappedLogger } from '../runtime/logger.js';
+import { tappedLogger } from '../log/logger.js';
 import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host.js';
 import type { Launcher } from '../launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
@@ -28,7 +28,7 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from '../runtime/run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { RunKey } from '../security/attempt-secrets.js';
-import { abandonable, callOptions, type CallOptions } from './call-options.js';
+import { abandonable, callOptions, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
@@ -36,28 +36,13 @@ import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
 import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
 
 export type { ClusterState } from './cluster-events.js';
-export type { CallOptions } from './call-options.js';
+export type { CallOptions } from '../protocol/call-options.js';
 
 const STOPPED_DURING_START = Symbol('stopped during start');
 /** The options of `start()`. */
 const START_FIELDS = fieldsOf<{ signal?: AbortSignal }>({ signal: true });
 /** The options of `dashboard()`. */
 const DASHBOARD_FIELDS = fieldsOf<DashboardOptions>({ port: true, host: true, http: true, httpServer: true });
-
-/** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
-export type PartitionReply<T = unknown> =
-  | {
-      /** The partition answered without error. */
-      ok: true;
-      /** What its handler returned. */
-      value: T;
-    }
-  | {
-      /** The request failed. */
-      ok: false;
-      /** Why: not serving, timed out, unknown endpoint, or its handler threw (the error's `code` says which). */
-      error: RequestError;
-    };
 
 /** Where a partition's server can be reached. */
 export interface HostAddress {

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { readResultChannel, waitDrained, writeFrame } from '../transport/frames.js';
-import { streamObjects, type LongMode } from '../runtime/arrow-rows.js';
+import { streamObjects, type LongMode } from '../worker/arrow-rows.js';
 import { stopProcess } from '../process/stop-process.js';
 import { sharedWorkerEnv, workerSecrets, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
-import { WORKER_ENV } from '../runtime/worker-env.js';
+import { WORKER_ENV } from '../worker/worker-env.js';
 import { forEachLine } from '../process/output-lines.js';
-import { lineText, logWorkerLine, type Logger } from '../runtime/logger.js';
+import { lineText, logWorkerLine, type Logger } from '../log/logger.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 import type { FailureReport } from '../protocol/types.js';
 

@@ -1,11 +1,11 @@
 import type { SparkEvent } from '../api/cluster-events.js';
-import { WORKER_ENV } from '../runtime/worker-env.js';
+import { WORKER_ENV } from '../worker/worker-env.js';
 import type { BusAccess } from '../security/bus-access.js';
 import type { AttemptSecrets } from '../security/attempt-secrets.js';
 import { serializeWorkerSecrets } from '../security/worker-secrets.js';
 import type { WorkerProgram } from './worker-command.js';
 import type { Inspector } from '../runtime/inspection.js';
-import type { LogLevel, Logger } from '../runtime/logger.js';
+import type { LogLevel, Logger } from '../log/logger.js';
 import type { FailureReport } from '../protocol/types.js';
 import type { HttpChoice } from '../transport/http-choice.js';
 

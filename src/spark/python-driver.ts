@@ -20,7 +20,7 @@
  */
 import { SparkPartitionServerError, InvalidOptionError, SparkError } from '../errors.js';
 import { Cluster } from '../api/cluster.js';
-import { createLogger, type LogLevel } from '../runtime/logger.js';
+import { createLogger, type LogLevel } from '../log/logger.js';
 import type { ClusterOptions } from '../options.js';
 import { SparkApplication } from './spark-app.js';
 

@@ -1,16 +1,16 @@
 import type { Subscription } from '@nats-io/nats-core';
-import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../errors.js';
-import { decode, encode } from '../protocol/codec.js';
-import type { MessageOf } from '../protocol/schema.js';
-import type { Subjects } from '../protocol/subjects.js';
-import type { Member } from '../protocol/types.js';
-import type { NatsConnection } from '../transport/bus.js';
+import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../../errors.js';
+import { decode, encode } from '../../protocol/codec.js';
+import type { MessageOf } from '../../protocol/schema.js';
+import type { Subjects } from '../../protocol/subjects.js';
+import type { Member } from '../../protocol/types.js';
+import type { NatsConnection } from '../../transport/bus.js';
 import type { CallChannel, Chunk } from './channel.js';
 import { DirectLinks } from './direct.js';
 import { HeldChunks, type HeldChunk } from './held-chunks.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
-import { checkOptionsBag, fieldsOf } from '../option-fields.js';
+import { checkOptionsBag, fieldsOf } from '../../option-fields.js';
 
 /** Options of one collective call. */
 export interface CollectiveOptions {

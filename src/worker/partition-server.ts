@@ -1,6 +1,6 @@
 import type { HttpServer } from '../transport/http.js';
 import type { EndpointHandler, PartitionContext } from './context.js';
-import type { Rows } from '../runtime/rows.js';
+import type { Rows } from './rows.js';
 import type { RecordBatch, Table } from 'apache-arrow';
 
 /**

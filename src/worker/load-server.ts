@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { ServerModuleError } from '../errors.js';
-import { isPartitionServer, isPartitionServerClass, type PartitionServer } from '../api/partition-server.js';
+import { isPartitionServer, isPartitionServerClass, type PartitionServer } from './partition-server.js';
 
 /** Turns a module path or URL into an importable URL string. */
 export function moduleUrl(module: string): string {

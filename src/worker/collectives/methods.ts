@@ -1,4 +1,4 @@
-import { CollectiveError } from '../errors.js';
+import { CollectiveError } from '../../errors.js';
 import * as algo from './algorithms.js';
 import type { CollectiveOptions, Communicator } from './communicator.js';
 import { isBuiltinOp, type ReduceOp } from './reduce.js';

@@ -1,14 +1,14 @@
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
 import { partitionServerMachine } from '../actors/partition-server.js';
 import type { FailureReport, PartitionState } from '../protocol/types.js';
-import type { EndpointHandler, PartitionContext } from '../api/context.js';
-import type { PartitionServer } from '../api/partition-server.js';
+import type { EndpointHandler, PartitionContext } from './context.js';
+import type { PartitionServer } from './partition-server.js';
 import { SparkPartitionServerError } from '../errors.js';
 import { connectBus, type NatsConnection } from '../transport/bus.js';
 import type { HttpServer } from '../transport/http.js';
 import { decodeRegisterAck, decodeShutdown, encodeRegistration, encodeState } from '../protocol/messages.js';
 import { Peers } from './peers.js';
-import { callOptions } from '../api/call-options.js';
+import { callOptions } from '../protocol/call-options.js';
 import { isSubjectToken, subjectsFor } from '../protocol/subjects.js';
 import { partitionOfKey } from '../protocol/key-partition.js';
 import type { WorkerEnv } from './worker-env.js';
@@ -21,14 +21,14 @@ import { writeResults } from './result-channel.js';
 import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
-import { formatFailure, formatLogLine } from './log-format.js';
-import type { Logger } from './logger.js';
+import { formatFailure, formatLogLine } from '../log/log-format.js';
+import type { Logger } from '../log/logger.js';
 import { finishRequests } from './finish-requests.js';
 import { publishTransitions } from './inspection.js';
-import { Communicator } from '../collectives/communicator.js';
-import { collectiveMethods } from '../collectives/methods.js';
+import { Communicator } from './collectives/communicator.js';
+import { collectiveMethods } from './collectives/methods.js';
 import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
-import { HTTP_CHOICE } from '../api/http-partition-server.js';
+import { HTTP_CHOICE } from './http-partition-server.js';
 
 /** Counters a partition host keeps about the traffic it refused. */
 export interface HostCounters {

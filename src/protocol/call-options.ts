@@ -1,3 +1,4 @@
+import type { RequestError } from '../errors.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 
 /** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
@@ -32,3 +33,18 @@ export function abandonable<T>(p: Promise<T>, signal: AbortSignal | undefined): 
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
+
+/** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
+export type PartitionReply<T = unknown> =
+  | {
+      /** The partition answered without error. */
+      ok: true;
+      /** What its handler returned. */
+      value: T;
+    }
+  | {
+      /** The request failed. */
+      ok: false;
+      /** Why: not serving, timed out, unknown endpoint, or its handler threw (the error's `code` says which). */
+      error: RequestError;
+    };

@@ -1,5 +1,5 @@
-import { pack, unpack } from '../protocol/codec.js';
-import { ARRAY_KINDS as TYPED_ARRAYS, toWireValue } from '../protocol/wire-values.js';
+import { pack, unpack } from '../../protocol/codec.js';
+import { ARRAY_KINDS as TYPED_ARRAYS, toWireValue } from '../../protocol/wire-values.js';
 
 /** Typed arrays a collective sends as raw bytes (little-endian, as every platform Node supports). */
 export type NumericArray =

@@ -1,4 +1,4 @@
-import type { Member } from '../protocol/types.js';
+import type { Member } from './types.js';
 
 /**
  * The membership on the wire: the driver publishes only what changed (`members-delta`, O(1) per

@@ -1,12 +1,11 @@
-import type { PartitionReply } from '../api/cluster.js';
-import { abandonable, type CallOptions } from '../api/call-options.js';
+import { abandonable, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
 import { decodeMembers, decodeMembersDelta } from '../protocol/messages.js';
 import type { Subjects } from '../protocol/subjects.js';
 import type { Member } from '../protocol/types.js';
 import { requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
-import { MembershipView } from './membership.js';
+import { MembershipView } from '../protocol/membership.js';
 
 /** Where a partition's peer view lives, and what it tells. */
 export interface PeersOptions {

@@ -7,9 +7,9 @@ import { readWorkerEnv, WORKER_ENV } from './worker-env.js';
 import { readWorkerSecrets } from '../security/worker-secrets.js';
 import { hostPartition } from './partition-host.js';
 import { startTicking } from './liveness.js';
-import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './logger.js';
+import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../log/logger.js';
 import { writeFailure } from './result-channel.js';
-import { formatFailure } from './log-format.js';
+import { formatFailure } from '../log/log-format.js';
 import { toFailureReport, type FailureReport } from '../protocol/types.js';
 import { FRAMING } from '../protocol/framing.js';
 

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { RecordBatch } from 'apache-arrow';
 import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
-import type { PartitionResult } from '../api/partition-server.js';
+import type { PartitionResult } from './partition-server.js';
 import { encode } from '../protocol/codec.js';
 import type { FailureReport } from '../protocol/types.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';

@@ -2,7 +2,7 @@ import { headers as natsHeaders, type Msg, type MsgHdrs, type Subscription } fro
 import { ServiceErrorCodeHeader, ServiceErrorHeader, type Service, type ServiceMsg } from '@nats-io/services';
 import { performance } from 'node:perf_hooks';
 import { toWireError, type Member, type WireError } from '../protocol/types.js';
-import type { EndpointHandler, PartitionContext } from '../api/context.js';
+import type { EndpointHandler, PartitionContext } from './context.js';
 import { unknownEndpoint, type NatsConnection } from '../transport/bus.js';
 import { microServices } from '../transport/services.js';
 import { decodeRequest, encodeReply } from '../protocol/messages.js';

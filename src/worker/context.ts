@@ -1,11 +1,10 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Member } from '../protocol/types.js';
 import type { PartitionKey } from '../protocol/key-partition.js';
-import type { CollectiveMethods } from '../collectives/methods.js';
-import type { CollectiveStats } from '../collectives/communicator.js';
-import type { PartitionReply } from './cluster.js';
-import type { CallOptions } from './call-options.js';
-import type { Logger } from '../runtime/logger.js';
+import type { CollectiveMethods } from './collectives/methods.js';
+import type { CollectiveStats } from './collectives/communicator.js';
+import type { CallOptions, PartitionReply } from '../protocol/call-options.js';
+import type { Logger } from '../log/logger.js';
 
 /**
  * What a partition server knows about itself and its cluster while it runs, and how it computes

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import type { HttpHandler, HttpServer, HttpServerFactory, WsHandler } from '../transport/http.js';
 import { httpServerFactory, type HttpChoice } from '../transport/http-choice.js';
-import { requestStatsOf } from '../runtime/request-stats.js';
+import { requestStatsOf } from './request-stats.js';
 import type { PartitionContext } from './context.js';
 import { PartitionServer, type PartitionServerOptions } from './partition-server.js';
 

@@ -5,7 +5,7 @@
  * reduce-scatter straight to each block's owner, then an all-gather of the reduced blocks, both
  * cut into chunks that are reduced and forwarded as they arrive (pipelined).
  */
-import { CollectiveError } from '../errors.js';
+import { CollectiveError } from '../../errors.js';
 import type { CallChannel, Chunk } from './channel.js';
 import { blockOf, chunksOf } from './layout.js';
 import { isBuiltinOp, reduceInto, reduceValues, type BuiltinOp, type ReduceOp } from './reduce.js';
