@@ -19,7 +19,7 @@ import { LineSplitter, MAX_LINE_CHARS, truncationMark } from '../src/process/out
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { mutate, seededRandom } from './helpers/fuzz.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
-import { InspectedAttempts, MAX_INSPECTED_ATTEMPTS } from '../src/runtime/inspection.js';
+import { InspectedAttempts, MAX_INSPECTED_ATTEMPTS } from '../src/driver/inspection.js';
 
 const COLLECTIVE_SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
 const HOSTILE_SERVER = new URL('./fixtures/hostile-server.ts', import.meta.url);

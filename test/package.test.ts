@@ -35,7 +35,7 @@ test('the sps bin runs a JavaScript server on the compiled library, without tsx 
   const { stdout, stderr } = await run(
     process.execPath,
     [
-      join(root, 'dist/src/cli.js'),
+      join(root, 'dist/src/cli/main.js'),
       'run',
       '--server',
       join(root, 'test/fixtures/js-server.mjs'),

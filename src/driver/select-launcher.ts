@@ -1,7 +1,7 @@
-import type { ResolvedOptions } from '../options.js';
-import { EmbeddedLauncher } from './embedded-launcher.js';
-import { partitionSource } from './data-source.js';
-import type { Launcher } from './launcher.js';
+import type { ResolvedOptions } from './options.js';
+import { EmbeddedLauncher } from './launch/embedded-launcher.js';
+import { partitionSource } from './launch/data-source.js';
+import type { Launcher } from './launch/launcher.js';
 import { SparkLauncher } from '../spark/spark-launcher.js';
 
 /** Chooses the launcher for a cluster run: the user's own, Spark's (options master / spark), or the embedded one. */

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidOptionError } from '../errors.js';
-import type { NatsAuthOption, ResolvedOptions } from '../options.js';
+import type { NatsAuthOption, ResolvedOptions } from './options.js';
 import { keyMapping, subjectsFor } from '../protocol/subjects.js';
 import type { BusAccess, BusAuth, BusTls } from '../security/bus-access.js';
 import { allUsers, runCredentials, type NkeyUser } from '../security/credentials.js';
 import { permissionsFor } from '../security/permissions.js';
-import type { BusNetwork } from '../launch/launcher.js';
+import type { BusNetwork } from './launch/launcher.js';
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
 import { generateTlsMaterial } from '../transport/tls-certs.js';
 

@@ -1,17 +1,17 @@
-import type { Inspector } from './runtime/inspection.js';
-import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type LogLevel, type Logger } from './log/logger.js';
+import type { Inspector } from './inspection.js';
+import { createLogger, lineLogger, LOG_LEVELS, SILENT_LOGGER, workerLevel, type LogLevel, type Logger } from '../log/logger.js';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from '../errors.js';
 import { RANGE_FIELDS, type EmbeddedSource, type RangeSource } from './launch/data-source.js';
 import type { FileSource } from './launch/file-source.js';
 import type { Launcher } from './launch/launcher.js';
-import type { SparkApplication } from './spark/spark-app.js';
-import { validateSparkSource, type SparkSource } from './spark/spark-source.js';
-import { isSubjectToken } from './protocol/subjects.js';
-import { checkHttpChoice, type HttpChoice } from './transport/http-choice.js';
-import { DEFAULT_HEARTBEAT_MS } from './worker/worker-env.js';
-import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from './option-fields.js';
+import type { SparkApplication } from '../spark/spark-app.js';
+import { validateSparkSource, type SparkSource } from '../spark/spark-source.js';
+import { isSubjectToken } from '../protocol/subjects.js';
+import { checkHttpChoice, type HttpChoice } from '../transport/http-choice.js';
+import { DEFAULT_HEARTBEAT_MS } from '../worker/worker-env.js';
+import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from '../option-fields.js';
 import type { PartitionBy } from './launch/key-placement.js';
 
 /** Where the worker finds the partition server: a module path or URL, and which export. */

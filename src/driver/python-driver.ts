@@ -19,10 +19,10 @@
  * - any order may be answered `error {code, message, option?}`.
  */
 import { SparkPartitionServerError, InvalidOptionError, SparkError } from '../errors.js';
-import { Cluster } from '../api/cluster.js';
+import { Cluster } from './cluster.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
-import type { ClusterOptions } from '../options.js';
-import { SparkApplication } from './spark-app.js';
+import type { ClusterOptions } from './options.js';
+import { SparkApplication } from '../spark/spark-app.js';
 
 /** Longest order line taken from the Python process (its options and config). */
 const MAX_LINE_BYTES = 16 * 1024 * 1024;

@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { readResultChannel, waitDrained, writeFrame } from '../transport/frames.js';
-import { streamObjects, type LongMode } from '../worker/arrow-rows.js';
-import { stopProcess } from '../process/stop-process.js';
+import { readResultChannel, waitDrained, writeFrame } from '../../transport/frames.js';
+import { streamObjects, type LongMode } from '../../worker/arrow-rows.js';
+import { stopProcess } from '../../process/stop-process.js';
 import { sharedWorkerEnv, workerSecrets, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
-import { WORKER_ENV } from '../worker/worker-env.js';
-import { forEachLine } from '../process/output-lines.js';
-import { lineText, logWorkerLine, type Logger } from '../log/logger.js';
+import { WORKER_ENV } from '../../worker/worker-env.js';
+import { forEachLine } from '../../process/output-lines.js';
+import { lineText, logWorkerLine, type Logger } from '../../log/logger.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
-import type { FailureReport } from '../protocol/types.js';
+import type { FailureReport } from '../../protocol/types.js';
 
 /** Rows per frame on a worker's stdin. */
 const ROW_BATCH = 4096;

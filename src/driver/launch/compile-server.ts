@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Loader, Plugin } from 'esbuild';
-import { ServerModuleError } from '../errors.js';
+import { ServerModuleError } from '../../errors.js';
 
 /** Bump when the layout of a compiled program changes, so older cache entries are not reused. */
 const LAYOUT = 1;

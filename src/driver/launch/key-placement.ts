@@ -1,5 +1,5 @@
-import { InvalidOptionError, SparkPartitionServerError } from '../errors.js';
-import { partitionOfKey, type PartitionKey } from '../protocol/key-partition.js';
+import { InvalidOptionError, SparkPartitionServerError } from '../../errors.js';
+import { partitionOfKey, type PartitionKey } from '../../protocol/key-partition.js';
 
 /**
  * Option `partitionBy`: a row field whose value is the key, or (embedded launcher only) a function

@@ -1,13 +1,13 @@
-import type { SparkEvent } from '../api/cluster-events.js';
-import { WORKER_ENV } from '../worker/worker-env.js';
-import type { BusAccess } from '../security/bus-access.js';
-import type { AttemptSecrets } from '../security/attempt-secrets.js';
-import { serializeWorkerSecrets } from '../security/worker-secrets.js';
+import type { SparkEvent } from '../cluster-events.js';
+import { WORKER_ENV } from '../../worker/worker-env.js';
+import type { BusAccess } from '../../security/bus-access.js';
+import type { AttemptSecrets } from '../../security/attempt-secrets.js';
+import { serializeWorkerSecrets } from '../../security/worker-secrets.js';
 import type { WorkerProgram } from './worker-command.js';
-import type { Inspector } from '../runtime/inspection.js';
-import type { LogLevel, Logger } from '../log/logger.js';
-import type { FailureReport } from '../protocol/types.js';
-import type { HttpChoice } from '../transport/http-choice.js';
+import type { Inspector } from '../inspection.js';
+import type { LogLevel, Logger } from '../../log/logger.js';
+import type { FailureReport } from '../../protocol/types.js';
+import type { HttpChoice } from '../../transport/http-choice.js';
 
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordBatchReader, Table, tableToIPC, type RecordBatch } from 'apache-arrow';
 import type { ParquetFile } from 'parquet-wasm';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../../errors.js';
 
 /**
  * Parquet and Arrow IPC files as an embedded source, read by the launcher itself (no Spark). The

@@ -1,5 +1,5 @@
-import { InvalidOptionError } from '../errors.js';
-import { fieldsOf } from '../option-fields.js';
+import { InvalidOptionError } from '../../errors.js';
+import { fieldsOf } from '../../option-fields.js';
 import { partitionFiles, type ArrowPartitions, type FileSource } from './file-source.js';
 import { placeByKey, type PartitionBy } from './key-placement.js';
 

@@ -14,26 +14,26 @@ import {
   StopTimeoutError,
   WorkerError,
 } from '../errors.js';
-import { resolveOptions, type ClusterOptions, type ResolvedOptions } from '../options.js';
+import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 import { tappedLogger } from '../log/logger.js';
-import { hostSupervisor, type SupervisorActor } from '../runtime/supervisor-host.js';
-import type { Launcher } from '../launch/launcher.js';
+import { hostSupervisor, type SupervisorActor } from './supervisor-host.js';
+import type { Launcher } from './launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
-import { selectLauncher } from '../launch/select-launcher.js';
-import { prepareWorker } from '../launch/worker-command.js';
+import { selectLauncher } from './select-launcher.js';
+import { prepareWorker } from './launch/worker-command.js';
 import { partitionOfKey, type PartitionKey } from '../protocol/key-partition.js';
 import { httpFallbackNotice } from '../transport/http-choice.js';
 import { connectBus, requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
-import { startRunBus, type RunBus } from '../runtime/run-bus.js';
+import { startRunBus, type RunBus } from './run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { RunKey } from '../security/attempt-secrets.js';
 import { abandonable, callOptions, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
-import { RunMonitor, type RunInfo } from '../dashboard/run-monitor.js';
-import { openDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard-server.js';
+import { RunMonitor, type RunInfo } from './dashboard/run-monitor.js';
+import { openDashboard, type Dashboard, type DashboardOptions } from './dashboard/dashboard-server.js';
 
 export type { ClusterState } from './cluster-events.js';
 export type { CallOptions } from '../protocol/call-options.js';

@@ -5,10 +5,10 @@
  * of its log lines. Nothing here is on the data path: requests never pass through the driver.
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import type { ClusterState, MemberEvent, SparkEvent, StateEvent } from '../api/cluster-events.js';
-import { decodeStats, type StatsReport } from '../protocol/messages.js';
-import { partitionOf, type Subjects } from '../protocol/subjects.js';
-import type { PartitionState } from '../protocol/types.js';
+import type { ClusterState, MemberEvent, SparkEvent, StateEvent } from '../cluster-events.js';
+import { decodeStats, type StatsReport } from '../../protocol/messages.js';
+import { partitionOf, type Subjects } from '../../protocol/subjects.js';
+import type { PartitionState } from '../../protocol/types.js';
 
 /** Log lines kept per partition. */
 export const LOG_TAIL_LINES = 40;

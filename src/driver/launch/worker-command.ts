@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { ServerModuleError } from '../errors.js';
-import { WORKER_ENV } from '../worker/worker-env.js';
+import { ServerModuleError } from '../../errors.js';
+import { WORKER_ENV } from '../../worker/worker-env.js';
 import { compileServer, type CompiledProgram } from './compile-server.js';
 
 const TS_MODULE = /\.(c|m)?tsx?$/;
@@ -44,13 +44,15 @@ function filePath(module: string): string | undefined {
  */
 export async function prepareWorker(serverModule: string): Promise<WorkerProgram> {
   const sources = librarySources();
-  const compiledWorker = fileURLToPath(new URL('../worker/worker.js', import.meta.url));
+  const compiledWorker = fileURLToPath(new URL('../../worker/worker.js', import.meta.url));
   if (!sources && !TS_MODULE.test(serverModule)) return { command: process.execPath, args: [compiledWorker], serverModule, env: {} };
   const file = filePath(serverModule);
   if (file === undefined) throw new ServerModuleError(serverModule, 'must be a file (a path or a file: URL) to be compiled for the workers');
   const compiled = await compileServer(
     file,
-    sources ? { worker: fileURLToPath(new URL('../worker/worker.ts', import.meta.url)) } : { dir: dirname(dirname(fileURLToPath(import.meta.url))) },
+    sources
+      ? { worker: fileURLToPath(new URL('../../worker/worker.ts', import.meta.url)) }
+      : { dir: dirname(dirname(dirname(fileURLToPath(import.meta.url)))) },
   );
   const entry = compiled.worker ? join(compiled.dir, compiled.worker) : compiledWorker;
   return {

@@ -7,10 +7,10 @@
  * `Authorization: Bearer` / `x-sps-token` header. Without it: 401 and no data.
  */
 import { readFileSync } from 'node:fs';
-import { httpResponse, type HttpRequest, type HttpServer, type HttpServerFactory, type WsConnection } from '../transport/http.js';
-import { checkHttpChoice, httpServerFactory, type HttpChoice } from '../transport/http-choice.js';
-import { secretMatches } from '../security/attempt-secrets.js';
-import { InvalidOptionError } from '../errors.js';
+import { httpResponse, type HttpRequest, type HttpServer, type HttpServerFactory, type WsConnection } from '../../transport/http.js';
+import { checkHttpChoice, httpServerFactory, type HttpChoice } from '../../transport/http-choice.js';
+import { secretMatches } from '../../security/attempt-secrets.js';
+import { InvalidOptionError } from '../../errors.js';
 import type { RunMonitor } from './run-monitor.js';
 
 /** Pushes are coalesced: at most one snapshot per this many ms. */

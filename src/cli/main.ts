@@ -18,14 +18,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SparkPartitionServerError } from './errors.js';
-import { packageRoot } from './process/executables.js';
-import * as parse from './cli/arguments.js';
-import { requestCommand, statusCommand, type ClientFlags } from './cli/client-commands.js';
-import { runCommand, type RunCommandFlags } from './cli/run-command.js';
-import { setupCommand, type SetupFlags } from './cli/setup-command.js';
-import { UsageError } from './cli/run-options.js';
-import { HTTP_CHOICES } from './transport/http-choice.js';
+import { SparkPartitionServerError } from '../errors.js';
+import { packageRoot } from '../process/executables.js';
+import * as parse from './arguments.js';
+import { requestCommand, statusCommand, type ClientFlags } from './client-commands.js';
+import { runCommand, type RunCommandFlags } from './run-command.js';
+import { setupCommand, type SetupFlags } from './setup-command.js';
+import { UsageError } from './run-options.js';
+import { HTTP_CHOICES } from '../transport/http-choice.js';
 
 const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
