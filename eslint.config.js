@@ -23,7 +23,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts', 'scripts/*.mjs', 'src/dashboard/static/*.js'],
+          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts', 'scripts/*.mjs', 'src/driver/dashboard/static/*.js'],
         },
         tsconfigRootDir: import.meta.dirname,
       },
@@ -49,7 +49,7 @@ export default tseslint.config(
   },
   {
     // The dashboard's page script runs in the browser.
-    files: ['src/dashboard/static/*.js'],
+    files: ['src/driver/dashboard/static/*.js'],
     languageOptions: {
       sourceType: 'script',
       globals: { document: 'readonly', location: 'readonly', WebSocket: 'readonly' },

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, SparkApplication, type ClusterOptions } from '../src/index.js';
-import { compileServer } from '../src/launch/compile-server.js';
+import { compileServer } from '../src/driver/launch/compile-server.js';
 import { BENCH_SPARK_CONF } from './lib/spark-app.js';
 import { rssOf } from './lib/proc.js';
 import { sleep } from './lib/timing.js';

@@ -12,8 +12,8 @@
  */
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Cluster, type LaunchEvents, type LaunchPlan, type Launcher } from '../src/index.js';
-import { partitionSource } from '../src/launch/data-source.js';
-import { EmbeddedLauncher } from '../src/launch/embedded-launcher.js';
+import { partitionSource } from '../src/driver/launch/data-source.js';
+import { EmbeddedLauncher } from '../src/driver/launch/embedded-launcher.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
 import { sampleAsync } from './lib/timing.js';

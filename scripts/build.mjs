@@ -22,7 +22,7 @@ const outDir = outFlag >= 0 && args[outFlag + 1] ? resolve(args[outFlag + 1]) : 
 const ASSETS = [
   ['src/spark/runner', 'src/spark/runner'],
   ['src/protocol/protocol.schema.json', 'src/protocol/protocol.schema.json'],
-  ['src/dashboard/static', 'src/dashboard/static'],
+  ['src/driver/dashboard/static', 'src/driver/dashboard/static'],
 ];
 
 /**

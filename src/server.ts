@@ -4,22 +4,21 @@
  * loads only the worker's own runtime. The package root exports all of this too.
  * @packageDocumentation
  */
-export { PartitionServer } from './api/partition-server.js';
-export type { PartitionServerOptions, PartitionResult } from './api/partition-server.js';
-export { HttpPartitionServer, APP_PREFIX } from './api/http-partition-server.js';
-export type { HttpPartitionServerOptions, HttpRouter } from './api/http-partition-server.js';
-export type { PartitionContext, EndpointHandler } from './api/context.js';
+export { PartitionServer } from './worker/partition-server.js';
+export type { PartitionServerOptions, PartitionResult } from './worker/partition-server.js';
+export { HttpPartitionServer, APP_PREFIX } from './worker/http-partition-server.js';
+export type { HttpPartitionServerOptions, HttpRouter } from './worker/http-partition-server.js';
+export type { PartitionContext, EndpointHandler } from './worker/context.js';
 export type { Update, UpdatesStatus } from './worker/updates-consumer.js';
 export type { PublishAck, PublishOptions } from './worker/events-publisher.js';
-export type { CallOptions } from './api/call-options.js';
-export type { PartitionReply } from './api/cluster.js';
-export type { CollectiveMethods } from './collectives/methods.js';
-export type { CollectiveOptions, CollectiveStats, CollectiveTransport } from './collectives/communicator.js';
-export type { BuiltinOp, ReduceOp, Reducible } from './collectives/reduce.js';
-export type { NumericArray } from './collectives/values.js';
-export type { Rows } from './runtime/rows.js';
-export type { Logger, LogLevel, LogMethod } from './runtime/logger.js';
-export type { LongMode } from './runtime/arrow-rows.js';
+export type { CallOptions, PartitionReply } from './protocol/call-options.js';
+export type { CollectiveMethods } from './worker/collectives/methods.js';
+export type { CollectiveOptions, CollectiveStats, CollectiveTransport } from './worker/collectives/communicator.js';
+export type { BuiltinOp, ReduceOp, Reducible } from './worker/collectives/reduce.js';
+export type { NumericArray } from './worker/collectives/values.js';
+export type { Rows } from './worker/rows.js';
+export type { Logger, LogLevel, LogMethod } from './log/logger.js';
+export type { LongMode } from './worker/arrow-rows.js';
 export type { RowFormat } from './protocol/framing.js';
 export { httpResponse } from './transport/http.js';
 export type {

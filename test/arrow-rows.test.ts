@@ -2,8 +2,8 @@
 import test from 'ava';
 import { Readable } from 'node:stream';
 import { Int32, Table, Utf8, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
-import { RowObjects } from '../src/runtime/arrow-rows.js';
-import { RowStream } from '../src/runtime/rows.js';
+import { RowObjects } from '../src/worker/arrow-rows.js';
+import { RowStream } from '../src/worker/rows.js';
 
 const ipc = (columns: Parameters<typeof tableFromArrays>[0]): Buffer => Buffer.from(tableToIPC(tableFromArrays(columns), 'stream'));
 /** The bytes as a stream in pieces of `size`, so messages span chunks as they do on a pipe. */

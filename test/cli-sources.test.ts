@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Table, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { Cluster } from '../src/index.js';
-import { parseCredentialsFile } from '../src/api/credentials-file.js';
+import { parseCredentialsFile } from '../src/driver/credentials-file.js';
 import { clusterAddress } from '../src/cli/cluster-access.js';
 import { interruptedExitCode } from '../src/cli/run-command.js';
 import { clusterOptions, UsageError, type RunFlags } from '../src/cli/run-options.js';

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { DIRECT_ALL_MAX_PARTITIONS, DIRECT_MIN_BYTES, sendsDirect } from '../src/collectives/communicator.js';
-import { alignChunk, blockOf, chunksOf } from '../src/collectives/layout.js';
-import { reduceValues } from '../src/collectives/reduce.js';
-import { fromWire, toWire } from '../src/collectives/values.js';
+import { DIRECT_ALL_MAX_PARTITIONS, DIRECT_MIN_BYTES, sendsDirect } from '../src/worker/collectives/communicator.js';
+import { alignChunk, blockOf, chunksOf } from '../src/worker/collectives/layout.js';
+import { reduceValues } from '../src/worker/collectives/reduce.js';
+import { fromWire, toWire } from '../src/worker/collectives/values.js';
 
 test('blocks cover a vector exactly once, in order, also when it is shorter than the partitions', (t) => {
   for (const length of [0, 1, 3, 7, 1000]) {
@@ -91,7 +91,7 @@ test("'auto' sends everything directly in small groups, only large values in lar
 });
 
 test('reductions are the same where code generation from strings is off (the shared loop)', async (t) => {
-  const module = new URL('../src/collectives/reduce.ts', import.meta.url).href;
+  const module = new URL('../src/worker/collectives/reduce.ts', import.meta.url).href;
   const script = `
     const { reduceInto } = await import(${JSON.stringify(module)});
     const out = {};

@@ -4,7 +4,7 @@ import { Cluster } from '../src/index.js';
 import { createConnection } from 'node:net';
 import { decode, encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
-import { blockOf } from '../src/collectives/layout.js';
+import { blockOf } from '../src/worker/collectives/layout.js';
 import { LARGE_LENGTH, largeValue } from './fixtures/collective-server.js';
 import { sharedNats, waitUntil } from './helpers/harness.js';
 import { startNatsServer } from '../src/transport/nats-server.js';

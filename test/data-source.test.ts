@@ -1,5 +1,5 @@
 import test from 'ava';
-import { partitionSource, type ValuePartitions } from '../src/launch/data-source.js';
+import { partitionSource, type ValuePartitions } from '../src/driver/launch/data-source.js';
 
 const values = async (data: Parameters<typeof partitionSource>[0], n: number): Promise<ValuePartitions> => {
   const src = await partitionSource(data, n);

@@ -6,9 +6,9 @@ import test from 'ava';
 import { Cluster, ComponentLostError, PartitionFailedError, SparkApplication } from '../src/index.js';
 import { startNatsServer } from '../src/transport/nats-server.js';
 import { connectBus } from '../src/transport/bus.js';
-import { EmbeddedLauncher } from '../src/launch/embedded-launcher.js';
-import { partitionSource } from '../src/launch/data-source.js';
-import type { Launcher } from '../src/launch/launcher.js';
+import { EmbeddedLauncher } from '../src/driver/launch/embedded-launcher.js';
+import { partitionSource } from '../src/driver/launch/data-source.js';
+import type { Launcher } from '../src/driver/launch/launcher.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { SMALL_SPARK_CONF, testLog, workerPidsOf } from './helpers/spark-harness.js';
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { RecordBatch, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
 import { Cluster, InvalidOptionError, PartitionFailedError } from '../src/index.js';
-import { EmbeddedLauncher } from '../src/launch/embedded-launcher.js';
-import { partitionSource } from '../src/launch/data-source.js';
+import { EmbeddedLauncher } from '../src/driver/launch/embedded-launcher.js';
+import { partitionSource } from '../src/driver/launch/data-source.js';
 import type { ArrowSummary } from './helpers/spark-arrow-server.js';
 
 const PROBE = new URL('./helpers/spark-arrow-server.ts', import.meta.url);

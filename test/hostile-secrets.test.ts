@@ -8,7 +8,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { Cluster, SparkLauncher, type BusAccess, type SparkApplication } from '../src/index.js';
-import { resolveOptions } from '../src/options.js';
+import { resolveOptions } from '../src/driver/options.js';
 import { encode } from '../src/protocol/codec.js';
 import { decodeMembers, decodeRegisterAck, encodeRegistration } from '../src/protocol/messages.js';
 import { subjectsFor } from '../src/protocol/subjects.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DeltaPublisher, MembershipView } from '../src/runtime/membership.js';
+import { DeltaPublisher, MembershipView } from '../src/protocol/membership.js';
 import type { Member } from '../src/protocol/types.js';
 
 const m = (partition: number, attempt: number, state: Member['state']): Member => ({

@@ -35,7 +35,7 @@ test('the sps bin runs a JavaScript server on the compiled library, without tsx 
   const { stdout, stderr } = await run(
     process.execPath,
     [
-      join(root, 'dist/src/cli.js'),
+      join(root, 'dist/src/cli/main.js'),
       'run',
       '--server',
       join(root, 'test/fixtures/js-server.mjs'),
@@ -82,7 +82,7 @@ test('compiled workers import no tsx and answer over NATS and HTTP', async (t) =
   await cluster.start();
   const runtime = await cluster.request<{ tsx: boolean; entry: string }>(0, 'runtime');
   t.false(runtime.tsx);
-  t.true(runtime.entry.endsWith(join('dist', 'src', 'runtime', 'worker.js')));
+  t.true(runtime.entry.endsWith(join('dist', 'src', 'worker', 'worker.js')));
   const { host, port } = cluster.hosts.get(0)!;
   t.is(await (await fetch(`http://${host}:${port}/app/hello`)).text(), 'hello from compiled JS');
 });
@@ -113,7 +113,7 @@ test('a TypeScript server on the compiled library is compiled once by the driver
   await cluster.start();
   const runtime = await cluster.request<{ execArgv: string[]; entry: string; greeting: string }>(1, 'runtime');
   t.deepEqual(runtime.execArgv, []);
-  t.true(runtime.entry.endsWith(join('dist', 'src', 'runtime', 'worker.js')), runtime.entry);
+  t.true(runtime.entry.endsWith(join('dist', 'src', 'worker', 'worker.js')), runtime.entry);
   t.is(runtime.greeting, 'hello p');
   t.regex(await cluster.request<string>(0, 'where'), new RegExp(`${join(dir, 'server.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:\\d+`));
 });

@@ -4,9 +4,9 @@
  * replaced attempt dropped, bounded log tails and timeline, lines of other runs ignored.
  */
 import test from 'ava';
-import { LOG_TAIL_LINES, RunMonitor, TIMELINE_ENTRIES } from '../src/dashboard/run-monitor.js';
+import { LOG_TAIL_LINES, RunMonitor, TIMELINE_ENTRIES } from '../src/driver/dashboard/run-monitor.js';
 import type { StatsReport } from '../src/protocol/messages.js';
-import { MAX_REPORTED_ENDPOINTS, RequestStats } from '../src/runtime/request-stats.js';
+import { MAX_REPORTED_ENDPOINTS, RequestStats } from '../src/worker/request-stats.js';
 import type { HttpRequest } from '../src/transport/http.js';
 
 const ID = 'sps-test';

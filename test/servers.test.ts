@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { Cluster, StopTimeoutError } from '../src/index.js';
-import { prepareWorker } from '../src/launch/worker-command.js';
+import { prepareWorker } from '../src/driver/launch/worker-command.js';
 import { firstLine, isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
 

@@ -26,7 +26,7 @@ import { recordEvents } from './helpers/event-log.js';
 import { SMALL_SPARK_CONF, alive, sparkSubmitChildren, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
-import { resolveOptions } from '../src/options.js';
+import { resolveOptions } from '../src/driver/options.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
 const ECHO_SERVER = new URL('./helpers/spark-echo-server.ts', import.meta.url);

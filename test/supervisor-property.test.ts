@@ -7,7 +7,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { resultsMissing, supervisorMachine, type SupervisorContext, type SupervisorEvent } from '../src/actors/supervisor.js';
-import { memberEvents } from '../src/api/cluster-events.js';
+import { memberEvents } from '../src/driver/cluster-events.js';
 import { PureRun } from './helpers/pure-machine.js';
 
 const SEED = process.env.SPS_PROPERTY_SEED ? Number(process.env.SPS_PROPERTY_SEED) : 20261205;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { decode, encode, MAX_MESSAGE_BYTES, pack, PROTOCOL_VERSION, unpack } from '../src/protocol/codec.js';
 import { renderChecks, renderJsonSchema } from '../src/protocol/codegen.js';
 import { decodeBatch, encodeFrame, readFrames } from '../src/transport/frames.js';
-import { RowStream } from '../src/runtime/rows.js';
+import { RowStream } from '../src/worker/rows.js';
 import { decodeRegistration, decodeState, encodeRegistration, encodeState } from '../src/protocol/messages.js';
 import { partitionOf, subjectsFor } from '../src/protocol/subjects.js';
 import { MalformedMessageError } from '../src/errors.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Cluster, RequestError, ServerModuleError } from '../src/index.js';
-import { compileServer } from '../src/launch/compile-server.js';
+import { compileServer } from '../src/driver/launch/compile-server.js';
 
 // Every compile of this file goes to a private cache, so the first run of each program is a miss.
 const work = await mkdtemp(join(tmpdir(), 'sps-ts-start-'));

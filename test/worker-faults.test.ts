@@ -5,8 +5,8 @@ import { Readable } from 'node:stream';
 import { connect } from '@nats-io/transport-node';
 import { Cluster, RequestError } from '../src/index.js';
 import { encodeFrame, readFrames } from '../src/transport/frames.js';
-import { writeResults } from '../src/runtime/result-channel.js';
-import { formatLogLine } from '../src/runtime/log-format.js';
+import { writeResults } from '../src/worker/result-channel.js';
+import { formatLogLine } from '../src/log/log-format.js';
 import { firstLine, isAlive, sharedNats, waitUntil } from './helpers/harness.js';
 
 const nats = sharedNats();

@@ -11,17 +11,13 @@ import { assertBuiltCliFresh } from './helpers/built-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Modules of the driver, Spark and dashboard: never in a worker's graph. */
+/** Modules of the driver (its dashboard and launchers included), Spark and the CLI: never in a worker's graph. */
 const DRIVER = [
+  /^dist\/src\/driver\//,
   /^dist\/src\/spark\//,
-  /^dist\/src\/dashboard\//,
-  /^dist\/src\/launch\//,
-  /^dist\/src\/cli/,
-  /^dist\/src\/api\/cluster\.js$/,
-  /^dist\/src\/runtime\/supervisor-host\.js$/,
+  /^dist\/src\/cli\//,
   /^dist\/src\/transport\/tls-certs\.js$/,
   /^dist\/src\/transport\/nats-server\.js$/,
-  /^dist\/src\/options\.js$/,
 ];
 /** Packages a worker loads only on first use (Arrow rows or results, request stats, WebSockets on node:http), or never. */
 const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws', '@nats-io/jetstream'];
@@ -68,11 +64,11 @@ function forbidden(graph: Map<string, string | undefined>): string[] {
 
 test.before(() => assertBuiltCliFresh());
 
-for (const entry of ['dist/src/runtime/worker.js', 'dist/src/server.js']) {
+for (const entry of ['dist/src/worker/worker.js', 'dist/src/server.js']) {
   test(`${entry} imports nothing of the driver, Spark or dashboard, and no Arrow, x509, TypeBox, histograms or ws up front`, async (t) => {
     const graph = await staticGraph(entry);
     // The graph is real: it reaches the modules every worker needs.
-    t.true(graph.has('dist/src/api/partition-server.js') || graph.has('dist/src/runtime/partition-host.js'), [...graph.keys()].join('\n'));
+    t.true(graph.has('dist/src/worker/partition-server.js') || graph.has('dist/src/worker/partition-host.js'), [...graph.keys()].join('\n'));
     t.deepEqual(forbidden(graph), []);
   });
 }
@@ -80,13 +76,13 @@ for (const entry of ['dist/src/runtime/worker.js', 'dist/src/server.js']) {
 test('the check sees a driver module and Arrow where they are imported', async (t) => {
   const root = forbidden(await staticGraph('dist/src/index.js'));
   t.true(
-    root.some((c) => c === 'dist/src/index.js → dist/src/api/cluster.js'),
+    root.some((c) => c === 'dist/src/index.js → dist/src/driver/cluster.js'),
     root.join('\n'),
   );
   // The Arrow row decoder imports Arrow itself: workers import it only when rows are Arrow.
-  const arrow = forbidden(await staticGraph('dist/src/runtime/arrow-rows.js'));
+  const arrow = forbidden(await staticGraph('dist/src/worker/arrow-rows.js'));
   t.true(
-    arrow.some((c) => c.startsWith('dist/src/runtime/arrow-rows.js → node_modules/apache-arrow/')),
+    arrow.some((c) => c.startsWith('dist/src/worker/arrow-rows.js → node_modules/apache-arrow/')),
     arrow.join('\n'),
   );
 });

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 const server = process.argv[2];
 if (!server) throw new Error('usage: footprint-probe.js <server module path>');
 const t0 = performance.now();
-await import('../../src/runtime/partition-host.js');
+await import('../../src/worker/partition-host.js');
 await import(pathToFileURL(server).href);
 const t1 = performance.now();
 process.stdout.write(`BENCH_JSON ${JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 })}\n`);

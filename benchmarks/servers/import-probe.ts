@@ -4,7 +4,7 @@
  * `tsx import-probe.ts --stay` stays idle and prints `READY` (memory floor of a loaded worker).
  */
 const t0 = performance.now();
-await import('../../src/runtime/partition-host.js');
+await import('../../src/worker/partition-host.js');
 await import('./bench-server.js');
 const ms = performance.now() - t0;
 if (process.argv.includes('--stay')) {

@@ -1,6 +1,6 @@
 """The Node driver, a child process of this Python process: it runs the TypeScript Cluster
 (supervisor, secured bus, credentials) while this process hosts the Spark runner. They talk JSON
-lines over the child's stdin and stdout (see src/spark/python-driver.ts); secrets travel only
+lines over the child's stdin and stdout (see src/driver/python-driver.ts); secrets travel only
 there. The child ends when its stdin does, so it cannot outlive this process, even a SIGKILLed one."""
 
 from __future__ import annotations

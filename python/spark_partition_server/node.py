@@ -14,8 +14,8 @@ from .errors import DependencyMissingError
 
 PACKAGE = "spark-partition-server"
 # The Node entry the Python Cluster starts, inside the package.
-DRIVER_ENTRY = os.path.join("dist", "src", "spark", "python-driver.js")
-# The library's Spark runner, shipped next to the driver entry.
+DRIVER_ENTRY = os.path.join("dist", "src", "driver", "python-driver.js")
+# The library's Spark runner, shipped with the compiled Spark launcher.
 RUNNER_ENTRY = os.path.join("dist", "src", "spark", "runner", "sps_runner.py")
 
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { parseCredentialsFile, type CredentialsFile } from '../api/credentials-file.js';
+import { parseCredentialsFile, type CredentialsFile } from '../driver/credentials-file.js';
 import { InvalidOptionError, SparkPartitionServerError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
 import { decodeMembers } from '../protocol/messages.js';

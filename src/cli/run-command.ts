@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster } from '../api/cluster.js';
+import { Cluster } from '../driver/cluster.js';
 import { ClusterStateError, InvalidOptionError } from '../errors.js';
 import type { BusAccess } from '../security/bus-access.js';
-import { writeCredentialsFile } from '../api/credentials-file.js';
+import { writeCredentialsFile } from '../driver/credentials-file.js';
 import { clusterOptions, usageOf, type RunFlags } from './run-options.js';
 import { attachView } from './run-view.js';
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { InvalidOptionError } from '../errors.js';
-import type { ClusterOptions } from '../options.js';
+import type { ClusterOptions } from '../driver/options.js';
 import type { SparkSource } from '../spark/spark-source.js';
 import type { HttpChoice } from '../transport/http-choice.js';
 

@@ -7,8 +7,8 @@
 // dependency, whose multi-bar mode prints log lines above a live bar (worker output, retries);
 // pinned (3.12.0) like every dependency.
 import cliProgress from 'cli-progress';
-import type { Cluster } from '../api/cluster.js';
-import type { ClusterState, MemberEvent, SparkEvent } from '../api/cluster-events.js';
+import type { Cluster } from '../driver/cluster.js';
+import type { ClusterState, MemberEvent, SparkEvent } from '../driver/cluster-events.js';
 
 /** Where `sps run` writes its progress and notes (stderr; stdout holds only the results). */
 export interface RunView {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import type { WorkerProgram } from '../launch/worker-command.js';
+import type { WorkerProgram } from '../driver/launch/worker-command.js';
 
 /** Marks an argument or environment value as a path inside the shipped program (the runner's `PROGRAM_PREFIX`). */
 const PROGRAM_PREFIX = 'sps-program:';

@@ -1,4 +1,4 @@
-import { createLogger, lineLogger, logSparkLine, SILENT_LOGGER, type Logger } from '../runtime/logger.js';
+import { createLogger, lineLogger, logSparkLine, SILENT_LOGGER, type Logger } from '../log/logger.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';

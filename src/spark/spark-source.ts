@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import { RANGE_FIELDS, type EmbeddedSource, type RangeSource } from '../launch/data-source.js';
+import { RANGE_FIELDS, type EmbeddedSource, type RangeSource } from '../driver/launch/data-source.js';
 import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from '../option-fields.js';
 
 /** Options of Spark's DataFrame readers (e.g. `{ header: 'true' }` for csv). */

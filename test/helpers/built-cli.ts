@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The compiled `sps` command, as an installed package runs it (plain Node, no TypeScript loader). */
-export const BUILT_CLI = join(ROOT, 'dist/src/cli.js');
+export const BUILT_CLI = join(ROOT, 'dist/src/cli/main.js');
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

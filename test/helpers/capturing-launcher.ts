@@ -1,5 +1,5 @@
-import { EmbeddedLauncher } from '../../src/launch/embedded-launcher.js';
-import { partitionSource } from '../../src/launch/data-source.js';
+import { EmbeddedLauncher } from '../../src/driver/launch/embedded-launcher.js';
+import { partitionSource } from '../../src/driver/launch/data-source.js';
 import type { BusNetwork, LaunchEvents, LaunchPlan, Launcher } from '../../src/index.js';
 
 /**

@@ -1,0 +1,65 @@
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { ServerModuleError } from '../../errors.js';
+import { WORKER_ENV } from '../../worker/worker-env.js';
+import { compileServer, type CompiledProgram } from './compile-server.js';
+
+const TS_MODULE = /\.(c|m)?tsx?$/;
+
+/** How a run's workers start: the same for every partition of the run. */
+export interface WorkerProgram {
+  /** The Node binary and its arguments (flags, then the worker entry). */
+  command: string;
+  args: string[];
+  /** The server module the workers import (the compiled one for a TypeScript module). */
+  serverModule: string;
+  /** Environment every worker of the run gets on top of the run's own (`SPS_SOURCE_MAPS`). */
+  env: Record<string, string>;
+  /**
+   * The compiled program, when there is one: launchers whose workers run on other hosts ship its
+   * files with the job (paths inside `compiled.dir` above are then relative to the shipped copy).
+   */
+  compiled?: CompiledProgram;
+}
+
+/** True when this library runs from its TypeScript sources (tests, benchmarks), not from dist/. */
+function librarySources(): boolean {
+  return TS_MODULE.test(fileURLToPath(import.meta.url));
+}
+
+/** A file path for a module given as a path or a `file:` URL; other URLs are not files. */
+function filePath(module: string): string | undefined {
+  if (module.startsWith('file:')) return fileURLToPath(module);
+  return /^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module) ? undefined : module;
+}
+
+/**
+ * Prepares the workers of a run, once per run. A JavaScript server module on the compiled library
+ * runs as it is. A TypeScript one is compiled to JavaScript (cached by content hash; see
+ * `compile-server.ts`), and when the library itself runs from its TypeScript sources, its worker
+ * entry is compiled along; either way workers run plain Node, with source maps so stack traces
+ * name the TypeScript lines.
+ *
+ * @throws ServerModuleError when a TypeScript module is not a file, or does not compile.
+ */
+export async function prepareWorker(serverModule: string): Promise<WorkerProgram> {
+  const sources = librarySources();
+  const compiledWorker = fileURLToPath(new URL('../../worker/worker.js', import.meta.url));
+  if (!sources && !TS_MODULE.test(serverModule)) return { command: process.execPath, args: [compiledWorker], serverModule, env: {} };
+  const file = filePath(serverModule);
+  if (file === undefined) throw new ServerModuleError(serverModule, 'must be a file (a path or a file: URL) to be compiled for the workers');
+  const compiled = await compileServer(
+    file,
+    sources
+      ? { worker: fileURLToPath(new URL('../../worker/worker.ts', import.meta.url)) }
+      : { dir: dirname(dirname(dirname(fileURLToPath(import.meta.url)))) },
+  );
+  const entry = compiled.worker ? join(compiled.dir, compiled.worker) : compiledWorker;
+  return {
+    command: process.execPath,
+    args: [entry],
+    serverModule: join(compiled.dir, compiled.server),
+    env: { [WORKER_ENV.sourceMaps]: '1', [WORKER_ENV.serverSource]: file },
+    compiled,
+  };
+}

@@ -1,0 +1,50 @@
+import type { RequestError } from '../errors.js';
+import { checkOptionsBag, fieldsOf } from '../option-fields.js';
+
+/** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
+export interface CallOptions {
+  /** Ms before the call rejects. Default: option `requestTimeoutMs` for requests, 30000 ms for `waitForPeers`. */
+  timeoutMs?: number;
+  /** Abandons the call when it aborts; an already aborted signal rejects at once. */
+  signal?: AbortSignal;
+}
+
+/** The field names of {@link CallOptions}. */
+const CALL_OPTION_FIELDS = fieldsOf<CallOptions>({ timeoutMs: true, signal: true });
+
+/**
+ * The options of a call that takes either a timeout (the older positional form) or {@link CallOptions}.
+ * @param call The call, as an error names it (`ctx.request`).
+ * @throws InvalidOptionError for a field that is not one of {@link CallOptions}.
+ */
+export function callOptions(opts: number | CallOptions | undefined, call: string): CallOptions {
+  if (typeof opts === 'number') return { timeoutMs: opts };
+  checkOptionsBag(opts, CALL_OPTION_FIELDS, call);
+  return opts ?? {};
+}
+
+/** Rejects as soon as `signal` aborts, with its reason; `p` goes on, but its outcome is dropped. */
+export function abandonable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
+export type PartitionReply<T = unknown> =
+  | {
+      /** The partition answered without error. */
+      ok: true;
+      /** What its handler returned. */
+      value: T;
+    }
+  | {
+      /** The request failed. */
+      ok: false;
+      /** Why: not serving, timed out, unknown endpoint, or its handler threw (the error's `code` says which). */
+      error: RequestError;
+    };
