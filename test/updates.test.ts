@@ -4,9 +4,11 @@
  * across an attempt SIGKILLed mid-storm — and a poison update goes to the dead letters.
  */
 import test, { type ExecutionContext } from 'ava';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Cluster, InvalidOptionError, partitionOfKey, type PartitionReply, type PublishAck } from '../src/index.js';
 import { connectBus, type NatsConnection } from '../src/transport/bus.js';
+import { startNatsServer } from '../src/transport/nats-server.js';
+import { connect } from '@nats-io/transport-node';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
 import type { AmountRow } from './fixtures/updates-server.js';
 
@@ -161,7 +163,7 @@ test('publisher credentials publish updates and nothing else; client credentials
   );
 });
 
-test('options updates and events: a clear error for a bad subject or value, with natsUrl, and for a server that applies no updates', async (t) => {
+test('options updates and events: a clear error for a bad subject or value, and for a server that applies no updates', async (t) => {
   t.timeout(120_000);
   for (const [updates, why] of [
     ['orders', /exactly one "\*"/],
@@ -173,17 +175,9 @@ test('options updates and events: a clear error for a bad subject or value, with
     t.is(err!.option, 'updates');
     t.regex(err!.message, why);
   }
-  t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], updates: 'orders.*', natsUrl: 'nats://127.0.0.1:4222', log: false }), {
-    instanceOf: InvalidOptionError,
-    message: /natsUrl/,
-  });
   t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], events: 'yes' as unknown as boolean, log: false }), {
     instanceOf: InvalidOptionError,
     message: /events.*true or false/,
-  });
-  t.throws(() => new Cluster({ server: TEST_SERVER, data: [1], events: true, natsUrl: 'nats://127.0.0.1:4222', log: false }), {
-    instanceOf: InvalidOptionError,
-    message: /natsUrl/,
   });
   const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, updates: 'orders.*', log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
@@ -241,4 +235,55 @@ test('events: ctx.publish stores under the partition’s own number, once per ms
   // The refused attempts changed nothing: every partition still applies its own updates.
   await jetstream(await connect('publisher')).publish(`orders.${key(3)}`, JSON.stringify({ op: 'add', n: 100, i: 0 }));
   await waitUntil(async () => (await cluster.requestByKey<number>(key(3), 'get', { key: key(3) })) === 103, 60_000, 'the update to be applied');
+});
+
+test('on a NATS server you run (natsUrl): the run makes its streams there, updates reach their owners, events are stored, and stop() deletes the streams; without JetStream, start() says so', async (t) => {
+  t.timeout(180_000);
+  const nats = await startNatsServer({ jetstream: { maxFileBytes: 8 * 1024 ** 3, maxMemoryBytes: 64 * 1024 ** 2 } });
+  const plain = await startNatsServer();
+  const conns: NatsConnection[] = [];
+  const rows: AmountRow[] = Array.from({ length: 8 }, (_, k) => ({ id: key(k), amount: k }));
+  const cluster = new Cluster<AmountRow>({
+    server: UPDATES_SERVER,
+    data: rows,
+    partitions: 2,
+    partitionBy: 'id',
+    updates: 'orders.*',
+    events: true,
+    natsUrl: nats.url,
+    log: false,
+  });
+  const without = new Cluster<AmountRow>({
+    server: UPDATES_SERVER,
+    data: rows,
+    partitions: 2,
+    partitionBy: 'id',
+    updates: 'orders.*',
+    natsUrl: plain.url,
+    log: false,
+  });
+  t.teardown(async () => {
+    for (const nc of conns) await nc.close().catch(() => {});
+    await cluster.stop().catch(() => {});
+    await without.stop().catch(() => {});
+    await nats.stop();
+    await plain.stop();
+  });
+  await cluster.start();
+  const nc = await connect({ servers: nats.url });
+  conns.push(nc);
+  for (let k = 0; k < 8; k++) await jetstream(nc).publish(`orders.${key(k)}`, JSON.stringify({ op: 'add', n: 100, i: 0 }));
+  for (let k = 0; k < 8; k++) {
+    await waitUntil(async () => (await cluster.requestByKey<number>(key(k), 'get', { key: key(k) })) === 100 + k, 60_000, `update of ${key(k)}`);
+  }
+  const acks = await cluster.requestAll<PublishAck[]>('emit', { n: 2 }, { timeoutMs: 120_000 });
+  t.true([...acks.values()].every((r) => r.ok && r.value.length === 2));
+  const jsm = await jetstreamManager(nc);
+  const id = cluster.id!;
+  t.is((await jsm.streams.info(`SPS_${id}_EVT`)).state.messages, 4);
+  await cluster.stop();
+  for (const name of [`SPS_${id}_UPD`, `SPS_${id}_EVT`]) await t.throwsAsync(jsm.streams.info(name), { message: /stream not found/ });
+
+  const err = await t.throwsAsync(without.start());
+  t.regex(err!.message, /SPS_NO_JETSTREAM|needs JetStream/);
 });

@@ -31,7 +31,7 @@ import { RunKey } from '../security/attempt-secrets.js';
 import { abandonable, callOptions, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
-import { createEventsStream, createUpdatesStream, readDeadLetters, type DeadLetter } from './updates-stream.js';
+import { createEventsStream, createUpdatesStream, deleteRunStreams, readDeadLetters, type DeadLetter } from './updates-stream.js';
 import type { UpdatesPlan } from '../protocol/updates.js';
 import { watchUpdatesLag } from './updates-lag.js';
 import { memberEvents, resultCount, servingCount, type ClusterEvents, type ClusterState } from './cluster-events.js';
@@ -738,6 +738,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
         throw err;
       }
     });
+    // On a server you run, the run's streams would outlive it.
+    const streams = this.options.natsUrl !== undefined && (this.options.updates !== undefined || this.options.events);
+    if (streams && run.nc && !run.nc.isClosed()) await step(() => deleteRunStreams(run.nc!, run.id));
     if (run.nc && !run.nc.isClosed()) await run.nc.close().catch(() => {});
     await step(() => run.bus?.stop());
     if (failures.length > 0) throw failures[0];

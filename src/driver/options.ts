@@ -224,7 +224,7 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /**
    * Events (docs/updates.md#events): partitions publish to a JetStream stream of the run with
    * `ctx.publish(subject, data)`, acknowledged once stored, and clients read it with the
-   * client credentials. Needs the private nats-server, as `updates`. Default false.
+   * client credentials. Default false.
    */
   events?: boolean;
 }
@@ -539,8 +539,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     collectiveTransport: o.collectiveTransport ?? 'auto',
     http: checkHttpChoice('http', o.http) ?? 'auto',
     partitionBy: o.partitionBy,
-    updates: o.updates === undefined ? undefined : checkUpdates(o.updates, o.natsUrl),
-    events: checkEvents(o.events, o.natsUrl),
+    updates: o.updates === undefined ? undefined : checkUpdates(o.updates),
+    events: checkEvents(o.events),
   };
 }
 
@@ -645,15 +645,12 @@ function resolveSparkOptions(o: ClusterOptions<unknown, unknown>): void {
   }
 }
 
-function checkEvents(events: unknown, natsUrl: string | undefined): boolean {
+function checkEvents(events: unknown): boolean {
   if (events === undefined || events === false) return false;
   if (events !== true) throw new InvalidOptionError('events', `must be true or false, got ${JSON.stringify(events)}`);
-  if (natsUrl !== undefined) throw new InvalidOptionError('events', 'needs the private nats-server the cluster runs itself; it cannot be used with natsUrl');
   return true;
 }
 
-function checkUpdates(subject: unknown, natsUrl: string | undefined): string {
-  // The stream, its permissions and its store belong to the run's private server.
-  if (natsUrl !== undefined) throw new InvalidOptionError('updates', 'needs the private nats-server the cluster runs itself; it cannot be used with natsUrl');
+function checkUpdates(subject: unknown): string {
   return checkUpdatesSubject(subject);
 }

@@ -7,7 +7,7 @@ import { jetstreamManager, StorageType, DiscardPolicy, JetStreamApiError, type J
 import type { NatsConnection } from '../transport/bus.js';
 import type { Subjects } from '../protocol/subjects.js';
 import { deadLetterSubject, eventsStream, eventsSubject, updatesStream, updatesTransform, type UpdatesPlan } from '../protocol/updates.js';
-import { SparkPartitionServerError } from '../errors.js';
+import { InvalidOptionError, SparkPartitionServerError } from '../errors.js';
 
 /** Bounds of the run's stream: a publisher cannot fill the store beyond them (old updates are never dropped). */
 export const UPDATES_STREAM_LIMITS = { maxBytes: 4 * 1024 ** 3, maxMsgSize: 1024 ** 2 };
@@ -46,18 +46,21 @@ export async function createUpdatesStream(
 ): Promise<UpdatesPlan> {
   const jsm = await streamsOf(nc, 'updates');
   const stream = updatesStream(clusterId);
-  const info = await jsm.streams.add({
-    name: stream,
-    // Dead letters are kept beside the updates: none is lost, and the driver reads them back.
-    subjects: [subject, deadLetterSubject(subjects, '*')],
-    subject_transform: updatesTransform(subjects, subject, partitions),
-    storage: StorageType.File,
-    num_replicas: 1,
-    max_bytes: UPDATES_STREAM_LIMITS.maxBytes,
-    max_msg_size: UPDATES_STREAM_LIMITS.maxMsgSize,
-    // A full stream refuses new updates (the publisher sees the error) rather than forgetting old ones a retry replays.
-    discard: DiscardPolicy.New,
-  });
+  const info = await refusedAs(
+    'updates',
+    jsm.streams.add({
+      name: stream,
+      // Dead letters are kept beside the updates: none is lost, and the driver reads them back.
+      subjects: [subject, deadLetterSubject(subjects, '*')],
+      subject_transform: updatesTransform(subjects, subject, partitions),
+      storage: StorageType.File,
+      num_replicas: 1,
+      max_bytes: UPDATES_STREAM_LIMITS.maxBytes,
+      max_msg_size: UPDATES_STREAM_LIMITS.maxMsgSize,
+      // A full stream refuses new updates (the publisher sees the error) rather than forgetting old ones a retry replays.
+      discard: DiscardPolicy.New,
+    }),
+  );
   return { stream, startSeq: info.state.last_seq + 1 };
 }
 
@@ -67,18 +70,46 @@ export const EVENTS_STREAM_LIMITS = { maxBytes: 1024 ** 3, maxMsgSize: 1024 ** 2
 /** Makes the events stream of run `clusterId` (what partitions publish with `ctx.publish`). */
 export async function createEventsStream(nc: NatsConnection, clusterId: string, subjects: Subjects): Promise<void> {
   const jsm = await streamsOf(nc, 'events');
-  await jsm.streams.add({
-    name: eventsStream(clusterId),
-    subjects: [eventsSubject(subjects, '*')],
-    storage: StorageType.File,
-    num_replicas: 1,
-    max_bytes: EVENTS_STREAM_LIMITS.maxBytes,
-    max_msg_size: EVENTS_STREAM_LIMITS.maxMsgSize,
-    max_consumers: EVENTS_STREAM_LIMITS.maxConsumers,
-    // A replayed update that publishes again with the same msgId is stored once within this window.
-    duplicate_window: EVENTS_STREAM_LIMITS.duplicateWindowNs,
-    discard: DiscardPolicy.Old,
-  });
+  await refusedAs(
+    'events',
+    jsm.streams.add({
+      name: eventsStream(clusterId),
+      subjects: [eventsSubject(subjects, '*')],
+      storage: StorageType.File,
+      num_replicas: 1,
+      max_bytes: EVENTS_STREAM_LIMITS.maxBytes,
+      max_msg_size: EVENTS_STREAM_LIMITS.maxMsgSize,
+      max_consumers: EVENTS_STREAM_LIMITS.maxConsumers,
+      // A replayed update that publishes again with the same msgId is stored once within this window.
+      duplicate_window: EVENTS_STREAM_LIMITS.duplicateWindowNs,
+      discard: DiscardPolicy.Old,
+    }),
+  );
+}
+
+/** A stream the server refused (on a server you run: e.g. another stream already holds the subject), as an error naming the option. */
+async function refusedAs<T>(option: 'updates' | 'events', making: Promise<T>): Promise<T> {
+  try {
+    return await making;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    throw new InvalidOptionError(
+      option,
+      `the NATS server refused the run's stream: ${err.message} (the run's streams reserve ${UPDATES_STREAM_LIMITS.maxBytes / 1024 ** 3} GiB for updates and ${EVENTS_STREAM_LIMITS.maxBytes / 1024 ** 3} GiB for events of its file storage)`,
+    );
+  }
+}
+
+/** Deletes the run's streams (on a NATS server you run; the private one takes them along when it stops). */
+export async function deleteRunStreams(nc: NatsConnection, clusterId: string): Promise<void> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  for (const name of [updatesStream(clusterId), eventsStream(clusterId)]) {
+    try {
+      await jsm.streams.delete(name);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
+    }
+  }
 }
 
 /** The dead letters of the run so far, in the order they were sent. */
