@@ -294,3 +294,75 @@ test('a Spark Connect client session (a real Connect server from sbin/start-conn
   t.true(f.server_pids >= 2, 'the server script and its JVM were found');
   t.deepEqual(f.server_left, [], 'every process of the Connect server is gone');
 });
+
+/** The first `${prefix} {json}` line `child` prints; rejects if it exits first. */
+function lineOf<T>(child: ReturnType<typeof spawnPython>, prefix: string, what: string): Promise<T> {
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
+  return new Promise<T>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const line = out.split('\n').find((l) => l.startsWith(`${prefix} `));
+      if (line) resolve(JSON.parse(line.slice(prefix.length + 1)) as T);
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before it printed ${prefix}:\n${err}`)));
+  });
+}
+
+test('the Python process SIGKILLed on a Spark Connect session leaves nothing: its Node driver, nats-server and workers go, and its job on the surviving Connect server ends with no task left running', async (t) => {
+  t.timeout(900_000);
+  // The Connect server outlives its client, as a shared one would; the test ends it (its process
+  // group is killed if the test fails first).
+  const keeper = spawnPython(t, ['connect_server.py']);
+  const server = await lineOf<{ port: number; ui: number; pids: number[] }>(keeper, 'SPS-CONNECT', 'connect_server.py');
+  const child = spawnPython(t, ['connect_killed.py', String(server.port)]);
+  const run = await lineOf<{ driver: number; children: number[]; workers: number[]; tag: string }>(child, 'SPS-PIDS', 'connect_killed.py');
+  type Jobs = { waited_s: number; jobs: { status: string; failed_tasks: number; killed_tasks: number }[]; active_tasks: number; fresh_count?: number };
+  const jobs = (mode: string, boundS: number): Promise<Jobs> =>
+    lineOf<Jobs>(spawnPython(t, ['connect_jobs.py', String(server.port), String(server.ui), run.tag, mode, String(boundS)]), 'SPS-FINDINGS', 'connect_jobs.py');
+  const started = [run.driver, ...run.children, ...run.workers];
+  t.true(run.children.length >= 1, 'the driver runs a nats-server');
+  t.is(run.workers.length, 3);
+  t.true(started.every(alive));
+  const before = await jobs('running', 120);
+  t.is(before.jobs.filter((j) => j.status === 'RUNNING').length, 1, "the run's job runs on the Connect server under its tag");
+  const killedAt = Date.now();
+  process.kill(child.pid!, 'SIGKILL');
+  // The driver and its nats-server go with the Python process (stdin EOF, parent-death signal);
+  // the workers when their bus is gone for their reconnect window (reconnectWindowMs, 30 s).
+  const gone: Record<string, number> = {};
+  const deadline = Date.now() + 180_000;
+  while (started.some(alive) && Date.now() < deadline) {
+    for (const [what, pids] of Object.entries({ driver: [run.driver, ...run.children], workers: run.workers }))
+      if (gone[what] === undefined && !pids.some(alive)) gone[what] = (Date.now() - killedAt) / 1000;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const goneS = (Date.now() - killedAt) / 1000;
+  t.deepEqual(started.filter(alive), [], 'every process the Python process started is gone');
+  const after = await jobs('ended', 420);
+  const endedS = (Date.now() - killedAt) / 1000;
+  t.log(
+    `SIGKILL → driver and nats-server gone: ${gone.driver?.toFixed(1)} s, workers: ${goneS.toFixed(1)} s; → job ended, no task running: ${endedS.toFixed(1)} s`,
+    JSON.stringify(after),
+  );
+  t.false(
+    after.jobs.some((j) => j.status === 'RUNNING'),
+    "no job of the run's tag runs on the Connect server",
+  );
+  t.is(after.active_tasks, 0, 'no task runs on any executor of the Connect server');
+  // Tasks whose worker lost the bus end without an error: Spark retries none of them, and the
+  // job ends within the workers' reconnect window (30 s) and a margin for a loaded machine.
+  t.deepEqual(
+    after.jobs.map((j) => j.failed_tasks),
+    after.jobs.map(() => 0),
+    'no task of the run failed, so Spark retried none',
+  );
+  t.true(endedS < 150, `the job ended ${endedS.toFixed(1)} s after the SIGKILL`);
+  t.is(after.fresh_count, 10, 'the Connect server goes on: a fresh client session runs a job');
+  const stopped = lineOf<{ left: number[] }>(keeper, 'SPS-STOPPED', 'connect_server.py');
+  keeper.stdin.end();
+  const { left } = await stopped;
+  t.deepEqual(left, [], 'every process of the Connect server is gone');
+  t.true(server.pids.length >= 2);
+});

@@ -291,6 +291,26 @@ def _watch_liveness(fd, hang_timeout_ms, proc, done, on_hung):
         os.close(fd)
 
 
+def _bus_gone(access):
+    """True when nothing listens where the run's bus did (every address of `access` refuses a
+    connection): its nats-server is gone, and with it the run (its driver's process ended). Any
+    other outcome (it answers, a timeout, an unreachable host) is not taken as proof."""
+    import socket
+    from urllib.parse import urlsplit
+
+    defaults = {"ws": 80, "wss": 443}
+    for url in access["url"].split(","):
+        where = urlsplit(url if "://" in url else "nats://" + url)
+        try:
+            socket.create_connection((where.hostname, where.port or defaults.get(where.scheme, 4222)), timeout=5).close()
+        except ConnectionRefusedError:
+            continue
+        except (OSError, ValueError):
+            return False
+        return False
+    return True
+
+
 def _program_dir(program):
     """The job's compiled program on this host: written once per content id, atomically, in a
     folder private to this user; tasks of later jobs with the same program reuse it."""
@@ -487,6 +507,11 @@ def make_task(spec):
             reason = failure if report is not None else (failure or said) if code == 0 else (said or failure)
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
+            if _bus_gone(secret["bus"]):
+                # The run is gone (a Spark Connect server outlives the client process whose driver
+                # held the bus): a retry could only fail again, so the task ends without an error
+                # and its job ends; no driver is left to hear of it.
+                return iter([(index, attempt, FAILED, "%s; the run's bus is gone, so the partition ends" % error)])
             # Raising makes Spark retry the task (up to spark.task.maxFailures).
             raise RuntimeError("partition %d attempt %d: worker %s" % (index, attempt, error))
         # The header carries the attempt even for a partition that returned nothing.
