@@ -187,7 +187,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     if (!access) {
       throw new ClusterStateError(
         this.options.natsUrl
-          ? 'client credentials exist only for the private nats-server; on natsUrl, its operator makes users'
+          ? `${role} credentials exist only for the private nats-server; on natsUrl, its operator makes users`
           : `the cluster is ${this.status}; ${role} credentials exist once start() began`,
       );
     }
