@@ -10,7 +10,7 @@ import { deadLetterSubject, eventsStream, eventsSubject, updatesStream, updatesT
 import { InvalidOptionError, SparkPartitionServerError } from '../errors.js';
 
 /** Bounds of the run's stream: a publisher cannot fill the store beyond them (old updates are never dropped). */
-export const UPDATES_STREAM_LIMITS = { maxBytes: 4 * 1024 ** 3, maxMsgSize: 1024 ** 2 };
+export const UPDATES_STREAM_LIMITS = { maxBytes: 4 * 1024 ** 3, maxMsgSize: 1024 ** 2, duplicateWindowNs: 24 * 3600 * 1e9 };
 
 /** An update a partition could not apply, as its dead letter says. */
 export interface DeadLetter {
@@ -59,6 +59,8 @@ export async function createUpdatesStream(
       max_msg_size: UPDATES_STREAM_LIMITS.maxMsgSize,
       // A full stream refuses new updates (the publisher sees the error) rather than forgetting old ones a retry replays.
       discard: DiscardPolicy.New,
+      // A dead letter is stored once even when a retry replays its update much later (the default window is 2 minutes).
+      duplicate_window: UPDATES_STREAM_LIMITS.duplicateWindowNs,
     }),
   );
   return { stream, startSeq: info.state.last_seq + 1 };
