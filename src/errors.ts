@@ -257,6 +257,7 @@ export const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'SPS_BAD_ENDPOINT',
   'SPS_BAD_KEY',
   'SPS_NO_UPDATE_HANDLER',
+  'SPS_UPDATES_LOST',
 ]);
 
 /**

@@ -68,8 +68,11 @@ export interface NatsServerOptions {
    * nats-server's transform functions such as `{{partition(n, 1)}}`); the run maps its key-routed subjects so.
    */
   mappings?: Record<string, string>;
-  /** Runs JetStream, its store in the server's private directory (removed at stop), bounded. */
-  jetstream?: { maxFileBytes: number; maxMemoryBytes: number };
+  /**
+   * Runs JetStream, bounded, its store in the server's private directory (removed at stop) or in
+   * `storeDir` (kept: a server started again on it finds its streams, as a restarted server you run).
+   */
+  jetstream?: { maxFileBytes: number; maxMemoryBytes: number; storeDir?: string };
 }
 
 /** The server's configuration: nats-server reads JSON as its own format. */
@@ -86,7 +89,11 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
   if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
   if (o.mappings) config.mappings = o.mappings;
   if (o.jetstream) {
-    config.jetstream = { store_dir: join(dir, 'jetstream'), max_file_store: o.jetstream.maxFileBytes, max_memory_store: o.jetstream.maxMemoryBytes };
+    config.jetstream = {
+      store_dir: o.jetstream.storeDir ?? join(dir, 'jetstream'),
+      max_file_store: o.jetstream.maxFileBytes,
+      max_memory_store: o.jetstream.maxMemoryBytes,
+    };
   }
   if (o.tls) config.tls = { cert_file: join(dir, 'server.pem'), key_file: join(dir, 'server.key'), timeout: 5 };
   return config;

@@ -1,6 +1,6 @@
 import { createActor, fromPromise, waitFor, type Subscription as ActorSubscription } from 'xstate';
 import { partitionServerMachine } from '../actors/partition-server.js';
-import type { FailureReport, PartitionState } from '../protocol/types.js';
+import { toFailureReport, type FailureReport, type PartitionState } from '../protocol/types.js';
 import type { EndpointHandler, PartitionContext } from './context.js';
 import type { PartitionServer } from './partition-server.js';
 import { SparkPartitionServerError } from '../errors.js';
@@ -222,6 +222,10 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
               partition,
               (update) => server!.onUpdate(update, ctx),
               (u, e) => logger.warn({ key: u.key, seq: u.seq, code: e.code }, `update ${u.seq} went to the dead letters: [${e.code}] ${e.message}`),
+              // A partition that can no longer apply its updates would serve a stale state: it fails instead.
+              (e) => {
+                if (actor.getSnapshot().status === 'active') actor.send({ type: 'FAIL', error: toFailureReport(e, e.code) });
+              },
             );
           }
         }),

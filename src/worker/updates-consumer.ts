@@ -3,7 +3,7 @@
  * attempt from the run's first sequence, so a retried attempt's state is its load plus every
  * update of its keys since the run started — each applied once, in stream order.
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { unpack } from '../protocol/codec.js';
 import type { Subjects } from '../protocol/subjects.js';
@@ -73,14 +73,23 @@ export async function consumeUpdates(
   partition: number,
   apply: (update: Update) => unknown,
   onFailed: (update: { key: string; seq: number }, err: SparkPartitionServerError) => void,
+  onLost: (err: SparkPartitionServerError) => void,
 ): Promise<UpdatesConsumer> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   const name = updatesConsumer(partition);
   const filter = updatesFilter(subjects, partition);
+  const lost = (why: Error | undefined): SparkPartitionServerError =>
+    new SparkPartitionServerError(
+      'SPS_UPDATES_LOST',
+      `the run's updates stream ${plan.stream} or partition ${partition}'s consumer ${name} is gone${why ? ` (${why.message})` : ''}: the partition can no longer keep its state current`,
+      { cause: why },
+    );
   // An earlier attempt's consumer remembers what that attempt acknowledged: this attempt replays from the start.
   try {
     await jsm.consumers.delete(plan.stream, name);
   } catch (err) {
+    // A stream that is gone cannot be replayed: no retry helps.
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw lost(err);
     if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
   }
   const info = await jsm.consumers.add(plan.stream, {
@@ -93,7 +102,8 @@ export async function consumeUpdates(
   });
   const js = jetstream(nc);
   const consumer = await js.consumers.get(plan.stream, name);
-  const messages = await consumer.consume({ max_messages: 256 });
+  // A deleted stream or consumer ends the loop (the default would wait for it to come back, forever).
+  const messages = await consumer.consume({ max_messages: 256, abort_on_missing_resource: true });
   const prefix = filter.slice(0, -1);
   const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: info.num_pending };
   const started = performance.now();
@@ -115,6 +125,18 @@ export async function consumeUpdates(
   };
 
   const loop = (async () => {
+    try {
+      await applyAll();
+    } catch (err) {
+      if (!stopping) onLost(err instanceof SparkPartitionServerError ? err : lost(err as Error));
+      return;
+    }
+    if (stopping) return;
+    const why = await messages.closed();
+    onLost(lost(why instanceof Error ? why : undefined));
+  })();
+
+  async function applyAll(): Promise<void> {
     for await (const m of messages) {
       if (stopping) break;
       // A redelivery of what this attempt already handled.
@@ -145,7 +167,16 @@ export async function consumeUpdates(
           status.failed++;
           const e = err as SparkPartitionServerError;
           onFailed({ key, seq: m.seq }, e);
-          await deadLetter(m, key, e);
+          try {
+            await deadLetter(m, key, e);
+          } catch (stored) {
+            // Not acknowledged: the next attempt replays this update and tries its letter again.
+            throw new SparkPartitionServerError(
+              'SPS_DEAD_LETTER',
+              `update ${m.seq} (key "${key}") failed ([${e.code}] ${e.message}) and its dead letter could not be stored: ${(stored as Error).message}`,
+              { cause: stored },
+            );
+          }
         }
         status.lastSeq = m.seq;
       }
@@ -153,7 +184,7 @@ export async function consumeUpdates(
       noteCaughtUp();
       m.ack();
     }
-  })();
+  }
 
   return {
     status: () => ({ ...status }),

@@ -1,0 +1,157 @@
+/**
+ * Live updates when the bus fails under them, on a NATS server the user runs (`natsUrl`) with
+ * JetStream: the server restarted mid-storm (its store kept) costs no update and applies none twice;
+ * the run's stream deleted mid-run fails every partition at once with a clear error (no retry can
+ * replay a stream that is gone), and nothing is left running.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Cluster, PartitionFailedError, partitionOfKey, type ClusterOptions, type PartitionReply } from '../src/index.js';
+import { startNatsServer, type NatsServerProcess } from '../src/transport/nats-server.js';
+import { isAlive, waitUntil } from './helpers/harness.js';
+import type { AmountRow } from './fixtures/updates-server.js';
+
+const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
+const PARTITIONS = 3;
+const KEYS = 30;
+const ROUNDS = 40;
+const JETSTREAM = { maxFileBytes: 8 * 1024 ** 3, maxMemoryBytes: 64 * 1024 ** 2 };
+
+interface State {
+  view: Record<string, { amount: number; updates: number; lastI: number }>;
+  status: { lastSeq: number; applied: number; failed: number; pending: number } | undefined;
+  outOfOrder: number;
+  attempt: number;
+}
+
+const key = (k: number): string => `k${k}`;
+const amountOf = (round: number, k: number): number => ((round * 5 + k * 11) % 97) - 48;
+
+/** Publishes until the stream acknowledges; the message id makes a retried publish that was in fact stored count once. */
+async function publishStored(js: JetStreamClient, subject: string, data: string, msgID: string): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      await js.publish(subject, data, { msgID, timeout: 5000 });
+      return;
+    } catch (err) {
+      if (tries === 200) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** A NATS server as a user runs it: JetStream, its store in `storeDir` (kept across restarts). */
+async function userServer(storeDir: string, port?: number): Promise<NatsServerProcess> {
+  return startNatsServer({ port, jetstream: { ...JETSTREAM, storeDir } });
+}
+
+/**
+ * A started run of the updates server on a NATS server the test runs (`servers[0]`; a restart is
+ * pushed after it), and an outside connection to it; all of it stopped and removed at the test's end.
+ */
+async function onUserServer(
+  t: ExecutionContext,
+  options: Partial<ClusterOptions<AmountRow>>,
+): Promise<{ cluster: Cluster<AmountRow>; nc: NatsConnection; servers: NatsServerProcess[]; storeDir: string }> {
+  const storeDir = await mkdtemp(join(tmpdir(), 'sps-test-js-'));
+  const servers = [await userServer(storeDir)];
+  const cluster = new Cluster<AmountRow>({ server: UPDATES_SERVER, updates: 'orders.*', natsUrl: servers[0]!.url, log: false, ...options });
+  const nc = await connect({ servers: servers[0]!.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  t.teardown(async () => {
+    await nc.close().catch(() => {});
+    await cluster.stop().catch(() => {});
+    for (const s of servers) await s.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  });
+  await cluster.start();
+  return { cluster, nc, servers, storeDir };
+}
+
+test('the NATS server you run restarted mid-storm (store kept): every partition ends equal to a single-process replay, no update lost or applied twice', async (t) => {
+  t.timeout(300_000);
+  const rows: AmountRow[] = Array.from({ length: KEYS }, (_, k) => ({ id: key(k), amount: k }));
+  const { cluster, nc, servers, storeDir } = await onUserServer(t, { data: rows, partitions: PARTITIONS, partitionBy: 'id', maxFailures: 3 });
+  const js = jetstream(nc);
+  let restarted: Promise<void> | undefined;
+  for (let round = 0; round < ROUNDS; round++) {
+    await Promise.all(
+      Array.from({ length: KEYS }, (_, k) =>
+        publishStored(js, `orders.${key(k)}`, JSON.stringify({ op: 'add', n: amountOf(round, k), i: round }), `${round}-${k}`),
+      ),
+    );
+    if (round === ROUNDS / 2) {
+      // A crash and a restart on the same port and store while the publisher goes on.
+      const first = servers[0]!;
+      process.kill(first.pid, 'SIGKILL');
+      restarted = first.exited.then(async () => {
+        servers.push(await userServer(storeDir, first.port));
+      });
+    }
+  }
+  await restarted;
+
+  const expected = new Map(rows.map((r) => [r.id, { amount: r.amount, updates: 0, lastI: -1 }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < KEYS; k++) {
+      const e = expected.get(key(k))!;
+      expected.set(key(k), { amount: e.amount + amountOf(round, k), updates: e.updates + 1, lastI: round });
+    }
+  }
+  const perPartition = Array.from({ length: PARTITIONS }, (_, p) => rows.filter((r) => partitionOfKey(r.id, PARTITIONS) === p).length * ROUNDS);
+  let last: State[] = [];
+  await waitUntil(
+    async () => {
+      const replies = [...(await cluster.requestAll<State>('state')).entries()].sort(([a], [b]) => a - b);
+      if (replies.some(([, r]) => !r.ok)) return false;
+      last = replies.map(([, r]) => (r as Extract<PartitionReply<State>, { ok: true }>).value);
+      return last.every((s, p) => s.status?.pending === 0 && s.status.applied === perPartition[p]);
+    },
+    240_000,
+    'every partition to apply its updates after the restart',
+  );
+  t.log(`attempts after the restart: ${last.map((s) => s.attempt).join(', ')}`);
+  for (const [p, s] of last.entries()) {
+    t.is(s.outOfOrder, 0, `partition ${p} saw a key's updates out of order`);
+    t.is(s.status!.failed, 0);
+    for (const [k, e] of Object.entries(s.view)) t.deepEqual(e, expected.get(k), `key ${k} on partition ${p}`);
+  }
+  await cluster.stop();
+  t.is(cluster.result().size, PARTITIONS);
+});
+
+test('the run’s updates stream deleted mid-run: every partition fails at once with SPS_UPDATES_LOST (not retried), and stop() names it', async (t) => {
+  t.timeout(180_000);
+  const { cluster, nc } = await onUserServer(t, { data: [{ id: 'a', amount: 1 }], partitions: 2, partitionBy: 'id', maxFailures: 3 });
+  const pids = cluster.members.map((m) => m.pid);
+  await jetstream(nc).publish('orders.a', JSON.stringify({ op: 'add', n: 1, i: 0 }));
+  await waitUntil(async () => (await cluster.requestByKey<number>('a', 'get', { key: 'a' })) === 2, 60_000, 'the first update');
+  await (await jetstreamManager(nc)).streams.delete(`SPS_${cluster.id!}_UPD`);
+  await waitUntil(() => cluster.state === 'failed', 120_000, 'the cluster to fail');
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: PartitionFailedError });
+  t.regex(err!.message, /SPS_UPDATES_LOST|updates stream SPS_\w+_UPD or partition \d's consumer p\d is gone/);
+  t.regex(err!.message, /a retry cannot fix, so it was not retried/);
+  t.is(err!.failures, 1, 'no retry: a stream that is gone cannot be replayed');
+  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
+});
+
+test('a dead letter that cannot be stored fails the partition with SPS_DEAD_LETTER naming the update and both errors; each retry replays it', async (t) => {
+  t.timeout(180_000);
+  const { cluster, nc } = await onUserServer(t, { data: [{ id: 'a', amount: 1 }], partitions: 1, maxFailures: 2 });
+  // The stream no longer takes dead letters: storing one finds no responder.
+  const jsm = await jetstreamManager(nc);
+  const name = `SPS_${cluster.id!}_UPD`;
+  const info = await jsm.streams.info(name);
+  await jsm.streams.update(name, { ...info.config, subjects: ['orders.*'] });
+  await jetstream(nc).publish('orders.a', JSON.stringify({ op: 'boom', n: 0, i: 0 }));
+  await waitUntil(() => cluster.state === 'failed', 120_000, 'the cluster to fail');
+  const err = await t.throwsAsync(cluster.stop(), { instanceOf: PartitionFailedError });
+  t.regex(err!.message, /failed 2 time\(s\)/);
+  t.regex(
+    err!.message,
+    /update \d+ \(key "a"\) failed \(\[SPS_UPDATE_FAILED\] onUpdate threw .*this update is poison\) and its dead letter could not be stored/,
+  );
+});
