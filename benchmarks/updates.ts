@@ -7,9 +7,9 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connectBus } from '../src/transport/bus.js';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer } from '../src/transport/nats-server.js';
-import { subjectsFor } from '../src/protocol/subjects.js';
+import { subjectsFor, type Subjects } from '../src/protocol/subjects.js';
 import { updatesFilter, updatesStream } from '../src/protocol/updates.js';
 import { createUpdatesStream } from '../src/driver/updates-stream.js';
 import { partitionOfKey, type UpdatesStatus } from '../src/index.js';
@@ -30,6 +30,37 @@ async function publishAll(js: JetStreamClient, count: number, keys: number): Pro
     for (let i = start; i < Math.min(count, start + window); i++) acks.push(js.publish(`bench.${key(i % keys)}`, body));
     await Promise.all(acks);
   }
+}
+
+/** How often the batched bare consumer acknowledges (the partition's own bound on a run). */
+const ACK_RUN = 64;
+
+/**
+ * A bare consumer of partition 0's updates in this process, applying each to a map: its rate in
+ * updates/s. `acks`: each update acknowledged, or one acknowledgement for a run of them.
+ */
+async function bareRate(nc: NatsConnection, subjects: Subjects, startSeq: number, count: number, acks: 'each' | 'runs'): Promise<number> {
+  const name = `bare-${acks}`;
+  const jsm = await jetstreamManager(nc);
+  await jsm.consumers.add(updatesStream('barebench'), {
+    durable_name: name,
+    filter_subject: updatesFilter(subjects, 0),
+    ack_policy: acks === 'each' ? AckPolicy.Explicit : AckPolicy.All,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: startSeq,
+  });
+  const consumer = await jetstream(nc).consumers.get(updatesStream('barebench'), name);
+  const view = new Map<string, number>();
+  const t0 = performance.now();
+  const messages = await consumer.consume({ max_messages: 256 });
+  let n = 0;
+  for await (const m of messages) {
+    const k = m.subject.slice(m.subject.lastIndexOf('.') + 1);
+    view.set(k, (view.get(k) ?? 0) + (m.json<{ n: number }>().n ?? 0));
+    if (acks === 'each' || n % ACK_RUN === ACK_RUN - 1 || messages.getPending() <= 0) m.ack();
+    if (++n === count) break;
+  }
+  return count / ((performance.now() - t0) / 1000);
 }
 
 export default async function updates(ctx: BenchContext): Promise<SectionResult> {
@@ -98,8 +129,12 @@ export default async function updates(ctx: BenchContext): Promise<SectionResult>
           }),
         );
         const servingMs = performance.now() - t0;
+        // Asked four times a second: a tight loop of requests would take the worker's CPU from its replay.
         let st = await status();
-        while (!st.caughtUp) st = await status();
+        while (!st.caughtUp) {
+          await new Promise((r) => setTimeout(r, 250));
+          st = await status();
+        }
         const replay = st.caughtUp;
         if (replay.updates < want0) throw new Error(`partition 0 caught up after ${replay.updates} updates, expected ${want0}`);
         partitionRate = replay.updates / (replay.ms / 1000);
@@ -128,33 +163,22 @@ export default async function updates(ctx: BenchContext): Promise<SectionResult>
       const subjects = subjectsFor('barebench');
       const plan = await createUpdatesStream(nc, 'barebench', subjects, SUBJECT, partitions);
       await publishAll(jetstream(nc), total, keys);
-      const jsm = await jetstreamManager(nc);
-      await jsm.consumers.add(updatesStream('barebench'), {
-        durable_name: 'p0',
-        filter_subject: updatesFilter(subjects, 0),
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: plan.startSeq,
-      });
-      const consumer = await jetstream(nc).consumers.get(updatesStream('barebench'), 'p0');
-      const view = new Map<string, number>();
-      const t0 = performance.now();
-      const messages = await consumer.consume({ max_messages: 256 });
-      let n = 0;
-      for await (const m of messages) {
-        const k = m.subject.slice(m.subject.lastIndexOf('.') + 1);
-        view.set(k, (view.get(k) ?? 0) + (m.json<{ n: number }>().n ?? 0));
-        m.ack();
-        if (++n === mine) break;
-      }
-      const bareRate = mine / ((performance.now() - t0) / 1000);
-      s.rows.push(measure('bare JetStream consumer rate (same stream shape, pull 256, ack each)', 'updates/s', [bareRate], { higherIsBetter: true }));
-      const ratio = partitionRate / bareRate;
-      s.notes.push(`partition replay rate / bare consumer rate: ${(ratio * 100).toFixed(0)}%`);
+      // Both ways a consumer can acknowledge: each update, or a run of them at once (as a partition does).
+      const eachRate = await bareRate(nc, subjects, plan.startSeq, mine, 'each');
+      const runRate = await bareRate(nc, subjects, plan.startSeq, mine, 'runs');
+      s.rows.push(measure('bare JetStream consumer rate (same stream shape, pull 256, ack each)', 'updates/s', [eachRate], { higherIsBetter: true }));
+      s.rows.push(
+        measure(`bare JetStream consumer rate (same stream shape, pull 256, ack all every ${ACK_RUN})`, 'updates/s', [runRate], { higherIsBetter: true }),
+      );
+      s.notes.push(`partition replay rate / bare consumer acknowledging each: ${((partitionRate / eachRate) * 100).toFixed(0)}%`);
+      // The target against the consumer that acknowledges as the partition does: what the library itself costs.
+      const bare = runRate;
+      const ratio = partitionRate / bare;
+      s.notes.push(`partition replay rate / bare consumer acknowledging runs: ${(ratio * 100).toFixed(0)}%`);
       s.targets.push({
         id: 'updates-rate',
-        target: 'updates applied per second per partition ≥ 80% of a bare JetStream consumer',
-        measured: `${Math.round(partitionRate)} vs ${Math.round(bareRate)} updates/s (${(ratio * 100).toFixed(0)}%)`,
+        target: 'updates applied per second per partition ≥ 80% of a bare JetStream consumer (acknowledging the same way)',
+        measured: `${Math.round(partitionRate)} vs ${Math.round(bare)} updates/s (${(ratio * 100).toFixed(0)}%)`,
         met: Number.isFinite(ratio) ? ratio >= 0.8 : null,
       });
     } finally {

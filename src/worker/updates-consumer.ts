@@ -49,6 +49,8 @@ export interface UpdatesConsumer {
 const MSGPACK = 'application/msgpack';
 /** Longer than any handler should take: a redelivery would only be skipped (its sequence is below lastSeq). */
 const ACK_WAIT_NS = 10 * 60 * 1e9;
+/** The most updates handled before one acknowledgement covers them (fewer when the partition catches up). */
+const ACK_EVERY = 64;
 /** Refuses bytes that are not UTF-8 (a JSON update must be text). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -97,7 +99,8 @@ export async function consumeUpdates(
     filter_subject: filter,
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: plan.startSeq,
-    ack_policy: AckPolicy.Explicit,
+    // One acknowledgement covers every update before it: a busy partition acknowledges a run of them at once.
+    ack_policy: AckPolicy.All,
     ack_wait: ACK_WAIT_NS,
   });
   const js = jetstream(nc);
@@ -137,6 +140,7 @@ export async function consumeUpdates(
   })();
 
   async function applyAll(): Promise<void> {
+    let unacked = 0;
     for await (const m of messages) {
       if (stopping) break;
       // A redelivery of what this attempt already handled.
@@ -182,7 +186,11 @@ export async function consumeUpdates(
       }
       status.pending = m.info.pending;
       noteCaughtUp();
-      m.ack();
+      // Acknowledged when nothing else is in hand (the stream's lag then reads 0) or every ACK_EVERY updates.
+      if (++unacked === ACK_EVERY || messages.getPending() <= 0) {
+        m.ack();
+        unacked = 0;
+      }
     }
   }
 
