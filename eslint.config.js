@@ -23,7 +23,14 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', 'benchmarks/lib/*.mjs', 'test/fixtures/*.mjs', 'scripts/*.ts', 'scripts/*.mjs', 'src/driver/dashboard/static/*.js'],
+          allowDefaultProject: [
+            '*.js',
+            'benchmarks/lib/*.mjs',
+            'test/fixtures/*.mjs',
+            'scripts/protocol-schema.ts',
+            'scripts/*.mjs',
+            'src/driver/dashboard/static/*.js',
+          ],
         },
         tsconfigRootDir: import.meta.dirname,
       },

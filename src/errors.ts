@@ -1,11 +1,17 @@
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
 import { SETUP_COMMAND } from './process/user-cache.js';
+
+export { ERROR_CODES, type ErrorCode } from './error-codes.js';
 
 /**
  * Every error this library throws is a {@link SparkPartitionServerError} with a stable `code`,
  * so callers can branch on `err.code` instead of parsing messages.
  */
 export class SparkPartitionServerError extends Error {
-  /** Stable, machine-readable error code (`SPS_*`). */
+  /**
+   * Stable, machine-readable error code: an {@link ErrorCode} of the library, or, for a
+   * {@link RequestError} or {@link WorkerError}, the code the application's own error carried.
+   */
   readonly code: string;
   /**
    * `false` when a retry cannot fix this error (see {@link NOT_RETRYABLE}): a partition failing
@@ -13,11 +19,11 @@ export class SparkPartitionServerError extends Error {
    */
   readonly retryable: boolean;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    this.retryable = !NOT_RETRYABLE.has(code);
+    this.retryable = ERROR_CODES[code]?.retryable !== false;
   }
 }
 
@@ -133,7 +139,8 @@ export class RequestError extends SparkPartitionServerError {
   /** The endpoint that was asked. */
   readonly endpoint: string;
   constructor(code: string, partition: number, endpoint: string, message: string) {
-    super(code, `Partition ${partition}, endpoint "${endpoint}": ${message}`);
+    // The handler's own code, when it threw one: an application's codes are not the library's.
+    super(code as ErrorCode, `Partition ${partition}, endpoint "${endpoint}": ${message}`);
     this.partition = partition;
     this.endpoint = endpoint;
   }
@@ -179,7 +186,7 @@ export class ServerModuleError extends SparkPartitionServerError {
  * tells which: `SPS_SPARK_START`, `SPS_SPARK_JOB`, `SPS_SPARK_DATASET`, `SPS_SPARK_RUNNER`.
  */
 export class SparkError extends SparkPartitionServerError {
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: 'SPS_SPARK_START' | 'SPS_SPARK_JOB' | 'SPS_SPARK_DATASET' | 'SPS_SPARK_RUNNER', message: string, options?: ErrorOptions) {
     super(code, message, options);
   }
 }
@@ -205,7 +212,11 @@ export class SparkSlotsError extends SparkPartitionServerError {
 export class CollectiveError extends SparkPartitionServerError {
   /** The collective that failed (`barrier`, `allReduce`, …). */
   readonly operation: string;
-  constructor(code: string, operation: string, message: string) {
+  constructor(
+    code: 'SPS_COLLECTIVE_ARGUMENT' | 'SPS_COLLECTIVE_MISMATCH' | 'SPS_COLLECTIVE_STATE' | 'SPS_COLLECTIVE_DIRECT',
+    operation: string,
+    message: string,
+  ) {
     super(code, `${operation}: ${message}`);
     this.operation = operation;
   }
@@ -250,15 +261,11 @@ export class CollectiveTimeoutError extends SparkPartitionServerError {
  * no partition server, an invalid option or endpoint name). A partition whose worker fails with one
  * fails at once. Any other error, also a user's own, is retried unless it has `retryable: false`.
  */
-export const NOT_RETRYABLE: ReadonlySet<string> = new Set([
-  'SPS_UWS_LOAD',
-  'SPS_SERVER_MODULE',
-  'SPS_INVALID_OPTION',
-  'SPS_BAD_ENDPOINT',
-  'SPS_BAD_KEY',
-  'SPS_NO_UPDATE_HANDLER',
-  'SPS_UPDATES_LOST',
-]);
+export const NOT_RETRYABLE: ReadonlySet<string> = new Set(
+  Object.entries(ERROR_CODES)
+    .filter(([, c]) => !c.retryable)
+    .map(([code]) => code),
+);
 
 /**
  * A partition worker's own error, rebuilt on the driver from its report: the `code` the worker's
@@ -269,7 +276,8 @@ export class WorkerError extends SparkPartitionServerError {
   /** The partition whose worker failed. */
   readonly partition: number;
   constructor(partition: number, report: { code: string; message: string; stack?: string; retryable?: boolean }) {
-    super(report.code, report.message);
+    // The worker's own code: the library's, or one of the application's errors.
+    super(report.code as ErrorCode, report.message);
     this.partition = partition;
     // The worker's stack, not this constructor's: that is where it happened.
     this.stack = report.stack ?? `${this.name}: ${report.message}`;

@@ -54,4 +54,6 @@ export {
   SparkError,
   SparkSlotsError,
   WorkerError,
+  ERROR_CODES,
 } from './errors.js';
+export type { ErrorCode } from './errors.js';

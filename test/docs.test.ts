@@ -9,7 +9,8 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NOT_RETRYABLE } from '../src/index.js';
+import { ERROR_CODES, NOT_RETRYABLE } from '../src/index.js';
+import { renderErrorTable, withErrorTable } from '../scripts/error-table.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const REMARK = join(ROOT, 'node_modules/remark-cli/cli.js');
@@ -119,6 +120,8 @@ const sps = (cell: string): string[] => [...cell.matchAll(/`(SPS_[A-Z0-9_]+)`/g)
 
 test('docs/errors.md lists every SPS_ code and environment variable of the sources, with the right retryable flag', async (t) => {
   const page = await readFile(join(ROOT, 'docs/errors.md'), 'utf8');
+  t.is(withErrorTable(page, renderErrorTable()), page, 'the table of codes is what npm run protocol writes from src/error-codes.ts');
+  t.deepEqual(Object.keys(ERROR_CODES), Object.keys(ERROR_CODES).sort(), 'the registry in alphabetical order');
   const codes = tableUnder(page, 'Codes');
   const env = new Set(tableUnder(page, 'Environment variables').flatMap((row) => sps(row[0]!)));
   const codeNames = new Set<string>();

@@ -470,7 +470,8 @@ export class SparkApplication implements AsyncDisposable {
     if (reply.t === 'error') {
       const e = reply as MessageOf<'error'>;
       if (e.code === 'SPS_SPARK_SLOTS') throw new SparkSlotsError(e.available ?? 0, e.needed ?? 0, e.error);
-      throw new SparkError(e.code, e.error);
+      // The runner's code; one it should not send is still an error of the runner.
+      throw new SparkError(isSparkCode(e.code) ? e.code : 'SPS_SPARK_RUNNER', e.error);
     }
     return reply as never;
   }
@@ -548,4 +549,11 @@ export class SparkApplication implements AsyncDisposable {
       }
     }
   }
+}
+
+const SPARK_CODES = ['SPS_SPARK_START', 'SPS_SPARK_JOB', 'SPS_SPARK_DATASET', 'SPS_SPARK_RUNNER'] as const;
+
+/** True for the codes a {@link SparkError} carries. */
+function isSparkCode(code: string): code is (typeof SPARK_CODES)[number] {
+  return (SPARK_CODES as readonly string[]).includes(code);
 }

@@ -8,7 +8,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { unpack } from '../protocol/codec.js';
 import type { Subjects } from '../protocol/subjects.js';
 import { deadLetterSubject, updatesConsumer, updatesFilter, type UpdatesPlan } from '../protocol/updates.js';
-import { SparkPartitionServerError } from '../errors.js';
+import { SparkPartitionServerError, type ErrorCode } from '../errors.js';
 
 /** One update as a partition server's `onUpdate` receives it. */
 export interface Update<Value = unknown> {
@@ -161,7 +161,8 @@ export async function consumeUpdates(
             const done = apply(update);
             if (done instanceof Promise) await done;
           } catch (err) {
-            const code = err instanceof SparkPartitionServerError ? err.code : 'SPS_UPDATE_FAILED';
+            // A handler's own coded error keeps its code (the application's, not the library's).
+            const code = err instanceof SparkPartitionServerError ? (err.code as ErrorCode) : 'SPS_UPDATE_FAILED';
             throw new SparkPartitionServerError(code, `onUpdate threw on update ${m.seq} (key "${key}"): ${(err as Error)?.message ?? String(err)}`, {
               cause: err,
             });
