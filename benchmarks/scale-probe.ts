@@ -2,7 +2,10 @@
  * Embedded start, scatter/gather and stop as partitions grow, with the library compiled to
  * JavaScript (as published) and a JavaScript server: what one machine does with 8 … 64 partitions.
  * Not run directly: lib/compiled.ts compiles the project and runs the compiled copy of this file
- * with `node scale-probe.js <sizes,csv> <ping samples>`; it prints one `BENCH_JSON {...}` line.
+ * with `node scale-probe.js <sizes,csv> <ping samples> [uncounted]`; it prints one `BENCH_JSON {...}`
+ * line. With `uncounted`, the largest size also starts once more with workers that count no
+ * requests (SPS_REQUEST_STATS=0), under key `<n>-uncounted`: the control bytes that request stats
+ * add to a start are the difference.
  *
  * The control traffic of each start is counted by a monitoring subscriber on the run's bus with
  * the driver's own identity (the only one allowed to read every `sps.<id>.ctl.*` subject): the
@@ -71,10 +74,13 @@ const server = new URL('./servers/bench-server.js', import.meta.url);
 const sizes = (process.argv[2] ?? '8').split(',').map(Number);
 const pings = Number(process.argv[3] ?? '100');
 const rows = 10_000;
+const uncounted = process.argv[4] === 'uncounted';
+const runs: [key: string, n: number, env: Record<string, string>][] = sizes.map((n) => [String(n), n, {}]);
+if (uncounted) runs.push([`${Math.max(...sizes)}-uncounted`, Math.max(...sizes), { SPS_REQUEST_STATS: '0' }]);
 const out: Record<string, ScaleOut> = {};
-for (const n of sizes) {
+for (const [key, n, env] of runs) {
   const launcher = new CountingLauncher(new EmbeddedLauncher(await partitionSource({ range: { end: rows } }, n)));
-  const cluster = new Cluster({ server, launcher, partitions: n, log: false, startTimeoutMs: 300_000, stopTimeoutMs: 120_000 });
+  const cluster = new Cluster({ server, launcher, partitions: n, env, log: false, startTimeoutMs: 300_000, stopTimeoutMs: 120_000 });
   try {
     const t0 = performance.now();
     await cluster.start();
@@ -91,7 +97,7 @@ for (const n of sizes) {
     await cluster.stop();
     const stopMs = performance.now() - t1;
     if (cluster.result().size !== n) throw new Error(`stop() assembled ${cluster.result().size} results, expected ${n}`);
-    out[n] = { startMs, stopMs, ping, control: launcher.traffic };
+    out[key] = { startMs, stopMs, ping, control: launcher.traffic };
   } finally {
     await cluster.stop().catch(() => {});
   }

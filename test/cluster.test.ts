@@ -8,6 +8,7 @@ import { uwsUnavailable } from '../src/transport/uws-load.js';
 import { decodeState } from '../src/protocol/messages.js';
 import { isAlive, portOpen, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { DemoCluster } from '../examples/demo-cluster.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -83,36 +84,37 @@ for (const { http, implementation } of HTTP_SERVERS) {
     `${http}: health and /app routes answer, with statuses, headers, errors and bodies`,
     async (t) => {
       const server = await nats.get();
-      const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false, http });
-      t.teardown(() => cluster.stop());
-      await cluster.start();
-      const { host, port } = cluster.hosts.get(0)!;
-      const health = await fetch(`http://${host}:${port}/control/health`);
-      // Only the native build writes this header (the fork's own JavaScript fallback does not).
-      t.is(health.headers.get('uwebsockets'), http === 'uws' ? '20' : null);
-      const body = (await health.json()) as { http: string };
-      t.like(body, { partition: 0, attempt: 0, state: 'serving', clusterId: cluster.id });
-      t.regex(body.http, implementation);
-      const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
-      t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
-      t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
+      await withCluster(t, { server: TEST_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false, http }, async (cluster) => {
+        const { host, port } = cluster.hosts.get(0)!;
+        const health = await fetch(`http://${host}:${port}/control/health`);
+        // Only the native build writes this header (the fork's own JavaScript fallback does not).
+        t.is(health.headers.get('uwebsockets'), http === 'uws' ? '20' : null);
+        const body = (await health.json()) as { http: string };
+        t.like(body, { partition: 0, attempt: 0, state: 'serving', clusterId: cluster.id });
+        t.regex(body.http, implementation);
+        const echo = await fetch(`http://${host}:${port}/app/echo`, { method: 'POST', body: JSON.stringify({ q: 'hi' }) });
+        t.deepEqual(await echo.json(), { partition: 0, got: { q: 'hi' } });
+        t.is((await fetch(`http://${host}:${port}/app/nope`)).status, 404);
 
-      // Asynchronous handlers, explicit statuses and headers, thrown errors, bodies.
-      const later = await fetch(`http://${host}:${port}/app/later?q=7`);
-      t.is(later.status, 201);
-      t.is(later.headers.get('x-test'), 'yes');
-      t.is(await later.text(), 'later 7');
-      const thrown = await fetch(`http://${host}:${port}/app/throws`);
-      t.is(thrown.status, 500);
-      t.deepEqual(await thrown.json(), { error: { code: 'TEST_THROW', message: 'route refused' } });
-      const big = Buffer.alloc(3 * 1024 * 1024, 1);
-      const echoed = await fetch(`http://${host}:${port}/app/echo-later?q=b`, { method: 'POST', body: big });
-      t.deepEqual(await echoed.json(), { bytes: big.length, q: 'b' });
-      const tooBig = await fetch(`http://${host}:${port}/app/echo-later`, { method: 'POST', body: Buffer.alloc(17 * 1024 * 1024) }).catch((err: Error) => err);
-      // The server answers 413 as soon as the limit is passed; the client may see the answer or a reset.
-      if (tooBig instanceof Response) t.is(tooBig.status, 413);
-      else t.regex(String(tooBig.cause ?? tooBig.message), /ECONNRESET|EPIPE|other side closed|fetch failed|SocketError/);
-      t.like(await (await fetch(`http://${host}:${port}/control/health`)).json(), { state: 'serving' });
+        // Asynchronous handlers, explicit statuses and headers, thrown errors, bodies.
+        const later = await fetch(`http://${host}:${port}/app/later?q=7`);
+        t.is(later.status, 201);
+        t.is(later.headers.get('x-test'), 'yes');
+        t.is(await later.text(), 'later 7');
+        const thrown = await fetch(`http://${host}:${port}/app/throws`);
+        t.is(thrown.status, 500);
+        t.deepEqual(await thrown.json(), { error: { code: 'TEST_THROW', message: 'route refused' } });
+        const big = Buffer.alloc(3 * 1024 * 1024, 1);
+        const echoed = await fetch(`http://${host}:${port}/app/echo-later?q=b`, { method: 'POST', body: big });
+        t.deepEqual(await echoed.json(), { bytes: big.length, q: 'b' });
+        const tooBig = await fetch(`http://${host}:${port}/app/echo-later`, { method: 'POST', body: Buffer.alloc(17 * 1024 * 1024) }).catch(
+          (err: Error) => err,
+        );
+        // The server answers 413 as soon as the limit is passed; the client may see the answer or a reset.
+        if (tooBig instanceof Response) t.is(tooBig.status, 413);
+        else t.regex(String(tooBig.cause ?? tooBig.message), /ECONNRESET|EPIPE|other side closed|fetch failed|SocketError/);
+        t.like(await (await fetch(`http://${host}:${port}/control/health`)).json(), { state: 'serving' });
+      });
     },
   );
 }
@@ -120,23 +122,22 @@ for (const { http, implementation } of HTTP_SERVERS) {
 test.serial("http 'auto' serves with uWebSockets.js where a binary loads (Node 20 here), else node:http with one warning saying why", async (t) => {
   const server = await nats.get();
   const lines: string[] = [];
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const { host, port } = cluster.hosts.get(0)!;
-  const { http } = (await (await fetch(`http://${host}:${port}/control/health`)).json()) as { http: string };
-  await cluster.stop();
-  const warnings = lines.filter((l) => l.includes('HTTP served by node:http'));
-  const why = uwsUnavailable();
-  if (process.versions.modules === '115' && process.platform === 'linux' && process.arch === 'x64') t.is(why, undefined, 'Node 20 on Linux x64 has a binary');
-  if (why === undefined) {
-    t.regex(http, /^uWebSockets\.js \(native, /);
-    t.deepEqual(warnings, []);
-  } else {
-    t.regex(http, /^node:http/);
-    t.is(warnings.length, 1);
-    t.true(warnings[0]!.includes(why));
-  }
+  await withCluster(t, { server: TEST_SERVER, data: [1], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) }, async (cluster) => {
+    const { host, port } = cluster.hosts.get(0)!;
+    const { http } = (await (await fetch(`http://${host}:${port}/control/health`)).json()) as { http: string };
+    await cluster.stop();
+    const warnings = lines.filter((l) => l.includes('HTTP served by node:http'));
+    const why = uwsUnavailable();
+    if (process.versions.modules === '115' && process.platform === 'linux' && process.arch === 'x64') t.is(why, undefined, 'Node 20 on Linux x64 has a binary');
+    if (why === undefined) {
+      t.regex(http, /^uWebSockets\.js \(native, /);
+      t.deepEqual(warnings, []);
+    } else {
+      t.regex(http, /^node:http/);
+      t.is(warnings.length, 1);
+      t.true(warnings[0]!.includes(why));
+    }
+  });
 });
 
 test('option http is validated, naming it', (t) => {
@@ -166,52 +167,53 @@ test.serial('a private nats-server is started and stopped with the cluster, and 
 
 test.serial('requestAll gathers every partition and reports per-partition errors', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: { range: { end: 30 } }, partitions: 3, config: { boom: [1] }, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const sums = await cluster.requestAll<number>('sum');
-  t.deepEqual([...sums.keys()], [0, 1, 2]);
-  t.deepEqual(
-    [...sums.values()].map((r) => (r.ok ? r.value : r.error)),
-    [45, 145, 245],
-  );
+  await withCluster(
+    t,
+    { server: TEST_SERVER, data: { range: { end: 30 } }, partitions: 3, config: { boom: [1] }, natsUrl: server.url, log: false },
+    async (cluster) => {
+      const sums = await cluster.requestAll<number>('sum');
+      t.deepEqual([...sums.keys()], [0, 1, 2]);
+      t.deepEqual(
+        [...sums.values()].map((r) => (r.ok ? r.value : r.error)),
+        [45, 145, 245],
+      );
 
-  const booms = await cluster.requestAll('boom');
-  t.like(booms.get(0), { ok: true, value: 'fine' });
-  t.like(booms.get(2), { ok: true, value: 'fine' });
-  const failed = booms.get(1)!;
-  t.false(failed.ok);
-  if (!failed.ok) {
-    t.is(failed.error.code, 'TEST_BOOM');
-    t.is(failed.error.partition, 1);
-    t.regex(failed.error.message, /Partition 1, endpoint "boom": boom on partition 1/);
-  }
-  await t.throwsAsync(cluster.request(1, 'boom'), { code: 'TEST_BOOM' });
-  await t.throwsAsync(cluster.request(0, 'nope'), { code: 'SPS_UNKNOWN_ENDPOINT', message: /partition 0 has no endpoint "nope"/ });
-  await t.throwsAsync(cluster.request(7, 'sum'), { code: 'SPS_UNKNOWN_PARTITION', message: /Partition 7.*the cluster has 3/ });
+      const booms = await cluster.requestAll('boom');
+      t.like(booms.get(0), { ok: true, value: 'fine' });
+      t.like(booms.get(2), { ok: true, value: 'fine' });
+      const failed = booms.get(1)!;
+      t.false(failed.ok);
+      if (!failed.ok) {
+        t.is(failed.error.code, 'TEST_BOOM');
+        t.is(failed.error.partition, 1);
+        t.regex(failed.error.message, /Partition 1, endpoint "boom": boom on partition 1/);
+      }
+      await t.throwsAsync(cluster.request(1, 'boom'), { code: 'TEST_BOOM' });
+      await t.throwsAsync(cluster.request(0, 'nope'), { code: 'SPS_UNKNOWN_ENDPOINT', message: /partition 0 has no endpoint "nope"/ });
+      await t.throwsAsync(cluster.request(7, 'sum'), { code: 'SPS_UNKNOWN_PARTITION', message: /Partition 7.*the cluster has 3/ });
+    },
+  );
 });
 
 test.serial('partition servers reach each other: peer-to-peer sum over NATS', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: { range: { end: 100 } }, partitions: 4, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  // Partition 2 computes the total by asking every peer for its local sum.
-  t.is(await cluster.request(2, 'peer_sum'), 4950);
+  await withCluster(t, { server: TEST_SERVER, data: { range: { end: 100 } }, partitions: 4, natsUrl: server.url, log: false }, async (cluster) => {
+    // Partition 2 computes the total by asking every peer for its local sum.
+    t.is(await cluster.request(2, 'peer_sum'), 4950);
+  });
 });
 
 test.serial('an empty partition still gets a server that knows its index', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [7], partitions: 3, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const who = await cluster.requestAll<{ partition: number }>('whoami');
-  t.deepEqual(
-    [...who.values()].map((r) => (r.ok ? r.value.partition : -1)),
-    [0, 1, 2],
-  );
-  t.deepEqual(await cluster.request(0, 'get_list'), []);
-  t.deepEqual(await cluster.request(2, 'get_list'), [7]);
+  await withCluster(t, { server: TEST_SERVER, data: [7], partitions: 3, natsUrl: server.url, log: false }, async (cluster) => {
+    const who = await cluster.requestAll<{ partition: number }>('whoami');
+    t.deepEqual(
+      [...who.values()].map((r) => (r.ok ? r.value.partition : -1)),
+      [0, 1, 2],
+    );
+    t.deepEqual(await cluster.request(0, 'get_list'), []);
+    t.deepEqual(await cluster.request(2, 'get_list'), [7]);
+  });
 });
 
 test('options are validated up front, naming the option', (t) => {
@@ -271,13 +273,12 @@ test.serial('stop() during start() drains what started and start() rejects sayin
 
 test.serial('stop() called twice at once stops once and both calls resolve', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const first = cluster.stop();
-  const second = cluster.stop();
-  t.is(first, second);
-  await Promise.all([first, second]);
-  t.is(cluster.state, 'stopped');
-  t.is(cluster.result().size, 2);
+  await withCluster(t, { server: TEST_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false }, async (cluster) => {
+    const first = cluster.stop();
+    const second = cluster.stop();
+    t.is(first, second);
+    await Promise.all([first, second]);
+    t.is(cluster.state, 'stopped');
+    t.is(cluster.result().size, 2);
+  });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Cluster, RequestError, ServerModuleError } from '../src/index.js';
 import { compileServer } from '../src/driver/launch/compile-server.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 // Every compile of this file goes to a private cache, so the first run of each program is a miss.
 const work = await mkdtemp(join(tmpdir(), 'sps-ts-start-'));
@@ -24,26 +25,25 @@ async function lineOf(file: string, text: string): Promise<number> {
 }
 
 test('a TypeScript server runs compiled on plain Node, and its stack traces name the .ts files and lines', async (t) => {
-  const cluster = new Cluster({ server: SERVER, data: [1, 2], partitions: 2, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const rt = await cluster.request<{ execArgv: string[]; entry: string; module: string; tsx: boolean }>(0, 'runtime');
-  t.false(rt.tsx, `worker flags: ${rt.execArgv.join(' ')}`);
-  t.deepEqual(rt.execArgv, []);
-  // From the library's sources, the worker entry is compiled along with the server.
-  t.true(rt.entry.startsWith(join(work, 'cache')) && rt.entry.endsWith('sps-worker.mjs'), rt.entry);
-  // import.meta.url still names the source module, so files next to it are found.
-  t.is(rt.module, SERVER.href);
+  await withCluster(t, { server: SERVER, data: [1, 2], partitions: 2, log: false }, async (cluster) => {
+    const rt = await cluster.request<{ execArgv: string[]; entry: string; module: string; tsx: boolean }>(0, 'runtime');
+    t.false(rt.tsx, `worker flags: ${rt.execArgv.join(' ')}`);
+    t.deepEqual(rt.execArgv, []);
+    // From the library's sources, the worker entry is compiled along with the server.
+    t.true(rt.entry.startsWith(join(work, 'cache')) && rt.entry.endsWith('sps-worker.mjs'), rt.entry);
+    // import.meta.url still names the source module, so files next to it are found.
+    t.is(rt.module, SERVER.href);
 
-  const stack = await cluster.request<string>(1, 'stack');
-  const throwLine = await lineOf(HELPER, 'throw new Error(');
-  const callLine = await lineOf(fileURLToPath(SERVER), "failDeep('stack')");
-  t.regex(stack, new RegExp(`^Error: failed on purpose: stack\\n\\s+at failDeep \\((file://)?${escape(HELPER)}:${throwLine}:\\d+\\)`), stack);
-  t.regex(stack, new RegExp(`\\((file://)?${escape(fileURLToPath(SERVER))}:${callLine}:\\d+\\)`), stack);
+    const stack = await cluster.request<string>(1, 'stack');
+    const throwLine = await lineOf(HELPER, 'throw new Error(');
+    const callLine = await lineOf(fileURLToPath(SERVER), "failDeep('stack')");
+    t.regex(stack, new RegExp(`^Error: failed on purpose: stack\\n\\s+at failDeep \\((file://)?${escape(HELPER)}:${throwLine}:\\d+\\)`), stack);
+    t.regex(stack, new RegExp(`\\((file://)?${escape(fileURLToPath(SERVER))}:${callLine}:\\d+\\)`), stack);
 
-  const err = await t.throwsAsync(cluster.request(0, 'boom'), { instanceOf: RequestError });
-  t.regex(err.message, /failed on purpose: boom/);
-  await cluster.stop();
+    const err = await t.throwsAsync(cluster.request(0, 'boom'), { instanceOf: RequestError });
+    t.regex(err.message, /failed on purpose: boom/);
+    await cluster.stop();
+  });
 });
 
 test('compiled programs are cached by content: unchanged sources reuse one, an edited import makes another', async (t) => {

@@ -3,11 +3,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { connect } from '@nats-io/transport-node';
-import { Cluster, RequestError } from '../src/index.js';
+import { RequestError } from '../src/index.js';
 import { encodeFrame, readFrames } from '../src/transport/frames.js';
 import { writeResults } from '../src/worker/result-channel.js';
 import { formatLogLine } from '../src/log/log-format.js';
 import { firstLine, isAlive, sharedNats, waitUntil } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -47,70 +48,67 @@ async function watchStarted(url: string, clusterId: string) {
 
 test.serial('a reply that cannot be encoded is an SPS_ENCODE error, and the same attempt keeps serving (NATS and HTTP)', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const { pid } = cluster.members[0]!;
-  for (const endpoint of ['bigint', 'bigint_async', 'circular', 'circular_async', 'function']) {
-    const err = await t.throwsAsync(cluster.request(0, endpoint, null, { timeoutMs: 5000 }), { instanceOf: RequestError });
-    t.is(err!.code, 'SPS_ENCODE', endpoint);
-    // Said once: the driver's RequestError names the partition and endpoint, the worker's reply does not again.
-    t.regex(err!.message, new RegExp(`^Partition 0, endpoint "${endpoint}": reply cannot be encoded: .+`));
-    t.notRegex(err!.message, /endpoint "[^"]*": .*endpoint "/i);
-    t.deepEqual(await cluster.request(0, 'whoami'), { partition: 0, attempt: 0, pid }, `served after ${endpoint}`);
-  }
-  const { host, port } = cluster.hosts.get(0)!;
-  const base = `http://${host}:${port}/app`;
-  for (const route of ['/bigint', '/bigint-async', '/circular', '/circular-async']) {
-    const res = await fetch(base + route);
-    t.is(res.status, 500, route);
-    const body = (await res.json()) as { error: { code: string; message: string } };
-    t.is(body.error.code, 'SPS_ENCODE', route);
-    t.regex(body.error.message, new RegExp(`^GET /app${route}: reply cannot be encoded as JSON: .+`));
-    t.deepEqual(await (await fetch(`${base}/whoami`)).json(), { partition: 0, attempt: 0, pid }, `served after ${route}`);
-  }
-  t.like(cluster.members[0], { attempt: 0, pid, state: 'serving' });
-  await cluster.stop();
-  t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 0, count: 3 }]);
+  await withCluster(t, { server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false }, async (cluster) => {
+    const { pid } = cluster.members[0]!;
+    for (const endpoint of ['bigint', 'bigint_async', 'circular', 'circular_async', 'function']) {
+      const err = await t.throwsAsync(cluster.request(0, endpoint, null, { timeoutMs: 5000 }), { instanceOf: RequestError });
+      t.is(err!.code, 'SPS_ENCODE', endpoint);
+      // Said once: the driver's RequestError names the partition and endpoint, the worker's reply does not again.
+      t.regex(err!.message, new RegExp(`^Partition 0, endpoint "${endpoint}": reply cannot be encoded: .+`));
+      t.notRegex(err!.message, /endpoint "[^"]*": .*endpoint "/i);
+      t.deepEqual(await cluster.request(0, 'whoami'), { partition: 0, attempt: 0, pid }, `served after ${endpoint}`);
+    }
+    const { host, port } = cluster.hosts.get(0)!;
+    const base = `http://${host}:${port}/app`;
+    for (const route of ['/bigint', '/bigint-async', '/circular', '/circular-async']) {
+      const res = await fetch(base + route);
+      t.is(res.status, 500, route);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      t.is(body.error.code, 'SPS_ENCODE', route);
+      t.regex(body.error.message, new RegExp(`^GET /app${route}: reply cannot be encoded as JSON: .+`));
+      t.deepEqual(await (await fetch(`${base}/whoami`)).json(), { partition: 0, attempt: 0, pid }, `served after ${route}`);
+    }
+    t.like(cluster.members[0], { attempt: 0, pid, state: 'serving' });
+    await cluster.stop();
+    t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 0, count: 3 }]);
+  });
 });
 
 test.serial('draining waits for a running NATS endpoint and HTTP route: both answer, then stop() gets the result', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const app = await watchStarted(server.url, cluster.id!);
-  t.teardown(() => app.close());
-  const { host, port } = cluster.hosts.get(0)!;
-  const viaNats = cluster.request(0, 'hold', null, { timeoutMs: 60_000 });
-  const viaHttp = fetch(`http://${host}:${port}/app/hold`).then((r) => r.json());
-  await waitUntil(() => app.started.has('endpoint') && app.started.has('route'), 10_000, 'both handlers running');
-  const stopping = cluster.stop();
-  // Release only once the partition is draining, so the handlers finish during the drain.
-  await waitUntil(() => cluster.members[0]?.state === 'draining', 10_000, 'partition 0 draining');
-  await app.release();
-  t.deepEqual(await viaNats, { held: 'endpoint', rows: 3 });
-  t.deepEqual(await viaHttp, { held: 'route', rows: 3 });
-  await stopping;
-  t.is(cluster.state, 'stopped');
-  t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 0, count: 3 }]);
+  await withCluster(t, { server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: false }, async (cluster) => {
+    const app = await watchStarted(server.url, cluster.id!);
+    t.teardown(() => app.close());
+    const { host, port } = cluster.hosts.get(0)!;
+    const viaNats = cluster.request(0, 'hold', null, { timeoutMs: 60_000 });
+    const viaHttp = fetch(`http://${host}:${port}/app/hold`).then((r) => r.json());
+    await waitUntil(() => app.started.has('endpoint') && app.started.has('route'), 10_000, 'both handlers running');
+    const stopping = cluster.stop();
+    // Release only once the partition is draining, so the handlers finish during the drain.
+    await waitUntil(() => cluster.members[0]?.state === 'draining', 10_000, 'partition 0 draining');
+    await app.release();
+    t.deepEqual(await viaNats, { held: 'endpoint', rows: 3 });
+    t.deepEqual(await viaHttp, { held: 'route', rows: 3 });
+    await stopping;
+    t.is(cluster.state, 'stopped');
+    t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 0, count: 3 }]);
+  });
 });
 
 test.serial('draining waits for a running NATS endpoint on a partition without HTTP traffic', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: FAULT_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const app = await watchStarted(server.url, cluster.id!);
-  t.teardown(() => app.close());
-  const held = cluster.request(1, 'hold', null, { timeoutMs: 60_000 });
-  await waitUntil(() => app.started.has('endpoint'), 10_000, 'the endpoint running');
-  const stopping = cluster.stop();
-  await waitUntil(() => cluster.members[1]?.state === 'draining', 10_000, 'partition 1 draining');
-  await app.release();
-  t.deepEqual(await held, { held: 'endpoint', rows: 1 });
-  await stopping;
-  t.deepEqual(cluster.result().get(1), [{ partition: 1, attempt: 0, count: 1 }]);
+  await withCluster(t, { server: FAULT_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false }, async (cluster) => {
+    const app = await watchStarted(server.url, cluster.id!);
+    t.teardown(() => app.close());
+    const held = cluster.request(1, 'hold', null, { timeoutMs: 60_000 });
+    await waitUntil(() => app.started.has('endpoint'), 10_000, 'the endpoint running');
+    const stopping = cluster.stop();
+    await waitUntil(() => cluster.members[1]?.state === 'draining', 10_000, 'partition 1 draining');
+    await app.release();
+    t.deepEqual(await held, { held: 'endpoint', rows: 1 });
+    await stopping;
+    t.deepEqual(cluster.result().get(1), [{ partition: 1, attempt: 0, count: 1 }]);
+  });
 });
 
 test.serial('a worker leaves with SPS_DRIVER_LOST when the driver falls silent (driver frozen with SIGSTOP)', async (t) => {
@@ -140,29 +138,27 @@ test.serial('a worker leaves with SPS_DRIVER_LOST when the driver falls silent (
 
 test.serial("ctx.request times out after the cluster's requestTimeoutMs, not a fixed 10 s", async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: FAULT_SERVER, data: [1], partitions: 1, requestTimeoutMs: 1000, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  const app = await watchStarted(server.url, cluster.id!);
-  t.teardown(() => app.close());
-  // `hold` runs until released; the inner request must give up long before the outer one.
-  t.deepEqual(await cluster.request(0, 'ask_hold', null, { timeoutMs: 8000 }), { code: 'SPS_REQUEST_TIMEOUT' });
-  await app.release();
-  await cluster.stop();
+  await withCluster(t, { server: FAULT_SERVER, data: [1], partitions: 1, requestTimeoutMs: 1000, natsUrl: server.url, log: false }, async (cluster) => {
+    const app = await watchStarted(server.url, cluster.id!);
+    t.teardown(() => app.close());
+    // `hold` runs until released; the inner request must give up long before the outer one.
+    t.deepEqual(await cluster.request(0, 'ask_hold', null, { timeoutMs: 8000 }), { code: 'SPS_REQUEST_TIMEOUT' });
+    await app.release();
+    await cluster.stop();
+  });
 });
 
 test.serial('ctx.log prints errors with code and stack, and objects with BigInts as JSON', async (t) => {
   const server = await nats.get();
   const lines: string[] = [];
-  const cluster = new Cluster({ server: FAULT_SERVER, data: [1], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  t.is(await cluster.request(0, 'log_error'), 'logged');
-  await waitUntil(() => lines.some((l) => l.includes('{"n":"1n","nested":{"a":[1]}}')), 10_000, 'the log line');
-  const text = lines.join('\n');
-  t.regex(text, /\[sps [^\]]+ p0\/a\d+\] custom \[E_FIRE\] Error: disk on fire\n/);
-  t.regex(text, /\n\[sps [^\]]+ p0\/a\d+\] +at .*fault-server\.ts/);
-  t.false(text.includes('custom {}'));
+  await withCluster(t, { server: FAULT_SERVER, data: [1], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) }, async (cluster) => {
+    t.is(await cluster.request(0, 'log_error'), 'logged');
+    await waitUntil(() => lines.some((l) => l.includes('{"n":"1n","nested":{"a":[1]}}')), 10_000, 'the log line');
+    const text = lines.join('\n');
+    t.regex(text, /\[sps [^\]]+ p0\/a\d+\] custom \[E_FIRE\] Error: disk on fire\n/);
+    t.regex(text, /\n\[sps [^\]]+ p0\/a\d+\] +at .*fault-server\.ts/);
+    t.false(text.includes('custom {}'));
+  });
 });
 
 test('ctx.log formatting: errors, causes, cycles and BigInts never throw', (t) => {
@@ -182,40 +178,42 @@ test('ctx.log formatting: errors, causes, cycles and BigInts never throw', (t) =
 test.serial('a result record that cannot be encoded fails the attempt with SPS_RESULT_WRITE; the retry delivers', async (t) => {
   const server = await nats.get();
   const lines: string[] = [];
-  const cluster = new Cluster({
-    server: FAULT_SERVER,
-    data: [1, 2],
-    partitions: 1,
-    config: { badResultAttempts: [0] },
-    natsUrl: server.url,
-    log: (line) => lines.push(line),
-  });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  await cluster.stop();
-  t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 1, count: 2 }]);
-  t.true(
-    lines.some((l) =>
-      /p0\/a0\] failed: \[SPS_RESULT_WRITE\] a result record cannot be encoded as msgpack: record\[0\]\.huge: \d+ does not fit in 64 bits/.test(l),
-    ),
-    lines.join('\n'),
+  await withCluster(
+    t,
+    {
+      server: FAULT_SERVER,
+      data: [1, 2],
+      partitions: 1,
+      config: { badResultAttempts: [0] },
+      natsUrl: server.url,
+      log: (line) => lines.push(line),
+    },
+    async (cluster) => {
+      await cluster.stop();
+      t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 1, count: 2 }]);
+      t.true(
+        lines.some((l) =>
+          /p0\/a0\] failed: \[SPS_RESULT_WRITE\] a result record cannot be encoded as msgpack: record\[0\]\.huge: \d+ does not fit in 64 bits/.test(l),
+        ),
+        lines.join('\n'),
+      );
+    },
   );
 });
 
 test.serial('a worker that exits 0 by itself while serving is a failed attempt: retried, and only the retry delivers a result', async (t) => {
   const server = await nats.get();
   const lines: string[] = [];
-  const cluster = new Cluster({ server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) });
-  t.teardown(() => cluster.stop());
-  await cluster.start();
-  t.is(await cluster.request(0, 'exit_now'), 'leaving');
-  await waitUntil(() => cluster.members[0]?.attempt === 1 && cluster.members[0].state === 'serving', 60_000, 'attempt 1 serving');
-  await cluster.stop();
-  t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 1, count: 3 }]);
-  t.true(
-    lines.some((l) => /p0\/a0\] .*closed before the end of the result/.test(l)),
-    lines.join('\n'),
-  );
+  await withCluster(t, { server: FAULT_SERVER, data: [1, 2, 3], partitions: 1, natsUrl: server.url, log: (line) => lines.push(line) }, async (cluster) => {
+    t.is(await cluster.request(0, 'exit_now'), 'leaving');
+    await waitUntil(() => cluster.members[0]?.attempt === 1 && cluster.members[0].state === 'serving', 60_000, 'attempt 1 serving');
+    await cluster.stop();
+    t.deepEqual(cluster.result().get(0), [{ partition: 0, attempt: 1, count: 3 }]);
+    t.true(
+      lines.some((l) => /p0\/a0\] .*closed before the end of the result/.test(l)),
+      lines.join('\n'),
+    );
+  });
 });
 
 test('writeResults reports a channel it cannot write as SPS_RESULT_WRITE', async (t) => {

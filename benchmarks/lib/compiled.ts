@@ -54,10 +54,13 @@ export function runCompiledProbe(sizes: number[], reps: number, sparkMaster?: st
   return runProbe<CompiledProbeOut>('compiled-probe.js', [sizes.join(','), String(reps), ...(sparkMaster ? [sparkMaster] : [])], 400_000, node);
 }
 
-/** Compiles once per run, then runs the scale probe (embedded start, requestAll, stop, control bytes per partition count). */
-export async function runScaleProbe(sizes: number[], pings: number): Promise<Record<string, ScaleOut>> {
+/**
+ * Compiles once per run, then runs the scale probe (embedded start, requestAll, stop, control bytes
+ * per partition count); `uncounted`: the largest size once more with workers that count no requests.
+ */
+export async function runScaleProbe(sizes: number[], pings: number, uncounted = false): Promise<Record<string, ScaleOut>> {
   await ensureCompiled();
-  return runProbe<Record<string, ScaleOut>>('scale-probe.js', [sizes.join(','), String(pings)], 900_000);
+  return runProbe<Record<string, ScaleOut>>('scale-probe.js', [sizes.join(','), String(pings), ...(uncounted ? ['uncounted'] : [])], 900_000);
 }
 
 /** Times a plain-node import of the compiled library + server (no tsx), spawn to exit, in ms. */

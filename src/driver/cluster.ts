@@ -28,7 +28,7 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from './run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { RunKey } from '../security/attempt-secrets.js';
-import { abandonable, callOptions, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
+import { abandonable, callOptions, requestAll, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { createEventsStream, createUpdatesStream, deleteRunStreams, readDeadLetters, type DeadLetter } from './updates-stream.js';
@@ -642,23 +642,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    */
   async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<Map<number, PartitionReply<T>>> {
     callOptions(opts, 'cluster.requestAll');
-    opts.signal?.throwIfAborted();
-    const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
-    const all = Promise.all(
-      Array.from({ length: this.options.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
-        try {
-          const { nc, subject } = this.address(p, endpoint);
-          const reply = await requestEndpoint(nc, subject, payload, timeout);
-          return [
-            p,
-            reply.ok ? { ok: true, value: reply.body as T } : { ok: false, error: new RequestError(reply.error.code, p, endpoint, reply.error.message) },
-          ];
-        } catch (err) {
-          return [p, { ok: false, error: err as RequestError }];
-        }
-      }),
-    );
-    return new Map(await abandonable(all, opts.signal));
+    const timeoutMs = opts.timeoutMs ?? this.options.requestTimeoutMs;
+    return requestAll(this.options.partitions, (p) => this.request<T>(p, endpoint, payload, { timeoutMs }), opts.signal);
   }
 
   private address(partition: number, endpoint: string): { nc: NatsConnection; subject: string } {

@@ -34,6 +34,29 @@ export function abandonable<T>(p: Promise<T>, signal: AbortSignal | undefined): 
   });
 }
 
+/**
+ * Calls each of `partitions` partitions at once with `call` and gathers how each call went, by
+ * partition: a call that throws is reported in its entry. An aborted `signal` rejects the whole
+ * gathering (the calls go on, their outcomes dropped).
+ */
+export async function requestAll<T>(
+  partitions: number,
+  call: (partition: number) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<Map<number, PartitionReply<T>>> {
+  signal?.throwIfAborted();
+  const replies = Promise.all(
+    Array.from({ length: partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
+      try {
+        return [p, { ok: true, value: await call(p) }];
+      } catch (err) {
+        return [p, { ok: false, error: err as RequestError }];
+      }
+    }),
+  );
+  return new Map(await abandonable(replies, signal));
+}
+
 /** One partition's answer in {@link Cluster.requestAll}: its reply, or why it has none. */
 export type PartitionReply<T = unknown> =
   | {

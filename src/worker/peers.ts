@@ -1,4 +1,4 @@
-import { abandonable, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
+import { abandonable, requestAll, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
 import { encode } from '../protocol/codec.js';
 import { decodeMembers, decodeMembersDelta } from '../protocol/messages.js';
@@ -6,6 +6,7 @@ import type { Subjects } from '../protocol/subjects.js';
 import type { Member } from '../protocol/types.js';
 import { requestEndpoint, unknownEndpoint, unwrapReply, type NatsConnection } from '../transport/bus.js';
 import { MembershipView } from '../protocol/membership.js';
+import { Changes, waitFor } from '../protocol/wait-for.js';
 
 /** Where a partition's peer view lives, and what it tells. */
 export interface PeersOptions {
@@ -27,7 +28,7 @@ export interface PeersOptions {
 export class Peers {
   private readonly view = new MembershipView();
   private current: Member[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new Changes();
   private fetching = false;
 
   constructor(private readonly o: PeersOptions) {}
@@ -61,34 +62,13 @@ export class Peers {
   /** Resolves with the members once every partition serves; rejects after `timeoutMs`, or with the signal's reason when it aborts. */
   waitForPeers(opts: CallOptions = {}): Promise<Member[]> {
     const { timeoutMs = 30_000, signal } = opts;
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise((resolve, reject) => {
-      const settle = (): void => {
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const check = (): boolean => {
-        if (this.current.filter((m) => m.state === 'serving').length < this.o.partitions) return false;
-        settle();
-        resolve(this.current);
-        return true;
-      };
-      const onAbort = (): void => {
-        settle();
-        reject(signal!.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        settle();
-        reject(
-          new SparkPartitionServerError(
-            'SPS_PEERS_TIMEOUT',
-            `partition ${this.o.partition}: not all ${this.o.partitions} peers serving within ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (!check()) this.waiters.add(check);
+    const serving = (): Member[] | undefined => (this.current.filter((m) => m.state === 'serving').length >= this.o.partitions ? this.current : undefined);
+    return waitFor(serving, {
+      changes: this.changes,
+      timeoutMs,
+      signal,
+      onTimeout: () =>
+        new SparkPartitionServerError('SPS_PEERS_TIMEOUT', `partition ${this.o.partition}: not all ${this.o.partitions} peers serving within ${timeoutMs} ms`),
     });
   }
 
@@ -106,24 +86,14 @@ export class Peers {
 
   /** Calls one endpoint of every partition at once; each entry says how its call went. An aborted `signal` rejects the whole call. */
   async requestAll<T>(endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<Map<number, PartitionReply<T>>> {
-    opts.signal?.throwIfAborted();
-    const timeoutMs = opts.timeoutMs;
-    const replies = Promise.all(
-      Array.from({ length: this.o.partitions }, async (_, p): Promise<[number, PartitionReply<T>]> => {
-        try {
-          return [p, { ok: true, value: await this.request<T>(p, endpoint, payload, { timeoutMs }) }];
-        } catch (err) {
-          return [p, { ok: false, error: err as RequestError }];
-        }
-      }),
-    );
-    return new Map(await abandonable(replies, opts.signal));
+    const { timeoutMs } = opts;
+    return requestAll(this.o.partitions, (p) => this.request<T>(p, endpoint, payload, { timeoutMs }), opts.signal);
   }
 
   private changed(): void {
     this.current = this.view.members;
     this.o.onView(this.view.generation, this.current);
-    for (const w of this.waiters) w();
+    this.changes.notify();
   }
 
   /** A delta showed that a change was missed: the whole view, one fetch at a time. */

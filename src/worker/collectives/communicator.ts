@@ -12,6 +12,7 @@ import { HeldChunks, type HeldChunk } from './held-chunks.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
 import { checkOptionsBag, fieldsOf } from '../../option-fields.js';
+import { Changes, waitFor } from '../../protocol/wait-for.js';
 
 /** Options of one collective call. */
 export interface CollectiveOptions {
@@ -159,7 +160,7 @@ export class Communicator {
   private readonly arrived = new Map<number, Set<number>>();
   /** Chunks that arrived before their receive, of this generation or the next. */
   private readonly held = new HeldChunks((dropped) => (this.counts.overflow += dropped));
-  private readonly readyWaiters = new Set<() => void>();
+  private readonly viewChanges = new Changes();
   private readonly subs: Subscription[] = [];
   private readonly counts = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
   /** What this partition counted, and holds now. */
@@ -184,7 +185,7 @@ export class Communicator {
   /** Flow control over NATS, for the current generation: bytes sent to and acknowledged by each peer. */
   private sentTo = new Map<number, number>();
   private ackedBy = new Map<number, number>();
-  private readonly creditWaiters = new Set<() => void>();
+  private readonly creditChanges = new Changes();
   /** Bytes received from each sender, by the generation they were sent in, and how many were acknowledged. */
   private readonly receivedFrom = new Map<number, { g: number; bytes: number; acked: number }>();
 
@@ -232,21 +233,12 @@ export class Communicator {
     const known = (): Member | undefined => this.members.find((m) => m.partition === from);
     const behind = (m: Member | undefined): boolean => !m || m.attempt < attempt;
     const answer = (m: Member | undefined): string | undefined => (m?.attempt === attempt ? m.peerCert : undefined);
-    if (!behind(known())) return Promise.resolve(answer(known()));
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const m = known();
-        if (!behind(m)) done(answer(m));
-      };
-      const done = (cert: string | undefined): void => {
-        clearTimeout(timer);
-        this.readyWaiters.delete(check);
-        resolve(cert);
-      };
-      const timer = setTimeout(() => done(undefined), TICKET_WAIT_MS);
-      timer.unref();
-      this.readyWaiters.add(check);
-    });
+    return waitFor(() => !behind(known()) && { cert: answer(known()) }, {
+      changes: this.viewChanges,
+      timeoutMs: TICKET_WAIT_MS,
+      onTimeout: () => ({ value: { cert: undefined } }),
+      unref: true,
+    }).then((r) => r.cert);
   }
 
   /** Opens this partition's direct socket on `host`; resolves with its port (to register). */
@@ -278,7 +270,7 @@ export class Communicator {
       this.links.reset(generation);
       this.sentTo = new Map();
       this.ackedBy = new Map();
-      for (const w of [...this.creditWaiters]) w();
+      this.creditChanges.notify();
       this.nextSeq = 0;
       this.floor = 0;
       this.finished.clear();
@@ -294,7 +286,7 @@ export class Communicator {
           new CollectiveAbortedError(call.op, [this.partition], call.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`),
         );
     }
-    for (const w of [...this.readyWaiters]) w();
+    this.viewChanges.notify();
   }
 
   private receive(subject: string, data: Uint8Array, reply?: string): void {
@@ -367,7 +359,7 @@ export class Communicator {
   private acked(from: number, g: number, bytes: number): void {
     if (g !== this.generation || bytes <= (this.ackedBy.get(from) ?? 0)) return;
     this.ackedBy.set(from, bytes);
-    for (const w of [...this.creditWaiters]) w();
+    this.creditChanges.notify();
   }
 
   /** Resolves when `bytes` more fit in the NATS window of every peer in `to` (at once when they do). */
@@ -379,15 +371,7 @@ export class Communicator {
       });
     if (fits()) return undefined;
     const generation = this.generation;
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (generation !== this.generation || fits()) {
-          this.creditWaiters.delete(check);
-          resolve();
-        }
-      };
-      this.creditWaiters.add(check);
-    });
+    return waitFor(() => generation !== this.generation || fits(), { changes: this.creditChanges }).then(() => {});
   }
 
   /** Files a message of a collective call, or drops it (counted). */
@@ -443,38 +427,26 @@ export class Communicator {
   }
 
   private waitReady(deadline: number, op: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.isReady()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.readyWaiters.delete(check);
-      };
-      const check = (): void => {
-        const self = this.members.find((m) => m.partition === this.partition);
-        if (self && self.attempt !== this.attempt) {
-          done();
-          reject(new CollectiveAbortedError(op, [this.partition], this.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`));
-        } else if (this.isReady()) {
-          done();
-          resolve();
-        }
-      };
-      const onAbort = (): void => {
-        done();
-        reject(signal!.reason);
-      };
-      const timer = setTimeout(
-        () => {
-          done();
-          const missing = this.notReady();
-          reject(new CollectiveTimeoutError(op, timeoutMs, missing, `partition(s) ${missing.join(', ')} not serving in generation ${this.generation}`));
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.readyWaiters.add(check);
-    });
+    // A view that comes while waiting and shows another attempt of this partition ends the wait.
+    let waiting = false;
+    const ready = (): boolean => {
+      const self = this.members.find((m) => m.partition === this.partition);
+      if (waiting && self && self.attempt !== this.attempt) {
+        throw new CollectiveAbortedError(op, [this.partition], this.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`);
+      }
+      if (this.isReady()) return true;
+      waiting = true;
+      return false;
+    };
+    return waitFor(ready, {
+      changes: this.viewChanges,
+      timeoutMs: Math.max(0, deadline - Date.now()),
+      signal,
+      onTimeout: () => {
+        const missing = this.notReady();
+        return new CollectiveTimeoutError(op, timeoutMs, missing, `partition(s) ${missing.join(', ')} not serving in generation ${this.generation}`);
+      },
+    }).then(() => {});
   }
 
   /**
