@@ -65,22 +65,88 @@ test.serial(
   async (t) => {
     const { cluster, next } = await elasticCluster(t, 3);
     // 200,000 float64 (1.6 MB): the state travels in chunks.
-    const job: ElasticJob = { iterations: 30, commitEvery: 5, size: 200_000, hold: { partition: 1, commit: 3 } };
+    const job: ElasticJob = { iterations: 30, commitEvery: 5, size: 200_000, holds: [{ partition: 1, iteration: 12 }] };
     const rejoined: number[] = [];
     const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job, { onRejoin: (p) => rejoined.push(p) });
-    // Partition 1 holds after step 15, before commit 3: commit 2 (iteration 10) is complete everywhere, and no partition
-    // can complete commit 3 (or step 16) without it.
-    await next('holding', (r) => r.partition === 1 && r.iteration === 15);
+    // Partition 1 holds after step 12: commit 2 (iteration 10) is complete everywhere, and no partition can complete step 13.
+    await next('holding', (r) => r.partition === 1 && r.iteration === 12);
     const attempt = kill(cluster, 1);
     const replies = await run;
     t.deepEqual(rejoined, [1]);
     t.true(replies.get(1)!.attempt > attempt, 'partition 1 finished as a new attempt');
     for (const p of [0, 2]) {
       t.deepEqual(replies.get(p)!.resets, [2], `survivor ${p} went back to commit 2`);
-      // 15 steps before the kill, 20 after the restore: not the whole run again.
-      t.is(replies.get(p)!.executed, 35, `survivor ${p}`);
+      // 12 steps before the kill, 20 after the restore: not the whole run again.
+      t.is(replies.get(p)!.executed, 32, `survivor ${p}`);
     }
     t.is(replies.get(1)!.executed, 20, 'the new attempt started at iteration 10');
     await checkConverged(t, cluster, job, replies);
   },
 );
+
+test.serial(
+  'a partition SIGKILLed during a commit: the commit is not complete (not every partition made it), and the group goes back to the one before',
+  async (t) => {
+    const { cluster, next } = await elasticCluster(t, 3);
+    // Partition 1 holds before commit 2 while partitions 0 and 2 are in it.
+    const job: ElasticJob = { iterations: 20, commitEvery: 5, size: 50_000, holds: [{ partition: 1, commit: 2 }] };
+    const inCommit = Promise.all([0, 2].map((p) => next('committing', (r) => r.partition === p && r.commit === 2)));
+    const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job);
+    await next('holding', (r) => r.partition === 1);
+    await inCommit;
+    kill(cluster, 1);
+    const replies = await run;
+    for (const p of [0, 2]) {
+      t.deepEqual(replies.get(p)!.resets, [1], `survivor ${p} went back to commit 1 (iteration 5)`);
+      t.is(replies.get(p)!.executed, 25, `survivor ${p}`);
+    }
+    t.is(replies.get(1)!.executed, 15);
+    await checkConverged(t, cluster, job, replies);
+  },
+);
+
+test.serial('a partition SIGKILLed during the restore of another: the restore starts again and every partition ends equal', async (t) => {
+  const { cluster, next, go } = await elasticCluster(t, 3);
+  // Partition 1 holds after step 12; partition 0 holds at the start of its first restore, so that restore cannot complete.
+  const job: ElasticJob = {
+    iterations: 20,
+    commitEvery: 5,
+    size: 200_000,
+    holds: [
+      { partition: 1, iteration: 12 },
+      { partition: 0, restore: true },
+    ],
+  };
+  const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job);
+  await next('holding', (r) => r.partition === 1);
+  const restoring = Promise.all([next('holding', (r) => r.partition === 0), next('restoring', (r) => r.partition === 2)]);
+  kill(cluster, 1);
+  // Partition 2 is in the restore (waiting for 0 and for partition 1's new attempt): kill it there.
+  await restoring;
+  kill(cluster, 2);
+  await go(0);
+  const replies = await run;
+  t.deepEqual(replies.get(0)!.resets, [2], 'partition 0 restored commit 2, once');
+  for (const p of [1, 2]) t.like(replies.get(p), { attempt: 1, executed: 10 }, `partition ${p}: a new attempt, from iteration 10`);
+  await checkConverged(t, cluster, job, replies);
+});
+
+test.serial('two partitions SIGKILLed in turn: each new attempt joins from the last commit', async (t) => {
+  const { cluster, next } = await elasticCluster(t, 4);
+  const job: ElasticJob = { iterations: 40, commitEvery: 5, size: 100_000, holds: [{ partition: 1, iteration: 7 }] };
+  const rejoined: number[] = [];
+  const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job, { onRejoin: (p) => rejoined.push(p) });
+  await next('holding', (r) => r.partition === 1 && r.iteration === 7);
+  const computing = next('iteration', (r) => r.partition === 1 && r.attempt > 0 && r.iteration === 22);
+  kill(cluster, 1);
+  // Once partition 1's new attempt computes past commit 4 (iteration 20), kill partition 3.
+  await computing;
+  kill(cluster, 3);
+  const replies = await run;
+  t.deepEqual(rejoined.sort(), [1, 3]);
+  const resets = replies.get(0)!.resets;
+  t.is(resets.length, 2, 'partition 0 restored twice');
+  t.is(resets[0], 1, 'first back to commit 1 (iteration 5)');
+  t.true(resets[1]! >= 4, `then to commit ${resets[1]} (iteration 20 or later), not the start`);
+  await checkConverged(t, cluster, job, replies);
+});
