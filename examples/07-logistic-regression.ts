@@ -6,16 +6,18 @@
  *
  *   tsx examples/07-logistic-regression.ts [master] [rows]      (default: local[2], 20000 rows)
  *
- * The retry pattern for iterative jobs: training restarts from scratch when any partition's attempt
- * fails or is replaced (the others' collectives then reject with SPS_COLLECTIVE_ABORTED); the
- * driver waits until every partition serves again and asks once more.
+ * Elastic state (docs/collectives.md#elastic-state): the model and the iteration are committed
+ * every 10 iterations; when a partition's attempt fails or is replaced, the survivors keep their
+ * state, go back to the last commit, and the new attempt (asked to train by `trainElastic`)
+ * receives it from them, so a lost partition costs at most one commit interval, not the run.
+ * `trainWithRetry` is the pattern without it, restarting from scratch (for comparison).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from 'msgpackr';
-import { Cluster, PartitionServer, type ClusterOptions, type Member, type PartitionContext } from 'spark-partition-server';
+import { Cluster, PartitionServer, type ClusterOptions, type Member, type ElasticState, type MemberEvent, type PartitionContext } from 'spark-partition-server';
 
 /** Which columns hold the features and the 0/1 label. */
 export interface LogisticConfig {
@@ -27,6 +29,12 @@ export interface LogisticConfig {
 export interface TrainRequest {
   iterations: number;
   learningRate: number;
+  /**
+   * Commit the model every this many iterations (default 10): a lost partition then costs at most
+   * this many iterations. `0` trains without elastic state (a lost partition fails the call, and
+   * `trainWithRetry` starts again from scratch).
+   */
+  commitEvery?: number;
 }
 
 /** A trained model, as partition 0 returns it. */
@@ -38,6 +46,8 @@ export interface LogisticModel {
   /** Wall time of one iteration (gradient + allReduce + update), median, on partition 0. */
   msPerIteration: number;
   rows: number;
+  /** Iterations partition 0 computed: more than `iterations` when a restore went back to a commit. */
+  steps: number;
 }
 
 type Row = Record<string, number>;
@@ -52,36 +62,53 @@ export function progressSubject(clusterId: string): string {
   return `sps.${clusterId}.app.logreg.progress`;
 }
 
-/** Gradient descent over this partition's rows, the gradient summed over all partitions each step. */
+/** The state of a training run that survives a lost partition: the same on every partition. */
+type Training = { iteration: number; w: Float64Array; losses: number[] };
+
+/**
+ * Gradient descent over this partition's rows, the gradient summed over all partitions each step.
+ * With elastic state the model is committed every `commitEvery` iterations; when a partition is
+ * lost, the others go back to the last commit and its new attempt receives it from them.
+ */
 async function train(ctx: PartitionContext, x: Float64Array, y: Float64Array, d: number, req: TrainRequest): Promise<LogisticModel> {
   const n = y.length;
-  const w = new Float64Array(d + 1); // weights, then the bias
   // One allReduce per iteration carries the gradient, the summed loss and the row count.
   const local = new Float64Array(d + 3);
-  const losses: number[] = [];
   const times: number[] = [];
   let rows = 0;
-  for (let it = 0; it < req.iterations; it++) {
-    const t0 = performance.now();
-    local.fill(0);
-    for (let i = 0; i < n; i++) {
-      let z = w[d]!;
-      for (let j = 0; j < d; j++) z += w[j]! * x[i * d + j]!;
-      const err = 1 / (1 + Math.exp(-z)) - y[i]!;
-      for (let j = 0; j < d; j++) local[j] = local[j]! + err * x[i * d + j]!;
-      local[d] = local[d]! + err;
-      local[d + 1] = local[d + 1]! + softplus(z) - y[i]! * z;
+  let computed = 0;
+  const commitEvery = req.commitEvery ?? 10;
+  const steps = async (s: Training): Promise<LogisticModel> => {
+    const w = s.w; // weights, then the bias
+    while (s.iteration < req.iterations) {
+      const t0 = performance.now();
+      local.fill(0);
+      for (let i = 0; i < n; i++) {
+        let z = w[d]!;
+        for (let j = 0; j < d; j++) z += w[j]! * x[i * d + j]!;
+        const err = 1 / (1 + Math.exp(-z)) - y[i]!;
+        for (let j = 0; j < d; j++) local[j] = local[j]! + err * x[i * d + j]!;
+        local[d] = local[d]! + err;
+        local[d + 1] = local[d + 1]! + softplus(z) - y[i]! * z;
+      }
+      local[d + 2] = n;
+      const total = await ctx.allReduce(local, 'sum');
+      rows = total[d + 2]!;
+      for (let j = 0; j <= d; j++) w[j] = w[j]! - (req.learningRate * total[j]!) / rows;
+      s.losses.push(total[d + 1]! / rows);
+      times.push(performance.now() - t0);
+      computed++;
+      if (ctx.partition === 0) ctx.nats.publish(progressSubject(ctx.clusterId), pack({ iteration: s.iteration, loss: s.losses.at(-1) }));
+      s.iteration++;
+      if (commitEvery > 0 && s.iteration % commitEvery === 0) await (s as ElasticState<Training>).commit();
     }
-    local[d + 2] = n;
-    const total = await ctx.allReduce(local, 'sum');
-    rows = total[d + 2]!;
-    for (let j = 0; j <= d; j++) w[j] = w[j]! - (req.learningRate * total[j]!) / rows;
-    losses.push(total[d + 1]! / rows);
-    times.push(performance.now() - t0);
-    if (ctx.partition === 0) ctx.nats.publish(progressSubject(ctx.clusterId), pack({ iteration: it, loss: losses.at(-1) }));
-  }
-  times.sort((a, b) => a - b);
-  return { weights: Array.from(w.subarray(0, d)), bias: w[d]!, losses, msPerIteration: times[times.length >> 1] ?? 0, rows };
+    times.sort((a, b) => a - b);
+    return { weights: Array.from(w.subarray(0, d)), bias: w[d]!, losses: s.losses, msPerIteration: times[times.length >> 1] ?? 0, rows, steps: computed };
+  };
+  const initial: Training = { iteration: 0, w: new Float64Array(d + 1), losses: [] };
+  if (commitEvery === 0) return steps(initial);
+  // A restore replaces the state's fields: `steps` reads them again from the state.
+  return ctx.elasticRun(ctx.elastic(initial), steps);
 }
 
 /** The partition server: rows into typed arrays at start, `train` as an endpoint, the model as partition 0's result. */
@@ -135,7 +162,8 @@ async function memberLost(cluster: Cluster<unknown, LogisticConfig>, done: { val
 
 /**
  * Asks every partition to train, and starts again from scratch (up to `attempts` times) when a
- * partition was lost on the way: the retry pattern for iterative jobs. `onRetry` hears why.
+ * partition was lost on the way: the retry pattern without elastic state (`commitEvery: 0`), kept
+ * for comparison. `onRetry` hears why.
  */
 export async function trainWithRetry(
   cluster: Cluster<unknown, LogisticConfig>,
@@ -166,6 +194,84 @@ export async function trainWithRetry(
       await sleep(100);
     }
   }
+}
+
+/**
+ * Asks every partition to run `endpoint` (one that calls `ctx.elasticRun`) and resolves with each
+ * partition's reply: when a partition's attempt is replaced on the way, asks its new attempt, which
+ * joins the survivors' restore (they keep their state and wait for it). `onRejoin` hears which
+ * partition was asked again. In barrier mode Spark replaces every attempt: each is asked again, and
+ * the group starts over from the initial state.
+ */
+export async function requestAllElastic<T, R, C>(
+  cluster: Cluster<R, C>,
+  endpoint: string,
+  payload: unknown,
+  { timeoutMs = 600_000, onRejoin }: { timeoutMs?: number; onRejoin?: (partition: number, attempt: number) => void } = {},
+): Promise<Map<number, T>> {
+  const ask = async (p: number): Promise<T> => {
+    for (let asked = 0; ; asked++) {
+      const member = await servingMember(cluster, p);
+      if (asked > 0) onRejoin?.(p, member.attempt);
+      const replaced = attemptReplaced(cluster, p, member.attempt);
+      try {
+        const reply = await Promise.race([cluster.request<T>(p, endpoint, payload, { timeoutMs }), replaced.promise]);
+        if (reply !== REPLACED) return reply as T;
+      } catch (err) {
+        // An attempt that is being replaced may answer with an error (or never): ask its successor.
+        const now = cluster.members.find((m) => m.partition === p);
+        if (now?.attempt === member.attempt && now.state === 'serving') throw err;
+      } finally {
+        replaced.cancel();
+      }
+    }
+  };
+  const replies = await Promise.all(Array.from({ length: cluster.partitions }, (_, p) => ask(p)));
+  return new Map(replies.map((r, p) => [p, r]));
+}
+
+const REPLACED = Symbol('replaced');
+
+/** Resolves with partition `p`'s member once its current attempt serves. */
+function servingMember<R, C>(cluster: Cluster<R, C>, p: number): Promise<Member> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const m = cluster.members.find((x) => x.partition === p);
+      if (cluster.state === 'failed' || cluster.state === 'stopped') {
+        cluster.off('member', check);
+        reject(new Error(`the cluster is ${cluster.state}`));
+      } else if (m?.state === 'serving') {
+        cluster.off('member', check);
+        resolve(m);
+      }
+    };
+    cluster.on('member', check);
+    check();
+  });
+}
+
+/** Resolves with {@link REPLACED} once partition `p`'s `attempt` fails or is replaced. */
+function attemptReplaced<R, C>(cluster: Cluster<R, C>, p: number, attempt: number): { promise: Promise<typeof REPLACED>; cancel(): void } {
+  let listener: (e: MemberEvent) => void = () => {};
+  const promise = new Promise<typeof REPLACED>((resolve) => {
+    listener = (e) => {
+      if (e.partition === p && (e.attempt !== attempt || e.kind === 'failed' || e.kind === 'lost')) resolve(REPLACED);
+    };
+    cluster.on('member', listener);
+  });
+  return { promise, cancel: () => cluster.off('member', listener) };
+}
+
+/** Trains with elastic state: a lost partition costs the work since the last commit, not the run. */
+export async function trainElastic(
+  cluster: Cluster<unknown, LogisticConfig>,
+  req: TrainRequest,
+  options: { onRejoin?: (partition: number, attempt: number) => void } = {},
+): Promise<LogisticModel> {
+  const replies = await requestAllElastic<LogisticModel | null, unknown, LogisticConfig>(cluster, 'train', req, options);
+  const model = replies.get(0);
+  if (!model) throw new Error('partition 0 returned no model');
+  return model;
 }
 
 /** The share of rows the model classifies right (probability ≥ 0.5 means 1). */
@@ -227,7 +333,7 @@ export async function trainOnSpark(
   });
   try {
     await cluster.start();
-    await trainWithRetry(cluster, request);
+    await trainElastic(cluster, request);
     await cluster.stop();
     const [model] = cluster.result().get(0) as LogisticModel[];
     return model!;

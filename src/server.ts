@@ -13,6 +13,7 @@ export type { Update, UpdatesStatus } from './worker/updates-consumer.js';
 export type { PublishAck, PublishOptions } from './worker/events-publisher.js';
 export type { CallOptions, PartitionReply } from './protocol/call-options.js';
 export type { CollectiveMethods } from './worker/collectives/methods.js';
+export type { ElasticControls, ElasticReset, ElasticRunOptions, ElasticState } from './worker/elastic/elastic-state.js';
 export type { CollectiveOptions, CollectiveStats, CollectiveTransport } from './worker/collectives/communicator.js';
 export type { BuiltinOp, ReduceOp, Reducible } from './worker/collectives/reduce.js';
 export type { NumericArray } from './worker/collectives/values.js';

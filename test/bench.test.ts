@@ -28,6 +28,7 @@ const SECTIONS = [
   'keyed',
   'updates',
   'pyspark',
+  'elastic',
 ];
 /** Sections that measure Spark only: a smoke run (quick, without --spark) skips them, saying so. */
 const SPARK_ONLY = new Set(['pyspark']);

@@ -43,5 +43,19 @@ export default new PartitionServer({
       }
       return times;
     },
+    /** Times `state.commit()` of a state of `bytes` (a Float64Array), call by call, inside the partition. */
+    commit: async (payload, ctx) => {
+      const { bytes, iterations, warmup } = payload as { bytes: number; iterations: number; warmup: number };
+      const state = ctx.elastic({ iteration: 0, model: new Float64Array(bytes / 8).fill(ctx.partition) });
+      for (let i = 0; i < warmup; i++) await state.commit({ timeoutMs });
+      const times: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        state.iteration++;
+        const t0 = performance.now();
+        await state.commit({ timeoutMs });
+        times.push(performance.now() - t0);
+      }
+      return times;
+    },
   },
 });

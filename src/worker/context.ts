@@ -7,6 +7,7 @@ import type { CallOptions, PartitionReply } from '../protocol/call-options.js';
 import type { Logger } from '../log/logger.js';
 import type { UpdatesStatus } from './updates-consumer.js';
 import type { PublishAck, PublishOptions } from './events-publisher.js';
+import type { ElasticRunOptions, ElasticState } from './elastic/elastic-state.js';
 
 /**
  * What a partition server knows about itself and its cluster while it runs, and how it computes
@@ -79,6 +80,22 @@ export interface PartitionContext<Config = unknown> extends CollectiveMethods {
   readonly generation: number;
   /** What this partition counted of the collective traffic it dropped. */
   collectiveStats(): CollectiveStats;
+  /**
+   * A computation's state that survives a lost partition (docs/collectives.md#elastic-state): a copy
+   * of `initial`'s fields (plain data, the same on every partition, e.g. `{ iteration: 0, model }`),
+   * with `commit()` and `onReset(callback)`. Run the computation with {@link elasticRun}.
+   * @throws CollectiveError (`SPS_COLLECTIVE_ARGUMENT`) for an initial state that is not an object of plain data.
+   */
+  elastic<T extends object>(initial: T): ElasticState<T>;
+  /**
+   * Runs `fn(state)` on every partition (call it from the same endpoint on each): puts every
+   * partition in step at the last complete commit, then runs `fn`; when a collective aborts because
+   * a peer's attempt failed or was replaced, waits for its new attempt (which the driver asks to run
+   * the same endpoint), restores every partition to the last complete commit (the new attempt gets
+   * it from a survivor), calls the reset callbacks and runs `fn` again. Resolves with what `fn`
+   * returns; rejects with anything else it throws.
+   */
+  elasticRun<T extends object, R>(state: ElasticState<T>, fn: (state: ElasticState<T>) => R | Promise<R>, opts?: ElasticRunOptions): Promise<R>;
   /**
    * Writes an `info` record to the worker's log, bound to partition and attempt. Strings go
    * as they are, errors with their code and stack (and cause), anything else as JSON (BigInts and

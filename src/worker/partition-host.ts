@@ -27,6 +27,7 @@ import { finishRequests } from './finish-requests.js';
 import { publishTransitions } from './inspection.js';
 import { Communicator } from './collectives/communicator.js';
 import { collectiveMethods } from './collectives/methods.js';
+import { createElasticState, elasticRun } from './elastic/elastic-state.js';
 import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
 import { HTTP_CHOICE } from './http-partition-server.js';
 import type { UpdatesConsumer } from './updates-consumer.js';
@@ -87,6 +88,8 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
       return comm.stats.generation;
     },
     collectiveStats: () => ({ ...comm.stats }),
+    elastic: (initial) => createElasticState(comm, initial),
+    elasticRun,
     partition,
     attempt,
     clusterId: env.clusterId,

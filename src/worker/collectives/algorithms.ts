@@ -41,6 +41,16 @@ export async function broadcast<T>(ch: CallChannel, value: T, root: number): Pro
   return value;
 }
 
+/** The root's value on each partition of `to`; the others (and the root) keep their own `value`. */
+export async function sendTo<T>(ch: CallChannel, value: T, root: number, to: readonly number[]): Promise<T> {
+  if (ch.rank === root) {
+    const wire = toWire(value);
+    await Promise.all(to.map((p) => ch.send(p, 0, wire)));
+    return value;
+  }
+  return to.includes(ch.rank) ? ((await ch.recvValue(root, 0)) as T) : value;
+}
+
 /** Every partition's value in partition order on the root; `undefined` elsewhere. */
 export async function gather<T>(ch: CallChannel, value: T, root: number): Promise<T[] | undefined> {
   if (ch.rank !== root) {

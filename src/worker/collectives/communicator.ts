@@ -150,6 +150,8 @@ const READY_STATES = new Set(['registered', 'serving', 'draining']);
  */
 export class Communicator {
   private generation = -1;
+  /** The generation an elastic run computes in: a call made in any other rejects (see {@link pin}). */
+  private pinned: number | undefined;
   private members: Member[] = [];
   private nextSeq = 0;
   /** Calls below this sequence, and those in `finished`, are over: their messages are stale. */
@@ -245,6 +247,23 @@ export class Communicator {
   async listenDirect(host: string): Promise<number> {
     this.peerPort = await this.links.listen(host, this.partitions - 1);
     return this.peerPort;
+  }
+
+  /**
+   * Ties the calls that follow to `generation` (an elastic run's): in any other, every new call
+   * rejects with `CollectiveAbortedError` too, not only the pending ones, so a partition that was
+   * between calls when a peer was lost does not number the next generation's calls with its old
+   * work. `undefined` unties.
+   */
+  pin(generation: number | undefined): void {
+    this.pinned = generation;
+  }
+
+  /** Rejects a call made outside the pinned generation. */
+  private checkPinned(op: string): void {
+    if (this.pinned !== undefined && this.pinned !== this.generation) {
+      throw new CollectiveAbortedError(op, [], this.pinned, `the generation rose to ${this.generation} during an elastic run`);
+    }
   }
 
   /** Takes a membership view; a higher generation aborts every pending call. */
@@ -470,6 +489,7 @@ export class Communicator {
       );
     }
     opts.signal?.throwIfAborted();
+    this.checkPinned(op);
     const deadline = Date.now() + timeoutMs;
     // The hot path (everyone up) does not wait a turn of the event loop.
     if (!this.isReady()) {
@@ -477,6 +497,7 @@ export class Communicator {
       // Aborted while waiting for peers, or right after (before a listener could hear it).
       opts.signal?.throwIfAborted();
     }
+    this.checkPinned(op);
     const call = new Call(op, this.generation, this.nextSeq++, expect);
     this.calls.set(call.seq, call);
     const timer = setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - Date.now()));
