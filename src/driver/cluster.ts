@@ -166,7 +166,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     return this.run.key.attempt(partition, member.attempt).controlToken;
   }
 
-  /** URL of the NATS server the cluster uses (what workers are given). */
+  /** URL(s) of the NATS server the cluster uses, comma-separated (what workers are given). */
   get natsUrl(): string | undefined {
     return this.run?.bus?.url ?? this.options.natsUrl;
   }

@@ -42,11 +42,13 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /** A launcher of your own; default: the embedded launcher. */
   launcher?: Launcher;
   /**
-   * A running NATS server to use (its permissions are then the operator's business; give
-   * `natsAuth`/`natsTls` to log in). Default: a private nats-server started for the run, which
-   * admits only the run's own nkey users, each limited to its role's subjects.
+   * A running NATS server or cluster to use: one URL, several comma-separated, or an array. Every
+   * process of the run (driver, workers, Spark runner) gets every URL and fails over between them.
+   * Give `natsAuth`/`natsTls` to log in, or `natsAccount` to have the run's own identities there.
+   * Default: a private nats-server started for the run, which admits only the run's own nkey
+   * users, each limited to its role's subjects.
    */
-  natsUrl?: string;
+  natsUrl?: string | string[];
   /** Credentials for `natsUrl`, used by the driver, the workers and the Spark runner alike. */
   natsAuth?: NatsAuthOption;
   /** TLS for `natsUrl`: the CA to verify the server with, and a client certificate for mutual TLS. */
@@ -266,7 +268,7 @@ export interface ResolvedOptions<Row, Config> {
   configJson: string;
   /** Option `launcher` as resolved; see {@link ClusterOptions}. */
   launcher: Launcher | undefined;
-  /** Option `natsUrl` as resolved; see {@link ClusterOptions}. */
+  /** Option `natsUrl` as resolved (every URL, comma-separated); see {@link ClusterOptions}. */
   natsUrl: string | undefined;
   /** Option `natsAuth` as resolved; see {@link ClusterOptions}. */
   natsAuth: NatsAuthOption | undefined;
@@ -471,7 +473,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
   }
   const name = o.name ?? 'sps';
   if (!isSubjectToken(name)) throw new InvalidOptionError('name', `may only hold letters, digits, "_" and "-", got "${name}"`);
-  for (const k of ['natsUrl', 'natsServer', 'bindHost', 'natsListen', 'natsAdvertiseUrl'] as const) {
+  const natsUrl = resolveNatsUrl(o.natsUrl);
+  for (const k of ['natsServer', 'bindHost', 'natsListen', 'natsAdvertiseUrl'] as const) {
     if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw new InvalidOptionError(k, 'must be a non-empty string');
   }
   if (o.advertiseHost !== undefined && typeof o.advertiseHost !== 'function' && (typeof o.advertiseHost !== 'string' || o.advertiseHost === '')) {
@@ -502,7 +505,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     config: o.config,
     configJson,
     launcher: o.launcher,
-    natsUrl: o.natsUrl,
+    natsUrl,
     natsAuth: o.natsAuth,
     natsTls: o.natsTls,
     natsListen: o.natsListen,
@@ -570,6 +573,18 @@ function resolveLogger(o: ClusterOptions<unknown, unknown>): Logger {
   if (o.log === false) return SILENT_LOGGER;
   if (o.log) return lineLogger(o.log);
   return createLogger(o.logLevel);
+}
+
+/** Option `natsUrl` as one comma-separated list of URLs, each checked to be non-empty. */
+function resolveNatsUrl(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const parts = typeof v === 'string' ? [v] : Array.isArray(v) ? v : undefined;
+  if (!parts || parts.length === 0 || parts.some((p) => typeof p !== 'string')) {
+    throw new InvalidOptionError('natsUrl', 'must be a URL, a comma-separated list of URLs or an array of them');
+  }
+  const urls = parts.flatMap((p) => p.split(',')).map((u) => u.trim());
+  if (urls.some((u) => u === '' || /\s/.test(u))) throw new InvalidOptionError('natsUrl', 'has an empty entry or one with spaces');
+  return urls.join(',');
 }
 
 /** Validates the bus options; errors name the option, never a secret's value. */

@@ -42,6 +42,10 @@ export interface NatsServerProcess {
   readonly pid: number;
   /** The port it listens on. */
   readonly port: number;
+  /** The port of its cluster routes, when it is a node of a cluster. */
+  readonly routePort?: number;
+  /** The port of its HTTP monitoring endpoint, when asked for. */
+  readonly monitorPort?: number;
   /** Resolves when the process has exited, however it ended, with how (`code 1`, `SIGKILL`). */
   readonly exited: Promise<string>;
   stop(): Promise<void>;
@@ -70,6 +74,19 @@ export interface NatsServerOptions {
   mappings?: Record<string, string>;
   /** Runs JetStream, its store in the server's private directory (removed at stop), bounded. */
   jetstream?: { maxFileBytes: number; maxMemoryBytes: number };
+  /** The server's name (unique in a cluster; JetStream's replicas need it). */
+  serverName?: string;
+  /** Makes it a node of cluster `name`, its routes listening on a free port, routed to `routes` (`nats-route://host:port`). */
+  cluster?: { name: string; routes: string[] };
+  /** Serves HTTP monitoring (`/connz`, `/healthz`) on a free loopback port. */
+  monitor?: boolean;
+  /** Admits only clients with this token (instead of `users`). */
+  token?: string;
+  /**
+   * Decentralized auth instead of `users`: the operator's JWT, the system account's public key and
+   * every account's JWT by public key, all public (a memory resolver preloaded with them).
+   */
+  operator?: { jwt: string; systemAccount: string; accounts: Record<string, string> };
 }
 
 /** The server's configuration: nats-server reads JSON as its own format. */
@@ -83,6 +100,16 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
       users: o.users.map((u) => ({ nkey: u.publicKey, permissions: u.permissions })),
     };
   }
+  if (o.token) config.authorization = { token: o.token, timeout: 5 };
+  if (o.operator) {
+    config.operator = o.operator.jwt;
+    config.system_account = o.operator.systemAccount;
+    config.resolver = 'MEMORY';
+    config.resolver_preload = o.operator.accounts;
+  }
+  if (o.serverName) config.server_name = o.serverName;
+  if (o.cluster) config.cluster = { name: o.cluster.name, listen: `${host.includes(':') ? `[${host}]` : host}:-1`, routes: o.cluster.routes };
+  if (o.monitor) config.http = '127.0.0.1:-1';
   if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
   if (o.mappings) config.mappings = o.mappings;
   if (o.jetstream) {
@@ -123,6 +150,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       url,
       pid: server.child.pid!,
       port: server.port,
+      ...(server.routePort !== undefined ? { routePort: server.routePort } : {}),
+      ...(server.monitorPort !== undefined ? { monitorPort: server.monitorPort } : {}),
       exited,
       stop: async () => {
         await stopProcess(server.child, 5000);
@@ -135,13 +164,27 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   }
 }
 
-async function spawnServer(binary: string, configFile: string, opts: NatsServerOptions): Promise<{ child: ChildProcess; port: number }> {
+interface SpawnedServer {
+  child: ChildProcess;
+  port: number;
+  routePort?: number;
+  monitorPort?: number;
+}
+
+/** The port after `what` in the server's start-up log (`Listening for route connections on 127.0.0.1:6222`). */
+function portIn(log: string, what: RegExp): number | undefined {
+  const m = new RegExp(`${what.source} \\S*:(\\d+)`).exec(log);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function spawnServer(binary: string, configFile: string, opts: NatsServerOptions): Promise<SpawnedServer> {
   const tied = tiedCommand(binary, ['-c', configFile], { signal: 'SIGTERM' });
   // Its own process group: a Ctrl-C in the user's terminal goes to the whole foreground group, and
   // the bus must outlive that signal until the cluster has stopped (it is tied to us instead).
   const child = spawn(tied.command, tied.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const log: string[] = [];
   const timeoutMs = opts.startTimeoutMs ?? 10000;
+  let seen = '';
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => fail(new Error(`no "Server is ready" within ${timeoutMs} ms`)), timeoutMs);
     let listening: number | undefined;
@@ -153,13 +196,14 @@ async function spawnServer(binary: string, configFile: string, opts: NatsServerO
     child.once('error', fail);
     child.once('exit', (code, signal) => fail(new Error(`exited with ${signal ?? code}`)));
     child.stderr!.setEncoding('utf8');
-    let seen = '';
     const onData = (chunk: string): void => {
       if (log.length < 50) log.push(chunk);
       seen += chunk;
       const m = /Listening for client connections on \S*:(\d+)/.exec(seen);
       if (m) listening = Number(m[1]);
-      if (listening !== undefined && seen.includes('Server is ready')) {
+      // A cluster node opens its route port just after it says it is ready: wait for both.
+      const routed = !opts.cluster || portIn(seen, /Listening for route connections on/) !== undefined;
+      if (listening !== undefined && seen.includes('Server is ready') && routed) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
         child.removeAllListeners('error');
@@ -171,5 +215,7 @@ async function spawnServer(binary: string, configFile: string, opts: NatsServerO
   });
   // Keep draining stderr so a chatty server never blocks on a full pipe; nothing is kept.
   child.stderr!.resume();
-  return { child, port };
+  const routePort = portIn(seen, /Listening for route connections on/);
+  const monitorPort = portIn(seen, /Starting http monitor on/);
+  return { child, port, ...(routePort !== undefined ? { routePort } : {}), ...(monitorPort !== undefined ? { monitorPort } : {}) };
 }
