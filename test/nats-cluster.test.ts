@@ -2,12 +2,34 @@
  * A 3-node nats-server cluster (real processes, routes on loopback) as the run's bus (`natsUrl` as a
  * list): the node the driver is connected to, then one a worker is connected to, are SIGKILLed under
  * request load; every client fails over, every partition answers again, and every result arrives once.
+ * With `natsAccount`, the run's own identities (user JWTs of the account's signing key) hold on the
+ * cluster as on the private server.
  */
 import test, { type ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { connect } from '@nats-io/transport-node';
 import { Cluster, RequestError } from '../src/index.js';
+import { encode } from '../src/protocol/codec.js';
+import { decodeReply, encodeRequest } from '../src/protocol/messages.js';
+import { subjectsFor } from '../src/protocol/subjects.js';
+import { makeNatsAccountSetup, userCreds } from '../src/security/nats-accounts.js';
+import { NATS_CONFIG_FILES } from '../src/cli/credentials-command.js';
+import { nkeyUser } from '../src/security/credentials.js';
+import { connectBus } from '../src/transport/bus.js';
+import { CapturingLauncher } from './helpers/capturing-launcher.js';
+import { as } from './helpers/bus-identity.js';
+import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
 import { startNatsCluster, type NatsClusterProcess } from '../src/transport/nats-cluster.js';
 import type { NatsServerProcess } from '../src/transport/nats-server.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
+
+const run = promisify(execFile);
+test.before(() => assertBuiltCliFresh());
 
 /** Names of the client connections a node holds (its monitoring endpoint's `/connz`). */
 async function connectionNames(node: NatsServerProcess): Promise<string[]> {
@@ -62,7 +84,7 @@ async function killAndRecover(t: ExecutionContext, cluster: Cluster, node: NatsS
   await node.exited;
   await waitUntil(
     async () => {
-      const replies = await cluster.requestAll('sum', undefined, { timeoutMs: 1000 });
+      const replies = await cluster.requestAll('sum', undefined, { timeoutMs: 250 });
       return [...replies.values()].every((r) => r.ok);
     },
     60_000,
@@ -73,22 +95,11 @@ async function killAndRecover(t: ExecutionContext, cluster: Cluster, node: NatsS
   return ms;
 }
 
-test.serial('a 3-node cluster as natsUrl: killing the driver’s node, then a worker’s, under load loses no result', async (t) => {
-  t.timeout(240_000);
-  const token = 'cluster-test-token';
-  const nats = await startNatsCluster(3, { token, monitor: true });
-  t.teardown(() => nats.stop());
-  const data = Array.from({ length: 12 }, (_, i) => i + 1);
-  const cluster = new Cluster({
-    server: TEST_SERVER,
-    data,
-    partitions: 3,
-    natsUrl: nats.nodes.map((n) => n.url),
-    natsAuth: { token },
-    reconnectWindowMs: 60_000,
-    log: false,
-  });
-  t.teardown(() => cluster.stop().catch(() => {}));
+/**
+ * Under request load, kills the node the driver is connected to, then one a worker is connected to;
+ * checks every client failed over (same answers, no partition restarted) and every result arrives.
+ */
+async function survivesNodeLoss(t: ExecutionContext, cluster: Cluster, nats: NatsClusterProcess): Promise<void> {
   await cluster.start();
   t.is(cluster.natsUrl, nats.url, 'every URL is kept');
   const expected = await cluster.requestAll<number>('sum');
@@ -96,9 +107,9 @@ test.serial('a 3-node cluster as natsUrl: killing the driver’s node, then a wo
   const alive = new Set(nats.nodes);
   const load = requestLoad(cluster, 3);
 
-  const driverNode = await nodeHolding(nats, alive, new RegExp(`^sps-${cluster.id}-driver$`));
-  await killAndRecover(t, cluster, driverNode, alive);
-  await nodeHolding(nats, alive, new RegExp(`^sps-${cluster.id}-driver$`));
+  const driver = new RegExp(`^sps-${cluster.id}-driver$`);
+  await killAndRecover(t, cluster, await nodeHolding(nats, alive, driver), alive);
+  await nodeHolding(nats, alive, driver);
   const workerNode = await nodeHolding(nats, alive, new RegExp(`^sps-${cluster.id}-p\\d+-a\\d+$`));
   await killAndRecover(t, cluster, workerNode, alive);
 
@@ -115,4 +126,109 @@ test.serial('a 3-node cluster as natsUrl: killing the driver’s node, then a wo
   );
   await cluster.stop();
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2], 'every result arrived');
+}
+
+const DATA = Array.from({ length: 12 }, (_, i) => i + 1);
+
+test.serial('a 3-node cluster as natsUrl (one shared token): killing the driver’s node, then a worker’s, under load loses no result', async (t) => {
+  t.timeout(240_000);
+  const token = 'cluster-test-token';
+  const nats = await startNatsCluster(3, { token, monitor: true });
+  t.teardown(() => nats.stop());
+  const urls = nats.nodes.map((n) => n.url);
+  const cluster = new Cluster({ server: TEST_SERVER, data: DATA, partitions: 3, natsUrl: urls, natsAuth: { token }, reconnectWindowMs: 60_000, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await survivesNodeLoss(t, cluster, nats);
+});
+
+/**
+ * A cluster trusting a fresh account, set up as a user would: `sps credentials --nats-config DIR`,
+ * its include in every node's configuration, its signing key file given to the driver.
+ */
+async function accountCluster(t: ExecutionContext): Promise<{ nats: NatsClusterProcess; account: string; signingKeyFile: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'sps-account-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'nats-config');
+  const { stdout } = await run(process.execPath, [BUILT_CLI, 'credentials', '--nats-config', config]);
+  const account = /^account (A[A-Z2-7]{55})$/m.exec(stdout)![1]!;
+  const signingKeyFile = join(config, NATS_CONFIG_FILES.signingKey);
+  const seeds = [NATS_CONFIG_FILES.signingKey, NATS_CONFIG_FILES.operatorKey, NATS_CONFIG_FILES.accountKey];
+  for (const f of seeds) {
+    t.is(statSync(join(config, f)).mode & 0o777, 0o600, `${f} is private`);
+    t.false(stdout.includes(readFileSync(join(config, f), 'utf8').trim()), `${f} is not printed`);
+  }
+  const include = JSON.parse(readFileSync(join(config, NATS_CONFIG_FILES.include), 'utf8')) as Record<string, unknown>;
+  t.false(JSON.stringify(include).includes('"S'), 'the include holds no seed');
+  const nats = await startNatsCluster(3, { include, monitor: true });
+  t.teardown(() => nats.stop());
+  return { nats, account, signingKeyFile };
+}
+
+test.serial("with natsAccount, the run's identities hold on a cluster: strangers are refused, a partition cannot speak for another, on any node", async (t) => {
+  t.timeout(180_000);
+  const { nats, account, signingKeyFile } = await accountCluster(t);
+  const launcher = await CapturingLauncher.create(DATA, 3);
+  const cluster = new Cluster({ server: TEST_SERVER, partitions: 3, launcher, natsUrl: nats.url, natsAccount: { account, signingKeyFile }, log: false });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const [n0, n1, n2] = nats.nodes.map((n) => n.url);
+
+  // No credentials, or a user of another account's signing key: refused.
+  await t.throwsAsync(connect({ servers: n0!, reconnect: false }), { message: /Authorization Violation/i });
+  const other = await makeNatsAccountSetup();
+  const stranger = await userCreds(nkeyUser({ publish: { allow: ['>'] }, subscribe: { allow: ['>'] } }, '_INBOX'), 'stranger', other, Date.now() + 60_000);
+  await t.throwsAsync(connectBus({ url: n1!, auth: { creds: stranger } }, 'stranger'), { message: /Authorization Violation/i });
+
+  const s = subjectsFor(cluster.id!);
+  const plan = launcher.plan!;
+  // The driver's view, on one node; the intruder (partition 1's own credentials) on another.
+  const watcher = await as({ ...plan.driverBus, url: n0! }, 'watcher');
+  t.teardown(() => watcher.nc.close());
+  const seen: string[] = [];
+  watcher.nc.subscribe(`${s.prefix}.>`, { callback: (_e, m) => void seen.push(m.subject) });
+  await watcher.nc.flush();
+  const p1 = await as({ ...plan.busFor(1), url: n2! }, 'intruder-p1');
+  t.teardown(() => p1.nc.close());
+  const forbidden = [s.shutdown, s.members, s.register(0), s.state(0), s.coll(0, 0), s.coll('all', 0), 'sps.other-cluster.ctl.shutdown'];
+  for (const subject of forbidden) p1.nc.publish(subject, encode('shutdown', {}));
+  const unreadable = [s.endpoints(0, '*'), s.coll(0, '*'), `${s.inbox('driver')}.>`, '>'];
+  for (const subject of unreadable) p1.nc.subscribe(subject);
+  await p1.nc.flush();
+  await waitUntil(() => p1.refused.length >= forbidden.length + unreadable.length, 30_000, 'every violation reported');
+  for (const subject of forbidden) t.true(p1.refused.includes(`publish ${subject}`), `publish ${subject} was not refused: ${p1.refused.join('; ')}`);
+  for (const subject of unreadable) t.true(p1.refused.includes(`subscription ${subject}`), `subscription ${subject} was not refused`);
+  await watcher.nc.flush();
+  t.deepEqual(
+    seen.filter((x) => forbidden.includes(x)),
+    [],
+  );
+  // What partition 1 may do: call a peer, across nodes.
+  t.like(decodeReply('r', (await p1.nc.request(s.endpoint(0, 0, 'sum'), encodeRequest(null), { timeout: 30_000 })).data), { ok: true, body: 10 });
+  // Each partition holds only its own user; the client credentials call endpoints on the cluster too.
+  const users = [0, 1, 2].map((p) => (plan.busFor(p).auth as { creds: string }).creds.match(/-----BEGIN NATS USER JWT-----\n(\S+)/)![1]);
+  t.is(new Set(users).size, 3);
+  const client = await connectBus(cluster.credentials('client'), 'client');
+  t.teardown(() => client.close());
+  t.like(decodeReply('r', (await client.request(s.endpoint(2, 0, 'sum'), encodeRequest(null), { timeout: 30_000 })).data), { ok: true });
+  t.deepEqual(
+    cluster.members.map((m) => m.state),
+    ['serving', 'serving', 'serving'],
+  );
+  await cluster.stop();
+});
+
+test.serial('with natsAccount on a 3-node cluster: killing the driver’s node, then a worker’s, under load loses no result', async (t) => {
+  t.timeout(240_000);
+  const { nats, account, signingKeyFile } = await accountCluster(t);
+  const cluster = new Cluster({
+    server: TEST_SERVER,
+    data: DATA,
+    partitions: 3,
+    natsUrl: nats.url,
+    natsAccount: { account, signingKeyFile },
+    reconnectWindowMs: 60_000,
+    log: false,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await survivesNodeLoss(t, cluster, nats);
 });

@@ -51,6 +51,13 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   natsUrl?: string | string[];
   /** Credentials for `natsUrl`, used by the driver, the workers and the Spark runner alike. */
   natsAuth?: NatsAuthOption;
+  /**
+   * The run's own identities on a NATS cluster you run with decentralized auth (`natsUrl`): the
+   * driver issues one user per identity (driver, each partition, runner, client), each limited to
+   * its role's subjects as on the private server, signed by this account's signing key. Make the
+   * account with `sps credentials --nats-config DIR`. Not with `natsAuth`.
+   */
+  natsAccount?: NatsAccountOption;
   /** TLS for `natsUrl`: the CA to verify the server with, and a client certificate for mutual TLS. */
   natsTls?: {
     /** PEM file of the CA that signed the server's certificate; without it, the system's CAs. */
@@ -231,6 +238,16 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   events?: boolean;
 }
 
+/** The account a run issues its users in, on a NATS cluster you run (option `natsAccount`). */
+export interface NatsAccountOption {
+  /** The account's public key (`A…`). */
+  account: string;
+  /** A file holding the account's signing key seed (`SA…`); read once at start, never logged or passed on. */
+  signingKeyFile: string;
+  /** How long the run's users are valid (their JWTs expire then, and the servers close their connections). Default: 7 days. */
+  credentialTtlMs?: number;
+}
+
 /** Credentials for a user-run NATS server (option `natsAuth`). */
 export type NatsAuthOption =
   | {
@@ -270,6 +287,8 @@ export interface ResolvedOptions<Row, Config> {
   launcher: Launcher | undefined;
   /** Option `natsUrl` as resolved (every URL, comma-separated); see {@link ClusterOptions}. */
   natsUrl: string | undefined;
+  /** Option `natsAccount` as resolved; see {@link ClusterOptions}. */
+  natsAccount: Required<NatsAccountOption> | undefined;
   /** Option `natsAuth` as resolved; see {@link ClusterOptions}. */
   natsAuth: NatsAuthOption | undefined;
   /** Option `natsTls` as resolved; see {@link ClusterOptions}. */
@@ -376,6 +395,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
   launcher: true,
   natsUrl: true,
   natsAuth: true,
+  natsAccount: true,
   natsTls: true,
   natsListen: true,
   natsAdvertiseUrl: true,
@@ -418,6 +438,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
 
 /** Every field that appears in one of the kinds of `natsAuth`. */
 const NATS_AUTH_FIELDS = fieldsOf<Record<UnionKeys<NatsAuthOption>, unknown>>({ token: true, user: true, pass: true, nkeySeed: true, credsFile: true });
+const NATS_ACCOUNT_FIELDS = fieldsOf<NatsAccountOption>({ account: true, signingKeyFile: true, credentialTtlMs: true });
 const NATS_TLS_FIELDS = fieldsOf<NonNullable<ClusterOptions['natsTls']>>({ caFile: true, certFile: true, keyFile: true });
 const TLS_FIELDS = fieldsOf<Exclude<NonNullable<ClusterOptions['tls']>, boolean>>({ certFile: true, keyFile: true, caFile: true });
 const SERVER_FIELDS = fieldsOf<Extract<ServerRef, { module: unknown }>>({ module: true, export: true });
@@ -507,6 +528,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     launcher: o.launcher,
     natsUrl,
     natsAuth: o.natsAuth,
+    natsAccount: o.natsAccount && { ...o.natsAccount, credentialTtlMs: o.natsAccount.credentialTtlMs ?? 7 * 24 * 3600_000 },
     natsTls: o.natsTls,
     natsListen: o.natsListen,
     natsAdvertiseUrl: o.natsAdvertiseUrl,
@@ -590,7 +612,7 @@ function resolveNatsUrl(v: string | string[] | undefined): string | undefined {
 /** Validates the bus options; errors name the option, never a secret's value. */
 function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
   const userRun = o.natsUrl !== undefined;
-  for (const k of ['natsAuth', 'natsTls'] as const) {
+  for (const k of ['natsAuth', 'natsAccount', 'natsTls'] as const) {
     if (o[k] !== undefined && !userRun)
       throw new InvalidOptionError(k, 'applies to a NATS server you run (option natsUrl); the private server makes its own credentials');
   }
@@ -605,6 +627,15 @@ function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
     if (!isObject(a) || !kind || Object.keys(a).length !== kind.length) {
       throw new InvalidOptionError('natsAuth', 'must be one of { token }, { user, pass }, { nkeySeed }, { credsFile } with non-empty strings');
     }
+  }
+  if (o.natsAccount !== undefined) {
+    const a: unknown = o.natsAccount;
+    if (o.natsAuth !== undefined) throw new InvalidOptionError('natsAccount', 'goes without natsAuth: the run logs in as the users it issues');
+    if (isObject(a)) rejectUnknownFields(a, NATS_ACCOUNT_FIELDS, 'natsAccount');
+    if (!isObject(a) || typeof a.account !== 'string' || typeof a.signingKeyFile !== 'string' || a.signingKeyFile === '') {
+      throw new InvalidOptionError('natsAccount', 'must be { account, signingKeyFile, credentialTtlMs? }');
+    }
+    if (a.credentialTtlMs !== undefined) positiveInt('natsAccount.credentialTtlMs', a.credentialTtlMs, 0);
   }
   if (o.natsTls !== undefined) {
     const t: unknown = o.natsTls;

@@ -83,10 +83,10 @@ export interface NatsServerOptions {
   /** Admits only clients with this token (instead of `users`). */
   token?: string;
   /**
-   * Decentralized auth instead of `users`: the operator's JWT, the system account's public key and
-   * every account's JWT by public key, all public (a memory resolver preloaded with them).
+   * Configuration merged in as it is, e.g. the decentralized auth include of
+   * `sps credentials --nats-config` (operator, system account, preloaded account JWTs) instead of `users`.
    */
-  operator?: { jwt: string; systemAccount: string; accounts: Record<string, string> };
+  include?: Record<string, unknown>;
 }
 
 /** The server's configuration: nats-server reads JSON as its own format. */
@@ -101,12 +101,7 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
     };
   }
   if (o.token) config.authorization = { token: o.token, timeout: 5 };
-  if (o.operator) {
-    config.operator = o.operator.jwt;
-    config.system_account = o.operator.systemAccount;
-    config.resolver = 'MEMORY';
-    config.resolver_preload = o.operator.accounts;
-  }
+  if (o.include) Object.assign(config, o.include);
   if (o.serverName) config.server_name = o.serverName;
   if (o.cluster) config.cluster = { name: o.cluster.name, listen: `${host.includes(':') ? `[${host}]` : host}:-1`, routes: o.cluster.routes };
   if (o.monitor) config.http = '127.0.0.1:-1';
