@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { Cluster, RequestError } from '../src/index.js';
 import { encode } from '../src/protocol/codec.js';
 import { decodeReply, encodeRequest } from '../src/protocol/messages.js';
@@ -24,11 +25,12 @@ import { connectBus } from '../src/transport/bus.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { as } from './helpers/bus-identity.js';
 import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
-import { startNatsCluster, type NatsClusterProcess } from '../src/transport/nats-cluster.js';
-import type { NatsServerProcess } from '../src/transport/nats-server.js';
+import { startNatsCluster, type NatsClusterProcess } from './helpers/nats-cluster.js';
+import type { NatsServerOptions, NatsServerProcess } from '../src/transport/nats-server.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const run = promisify(execFile);
+const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
 test.before(() => assertBuiltCliFresh());
 
 /** Names of the client connections a node holds (its monitoring endpoint's `/connz`). */
@@ -36,6 +38,18 @@ async function connectionNames(node: NatsServerProcess): Promise<string[]> {
   const res = await fetch(`http://127.0.0.1:${node.monitorPort}/connz?limit=4096`);
   const body = (await res.json()) as { connections?: { name?: string }[] };
   return (body.connections ?? []).map((c) => c.name ?? '');
+}
+
+/** A stream's replication as a node's monitoring endpoint (`/jsz`) reports it. */
+async function streamOnCluster(
+  node: NatsServerProcess,
+  name: string,
+): Promise<{ config: { num_replicas: number }; cluster: { leader: string; replicas: unknown[] } }> {
+  const res = await fetch(`http://127.0.0.1:${node.monitorPort}/jsz?accounts=true&streams=true&config=true`);
+  const body = (await res.json()) as { account_details?: { stream_detail?: { name: string }[] }[] };
+  const found = (body.account_details ?? []).flatMap((a) => a.stream_detail ?? []).find((d) => d.name === name);
+  if (!found) throw new Error(`no stream ${name} on node ${node.port}`);
+  return found as unknown as Awaited<ReturnType<typeof streamOnCluster>>;
 }
 
 /** The live node holding a connection whose name matches `name`. */
@@ -145,7 +159,10 @@ test.serial('a 3-node cluster as natsUrl (one shared token): killing the driver�
  * A cluster trusting a fresh account, set up as a user would: `sps credentials --nats-config DIR`,
  * its include in every node's configuration, its signing key file given to the driver.
  */
-async function accountCluster(t: ExecutionContext): Promise<{ nats: NatsClusterProcess; account: string; signingKeyFile: string }> {
+async function accountCluster(
+  t: ExecutionContext,
+  options: Omit<NatsServerOptions, 'cluster' | 'serverName' | 'port'> = {},
+): Promise<{ nats: NatsClusterProcess; account: string; signingKeyFile: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'sps-account-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const config = join(dir, 'nats-config');
@@ -159,7 +176,7 @@ async function accountCluster(t: ExecutionContext): Promise<{ nats: NatsClusterP
   }
   const include = JSON.parse(readFileSync(join(config, NATS_CONFIG_FILES.include), 'utf8')) as Record<string, unknown>;
   t.false(JSON.stringify(include).includes('"S'), 'the include holds no seed');
-  const nats = await startNatsCluster(3, { include, monitor: true });
+  const nats = await startNatsCluster(3, { ...options, include, monitor: true });
   t.teardown(() => nats.stop());
   return { nats, account, signingKeyFile };
 }
@@ -232,3 +249,59 @@ test.serial('with natsAccount on a 3-node cluster: killing the driver’s node, 
   t.teardown(() => cluster.stop().catch(() => {}));
   await survivesNodeLoss(t, cluster, nats);
 });
+
+test.serial(
+  'with live updates on a 3-node JetStream cluster, the run’s streams are replicated (R3) and updates still arrive after a node is lost',
+  async (t) => {
+    t.timeout(240_000);
+    const { nats, account, signingKeyFile } = await accountCluster(t, { jetstream: { maxFileBytes: 8 * 1024 ** 3, maxMemoryBytes: 64 * 1024 ** 2 } });
+    const rows = Array.from({ length: 6 }, (_, k) => ({ id: `k${k}`, amount: k }));
+    const cluster = new Cluster({
+      server: UPDATES_SERVER,
+      data: rows,
+      partitions: 2,
+      partitionBy: 'id',
+      updates: 'orders.*',
+      natsUrl: nats.url,
+      natsAccount: { account, signingKeyFile },
+      reconnectWindowMs: 60_000,
+      log: false,
+    });
+    t.teardown(() => cluster.stop().catch(() => {}));
+    await cluster.start();
+    const publisher = await connectBus(cluster.credentials('publisher'), 'publisher');
+    t.teardown(() => publisher.close());
+    const stream = `SPS_${cluster.id}_UPD`;
+    const js = jetstream(publisher);
+    const publishAll = async (round: number): Promise<void> => {
+      for (const { id } of rows) await js.publish(`orders.${id}`, JSON.stringify({ op: 'add', n: 100, i: round }), { msgID: `${id}-${round}` });
+    };
+    const amountsAre = async (extra: number): Promise<boolean> => {
+      for (const { id, amount } of rows)
+        if ((await cluster.requestByKey<number>(id, 'get', { key: id }, { timeoutMs: 1000 }).catch(() => null)) !== amount + extra) return false;
+      return true;
+    };
+    await publishAll(0);
+    await waitUntil(() => amountsAre(100), 60_000, 'the first updates applied');
+
+    // The stream's leader and its two replicas, on three nodes (as the nodes' monitoring says).
+    const info = await streamOnCluster(nats.nodes[0]!, stream);
+    t.is(info.config.num_replicas, 3);
+    t.is(info.cluster.replicas.length, 2);
+    const leader = nats.nodes.find((n) => info.cluster.leader.endsWith(`-n${nats.nodes.indexOf(n)}`))!;
+    process.kill(leader.pid, 'SIGKILL');
+    await leader.exited;
+    // Publishes go on once the stream has a new leader (a publish without one fails, and is retried here with the same id).
+    await waitUntil(
+      async () =>
+        publishAll(1).then(
+          () => true,
+          () => false,
+        ),
+      60_000,
+      'the stream to take updates again',
+    );
+    await waitUntil(() => amountsAre(200), 60_000, 'the updates after the node loss applied, once each');
+    await cluster.stop();
+  },
+);

@@ -741,7 +741,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     });
     // On a server you run, the run's streams would outlive it.
     const streams = this.options.natsUrl !== undefined && (this.options.updates !== undefined || this.options.events);
-    if (streams && run.nc && !run.nc.isClosed()) await step(() => deleteRunStreams(run.nc!, run.id));
+    if (streams && run.nc && !run.nc.isClosed())
+      await step(() => deleteRunStreams(run.nc!, run.id, { updates: this.options.updates !== undefined, events: this.options.events }));
     if (run.nc && !run.nc.isClosed()) await run.nc.close().catch(() => {});
     await step(() => run.bus?.stop());
     if (failures.length > 0) throw failures[0];

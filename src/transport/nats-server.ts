@@ -76,8 +76,8 @@ export interface NatsServerOptions {
   jetstream?: { maxFileBytes: number; maxMemoryBytes: number };
   /** The server's name (unique in a cluster; JetStream's replicas need it). */
   serverName?: string;
-  /** Makes it a node of cluster `name`, its routes listening on a free port, routed to `routes` (`nats-route://host:port`). */
-  cluster?: { name: string; routes: string[] };
+  /** Makes it a node of cluster `name`, its routes listening on `port` (default: a free one), routed to `routes` (`nats-route://host:port`). */
+  cluster?: { name: string; port?: number; routes: string[] };
   /** Serves HTTP monitoring (`/connz`, `/healthz`) on a free loopback port. */
   monitor?: boolean;
   /** Admits only clients with this token (instead of `users`). */
@@ -103,7 +103,8 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
   if (o.token) config.authorization = { token: o.token, timeout: 5 };
   if (o.include) Object.assign(config, o.include);
   if (o.serverName) config.server_name = o.serverName;
-  if (o.cluster) config.cluster = { name: o.cluster.name, listen: `${host.includes(':') ? `[${host}]` : host}:-1`, routes: o.cluster.routes };
+  if (o.cluster)
+    config.cluster = { name: o.cluster.name, listen: `${host.includes(':') ? `[${host}]` : host}:${o.cluster.port ?? -1}`, routes: o.cluster.routes };
   if (o.monitor) config.http = '127.0.0.1:-1';
   if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
   if (o.mappings) config.mappings = o.mappings;
