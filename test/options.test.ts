@@ -118,3 +118,34 @@ test('SparkApplication.attach refuses unknown options before starting anything',
   t.is(err?.option, 'readyTimeout');
   t.regex(err!.message, /did you mean "readyTimeoutMs"\?/);
 });
+
+test('natsUrl takes one URL, a comma-separated list or an array, kept as one list; empty entries are refused', (t) => {
+  const list = (natsUrl: unknown): string | undefined => new Cluster({ server: TEST_SERVER, natsUrl } as ClusterOptions).natsUrl;
+  t.is(list('nats://a:4222'), 'nats://a:4222');
+  t.is(list('nats://a:4222, nats://b:4222'), 'nats://a:4222,nats://b:4222');
+  t.is(list(['nats://a:4222', 'nats://b:4222,nats://c:4222']), 'nats://a:4222,nats://b:4222,nats://c:4222');
+  refused(t, cluster({ natsUrl: [] }), 'natsUrl', /must be a URL, a comma-separated list/);
+  refused(t, cluster({ natsUrl: ['nats://a:4222', 7] }), 'natsUrl', /must be a URL/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222,,nats://b:4222' }), 'natsUrl', /empty entry/);
+  refused(t, cluster({ natsUrl: '' }), 'natsUrl', /empty entry/);
+});
+
+test('natsAccount goes with natsUrl and without natsAuth, as { account, signingKeyFile, credentialTtlMs? }', (t) => {
+  const account = { account: 'A'.repeat(56), signingKeyFile: '/keys/signing.nk' };
+  refused(t, cluster({ natsAccount: account }), 'natsAccount', /applies to a NATS server you run/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: account, natsAuth: { token: 'x' } }), 'natsAccount', /without natsAuth/);
+  refused(
+    t,
+    cluster({ natsUrl: 'nats://a:4222', natsAccount: { ...account, signingKey: 'SA…' } }),
+    'natsAccount.signingKey',
+    /did you mean "natsAccount\.signingKeyFile"\?/,
+  );
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: { account: 'A' } }), 'natsAccount', /must be \{ account, signingKeyFile/);
+  refused(
+    t,
+    cluster({ natsUrl: 'nats://a:4222', natsAccount: { ...account, credentialTtlMs: -1 } }),
+    'natsAccount.credentialTtlMs',
+    /must be an integer from 1/,
+  );
+  t.notThrows(cluster({ natsUrl: 'nats://a:4222', natsAccount: account }));
+});

@@ -14,29 +14,17 @@ import { connect as tcpConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from '@nats-io/transport-node';
-import { errors, type NatsConnection } from '@nats-io/nats-core';
-import { Cluster, StopTimeoutError, type BusAccess } from '../src/index.js';
+import { Cluster, StopTimeoutError } from '../src/index.js';
 import { encode, pack, PROTOCOL_VERSION } from '../src/protocol/codec.js';
 import { decodeMembers, decodeReply, encodeRegistration, encodeRequest, encodeState, decodeRegisterAck } from '../src/protocol/messages.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
 import { findNatsServer } from '../src/transport/nats-server.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
+import { as } from './helpers/bus-identity.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
 
 const run = promisify(execFile);
-
-/** Connects as one identity and records every permission violation the server reports to it. */
-async function as(access: BusAccess, name: string): Promise<{ nc: NatsConnection; refused: string[] }> {
-  const nc = await connectBus(access, name);
-  const refused: string[] = [];
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'error' && s.error instanceof errors.PermissionViolationError) refused.push(`${s.error.operation} ${s.error.subject}`);
-    }
-  })();
-  return { nc, refused };
-}
 
 async function startCaptured(
   t: import('ava').ExecutionContext,

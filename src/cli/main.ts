@@ -24,6 +24,7 @@ import * as parse from './arguments.js';
 import { requestCommand, statusCommand, type ClientFlags } from './client-commands.js';
 import { runCommand, type RunCommandFlags } from './run-command.js';
 import { setupCommand, type SetupFlags } from './setup-command.js';
+import { credentialsCommand, type CredentialsFlags } from './credentials-command.js';
 import { UsageError } from './run-options.js';
 import { HTTP_CHOICES } from '../transport/http-choice.js';
 
@@ -74,8 +75,10 @@ function program(): Command {
     .option('--spark-home <dir>', 'Spark installation (default: $SPARK_HOME, then pyspark from sps setup or .venv)')
     .option('--barrier', 'barrier mode: partitions start and restart together')
     .optionsGroup('Bus:')
-    .option('--nats <url>', 'use a NATS server you run instead of a private one')
+    .option('--nats <urls>', 'use a NATS server or cluster you run instead of a private one (URLs comma-separated)')
     .option('--nats-creds <file>', 'NATS .creds file for --nats')
+    .option('--nats-account <key>', "issue the run's own users in this account of --nats (with --nats-signing-key)")
+    .option('--nats-signing-key <file>', "the account's signing key seed file, as made by sps credentials --nats-config")
     .option('--nats-ca <file>', 'CA (PEM) to verify --nats with')
     .option('--tls', 'private nats-server over TLS only (a CA and certificate made for the run)')
     .option('--nats-listen <host[:port]>', 'where the private nats-server listens')
@@ -133,6 +136,17 @@ function program(): Command {
   ).action(async function (this: Command, partition: number | 'all', endpoint: string, payload: unknown) {
     process.exitCode = await usage(this, () => requestCommand(partition, endpoint, payload, this.opts<ClientFlags>()));
   });
+  sps
+    .command('credentials')
+    .description(
+      "With --nats-config DIR: make the operator and account a NATS cluster you run needs to admit the runs' own identities " +
+        '(a configuration include for every node, and the signing key for --nats-signing-key / natsAccount).',
+    )
+    .option('--nats-config <dir>', 'a new directory to write the include and the keys into')
+    .option('--name <name>', "the account's name", 'sps')
+    .action(async function (this: Command) {
+      process.exitCode = await usage(this, () => credentialsCommand(this.opts<CredentialsFlags>()));
+    });
   sps
     .command('setup')
     .description(

@@ -35,6 +35,8 @@ export interface RunFlags {
   nats?: string;
   natsCreds?: string;
   natsCa?: string;
+  natsAccount?: string;
+  natsSigningKey?: string;
   tls?: boolean;
   natsListen?: string;
   natsAdvertiseUrl?: string;
@@ -68,6 +70,7 @@ const FLAG_OF: [keyof ClusterOptions, keyof RunFlags][] = [
   ['barrier', 'barrier'],
   ['natsUrl', 'nats'],
   ['natsAuth', 'natsCreds'],
+  ['natsAccount', 'natsAccount'],
   ['natsTls', 'natsCa'],
   ['tls', 'tls'],
   ['natsListen', 'natsListen'],
@@ -171,11 +174,14 @@ export function clusterOptions(flags: RunFlags, log: (line: string) => void): Cl
   if (flags.nats === undefined) {
     if (flags.natsCreds !== undefined) throw new UsageError('--nats-creds logs in to a NATS server you run: it goes with --nats');
     if (flags.natsCa !== undefined) throw new UsageError('--nats-ca verifies a NATS server you run: it goes with --nats');
+    if (flags.natsAccount !== undefined) throw new UsageError('--nats-account issues the run its users on a NATS cluster you run: it goes with --nats');
   } else {
     for (const flag of ['tls', 'natsListen', 'natsAdvertiseUrl', 'natsServer'] as const) {
       if (flags[flag] !== undefined) throw new UsageError(`--${kebab(flag)} applies to the private nats-server, not to --nats`);
     }
   }
+  if ((flags.natsAccount === undefined) !== (flags.natsSigningKey === undefined))
+    throw new UsageError('--nats-account and --nats-signing-key go together (see sps credentials --nats-config)');
   const o: ClusterOptions = {
     server: { module: flags.server, export: flags.export },
     log: flags.workerLogs ? log : false,
@@ -198,7 +204,13 @@ export function clusterOptions(flags: RunFlags, log: (line: string) => void): Cl
   }
   for (const [option, flag] of FLAG_OF) {
     const v =
-      flag === 'natsCreds' ? flags.natsCreds && { credsFile: flags.natsCreds } : flag === 'natsCa' ? flags.natsCa && { caFile: flags.natsCa } : flags[flag];
+      flag === 'natsCreds'
+        ? flags.natsCreds && { credsFile: flags.natsCreds }
+        : flag === 'natsCa'
+          ? flags.natsCa && { caFile: flags.natsCa }
+          : flag === 'natsAccount'
+            ? flags.natsAccount && { account: flags.natsAccount, signingKeyFile: flags.natsSigningKey! }
+            : flags[flag];
     if (v !== undefined) (o as unknown as Record<string, unknown>)[option] = v;
   }
   return o;

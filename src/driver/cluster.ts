@@ -166,7 +166,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     return this.run.key.attempt(partition, member.attempt).controlToken;
   }
 
-  /** URL of the NATS server the cluster uses (what workers are given). */
+  /** URL(s) of the NATS server the cluster uses, comma-separated (what workers are given). */
   get natsUrl(): string | undefined {
     return this.run?.bus?.url ?? this.options.natsUrl;
   }
@@ -177,7 +177,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * (`sps.<id>.ctl.members.get`), its inbox prefix, and the CA when the bus uses TLS. It cannot
    * shut partitions down or publish anything else. Role `publisher` (a run with option `updates`)
    * may publish updates and nothing else (docs/updates.md). Keep the seed secret.
-   * @throws ClusterStateError before start(), or on a user-run server (natsUrl), whose users are its operator's.
+   * On a cluster you run with `natsAccount`, the auth is a creds file's text (user JWT and seed) instead.
+   * @throws ClusterStateError before start(), or on a user-run server (natsUrl) without `natsAccount`, whose users are its operator's.
    */
   credentials(role: 'client' | 'publisher'): BusAccess {
     if (role !== 'client' && role !== 'publisher')
@@ -186,8 +187,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const access = this.run?.bus?.[role];
     if (!access) {
       throw new ClusterStateError(
-        this.options.natsUrl
-          ? `${role} credentials exist only for the private nats-server; on natsUrl, its operator makes users`
+        this.options.natsUrl && !this.options.natsAccount
+          ? `${role} credentials exist only for the private nats-server or with natsAccount; on natsUrl alone, its operator makes users`
           : `the cluster is ${this.status}; ${role} credentials exist once start() began`,
       );
     }
@@ -725,7 +726,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     });
     // On a server you run, the run's streams would outlive it.
     const streams = this.options.natsUrl !== undefined && (this.options.updates !== undefined || this.options.events);
-    if (streams && run.nc && !run.nc.isClosed()) await step(() => deleteRunStreams(run.nc!, run.id));
+    if (streams && run.nc && !run.nc.isClosed())
+      await step(() => deleteRunStreams(run.nc!, run.id, { updates: this.options.updates !== undefined, events: this.options.events }));
     if (run.nc && !run.nc.isClosed()) await run.nc.close().catch(() => {});
     await step(() => run.bus?.stop());
     if (failures.length > 0) throw failures[0];

@@ -42,13 +42,22 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   /** A launcher of your own; default: the embedded launcher. */
   launcher?: Launcher;
   /**
-   * A running NATS server to use (its permissions are then the operator's business; give
-   * `natsAuth`/`natsTls` to log in). Default: a private nats-server started for the run, which
-   * admits only the run's own nkey users, each limited to its role's subjects.
+   * A running NATS server or cluster to use: one URL, several comma-separated, or an array. Every
+   * process of the run (driver, workers, Spark runner) gets every URL and fails over between them.
+   * Give `natsAuth`/`natsTls` to log in, or `natsAccount` to have the run's own identities there.
+   * Default: a private nats-server started for the run, which admits only the run's own nkey
+   * users, each limited to its role's subjects.
    */
-  natsUrl?: string;
+  natsUrl?: string | string[];
   /** Credentials for `natsUrl`, used by the driver, the workers and the Spark runner alike. */
   natsAuth?: NatsAuthOption;
+  /**
+   * The run's own identities on a NATS cluster you run with decentralized auth (`natsUrl`): the
+   * driver issues one user per identity (driver, each partition, runner, client), each limited to
+   * its role's subjects as on the private server, signed by this account's signing key. Make the
+   * account with `sps credentials --nats-config DIR`. Not with `natsAuth`.
+   */
+  natsAccount?: NatsAccountOption;
   /** TLS for `natsUrl`: the CA to verify the server with, and a client certificate for mutual TLS. */
   natsTls?: {
     /** PEM file of the CA that signed the server's certificate; without it, the system's CAs. */
@@ -229,6 +238,16 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
   events?: boolean;
 }
 
+/** The account a run issues its users in, on a NATS cluster you run (option `natsAccount`). */
+export interface NatsAccountOption {
+  /** The account's public key (`A…`). */
+  account: string;
+  /** A file holding the account's signing key seed (`SA…`); read once at start, never logged or passed on. */
+  signingKeyFile: string;
+  /** How long the run's users are valid (their JWTs expire then, and the servers close their connections). Default: 7 days. */
+  credentialTtlMs?: number;
+}
+
 /** Credentials for a user-run NATS server (option `natsAuth`). */
 export type NatsAuthOption =
   | {
@@ -266,8 +285,10 @@ export interface ResolvedOptions<Row, Config> {
   configJson: string;
   /** Option `launcher` as resolved; see {@link ClusterOptions}. */
   launcher: Launcher | undefined;
-  /** Option `natsUrl` as resolved; see {@link ClusterOptions}. */
+  /** Option `natsUrl` as resolved (every URL, comma-separated); see {@link ClusterOptions}. */
   natsUrl: string | undefined;
+  /** Option `natsAccount` as resolved; see {@link ClusterOptions}. */
+  natsAccount: Required<NatsAccountOption> | undefined;
   /** Option `natsAuth` as resolved; see {@link ClusterOptions}. */
   natsAuth: NatsAuthOption | undefined;
   /** Option `natsTls` as resolved; see {@link ClusterOptions}. */
@@ -374,6 +395,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
   launcher: true,
   natsUrl: true,
   natsAuth: true,
+  natsAccount: true,
   natsTls: true,
   natsListen: true,
   natsAdvertiseUrl: true,
@@ -416,6 +438,7 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
 
 /** Every field that appears in one of the kinds of `natsAuth`. */
 const NATS_AUTH_FIELDS = fieldsOf<Record<UnionKeys<NatsAuthOption>, unknown>>({ token: true, user: true, pass: true, nkeySeed: true, credsFile: true });
+const NATS_ACCOUNT_FIELDS = fieldsOf<NatsAccountOption>({ account: true, signingKeyFile: true, credentialTtlMs: true });
 const NATS_TLS_FIELDS = fieldsOf<NonNullable<ClusterOptions['natsTls']>>({ caFile: true, certFile: true, keyFile: true });
 const TLS_FIELDS = fieldsOf<Exclude<NonNullable<ClusterOptions['tls']>, boolean>>({ certFile: true, keyFile: true, caFile: true });
 const SERVER_FIELDS = fieldsOf<Extract<ServerRef, { module: unknown }>>({ module: true, export: true });
@@ -471,7 +494,8 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
   }
   const name = o.name ?? 'sps';
   if (!isSubjectToken(name)) throw new InvalidOptionError('name', `may only hold letters, digits, "_" and "-", got "${name}"`);
-  for (const k of ['natsUrl', 'natsServer', 'bindHost', 'natsListen', 'natsAdvertiseUrl'] as const) {
+  const natsUrl = resolveNatsUrl(o.natsUrl);
+  for (const k of ['natsServer', 'bindHost', 'natsListen', 'natsAdvertiseUrl'] as const) {
     if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) throw new InvalidOptionError(k, 'must be a non-empty string');
   }
   if (o.advertiseHost !== undefined && typeof o.advertiseHost !== 'function' && (typeof o.advertiseHost !== 'string' || o.advertiseHost === '')) {
@@ -502,8 +526,9 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     config: o.config,
     configJson,
     launcher: o.launcher,
-    natsUrl: o.natsUrl,
+    natsUrl,
     natsAuth: o.natsAuth,
+    natsAccount: o.natsAccount && { ...o.natsAccount, credentialTtlMs: o.natsAccount.credentialTtlMs ?? 7 * 24 * 3600_000 },
     natsTls: o.natsTls,
     natsListen: o.natsListen,
     natsAdvertiseUrl: o.natsAdvertiseUrl,
@@ -572,10 +597,22 @@ function resolveLogger(o: ClusterOptions<unknown, unknown>): Logger {
   return createLogger(o.logLevel);
 }
 
+/** Option `natsUrl` as one comma-separated list of URLs, each checked to be non-empty. */
+function resolveNatsUrl(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const parts = typeof v === 'string' ? [v] : Array.isArray(v) ? v : undefined;
+  if (!parts || parts.length === 0 || parts.some((p) => typeof p !== 'string')) {
+    throw new InvalidOptionError('natsUrl', 'must be a URL, a comma-separated list of URLs or an array of them');
+  }
+  const urls = parts.flatMap((p) => p.split(',')).map((u) => u.trim());
+  if (urls.some((u) => u === '' || /\s/.test(u))) throw new InvalidOptionError('natsUrl', 'has an empty entry or one with spaces');
+  return urls.join(',');
+}
+
 /** Validates the bus options; errors name the option, never a secret's value. */
 function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
   const userRun = o.natsUrl !== undefined;
-  for (const k of ['natsAuth', 'natsTls'] as const) {
+  for (const k of ['natsAuth', 'natsAccount', 'natsTls'] as const) {
     if (o[k] !== undefined && !userRun)
       throw new InvalidOptionError(k, 'applies to a NATS server you run (option natsUrl); the private server makes its own credentials');
   }
@@ -590,6 +627,15 @@ function resolveBusOptions(o: ClusterOptions<unknown, unknown>): void {
     if (!isObject(a) || !kind || Object.keys(a).length !== kind.length) {
       throw new InvalidOptionError('natsAuth', 'must be one of { token }, { user, pass }, { nkeySeed }, { credsFile } with non-empty strings');
     }
+  }
+  if (o.natsAccount !== undefined) {
+    const a: unknown = o.natsAccount;
+    if (o.natsAuth !== undefined) throw new InvalidOptionError('natsAccount', 'goes without natsAuth: the run logs in as the users it issues');
+    if (isObject(a)) rejectUnknownFields(a, NATS_ACCOUNT_FIELDS, 'natsAccount');
+    if (!isObject(a) || typeof a.account !== 'string' || typeof a.signingKeyFile !== 'string' || a.signingKeyFile === '') {
+      throw new InvalidOptionError('natsAccount', 'must be { account, signingKeyFile, credentialTtlMs? }');
+    }
+    if (a.credentialTtlMs !== undefined) positiveInt('natsAccount.credentialTtlMs', a.credentialTtlMs, 0);
   }
   if (o.natsTls !== undefined) {
     const t: unknown = o.natsTls;

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidOptionError } from '../errors.js';
-import type { NatsAuthOption, ResolvedOptions } from './options.js';
+import type { NatsAccountOption, NatsAuthOption, ResolvedOptions } from './options.js';
 import { keyMapping, subjectsFor } from '../protocol/subjects.js';
 import type { BusAccess, BusAuth, BusTls } from '../security/bus-access.js';
 import { allUsers, runCredentials, type NkeyUser } from '../security/credentials.js';
 import { permissionsFor } from '../security/permissions.js';
+import { checkAccountSigner, userCreds } from '../security/nats-accounts.js';
 import type { BusNetwork } from './launch/launcher.js';
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
 import { generateTlsMaterial } from '../transport/tls-certs.js';
@@ -60,12 +61,44 @@ async function userRunTls(t: ResolvedOptions<unknown, unknown>['natsTls']): Prom
 }
 
 /**
+ * The bus of a run on a NATS cluster you run with decentralized auth: the run's nkey users, each
+ * with its role's permissions, issued as user JWTs by the account's signing key (read from its file
+ * here, kept only in this process). The servers know the account already: nothing changes on them.
+ */
+async function accountRunBus(o: ResolvedOptions<unknown, unknown>, url: string, a: Required<NatsAccountOption>, clusterId: string): Promise<RunBus> {
+  const signer = { account: a.account, signingKeySeed: (await readOption('natsAccount.signingKeyFile', a.signingKeyFile)).trim() };
+  checkAccountSigner(signer);
+  const subjects = subjectsFor(clusterId);
+  const creds = runCredentials(clusterId, o.partitions, permissionsFor, subjects.inbox, { updates: o.updates, events: o.events });
+  const expires = Date.now() + a.credentialTtlMs;
+  const tls = await userRunTls(o.natsTls);
+  const access = async (u: NkeyUser, who: string): Promise<BusAccess> => ({
+    url,
+    auth: { creds: await userCreds(u, `sps-${clusterId}-${who}`, signer, expires) },
+    inboxPrefix: u.inboxPrefix,
+    reconnectWindowMs: o.reconnectWindowMs,
+    ...(tls ? { tls } : {}),
+  });
+  const partitions = await Promise.all(creds.partitions.map((u, p) => access(u, `p${p}`)));
+  return {
+    url,
+    driver: await access(creds.driver, 'driver'),
+    runner: await access(creds.runner, 'runner'),
+    client: await access(creds.client, 'client'),
+    ...(creds.publisher ? { publisher: await access(creds.publisher, 'publisher') } : {}),
+    busFor: (p) => partitions[p]!,
+    stop: async () => {},
+  };
+}
+
+/**
  * Sets up the bus of cluster run `clusterId`: a user-run server as configured (every identity the
  * same), or a private nats-server whose only users are the run's nkey identities, each limited to
  * its role's subjects, listening where the launcher's workers can reach it, with TLS on request.
  */
 export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterId: string, network: BusNetwork = LOOPBACK): Promise<RunBus> {
   const reconnectWindowMs = o.reconnectWindowMs;
+  if (o.natsUrl && o.natsAccount) return accountRunBus(o, o.natsUrl, o.natsAccount, clusterId);
   if (o.natsUrl) {
     const access: BusAccess = { url: o.natsUrl, auth: await userRunAuth(o.natsAuth), tls: await userRunTls(o.natsTls), reconnectWindowMs };
     return { url: o.natsUrl, driver: access, runner: access, busFor: () => access, stop: async () => {} };

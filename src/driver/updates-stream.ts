@@ -3,7 +3,17 @@
  * run's streams before any worker starts, so every attempt replays its partition from the same
  * first sequence, and reads the dead letters partitions sent back.
  */
-import { jetstreamManager, StorageType, DiscardPolicy, JetStreamApiError, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
+import {
+  jetstreamManager,
+  StorageType,
+  DiscardPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  type MsgRequest,
+  type StreamConfig,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { errors } from '@nats-io/nats-core';
 import type { NatsConnection } from '../transport/bus.js';
 import type { Subjects } from '../protocol/subjects.js';
 import { deadLetterSubject, eventsStream, eventsSubject, updatesStream, updatesTransform, type UpdatesPlan } from '../protocol/updates.js';
@@ -48,13 +58,12 @@ export async function createUpdatesStream(
   const stream = updatesStream(clusterId);
   const info = await refusedAs(
     'updates',
-    jsm.streams.add({
+    addReplicated(nc, jsm, {
       name: stream,
       // Dead letters are kept beside the updates: none is lost, and the driver reads them back.
       subjects: [subject, deadLetterSubject(subjects, '*')],
       subject_transform: updatesTransform(subjects, subject, partitions),
       storage: StorageType.File,
-      num_replicas: 1,
       max_bytes: UPDATES_STREAM_LIMITS.maxBytes,
       max_msg_size: UPDATES_STREAM_LIMITS.maxMsgSize,
       // A full stream refuses new updates (the publisher sees the error) rather than forgetting old ones a retry replays.
@@ -74,11 +83,10 @@ export async function createEventsStream(nc: NatsConnection, clusterId: string, 
   const jsm = await streamsOf(nc, 'events');
   await refusedAs(
     'events',
-    jsm.streams.add({
+    addReplicated(nc, jsm, {
       name: eventsStream(clusterId),
       subjects: [eventsSubject(subjects, '*')],
       storage: StorageType.File,
-      num_replicas: 1,
       max_bytes: EVENTS_STREAM_LIMITS.maxBytes,
       max_msg_size: EVENTS_STREAM_LIMITS.maxMsgSize,
       max_consumers: EVENTS_STREAM_LIMITS.maxConsumers,
@@ -87,6 +95,30 @@ export async function createEventsStream(nc: NatsConnection, clusterId: string, 
       discard: DiscardPolicy.Old,
     }),
   );
+}
+
+/** Replicas of a run's stream on a clustered bus: a majority survives the loss of one node. */
+export const CLUSTER_STREAM_REPLICAS = 3;
+
+/**
+ * Adds a stream, replicated on `CLUSTER_STREAM_REPLICAS` JetStream nodes when the bus is a cluster
+ * that has them, else on one: a cluster with fewer JetStream nodes refuses the replicas, and the
+ * stream is made unreplicated instead (as on a single server).
+ */
+async function addReplicated(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  config: Omit<Partial<StreamConfig>, 'num_replicas'> & { name: string },
+): Promise<StreamInfo> {
+  if (nc.info?.cluster) {
+    try {
+      return await jsm.streams.add({ ...config, num_replicas: CLUSTER_STREAM_REPLICAS });
+    } catch (err) {
+      // 10005: insufficient resources (too few JetStream nodes); 10074: replicas in non-clustered mode.
+      if (!(err instanceof JetStreamApiError && [10005, 10074].includes(err.code))) throw err;
+    }
+  }
+  return jsm.streams.add({ ...config, num_replicas: 1 });
 }
 
 /** A stream the server refused (on a server you run: e.g. another stream already holds the subject), as an error naming the option. */
@@ -102,17 +134,30 @@ async function refusedAs<T>(option: 'updates' | 'events', making: Promise<T>): P
   }
 }
 
-/** Deletes the run's streams (on a NATS server you run; the private one takes them along when it stops). */
-export async function deleteRunStreams(nc: NatsConnection, clusterId: string): Promise<void> {
+/**
+ * Deletes the streams the run made (on a NATS server you run; the private one takes them along when
+ * it stops). Only those: with its own identities, the driver may touch no other.
+ */
+export async function deleteRunStreams(nc: NatsConnection, clusterId: string, made: { updates: boolean; events: boolean }): Promise<void> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
-  for (const name of [updatesStream(clusterId), eventsStream(clusterId)]) {
-    try {
-      await jsm.streams.delete(name);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
+  const names = [...(made.updates ? [updatesStream(clusterId)] : []), ...(made.events ? [eventsStream(clusterId)] : [])];
+  for (const name of names) {
+    // After a node of a cluster was lost, the JetStream API may not answer until a new meta leader
+    // is elected: a few tries, each bounded by the client's request timeout.
+    for (let tries = 1; ; tries++) {
+      try {
+        await jsm.streams.delete(name);
+        break;
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.status === 404) break;
+        if (!(err instanceof errors.TimeoutError) || tries === DELETE_TRIES) throw err;
+      }
     }
   }
 }
+
+/** How often the driver asks to delete a stream whose deletion times out. */
+const DELETE_TRIES = 4;
 
 /** The dead letters of the run so far, in the order they were sent. */
 export async function readDeadLetters(nc: NatsConnection, plan: UpdatesPlan, subjects: Subjects): Promise<DeadLetter[]> {

@@ -25,7 +25,7 @@ export function connectionOptions(access: BusAccess, name: string): ConnectionOp
   // subscriptions come back by themselves.
   const windowMs = access.reconnectWindowMs ?? DEFAULT_RECONNECT_WINDOW_MS;
   const o: ConnectionOptions = {
-    servers: access.url.split(','),
+    servers: access.url.split(',').map((u) => u.trim()),
     name,
     maxReconnectAttempts: Math.max(1, Math.ceil(windowMs / RECONNECT_WAIT_MS)),
     reconnectTimeWait: RECONNECT_WAIT_MS,
@@ -39,7 +39,7 @@ export function connectionOptions(access: BusAccess, name: string): ConnectionOp
     else o.authenticator = credsAuthenticator(enc.encode(a.creds));
   }
   // An object (even empty) means: TLS only, verified against the system's CAs or `ca`.
-  if (access.tls || access.url.startsWith('tls://')) o.tls = { ...access.tls };
+  if (access.tls || access.url.split(',').some((u) => u.trim().startsWith('tls://'))) o.tls = { ...access.tls };
   if (access.inboxPrefix) o.inboxPrefix = access.inboxPrefix;
   return o;
 }

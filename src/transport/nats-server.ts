@@ -42,6 +42,10 @@ export interface NatsServerProcess {
   readonly pid: number;
   /** The port it listens on. */
   readonly port: number;
+  /** The port of its cluster routes, when it is a node of a cluster. */
+  readonly routePort?: number;
+  /** The port of its HTTP monitoring endpoint, when asked for. */
+  readonly monitorPort?: number;
   /** Resolves when the process has exited, however it ended, with how (`code 1`, `SIGKILL`). */
   readonly exited: Promise<string>;
   stop(): Promise<void>;
@@ -73,6 +77,19 @@ export interface NatsServerOptions {
    * `storeDir` (kept: a server started again on it finds its streams, as a restarted server you run).
    */
   jetstream?: { maxFileBytes: number; maxMemoryBytes: number; storeDir?: string };
+  /** The server's name (unique in a cluster; JetStream's replicas need it). */
+  serverName?: string;
+  /** Makes it a node of cluster `name`, its routes listening on `port` (default: a free one), routed to `routes` (`nats-route://host:port`). */
+  cluster?: { name: string; port?: number; routes: string[] };
+  /** Serves HTTP monitoring (`/connz`, `/healthz`) on a free loopback port. */
+  monitor?: boolean;
+  /** Admits only clients with this token (instead of `users`). */
+  token?: string;
+  /**
+   * Configuration merged in as it is, e.g. the decentralized auth include of
+   * `sps credentials --nats-config` (operator, system account, preloaded account JWTs) instead of `users`.
+   */
+  include?: Record<string, unknown>;
 }
 
 /** The server's configuration: nats-server reads JSON as its own format. */
@@ -86,6 +103,12 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
       users: o.users.map((u) => ({ nkey: u.publicKey, permissions: u.permissions })),
     };
   }
+  if (o.token) config.authorization = { token: o.token, timeout: 5 };
+  if (o.include) Object.assign(config, o.include);
+  if (o.serverName) config.server_name = o.serverName;
+  if (o.cluster)
+    config.cluster = { name: o.cluster.name, listen: `${host.includes(':') ? `[${host}]` : host}:${o.cluster.port ?? -1}`, routes: o.cluster.routes };
+  if (o.monitor) config.http = '127.0.0.1:-1';
   if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
   if (o.mappings) config.mappings = o.mappings;
   if (o.jetstream) {
@@ -130,6 +153,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       url,
       pid: server.child.pid!,
       port: server.port,
+      ...(server.routePort !== undefined ? { routePort: server.routePort } : {}),
+      ...(server.monitorPort !== undefined ? { monitorPort: server.monitorPort } : {}),
       exited,
       stop: async () => {
         await stopProcess(server.child, 5000);
@@ -142,13 +167,27 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   }
 }
 
-async function spawnServer(binary: string, configFile: string, opts: NatsServerOptions): Promise<{ child: ChildProcess; port: number }> {
+interface SpawnedServer {
+  child: ChildProcess;
+  port: number;
+  routePort?: number;
+  monitorPort?: number;
+}
+
+/** The port after `what` in the server's start-up log (`Listening for route connections on 127.0.0.1:6222`). */
+function portIn(log: string, what: RegExp): number | undefined {
+  const m = new RegExp(`${what.source} \\S*:(\\d+)`).exec(log);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function spawnServer(binary: string, configFile: string, opts: NatsServerOptions): Promise<SpawnedServer> {
   const tied = tiedCommand(binary, ['-c', configFile], { signal: 'SIGTERM' });
   // Its own process group: a Ctrl-C in the user's terminal goes to the whole foreground group, and
   // the bus must outlive that signal until the cluster has stopped (it is tied to us instead).
   const child = spawn(tied.command, tied.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const log: string[] = [];
   const timeoutMs = opts.startTimeoutMs ?? 10000;
+  let seen = '';
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => fail(new Error(`no "Server is ready" within ${timeoutMs} ms`)), timeoutMs);
     let listening: number | undefined;
@@ -160,13 +199,14 @@ async function spawnServer(binary: string, configFile: string, opts: NatsServerO
     child.once('error', fail);
     child.once('exit', (code, signal) => fail(new Error(`exited with ${signal ?? code}`)));
     child.stderr!.setEncoding('utf8');
-    let seen = '';
     const onData = (chunk: string): void => {
       if (log.length < 50) log.push(chunk);
       seen += chunk;
       const m = /Listening for client connections on \S*:(\d+)/.exec(seen);
       if (m) listening = Number(m[1]);
-      if (listening !== undefined && seen.includes('Server is ready')) {
+      // A cluster node opens its route port just after it says it is ready: wait for both.
+      const routed = !opts.cluster || portIn(seen, /Listening for route connections on/) !== undefined;
+      if (listening !== undefined && seen.includes('Server is ready') && routed) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
         child.removeAllListeners('error');
@@ -178,5 +218,7 @@ async function spawnServer(binary: string, configFile: string, opts: NatsServerO
   });
   // Keep draining stderr so a chatty server never blocks on a full pipe; nothing is kept.
   child.stderr!.resume();
-  return { child, port };
+  const routePort = portIn(seen, /Listening for route connections on/);
+  const monitorPort = portIn(seen, /Starting http monitor on/);
+  return { child, port, ...(routePort !== undefined ? { routePort } : {}), ...(monitorPort !== undefined ? { monitorPort } : {}) };
 }
