@@ -64,6 +64,8 @@ export const WORKER_ENV = {
   updates: 'SPS_UPDATES',
   /** `1`: the run has an events stream (option `events`), and `ctx.publish` stores to it. */
   events: 'SPS_EVENTS',
+  /** `1`: this process is a partition host (option `isolation: 'thread'`): it runs partitions as its threads. */
+  partitionHost: 'SPS_PARTITION_HOST',
 } as const;
 
 /** The parsed worker environment. */
