@@ -29,6 +29,7 @@ import workerFootprint from './worker-footprint.js';
 import keyed from './keyed.js';
 import updates from './updates.js';
 import pyspark from './pyspark.js';
+import isolation from './isolation.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -48,6 +49,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   keyed,
   updates,
   pyspark,
+  isolation,
 };
 
 const { values } = parseArgs({
