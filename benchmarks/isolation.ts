@@ -10,7 +10,7 @@ import type { IsolationOut } from './isolation-probe.js';
 
 export default async function isolation(ctx: BenchContext): Promise<SectionResult> {
   const sizes = ctx.quick ? [8] : [8, 64];
-  const reps = ctx.quick ? 1 : 3;
+  const reps = ctx.quick ? 1 : 2;
   const idle = ctx.quick ? 8 : 64;
   const requests = ctx.quick ? 200 : 2000;
   const s = section('isolation', 'Partitions as processes vs threads (isolation), compiled library', { sizes, reps, idlePartitions: idle, requests });

@@ -6,6 +6,9 @@
  * the credentials it receives.
  */
 
+/** `1` makes the worker entry a partition host process (its value in `WORKER_ENV.partitionHost`). */
+export const PARTITION_HOST_ENV = 'SPS_PARTITION_HOST';
+
 /** What the launcher tells a partition host. */
 export type HostCommand =
   /** Start an attempt's thread with this worker environment (no secret in it); `secrets` go to the thread's port only. */

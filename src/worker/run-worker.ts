@@ -1,10 +1,16 @@
-import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
+import { readWorkerEnv, WORKER_ENV, type WorkerEnv } from './worker-env.js';
 import type { WorkerSecrets } from '../security/worker-secrets.js';
 import { hostPartition } from './partition-host.js';
-import type { Logger } from '../log/logger.js';
+import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../log/logger.js';
 import type { ResultChannel } from './result-channel.js';
 import { formatFailure } from '../log/log-format.js';
 import { toFailureReport, type FailureReport } from '../protocol/types.js';
+
+/** The worker's logger, at the level its environment says. */
+export function workerLogger(): Logger {
+  const level = process.env[WORKER_ENV.logLevel];
+  return createLogger((LOG_LEVELS as readonly string[]).includes(level ?? '') ? (level as LogLevel) : 'info');
+}
 
 /** How one partition attempt meets whoever started it: a process's inherited fds, or a thread's port. */
 export interface WorkerIo {
