@@ -30,6 +30,7 @@ import keyed from './keyed.js';
 import updates from './updates.js';
 import pyspark from './pyspark.js';
 import elastic from './elastic.js';
+import isolation from './isolation.js';
 
 /** The benchmarks, by the name `--only` takes, in run order. */
 export const BENCHMARKS: Record<string, Benchmark> = {
@@ -50,6 +51,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   updates,
   pyspark,
   elastic,
+  isolation,
 };
 
 const { values } = parseArgs({

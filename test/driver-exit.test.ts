@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { isAlive, waitUntil } from './helpers/harness.js';
+import { firstLine, isAlive, waitUntil } from './helpers/harness.js';
 
 const DRIVER = new URL('./fixtures/throwing-driver.ts', import.meta.url).pathname;
 
@@ -37,6 +37,27 @@ for (const c of cases) {
     t.is(report.workers.length, 2);
     t.is(code, c.code, err);
     t.regex(err, c.printed);
+    await waitUntil(() => started.every((pid) => !isAlive(pid)), 30_000, `the run's processes ${started.join(', ')} gone`);
+    t.pass();
+  });
+}
+
+for (const isolation of ['process', 'thread'] as const) {
+  test(`a driver killed by SIGKILL takes its run down with it (isolation ${isolation}): its workers or partition host end`, async (t) => {
+    t.timeout(120_000);
+    const driver = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), DRIVER, 'wait', isolation], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let started: number[] = [];
+    t.teardown(() => {
+      driver.kill('SIGKILL');
+      for (const pid of started) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    const line = await firstLine(driver);
+    const report = JSON.parse(line) as { nats: number; workers: number[] };
+    started = [report.nats, ...report.workers];
+    // Two worker processes, or the one partition host both threads run in.
+    t.is(report.workers.length, isolation === 'thread' ? 1 : 2);
+    t.true(started.every((pid) => isAlive(pid)));
+    driver.kill('SIGKILL');
     await waitUntil(() => started.every((pid) => !isAlive(pid)), 30_000, `the run's processes ${started.join(', ')} gone`);
     t.pass();
   });

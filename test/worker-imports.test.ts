@@ -64,7 +64,8 @@ function forbidden(graph: Map<string, string | undefined>): string[] {
 
 test.before(() => assertBuiltCliFresh());
 
-for (const entry of ['dist/src/worker/worker.js', 'dist/src/server.js']) {
+// The worker entry loads one of its roles (a worker process, a partition thread, a partition host) by a dynamic import.
+for (const entry of ['dist/src/worker/process-worker.js', 'dist/src/worker/partition-thread.js', 'dist/src/server.js']) {
   test(`${entry} imports nothing of the driver, Spark or dashboard, and no Arrow, x509, TypeBox, histograms or ws up front`, async (t) => {
     const graph = await staticGraph(entry);
     // The graph is real: it reaches the modules every worker needs.
@@ -72,6 +73,14 @@ for (const entry of ['dist/src/worker/worker.js', 'dist/src/server.js']) {
     t.deepEqual(forbidden(graph), []);
   });
 }
+
+test('the worker entry, and the partition host role, load no partition module up front', async (t) => {
+  for (const entry of ['dist/src/worker/worker.js', 'dist/src/worker/thread-host.js']) {
+    const graph = await staticGraph(entry);
+    t.false(graph.has('dist/src/worker/partition-host.js'), [...graph.keys()].join('\n'));
+    t.deepEqual(forbidden(graph), []);
+  }
+});
 
 test('the check sees a driver module and Arrow where they are imported', async (t) => {
   const root = forbidden(await staticGraph('dist/src/index.js'));

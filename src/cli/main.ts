@@ -104,6 +104,11 @@ function program(): Command {
         .choices(HTTP_CHOICES)
         .default('auto'),
     )
+    .addOption(
+      new Option('--isolation <mode>', 'each partition a process (process) or a thread of one partition host process (thread; embedded only)')
+        .choices(['process', 'thread'])
+        .default('process'),
+    )
     .option('--env <KEY=VALUE>', 'environment variable for the workers (repeatable)', parse.keyValue)
     .optionsGroup('This command:')
     .option('--for <duration>', 'stop after this long serving (30, 30s, 500ms, 2m); default: until Ctrl-C or SIGTERM', parse.durationMs)

@@ -7,6 +7,7 @@ import type { InvalidOptionError } from '../errors.js';
 import type { ClusterOptions } from '../driver/options.js';
 import type { SparkSource } from '../spark/spark-source.js';
 import type { HttpChoice } from '../transport/http-choice.js';
+import type { Isolation } from '../driver/launch/launcher.js';
 
 /** Bad command-line input: `sps` prints it with the usage and exits with code 2. */
 export class UsageError extends Error {
@@ -55,6 +56,7 @@ export interface RunFlags {
   bindHost?: string;
   advertiseHost?: string;
   http?: HttpChoice;
+  isolation?: Isolation;
   env?: Record<string, string>;
   /** `--no-worker-logs` makes this false. */
   workerLogs: boolean;
@@ -90,6 +92,7 @@ const FLAG_OF: [keyof ClusterOptions, keyof RunFlags][] = [
   ['bindHost', 'bindHost'],
   ['advertiseHost', 'advertiseHost'],
   ['http', 'http'],
+  ['isolation', 'isolation'],
   ['env', 'env'],
 ];
 

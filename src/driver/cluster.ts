@@ -367,6 +367,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           longs: o.longs,
           collectiveTransport: o.collectiveTransport,
           http: o.http,
+          isolation: o.isolation,
+          threadHeapMb: o.threadHeapMb,
           inspect: o.inspect,
           // Worker records also feed the dashboards' log tails.
           logger: tappedLogger(o.logger, (bindings, message) => monitor.record(bindings, message)),

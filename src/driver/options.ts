@@ -10,6 +10,7 @@ import type { SparkApplication } from '../spark/spark-app.js';
 import { validateSparkSource, type SparkSource } from '../spark/spark-source.js';
 import { isSubjectToken } from '../protocol/subjects.js';
 import { checkHttpChoice, type HttpChoice } from '../transport/http-choice.js';
+import type { Isolation } from './launch/launcher.js';
 import { DEFAULT_HEARTBEAT_MS } from '../worker/worker-env.js';
 import { fieldsOf, isObject, rejectUnknownFields, type UnionKeys } from '../option-fields.js';
 import type { PartitionBy } from './launch/key-placement.js';
@@ -216,6 +217,17 @@ export interface ClusterOptions<Row = unknown, Config = unknown> {
    */
   http?: HttpChoice;
   /**
+   * How partitions are isolated (embedded launcher): `'process'` (default) runs each partition
+   * attempt as its own Node process; `'thread'` runs them as worker threads of one partition host
+   * process, which starts faster and costs less memory per partition. A thread that throws, exits
+   * or hangs fails its own attempt only; the host's death fails every attempt it ran. Threads
+   * serve HTTP with `node:http` (`http: 'auto'` means `'node'` there; `'uws'` is refused: a
+   * uWebSockets.js app open in a dying thread aborts the whole host). See docs/options.md.
+   */
+  isolation?: Isolation;
+  /** With `isolation: 'thread'`, each thread's heap limit (old generation) in MB; one that exceeds it fails alone. Default: Node's. */
+  threadHeapMb?: number;
+  /**
    * Places each row on the partition that owns its key (docs/keys.md) instead of by position: a
    * row field (a DataFrame column on Spark) whose value is the key, or, with the embedded launcher
    * only, a function of the row returning the key. Keys are strings or integers; `cluster.partitionOf(key)`
@@ -376,8 +388,12 @@ export interface ResolvedOptions<Row, Config> {
   longs: 'number' | 'bigint';
   /** Option `collectiveTransport` as resolved (default `'auto'`); see {@link ClusterOptions}. */
   collectiveTransport: 'nats' | 'direct' | 'auto';
-  /** Option `http` as resolved (default `'auto'`); see {@link ClusterOptions}. */
+  /** Option `http` as resolved (default `'auto'`; `'node'` for `isolation: 'thread'`); see {@link ClusterOptions}. */
   http: HttpChoice;
+  /** Option `isolation` as resolved (default `'process'`); see {@link ClusterOptions}. */
+  isolation: Isolation;
+  /** Option `threadHeapMb` as resolved; see {@link ClusterOptions}. */
+  threadHeapMb: number | undefined;
   /** Option `partitionBy` as resolved; see {@link ClusterOptions}. */
   partitionBy: PartitionBy<Row> | undefined;
   /** Option `updates` as resolved; see {@link ClusterOptions}. */
@@ -431,6 +447,8 @@ const CLUSTER_OPTIONS = fieldsOf<ClusterOptions>({
   longs: true,
   collectiveTransport: true,
   http: true,
+  isolation: true,
+  threadHeapMb: true,
   partitionBy: true,
   updates: true,
   events: true,
@@ -518,6 +536,7 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     throw new InvalidOptionError('format', `must be "arrow" or "rows", got ${JSON.stringify(o.format)}`);
   resolveSparkOptions(o);
   checkPartitionBy(o);
+  const isolation = checkIsolation(o);
   return {
     serverModule: server.module,
     serverExport: server.export,
@@ -562,11 +581,34 @@ export function resolveOptions<Row, Config>(o: ClusterOptions<Row, Config>): Res
     format: o.format,
     longs: o.longs ?? 'number',
     collectiveTransport: o.collectiveTransport ?? 'auto',
-    http: checkHttpChoice('http', o.http) ?? 'auto',
+    http: checkHttpChoice('http', o.http) ?? (isolation === 'thread' ? 'node' : 'auto'),
+    isolation,
+    threadHeapMb: o.threadHeapMb === undefined ? undefined : positiveInt('threadHeapMb', o.threadHeapMb, 0),
     partitionBy: o.partitionBy,
     updates: o.updates === undefined ? undefined : checkUpdates(o.updates),
     events: checkEvents(o.events),
   };
+}
+
+/** Validates option `isolation` (and `threadHeapMb`, which only it uses). */
+function checkIsolation(o: ClusterOptions<unknown, unknown>): Isolation {
+  const isolation = o.isolation ?? 'process';
+  if (isolation !== 'process' && isolation !== 'thread')
+    throw new InvalidOptionError('isolation', `must be "process" or "thread", got ${JSON.stringify(isolation)}`);
+  if (isolation === 'process') {
+    if (o.threadHeapMb !== undefined) throw new InvalidOptionError('threadHeapMb', 'applies to isolation "thread" only');
+    return isolation;
+  }
+  if (o.launcher !== undefined || o.master !== undefined || o.spark !== undefined) {
+    throw new InvalidOptionError('isolation', '"thread" runs on the embedded launcher only (Spark and your own launchers run a process per partition)');
+  }
+  if (o.http === 'uws') {
+    throw new InvalidOptionError(
+      'http',
+      '"uws" cannot serve partitions run as threads (isolation "thread"): a uWebSockets.js app open in a thread that dies aborts its whole host; use "node" or "auto"',
+    );
+  }
+  return isolation;
 }
 
 /** Validates option `partitionBy`: a field name anywhere, a function on the embedded launcher only. */

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { isMainThread } from 'node:worker_threads';
 import { formatLogLine } from './log-format.js';
 
 /**
@@ -31,9 +32,13 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
-/** The library's own logger: pino at `level`, JSON lines on stderr, written synchronously (a worker may exit right after). */
+/**
+ * The library's own logger: pino at `level`, JSON lines on stderr, written synchronously (a worker
+ * may exit right after). In a partition run as a thread, on the thread's own `process.stderr`,
+ * which its host reads apart from every other thread's (fd 2 is the whole process's).
+ */
 export function createLogger(level: LogLevel = 'info'): Logger {
-  return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  return pino({ level, base: { pid: process.pid } }, isMainThread ? pino.destination({ fd: 2, sync: true }) : process.stderr);
 }
 
 /** A logger that drops everything (the `log: false` option). */

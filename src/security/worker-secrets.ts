@@ -1,4 +1,6 @@
 import { Socket } from 'node:net';
+import { once } from 'node:events';
+import type { MessagePort } from 'node:worker_threads';
 import { InvalidOptionError } from '../errors.js';
 import { parseBusAccess, type BusAccess } from './bus-access.js';
 import type { AttemptSecrets } from './attempt-secrets.js';
@@ -8,6 +10,8 @@ import type { AttemptSecrets } from './attempt-secrets.js';
  * writes them as one JSON object on the worker's fd `SPS_SECRET_FD` and closes its end; the worker
  * reads that once, at start, and closes the fd. So neither `/proc/<pid>/environ` nor any process
  * the worker spawns holds them. The embedded launcher and the Spark runner write the same object.
+ * A partition run as a thread (option `isolation: 'thread'`) gets the same object as the first
+ * message on its own MessagePort ({@link receiveWorkerSecrets}).
  */
 
 /** What one partition attempt is handed: its bus access and its attempt's own secrets. */
@@ -67,4 +71,16 @@ export async function readWorkerSecrets(fd: number, what: string): Promise<Worke
     pipe.once('error', (err) => reject(new InvalidOptionError(what, `fd ${fd} could not be read (${err.message})`)));
   }).finally(() => pipe.destroy());
   return parseWorkerSecrets(text, what);
+}
+
+/**
+ * Reads the secrets of a partition run as a thread: the first message on `port`, the same JSON a
+ * launcher writes on the secret pipe, at most {@link MAX_SECRET_BYTES}.
+ * @throws InvalidOptionError naming `what` when the message is not that JSON.
+ */
+export async function receiveWorkerSecrets(port: MessagePort, what: string): Promise<WorkerSecrets> {
+  const [message] = (await once(port, 'message')) as unknown[];
+  if (typeof message !== 'string') throw new InvalidOptionError(what, 'is not a string');
+  if (Buffer.byteLength(message) > MAX_SECRET_BYTES) throw new InvalidOptionError(what, `holds more than ${MAX_SECRET_BYTES} bytes`);
+  return parseWorkerSecrets(message, what);
 }

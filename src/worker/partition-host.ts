@@ -17,7 +17,7 @@ import { loadServer } from './load-server.js';
 import { mountControlRoutes } from './control-routes.js';
 import { executorAddress } from './executor-address.js';
 import { serveEndpoints, type ServedEndpoints } from './endpoints.js';
-import { writeResults } from './result-channel.js';
+import { writeResults, type ResultChannel } from './result-channel.js';
 import { RowStream } from './rows.js';
 import { InFlight } from '../transport/in-flight.js';
 import { watchDriver, type DriverWatch } from './driver-watch.js';
@@ -45,7 +45,12 @@ export interface HostCounters {
  * Runs one partition in this process: loads the user's server, drives the partition server actor
  * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state.
  */
-export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logger: Logger): Promise<{ state: PartitionState; error?: FailureReport }> {
+export async function hostPartition(
+  env: WorkerEnv,
+  secrets: WorkerSecrets,
+  logger: Logger,
+  results: ResultChannel = env.resultFd,
+): Promise<{ state: PartitionState; error?: FailureReport }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
   const counters: HostCounters = { malformed: 0, refusedShutdowns: 0, oneWayFailed: 0 };
@@ -238,7 +243,7 @@ export async function hostPartition(env: WorkerEnv, secrets: WorkerSecrets, logg
           await finishRequests({ served, inFlight: endpointsInFlight }, http, env.drainTimeoutMs, (line) => logger.warn(line));
           await server!.onShutdown(ctx);
           // Encode and channel errors come back as SPS_RESULT_WRITE and fail the partition.
-          await writeResults(env.resultFd, env.resultFormat, await server!.buildResult(ctx));
+          await writeResults(results, env.resultFormat, await server!.buildResult(ctx));
         }),
       },
       actions: {

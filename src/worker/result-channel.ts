@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import type { RecordBatch } from 'apache-arrow';
 import { encodeFrame, END_OF_RESULTS, frameOf, type FrameFormat } from '../transport/frames.js';
 import { SparkPartitionServerError } from '../errors.js';
@@ -8,8 +9,19 @@ import { encode } from '../protocol/codec.js';
 import type { FailureReport } from '../protocol/types.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 
-/** Result channels this process opened: once open (and perhaps closed), a failure report may no longer use the fd. */
-const opened = new Set<number>();
+/**
+ * Where results go: an fd the launcher gave the worker process (a pipe or socket), or, for a
+ * partition run as a thread, a stream to its host.
+ */
+export type ResultChannel = number | Writable;
+
+/** Result channels this process opened: once open (and perhaps closed), a failure report may no longer use them. */
+const opened = new Set<ResultChannel>();
+
+/** The channel as a writable stream. */
+function openChannel(target: ResultChannel): Writable {
+  return typeof target === 'number' ? new Socket({ fd: target, readable: false, writable: true }) : target;
+}
 
 /** How many result records go into one frame on the result channel. */
 const RESULT_BATCH = 1024;
@@ -38,12 +50,12 @@ function writeError(what: string, err: unknown): SparkPartitionServerError {
  *   beyond 64 bits, a circular object) or the channel cannot be written (closed, not a pipe). An
  *   error thrown by the records' own iterator is passed on as it is: it is the server's.
  */
-export async function writeResults(fd: number, format: FrameFormat, records: PartitionResult<unknown>): Promise<void> {
-  const channel = `result channel (fd ${fd})`;
-  let out: Socket;
+export async function writeResults(fd: ResultChannel, format: FrameFormat, records: PartitionResult<unknown>): Promise<void> {
+  const channel = typeof fd === 'number' ? `result channel (fd ${fd})` : 'result channel';
+  let out: Writable;
   opened.add(fd);
   try {
-    out = new Socket({ fd, readable: false, writable: true });
+    out = openChannel(fd);
   } catch (err) {
     throw writeError(`cannot open the ${channel}`, err);
   }
@@ -112,14 +124,14 @@ export async function writeResults(fd: number, format: FrameFormat, records: Par
  * log level. Does nothing when the results were already being written: that fd may be closed and
  * reused by now. Best effort: a channel that cannot be written leaves the exit code to say it failed.
  */
-export async function writeFailure(fd: number, format: FrameFormat, report: FailureReport): Promise<void> {
+export async function writeFailure(fd: ResultChannel, format: FrameFormat, report: FailureReport): Promise<void> {
   if (opened.has(fd)) return;
   opened.add(fd);
   const body = format === 'json' ? Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, t: 'failure', error: report })) : encode('failure', { error: report });
   await new Promise<void>((resolve) => {
-    let out: Socket;
+    let out: Writable;
     try {
-      out = new Socket({ fd, readable: false, writable: true });
+      out = openChannel(fd);
     } catch {
       return resolve();
     }

@@ -4,6 +4,7 @@ import type { FrameFormat } from '../transport/frames.js';
 import { FRAMING, type RowFormat } from '../protocol/framing.js';
 import type { LongMode } from './arrow-rows.js';
 import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
+import { PARTITION_HOST_ENV } from './host-messages.js';
 import { eventsStream, parseUpdatesPlan, type UpdatesPlan } from '../protocol/updates.js';
 
 /**
@@ -64,6 +65,8 @@ export const WORKER_ENV = {
   updates: 'SPS_UPDATES',
   /** `1`: the run has an events stream (option `events`), and `ctx.publish` stores to it. */
   events: 'SPS_EVENTS',
+  /** `1`: this process is a partition host (option `isolation: 'thread'`): it runs partitions as its threads. */
+  partitionHost: PARTITION_HOST_ENV,
 } as const;
 
 /** The parsed worker environment. */

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { readResultChannel, waitDrained, writeFrame } from '../../transport/frames.js';
 import { streamObjects, type LongMode } from '../../worker/arrow-rows.js';
@@ -10,6 +10,7 @@ import { forEachLine } from '../../process/output-lines.js';
 import { lineText, logWorkerLine, type Logger } from '../../log/logger.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 import type { FailureReport } from '../../protocol/types.js';
+import { ThreadHost, type AttemptProcess } from './thread-host.js';
 
 /** Rows per frame on a worker's stdin. */
 const ROW_BATCH = 4096;
@@ -23,7 +24,8 @@ const SECRET_FD = 5;
 interface Task {
   partition: number;
   attempt: number;
-  child: ChildProcess;
+  /** Its worker process, or its thread (option `isolation: 'thread'`). */
+  child: AttemptProcess;
   /** The last lines of its output (records as their message), to explain a failure. */
   tail: string[];
   /** The run's logger, bound to this attempt. */
@@ -46,12 +48,15 @@ function explain(tail: string[], code: number | null, signal: NodeJS.Signals | n
  * Runs each partition as a child process on this machine, like Spark tasks: a process that dies
  * or exits non-zero is relaunched with the next attempt number until `maxFailures` attempts failed.
  * A child whose liveness ticks (fd 4) stop for `hangTimeoutMs` is hung: it is killed and fails
- * its attempt the same way.
+ * its attempt the same way. With `isolation: 'thread'` each attempt is a thread of one partition
+ * host process instead (see `thread-host.ts`), failing and retried the same way; a host that dies
+ * fails every attempt it ran, and the next attempt starts a new host.
  */
 export class EmbeddedLauncher implements Launcher {
   readonly kind = 'embedded';
   private readonly tasks = new Map<number, Task>();
   private stopping = false;
+  private host?: ThreadHost;
 
   constructor(private readonly source: PartitionedSource) {}
 
@@ -87,24 +92,29 @@ export class EmbeddedLauncher implements Launcher {
     for (let p = 0; p < plan.partitions; p++) start(p, 0);
   }
 
-  private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
+  /** Starts an attempt: a worker process, or a thread of the partition host. */
+  private startAttempt(plan: LaunchPlan, partition: number, attempt: number): AttemptProcess {
+    const env = {
+      ...sharedWorkerEnv(plan),
+      [WORKER_ENV.partition]: String(partition),
+      [WORKER_ENV.attempt]: String(attempt),
+      [WORKER_ENV.rowFormat]: this.source.rowFormat,
+      [WORKER_ENV.resultFd]: String(RESULT_FD),
+      [WORKER_ENV.resultFormat]: 'msgpack',
+      [WORKER_ENV.tickFd]: String(TICK_FD),
+      [WORKER_ENV.secretFd]: String(SECRET_FD),
+    };
+    if (plan.isolation === 'thread') {
+      if (!this.host?.alive) this.host = new ThreadHost(plan.worker, plan.logger.child({ cluster: plan.clusterId }));
+      return this.host.start(env, workerSecrets(plan, partition, attempt), plan.threadHeapMb);
+    }
     const { command, args } = plan.worker;
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the driver's terminal must reach the driver only, which
       // then drains every partition; a worker outlives no driver (its tick pipe closes).
       detached: true,
-      env: {
-        ...process.env,
-        ...sharedWorkerEnv(plan),
-        [WORKER_ENV.partition]: String(partition),
-        [WORKER_ENV.attempt]: String(attempt),
-        [WORKER_ENV.rowFormat]: this.source.rowFormat,
-        [WORKER_ENV.resultFd]: String(RESULT_FD),
-        [WORKER_ENV.resultFormat]: 'msgpack',
-        [WORKER_ENV.tickFd]: String(TICK_FD),
-        [WORKER_ENV.secretFd]: String(SECRET_FD),
-      },
+      env: { ...process.env, ...env },
     });
     // The attempt's secrets, on a pipe only this child holds: an environment stays readable in
     // /proc/<pid>/environ for the process's whole life, and is inherited by what it spawns.
@@ -114,6 +124,11 @@ export class EmbeddedLauncher implements Launcher {
       secrets.on('error', () => {});
       secrets.end(workerSecrets(plan, partition, attempt));
     }
+    return child;
+  }
+
+  private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
+    const child = this.startAttempt(plan, partition, attempt);
     const task: Task = { partition, attempt, child, tail: [], logger: plan.logger.child({ cluster: plan.clusterId, partition, attempt }) };
     if (child.pid !== undefined) {
       // Only this child, by its own handle: a hung worker gets SIGKILL (a blocked event loop never
@@ -146,7 +161,7 @@ export class EmbeddedLauncher implements Launcher {
     return task;
   }
 
-  private async feed(child: ChildProcess, rows: Iterable<unknown>): Promise<void> {
+  private async feed(child: AttemptProcess, rows: Iterable<unknown>): Promise<void> {
     const stdin = child.stdin!;
     let batch: unknown[] = [];
     try {
@@ -165,7 +180,7 @@ export class EmbeddedLauncher implements Launcher {
   }
 
   /** Writes Arrow IPC streams to the worker's stdin as they come, honouring backpressure. */
-  private async feedBytes(child: ChildProcess, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  private async feedBytes(child: AttemptProcess, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     const stdin = child.stdin!;
     try {
       for await (const chunk of chunks) {
@@ -200,8 +215,9 @@ export class EmbeddedLauncher implements Launcher {
     }
   }
 
+  /** The worker processes, or the partition host for attempts run as threads (once). */
   pids(): number[] {
-    return [...this.tasks.values()].map((t) => t.child.pid!).filter((p) => p !== undefined);
+    return [...new Set([...this.tasks.values()].map((t) => t.child.pid))].filter((p) => p !== undefined);
   }
 
   async stop(): Promise<void> {
@@ -209,6 +225,8 @@ export class EmbeddedLauncher implements Launcher {
     for (const t of this.tasks.values()) t.watch?.stop();
     await Promise.all([...this.tasks.values()].map((t) => stopProcess(t.child, 3000)));
     this.tasks.clear();
+    await this.host?.stop(3000);
+    this.host = undefined;
   }
 
   killNow(): void {
@@ -217,5 +235,6 @@ export class EmbeddedLauncher implements Launcher {
       t.watch?.stop();
       t.child.kill('SIGKILL');
     }
+    this.host?.killNow();
   }
 }

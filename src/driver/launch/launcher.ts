@@ -10,6 +10,9 @@ import type { FailureReport } from '../../protocol/types.js';
 import type { HttpChoice } from '../../transport/http-choice.js';
 import type { UpdatesPlan } from '../../protocol/updates.js';
 
+/** How partition attempts are isolated: a process each, or a thread each of a partition host process. */
+export type Isolation = 'process' | 'thread';
+
 /**
  * A launcher runs one worker process per partition (and relaunches failed ones) and reports what
  * happens to them. The embedded launcher uses child processes on this machine; the Spark launcher
@@ -62,6 +65,10 @@ export interface LaunchPlan {
   collectiveTransport?: 'nats' | 'direct' | 'auto';
   /** Which HTTP server the partitions use. */
   http?: HttpChoice;
+  /** How attempts are isolated (embedded launcher): a process each (default), or a thread each of one partition host process. */
+  isolation?: Isolation;
+  /** With `isolation: 'thread'`, the old-generation heap limit of each thread, in MB. */
+  threadHeapMb?: number;
   /** The user's inspector: the launcher's own actors take it, and workers report their transitions for it. */
   inspect?: Inspector;
   /** Where the run's records go; launchers bind `cluster`, and `partition` and `attempt` for a worker's. */

@@ -1,0 +1,84 @@
+/**
+ * Partitions as processes vs as threads (option `isolation`), with the library compiled to
+ * JavaScript: embedded start and stop at each size, RSS per partition of idle partitions (the
+ * worker processes' RSS summed, or the one partition host's, over the partitions), and the latency
+ * of one partition's requests. Both modes alternate in one run, so both see the same machine. Not
+ * run directly: isolation.ts runs the compiled copy with `node isolation-probe.js <sizes,csv> <reps>
+ * <idle partitions> <requests>`; it prints one `BENCH_JSON {...}` line.
+ */
+import { Cluster, type ClusterOptions, type Isolation } from '../src/index.js';
+import { rssOf } from './lib/proc.js';
+import { sleep } from './lib/timing.js';
+
+const server = new URL('./servers/bench-server.js', import.meta.url);
+const sizes = (process.argv[2] ?? '8').split(',').map(Number);
+const reps = Number(process.argv[3] ?? '1');
+const idlePartitions = Number(process.argv[4] ?? '8');
+const requests = Number(process.argv[5] ?? '200');
+const MODES: Isolation[] = ['process', 'thread'];
+
+/** What the probe prints, by mode. */
+export interface IsolationOut {
+  start: Record<string, Record<string, number[]>>;
+  stop: Record<string, Record<string, number[]>>;
+  /** MB per idle partition. */
+  rssPerPartition: Record<string, number>;
+  /** ms per request to one partition (NATS, sequential). */
+  latency: Record<string, number[]>;
+}
+
+const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {} };
+
+function options(isolation: Isolation, partitions: number, data: ClusterOptions<unknown, unknown>['data']): ClusterOptions<unknown, unknown> {
+  return { server, data, partitions, isolation, log: false, startTimeoutMs: 300_000, registerTimeoutMs: 300_000, stopTimeoutMs: 120_000 };
+}
+
+/** Starts a cluster, runs `fn` with it, and always stops it; resolves with [start ms, stop ms]. */
+async function run(opts: ClusterOptions<unknown, unknown>, fn: (c: Cluster) => Promise<void> = async () => {}): Promise<[number, number]> {
+  const cluster = new Cluster(opts);
+  try {
+    const t0 = performance.now();
+    await cluster.start();
+    const t1 = performance.now();
+    await fn(cluster);
+    const t2 = performance.now();
+    await cluster.stop();
+    return [t1 - t0, performance.now() - t2];
+  } finally {
+    await cluster.stop().catch(() => {});
+  }
+}
+
+for (const n of sizes) {
+  for (const m of MODES) {
+    (out.start[m] ??= {})[n] = [];
+    (out.stop[m] ??= {})[n] = [];
+  }
+  for (let r = 0; r < reps; r++) {
+    for (const m of MODES) {
+      const [a, b] = await run(options(m, n, { range: { end: 10_000 } }));
+      out.start[m]![n]!.push(a);
+      out.stop[m]![n]!.push(b);
+    }
+  }
+}
+for (const m of MODES) {
+  await run(options(m, idlePartitions, []), async (c) => {
+    await sleep(1000);
+    const pids = new Set(c.members.map((x) => x.pid));
+    let rss = 0;
+    for (const pid of pids) rss += await rssOf(pid);
+    out.rssPerPartition[m] = rss / 2 ** 20 / idlePartitions;
+  });
+  await run(options(m, 2, { range: { end: 1000 } }), async (c) => {
+    for (let i = 0; i < 50; i++) await c.request(0, 'ping');
+    const samples: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const t0 = performance.now();
+      await c.request(0, 'ping');
+      samples.push(performance.now() - t0);
+    }
+    out.latency[m] = samples;
+  });
+}
+process.stdout.write(`BENCH_JSON ${JSON.stringify(out)}\n`);

@@ -1,0 +1,66 @@
+/**
+ * Benchmark: partitions as processes vs as threads of one partition host (option `isolation`),
+ * compiled library, both modes alternating in one run: embedded start()/stop() of 8 and 64
+ * partitions, RSS per idle partition at 64, and one partition's request latency.
+ */
+import { ensureCompiled, runProbe } from './lib/compiled.js';
+import { measure } from './lib/timing.js';
+import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import type { IsolationOut } from './isolation-probe.js';
+
+export default async function isolation(ctx: BenchContext): Promise<SectionResult> {
+  const sizes = ctx.quick ? [8] : [8, 64];
+  const reps = ctx.quick ? 1 : 2;
+  const idle = ctx.quick ? 8 : 64;
+  const requests = ctx.quick ? 200 : 2000;
+  const s = section('isolation', 'Partitions as processes vs threads (isolation), compiled library', { sizes, reps, idlePartitions: idle, requests });
+  await ensureCompiled();
+  const out = await runProbe<IsolationOut>('isolation-probe.js', [sizes.join(','), String(reps), String(idle), String(requests)], 1_800_000);
+  for (const n of sizes) {
+    for (const m of ['process', 'thread']) {
+      s.rows.push(measure(`embedded start() of ${n} partitions, ${m}`, 'ms', out.start[m]![n]!));
+      s.rows.push(measure(`embedded stop() of ${n} partitions, ${m}`, 'ms', out.stop[m]![n]!));
+    }
+  }
+  for (const m of ['process', 'thread']) {
+    s.rows.push(
+      measure(`RSS per partition, ${idle} idle partitions, ${m}`, 'MB', [out.rssPerPartition[m]!], {
+        note: m === 'thread' ? 'host RSS / partitions' : 'sum of worker RSS / partitions',
+      }),
+    );
+  }
+  for (const m of ['process', 'thread']) s.rows.push(measure(`request latency to one partition (NATS, sequential), ${m}`, 'ms', out.latency[m]!));
+  const median = (name: string): number | undefined => s.rows.find((r) => r.name === name)?.median;
+  for (const [n, goal] of [
+    [8, 500],
+    [64, 3000],
+  ] as const) {
+    const m = median(`embedded start() of ${n} partitions, thread`);
+    s.targets.push({
+      id: `isolation.start-${n}`,
+      target: `embedded start() of ${n} partitions, thread: < ${goal} ms`,
+      measured: m === undefined ? 'not measured' : `${m.toFixed(0)} ms`,
+      met: m === undefined ? null : m < goal,
+    });
+  }
+  const rss = out.rssPerPartition.thread;
+  s.targets.push({
+    id: 'isolation.rss',
+    target: `RSS per idle partition at ${idle}, thread: < 20 MB`,
+    measured: `${rss?.toFixed(1)} MB`,
+    met: rss === undefined ? null : rss < 20,
+  });
+  const [lp, lt] = [
+    median('request latency to one partition (NATS, sequential), process'),
+    median('request latency to one partition (NATS, sequential), thread'),
+  ];
+  if (lp !== undefined && lt !== undefined) {
+    s.targets.push({
+      id: 'isolation.latency',
+      target: 'request latency, thread within 5% of process',
+      measured: `${lt.toFixed(3)} vs ${lp.toFixed(3)} ms`,
+      met: lt <= lp * 1.05,
+    });
+  }
+  return s;
+}

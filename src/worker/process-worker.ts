@@ -1,0 +1,43 @@
+/** A worker process: one partition attempt, on the inherited fds its launcher gave it (see `worker.ts`). */
+import { WORKER_ENV } from './worker-env.js';
+import { readWorkerSecrets } from '../security/worker-secrets.js';
+import { startTicking } from './liveness.js';
+import { writeFailure } from './result-channel.js';
+import type { FailureReport } from '../protocol/types.js';
+import { FRAMING } from '../protocol/framing.js';
+import { runWorker, workerLogger } from './run-worker.js';
+
+/**
+ * Tells the launcher why this worker failed, on its result channel, whatever the log level: read
+ * from the environment by itself, as the rest of it may be what was wrong.
+ */
+async function reportFailure(report: FailureReport): Promise<void> {
+  const fd = Number(process.env[WORKER_ENV.resultFd] ?? 3);
+  const format = process.env[WORKER_ENV.resultFormat];
+  if (!Number.isInteger(fd) || fd < 3 || !(FRAMING.resultFormats as readonly string[]).includes(format ?? '')) return;
+  await writeFailure(fd, format as 'msgpack' | 'json', report);
+}
+
+/** A worker process: one partition attempt, on the fds its launcher gave it. */
+export async function runProcessWorker(): Promise<never> {
+  const logger = workerLogger();
+  const started = process.ppid;
+  // Exit when the process that launched us is gone, so no orphan keeps a port.
+  setInterval(() => {
+    if (process.ppid !== started) {
+      logger.warn('launcher exited; stopping');
+      process.exit(1);
+    }
+  }, 500).unref();
+  const code = await runWorker(logger, {
+    // Read once from a pipe that is then closed: no secret is in this process's environment, in
+    // /proc/<pid>/environ, or in anything the user's code spawns.
+    secrets: async (env) => readWorkerSecrets(env.secretFd, WORKER_ENV.secretFd),
+    // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
+    tick: (env, log) => {
+      if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, (line) => log.warn(String(line)));
+    },
+    reportFailure,
+  });
+  process.exit(code);
+}
