@@ -25,9 +25,20 @@ export interface IsolationOut {
   rssPerPartition: Record<string, number>;
   /** ms per request to one partition (NATS, sequential). */
   latency: Record<string, number[]>;
+  /** Runs that failed (a loaded machine may time a partition's connect out), by what they measured. */
+  failed: Record<string, string>;
 }
 
-const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {} };
+const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {}, failed: {} };
+
+/** Runs one measurement; a failure is recorded under `what`, and the others go on. */
+async function attempt(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    out.failed[what] = (err as Error).message.split('\n')[0]!;
+  }
+}
 
 function options(isolation: Isolation, partitions: number, data: ClusterOptions<unknown, unknown>['data']): ClusterOptions<unknown, unknown> {
   return { server, data, partitions, isolation, log: false, startTimeoutMs: 300_000, registerTimeoutMs: 300_000, stopTimeoutMs: 120_000 };
@@ -56,19 +67,23 @@ for (const n of sizes) {
   }
   for (let r = 0; r < reps; r++) {
     for (const m of MODES) {
-      const [a, b] = await run(options(m, n, { range: { end: 10_000 } }));
-      out.start[m]![n]!.push(a);
-      out.stop[m]![n]!.push(b);
+      await attempt(`start/stop ${n} ${m}`, async () => {
+        const [a, b] = await run(options(m, n, { range: { end: 10_000 } }));
+        out.start[m]![n]!.push(a);
+        out.stop[m]![n]!.push(b);
+      });
     }
   }
 }
 for (const m of MODES) {
-  await run(options(m, idlePartitions, []), async (c) => {
-    await sleep(1000);
-    const pids = new Set(c.members.map((x) => x.pid));
-    let rss = 0;
-    for (const pid of pids) rss += await rssOf(pid);
-    out.rssPerPartition[m] = rss / 2 ** 20 / idlePartitions;
+  await attempt(`idle ${idlePartitions} ${m}`, async () => {
+    await run(options(m, idlePartitions, []), async (c) => {
+      await sleep(1000);
+      const pids = new Set(c.members.map((x) => x.pid));
+      let rss = 0;
+      for (const pid of pids) rss += await rssOf(pid);
+      out.rssPerPartition[m] = rss / 2 ** 20 / idlePartitions;
+    });
   });
   await run(options(m, 2, { range: { end: 1000 } }), async (c) => {
     for (let i = 0; i < 50; i++) await c.request(0, 'ping');

@@ -5,24 +5,29 @@
  */
 import { ensureCompiled, runProbe } from './lib/compiled.js';
 import { measure } from './lib/timing.js';
-import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { isSmoke, section, type BenchContext, type SectionResult } from './lib/types.js';
 import type { IsolationOut } from './isolation-probe.js';
 
 export default async function isolation(ctx: BenchContext): Promise<SectionResult> {
-  const sizes = ctx.quick ? [8] : [8, 64];
-  const reps = ctx.quick ? 1 : 2;
-  const idle = ctx.quick ? 8 : 64;
-  const requests = ctx.quick ? 200 : 2000;
+  // A smoke run (the test suite's) keeps the probe short: two partitions.
+  const smoke = isSmoke();
+  const sizes = smoke ? [2] : ctx.quick ? [8] : [8, 64];
+  const reps = 1;
+  const idle = smoke ? 2 : ctx.quick ? 8 : 64;
+  const requests = smoke ? 20 : ctx.quick ? 200 : 2000;
   const s = section('isolation', 'Partitions as processes vs threads (isolation), compiled library', { sizes, reps, idlePartitions: idle, requests });
   await ensureCompiled();
   const out = await runProbe<IsolationOut>('isolation-probe.js', [sizes.join(','), String(reps), String(idle), String(requests)], 1_800_000);
+  for (const [what, why] of Object.entries(out.failed)) s.skipped.push({ name: what, reason: why });
   for (const n of sizes) {
     for (const m of ['process', 'thread']) {
+      if (!out.start[m]![n]!.length) continue;
       s.rows.push(measure(`embedded start() of ${n} partitions, ${m}`, 'ms', out.start[m]![n]!));
       s.rows.push(measure(`embedded stop() of ${n} partitions, ${m}`, 'ms', out.stop[m]![n]!));
     }
   }
   for (const m of ['process', 'thread']) {
+    if (out.rssPerPartition[m] === undefined) continue;
     s.rows.push(
       measure(`RSS per partition, ${idle} idle partitions, ${m}`, 'MB', [out.rssPerPartition[m]!], {
         note: m === 'thread' ? 'host RSS / partitions' : 'sum of worker RSS / partitions',

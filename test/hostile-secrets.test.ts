@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { Cluster, SparkLauncher, type BusAccess, type SparkApplication } from '../src/index.js';
+import { Cluster, SparkLauncher, type BusAccess, type Isolation, type SparkApplication } from '../src/index.js';
 import { resolveOptions } from '../src/driver/options.js';
 import { encode } from '../src/protocol/codec.js';
 import { decodeMembers, decodeRegisterAck, encodeRegistration } from '../src/protocol/messages.js';
@@ -23,8 +23,12 @@ import { supervisorMachine } from '../src/actors/supervisor.js';
 
 const PROBE_SERVER = new URL('./fixtures/secret-probe-server.ts', import.meta.url);
 
-async function startCaptured(t: import('ava').ExecutionContext, partitions = 3): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
-  const launcher = await CapturingLauncher.create([1, 2, 3, 4, 5, 6], partitions);
+async function startCaptured(
+  t: import('ava').ExecutionContext,
+  partitions = 3,
+  isolation?: Isolation,
+): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
+  const launcher = await CapturingLauncher.create([1, 2, 3, 4, 5, 6], partitions, isolation);
   const cluster = new Cluster({ server: PROBE_SERVER, partitions, launcher, log: false, stopTimeoutMs: 10_000 });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
@@ -152,21 +156,24 @@ test("with partition 0's credentials and proof, registrations for attempts no la
   );
 });
 
-test("no secret is in a worker's environment, nor can a process its server spawns find one", async (t) => {
-  const { cluster, launcher } = await startCaptured(t);
-  const secrets = runSecrets(cluster, launcher);
-  for (const m of cluster.members) {
-    const environ = readFileSync(`/proc/${m.pid}/environ`, 'latin1');
-    t.true(environ.includes(`SPS_CLUSTER_ID=${cluster.id}\0`), 'not the worker environment');
-    t.false(/(^|\0)SPS_(BUS|TOKEN)=/.test(environ));
-    t.deepEqual(secretsIn(environ, secrets), [], `partition ${m.partition}'s /proc/${m.pid}/environ`);
-    const probe = await cluster.request<{ pid: number; output: string }>(m.partition, 'probe');
-    t.is(probe.pid, m.pid);
-    t.true(probe.output.includes(`SPS_PARTITION=${m.partition}`), 'the probe read no environment');
-    t.deepEqual(secretsIn(probe.output, secrets), [], `what partition ${m.partition}'s child found`);
-  }
-  await cluster.stop();
-});
+for (const isolation of ['process', 'thread'] as const) {
+  test(`no secret is in a worker's environment, nor can a process its server spawns find one (isolation ${isolation})`, async (t) => {
+    const { cluster, launcher } = await startCaptured(t, 3, isolation);
+    const secrets = runSecrets(cluster, launcher);
+    for (const m of cluster.members) {
+      const environ = readFileSync(`/proc/${m.pid}/environ`, 'latin1');
+      // A worker process's own environment, or the partition host's (its threads' are copies in its memory).
+      t.true(environ.includes(isolation === 'thread' ? 'SPS_PARTITION_HOST=1\0' : `SPS_CLUSTER_ID=${cluster.id}\0`), 'not the worker environment');
+      t.false(/(^|\0)SPS_(BUS|TOKEN)=/.test(environ));
+      t.deepEqual(secretsIn(environ, secrets), [], `partition ${m.partition}'s /proc/${m.pid}/environ`);
+      const probe = await cluster.request<{ pid: number; output: string }>(m.partition, 'probe');
+      t.is(probe.pid, m.pid);
+      t.true(probe.output.includes(`SPS_PARTITION=${m.partition}`), 'the probe read no environment');
+      t.deepEqual(secretsIn(probe.output, secrets), [], `what partition ${m.partition}'s child found`);
+    }
+    await cluster.stop();
+  });
+}
 
 let app: SparkApplication | undefined;
 test.after.always(async () => {
