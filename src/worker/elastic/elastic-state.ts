@@ -9,6 +9,7 @@
 import { CollectiveAbortedError, CollectiveError } from '../../errors.js';
 import * as algo from '../collectives/algorithms.js';
 import type { CollectiveOptions, Communicator } from '../collectives/communicator.js';
+import { checkOptionsBag, fieldsOf as optionFields } from '../../option-fields.js';
 import { commitDisagreement, restorePlan, restoreRole, type CommitHolding } from './plan.js';
 
 /** What a reset callback hears: the commit the group went back to, and the generation it now computes in. */
@@ -51,6 +52,8 @@ export interface ElasticRunOptions {
   /** Called (awaited) when a restore begins after a failure, before any collective of it. */
   onRestore?: (info: { generation: number }) => void | Promise<void>;
 }
+
+const RUN_OPTION_FIELDS = optionFields<ElasticRunOptions>({ restoreTimeoutMs: true, onRestore: true });
 
 /** Default of {@link ElasticRunOptions.restoreTimeoutMs}. */
 export const DEFAULT_RESTORE_TIMEOUT_MS = 120_000;
@@ -220,8 +223,14 @@ export async function elasticRun<T extends object, R>(
 ): Promise<R> {
   const inner = inners.get(state);
   if (!inner) throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'elasticRun', 'the state was not made by ctx.elastic');
+  checkOptionsBag(opts, RUN_OPTION_FIELDS, 'ctx.elasticRun');
   const { comm } = inner;
   const timeoutMs = opts.restoreTimeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
+  if (!(timeoutMs > 0))
+    throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'elasticRun', `restoreTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (opts.onRestore !== undefined && typeof opts.onRestore !== 'function') {
+    throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'elasticRun', 'onRestore must be a function');
+  }
   let failed = false;
   for (;;) {
     try {
