@@ -1,5 +1,7 @@
 import test from 'ava';
 import { commitDisagreement, restorePlan, restoreRole } from '../src/worker/elastic/plan.js';
+import { createElasticState, elasticRun } from '../src/worker/elastic/elastic-state.js';
+import type { Communicator } from '../src/worker/collectives/communicator.js';
 
 test('a restore goes back to the highest commit any partition saw complete; only partitions without it receive it', (t) => {
   // Killed between commits: survivors 0 and 2 committed 2, partition 1's new attempt holds only the initial state.
@@ -25,4 +27,27 @@ test('a commit is agreed only when every partition committed the same number', (
   t.is(commitDisagreement([3, 3, 3]), undefined);
   t.is(commitDisagreement([1]), undefined);
   t.regex(commitDisagreement([3, 4, 3])!, /partitions committed different numbers \(0: 3, 1: 4, 2: 3\)/);
+});
+
+test('ctx.elastic and ctx.elasticRun name what is wrong with their arguments before anything is sent', async (t) => {
+  // Nothing here reaches the communicator: every check comes first.
+  const comm = {} as Communicator;
+  t.throws(() => createElasticState(comm, [1, 2] as unknown as object), { code: 'SPS_COLLECTIVE_ARGUMENT', message: /an object of fields/ });
+  t.throws(() => createElasticState(comm, { commit: 1 }), { code: 'SPS_COLLECTIVE_ARGUMENT', message: /commit are the state's own methods/ });
+  t.throws(() => createElasticState(comm, { f: () => 1 }), { code: 'SPS_COLLECTIVE_ARGUMENT', message: /not plain data/ });
+  const state = createElasticState(comm, { iteration: 0, model: new Float64Array(4) });
+  t.deepEqual(Object.keys(state), ['iteration', 'model'], 'the controls are not fields');
+  t.is(state.committed, 0);
+  await t.throwsAsync(
+    elasticRun(state, () => 1, { restoreTimeout: 5 } as never),
+    { code: 'SPS_INVALID_OPTION', message: /restoreTimeout/ },
+  );
+  await t.throwsAsync(
+    elasticRun(state, () => 1, { restoreTimeoutMs: -1 }),
+    { code: 'SPS_COLLECTIVE_ARGUMENT' },
+  );
+  await t.throwsAsync(
+    elasticRun({ iteration: 0 } as never, () => 1),
+    { code: 'SPS_COLLECTIVE_ARGUMENT', message: /not made by ctx.elastic/ },
+  );
 });
