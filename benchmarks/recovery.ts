@@ -18,7 +18,7 @@ import { reasonOf, section, type BenchContext, type SectionResult } from './lib/
 const POLL_MS = 2;
 
 /** Resolves with the time `check` first held (polled every 2 ms), or rejects after `limitMs`. */
-async function when(check: () => boolean | Promise<boolean>, limitMs: number, what: string): Promise<number> {
+export async function when(check: () => boolean | Promise<boolean>, limitMs: number, what: string): Promise<number> {
   const deadline = now() + limitMs;
   while (now() < deadline) {
     if (await check()) return now();

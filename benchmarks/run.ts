@@ -21,6 +21,7 @@ import memory from './memory.js';
 import scaling from './scaling.js';
 import security from './security.js';
 import recovery from './recovery.js';
+import natsCluster from './nats-cluster.js';
 import collectives from './collectives.js';
 import dashboard from './dashboard.js';
 import httpServers from './http-servers.js';
@@ -42,6 +43,7 @@ export const BENCHMARKS: Record<string, Benchmark> = {
   scaling,
   security,
   recovery,
+  'nats-cluster': natsCluster,
   collectives,
   dashboard,
   'http-servers': httpServers,

@@ -11,7 +11,7 @@ export type { ClusterEvents, ClusterState, MemberEvent, ProgressEvent, SparkEven
 export type { Dashboard, DashboardOptions } from './driver/dashboard/dashboard-server.js';
 export type { DashboardSnapshot, PartitionView, RequestView, RestartView, TimelineEntry, RunInfo } from './driver/dashboard/run-monitor.js';
 export type { Inspector, RemoteSnapshot } from './driver/inspection.js';
-export type { ClusterOptions, NatsAuthOption, ResolvedOptions, ServerRef } from './driver/options.js';
+export type { ClusterOptions, NatsAccountOption, NatsAuthOption, ResolvedOptions, ServerRef } from './driver/options.js';
 export type { BusAccess, BusAuth, BusTls } from './security/bus-access.js';
 export type { EmbeddedSource, RangeSource } from './driver/launch/data-source.js';
 export type { FileSource } from './driver/launch/file-source.js';
