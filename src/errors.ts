@@ -183,10 +183,11 @@ export class ServerModuleError extends SparkPartitionServerError {
 /**
  * Spark could not do what a cluster run needed: the application did not start, the job could not
  * be submitted (e.g. its source could not be read), or a result dataset operation failed. `code`
- * tells which: `SPS_SPARK_START`, `SPS_SPARK_JOB`, `SPS_SPARK_DATASET`, `SPS_SPARK_RUNNER`.
+ * tells which: `SPS_SPARK_START`, `SPS_SPARK_JOB`, `SPS_SPARK_DATASET`, `SPS_SPARK_RUNNER`, or the
+ * code of the runner's refusal (`SPS_MALFORMED_MESSAGE` for an order that does not match the protocol).
  */
 export class SparkError extends SparkPartitionServerError {
-  constructor(code: 'SPS_SPARK_START' | 'SPS_SPARK_JOB' | 'SPS_SPARK_DATASET' | 'SPS_SPARK_RUNNER', message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
   }
 }

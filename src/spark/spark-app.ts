@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { InvalidOptionError, SparkError, SparkSlotsError } from '../errors.js';
+import { ERROR_CODES, InvalidOptionError, SparkError, SparkSlotsError, type ErrorCode } from '../errors.js';
 import { checkOptionsBag, fieldsOf, isObject, rejectUnknownFields } from '../option-fields.js';
 import { connectBus } from '../transport/bus.js';
 import { decode, encode, type Decoded } from '../protocol/codec.js';
@@ -470,8 +470,8 @@ export class SparkApplication implements AsyncDisposable {
     if (reply.t === 'error') {
       const e = reply as MessageOf<'error'>;
       if (e.code === 'SPS_SPARK_SLOTS') throw new SparkSlotsError(e.available ?? 0, e.needed ?? 0, e.error);
-      // The runner's code; one it should not send is still an error of the runner.
-      throw new SparkError(isSparkCode(e.code) ? e.code : 'SPS_SPARK_RUNNER', e.error);
+      // The runner's code (e.g. SPS_MALFORMED_MESSAGE for an order it refused); one outside the registry is an error of the runner.
+      throw new SparkError(e.code in ERROR_CODES ? (e.code as ErrorCode) : 'SPS_SPARK_RUNNER', e.error);
     }
     return reply as never;
   }
@@ -549,11 +549,4 @@ export class SparkApplication implements AsyncDisposable {
       }
     }
   }
-}
-
-const SPARK_CODES = ['SPS_SPARK_START', 'SPS_SPARK_JOB', 'SPS_SPARK_DATASET', 'SPS_SPARK_RUNNER'] as const;
-
-/** True for the codes a {@link SparkError} carries. */
-function isSparkCode(code: string): code is (typeof SPARK_CODES)[number] {
-  return (SPARK_CODES as readonly string[]).includes(code);
 }
