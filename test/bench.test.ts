@@ -20,6 +20,7 @@ const SECTIONS = [
   'scaling',
   'security',
   'recovery',
+  'nats-cluster',
   'collectives',
   'dashboard',
   'http-servers',
@@ -29,6 +30,7 @@ const SECTIONS = [
   'updates',
   'pyspark',
   'elastic',
+  'isolation',
 ];
 /** Sections that measure Spark only: a smoke run (quick, without --spark) skips them, saying so. */
 const SPARK_ONLY = new Set(['pyspark']);
