@@ -52,6 +52,23 @@ async function streamOnCluster(
   return found as unknown as Awaited<ReturnType<typeof streamOnCluster>>;
 }
 
+/** The stream as the first of `nodes` that reports it says (a node's `/jsz` lists a stream once its own replica has caught up). */
+async function streamReported(nodes: readonly NatsServerProcess[], name: string): Promise<Awaited<ReturnType<typeof streamOnCluster>>> {
+  let found: Awaited<ReturnType<typeof streamOnCluster>> | undefined;
+  await waitUntil(
+    async () => {
+      for (const n of nodes) {
+        found = await streamOnCluster(n, name).catch(() => undefined);
+        if (found?.cluster?.leader) return true;
+      }
+      return false;
+    },
+    60_000,
+    `a node to report stream ${name} with its leader`,
+  );
+  return found!;
+}
+
 /** The live node holding a connection whose name matches `name`. */
 async function nodeHolding(nats: NatsClusterProcess, alive: Set<NatsServerProcess>, name: RegExp): Promise<NatsServerProcess> {
   let found: NatsServerProcess | undefined;
@@ -290,7 +307,7 @@ test.serial(
     await waitUntil(() => amountsAre(100), 60_000, 'the first updates applied');
 
     // The stream's leader and its two replicas, on three nodes (as the nodes' monitoring says).
-    const info = await streamOnCluster(nats.nodes[0]!, stream);
+    const info = await streamReported(nats.nodes, stream);
     t.is(info.config.num_replicas, 3);
     t.is(info.cluster.replicas.length, 2);
     const leader = nats.nodes.find((n) => info.cluster.leader.endsWith(`-n${nats.nodes.indexOf(n)}`))!;
@@ -307,8 +324,14 @@ test.serial(
       'the stream to take updates again',
     );
     // The stream kept every update, on a new leader among the survivors.
-    const survivor = nats.nodes.find((n) => n !== leader)!;
-    const after = await streamOnCluster(survivor, stream);
+    const survivors = nats.nodes.filter((n) => n !== leader);
+    let after = await streamReported(survivors, stream);
+    // A survivor may still report the old leader until it hears of the election.
+    await waitUntil(
+      async () => (after = await streamReported(survivors, stream)).cluster.leader !== info.cluster.leader,
+      60_000,
+      'the survivors to report a new leader',
+    );
     t.not(after.cluster.leader, info.cluster.leader);
     t.is(after.state.messages, 2 * rows.length);
     await cluster.stop();
