@@ -1167,7 +1167,7 @@ class ConnectResultData:
 
 
 class Runner:
-    def __init__(self, spark, app_id, nc, job_dir, slot_wait_s, session_sources=None, error_cb=None):
+    def __init__(self, spark, app_id, nc, job_dir, slot_wait_s, session_sources=None, error_cb=None, reconnect_window_s=30.0):
         self.job_dir = job_dir
         # Where the bus connections' errors go (None: nats-py's own logging).
         self.error_cb = error_cb
@@ -1179,6 +1179,8 @@ class Runner:
         self.app_id = app_id
         self.nc = nc
         self.slot_wait_s = slot_wait_s
+        # How long a flush waits out a reconnect: the window the driver gave the bus connections.
+        self.reconnect_window_s = reconnect_window_s
         self.loop = asyncio.get_running_loop()
         self.jobs = {}
         self.datasets = {}
@@ -1209,7 +1211,7 @@ class Runner:
                 dict(self.session.info(), pid=os.getpid()),
             ),
         )
-        await self.nc.flush()
+        await flush_bus(self.nc, self.reconnect_window_s)
         self.ready = True
         await self.closed.wait()
 
@@ -1322,8 +1324,10 @@ class Runner:
             # Cancel requests are answered once the job has ended, before the run's connection goes.
             for reply in state["cancel_replies"]:
                 await nc.publish(reply, pack("cancelled", {"running": True}))
-            await nc.flush()
-            await nc.drain()
+            try:
+                await flush_bus(nc, self.reconnect_window_s)
+            finally:
+                await end_bus(nc)
 
     async def on_cancel(self, msg, cid):
         state = self.jobs.get(cid)
@@ -1390,7 +1394,7 @@ class Runner:
     async def on_close(self, msg, body):
         self.cancel_jobs()
         await self.reply(msg, "closing")
-        await self.nc.flush()
+        await flush_bus(self.nc, self.reconnect_window_s)
         self.closed.set()
 
 
@@ -1592,6 +1596,11 @@ def connect_options(access):
     return opts
 
 
+def reconnect_window_s(access):
+    """The reconnect window the driver chose for the bus connections, in seconds."""
+    return (access.get("reconnectWindowMs") or 30000) / 1000.0
+
+
 async def nats_connect(access, name, closed_cb=None, error_cb=None):
     import nats
 
@@ -1599,12 +1608,42 @@ async def nats_connect(access, name, closed_cb=None, error_cb=None):
     if error_cb is not None:
         opts["error_cb"] = error_cb
     # Reconnect for the whole window the driver chose, as the driver and the workers do.
-    attempts = max(1, int((access.get("reconnectWindowMs") or 30000) / 250))
+    attempts = max(1, int(reconnect_window_s(access) / 0.25))
     try:
         return await nats.connect(name=name, max_reconnect_attempts=attempts, reconnect_time_wait=0.25, closed_cb=closed_cb, allow_reconnect=True, **opts)
     finally:
         if "user_credentials" in opts:
             os.unlink(opts["user_credentials"])
+
+
+async def flush_bus(nc, window_s=30.0):
+    """Flushes `nc`, riding out a reconnect: on a loaded host the server may drop a connection that
+    read too slowly, and what was published waits in the client's buffer until it is back. Gives up
+    once the connection is closed or `window_s` (the run's reconnect window) has passed."""
+    import nats.errors
+
+    deadline = time.monotonic() + window_s
+    while True:
+        try:
+            await nc.flush()
+            return
+        except nats.errors.FlushTimeoutError:
+            if nc.is_closed or time.monotonic() >= deadline:
+                raise
+
+
+async def end_bus(nc):
+    """Drains `nc` when it is connected, else closes it: a connection still reconnecting cannot
+    drain, and ending it must not hide what ended the run."""
+    if nc.is_closed:
+        return
+    if nc.is_connected:
+        try:
+            await nc.drain()
+            return
+        except Exception:  # noqa: BLE001 - the connection went while draining: close what is left
+            pass
+    await nc.close()
 
 
 def watch_parent():
@@ -1627,7 +1666,7 @@ async def serve_runner(spark, bus, app_id, job_dir, slot_wait_s, session_sources
         lost.set()
 
     nc = await nats_connect(bus, "sps-spark-runner-%s" % app_id, closed_cb=on_closed, error_cb=error_cb)
-    runner = Runner(spark, app_id, nc, job_dir, slot_wait_s, session_sources, error_cb)
+    runner = Runner(spark, app_id, nc, job_dir, slot_wait_s, session_sources, error_cb, reconnect_window_s(bus))
     if on_runner is not None:
         on_runner(runner)
     serving = asyncio.ensure_future(runner.serve())
@@ -1638,8 +1677,7 @@ async def serve_runner(spark, bus, app_id, job_dir, slot_wait_s, session_sources
         failed = SpsError("SPS_SPARK_START", "the runner's bus connection closed before the runner was ready")
     if failed is None:
         runner.cancel_jobs()
-    if not nc.is_closed:
-        await nc.drain()
+    await end_bus(nc)
     if failed is not None:
         # The host learns why its runner could not serve (the Python package tells its driver).
         raise failed
