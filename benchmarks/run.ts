@@ -1,5 +1,5 @@
 /**
- * The benchmark suite (issue 4): `npm run bench [-- --quick [--spark] | --smoke] [-- --only query,memory] [-- --out DIR]
+ * The benchmark suite (issue 4): `npm run bench [-- --quick [--spark] | --smoke] [-- --only query,memory] [-- --out DIR] [-- --compiled DIR]
  * [-- --profile]`. Runs every benchmark, prints a table per benchmark and a targets summary, and
  * writes `<out>/<timestamp>.json`, `<out>/latest.json`, `<out>/latest.svg` and `<out>/latest.md`
  * (default out: benchmarks/results/, git-ignored).
@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { removeCompiled } from './lib/compiled.js';
+import { removeCompiled, useBuild } from './lib/compiled.js';
 import { machineInfo } from './lib/machine.js';
 import { renderChart } from './lib/svg.js';
 import { sectionTable, targetsTable } from './lib/table.js';
@@ -65,6 +65,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    /** A build of the project to run the compiled-library probes from, instead of compiling one. */
+    compiled: { type: 'string' },
   },
 });
 const outDir = resolve(values.out ?? fileURLToPath(new URL('./results/', import.meta.url)));
@@ -77,6 +79,7 @@ const workerEnv: Record<string, string> = values.profile
   ? { NODE_OPTIONS: `--import=${new URL('./lib/cpu-prof-preload.mjs', import.meta.url).href}`, SPS_BENCH_PROF_DIR: resolve(outDir, `profiles-${stamp}`) }
   : {};
 setSmoke(values.smoke);
+if (values.compiled) useBuild(resolve(values.compiled));
 const quick = values.quick || values.smoke;
 const mode = values.smoke ? 'smoke' : quick ? 'quick' : 'full';
 const ctx: BenchContext = { quick, sparkInQuick: values.spark, outDir, workerEnv, log: (l) => process.stderr.write(`${l}\n`) };

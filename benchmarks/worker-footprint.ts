@@ -5,7 +5,7 @@
  * and for one importing the `spark-partition-server/server` entry.
  * Medians of 7 (3 in quick runs): one process per import sample, one idle worker per RSS sample.
  */
-import { COMPILED_DIR, ensureCompiled, runProbe } from './lib/compiled.js';
+import { compiledRoot, ensureCompiled, runProbe } from './lib/compiled.js';
 import { measure } from './lib/timing.js';
 import { section, type BenchContext, type SectionResult } from './lib/types.js';
 import type { FootprintSamples } from './worker-footprint-probe.js';
@@ -23,10 +23,10 @@ export default async function workerFootprint(ctx: BenchContext): Promise<Sectio
     servers: SERVERS,
   });
   await ensureCompiled();
-  const paths = Object.values(SERVERS).map((p) => `${COMPILED_DIR}/${p}`);
+  const paths = Object.values(SERVERS).map((p) => `${compiledRoot()}/${p}`);
   const out = await runProbe<Record<string, FootprintSamples>>('worker-footprint-probe.js', [String(reps), ...paths], 600_000);
   for (const [label, rel] of Object.entries(SERVERS)) {
-    const r = out[`${COMPILED_DIR}/${rel}`]!;
+    const r = out[`${compiledRoot()}/${rel}`]!;
     const imp = measure(`${label}: import of worker runtime + server`, 'ms', r.importMs);
     const idle = measure(`${label}: idle partition server`, 'MB', r.idleRssMb, { note: 'resident set, no rows' });
     s.targets.push(

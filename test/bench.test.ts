@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertBuiltFresh } from './helpers/built-cli.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECTIONS = [
@@ -37,7 +38,8 @@ const SPARK_ONLY = new Set(['pyspark']);
 
 function runSmoke(out: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'benchmarks/run.ts'), '--smoke', '--out', out], {
+    // The compiled-library probes run from `npm run build`'s dist/ (checked fresh), not a build of their own.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'benchmarks/run.ts'), '--smoke', '--out', out, '--compiled', join(ROOT, 'dist')], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -54,6 +56,7 @@ function runSmoke(out: string): Promise<{ code: number | null; stderr: string }>
 
 test('npm run bench -- --smoke runs every section to its first figure and writes well-formed JSON, markdown and an SVG chart', async (t) => {
   t.timeout(300_000);
+  assertBuiltFresh(['src', 'benchmarks']);
   const out = await mkdtemp(join(tmpdir(), 'sps-bench-test-'));
   try {
     const { code, stderr } = await runSmoke(out);

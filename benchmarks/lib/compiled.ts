@@ -4,23 +4,45 @@ import { runToEnd } from './proc.js';
 import type { ScaleOut } from '../scale-probe.js';
 
 /** Where the project is compiled for the no-tsx measurements (git-ignored). */
-export const COMPILED_DIR = `${ROOT}.sps-tmp/bench-dist`;
+const OWN_BUILD = `${ROOT}.sps-tmp/bench-dist`;
 
-/** Compiles the project with its build script to {@link COMPILED_DIR}; resolves with the compile time in ms. */
+/** The compiled project the probes run from: the bench's own build, or one given to {@link useBuild}. */
+let compiledDir = OWN_BUILD;
+/** The compile (or the build given), once per run: probes wait for it. */
+let compiled: Promise<number> | undefined;
+
+/** The folder of the compiled project the probes run from. */
+export function compiledRoot(): string {
+  return compiledDir;
+}
+
+/** The bench server's TypeScript source next to its compiled copy: the TypeScript side of the compiled-library runs, compiled by the driver as a user's server module is. */
+function placeTsServer(): Promise<void> {
+  return copyFile(`${ROOT}benchmarks/servers/bench-server.ts`, `${compiledDir}/benchmarks/servers/bench-server.ts`);
+}
+
+/** Compiles the project with its build script to its own folder; resolves with the compile time in ms. */
 export async function compileProject(): Promise<number> {
   const t0 = performance.now();
   // The project's own build (tsc plus the files it does not emit), into the bench's directory.
-  const r = await runToEnd(process.execPath, [`${ROOT}scripts/build.mjs`, '--outDir', COMPILED_DIR, '--sourceMap', 'false', '--declaration', 'false'], 120_000);
+  const r = await runToEnd(process.execPath, [`${ROOT}scripts/build.mjs`, '--outDir', OWN_BUILD, '--sourceMap', 'false', '--declaration', 'false'], 120_000);
   if (r.code !== 0) throw new Error(`build failed: ${r.stdout.slice(-1500)}${r.stderr.slice(-1500)}`);
-  // The bench server's TypeScript source next to its compiled copy: the TypeScript side of the
-  // compiled-library runs, compiled by the driver as a user's server module is.
-  await copyFile(`${ROOT}benchmarks/servers/bench-server.ts`, `${COMPILED_DIR}/benchmarks/servers/bench-server.ts`);
+  await placeTsServer();
   return performance.now() - t0;
 }
 
-/** Removes the compiled copy. */
+/**
+ * Runs the probes from a build already made (the suite's smoke run uses `npm run build`'s dist/,
+ * which it checks is fresh): no compile of its own, and nothing removed at the end.
+ */
+export function useBuild(dir: string): void {
+  compiledDir = dir;
+  compiled = placeTsServer().then(() => 0);
+}
+
+/** Removes the bench's own compiled copy (a build given to {@link useBuild} is left alone). */
 export async function removeCompiled(): Promise<void> {
-  await rm(COMPILED_DIR, { recursive: true, force: true });
+  await rm(OWN_BUILD, { recursive: true, force: true });
 }
 
 /** What compiled-probe.js prints. */
@@ -43,7 +65,7 @@ export interface CompiledProbeOut {
 
 /** Runs a compiled probe script (path under the compiled benchmarks/) with plain node, or the `node` given, and returns what it printed on its `BENCH_JSON` line. */
 export async function runProbe<T>(script: string, args: string[], timeoutMs: number, node = process.execPath): Promise<T> {
-  const r = await runToEnd(node, [`${COMPILED_DIR}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
+  const r = await runToEnd(node, [`${compiledDir}/benchmarks/${script}`, ...args], timeoutMs, sparkEnv());
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) throw new Error(`${script} exited ${r.code}: ${r.stderr.slice(-1500)}`);
   return JSON.parse(line.slice('BENCH_JSON '.length)) as T;
@@ -66,12 +88,11 @@ export async function runScaleProbe(sizes: number[], pings: number, uncounted = 
 /** Times a plain-node import of the compiled library + server (no tsx), spawn to exit, in ms. */
 export async function compiledImportMs(): Promise<{ wallMs: number; importMs: number }> {
   const t0 = performance.now();
-  const r = await runToEnd(process.execPath, [`${COMPILED_DIR}/benchmarks/servers/import-probe.js`], 60_000);
+  const r = await runToEnd(process.execPath, [`${compiledDir}/benchmarks/servers/import-probe.js`], 60_000);
   const m = /IMPORTED ([\d.]+)/.exec(r.stdout);
   return { wallMs: performance.now() - t0, importMs: m ? Number(m[1]) : Number.NaN };
 }
 
-let compiled: Promise<number> | undefined;
 const probes = new Map<string, Promise<CompiledProbeOut>>();
 
 /** Compiles once per run, then runs the probe once per settings (benchmarks 3 and 5 share it). */
