@@ -5,12 +5,17 @@
  */
 import test from 'ava';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
-import { ROOT, runScript, spawnPython } from './helpers/python-script.js';
+import { ROOT, runScript, sharedSession, spawnPython } from './helpers/python-script.js';
+
+// These scripts share one local session, one after another (a JVM start each spared); the others
+// need a session of their own (another master, a stopped or interrupted session, a killed process).
+const shared = sharedSession(['bad_input', 'seed_demo', 'keyed', 'data_kinds']);
+test.after.always(() => shared.stop());
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-test("the seed's demo from PySpark on local[2]: an RDD of 1000 numbers, HTTP and NATS queries, results as an RDD and a DataFrame, a restart in a with block", async (t) => {
-  const f = await runScript(t, 'seed_demo.py');
+test("the seed's demo from PySpark in a local session: an RDD of 1000 numbers, HTTP and NATS queries, results as an RDD and a DataFrame, a restart in a with block", async (t) => {
+  const f = await shared.findings('seed_demo');
   t.deepEqual(f.hosts, { 0: ['127.0.0.1', true], 1: ['127.0.0.1', true] });
   t.deepEqual(f.http0, range(0, 500));
   t.deepEqual(f.nats0, range(0, 500));
@@ -28,7 +33,7 @@ test("the seed's demo from PySpark on local[2]: an RDD of 1000 numbers, HTTP and
 });
 
 test('bad input from PySpark: each a clear Python exception with its code, before any Spark job', async (t) => {
-  const f = (await runScript(t, 'bad_input.py')) as Record<string, { type: string | null; code?: string; message?: string; jobs?: number }>;
+  const f = (await shared.findings('bad_input')) as Record<string, { type: string | null; code?: string; message?: string; jobs?: number }>;
   const expect: Record<string, [string, string, RegExp]> = {
     server: ['InvalidOptionError', 'SPS_INVALID_OPTION', /no-such-server\.ts' does not exist/],
     data: ['InvalidOptionError', 'SPS_INVALID_OPTION', /must be a PySpark DataFrame or RDD, got list/],
@@ -60,7 +65,7 @@ interface Keyed {
 }
 
 test('keys from PySpark: partition_by places a DataFrame (string and long keys) and an RDD of dicts where partition_of says; request_by_key reaches the owner', async (t) => {
-  const f = (await runScript(t, 'keyed.py')) as Record<string, Keyed> & { missing: { code: string; message: string } };
+  const f = (await shared.findings('keyed')) as Record<string, Keyed> & { missing: { code: string; message: string } };
   for (const [name, rows] of [
     ['strings', 60],
     ['longs', 60],
@@ -98,7 +103,7 @@ type Served = {
 };
 
 test("PySpark data: a DataFrame with a Python UDF join in 3 partitions as Arrow, summed against Spark's aggregate; an RDD of dicts; empty partitions; partitions=", async (t) => {
-  const f = (await runScript(t, 'data_kinds.py')) as Record<string, Served> & { expected: { sum: number; count: number } };
+  const f = (await shared.findings('data_kinds')) as Record<string, Served> & { expected: { sum: number; count: number } };
   const total = (s: Served, k: 'count' | 'sum'): number => Object.values(s.summary).reduce((a, x) => a + x[k], 0);
   for (const name of ['arrow', 'rows']) {
     const s = f[name]!;

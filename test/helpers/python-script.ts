@@ -38,3 +38,62 @@ export function runScript(t: ExecutionContext, script: string, extraEnv: NodeJS.
     });
   });
 }
+
+/** Scripts run in one session by {@link sharedSession}. */
+export interface SharedSession {
+  /** The findings of `script`'s `main(spark)`; rejects with its traceback, or when the session's process ends first. */
+  findings(script: string): Promise<Record<string, unknown>>;
+  /** Kills the session's process group if it still runs (for `test.after.always`). */
+  stop(): void;
+}
+
+/**
+ * Runs the `main(spark)` of each of `scripts` (test/helpers/pyspark modules) one after another in
+ * one local session (shared_session.py), started at the first `findings` call.
+ */
+export function sharedSession(scripts: string[]): SharedSession {
+  const pending = new Map(
+    scripts.map((s) => {
+      let resolve!: (v: Record<string, unknown>) => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<Record<string, unknown>>((res, rej) => ((resolve = res), (reject = rej)));
+      promise.catch(() => {});
+      return [s, { promise, resolve, reject }] as const;
+    }),
+  );
+  let child: ChildProcessWithoutNullStreams | undefined;
+  const start = (): void => {
+    const env = { ...process.env, SPS_NODE_PACKAGE: ROOT, PYSPARK_PYTHON: PYTHON };
+    child = spawn(PYTHON, ['shared_session.py', ...scripts], { cwd: SCRIPTS, env, stdio: 'pipe', detached: true });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const m = /^SPS-FINDINGS (\S+) (.*)$/.exec(out.slice(0, nl));
+        out = out.slice(nl + 1);
+        const entry = m ? pending.get(m[1]!) : undefined;
+        if (!entry) continue;
+        const found = JSON.parse(m![2]!) as { ok?: Record<string, unknown>; error?: string };
+        if (found.ok) entry.resolve(found.ok);
+        else entry.reject(new Error(`${m![1]}.py failed in the shared session:\n${found.error}`));
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
+    child.once('exit', (code) => {
+      for (const [script, entry] of pending) entry.reject(new Error(`the shared session ended (${code}) before ${script}.py's findings:\n${err}`));
+    });
+  };
+  return {
+    findings(script) {
+      const entry = pending.get(script);
+      if (!entry) throw new Error(`${script} is not one of the shared session's scripts (${scripts.join(', ')})`);
+      if (!child) start();
+      return entry.promise;
+    },
+    stop() {
+      if (child && child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    },
+  };
+}
