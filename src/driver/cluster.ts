@@ -216,7 +216,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     return this.run?.launcher?.pids() ?? [];
   }
 
-  /** Pid of the private nats-server, when the cluster started one. */
+  /** Pid of the private nats-server, when the cluster started one: its current process (the driver starts it again when it dies). */
   get natsServerPid(): number | undefined {
     return this.run?.bus?.nats?.pid;
   }
