@@ -1,10 +1,11 @@
 /**
  * Every fault of the driver's side has one outcome, against real processes and a real nats-server:
- * a partition lost after start, the run's nats-server lost, stop() during start, spark-submit lost.
+ * a partition lost after start, the run's nats-server dying over and over, stop() during start, spark-submit lost.
  */
 import test from 'ava';
 import { Cluster, ComponentLostError, PartitionFailedError, SparkApplication } from '../src/index.js';
 import { startNatsServer } from '../src/transport/nats-server.js';
+import { NATS_RESTARTS } from '../src/driver/nats-restarts.js';
 import { connectBus } from '../src/transport/bus.js';
 import { EmbeddedLauncher } from '../src/driver/launch/embedded-launcher.js';
 import { partitionSource } from '../src/driver/launch/data-source.js';
@@ -26,12 +27,22 @@ test("a partition lost after start fails the cluster at once; stop() rejects nam
   await t.notThrowsAsync(cluster.stop(), 'the failure is thrown once');
 });
 
-test("losing the run's nats-server fails the cluster at once with ComponentLostError, and leaves no worker behind", async (t) => {
+test("a run's nats-server that keeps dying is started again 3 times, then the cluster fails with ComponentLostError naming it, leaving no worker behind", async (t) => {
   const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, log: false });
   t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
   const pids = cluster.members.map((m) => m.pid);
-  process.kill(cluster.natsServerPid!, 'SIGKILL');
+  const killed: number[] = [];
+  for (let kill = 1; kill <= NATS_RESTARTS.max + 1; kill++) {
+    // Each kill hits the process the driver started again after the last one.
+    await waitUntil(
+      () => cluster.natsServerPid !== undefined && !killed.includes(cluster.natsServerPid) && isAlive(cluster.natsServerPid),
+      30_000,
+      `restart ${kill - 1}`,
+    );
+    killed.push(cluster.natsServerPid!);
+    process.kill(cluster.natsServerPid!, 'SIGKILL');
+  }
   await waitUntil(() => cluster.state === 'failed', 30_000, 'the cluster to fail');
   t.deepEqual(
     cluster.members.map((m) => m.state),
@@ -39,8 +50,8 @@ test("losing the run's nats-server fails the cluster at once with ComponentLostE
   );
   const err = await t.throwsAsync(cluster.stop(), { instanceOf: ComponentLostError });
   t.is(err!.component, 'nats-server');
-  t.regex(err!.message, /nats-server .*exited with SIGKILL/);
-  for (const pid of pids) t.false(isAlive(pid), `worker ${pid} left running`);
+  t.regex(err!.message, new RegExp(`nats-server \\(pid ${killed.at(-1)}\\) exited with SIGKILL, its exit 4 within 60 s: started again 3 times, given up`));
+  for (const pid of [...pids, ...killed]) t.false(isAlive(pid), `process ${pid} left running`);
 });
 
 test('stop() right after start() stops everything start() would have launched', async (t) => {

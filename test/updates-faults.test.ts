@@ -1,6 +1,7 @@
 /**
- * Live updates when the bus fails under them, on a NATS server the user runs (`natsUrl`) with
- * JetStream: the server restarted mid-storm (its store kept) costs no update and applies none twice;
+ * Live updates when the bus fails under them: a NATS server the user runs (`natsUrl`, JetStream)
+ * restarted mid-storm (its store kept), or the run's private nats-server SIGKILLed and started again
+ * by the driver, costs no update and applies none twice;
  * the run's stream deleted mid-run fails every partition at once with a clear error (no retry can
  * replay a stream that is gone), and nothing is left running.
  */
@@ -12,7 +13,9 @@ import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jets
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Cluster, PartitionFailedError, partitionOfKey, type ClusterOptions, type PartitionReply } from '../src/index.js';
 import { startNatsServer, type NatsServerProcess } from '../src/transport/nats-server.js';
+import { connectBus } from '../src/transport/bus.js';
 import { isAlive, waitUntil } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 import type { AmountRow } from './fixtures/updates-server.js';
 
 const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
@@ -31,12 +34,15 @@ interface State {
 const key = (k: number): string => `k${k}`;
 const amountOf = (round: number, k: number): number => ((round * 5 + k * 11) % 97) - 48;
 
-/** Publishes until the stream acknowledges; the message id makes a retried publish that was in fact stored count once. */
-async function publishStored(js: JetStreamClient, subject: string, data: string, msgID: string): Promise<void> {
+/**
+ * Publishes until the stream acknowledges; the message id makes a retried publish that was in fact
+ * stored count once. Resolves with how many times it was sent again (refused or unanswered).
+ */
+async function publishStored(js: JetStreamClient, subject: string, data: string, msgID: string): Promise<number> {
   for (let tries = 1; ; tries++) {
     try {
       await js.publish(subject, data, { msgID, timeout: 5000 });
-      return;
+      return tries - 1;
     } catch (err) {
       if (tries === 200) throw err;
       await new Promise((r) => setTimeout(r, 100));
@@ -71,29 +77,29 @@ async function onUserServer(
   return { cluster, nc, servers, storeDir };
 }
 
-test('the NATS server you run restarted mid-storm (store kept): every partition ends equal to a single-process replay, no update lost or applied twice', async (t) => {
-  t.timeout(300_000);
-  const rows: AmountRow[] = Array.from({ length: KEYS }, (_, k) => ({ id: key(k), amount: k }));
-  const { cluster, nc, servers, storeDir } = await onUserServer(t, { data: rows, partitions: PARTITIONS, partitionBy: 'id', maxFailures: 3 });
-  const js = jetstream(nc);
-  let restarted: Promise<void> | undefined;
+/**
+ * Publishes ROUNDS rounds of one update per key (each stored once, retried through a bus outage),
+ * calling `crash` once halfway and awaiting it at the end; resolves with how many publishes were sent again.
+ */
+async function storm(js: JetStreamClient, crash: () => Promise<void>): Promise<number> {
+  let crashed: Promise<void> | undefined;
+  let again = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    await Promise.all(
+    again += await sum(
       Array.from({ length: KEYS }, (_, k) =>
         publishStored(js, `orders.${key(k)}`, JSON.stringify({ op: 'add', n: amountOf(round, k), i: round }), `${round}-${k}`),
       ),
     );
-    if (round === ROUNDS / 2) {
-      // A crash and a restart on the same port and store while the publisher goes on.
-      const first = servers[0]!;
-      process.kill(first.pid, 'SIGKILL');
-      restarted = first.exited.then(async () => {
-        servers.push(await userServer(storeDir, first.port));
-      });
-    }
+    if (round === ROUNDS / 2) crashed = crash();
   }
-  await restarted;
+  await crashed;
+  return again;
+}
 
+const sum = async (counts: Promise<number>[]): Promise<number> => (await Promise.all(counts)).reduce((a, b) => a + b, 0);
+
+/** Waits until every partition applied the storm, then checks each key against a single-process replay; resolves with the states. */
+async function equalsReplay(t: ExecutionContext, cluster: Cluster<AmountRow>, rows: AmountRow[]): Promise<State[]> {
   const expected = new Map(rows.map((r) => [r.id, { amount: r.amount, updates: 0, lastI: -1 }]));
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < KEYS; k++) {
@@ -113,14 +119,73 @@ test('the NATS server you run restarted mid-storm (store kept): every partition 
     240_000,
     'every partition to apply its updates after the restart',
   );
-  t.log(`attempts after the restart: ${last.map((s) => s.attempt).join(', ')}`);
   for (const [p, s] of last.entries()) {
     t.is(s.outOfOrder, 0, `partition ${p} saw a key's updates out of order`);
     t.is(s.status!.failed, 0);
     for (const [k, e] of Object.entries(s.view)) t.deepEqual(e, expected.get(k), `key ${k} on partition ${p}`);
   }
+  return last;
+}
+
+const keyedRows = (): AmountRow[] => Array.from({ length: KEYS }, (_, k) => ({ id: key(k), amount: k }));
+
+test('the NATS server you run restarted mid-storm (store kept): every partition ends equal to a single-process replay, no update lost or applied twice', async (t) => {
+  t.timeout(300_000);
+  const rows = keyedRows();
+  const { cluster, nc, servers, storeDir } = await onUserServer(t, { data: rows, partitions: PARTITIONS, partitionBy: 'id', maxFailures: 3 });
+  await storm(jetstream(nc), async () => {
+    // A crash and a restart on the same port and store while the publisher goes on.
+    const first = servers[0]!;
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+    servers.push(await userServer(storeDir, first.port));
+  });
+  const last = await equalsReplay(t, cluster, rows);
+  t.log(`attempts after the restart: ${last.map((s) => s.attempt).join(', ')}`);
   await cluster.stop();
   t.is(cluster.result().size, PARTITIONS);
+});
+
+test('the private nats-server SIGKILLed mid-storm: the driver starts it again on its port and store, no partition restarts, every partition equals a single-process replay, and requests are answered again', async (t) => {
+  t.timeout(300_000);
+  const rows = keyedRows();
+  const logged: string[] = [];
+  const options: ClusterOptions<AmountRow> = {
+    ...{ server: UPDATES_SERVER, updates: 'orders.*', data: rows, partitions: PARTITIONS, partitionBy: 'id', maxFailures: 3 },
+    log: (line) => logged.push(line),
+  };
+  await withCluster<AmountRow, unknown, unknown, void>(t, options, async (cluster) => {
+    const attempts = cluster.members.map((m) => m.attempt);
+    const url = cluster.natsUrl;
+    // The publisher's own reconnect window covers the outage; its refused publishes are retried.
+    const nc = await connectBus({ ...cluster.credentials('publisher'), reconnectWindowMs: 120_000 }, 'test-publisher');
+    t.teardown(() => nc.close().catch(() => {}));
+    const killed = cluster.natsServerPid!;
+    const again = await storm(jetstream(nc), async () => {
+      process.kill(killed, 'SIGKILL');
+      await waitUntil(() => cluster.natsServerPid !== killed && isAlive(cluster.natsServerPid!), 60_000, 'the driver to start its nats-server again');
+    });
+    t.false(isAlive(killed));
+    t.is(cluster.natsUrl, url, 'the same URL');
+    t.true(
+      logged.some((l) => l.includes(`the run's nats-server (pid ${killed}) exited with SIGKILL; started again on port`)),
+      'the driver says it started its nats-server again',
+    );
+    t.log(`publishes sent again during the outage: ${again}`);
+    await equalsReplay(t, cluster, rows);
+    t.is(cluster.state, 'running');
+    t.deepEqual(
+      cluster.members.map((m) => m.attempt),
+      attempts,
+      'no partition restarted: every worker reconnected',
+    );
+    t.is(
+      await cluster.requestByKey<number>(key(7), 'get', { key: key(7) }),
+      (await cluster.request<State>(partitionOfKey(key(7), PARTITIONS), 'state')).view[key(7)]!.amount,
+    );
+    await cluster.stop();
+    t.is(cluster.result().size, PARTITIONS);
+  });
 });
 
 test('the run’s updates stream deleted mid-run: every partition fails at once with SPS_UPDATES_LOST (not retried), and stop() names it', async (t) => {

@@ -216,7 +216,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     return this.run?.launcher?.pids() ?? [];
   }
 
-  /** Pid of the private nats-server, when the cluster started one. */
+  /** Pid of the private nats-server, when the cluster started one: its current process (the driver starts it again when it dies). */
   get natsServerPid(): number | undefined {
     return this.run?.bus?.nats?.pid;
   }
@@ -498,7 +498,8 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const fault = (component: string, error: string): void => {
       if (!run.closing) send(actor, { type: 'FAULT', component, error });
     };
-    void run.bus?.nats?.exited.then((how) => fault('nats-server', `the run's nats-server (pid ${run.bus?.nats?.pid}) exited with ${how}`));
+    // The driver starts its nats-server again when it exits; only one that keeps dying is lost.
+    void run.bus?.lost?.then((why) => fault('nats-server', why));
     void run.nc?.closed().then((err) => fault('bus connection', `the driver's NATS connection closed${err ? `: ${err.message}` : ''}`));
   }
 

@@ -9,11 +9,14 @@ import { checkAccountSigner, userCreds } from '../security/nats-accounts.js';
 import type { BusNetwork } from './launch/launcher.js';
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
 import { generateTlsMaterial } from '../transport/tls-certs.js';
+import { keepNatsServerUp } from './nats-restarts.js';
 
 /** The bus of one cluster run, and how each identity reaches it. */
 export interface RunBus {
-  /** The private nats-server, when the run started one. */
+  /** The private nats-server, when the run started one (its `pid` is the current process's, after a restart too). */
   nats?: NatsServerProcess;
+  /** Resolves with why, once the private nats-server is gone for good (it kept dying); never after stop(). */
+  lost?: Promise<string>;
   url: string;
   driver: BusAccess;
   runner: BusAccess;
@@ -129,6 +132,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     mappings: keyMapping(subjects, o.partitions),
     ...(o.updates || o.events ? { jetstream: UPDATES_STORE } : {}),
   });
+  const kept = keepNatsServerUp(nats, (line) => o.logger.warn(line));
   const url = o.natsAdvertiseUrl ?? nats.url;
   const access = (u: NkeyUser): BusAccess => ({
     url,
@@ -146,6 +150,7 @@ export async function startRunBus(o: ResolvedOptions<unknown, unknown>, clusterI
     client: access(creds.client),
     ...(creds.publisher ? { publisher: access(creds.publisher) } : {}),
     busFor: (p) => access(creds.partitions[p]!),
-    stop: () => nats.stop(),
+    lost: kept.lost,
+    stop: () => kept.stop(),
   };
 }

@@ -39,6 +39,7 @@ export function findNatsServer(explicit?: string): string {
 export interface NatsServerProcess {
   /** The URL clients are given (`nats://` or `tls://`, with the advertised host). */
   readonly url: string;
+  /** Pid of its current process (a new one after {@link NatsServerProcess.restart}). */
   readonly pid: number;
   /** The port it listens on. */
   readonly port: number;
@@ -46,8 +47,15 @@ export interface NatsServerProcess {
   readonly routePort?: number;
   /** The port of its HTTP monitoring endpoint, when asked for. */
   readonly monitorPort?: number;
-  /** Resolves when the process has exited, however it ended, with how (`code 1`, `SIGKILL`). */
+  /** Resolves when its current process has exited, however it ended, with how (`code 1`, `SIGKILL`). */
   readonly exited: Promise<string>;
+  /**
+   * Starts the server again once its process has exited: the same configuration on the same ports
+   * and the same store directory, so clients reconnect to the same URL and JetStream finds its
+   * streams and consumers. `pid` and `exited` then describe the new process.
+   * @throws SparkPartitionServerError `SPS_NATS_START` when it does not start; Error while it still runs or after stop.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -92,8 +100,16 @@ export interface NatsServerOptions {
   include?: Record<string, unknown>;
 }
 
-/** The server's configuration: nats-server reads JSON as its own format. */
-function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<string, unknown> {
+/** The ports a started server listens on, kept by a restart. */
+interface BoundPorts {
+  port: number;
+  routePort?: number;
+  monitorPort?: number;
+}
+
+/** The server's configuration (on `bound` ports once it ran): nats-server reads JSON as its own format. */
+function renderConfig(o: NatsServerOptions, host: string, dir: string, bound?: BoundPorts): Record<string, unknown> {
+  if (bound) o = { ...o, port: bound.port, ...(o.cluster ? { cluster: { ...o.cluster, port: bound.routePort } } : {}) };
   const config: Record<string, unknown> = { listen: `${host.includes(':') ? `[${host}]` : host}:${o.port ?? -1}` };
   if (o.users) {
     config.authorization = {
@@ -108,7 +124,7 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string): Record<s
   if (o.serverName) config.server_name = o.serverName;
   if (o.cluster)
     config.cluster = { name: o.cluster.name, listen: `${host.includes(':') ? `[${host}]` : host}:${o.cluster.port ?? -1}`, routes: o.cluster.routes };
-  if (o.monitor) config.http = '127.0.0.1:-1';
+  if (o.monitor) config.http = `127.0.0.1:${bound?.monitorPort ?? -1}`;
   if (o.maxPendingBytes !== undefined) config.max_pending = o.maxPendingBytes;
   if (o.mappings) config.mappings = o.mappings;
   if (o.jetstream) {
@@ -133,30 +149,44 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const dir = await mkdtemp(join(tmpdir(), 'sps-nats-'));
   await chmod(dir, 0o700);
   const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  const file = join(dir, 'nats.conf');
+  const writeConfig = (bound?: BoundPorts): Promise<void> => writeFile(file, JSON.stringify(renderConfig(opts, host, dir, bound), null, 1), { mode: 0o600 });
   try {
-    const file = join(dir, 'nats.conf');
-    await writeFile(file, JSON.stringify(renderConfig(opts, host, dir), null, 1), { mode: 0o600 });
+    await writeConfig();
     if (opts.tls) {
       await writeFile(join(dir, 'server.pem'), opts.tls.certPem, { mode: 0o600 });
       await writeFile(join(dir, 'server.key'), opts.tls.keyPem, { mode: 0o600 });
     }
-    const server = await spawnServer(binary, file, opts);
+    let server = await spawnServer(binary, file, opts);
+    let exited = exitOf(server.child);
+    let stopped = false;
     const advertise = opts.advertiseHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
     const scheme = opts.tls ? 'tls' : 'nats';
     const url = `${scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${server.port}`;
-    const child = server.child;
-    const exited = new Promise<string>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve(String(child.signalCode ?? `code ${child.exitCode}`));
-      else child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`));
-    });
+    const { port, routePort, monitorPort } = server;
     return {
       url,
-      pid: server.child.pid!,
-      port: server.port,
-      ...(server.routePort !== undefined ? { routePort: server.routePort } : {}),
-      ...(server.monitorPort !== undefined ? { monitorPort: server.monitorPort } : {}),
-      exited,
+      get pid() {
+        return server.child.pid!;
+      },
+      port,
+      ...(routePort !== undefined ? { routePort } : {}),
+      ...(monitorPort !== undefined ? { monitorPort } : {}),
+      get exited() {
+        return exited;
+      },
+      restart: async () => {
+        const child = server.child;
+        if (stopped) throw new Error('nats-server was stopped: it is not started again');
+        if (child.exitCode === null && child.signalCode === null) throw new Error(`nats-server (pid ${child.pid}) still runs`);
+        await writeConfig({ port, routePort, monitorPort });
+        server = await spawnServer(binary, file, opts);
+        exited = exitOf(server.child);
+        // stop() came while it started: the new process is not left behind.
+        if (stopped) await stopProcess(server.child, 5000);
+      },
       stop: async () => {
+        stopped = true;
         await stopProcess(server.child, 5000);
         await removeDir();
       },
@@ -165,6 +195,14 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     await removeDir();
     throw err;
   }
+}
+
+/** Resolves when `child` has exited, with how (`code 1`, `SIGKILL`). */
+function exitOf(child: ChildProcess): Promise<string> {
+  return new Promise<string>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(String(child.signalCode ?? `code ${child.exitCode}`));
+    else child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`));
+  });
 }
 
 interface SpawnedServer {

@@ -51,16 +51,14 @@ const MSGPACK = 'application/msgpack';
 const ACK_WAIT_NS = 10 * 60 * 1e9;
 /** The most updates handled before one acknowledgement covers them (fewer when the partition catches up). */
 const ACK_EVERY = 64;
-/** Refuses bytes that are not UTF-8 (a JSON update must be text). */
+/** Updates asked of the server at a time (it asks again when a quarter is handled): fewer pull requests per update. */
+const PULL = 512;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-function decode(m: JsMsg, prefix: string): Update {
-  const key = m.subject.slice(prefix.length);
-  let value: unknown;
-  if (m.data.length > 0) {
-    value = m.headers?.get('Content-Type') === MSGPACK ? unpack(m.data) : JSON.parse(UTF8.decode(m.data));
-  }
-  return { key, value, seq: m.seq, data: m.data };
+/** Decodes an update's payload (JSON, or msgpack by its header); refuses bytes that are not UTF-8 (a JSON update must be text). */
+function decodeValue(m: JsMsg): unknown {
+  if (m.data.length === 0) return undefined;
+  return m.headers?.get('Content-Type') === MSGPACK ? unpack(m.data) : JSON.parse(UTF8.decode(m.data));
 }
 
 /**
@@ -102,11 +100,13 @@ export async function consumeUpdates(
     // One acknowledgement covers every update before it: a busy partition acknowledges a run of them at once.
     ack_policy: AckPolicy.All,
     ack_wait: ACK_WAIT_NS,
+    // Bounds what this worker holds: the server delivers no more updates unacknowledged.
+    max_ack_pending: 2 * PULL,
   });
   const js = jetstream(nc);
   const consumer = await js.consumers.get(plan.stream, name);
   // A deleted stream or consumer ends the loop (the default would wait for it to come back, forever).
-  const messages = await consumer.consume({ max_messages: 256, abort_on_missing_resource: true });
+  const messages = await consumer.consume({ max_messages: PULL, abort_on_missing_resource: true });
   const prefix = filter.slice(0, -1);
   const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: info.num_pending };
   const started = performance.now();
@@ -143,27 +143,30 @@ export async function consumeUpdates(
     let unacked = 0;
     for await (const m of messages) {
       if (stopping) break;
+      // The delivery's numbers, parsed from its reply subject once.
+      const info = m.info;
+      const seq = info.streamSequence;
       // A redelivery of what this attempt already handled.
-      if (m.seq > status.lastSeq) {
+      if (seq > status.lastSeq) {
         const key = m.subject.slice(prefix.length);
         try {
-          let update: Update;
+          let value: unknown;
           try {
-            update = decode(m, prefix);
+            value = decodeValue(m);
           } catch (err) {
             throw new SparkPartitionServerError(
               'SPS_UPDATE_DECODE',
-              `update ${m.seq} (key "${key}") is not ${m.headers?.get('Content-Type') === MSGPACK ? 'msgpack' : 'JSON'}: ${(err as Error).message}`,
+              `update ${seq} (key "${key}") is not ${m.headers?.get('Content-Type') === MSGPACK ? 'msgpack' : 'JSON'}: ${(err as Error).message}`,
             );
           }
           try {
             // A handler that returns no promise is not awaited: no extra turn per update.
-            const done = apply(update);
+            const done = apply({ key, value, seq, data: m.data });
             if (done instanceof Promise) await done;
           } catch (err) {
             // A handler's own coded error keeps its code (the application's, not the library's).
             const code = err instanceof SparkPartitionServerError ? (err.code as ErrorCode) : 'SPS_UPDATE_FAILED';
-            throw new SparkPartitionServerError(code, `onUpdate threw on update ${m.seq} (key "${key}"): ${(err as Error)?.message ?? String(err)}`, {
+            throw new SparkPartitionServerError(code, `onUpdate threw on update ${seq} (key "${key}"): ${(err as Error)?.message ?? String(err)}`, {
               cause: err,
             });
           }
@@ -171,24 +174,26 @@ export async function consumeUpdates(
         } catch (err) {
           status.failed++;
           const e = err as SparkPartitionServerError;
-          onFailed({ key, seq: m.seq }, e);
+          onFailed({ key, seq }, e);
           try {
             await deadLetter(m, key, e);
           } catch (stored) {
             // Not acknowledged: the next attempt replays this update and tries its letter again.
             throw new SparkPartitionServerError(
               'SPS_DEAD_LETTER',
-              `update ${m.seq} (key "${key}") failed ([${e.code}] ${e.message}) and its dead letter could not be stored: ${(stored as Error).message}`,
+              `update ${seq} (key "${key}") failed ([${e.code}] ${e.message}) and its dead letter could not be stored: ${(stored as Error).message}`,
               { cause: stored },
             );
           }
         }
-        status.lastSeq = m.seq;
+        status.lastSeq = seq;
       }
-      status.pending = m.info.pending;
-      noteCaughtUp();
-      // Acknowledged when nothing else is in hand (the stream's lag then reads 0) or every ACK_EVERY updates.
-      if (++unacked === ACK_EVERY || messages.getPending() <= 0) {
+      status.pending = info.pending;
+      if (info.pending === 0) noteCaughtUp();
+      // One acknowledgement covers a run of ACK_EVERY updates; the last update the stream holds for
+      // this partition is acknowledged at once, so its lag reads 0. The buffer emptying is no reason
+      // to send one: it empties whenever the partition keeps up with deliveries still under way.
+      if (++unacked === ACK_EVERY || info.pending === 0) {
         m.ack();
         unacked = 0;
       }
