@@ -140,7 +140,8 @@ test('natsAccount goes with natsUrl and without natsAuth, as { account, signingK
     'natsAccount.signingKey',
     /did you mean "natsAccount\.signingKeyFile"\?/,
   );
-  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: { account: 'A' } }), 'natsAccount', /must be \{ account, signingKeyFile/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: { account: 'A' } }), 'natsAccount.signingKeyFile', /is required/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: 'A' }), 'natsAccount', /must be \{ account, signingKeyFile/);
   refused(
     t,
     cluster({ natsUrl: 'nats://a:4222', natsAccount: { ...account, credentialTtlMs: -1 } }),
