@@ -56,6 +56,24 @@ export function NonEmpty(annotations: OptionAnnotations = {}): ReturnType<typeof
   return Type.String({ minLength: 1, problem: 'must be a non-empty string', ...annotations });
 }
 
+/** A non-empty string, besides white space. */
+export function Text(): ReturnType<typeof Type.String> {
+  return Type.String({ pattern: '\\S', problem: 'must be a non-empty string' });
+}
+
+/** A safe integer (`nonZero`: other than 0). */
+export function SafeInteger(nonZero = false): TUnsafe<number> {
+  return Guarded<number>((v) => Number.isSafeInteger(v) && (!nonZero || v !== 0), `must be a safe integer${nonZero ? ' other than 0' : ''}`);
+}
+
+/** Names to string values (an environment, a Spark configuration), its errors in the words of `problem`. */
+export function StringMap(problem: string) {
+  return Type.Record(Type.String(), Type.String({ problem: 'must be a string' }), { problem });
+}
+
+/** Option objects refuse fields they do not have. */
+export const STRICT = { additionalProperties: false } as const;
+
 /** One of `values`, its errors listing them. */
 export function OneOf<const V extends readonly string[]>(values: V): TUnsafe<V[number]> {
   return Type.Unsafe<V[number]>(

@@ -10,22 +10,17 @@ import type { EmbeddedSource } from './launch/data-source.js';
 import type { Launcher } from './launch/launcher.js';
 import type { PartitionBy } from './launch/key-placement.js';
 import type { SparkApplication } from '../spark/spark-app.js';
-import type { SparkSource } from '../spark/spark-source.js';
 import { HTTP_CHOICES, type HttpChoice } from '../transport/http-choice.js';
 import { DEFAULT_HEARTBEAT_MS } from '../worker/worker-env.js';
 import { isObject } from '../option-fields.js';
-import { FunctionOf, Guarded, NonEmpty, OneOf, PositiveInt, WithDefault, type Resolved } from '../option-schema.js';
+import { FunctionOf, Guarded, NonEmpty, OneOf, PositiveInt, STRICT, StringMap, Text, WithDefault, type Resolved } from '../option-schema.js';
+import { RangeSchema } from './launch/data-source.js';
+import { SparkSourceSchema } from '../spark/spark-source.js';
 
-/** Option objects refuse fields they do not have. */
-const STRICT = { additionalProperties: false } as const;
 const MODULE = 'must be a module path, a file URL, or { module, export }';
 
-/** A string with something besides white space. */
-const Text = (): ReturnType<typeof Type.String> => Type.String({ pattern: '\\S', problem: 'must be a non-empty string' });
 const FilePath = (): ReturnType<typeof Type.String> => Type.String({ problem: 'must be a file path' });
 const Bool = (): ReturnType<typeof Type.Boolean> => Type.Boolean({ problem: 'must be a boolean' });
-/** Names to string values (an environment, a Spark configuration). */
-const StringMap = (problem: string) => Type.Record(Type.String(), Type.String({ problem: 'must be a string' }), { problem });
 
 const ModuleUrl = Guarded<URL>((v) => v instanceof URL, MODULE);
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error', 'child'] as const;
@@ -34,21 +29,6 @@ const isLogger = (v: unknown): boolean =>
 const isSparkApplication = (v: unknown): boolean => isObject(v) && typeof v.request === 'function';
 /** Rows as an array, an iterable or an async iterable (never a string). */
 const isRows = (v: unknown): boolean => typeof v === 'object' && v !== null && (Symbol.iterator in v || Symbol.asyncIterator in v);
-
-/** `{ range: { start?, end, step? } }`: numbers `start, start + step, …` below `end`, of `data` or of a Spark `source`. */
-export const RangeSchema = Type.Object(
-  {
-    range: Type.Object(
-      {
-        start: Type.Optional(Type.Integer({ problem: 'must be a safe integer' })),
-        end: Type.Integer({ problem: 'must be a safe integer' }),
-        step: Type.Optional(Type.Integer({ problem: 'must be a safe integer' })),
-      },
-      { ...STRICT, problem: 'must be { start?, end, step? }' },
-    ),
-  },
-  STRICT,
-);
 
 /** Option `data`: rows, a range, or Parquet / Arrow files. */
 const DataSchema = Type.Union(
@@ -268,7 +248,7 @@ export const ClusterOptionsSchema = Type.Object(
      * What a Spark run serves: a range, in-memory rows, text files, parquet / json / csv on a path,
      * a SQL query or a table, repartitioned to `partitions`. `data` works with Spark too.
      */
-    source: Type.Optional(Guarded<SparkSource>(() => true, '')),
+    source: Type.Optional(SparkSourceSchema),
     /** Keep the result records persisted in the Spark application after `stop()` (see `Cluster.resultDataset`). Default: false. */
     cacheResult: WithDefault(Bool(), false),
     /**
