@@ -176,3 +176,14 @@ test('values are checked against the options schema, each named by its path, and
     t.false(err!.message.includes(secret));
   }
 });
+
+test('docs/options.md lists every option of the schema, and no other', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { ClusterOptionsSchema } = await import('../src/driver/options.js');
+  const table = (await readFile(new URL('../docs/options.md', import.meta.url), 'utf8')).split('\n## ')[0]!;
+  const documented = table
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...line.split('|')[1]!.matchAll(/`(\w+)`/g)].map((m) => m[1]!));
+  t.deepEqual([...documented].sort(), Object.keys(ClusterOptionsSchema.properties).sort());
+});
