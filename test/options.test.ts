@@ -140,7 +140,8 @@ test('natsAccount goes with natsUrl and without natsAuth, as { account, signingK
     'natsAccount.signingKey',
     /did you mean "natsAccount\.signingKeyFile"\?/,
   );
-  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: { account: 'A' } }), 'natsAccount', /must be \{ account, signingKeyFile/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: { account: 'A' } }), 'natsAccount.signingKeyFile', /is required/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAccount: 'A' }), 'natsAccount', /must be \{ account, signingKeyFile/);
   refused(
     t,
     cluster({ natsUrl: 'nats://a:4222', natsAccount: { ...account, credentialTtlMs: -1 } }),
@@ -148,4 +149,41 @@ test('natsAccount goes with natsUrl and without natsAuth, as { account, signingK
     /must be an integer from 1/,
   );
   t.notThrows(cluster({ natsUrl: 'nats://a:4222', natsAccount: account }));
+});
+
+test('values are checked against the options schema, each named by its path, and a secret is never shown', async (t) => {
+  const spark = { master: 'local[2]' };
+  refused(t, cluster({ ...spark, source: { sql: 'select 1', table: 't' } }), 'source', /must be an object with exactly one of range, rows/);
+  refused(t, cluster({ ...spark, source: { range: { end: 3, step: 0 } } }), 'source.range.step', /must be a safe integer other than 0, got 0/);
+  refused(t, cluster({ ...spark, source: { csv: '/d', options: { header: true } } }), 'source.options.header', /must be a string, got true/);
+  refused(t, cluster({ data: { range: { end: 'x' } } }), 'data.range.end', /must be a safe integer, got "x"/);
+  refused(t, cluster({ env: { A: 1 } }), 'env.A', /must be a string, got 1/);
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsTls: { caFile: 3 } }), 'natsTls.caFile', /must be a file path, got 3/);
+  refused(t, cluster({ logLevel: 'loud' }), 'logLevel', /must be "debug", "info", "warn", "error", "silent", got "loud"/);
+  refused(t, cluster({ server: undefined }), 'server', /is required/);
+  const secret = 'S3CRET-pem-or-token';
+  refused(t, cluster({ natsUrl: 'nats://a:4222', natsAuth: { token: 7, user: secret } }), 'natsAuth', /must be one of/);
+  const start = (o: Record<string, unknown>) => SparkApplication.start({ ...spark, ...o } as SparkApplicationOptions);
+  for (const [options, option, message] of [
+    [{ conf: { 'spark.x': 1 } }, 'conf.spark.x', /must be a string, got 1/],
+    [{ maxFailures: 0 }, 'maxFailures', /must be an integer from 1 to 100, got 0/],
+    [{ natsUrl: 'nats://a:4222', natsTls: { ca: secret, key: 5 } }, 'natsTls.key', /^Invalid option "natsTls\.key": must be a non-empty string$/],
+    [{ natsUrl: 'nats://a:4222', natsAuth: { token: secret, pass: secret } }, 'natsAuth', /must be an object/],
+  ] as const) {
+    const err = await t.throwsAsync(start(options), { instanceOf: InvalidOptionError });
+    t.is(err?.option, option);
+    t.regex(err!.message, message);
+    t.false(err!.message.includes(secret));
+  }
+});
+
+test('docs/options.md lists every option of the schema, and no other', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { ClusterOptionsSchema } = await import('../src/driver/options.js');
+  const table = (await readFile(new URL('../docs/options.md', import.meta.url), 'utf8')).split('\n## ')[0]!;
+  const documented = table
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...line.split('|')[1]!.matchAll(/`(\w+)`/g)].map((m) => m[1]!));
+  t.deepEqual([...documented].sort(), Object.keys(ClusterOptionsSchema.properties).sort());
 });

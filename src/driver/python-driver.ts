@@ -54,10 +54,10 @@ const PYTHON_OPTIONS = [
   'hangTimeoutMs',
   'driverTimeoutMs',
   'reconnectWindowMs',
-] as const;
+] as const satisfies readonly (keyof ClusterOptions)[];
 
 /** Why some ClusterOptions cannot be given from Python. */
-const NOT_FROM_PYTHON: Record<string, string> = {
+const NOT_FROM_PYTHON: Partial<Record<keyof ClusterOptions, string>> = {
   maxFailures: "is the session's own (spark.task.maxFailures, or F of a local[N,F] master)",
   master: 'is the session given to Cluster',
   spark: 'is the session given to Cluster',
@@ -83,7 +83,8 @@ export function pythonOptions(given: Record<string, unknown>): Partial<ClusterOp
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(given)) {
     const name = camel(key);
-    if (NOT_FROM_PYTHON[name]) throw new InvalidOptionError(key, `cannot be given from Python: it ${NOT_FROM_PYTHON[name]}`);
+    const notFromPython = NOT_FROM_PYTHON[name as keyof ClusterOptions];
+    if (notFromPython) throw new InvalidOptionError(key, `cannot be given from Python: it ${notFromPython}`);
     if (!(PYTHON_OPTIONS as readonly string[]).includes(name)) {
       throw new InvalidOptionError(key, `is not an option of Cluster; known: ${PYTHON_OPTIONS.map(snake).join(', ')}`);
     }

@@ -1,4 +1,4 @@
-import { createLogger, lineLogger, logSparkLine, SILENT_LOGGER, type Logger } from '../log/logger.js';
+import { createLogger, lineLogger, logSparkLine, SILENT_LOGGER } from '../log/logger.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -6,15 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { ERROR_CODES, InvalidOptionError, SparkError, SparkSlotsError, type ErrorCode } from '../errors.js';
-import { checkOptionsBag, fieldsOf, isObject, rejectUnknownFields } from '../option-fields.js';
+import { ERROR_CODES, SparkError, SparkSlotsError, type ErrorCode } from '../errors.js';
+import { checkOptionsBag, fieldsOf } from '../option-fields.js';
+import { checkOptions, withDefaults } from '../option-schema.js';
+import { HostedRunnerOptionsSchema, SparkApplicationOptionsSchema, type HostedRunnerOptions, type SparkApplicationOptions } from './spark-app-options.js';
 import { connectBus } from '../transport/bus.js';
 import { decode, encode, type Decoded } from '../protocol/codec.js';
+export type { HostedRunnerOptions, SparkApplicationOptions } from './spark-app-options.js';
 import type { MessageOf, MessageType } from '../protocol/schema.js';
 import { startNatsServer, type NatsServerProcess } from '../transport/nats-server.js';
 import { stopProcess } from '../process/stop-process.js';
 import { subjectsFor, type Subjects } from '../protocol/subjects.js';
-import { BUS_AUTH_FIELDS, BUS_TLS_FIELDS, serializeBusAccess, type BusAccess, type BusAuth, type BusTls } from '../security/bus-access.js';
+import { serializeBusAccess, type BusAccess } from '../security/bus-access.js';
 import { nkeyUser } from '../security/credentials.js';
 import { applicationPermissions } from '../security/permissions.js';
 import { driverAddress, isLocalMaster } from './driver-address.js';
@@ -22,78 +25,8 @@ import { findSpark, type SparkInstallation } from './spark-home.js';
 import { forEachLine } from '../process/output-lines.js';
 import { tiedCommand } from '../process/tied-process.js';
 
-/** Options of a {@link SparkApplication}. */
-export interface SparkApplicationOptions {
-  /** Spark master: `local[N]`, `local[N,F]`, `spark://host:port`, or anything spark-submit accepts. */
-  master: string;
-  /** Spark configuration (`--conf key=value`), e.g. `{ 'spark.driver.memory': '512m' }`. */
-  conf?: Record<string, string>;
-  /** Spark home (a directory with `bin/spark-submit`). Default: `$SPARK_HOME`, then pyspark in `.venv`. */
-  sparkHome?: string;
-  /** Python for the runner and the executors. Default: `$PYSPARK_PYTHON`, then `.venv/bin/python`. */
-  python?: string;
-  /** Application name shown by Spark. Default: `spark-partition-server`. */
-  appName?: string;
-  /**
-   * NATS server for the application's control subjects. Default: a private nats-server on
-   * loopback whose only users are the driver and the runner.
-   */
-  natsUrl?: string;
-  /** Credentials for `natsUrl` (driver and runner alike). */
-  natsAuth?: BusAuth;
-  /** TLS for `natsUrl` (PEM contents). */
-  natsTls?: BusTls;
-  /** Path of the nats-server binary (when a private one is started). */
-  natsServer?: string;
-  /**
-   * Task attempts before Spark gives up on a partition (`spark.task.maxFailures`; for a
-   * `local[N]` master it becomes `local[N,maxFailures]`, as local mode otherwise never retries).
-   * Default: 4.
-   */
-  maxFailures?: number;
-  /** How long to wait for the application to start. Default: 180000 ms. */
-  startTimeoutMs?: number;
-  /** How long a cluster master may take to offer enough task slots for a run. Default: 30000 ms. */
-  slotWaitMs?: number;
-  /** Where spark-submit's output goes as text lines, or `false` to drop it. Default: JSON records on stderr (see `logger`). */
-  log?: ((line: string) => void) | false;
-  /**
-   * A pino-compatible logger for spark-submit's output (bound to `app`): the workers' records of
-   * every run on this application, under their `cluster`, `partition` and `attempt`, and Spark's
-   * own lines (`component: 'spark'`). Takes precedence over `log`.
-   */
-  logger?: Logger;
-}
-
-/** The options of {@link SparkApplication.attach}. */
-const HOSTED_FIELDS = fieldsOf<HostedRunnerOptions>({
-  host: true,
-  pid: true,
-  maxFailures: true,
-  conf: true,
-  readyTimeoutMs: true,
-  natsServer: true,
-  signal: true,
-});
 /** The options of {@link SparkApplication.sql}. */
 const SQL_FIELDS = fieldsOf<{ limit?: number }>({ limit: true });
-/** The names of {@link SparkApplicationOptions} and of its nested objects. */
-const APP_OPTIONS = fieldsOf<SparkApplicationOptions>({
-  master: true,
-  conf: true,
-  sparkHome: true,
-  python: true,
-  appName: true,
-  natsUrl: true,
-  natsAuth: true,
-  natsTls: true,
-  natsServer: true,
-  maxFailures: true,
-  startTimeoutMs: true,
-  slotWaitMs: true,
-  log: true,
-  logger: true,
-});
 
 /** What the runner reported when it became ready. */
 export interface SparkApplicationInfo {
@@ -179,24 +112,6 @@ export interface HostedRunner {
   module: string;
 }
 
-/** Options of {@link SparkApplication.attach}. */
-export interface HostedRunnerOptions {
-  /** Hands the hosting process what its runner needs; called once, before waiting for `ready`. */
-  host(runner: HostedRunner): void;
-  /** Pid of the hosting process. */
-  pid: number;
-  /** Task attempts per partition before Spark gives up, as the hosting session retries. */
-  maxFailures: number;
-  /** The hosting session's Spark configuration (where executors reach the driver, for the bus). */
-  conf?: Record<string, string>;
-  /** How long to wait for the runner's `ready`. Default: 60000 ms. */
-  readyTimeoutMs?: number;
-  /** Path of the nats-server binary for the private control bus. */
-  natsServer?: string;
-  /** Aborted when the hosting process learns its runner cannot start; its reason is what attach throws. */
-  signal?: AbortSignal;
-}
-
 /**
  * A long-lived Spark application that runs partition-server jobs: spark-submit of the PySpark
  * runner shipped in this package, controlled over NATS. One application can serve many cluster
@@ -245,23 +160,10 @@ export class SparkApplication implements AsyncDisposable {
    * @throws DependencyMissingError when Java, Spark or the runner's Python packages are missing.
    * @throws SparkError (`SPS_SPARK_START`) when spark-submit fails, with its last output lines.
    */
-  static async start(options: SparkApplicationOptions): Promise<SparkApplication> {
-    if (!isObject(options)) throw new InvalidOptionError('options', 'must be an object');
-    rejectUnknownFields(options, APP_OPTIONS);
-    for (const [k, fields] of [
-      ['natsAuth', BUS_AUTH_FIELDS],
-      ['natsTls', BUS_TLS_FIELDS],
-    ] as const) {
-      const v: unknown = options[k];
-      if (v !== undefined && !isObject(v)) throw new InvalidOptionError(k, 'must be an object');
-      if (v !== undefined) rejectUnknownFields(v as object, fields, k);
-    }
-    if (typeof options.master !== 'string' || options.master.trim() === '')
-      throw new InvalidOptionError('master', 'must be a non-empty Spark master URL, e.g. "local[2]"');
-    if (options.conf !== undefined && !isObject(options.conf)) throw new InvalidOptionError('conf', 'must map Spark configuration keys to string values');
-    const conf = options.conf ?? {};
-    for (const [k, v] of Object.entries(conf)) if (typeof v !== 'string') throw new InvalidOptionError(`sparkConf.${k}`, 'must be a string');
-    const maxFailures = options.maxFailures ?? 4;
+  static async start(given: SparkApplicationOptions): Promise<SparkApplication> {
+    checkOptions(SparkApplicationOptionsSchema, given);
+    const options = withDefaults(SparkApplicationOptionsSchema, given);
+    const { conf, maxFailures } = options;
     const spark: SparkInstallation = findSpark({ sparkHome: options.sparkHome, python: options.python });
     const id = `spark-${randomBytes(6).toString('hex')}`;
     const subjects = subjectsFor(id);
@@ -296,7 +198,7 @@ export class SparkApplication implements AsyncDisposable {
         '--master',
         master,
         '--name',
-        options.appName ?? 'spark-partition-server',
+        options.appName,
         ...Object.entries(settings).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
         RUNNER,
         '--app-id',
@@ -306,9 +208,9 @@ export class SparkApplication implements AsyncDisposable {
         '--protocol',
         PROTOCOL,
         '--app-name',
-        options.appName ?? 'spark-partition-server',
+        options.appName,
         '--slot-wait-ms',
-        String(options.slotWaitMs ?? 30_000),
+        String(options.slotWaitMs),
       ];
       // Tied to this process: the driver JVM cannot outlive it, even when it is SIGKILLed.
       const tied = tiedCommand(spark.sparkSubmit, submitArgs, { python: spark.python, signal: 'SIGKILL' });
@@ -334,7 +236,7 @@ export class SparkApplication implements AsyncDisposable {
         logSparkLine(logger, line);
       });
       const started = child;
-      const timeoutMs = options.startTimeoutMs ?? 180_000;
+      const timeoutMs = options.startTimeoutMs;
       const info = await new Promise<SparkApplicationInfo>((resolve, reject) => {
         const fail = (why: string): void =>
           reject(new SparkError('SPS_SPARK_START', `Spark application (master ${master}) did not start: ${why}\n${tail.join('\n')}`));
@@ -378,9 +280,9 @@ export class SparkApplication implements AsyncDisposable {
    * this resolves once its runner reported ready. close() ends the runner's service, not the process.
    * @throws SparkError (`SPS_SPARK_START`) when the runner is not ready in time.
    */
-  static async attach(options: HostedRunnerOptions): Promise<SparkApplication> {
-    if (!isObject(options)) throw new InvalidOptionError('options', 'must be an object');
-    rejectUnknownFields(options, HOSTED_FIELDS);
+  static async attach(given: HostedRunnerOptions): Promise<SparkApplication> {
+    checkOptions(HostedRunnerOptionsSchema, given);
+    const options = withDefaults(HostedRunnerOptionsSchema, given);
     const id = `spark-${randomBytes(6).toString('hex')}`;
     const subjects = subjectsFor(id);
     const jobDir = await mkdtemp(join(tmpdir(), 'sps-jobs-'));
@@ -397,7 +299,7 @@ export class SparkApplication implements AsyncDisposable {
       // lost for good. The flush's round trip means the server has the subscription.
       await nc.flush();
       options.host({ appId: id, bus: bus.runnerBus, jobDir, protocol: PROTOCOL, module: RUNNER });
-      const timeoutMs = options.readyTimeoutMs ?? 60_000;
+      const timeoutMs = options.readyTimeoutMs;
       let timer: NodeJS.Timeout | undefined;
       const info = await Promise.race([
         (async () => {

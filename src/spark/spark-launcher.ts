@@ -69,6 +69,24 @@ function toActorEvent(m: JobEvent): SparkJobEvent | undefined {
   }
 }
 
+/** The settings of a run the Spark launcher uses; the rest reach it in the launch plan. */
+export type SparkLaunchSettings = Pick<
+  ResolvedOptions<unknown, unknown>,
+  | 'master'
+  | 'spark'
+  | 'sparkConf'
+  | 'sparkHome'
+  | 'natsServer'
+  | 'data'
+  | 'source'
+  | 'partitionBy'
+  | 'format'
+  | 'barrier'
+  | 'cacheResult'
+  | 'sparkStartTimeoutMs'
+  | 'submitTimeoutMs'
+>;
+
 /**
  * Runs the partitions as the tasks of one Spark job (mapPartitionsWithIndex in the PySpark runner):
  * Spark places and retries them, the runner reports the job's events over the run's bus, and the
@@ -87,7 +105,7 @@ export class SparkLauncher implements Launcher {
   private dataset?: ResultDataset;
   private unwatch?: () => void;
 
-  constructor(private readonly opts: ResolvedOptions<unknown, unknown>) {
+  constructor(private readonly opts: SparkLaunchSettings) {
     this.kind = `spark ${opts.spark ? opts.spark.info.master : opts.master}`;
   }
 

@@ -1,15 +1,29 @@
 import { InvalidOptionError } from '../../errors.js';
-import { fieldsOf } from '../../option-fields.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { checkOptions, SafeInteger, STRICT } from '../../option-schema.js';
 import { partitionFiles, type ArrowPartitions, type FileSource } from './file-source.js';
 import { placeByKey, type PartitionBy } from './key-placement.js';
 
-/** Numbers `start, start + step, …` below `end` (like Spark's `range`). */
-export interface RangeSource {
-  range: { start?: number; end: number; step?: number };
-}
+/** `{ range: { start?, end, step? } }`, of `data` or of a Spark `source`. */
+export const RangeSchema = Type.Object(
+  {
+    range: Type.Object(
+      {
+        /** The first number. Default: 0. */
+        start: Type.Optional(SafeInteger()),
+        /** The bound, not included. */
+        end: SafeInteger(),
+        /** The step, negative to count down. Default: 1. */
+        step: Type.Optional(SafeInteger(true)),
+      },
+      { ...STRICT, problem: 'must be { start?, end, step? }' },
+    ),
+  },
+  STRICT,
+);
 
-/** The fields of a range, of `data` or of a Spark `source`. */
-export const RANGE_FIELDS = fieldsOf<RangeSource['range']>({ start: true, end: true, step: true });
+/** Numbers `start, start + step, …` below `end` (like Spark's `range`). */
+export type RangeSource = Static<typeof RangeSchema>;
 
 /**
  * Rows of an embedded cluster: an array, any (async) iterable — read once, up front — a range, or
@@ -65,11 +79,8 @@ export async function partitionSource(data: EmbeddedSource | undefined, partitio
     return { partitions, rowFormat: 'msgpack', slice: (p) => placed[p]! };
   }
   if (isRange(data)) {
+    checkOptions(RangeSchema, data, 'data');
     const { start = 0, end, step = 1 } = data.range;
-    for (const [k, v] of Object.entries({ start, end, step })) {
-      if (!Number.isSafeInteger(v)) throw new InvalidOptionError(`data.range.${k}`, `must be a safe integer, got ${String(v)}`);
-    }
-    if (step === 0) throw new InvalidOptionError('data.range.step', 'must not be 0');
     const n = Math.max(0, Math.ceil((end - start) / step));
     return {
       partitions,
