@@ -17,7 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from 'msgpackr';
-import { Cluster, PartitionServer, type ClusterOptions, type Member, type ElasticState, type PartitionContext } from 'spark-partition-server';
+import { PartitionServer, type Member, type ElasticState, type PartitionContext } from 'spark-partition-server/server';
+// Types only: the workers import this module for its server, and the driver's modules would slow
+// every new attempt's start (a replaced partition's too). `trainOnSpark` imports `Cluster` when it runs.
+import type { Cluster, ClusterOptions } from 'spark-partition-server';
 
 /** Which columns hold the features and the 0/1 label. */
 export interface LogisticConfig {
@@ -263,6 +266,7 @@ export async function trainOnSpark(
   },
 ): Promise<LogisticModel> {
   const { path, features, partitions, request, ...spark } = options;
+  const { Cluster } = await import('spark-partition-server');
   const cluster = new Cluster<Row, LogisticConfig>({
     server: new URL(import.meta.url),
     source: { json: path },
