@@ -17,7 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack } from 'msgpackr';
-import { Cluster, PartitionServer, type ClusterOptions, type Member, type ElasticState, type MemberEvent, type PartitionContext } from 'spark-partition-server';
+import { PartitionServer, type Member, type ElasticState, type PartitionContext } from 'spark-partition-server/server';
+// Types only: the workers import this module for its server, and the driver's modules would slow
+// every new attempt's start (a replaced partition's too). `trainOnSpark` imports `Cluster` when it runs.
+import type { Cluster, ClusterOptions } from 'spark-partition-server';
 
 /** Which columns hold the features and the 0/1 label. */
 export interface LogisticConfig {
@@ -197,81 +200,21 @@ export async function trainWithRetry(
 }
 
 /**
- * Asks every partition to run `endpoint` (one that calls `ctx.elasticRun`) and resolves with each
- * partition's reply: when a partition's attempt is replaced on the way, asks its new attempt, which
- * joins the survivors' restore (they keep their state and wait for it). `onRejoin` hears which
- * partition was asked again. In barrier mode Spark replaces every attempt: each is asked again, and
- * the group starts over from the initial state.
+ * Trains with elastic state: a lost partition costs the work since the last commit, not the run.
+ * `requestAll` with `rejoin` asks a replaced partition's new attempt to train too; it joins the
+ * survivors' restore. In barrier mode Spark replaces every attempt: each is asked again, and the
+ * group starts over from the initial state.
  */
-export async function requestAllElastic<T, R, C>(
-  cluster: Cluster<R, C>,
-  endpoint: string,
-  payload: unknown,
-  { timeoutMs = 600_000, onRejoin }: { timeoutMs?: number; onRejoin?: (partition: number, attempt: number) => void } = {},
-): Promise<Map<number, T>> {
-  const ask = async (p: number): Promise<T> => {
-    for (let asked = 0; ; asked++) {
-      const member = await servingMember(cluster, p);
-      if (asked > 0) onRejoin?.(p, member.attempt);
-      const replaced = attemptReplaced(cluster, p, member.attempt);
-      try {
-        const reply = await Promise.race([cluster.request<T>(p, endpoint, payload, { timeoutMs }), replaced.promise]);
-        if (reply !== REPLACED) return reply as T;
-      } catch (err) {
-        // An attempt that is being replaced may answer with an error (or never): ask its successor.
-        const now = cluster.members.find((m) => m.partition === p);
-        if (now?.attempt === member.attempt && now.state === 'serving') throw err;
-      } finally {
-        replaced.cancel();
-      }
-    }
-  };
-  const replies = await Promise.all(Array.from({ length: cluster.partitions }, (_, p) => ask(p)));
-  return new Map(replies.map((r, p) => [p, r]));
-}
-
-const REPLACED = Symbol('replaced');
-
-/** Resolves with partition `p`'s member once its current attempt serves. */
-function servingMember<R, C>(cluster: Cluster<R, C>, p: number): Promise<Member> {
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      const m = cluster.members.find((x) => x.partition === p);
-      if (cluster.state === 'failed' || cluster.state === 'stopped') {
-        cluster.off('member', check);
-        reject(new Error(`the cluster is ${cluster.state}`));
-      } else if (m?.state === 'serving') {
-        cluster.off('member', check);
-        resolve(m);
-      }
-    };
-    cluster.on('member', check);
-    check();
-  });
-}
-
-/** Resolves with {@link REPLACED} once partition `p`'s `attempt` fails or is replaced. */
-function attemptReplaced<R, C>(cluster: Cluster<R, C>, p: number, attempt: number): { promise: Promise<typeof REPLACED>; cancel(): void } {
-  let listener: (e: MemberEvent) => void = () => {};
-  const promise = new Promise<typeof REPLACED>((resolve) => {
-    listener = (e) => {
-      if (e.partition === p && (e.attempt !== attempt || e.kind === 'failed' || e.kind === 'lost')) resolve(REPLACED);
-    };
-    cluster.on('member', listener);
-  });
-  return { promise, cancel: () => cluster.off('member', listener) };
-}
-
-/** Trains with elastic state: a lost partition costs the work since the last commit, not the run. */
 export async function trainElastic(
   cluster: Cluster<unknown, LogisticConfig>,
   req: TrainRequest,
   options: { onRejoin?: (partition: number, attempt: number) => void } = {},
 ): Promise<LogisticModel> {
-  const replies = await requestAllElastic<LogisticModel | null, unknown, LogisticConfig>(cluster, 'train', req, options);
-  const model = replies.get(0);
-  if (!model) throw new Error('partition 0 returned no model');
-  return model;
+  const replies = await cluster.requestAll<LogisticModel | null>('train', req, { timeoutMs: 600_000, rejoin: options });
+  for (const [, r] of replies) if (!r.ok) throw r.error;
+  const first = replies.get(0);
+  if (!first?.ok || !first.value) throw new Error('partition 0 returned no model');
+  return first.value;
 }
 
 /** The share of rows the model classifies right (probability ≥ 0.5 means 1). */
@@ -323,6 +266,7 @@ export async function trainOnSpark(
   },
 ): Promise<LogisticModel> {
   const { path, features, partitions, request, ...spark } = options;
+  const { Cluster } = await import('spark-partition-server');
   const cluster = new Cluster<Row, LogisticConfig>({
     server: new URL(import.meta.url),
     source: { json: path },

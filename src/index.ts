@@ -6,7 +6,7 @@
 // What a partition server module needs: also the `spark-partition-server/server` entry.
 export * from './server.js';
 export { Cluster } from './driver/cluster.js';
-export type { ClusterStats, HostAddress } from './driver/cluster.js';
+export type { ClusterStats, HostAddress, RejoinOptions, RequestAllOptions } from './driver/cluster.js';
 export type { ClusterEvents, ClusterState, MemberEvent, ProgressEvent, SparkEvent, StateEvent } from './driver/cluster-events.js';
 export type { Dashboard, DashboardOptions } from './driver/dashboard/dashboard-server.js';
 export type { DashboardSnapshot, PartitionView, RequestView, RestartView, TimelineEntry, RunInfo } from './driver/dashboard/run-monitor.js';

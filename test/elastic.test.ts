@@ -2,7 +2,6 @@ import test, { type ExecutionContext } from 'ava';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pack, unpack } from 'msgpackr';
 import { Cluster } from '../src/index.js';
-import { requestAllElastic } from '../examples/07-logistic-regression.js';
 import { checksum, expectedModel, type ElasticJob, type ElasticReport } from './fixtures/elastic-server.js';
 import { sharedNats } from './helpers/harness.js';
 
@@ -46,6 +45,17 @@ function reports(watcher: NatsConnection, id: string) {
   return { next, go };
 }
 
+/** Asks every partition to run `job`, asking a replaced partition's new attempt again; each partition's reply. */
+async function runAll(cluster: Cluster, job: ElasticJob, onRejoin?: (partition: number) => void): Promise<Map<number, RunReply>> {
+  const replies = await cluster.requestAll<RunReply>('run', job, { timeoutMs: 120_000, rejoin: { timeoutMs: 60_000, ...(onRejoin ? { onRejoin } : {}) } });
+  const out = new Map<number, RunReply>();
+  for (const [p, r] of replies) {
+    if (!r.ok) throw r.error;
+    out.set(p, r.value);
+  }
+  return out;
+}
+
 function kill(cluster: Cluster, partition: number): number {
   const m = cluster.members.find((x) => x.partition === partition)!;
   process.kill(m.pid, 'SIGKILL');
@@ -64,10 +74,11 @@ test.serial(
   'a partition SIGKILLed between commits: survivors keep their state, the new attempt gets the last commit from a survivor, and the run ends with the fault-free model',
   async (t) => {
     const { cluster, next } = await elasticCluster(t, 3);
+    await t.throwsAsync(cluster.requestAll('state', null, { rejoin: { waitMs: 1 } as never }), { message: /waitMs/ });
     // 200,000 float64 (1.6 MB): the state travels in chunks.
     const job: ElasticJob = { iterations: 30, commitEvery: 5, size: 200_000, holds: [{ partition: 1, iteration: 12 }] };
     const rejoined: number[] = [];
-    const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job, { onRejoin: (p) => rejoined.push(p) });
+    const run = runAll(cluster, job, (p) => rejoined.push(p));
     // Partition 1 holds after step 12: commit 2 (iteration 10) is complete everywhere, and no partition can complete step 13.
     await next('holding', (r) => r.partition === 1 && r.iteration === 12);
     const attempt = kill(cluster, 1);
@@ -91,7 +102,7 @@ test.serial(
     // Partition 1 holds before commit 2 while partitions 0 and 2 are in it.
     const job: ElasticJob = { iterations: 20, commitEvery: 5, size: 50_000, holds: [{ partition: 1, commit: 2 }] };
     const inCommit = Promise.all([0, 2].map((p) => next('committing', (r) => r.partition === p && r.commit === 2)));
-    const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job);
+    const run = runAll(cluster, job);
     await next('holding', (r) => r.partition === 1);
     await inCommit;
     kill(cluster, 1);
@@ -117,7 +128,7 @@ test.serial('a partition SIGKILLed during the restore of another: the restore st
       { partition: 0, restore: true },
     ],
   };
-  const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job);
+  const run = runAll(cluster, job);
   await next('holding', (r) => r.partition === 1);
   const restoring = Promise.all([next('holding', (r) => r.partition === 0), next('restoring', (r) => r.partition === 2)]);
   kill(cluster, 1);
@@ -135,7 +146,7 @@ test.serial('two partitions SIGKILLed in turn: each new attempt joins from the l
   const { cluster, next } = await elasticCluster(t, 4);
   const job: ElasticJob = { iterations: 40, commitEvery: 5, size: 100_000, holds: [{ partition: 1, iteration: 7 }] };
   const rejoined: number[] = [];
-  const run = requestAllElastic<RunReply, unknown, unknown>(cluster, 'run', job, { onRejoin: (p) => rejoined.push(p) });
+  const run = runAll(cluster, job, (p) => rejoined.push(p));
   await next('holding', (r) => r.partition === 1 && r.iteration === 7);
   const computing = next('iteration', (r) => r.partition === 1 && r.attempt > 0 && r.iteration === 22);
   kill(cluster, 1);

@@ -272,29 +272,39 @@ test.serial('with natsAccount on a 3-node cluster: killing the driver’s node, 
   await survivesNodeLoss(t, cluster, nats);
 });
 
+/** A 3-node JetStream cluster with the run's identities, and a cluster (not started) of 2 partitions taking updates `orders.*` for 6 keyed rows. */
+async function updatesOnCluster(t: ExecutionContext) {
+  const { nats, account, signingKeyFile } = await accountCluster(t, { jetstream: { maxFileBytes: 8 * 1024 ** 3, maxMemoryBytes: 64 * 1024 ** 2 } });
+  const rows = Array.from({ length: 6 }, (_, k) => ({ id: `k${k}`, amount: k }));
+  const cluster = new Cluster({
+    server: UPDATES_SERVER,
+    data: rows,
+    partitions: 2,
+    partitionBy: 'id',
+    updates: 'orders.*',
+    natsUrl: nats.url,
+    natsAccount: { account, signingKeyFile },
+    reconnectWindowMs: 60_000,
+    log: false,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  return { nats, cluster, rows };
+}
+
+/** A publisher with the run's publisher credentials, and the name of the run's updates stream. */
+async function publisherOf(t: ExecutionContext, cluster: Cluster) {
+  const publisher = await connectBus(cluster.credentials('publisher'), 'publisher');
+  t.teardown(() => publisher.close());
+  return { stream: `SPS_${cluster.id}_UPD`, js: jetstream(publisher) };
+}
+
 test.serial(
   'with live updates on a 3-node JetStream cluster, the run’s streams are replicated (R3) and keep every update and take new ones after their leader’s node is lost',
   async (t) => {
     t.timeout(240_000);
-    const { nats, account, signingKeyFile } = await accountCluster(t, { jetstream: { maxFileBytes: 8 * 1024 ** 3, maxMemoryBytes: 64 * 1024 ** 2 } });
-    const rows = Array.from({ length: 6 }, (_, k) => ({ id: `k${k}`, amount: k }));
-    const cluster = new Cluster({
-      server: UPDATES_SERVER,
-      data: rows,
-      partitions: 2,
-      partitionBy: 'id',
-      updates: 'orders.*',
-      natsUrl: nats.url,
-      natsAccount: { account, signingKeyFile },
-      reconnectWindowMs: 60_000,
-      log: false,
-    });
-    t.teardown(() => cluster.stop().catch(() => {}));
+    const { nats, cluster, rows } = await updatesOnCluster(t);
     await cluster.start();
-    const publisher = await connectBus(cluster.credentials('publisher'), 'publisher');
-    t.teardown(() => publisher.close());
-    const stream = `SPS_${cluster.id}_UPD`;
-    const js = jetstream(publisher);
+    const { stream, js } = await publisherOf(t, cluster);
     const publishAll = async (round: number): Promise<void> => {
       for (const { id } of rows) await js.publish(`orders.${id}`, JSON.stringify({ op: 'add', n: 100, i: round }), { msgID: `${id}-${round}` });
     };
@@ -334,6 +344,99 @@ test.serial(
     );
     t.not(after.cluster.leader, info.cluster.leader);
     t.is(after.state.messages, 2 * rows.length);
+    await cluster.stop();
+  },
+);
+
+/** The node leading consumer `consumer` of `stream`, as the first node whose `/jsz` reports it says. */
+async function consumerLeader(nats: NatsClusterProcess, nodes: readonly NatsServerProcess[], stream: string, consumer: string): Promise<NatsServerProcess> {
+  let leader: NatsServerProcess | undefined;
+  await waitUntil(
+    async () => {
+      for (const n of nodes) {
+        const res = await fetch(`http://127.0.0.1:${n.monitorPort}/jsz?accounts=true&streams=true&consumers=true&config=true`).catch(() => undefined);
+        const body = (await res?.json().catch(() => undefined)) as
+          { account_details?: { stream_detail?: { name: string; consumer_detail?: { name: string; cluster?: { leader?: string } }[] }[] }[] } | undefined;
+        const found = (body?.account_details ?? [])
+          .flatMap((a) => a.stream_detail ?? [])
+          .filter((s) => s.name === stream)
+          .flatMap((s) => s.consumer_detail ?? [])
+          .find((c) => c.name === consumer);
+        const name = found?.cluster?.leader;
+        leader = name ? nats.nodes.find((x) => name.endsWith(`-n${nats.nodes.indexOf(x)}`)) : undefined;
+        if (leader) return true;
+      }
+      return false;
+    },
+    60_000,
+    `a node to report the leader of consumer ${consumer}`,
+  );
+  return leader!;
+}
+
+test.serial(
+  'live updates on a 3-node JetStream cluster: the node leading a partition’s consumer is killed, and every update, before and after, is applied exactly once without restarting the partition',
+  async (t) => {
+    t.timeout(240_000);
+    const { nats, cluster, rows } = await updatesOnCluster(t);
+    const failures: string[] = [];
+    cluster.on('member', (e) => {
+      if (e.kind === 'failed' || e.kind === 'replaced' || e.kind === 'lost') failures.push(`${e.kind} p${e.partition}: ${e.reason ?? ''}`);
+    });
+    await cluster.start();
+    const pids = cluster.members.map((m) => m.pid);
+    const { stream, js } = await publisherOf(t, cluster);
+    const ROUNDS = 4;
+    // Round `i` adds 100 to every key; a publish without a stream leader fails and is sent again with the same id.
+    const publishRound = async (round: number): Promise<void> => {
+      for (const { id } of rows) {
+        await waitUntil(
+          async () =>
+            js.publish(`orders.${id}`, JSON.stringify({ op: 'add', n: 100, i: round }), { msgID: `${id}-${round}`, timeout: 2000 }).then(
+              () => true,
+              () => false,
+            ),
+          60_000,
+          `update ${id}-${round} stored`,
+        );
+      }
+    };
+    type State = { view: Record<string, { amount: number; updates: number }>; outOfOrder: number; attempt: number };
+    const appliedOnce = async (rounds: number): Promise<boolean> => {
+      for (const { id, amount } of rows) {
+        const s = await cluster.requestByKey<State>(id, 'state', undefined, { timeoutMs: 1000 }).catch(() => undefined);
+        const e = s?.view[id];
+        if (!e || e.updates !== rounds || e.amount !== amount + 100 * rounds) return false;
+      }
+      return true;
+    };
+    await publishRound(0);
+    await publishRound(1);
+    await waitUntil(() => appliedOnce(2), 60_000, 'the first updates applied');
+
+    const partition = cluster.partitionOf('k0');
+    const leader = await consumerLeader(nats, nats.nodes, stream, `p${partition}`);
+    const t0 = performance.now();
+    process.kill(leader.pid, 'SIGKILL');
+    await leader.exited;
+    for (let round = 2; round < ROUNDS; round++) await publishRound(round);
+    await waitUntil(() => appliedOnce(ROUNDS), 60_000, 'every update applied once after the consumer leader’s node was lost').catch(async (err: unknown) => {
+      t.log(`failures: ${failures.join(' | ')}`);
+      for (let p = 0; p < 2; p++) t.log(JSON.stringify(await cluster.request(p, 'state', undefined, { timeoutMs: 2000 }).catch((e: Error) => e.message)));
+      throw err;
+    });
+    t.log(`consumer p${partition}'s leader killed → every update applied in ${(performance.now() - t0).toFixed(0)} ms`);
+    t.deepEqual(failures, [], 'no partition failed (no SPS_UPDATES_LOST)');
+    t.deepEqual(
+      cluster.members.map((m) => m.pid),
+      pids,
+      'no partition was restarted',
+    );
+    for (const { id, amount } of rows) {
+      const s = await cluster.requestByKey<State>(id, 'state');
+      t.like(s.view[id], { amount: amount + 100 * ROUNDS, updates: ROUNDS }, `key ${id}`);
+      t.is(s.outOfOrder, 0);
+    }
     await cluster.stop();
   },
 );

@@ -203,6 +203,29 @@ test('the run’s updates stream deleted mid-run: every partition fails at once 
   for (const pid of pids) t.false(isAlive(pid), `worker ${pid} is gone`);
 });
 
+test('a partition’s consumer deleted mid-run while the stream remains: it is made again where the partition stood, and every update is applied once without a restart', async (t) => {
+  t.timeout(180_000);
+  const { cluster, nc } = await onUserServer(t, { data: [{ id: 'a', amount: 1 }], partitions: 2, partitionBy: 'id' });
+  const failed: string[] = [];
+  cluster.on('member', (e) => e.kind === 'failed' && failed.push(`p${e.partition}: ${e.reason ?? ''}`));
+  const pids = cluster.members.map((m) => m.pid);
+  const js = jetstream(nc);
+  const state = (): Promise<State> => cluster.requestByKey<State>('a', 'state');
+  for (let i = 0; i < 3; i++) await publishStored(js, 'orders.a', JSON.stringify({ op: 'add', n: 1, i }), `a-${i}`);
+  await waitUntil(async () => (await state()).view.a?.updates === 3, 60_000, 'the first updates');
+  await (await jetstreamManager(nc)).consumers.delete(`SPS_${cluster.id!}_UPD`, `p${partitionOfKey('a', 2)}`);
+  for (let i = 3; i < 6; i++) await publishStored(js, 'orders.a', JSON.stringify({ op: 'add', n: 1, i }), `a-${i}`);
+  await waitUntil(async () => (await state()).view.a?.updates === 6, 60_000, 'the updates after the consumer was deleted');
+  t.like((await state()).view.a, { amount: 7, updates: 6 });
+  t.is((await state()).outOfOrder, 0);
+  t.deepEqual(failed, [], 'no partition failed');
+  t.deepEqual(
+    cluster.members.map((m) => m.pid),
+    pids,
+    'no partition was restarted',
+  );
+});
+
 test('a dead letter that cannot be stored fails the partition with SPS_DEAD_LETTER naming the update and both errors; each retry replays it', async (t) => {
   t.timeout(180_000);
   const { cluster, nc } = await onUserServer(t, { data: [{ id: 'a', amount: 1 }], partitions: 1, maxFailures: 2 });

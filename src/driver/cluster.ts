@@ -28,7 +28,17 @@ import { subjectsFor, type Subjects } from '../protocol/subjects.js';
 import { startRunBus, type RunBus } from './run-bus.js';
 import type { BusAccess } from '../security/bus-access.js';
 import { RunKey } from '../security/attempt-secrets.js';
-import { abandonable, callOptions, requestAll, type CallOptions, type PartitionReply } from '../protocol/call-options.js';
+import {
+  abandonable,
+  callOptions,
+  requestAll,
+  REJOIN_FIELDS,
+  REQUEST_ALL_FIELDS,
+  type CallOptions,
+  type PartitionReply,
+  type RequestAllOptions,
+} from '../protocol/call-options.js';
+import { callRejoining } from './request-rejoin.js';
 import { checkOptionsBag, fieldsOf } from '../option-fields.js';
 import { writeCredentialsFile } from './credentials-file.js';
 import { createEventsStream, createUpdatesStream, deleteRunStreams, readDeadLetters, type DeadLetter } from './updates-stream.js';
@@ -39,7 +49,7 @@ import { RunMonitor, type RunInfo } from './dashboard/run-monitor.js';
 import { openDashboard, type Dashboard, type DashboardOptions } from './dashboard/dashboard-server.js';
 
 export type { ClusterState } from './cluster-events.js';
-export type { CallOptions } from '../protocol/call-options.js';
+export type { CallOptions, RejoinOptions, RequestAllOptions } from '../protocol/call-options.js';
 
 const STOPPED_DURING_START = Symbol('stopped during start');
 /** The options of `start()`. */
@@ -643,11 +653,22 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
   /**
    * Sends the same request to every partition at once and gathers the replies by partition.
    * A partition that fails is reported in its entry; the others' replies are still returned.
+   * With `rejoin`, a partition whose attempt fails or is replaced before it answers is asked again
+   * once its new attempt serves (an endpoint that calls `ctx.elasticRun`: docs/collectives.md#elastic-state).
+   * @throws InvalidOptionError for an unknown option field.
    */
-  async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<Map<number, PartitionReply<T>>> {
-    callOptions(opts, 'cluster.requestAll');
+  async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: RequestAllOptions = {}): Promise<Map<number, PartitionReply<T>>> {
+    checkOptionsBag(opts, REQUEST_ALL_FIELDS, 'cluster.requestAll');
     const timeoutMs = opts.timeoutMs ?? this.options.requestTimeoutMs;
-    return requestAll(this.options.partitions, (p) => this.request<T>(p, endpoint, payload, { timeoutMs }), opts.signal);
+    const { rejoin, signal } = opts;
+    if (!rejoin) return requestAll(this.options.partitions, (p) => this.request<T>(p, endpoint, payload, { timeoutMs }), signal);
+    if (typeof rejoin === 'object') checkOptionsBag(rejoin, REJOIN_FIELDS, 'cluster.requestAll rejoin');
+    const how = { timeoutMs: this.options.startTimeoutMs, ...(typeof rejoin === 'object' ? rejoin : {}) };
+    return requestAll(
+      this.options.partitions,
+      (p) => callRejoining(this, p, endpoint, (s) => this.request<T>(p, endpoint, payload, { timeoutMs, signal: s }), how, signal),
+      signal,
+    );
   }
 
   private address(partition: number, endpoint: string): { nc: NatsConnection; subject: string } {

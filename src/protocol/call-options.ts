@@ -13,6 +13,32 @@ export interface CallOptions {
 const CALL_OPTION_FIELDS = fieldsOf<CallOptions>({ timeoutMs: true, signal: true });
 
 /**
+ * How {@link RequestAllOptions.rejoin} asks a partition again whose attempt failed or was replaced
+ * before it answered (an endpoint that calls `ctx.elasticRun`: the new attempt joins the survivors' restore).
+ */
+export interface RejoinOptions {
+  /** Ms to wait, each time, for the partition's new attempt to serve. Default: option `startTimeoutMs`. */
+  timeoutMs?: number;
+  /** Hears which partition was asked again, and its new attempt. */
+  onRejoin?: (partition: number, attempt: number) => void;
+}
+
+/** Options of `requestAll`: those of every call, and whether a replaced attempt's successor is asked again. */
+export interface RequestAllOptions extends CallOptions {
+  /**
+   * When a partition's attempt fails or is replaced before it answers, wait for its new attempt to
+   * serve and ask that one (`true`: with the defaults of {@link RejoinOptions}). Without it, such a
+   * partition's entry holds the error its attempt left. `timeoutMs` bounds each request, not the whole.
+   */
+  rejoin?: boolean | RejoinOptions;
+}
+
+/** The field names of {@link RequestAllOptions}. */
+export const REQUEST_ALL_FIELDS = fieldsOf<RequestAllOptions>({ timeoutMs: true, signal: true, rejoin: true });
+/** The field names of {@link RejoinOptions}. */
+export const REJOIN_FIELDS = fieldsOf<RejoinOptions>({ timeoutMs: true, onRejoin: true });
+
+/**
  * The options of a call that takes either a timeout (the older positional form) or {@link CallOptions}.
  * @param call The call, as an error names it (`ctx.request`).
  * @throws InvalidOptionError for a field that is not one of {@link CallOptions}.

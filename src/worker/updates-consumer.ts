@@ -53,6 +53,11 @@ const ACK_WAIT_NS = 10 * 60 * 1e9;
 const ACK_EVERY = 64;
 /** Updates asked of the server at a time (it asks again when a quarter is handled): fewer pull requests per update. */
 const PULL = 512;
+/**
+ * How long one pull waits on the server: a pull held by a node that died is noticed after two
+ * missed heartbeats (half of this each) and sent again, to the consumer's new leader.
+ */
+const PULL_EXPIRES_MS = 5_000;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes an update's payload (JSON, or msgpack by its header); refuses bytes that are not UTF-8 (a JSON update must be text). */
@@ -92,8 +97,11 @@ export async function consumeUpdates(
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw lost(err);
     if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
   }
-  const info = await jsm.consumers.add(plan.stream, {
+  const config = {
     name,
+    // Durable: it has as many replicas as the stream (an ephemeral one lives on one node, and dies
+    // with it), so on a cluster it moves to a surviving node with its position.
+    durable_name: name,
     filter_subject: filter,
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: plan.startSeq,
@@ -102,11 +110,13 @@ export async function consumeUpdates(
     ack_wait: ACK_WAIT_NS,
     // Bounds what this worker holds: the server delivers no more updates unacknowledged.
     max_ack_pending: 2 * PULL,
-  });
+  };
+  const info = await jsm.consumers.add(plan.stream, config);
   const js = jetstream(nc);
   const consumer = await js.consumers.get(plan.stream, name);
-  // A deleted stream or consumer ends the loop (the default would wait for it to come back, forever).
-  const messages = await consumer.consume({ max_messages: PULL, abort_on_missing_resource: true });
+  // The client keeps pulling while the consumer is missing: on a cluster it is missing while its
+  // leader is elected again after a node is lost. Only a stream that is gone ends the loop (below).
+  const messages = await consumer.consume({ max_messages: PULL, expires: PULL_EXPIRES_MS });
   const prefix = filter.slice(0, -1);
   const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: info.num_pending };
   const started = performance.now();
@@ -115,6 +125,7 @@ export async function consumeUpdates(
   };
   noteCaughtUp();
   let stopping = false;
+  void watchMissing();
 
   const deadLetter = async (m: JsMsg, key: string, err: SparkPartitionServerError): Promise<void> => {
     const h = natsHeaders();
@@ -138,6 +149,38 @@ export async function consumeUpdates(
     const why = await messages.closed();
     onLost(lost(why instanceof Error ? why : undefined));
   })();
+
+  /**
+   * Ends the loop when the stream is gone for good: a consumer reported missing during a leader
+   * election comes back by itself, and one deleted while its stream remains is made again where
+   * this attempt stands.
+   */
+  async function watchMissing(): Promise<void> {
+    for await (const n of messages.status()) {
+      if (stopping) return;
+      if (n.type !== 'stream_not_found' && n.type !== 'consumer_not_found' && n.type !== 'consumer_deleted') continue;
+      const gone = await missing();
+      if (gone) messages.stop(gone);
+    }
+  }
+
+  /** The stream's absence (an error), or undefined once the stream and the consumer are there (re-made if need be). */
+  async function missing(): Promise<Error | undefined> {
+    try {
+      await jsm.streams.info(plan.stream);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return err;
+      // No answer (no stream leader yet): the next notification asks again.
+      return undefined;
+    }
+    try {
+      await jsm.consumers.info(plan.stream, name);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) return undefined;
+      await jsm.consumers.add(plan.stream, { ...config, opt_start_seq: Math.max(plan.startSeq, status.lastSeq + 1) }).catch(() => undefined);
+    }
+    return undefined;
+  }
 
   async function applyAll(): Promise<void> {
     let unacked = 0;
