@@ -325,7 +325,7 @@ type SchemaOptions = Static<typeof ClusterOptionsSchema>;
 /** The options whose type depends on the rows and the config of a run. */
 type Generic = 'data' | 'config' | 'partitionBy';
 
-/** Options of a {@link Cluster}. Validated once, by its constructor (see {@link ClusterOptionsSchema}). */
+/** Options of a {@link Cluster}, each described in docs/options.md. Validated once, by its constructor, against the options schema. */
 export type ClusterOptions<Row = unknown, Config = unknown> = Omit<SchemaOptions, Generic> & {
   /** Rows to serve (embedded launcher): an array, an iterable, or `{ range: { start, end, step } }`. */
   data?: EmbeddedSource<Row>;

@@ -39,7 +39,7 @@ export const SparkSourceSchema = Type.Union(
   { problem: 'must be an object with exactly one of range, rows, textFile, parquet, json, csv, sql, table, session' },
 );
 
-/** What a Spark cluster run serves (see {@link SparkSourceSchema}). */
+/** What a Spark cluster run serves (checked against its schema, `SparkSourceSchema`). */
 export type SparkSource = Static<typeof SparkSourceSchema>;
 
 /** The source as the runner reads it (`kind` plus fields). */
