@@ -4,7 +4,9 @@
  * worker processes' RSS summed, or the one partition host's, over the partitions), and the latency
  * of one partition's requests. Both modes alternate in one run, so both see the same machine. Not
  * run directly: isolation.ts runs the compiled copy with `node isolation-probe.js <sizes,csv> <reps>
- * <idle partitions> <requests>`; it prints one `BENCH_JSON {...}` line.
+ * <idle partitions> <requests> [<thread-only sizes,csv>]`; it prints one `BENCH_JSON {...}` line.
+ * Thread-only sizes (more partitions than this machine holds as processes) are started, pinged
+ * with one `requestAll`, and stopped.
  */
 import { Cluster, type ClusterOptions, type Isolation } from '../src/index.js';
 import { rssOf } from './lib/proc.js';
@@ -15,6 +17,7 @@ const sizes = (process.argv[2] ?? '8').split(',').map(Number);
 const reps = Number(process.argv[3] ?? '1');
 const idlePartitions = Number(process.argv[4] ?? '8');
 const requests = Number(process.argv[5] ?? '200');
+const threadOnly = (process.argv[6] ?? '').split(',').filter(Boolean).map(Number);
 const MODES: Isolation[] = ['process', 'thread'];
 
 /** What the probe prints, by mode. */
@@ -25,11 +28,13 @@ export interface IsolationOut {
   rssPerPartition: Record<string, number>;
   /** ms per request to one partition (NATS, sequential). */
   latency: Record<string, number[]>;
+  /** Thread-only sizes: start, one `requestAll` ping, stop (ms), and RSS per partition (MB), by size. */
+  threadOnly: Record<string, { start: number; ping: number; stop: number; rssPerPartition: number }>;
   /** Runs that failed (a loaded machine may time a partition's connect out), by what they measured. */
   failed: Record<string, string>;
 }
 
-const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {}, failed: {} };
+const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {}, threadOnly: {}, failed: {} };
 
 /** Runs one measurement; a failure is recorded under `what`, and the others go on. */
 async function attempt(what: string, fn: () => Promise<void>): Promise<void> {
@@ -94,6 +99,29 @@ for (const m of MODES) {
       samples.push(performance.now() - t0);
     }
     out.latency[m] = samples;
+  });
+}
+for (const n of threadOnly) {
+  // Each figure is kept once measured (a stop that times out still reports the start and the ping); JSON makes NaN null.
+  const r = (out.threadOnly[n] = { start: Number.NaN, ping: Number.NaN, stop: Number.NaN, rssPerPartition: Number.NaN });
+  const cluster = new Cluster(options('thread', n, { range: { end: 10 * n } }));
+  await attempt(`start, requestAll, stop ${n} thread`, async () => {
+    try {
+      let t0 = performance.now();
+      await cluster.start();
+      r.start = performance.now() - t0;
+      t0 = performance.now();
+      const replies = await cluster.requestAll('ping');
+      r.ping = performance.now() - t0;
+      const ok = [...replies.values()].filter((x) => x.ok).length;
+      if (ok !== n) throw new Error(`requestAll: ${ok} of ${n} partitions answered`);
+      r.rssPerPartition = (await rssOf(cluster.members[0]!.pid!)) / 2 ** 20 / n;
+      t0 = performance.now();
+      await cluster.stop();
+      r.stop = performance.now() - t0;
+    } finally {
+      await cluster.stop().catch(() => {});
+    }
   });
 }
 process.stdout.write(`BENCH_JSON ${JSON.stringify(out)}\n`);

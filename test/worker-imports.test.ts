@@ -82,6 +82,15 @@ test('the worker entry, and the partition host role, load no partition module up
   }
 });
 
+test('the package root (which a server module may import) loads no Arrow up front', async (t) => {
+  const graph = await staticGraph('dist/src/index.js');
+  t.true(graph.has('dist/src/driver/launch/file-source.js'));
+  t.deepEqual(
+    [...graph.keys()].filter((f) => f.includes('node_modules/apache-arrow/')).map((f) => chain(graph, f)),
+    [],
+  );
+});
+
 test('the check sees a driver module and Arrow where they are imported', async (t) => {
   const root = forbidden(await staticGraph('dist/src/index.js'));
   t.true(

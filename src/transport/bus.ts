@@ -1,14 +1,7 @@
 import { connect } from '@nats-io/transport-node';
-import {
-  credsAuthenticator,
-  errors,
-  nkeyAuthenticator,
-  tokenAuthenticator,
-  usernamePasswordAuthenticator,
-  type ConnectionOptions,
-  type NatsConnection,
-} from '@nats-io/nats-core';
+import { credsAuthenticator, errors, tokenAuthenticator, usernamePasswordAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import { RequestError, SparkPartitionServerError } from '../errors.js';
+import { nkeyAuthenticator } from './nkey-auth.js';
 import { decodeReply, encodeRequest, type EndpointReply } from '../protocol/messages.js';
 import type { BusAccess } from '../security/bus-access.js';
 import type { Member, WireError } from '../protocol/types.js';
@@ -33,7 +26,7 @@ export function connectionOptions(access: BusAccess, name: string): ConnectionOp
   const a = access.auth;
   if (a) {
     const enc = new TextEncoder();
-    if ('nkeySeed' in a) o.authenticator = nkeyAuthenticator(enc.encode(a.nkeySeed));
+    if ('nkeySeed' in a) o.authenticator = nkeyAuthenticator(a.nkeySeed);
     else if ('token' in a) o.authenticator = tokenAuthenticator(a.token);
     else if ('user' in a) o.authenticator = usernamePasswordAuthenticator(a.user, a.pass);
     else o.authenticator = credsAuthenticator(enc.encode(a.creds));

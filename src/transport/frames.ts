@@ -151,7 +151,7 @@ export async function readResultChannel(
   input: Readable,
   format: FrameFormat,
   what: string,
-  arrowRows: (body: Buffer) => Iterable<unknown>,
+  arrowRows: (body: Buffer) => Iterable<unknown> | Promise<Iterable<unknown>>,
 ): Promise<{ records: unknown[]; failure?: FailureReport }> {
   const records: unknown[] = [];
   let complete = false;
@@ -159,7 +159,7 @@ export async function readResultChannel(
   for await (const body of readFrames(input, what)) {
     if (complete || failure) throw new Error(`${what}: data after the end of the result`);
     if (isArrowFrame(body)) {
-      for (const row of arrowRows(body)) records.push(row);
+      for (const row of await arrowRows(body)) records.push(row);
       continue;
     }
     // A failed worker's report is an envelope (a map); result batches are arrays.

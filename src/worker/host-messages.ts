@@ -31,4 +31,9 @@ export type HostReport =
   | { t: 'exit'; id: number; code: number; error?: string };
 
 /** What a partition thread posts to its host. */
-export type ThreadMessage = { t: 'tick' } | { t: 'result'; data: Uint8Array } | { t: 'resultEnd' };
+export type ThreadMessage =
+  | { t: 'tick' }
+  | { t: 'result'; data: Uint8Array }
+  | { t: 'resultEnd' }
+  /** The thread loaded its server's modules: the host may start the next waiting thread. */
+  | { t: 'loaded' };

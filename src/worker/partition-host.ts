@@ -43,13 +43,15 @@ export interface HostCounters {
 
 /**
  * Runs one partition in this process: loads the user's server, drives the partition server actor
- * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state.
+ * with NATS, HTTP, stdin and the result channel as its effects, and resolves with the final state;
+ * `loaded` is called once its server module is loaded.
  */
 export async function hostPartition(
   env: WorkerEnv,
   secrets: WorkerSecrets,
   logger: Logger,
   results: ResultChannel = env.resultFd,
+  loaded?: () => void,
 ): Promise<{ state: PartitionState; error?: FailureReport }> {
   const subjects = subjectsFor(env.clusterId);
   const { partition, attempt } = env;
@@ -158,6 +160,7 @@ export async function hostPartition(
       actors: {
         initPartition: fromPromise(async () => {
           server = await loadServer(env.serverModule, env.serverExport, env.config, env.serverSource);
+          loaded?.();
           const rows = new RowStream<never>(process.stdin, env.rowFormat, `partition ${partition} rows on stdin`, env.longs);
           await server.initPartition(rows, ctx);
           await rows.drainRest();

@@ -38,6 +38,7 @@ export async function runPartitionThread(logger: Logger): Promise<never> {
     },
     results,
     reportFailure: async (report) => writeFailure(results, 'msgpack', report),
+    loaded: () => post({ t: 'loaded' }),
   });
   process.exit(code);
 }

@@ -22,6 +22,8 @@ export interface WorkerIo {
   results?: ResultChannel;
   /** Tells the launcher why it failed, on its result channel, whatever the log level. */
   reportFailure(report: FailureReport): Promise<void>;
+  /** Called once its server module is loaded (the CPU-heavy part of a start is over). */
+  loaded?(): void;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function runWorker(logger: Logger, io: WorkerIo): Promise<number> {
     // own maps would cost every worker's start, and its frames are not the user's.
     if (env.sourceMaps) process.setSourceMapsEnabled(true);
     io.tick(env, logger);
-    const { state, error } = await hostPartition(env, secrets, logger, io.results ?? env.resultFd);
+    const { state, error } = await hostPartition(env, secrets, logger, io.results ?? env.resultFd, io.loaded);
     // A failure was already logged and sent to the driver by the actor's `failed` report.
     if (state !== 'finished') await io.reportFailure(error ?? { code: 'SPS_WORKER_ERROR', message: `ended ${state}` });
     return state === 'finished' ? 0 : 1;

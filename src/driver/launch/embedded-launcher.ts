@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { readResultChannel, waitDrained, writeFrame } from '../../transport/frames.js';
-import { streamObjects, type LongMode } from '../../worker/arrow-rows.js';
+import type { LongMode } from '../../worker/arrow-rows.js';
 import { stopProcess } from '../../process/stop-process.js';
 import { sharedWorkerEnv, workerSecrets, type LaunchEvents, type LaunchPlan, type Launcher } from './launcher.js';
 import type { PartitionedSource } from './data-source.js';
@@ -205,8 +205,9 @@ export class EmbeddedLauncher implements Launcher {
   ): Promise<{ error?: string; failure?: FailureReport }> {
     try {
       // A result with a schema arrives as Arrow; the driver gets its rows as plain objects.
-      const { records, failure } = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`, (body) =>
-        streamObjects(body, longs),
+      const { records, failure } = await readResultChannel(channel, 'msgpack', `partition ${partition} attempt ${attempt} result channel`, async (body) =>
+        // Loaded on first use: a run whose results have no schema never loads Arrow.
+        (await import('../../worker/arrow-rows.js')).streamObjects(body, longs),
       );
       for (const r of records) into.push(r);
       return { failure };

@@ -1,7 +1,7 @@
 import { openAsBlob } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RecordBatchReader, Table, tableToIPC, type RecordBatch } from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
 import type { ParquetFile } from 'parquet-wasm';
 import { InvalidOptionError } from '../../errors.js';
 
@@ -93,6 +93,8 @@ async function openParquet(file: string, option: string): Promise<ParquetFile> {
 
 /** Every record batch of an Arrow IPC file or stream (file bytes are read whole). */
 async function arrowBatches(file: string, option: string): Promise<RecordBatch[]> {
+  // Loaded on first use: the package root (which a server module may import) does not load Arrow.
+  const { RecordBatchReader } = await import('apache-arrow');
   try {
     return RecordBatchReader.from(await readFile(file)).readAll();
   } catch (err) {
@@ -137,6 +139,7 @@ export async function partitionFiles(source: FileSource, partitions: number): Pr
   }
   const option = 'data.arrow';
   const files = await filesOf(source.arrow, '.arrow', option);
+  const { Table, tableToIPC } = await import('apache-arrow');
   const batches = new Map<string, RecordBatch[]>();
   for (const file of files) {
     const all = await arrowBatches(file, option);
