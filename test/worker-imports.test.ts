@@ -19,8 +19,11 @@ const DRIVER = [
   /^dist\/src\/transport\/tls-certs\.js$/,
   /^dist\/src\/transport\/nats-server\.js$/,
 ];
-/** Packages a worker loads only on first use (Arrow rows or results, request stats, WebSockets on node:http), or never. */
-const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws', '@nats-io/jetstream'];
+/**
+ * Packages a worker loads only on first use (Arrow rows or results, request stats, WebSockets on
+ * node:http, msgpackr's native string extractor for large messages), or never.
+ */
+const LAZY = ['apache-arrow', '@peculiar/x509', 'hdr-histogram-js', '@sinclair/typebox', 'ws', '@nats-io/jetstream', 'msgpackr-extract'];
 
 /** Each module statically reachable from `entry` (relative to the root), with how it was first reached. */
 async function staticGraph(entry: string): Promise<Map<string, string | undefined>> {
@@ -117,4 +120,29 @@ test('spark-partition-server/server resolves through the package exports to the 
   for (const n of ['PartitionServer', 'HttpPartitionServer', 'SparkPartitionServerError', 'CollectiveError', 'httpResponse']) t.true(names.includes(n), n);
   t.false(names.includes('Cluster'));
   t.false(names.includes('SparkApplication'));
+});
+
+test("msgpackr's native string extractor loads with the first large message, and decoding is the same before and after", (t) => {
+  // Plain Node on the compiled codec, in a fresh process so nothing has loaded the extractor yet.
+  const script = `
+    const codec = await import(${JSON.stringify(new URL('../dist/src/protocol/codec.js', import.meta.url).href)});
+    const msgpackr = await import('msgpackr/pack');
+    const small = { rows: ['a', 'b'] };
+    const large = { rows: Array.from({ length: 20000 }, (_, i) => 'row ' + i) };
+    const out = { smallLoads: true, before: null, after: null, native: false };
+    codec.unpack(codec.pack(small));
+    out.smallLoads = codec.nativeDecoderLoad() !== undefined || msgpackr.isNativeAccelerationEnabled;
+    out.before = codec.unpack(codec.pack(large));
+    await codec.nativeDecoderLoad();
+    out.native = msgpackr.isNativeAccelerationEnabled;
+    out.after = codec.unpack(codec.pack(large));
+    console.log(JSON.stringify(out));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { smallLoads: boolean; before: unknown; after: unknown; native: boolean };
+  t.false(out.smallLoads);
+  t.true(out.native);
+  t.deepEqual(out.after, out.before);
+  t.is((out.before as { rows: string[] }).rows[19999], 'row 19999');
 });

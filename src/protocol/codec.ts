@@ -1,4 +1,5 @@
-import { Packr } from 'msgpackr';
+// msgpackr without its native string extractor (a native addon, costly to load): see `unpackAny`.
+import { Packr } from 'msgpackr/pack';
 import { MalformedMessageError } from '../errors.js';
 import { CHECKS } from './checks.generated.js';
 import type { MessageOf, MessageType } from './schema.js';
@@ -17,8 +18,27 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' }); // 'auto' is in msgpackr, not its types
 useCodec(
   (v) => packr.pack(v),
-  (d) => packr.unpack(d),
+  (d) => unpackAny(d),
 );
+
+/** From this size on, a message has enough strings for msgpackr's native extractor to pay off. */
+const NATIVE_FROM_BYTES = 64 * 1024;
+let nativeLoad: Promise<unknown> | undefined;
+
+/**
+ * The first message of {@link NATIVE_FROM_BYTES} or more loads msgpackr's full entry, which
+ * switches the shared decoder to the native string extractor for the messages after it; a process
+ * that only sees small messages never loads the addon. Decoded values are the same either way.
+ */
+function unpackAny(data: Uint8Array): unknown {
+  if (nativeLoad === undefined && data.length >= NATIVE_FROM_BYTES) nativeLoad = import('msgpackr').catch(() => undefined);
+  return packr.unpack(data);
+}
+
+/** Settles once msgpackr's native extractor has been tried, or `undefined` while no large message asked for it. */
+export function nativeDecoderLoad(): Promise<unknown> | undefined {
+  return nativeLoad;
+}
 
 /** Every message on the bus is `{ v, t, ...fields }`. */
 export interface Envelope {
@@ -51,7 +71,7 @@ export function pack(value: unknown): Uint8Array {
 
 /** Decodes a value packed with {@link pack}. */
 export function unpack(data: Uint8Array): unknown {
-  return packr.unpack(data);
+  return unpackAny(data);
 }
 
 /**
@@ -63,7 +83,7 @@ export function decode<T extends MessageType>(subject: string, data: Uint8Array,
   if (data.length > MAX_MESSAGE_BYTES) throw new MalformedMessageError(subject, `${data.length} bytes, more than the ${MAX_MESSAGE_BYTES} a message may have`);
   let value: unknown;
   try {
-    value = packr.unpack(data);
+    value = unpackAny(data);
   } catch (err) {
     throw new MalformedMessageError(subject, `not msgpack (${(err as Error).message})`);
   }

@@ -1,4 +1,4 @@
-import { addExtension } from 'msgpackr';
+import { addExtension } from 'msgpackr/pack';
 import { SparkPartitionServerError } from '../errors.js';
 
 /**
