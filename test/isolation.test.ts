@@ -164,7 +164,7 @@ test.serial('thread: SIGKILL of the partition host fails every partition it ran;
 });
 
 test('options: isolation is checked, and threads refuse uWebSockets.js', (t) => {
-  t.throws(() => new Cluster({ server: SERVER, data: [1], isolation: 'fiber' as never }), { message: /isolation.*"process" or "thread"/ });
+  t.throws(() => new Cluster({ server: SERVER, data: [1], isolation: 'fiber' as never }), { message: /isolation.*must be "process", "thread", got "fiber"/ });
   t.throws(() => new Cluster({ server: SERVER, data: [1], isolation: 'thread', http: 'uws' }), {
     message: /http.*"uws" cannot serve partitions run as threads/,
   });
