@@ -25,14 +25,15 @@ import { isObject, rejectUnknownFields } from './option-fields.js';
  * and `secret` keeps the value given out of the message.
  */
 export interface OptionAnnotations {
-  problem?: string;
+  /** What is wrong, or a function of the value given that says it (e.g. which methods it lacks). */
+  problem?: string | ((value: unknown) => string);
   secret?: boolean;
 }
 
 TypeRegistry.Set<{ guard: (v: unknown) => boolean }>('Guard', (schema, value) => schema.guard(value));
 
 /** A value TypeBox cannot describe (a function of a given shape, a class instance), checked by `guard`. */
-export function Guarded<T>(guard: (v: unknown) => boolean, problem: string): TUnsafe<T> {
+export function Guarded<T>(guard: (v: unknown) => boolean, problem: string | ((value: unknown) => string)): TUnsafe<T> {
   return Type.Unsafe<T>({ [Kind]: 'Guard', guard, problem });
 }
 
@@ -138,7 +139,7 @@ function memberError(error: ValueError): ValueError {
 /** The words of a failed check: its schema's `problem`, else TypeBox's, and the value unless secret. */
 function problemOf(error: ValueError): string {
   const { problem, secret } = error.schema as OptionAnnotations;
-  const said = problem ?? `must fit: ${error.message}`;
+  const said = typeof problem === 'function' ? problem(error.value) : (problem ?? `must fit: ${error.message}`);
   if (error.type === ValueErrorType.ObjectRequiredProperty || error.value === undefined) return `is required; it ${said}`;
   const v: unknown = error.value;
   const shown = !secret && (v === null || ['string', 'number', 'boolean'].includes(typeof v));

@@ -26,6 +26,12 @@ const ModuleUrl = Guarded<URL>((v) => v instanceof URL, MODULE);
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error', 'child'] as const;
 const isLogger = (v: unknown): boolean =>
   typeof v === 'object' && v !== null && LOGGER_METHODS.every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
+/** What a value given as `logger` lacks, by name. */
+const loggerProblem = (v: unknown): string => {
+  const base = `must be a pino-compatible logger (with methods ${LOGGER_METHODS.join(', ')})`;
+  if (typeof v !== 'object' || v === null) return base;
+  return `${base}: it has no ${LOGGER_METHODS.filter((m) => typeof (v as Record<string, unknown>)[m] !== 'function').join(', ')}`;
+};
 const isSparkApplication = (v: unknown): boolean => isObject(v) && typeof v.request === 'function';
 /** Rows as an array, an iterable or an async iterable (never a string). */
 const isRows = (v: unknown): boolean => typeof v === 'object' && v !== null && (Symbol.iterator in v || Symbol.asyncIterator in v);
@@ -222,7 +228,7 @@ export const ClusterOptionsSchema = Type.Object(
      * on `child({ cluster, partition, attempt })`. Default: pino, JSON lines on stderr. Takes
      * precedence over `log`.
      */
-    logger: Type.Optional(Guarded<Logger>(isLogger, `must be a pino-compatible logger (with methods ${LOGGER_METHODS.join(', ')})`)),
+    logger: Type.Optional(Guarded<Logger>(isLogger, loggerProblem)),
     /** The level the run logs at: `debug`, `info` (default), `warn`, `error` or `silent` (the workers too). */
     logLevel: Type.Optional(OneOf(LOG_LEVELS)),
     /**
