@@ -37,11 +37,22 @@ async def main():
             raise
 
     nc.flush = reported_flush
+    # Its own subscription sees the message: a reconnecting client subscribes again before it sends
+    # what it buffered (another client might subscribe again only after the message went by).
+    received = loop.create_future()
+
+    async def on_message(msg):
+        if not received.done():
+            received.set_result(msg.data.decode())
+
+    await nc.subscribe("runner.test", cb=on_message)
+    await nc.flush()
     say("CONNECTED")
     assert await lines.get() == "server-gone"
     await nc.publish("runner.test", b"published while the server was gone")
     await runner.flush_bus(nc, 120.0)
     say("FLUSHED")
+    say(json.dumps({"received": await asyncio.wait_for(received, 120.0)}))
     assert await lines.get() == "server-gone"
     # Ending a connection that is reconnecting: closed, nothing raised.
     await runner.end_bus(nc)
