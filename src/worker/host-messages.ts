@@ -22,6 +22,8 @@ export type HostCommand =
 
 /** What a partition host tells the launcher. */
 export type HostReport =
+  /** The host's own event loop ran: its heartbeat, every tick interval, sent after the ticks its threads posted before it. */
+  | { t: 'alive' }
   | { t: 'tick'; id: number }
   | { t: 'rowsTaken'; id: number }
   | { t: 'result'; id: number; data: Uint8Array }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { finished } from 'node:stream/promises';
 import type { HostCommand, HostReport, ThreadMessage } from './host-messages.js';
+import { DEFAULT_HEARTBEAT_MS, WORKER_ENV } from './worker-env.js';
 
 /** How long a thread's output may still arrive after it ended before its exit is reported anyway. */
 const OUTPUT_GRACE_MS = 2000;
@@ -16,6 +17,8 @@ const LOADING_AT_ONCE = Math.max(2, availableParallelism());
  * by the number of threads in one host's memory.
  */
 const YOUNG_GENERATION_MB = 4;
+/** The shortest heartbeat interval, as for a thread's ticks. */
+const MIN_TICK_MS = 10;
 
 type StartCommand = Extract<HostCommand, { t: 'start' }>;
 
@@ -63,9 +66,21 @@ export function runPartitionHost(entry: URL): void {
     if (loading.delete(id)) startNext();
   };
 
+  /**
+   * The host's heartbeat, which lets its launcher tell a thread's own silence from a gap the whole
+   * host shared. Sent from the check phase: after a stall, the ticks its threads posted meanwhile
+   * (read in the poll phase before it) are relayed first, so they never look older than it.
+   */
+  let heartbeat: NodeJS.Timeout | undefined;
+  const startHeartbeat = (tickMs: number): void => {
+    heartbeat = setInterval(() => setImmediate(() => send({ t: 'alive' })), Math.max(MIN_TICK_MS, tickMs));
+    heartbeat.unref();
+  };
+
   process.on('disconnect', () => process.exit(1));
   process.on('message', (c: HostCommand) => {
     if (c.t === 'start') {
+      if (!heartbeat) startHeartbeat(Number(c.env[WORKER_ENV.tickMs]) || DEFAULT_HEARTBEAT_MS);
       queued.set(c.id, { start: c, rows: [], rowsEnd: false });
       startNext();
       return;

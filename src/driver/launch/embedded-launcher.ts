@@ -105,7 +105,7 @@ export class EmbeddedLauncher implements Launcher {
       [WORKER_ENV.secretFd]: String(SECRET_FD),
     };
     if (plan.isolation === 'thread') {
-      if (!this.host?.alive) this.host = new ThreadHost(plan.worker, plan.logger.child({ cluster: plan.clusterId }));
+      if (!this.host?.alive) this.host = new ThreadHost(plan.worker, plan.logger.child({ cluster: plan.clusterId }), plan.hangTimeoutMs);
       return this.host.start(env, workerSecrets(plan, partition, attempt), plan.threadHeapMb);
     }
     const { command, args } = plan.worker;
@@ -133,12 +133,19 @@ export class EmbeddedLauncher implements Launcher {
     if (child.pid !== undefined) {
       // Only this child, by its own handle: a hung worker gets SIGKILL (a blocked event loop never
       // runs a SIGTERM handler, and a stopped process would not act on it).
-      task.watch = watchLiveness(child.stdio[TICK_FD] as Readable, plan.hangTimeoutMs, () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        task.hung = hungError(plan.hangTimeoutMs);
-        task.logger.warn(`${task.hung}; killing worker ${child.pid}`);
-        child.kill('SIGKILL');
-      });
+      // A thread's silence counts only when its host kept reporting meanwhile (see thread-liveness.ts).
+      const silenceIsOwn = child.silenceIsOwn?.bind(child);
+      task.watch = watchLiveness(
+        child.stdio[TICK_FD] as Readable,
+        plan.hangTimeoutMs,
+        () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          task.hung = hungError(plan.hangTimeoutMs);
+          task.logger.warn(`${task.hung}; killing worker ${child.pid}`);
+          child.kill('SIGKILL');
+        },
+        silenceIsOwn ? { silenceIsOwn } : {},
+      );
       child.once('exit', () => task.watch?.stop());
     }
     const onLine = (line: string): void => {

@@ -17,21 +17,42 @@ export interface LivenessWatch {
   stop(): void;
 }
 
+/** How a {@link watchLiveness} judges a silence. */
+export interface LivenessOptions {
+  /** Extra time for the first tick (default {@link STARTUP_GRACE_MS}). */
+  startupGraceMs?: number;
+  /**
+   * Whether a silence that reached the deadline is the worker's own (default: always). When it
+   * is not (its host was silent too), the watch asks again a fraction of the timeout later.
+   */
+  silenceIsOwn?: () => boolean;
+}
+
 /**
  * Watches the read end of a worker's tick pipe: every byte pushes the deadline `hangTimeoutMs`
- * ahead; when the deadline passes, `onHung` runs once (the caller kills the worker). Before the
- * first byte the deadline is `hangTimeoutMs + startupGraceMs`. A pipe that closes is silent too:
- * the watch ends on {@link LivenessWatch.stop} only, which the caller calls when the worker exits.
+ * ahead; when the deadline passes and the silence is the worker's own, `onHung` runs once (the
+ * caller kills the worker). Before the first byte the deadline is `hangTimeoutMs + startupGraceMs`.
+ * A pipe that closes is silent too: the watch ends on {@link LivenessWatch.stop} only, which the
+ * caller calls when the worker exits.
  */
-export function watchLiveness(ticks: Readable, hangTimeoutMs: number, onHung: () => void, startupGraceMs = STARTUP_GRACE_MS): LivenessWatch {
+export function watchLiveness(ticks: Readable, hangTimeoutMs: number, onHung: () => void, opts: LivenessOptions = {}): LivenessWatch {
+  const { startupGraceMs = STARTUP_GRACE_MS, silenceIsOwn = () => true } = opts;
   let timer: NodeJS.Timeout | undefined;
+  let armed = 0;
   let done = false;
+  const judge = (which: number): void => {
+    // A tick read meanwhile armed a newer deadline.
+    if (done || which !== armed) return;
+    if (!silenceIsOwn()) return arm(Math.max(1, Math.floor(hangTimeoutMs / 4)));
+    stop();
+    onHung();
+  };
   const arm = (ms: number): void => {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
-      stop();
-      onHung();
-    }, ms);
+    const which = ++armed;
+    // Judged after the loop's next poll for I/O: when this process was itself stalled past the
+    // deadline, the ticks that wait to be read arrive first and are not taken for silence.
+    timer = setTimeout(() => setImmediate(() => judge(which)), ms);
     // The watch never keeps the launcher's process alive on its own.
     timer.unref();
   };

@@ -7,6 +7,8 @@ import type { WorkerProgram } from './worker-command.js';
 import { forEachLine } from '../../process/output-lines.js';
 import { logWorkerLine, type Logger } from '../../log/logger.js';
 import { stopProcess } from '../../process/stop-process.js';
+import { STARTUP_GRACE_MS, hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
+import { threadSilenceIsOwn } from './thread-liveness.js';
 
 /**
  * What the embedded launcher holds of one running attempt: a worker process, or a thread of a
@@ -24,6 +26,8 @@ export interface AttemptProcess {
   kill(signal?: NodeJS.Signals): boolean;
   once(event: 'close' | 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
   once(event: 'error', listener: (err: Error) => void): this;
+  /** Whether the silence of its ticks is its own: absent for a process, whose silence always is. */
+  silenceIsOwn?(): boolean;
 }
 
 /** One attempt run as a thread of a {@link ThreadHost}, seen as a process. */
@@ -38,12 +42,16 @@ class HostedThread extends EventEmitter implements AttemptProcess {
   readonly stdio: readonly unknown[];
   /** The callback of the rows the host has not taken yet (one write in flight). */
   rowsTaken?: (err?: Error | null) => void;
+  /** When its last tick was read (before the first: its start deadline, less the hang timeout). */
+  lastTickAt = performance.now() + STARTUP_GRACE_MS;
   private killedBy?: NodeJS.Signals;
 
   constructor(
     readonly id: number,
     readonly pid: number | undefined,
     private readonly command: (c: HostCommand) => void,
+    /** Whether a thread silent since a time stayed silent while its host reported. */
+    private readonly hostOutlived: (since: number) => boolean,
   ) {
     super();
     this.stdin = new Writable({
@@ -57,6 +65,10 @@ class HostedThread extends EventEmitter implements AttemptProcess {
       },
     });
     this.stdio = [this.stdin, this.stdout, this.stderr, this.results, this.ticks];
+  }
+
+  silenceIsOwn(): boolean {
+    return this.hostOutlived(this.lastTickAt);
   }
 
   get ended(): boolean {
@@ -100,8 +112,22 @@ export class ThreadHost {
   private readonly threads = new Map<number, HostedThread>();
   private nextId = 0;
   private exited = false;
+  /** When the host's last heartbeat was read; they come on the channel that carries its threads' ticks. */
+  private heardAt = performance.now();
+  /** The host's heartbeats, as a tick pipe for its own watch. */
+  private readonly heartbeats = new PassThrough();
+  private readonly watch: LivenessWatch;
 
-  constructor(program: WorkerProgram, logger: Logger) {
+  /**
+   * @param hangTimeoutMs how long a thread, or the whole host, may be silent: a thread is hung when
+   * it was silent that long while its host kept reporting; the host is hung (and killed, failing
+   * its threads) when it was silent that long itself, as a worker process would be.
+   */
+  constructor(
+    program: WorkerProgram,
+    logger: Logger,
+    private readonly hangTimeoutMs: number,
+  ) {
     this.child = spawn(program.command, program.args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -110,6 +136,11 @@ export class ThreadHost {
       env: { ...process.env, [WORKER_ENV.partitionHost]: '1' },
     });
     const hostLogger = logger.child({ component: `partition host ${this.child.pid}` });
+    this.watch = watchLiveness(this.heartbeats, hangTimeoutMs, () => {
+      if (this.exited) return;
+      hostLogger.warn(`${hungError(hangTimeoutMs)}; killing the partition host`);
+      this.child.kill('SIGKILL');
+    });
     forEachLine([this.child.stdout!, this.child.stderr!], (line) => logWorkerLine(hostLogger, line));
     this.child.on('message', (r: HostReport) => this.report(r));
     this.child.once('error', (err) => this.ended(null, null, `could not start: ${err.message}`));
@@ -129,7 +160,12 @@ export class ThreadHost {
   /** Starts an attempt's thread with its worker environment and its secrets (for its port only). */
   start(env: Record<string, string>, secrets: string, heapMb?: number): AttemptProcess {
     const id = this.nextId++;
-    const thread = new HostedThread(id, this.child.pid, (c) => this.command(c));
+    const thread = new HostedThread(
+      id,
+      this.child.pid,
+      (c) => this.command(c),
+      (since) => threadSilenceIsOwn(since, this.heardAt, this.hangTimeoutMs),
+    );
     this.threads.set(id, thread);
     this.command({ t: 'start', id, env, secrets, ...(heapMb ? { heapMb } : {}) });
     return thread;
@@ -154,10 +190,16 @@ export class ThreadHost {
   }
 
   private report(r: HostReport): void {
+    if (r.t === 'alive') {
+      this.heardAt = performance.now();
+      this.heartbeats.write('.');
+      return;
+    }
     const thread = this.threads.get(r.id);
     if (!thread) return;
     switch (r.t) {
       case 'tick':
+        thread.lastTickAt = performance.now();
         thread.ticks.write('.');
         break;
       case 'rowsTaken': {
@@ -185,6 +227,7 @@ export class ThreadHost {
   private ended(code: number | null, signal: NodeJS.Signals | null, how: string): void {
     if (this.exited) return;
     this.exited = true;
+    this.watch.stop();
     for (const thread of this.threads.values()) thread.end(code === 0 ? 1 : code, signal, `failed: its partition host ${this.child.pid} ${how}`);
     this.threads.clear();
   }
