@@ -37,7 +37,7 @@ def main(spark):
     c.unpersist()
 
     # Started again, as the seed's cluster can be, and stopped by a with block.
-    with DemoCluster(spark, rdd, DEMO_SERVER, start_timeout_ms=120000) as again:
+    with DemoCluster(spark, rdd, DEMO_SERVER, start_timeout_ms=120000, register_timeout_ms=120000) as again:
         found["again"] = again.request(1, "get_list")[:3]
     found["again_results"] = again.results
     return found
