@@ -2,6 +2,7 @@ import test from 'ava';
 import { partitionServerMachine } from '../src/actors/partition-server.js';
 import { supervisorMachine } from '../src/actors/supervisor.js';
 import { sparkJobMachine } from '../src/actors/spark-job.js';
+import { memberEvents } from '../src/driver/cluster-events.js';
 import type { Registration } from '../src/protocol/types.js';
 import { PureRun } from './helpers/pure-machine.js';
 
@@ -193,6 +194,46 @@ test('results are accepted once per partition, from the current attempt', (t) =>
   run.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['b'] });
   t.is(run.value, 'stopped');
   t.deepEqual(run.snapshot.context.results, { 0: { attempt: 0, records: ['a'] }, 1: { attempt: 0, records: ['b'] } });
+});
+
+test("a result that arrives before its partition's draining and finished states finishes the member; the late states change nothing, and the member events still go draining → finished", (t) => {
+  const { run } = supervisor(2);
+  serve(run, 0, 0);
+  serve(run, 1, 0);
+  run.send({ type: 'STOP' });
+  // Partition 1 as usual: its states, then its result.
+  run.send({ type: 'STATE', partition: 1, attempt: 0, state: 'draining' });
+  run.send({ type: 'STATE', partition: 1, attempt: 0, state: 'finished' });
+  const before = run.snapshot.context;
+  run.send({ type: 'RESULT', partition: 1, attempt: 0, records: ['b'] });
+  t.is(run.snapshot.context.members[1]!.state, 'finished');
+  // Partition 0's result first: the last result ends the run before its states come.
+  const beforeLast = run.snapshot.context;
+  run.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  t.is(run.value, 'stopped');
+  const after = run.snapshot.context;
+  t.is(after.members[0]!.state, 'finished');
+  t.true(after.epoch > beforeLast.epoch, 'the membership changed, so its epoch rose');
+  t.deepEqual(
+    memberEvents(beforeLast, after).map((e) => `p${e.partition} ${e.kind} ${e.state}`),
+    ['p0 draining draining', 'p0 finished finished'],
+  );
+  t.deepEqual(
+    memberEvents(before, run.snapshot.context).filter((e) => e.partition === 1),
+    [],
+    'partition 1 said it all already',
+  );
+  // In a run still stopping, a late draining after the result does not move the member back.
+  const other = supervisor(2).run;
+  serve(other, 0, 0);
+  serve(other, 1, 0);
+  other.send({ type: 'STOP' });
+  other.send({ type: 'RESULT', partition: 0, attempt: 0, records: ['a'] });
+  const early = other.snapshot.context;
+  other.send({ type: 'STATE', partition: 0, attempt: 0, state: 'draining' });
+  other.send({ type: 'STATE', partition: 0, attempt: 0, state: 'finished' });
+  t.is(other.snapshot.context.members[0]!.state, 'finished');
+  t.deepEqual(memberEvents(early, other.snapshot.context), []);
 });
 
 test('start timeout fails at exactly startTimeoutMs, naming the partitions that are not serving', (t) => {

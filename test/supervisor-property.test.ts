@@ -12,6 +12,8 @@ import { PureRun } from './helpers/pure-machine.js';
 
 const SEED = process.env.SPS_PROPERTY_SEED ? Number(process.env.SPS_PROPERTY_SEED) : 20261205;
 const RUNS = 2000;
+/** An attempt's states in the order it passes them ('failed' may follow any). */
+const LIFECYCLE = ['registered', 'serving', 'draining', 'finished'];
 const TIMEOUTS = { registerTimeoutMs: 3000, startTimeoutMs: 5000, stopTimeoutMs: 4000 };
 
 /** One step of a sequence; attempts are relative, so every sequence means something. */
@@ -77,12 +79,18 @@ function eventOf(s: Step, ctx: SupervisorContext): SupervisorEvent {
 function check(partitions: number, sequence: Step[]): void {
   const run = new PureRun(supervisorMachine, { partitions, ...TIMEOUTS });
   let stoppedAt: number | undefined;
+  const reached = new Map<string, number>();
   const step = (apply: () => void): void => {
     const before = run.snapshot.context;
     apply();
     const after = run.snapshot.context;
     for (const e of memberEvents(before, after)) {
       if (e.kind !== 'lost' && before.lost[e.partition]) throw new Error(`partition ${e.partition} had a "${e.kind}" event after it was lost`);
+      // One attempt's events only go forward through its lifecycle.
+      const key = `${e.partition}/${e.attempt}`;
+      const rank = LIFECYCLE.indexOf(e.kind);
+      if (rank >= 0 && rank < (reached.get(key) ?? -1)) throw new Error(`partition ${e.partition} attempt ${e.attempt}: "${e.kind}" after a later state`);
+      if (rank >= 0) reached.set(key, rank);
     }
     for (const p of Object.keys(after.results)) if (p in after.lost) throw new Error(`partition ${p} has both a result and a loss`);
     if (stoppedAt !== undefined && run.now >= stoppedAt + TIMEOUTS.stopTimeoutMs && run.snapshot.status !== 'done') {
@@ -106,6 +114,9 @@ function check(partitions: number, sequence: Step[]): void {
   const ctx = run.snapshot.context;
   if (run.value === 'stopped') {
     if (resultsMissing(ctx).length > 0 || Object.keys(ctx.lost).length > 0) throw new Error('stopped without every result');
+    // A member that delivered is finished, whichever of its result and its states came first.
+    const open = Object.values(ctx.members).filter((m) => ctx.results[m.partition]?.attempt === m.attempt && m.state !== 'finished' && m.state !== 'failed');
+    if (open.length > 0) throw new Error(`stopped with members ${open.map((m) => `${m.partition}:${m.state}`).join(', ')} not finished`);
   } else if (run.value !== 'failed' || !ctx.failure) {
     throw new Error(`ended ${JSON.stringify(run.value)} without a failure`);
   } else if (ctx.failure.code === 'SPS_PARTITION_FAILED') {
@@ -117,7 +128,7 @@ function check(partitions: number, sequence: Step[]): void {
   }
 }
 
-test(`supervisor: ${RUNS} random sequences (seed ${SEED}) keep one outcome per partition, no event after lost, a stop that settles within its timeout, and no timer left`, (t) => {
+test(`supervisor: ${RUNS} random sequences (seed ${SEED}) keep one outcome per partition, no event after lost, each attempt's events in lifecycle order, every delivering member finished, a stop that settles within its timeout, and no timer left`, (t) => {
   const property = fc.property(
     fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(fc.constant(n), steps(n))),
     ([n, sequence]) => check(n, sequence),

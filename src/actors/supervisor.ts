@@ -102,6 +102,9 @@ export interface SupervisorContext extends SupervisorInput {
   failure?: SupervisorFailure;
 }
 
+/** The states of an attempt in the order it passes them; `failed` may follow any. */
+const LIFECYCLE: readonly PartitionState[] = ['initializing', 'registered', 'serving', 'draining', 'finished'];
+
 /** Events the supervisor actor accepts. */
 export type SupervisorEvent =
   | {
@@ -269,8 +272,9 @@ export const supervisorMachine = setup({
       if (event.type !== 'REGISTER') return {};
       const r = event.registration;
       const current = context.members[r.partition];
-      // A lost partition is over: nothing said for it afterwards (a late message, a stray retry) counts.
-      if (r.partition >= context.partitions || r.partition in context.lost || (current && r.attempt < current.attempt)) {
+      // A lost partition is over: nothing said for it afterwards (a late message, a stray retry) counts;
+      // nor does an attempt registering twice (it would set a serving member back to registered).
+      if (r.partition >= context.partitions || r.partition in context.lost || (current && r.attempt <= current.attempt)) {
         return { stale: context.stale + 1 };
       }
       const member: Member = { ...r, state: 'registered' };
@@ -288,6 +292,13 @@ export const supervisorMachine = setup({
       if (!current || event.attempt !== current.attempt) {
         const fresh = !current || event.attempt > current.attempt;
         return fresh ? { lastErrors, ...failed } : { stale: context.stale + 1 };
+      }
+      // Its result came first (it travels its own path): the attempt is finished, and what it said
+      // on its way there changes nothing.
+      if (current.state === 'finished') return {};
+      // An attempt's states only go forward: one said out of order (or after it failed) counts for nothing.
+      if (event.state !== 'failed' && (current.state === 'failed' || LIFECYCLE.indexOf(event.state) < LIFECYCLE.indexOf(current.state))) {
+        return { stale: context.stale + 1 };
       }
       // The membership carries code and message only; the stack stays with the driver.
       const error = event.error && { code: event.error.code, message: event.error.message };
@@ -313,7 +324,11 @@ export const supervisorMachine = setup({
       if (event.partition in context.results || event.partition in context.lost || !current || current.attempt !== event.attempt) {
         return { stale: context.stale + 1 };
       }
-      return { results: { ...context.results, [event.partition]: { attempt: event.attempt, records: event.records } } };
+      const results = { ...context.results, [event.partition]: { attempt: event.attempt, records: event.records } };
+      if (current.state === 'finished' || current.state === 'failed') return { results };
+      // A worker sends its result at the end of draining; it may arrive before the states it
+      // reported on the bus, and the run may end with it: the member is finished now.
+      return { results, members: { ...context.members, [event.partition]: { ...current, state: 'finished' } }, epoch: context.epoch + 1 };
     }),
     markLost: assign(({ context, event }) => {
       if (event.type !== 'GAVE_UP') return {};
@@ -425,7 +440,7 @@ export const supervisorMachine = setup({
     REGISTER: { actions: ['register', 'publishMembers'] },
     STATE: { actions: ['applyState', 'publishMembers'] },
     ATTEMPT_FAILED: { actions: ['attemptFailed', 'publishMembers'] },
-    RESULT: { actions: 'acceptResult' },
+    RESULT: { actions: ['acceptResult', 'publishMembers'] },
     MALFORMED: { actions: 'countMalformed' },
     FORGED: { actions: 'countForged' },
     FAULT: { target: '.failed', actions: ['failComponent', 'publishMembers'] },

@@ -128,6 +128,8 @@ export function memberEvents(prev: SupervisorContext | undefined, next: Supervis
       out.push(fromMember('registered', now));
       if (now.state !== 'registered' && NOTED[now.state]) out.push(fromMember(NOTED[now.state]!, now));
     } else if (now && before && now.state !== before.state && NOTED[now.state]) {
+      // Finished without a draining seen (its result came before its states): it drained first.
+      if (now.state === 'finished' && before.state !== 'draining') out.push({ ...fromMember('draining', now), state: 'draining' });
       const e = fromMember(NOTED[now.state]!, now);
       if (now.state === 'failed') e.reason = now.error?.message ?? next.lastErrors[p];
       out.push(e);
