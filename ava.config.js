@@ -1,23 +1,36 @@
 /**
- * The test runner's settings. Files run three at a time; the slow ones (Spark applications, hosts
- * in network namespaces, the packed package) are spread through the run instead of meeting at its
- * end, where alphabetical order put them: each waits mostly on JVMs and processes while quick
- * files fill the other slots.
+ * The test runner's settings. Files run three at a time, the longest first (longest processing
+ * time first): the Spark applications, hosts in network namespaces, the benchmark smoke run and
+ * the packed package each take minutes, mostly waiting on JVMs and processes; started last they
+ * would leave one slot busy long after the quick files ended. Files not listed follow by name.
  */
-const PLACE = {
-  'multi-host': '0',
-  'spark-local': '1',
-  'pyspark-package': 'c',
-  'spark-standalone': 'f',
-  package: 'h',
-  'spark-arrow': 'k',
-  'spark-keyed': 'm',
-};
+const FIRST = [
+  'multi-host',
+  'spark-local',
+  'spark-standalone',
+  'bench',
+  'pyspark-package',
+  'logistic-regression',
+  'spark-arrow',
+  'faults',
+  'examples',
+  'cli',
+  'spark-keyed',
+  'package',
+  'runner-bus',
+  'spark-attach',
+  'isolation',
+  'collectives',
+  'dashboard',
+  'cluster',
+  'worker-faults',
+];
 
-/** The key a test file sorts by: its place above, else its name. */
+/** The key a test file sorts by: its place in FIRST, else its name after them. */
 function key(file) {
   const name = /([^/]+)\.test\.ts$/.exec(file)?.[1] ?? file;
-  return PLACE[name] !== undefined ? `${PLACE[name]}~${name}` : name;
+  const place = FIRST.indexOf(name);
+  return place >= 0 ? `0~${String(place).padStart(3, '0')}` : `1~${name}`;
 }
 
 export default {

@@ -55,7 +55,7 @@ export default async function dashboardOverhead(ctx: BenchContext): Promise<Sect
   const partitions = 4;
   // Every figure comes at the end: a smoke run makes one round of each side.
   const rounds = isSmoke() ? 1 : ctx.quick ? 24 : 60;
-  const reps = ctx.quick ? 100 : 300;
+  const reps = isSmoke() ? 20 : ctx.quick ? 100 : 300;
   const loadMs = ctx.quick ? 500 : 1500;
   const inflight = 16;
   const s = section('dashboard', '10. Dashboard and events: the data path with and without them', {

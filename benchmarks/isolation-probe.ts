@@ -4,7 +4,8 @@
  * worker processes' RSS summed, or the one partition host's, over the partitions), and the latency
  * of one partition's requests. Both modes alternate in one run, so both see the same machine. Not
  * run directly: isolation.ts runs the compiled copy with `node isolation-probe.js <sizes,csv> <reps>
- * <idle partitions> <requests> [<thread-only sizes,csv>]`; it prints one `BENCH_JSON {...}` line.
+ * <idle partitions> <requests> [<thread-only sizes,csv>]` (0 idle partitions or 0 requests: that
+ * measurement is left out); it prints one `BENCH_JSON {...}` line.
  * Thread-only sizes (more partitions than this machine holds as processes) are started, pinged
  * with one `requestAll`, and stopped.
  */
@@ -81,25 +82,30 @@ for (const n of sizes) {
   }
 }
 for (const m of MODES) {
-  await attempt(`idle ${idlePartitions} ${m}`, async () => {
-    await run(options(m, idlePartitions, []), async (c) => {
-      await sleep(1000);
-      const pids = new Set(c.members.map((x) => x.pid));
-      let rss = 0;
-      for (const pid of pids) rss += await rssOf(pid);
-      out.rssPerPartition[m] = rss / 2 ** 20 / idlePartitions;
+  // 0 idle partitions or 0 requests: that measurement is left out (a smoke run's).
+  if (idlePartitions > 0) {
+    await attempt(`idle ${idlePartitions} ${m}`, async () => {
+      await run(options(m, idlePartitions, []), async (c) => {
+        await sleep(1000);
+        const pids = new Set(c.members.map((x) => x.pid));
+        let rss = 0;
+        for (const pid of pids) rss += await rssOf(pid);
+        out.rssPerPartition[m] = rss / 2 ** 20 / idlePartitions;
+      });
     });
-  });
-  await run(options(m, 2, { range: { end: 1000 } }), async (c) => {
-    for (let i = 0; i < 50; i++) await c.request(0, 'ping');
-    const samples: number[] = [];
-    for (let i = 0; i < requests; i++) {
-      const t0 = performance.now();
-      await c.request(0, 'ping');
-      samples.push(performance.now() - t0);
-    }
-    out.latency[m] = samples;
-  });
+  }
+  if (requests > 0) {
+    await run(options(m, 2, { range: { end: 1000 } }), async (c) => {
+      for (let i = 0; i < 50; i++) await c.request(0, 'ping');
+      const samples: number[] = [];
+      for (let i = 0; i < requests; i++) {
+        const t0 = performance.now();
+        await c.request(0, 'ping');
+        samples.push(performance.now() - t0);
+      }
+      out.latency[m] = samples;
+    });
+  }
 }
 for (const n of threadOnly) {
   // Each figure is kept once measured (a stop that times out still reports the start and the ping); JSON makes NaN null.

@@ -13,10 +13,13 @@ import { makeNatsAccountSetup } from '../src/security/nats-accounts.js';
 import { startNatsCluster } from '../test/helpers/nats-cluster.js';
 import { benchOptions } from './lib/cluster.js';
 import { measure, now } from './lib/timing.js';
-import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { isSmoke, section, type BenchContext, type SectionResult } from './lib/types.js';
 import { when } from './recovery.js';
 
 const PARTITIONS = 4;
+
+/** Nodes killed one after the other per bus (a smoke run checks the path with one). */
+const kills = (): number => (isSmoke() ? 1 : 2);
 
 /** One cluster bus with one kind of credentials: the failover figures of its node losses. */
 async function nodeLoss(
@@ -50,7 +53,7 @@ async function nodeLoss(
       }),
     );
     const back: number[] = [];
-    for (const node of nats.nodes.slice(0, 2)) {
+    for (const node of nats.nodes.slice(0, kills())) {
       // Load is flowing before each kill (answered requests counted since the last failover).
       const before = ok;
       await when(() => ok >= before + 50, 60_000, 'requests answered under load');
@@ -76,7 +79,7 @@ async function nodeLoss(
 }
 
 export default async function natsCluster(ctx: BenchContext): Promise<SectionResult> {
-  const s = section('nats-cluster', 'NATS cluster as the bus: node loss', { nodes: 3, partitions: PARTITIONS, requestLanes: 4, kills: 2 });
+  const s = section('nats-cluster', 'NATS cluster as the bus: node loss', { nodes: 3, partitions: PARTITIONS, requestLanes: 4, kills: kills() });
   const token = 'bench-token';
   const runs = [
     await nodeLoss(ctx, 'one shared token', async () => ({ token, options: { natsAuth: { token } }, cleanup: async () => {} })),

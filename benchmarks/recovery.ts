@@ -13,7 +13,7 @@ import { benchOptions } from './lib/cluster.js';
 import { sparkUnavailable } from './lib/spark.js';
 import { summarize } from './lib/stats.js';
 import { measure, now, sleep } from './lib/timing.js';
-import { reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
+import { isSmoke, reasonOf, section, type BenchContext, type SectionResult } from './lib/types.js';
 
 const POLL_MS = 2;
 
@@ -61,7 +61,8 @@ async function killFigure(s: SectionResult, where: string, cluster: Cluster, kil
 }
 
 export default async function recovery(ctx: BenchContext): Promise<SectionResult> {
-  const kills = ctx.quick ? 3 : 20;
+  // A smoke run stops at the first figure: one kill shows the path works.
+  const kills = isSmoke() ? 1 : ctx.quick ? 3 : 20;
   const hangs = ctx.quick ? 1 : 5;
   const restarts = ctx.quick ? 1 : 5;
   const heartbeatMs = 200;

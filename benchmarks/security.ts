@@ -8,7 +8,7 @@ import { startNatsServer } from '../src/transport/nats-server.js';
 import { benchOptions, withCluster } from './lib/cluster.js';
 import { summarize } from './lib/stats.js';
 import { measure, sampleAsync } from './lib/timing.js';
-import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { isSmoke, section, type BenchContext, type SectionResult } from './lib/types.js';
 
 type Mode = 'plain' | 'auth' | 'auth+tls';
 const MODES: Mode[] = ['plain', 'auth', 'auth+tls'];
@@ -16,8 +16,11 @@ const MODES: Mode[] = ['plain', 'auth', 'auth+tls'];
 export default async function security(ctx: BenchContext): Promise<SectionResult> {
   const rounds = ctx.quick ? 1 : 3;
   const partitions = ctx.quick ? 2 : 8;
-  const latencyBounds = { count: ctx.quick ? 200 : 2000, maxMs: ctx.quick ? 2000 : 8000 };
-  const burst = { total: ctx.quick ? 500 : 20_000, inFlight: 64 };
+  // A smoke run keeps every mode (each is its own path) with few requests.
+  const smoke = isSmoke();
+  const warmup = smoke ? 20 : 200;
+  const latencyBounds = { count: smoke ? 20 : ctx.quick ? 200 : 2000, maxMs: ctx.quick ? 2000 : 8000 };
+  const burst = { total: smoke ? 128 : ctx.quick ? 500 : 20_000, inFlight: 64 };
   const s = section('security', '7. Cost of the secured bus (plain vs nkey auth vs auth + TLS)', {
     partitions,
     rounds,
@@ -40,7 +43,7 @@ export default async function security(ctx: BenchContext): Promise<SectionResult
           ...(mode === 'auth+tls' ? { tls: true } : {}),
         });
         const r = await withCluster(opts, async (cluster) => {
-          for (let i = 0; i < 200; i++) await cluster.request(i % partitions, 'ping'); // warm-up, untimed
+          for (let i = 0; i < warmup; i++) await cluster.request(i % partitions, 'ping'); // warm-up, untimed
           const samples = await sampleAsync((i) => cluster.request(i % partitions, 'ping'), latencyBounds);
           const t0 = performance.now();
           let next = 0;

@@ -7,7 +7,7 @@
  */
 import { compiledRoot, ensureCompiled, runProbe } from './lib/compiled.js';
 import { measure } from './lib/timing.js';
-import { section, type BenchContext, type SectionResult } from './lib/types.js';
+import { isSmoke, section, type BenchContext, type SectionResult } from './lib/types.js';
 import type { FootprintSamples } from './worker-footprint-probe.js';
 
 /** The server modules measured, by label: compiled paths under the bench's compiled copy. */
@@ -17,7 +17,8 @@ const SERVERS: Record<string, string> = {
 };
 
 export default async function workerFootprint(ctx: BenchContext): Promise<SectionResult> {
-  const reps = ctx.quick ? 3 : 7;
+  // A smoke run checks that every probe works: one sample of each is enough.
+  const reps = isSmoke() ? 1 : ctx.quick ? 3 : 7;
   const s = section('worker-footprint', 'Worker footprint: import time and idle memory of a partition-server process (compiled JS)', {
     samples: reps,
     servers: SERVERS,
