@@ -379,6 +379,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
           http: o.http,
           isolation: o.isolation,
           threadHeapMb: o.threadHeapMb,
+          spareWorker: o.spareWorker,
           inspect: o.inspect,
           // Worker records also feed the dashboards' log tails.
           logger: tappedLogger(o.logger, (bindings, message) => monitor.record(bindings, message)),
@@ -405,6 +406,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       }
       if (snap.value !== 'running') throw this.failureError(snap.context);
       this.setStatus('running');
+      launcher.prepareSpare?.();
       // Said once per run here, not by every worker (they log it at debug): workers on this host's
       // Node serve HTTP the same way, and one line per partition would bury the rest of the output.
       const fallback = this.members.some((m) => m.port != null) ? httpFallbackNotice(o.http) : undefined;
@@ -488,8 +490,11 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       if (this.run !== run) return;
       const ctx = snap.context;
       if (ctx !== seen) {
-        for (const e of memberEvents(seen, ctx)) this.emit('member', e);
+        const events = memberEvents(seen, ctx);
+        for (const e of events) this.emit('member', e);
         seen = ctx;
+        // A partition serving again after losing an attempt: the launcher may start its next spare.
+        if (this.status === 'running' && events.some((e) => e.kind === 'serving') && servingCount(ctx) === ctx.partitions) run.launcher?.prepareSpare?.();
       }
       // The cluster's own state, not the snapshot's: the step that completes a phase already left it.
       const phase = this.status === 'starting' ? 'start' : this.status === 'stopping' ? 'stop' : undefined;

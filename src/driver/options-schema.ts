@@ -301,6 +301,15 @@ export const ClusterOptionsSchema = Type.Object(
     /** With `isolation: 'thread'`, each thread's heap limit (old generation) in MB; one that exceeds it fails alone. Default: Node's. */
     threadHeapMb: Type.Optional(PositiveInt()),
     /**
+     * Keep one spare worker process (embedded launcher, `isolation: 'process'`): started once every
+     * partition serves, it loads the library and the server module, then waits holding no partition
+     * and no secret. When a partition loses its attempt, the spare becomes the next attempt and only
+     * then receives its partition and secrets (on the same private pipe a started worker reads them
+     * from), so the new attempt skips Node's start and the module loads. Default `false`: a run that
+     * never loses a partition would pay the spare's start and memory for nothing. See docs/faults.md.
+     */
+    spareWorker: WithDefault(Bool(), false),
+    /**
      * Places each row on the partition that owns its key (docs/keys.md) instead of by position: a
      * row field (a DataFrame column on Spark) whose value is the key, or, with the embedded launcher
      * only, a function of the row returning the key. Keys are strings or integers; `cluster.partitionOf(key)`

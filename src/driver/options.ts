@@ -70,6 +70,9 @@ type Checked = Static<typeof ClusterOptionsSchema>;
 
 /** What option `isolation` 'thread' (and `threadHeapMb`, which only it uses) needs of the others. */
 function checkIsolation(o: Checked): void {
+  if (o.spareWorker && (o.isolation === 'thread' || o.master !== undefined || o.spark !== undefined)) {
+    throw new InvalidOptionError('spareWorker', 'applies to partitions run as processes on this machine (the embedded launcher, isolation "process")');
+  }
   if (o.isolation !== 'thread') {
     if (o.threadHeapMb !== undefined) throw new InvalidOptionError('threadHeapMb', 'applies to isolation "thread" only');
     return;

@@ -27,16 +27,21 @@ export function serializeWorkerSecrets(s: WorkerSecrets): string {
   return JSON.stringify({ bus: s.bus, controlToken: s.controlToken, proof: s.proof });
 }
 
-/** Reads the secrets from their JSON; `what` names the source in errors, never the content. */
-export function parseWorkerSecrets(json: string, what: string): WorkerSecrets {
+/** A JSON object's fields; `what` names the source in errors, never the content. */
+function jsonObject<T>(json: string, what: string): Partial<Record<keyof T, unknown>> {
   let v: unknown;
   try {
     v = JSON.parse(json);
   } catch {
     throw new InvalidOptionError(what, 'is not JSON');
   }
-  const o = v as Partial<Record<keyof WorkerSecrets, unknown>> | null;
-  if (!o || typeof o !== 'object') throw new InvalidOptionError(what, 'is not a JSON object');
+  if (!v || typeof v !== 'object') throw new InvalidOptionError(what, 'is not a JSON object');
+  return v as Partial<Record<keyof T, unknown>>;
+}
+
+/** Reads the secrets from their JSON; `what` names the source in errors, never the content. */
+export function parseWorkerSecrets(json: string, what: string): WorkerSecrets {
+  const o = jsonObject<WorkerSecrets>(json, what);
   for (const field of ['controlToken', 'proof'] as const) {
     if (typeof o[field] !== 'string' || !/^[0-9a-f]{64}$/.test(o[field])) throw new InvalidOptionError(what, `has no valid "${field}"`);
   }
@@ -51,6 +56,11 @@ export function parseWorkerSecrets(json: string, what: string): WorkerSecrets {
  * @throws InvalidOptionError naming `what` when the fd cannot be read, holds too much, or no valid secrets.
  */
 export async function readWorkerSecrets(fd: number, what: string): Promise<WorkerSecrets> {
+  return parseWorkerSecrets(await readPipeOnce(fd, what), what);
+}
+
+/** Reads inherited fd `fd` until its writer closes it, at most {@link MAX_SECRET_BYTES}, then closes the fd. */
+async function readPipeOnce(fd: number, what: string): Promise<string> {
   let pipe: Socket;
   try {
     pipe = new Socket({ fd, readable: true, writable: false });
@@ -70,7 +80,38 @@ export async function readWorkerSecrets(fd: number, what: string): Promise<Worke
     pipe.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     pipe.once('error', (err) => reject(new InvalidOptionError(what, `fd ${fd} could not be read (${err.message})`)));
   }).finally(() => pipe.destroy());
-  return parseWorkerSecrets(text, what);
+  return text;
+}
+
+/**
+ * What a spare worker (option `spareWorker`) receives on its secret pipe when it becomes an
+ * attempt: which partition and attempt it is, and that attempt's {@link WorkerSecrets}. Until then
+ * it holds neither.
+ */
+export interface SpareAssignment {
+  partition: number;
+  attempt: number;
+  secrets: WorkerSecrets;
+}
+
+/** The JSON a launcher writes on a spare's secret pipe to make it `attempt` of `partition`; `secrets` as {@link serializeWorkerSecrets} made them. */
+export function serializeSpareAssignment(partition: number, attempt: number, secrets: string): string {
+  return `{"partition":${partition},"attempt":${attempt},"secrets":${secrets}}`;
+}
+
+/**
+ * Waits on a spare's secret pipe for its assignment; resolves with `undefined` when the launcher
+ * closed the pipe without one (the spare is not needed: it exits).
+ * @throws InvalidOptionError naming `what` when the pipe cannot be read or holds no valid assignment.
+ */
+export async function readSpareAssignment(fd: number, what: string): Promise<SpareAssignment | undefined> {
+  const text = await readPipeOnce(fd, what);
+  if (text === '') return undefined;
+  const o = jsonObject<SpareAssignment>(text, what);
+  for (const field of ['partition', 'attempt'] as const) {
+    if (!Number.isSafeInteger(o[field]) || (o[field] as number) < 0) throw new InvalidOptionError(what, `has no valid "${field}"`);
+  }
+  return { partition: o.partition as number, attempt: o.attempt as number, secrets: parseWorkerSecrets(JSON.stringify(o.secrets), `${what} "secrets"`) };
 }
 
 /**

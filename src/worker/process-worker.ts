@@ -3,7 +3,10 @@ import { WORKER_ENV } from './worker-env.js';
 import { readWorkerSecrets } from '../security/worker-secrets.js';
 import { startTicking } from './liveness.js';
 import { writeFailure } from './result-channel.js';
-import type { FailureReport } from '../protocol/types.js';
+import { toFailureReport, type FailureReport } from '../protocol/types.js';
+import type { WorkerSecrets } from '../security/worker-secrets.js';
+import { formatFailure } from '../log/log-format.js';
+import { waitAsSpare } from './spare.js';
 import { FRAMING } from '../protocol/framing.js';
 import { runWorker, workerLogger } from './run-worker.js';
 
@@ -29,10 +32,23 @@ export async function runProcessWorker(): Promise<never> {
       process.exit(1);
     }
   }, 500).unref();
+  let assigned: WorkerSecrets | undefined;
+  if (process.env[WORKER_ENV.spare] === '1') {
+    try {
+      assigned = await waitAsSpare();
+    } catch (err) {
+      const report = toFailureReport(err, 'SPS_WORKER_ERROR');
+      logger.error({ code: report.code }, formatFailure(report));
+      await reportFailure(report);
+      process.exit(1);
+    }
+    // Closed without an assignment: the spare was not needed.
+    if (!assigned) process.exit(0);
+  }
   const code = await runWorker(logger, {
     // Read once from a pipe that is then closed: no secret is in this process's environment, in
-    // /proc/<pid>/environ, or in anything the user's code spawns.
-    secrets: async (env) => readWorkerSecrets(env.secretFd, WORKER_ENV.secretFd),
+    // /proc/<pid>/environ, or in anything the user's code spawns. A spare read them as its assignment.
+    secrets: async (env) => assigned ?? readWorkerSecrets(env.secretFd, WORKER_ENV.secretFd),
     // Liveness: the launcher kills this process when the ticks stop (a blocked event loop, a stopped process).
     tick: (env, log) => {
       if (env.tickFd !== undefined) startTicking(env.tickFd, env.tickMs, (line) => log.warn(String(line)));

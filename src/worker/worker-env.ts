@@ -67,6 +67,12 @@ export const WORKER_ENV = {
   events: 'SPS_EVENTS',
   /** `1`: this process is a partition host (option `isolation: 'thread'`): it runs partitions as its threads. */
   partitionHost: PARTITION_HOST_ENV,
+  /**
+   * `1`: this process is a spare (option `spareWorker`): it loads its modules, then waits on
+   * `SPS_SECRET_FD` for the partition, attempt and secrets that make it an attempt; until then it
+   * has no `SPS_PARTITION` or `SPS_ATTEMPT`.
+   */
+  spare: 'SPS_SPARE',
 } as const;
 
 /** The parsed worker environment. */

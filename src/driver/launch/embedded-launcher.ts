@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { readResultChannel, waitDrained, writeFrame } from '../../transport/frames.js';
 import type { LongMode } from '../../worker/arrow-rows.js';
@@ -11,6 +11,7 @@ import { lineText, logWorkerLine, type Logger } from '../../log/logger.js';
 import { hungError, watchLiveness, type LivenessWatch } from './liveness-watch.js';
 import type { FailureReport } from '../../protocol/types.js';
 import { ThreadHost, type AttemptProcess } from './thread-host.js';
+import { serializeSpareAssignment } from '../../security/worker-secrets.js';
 
 /** Rows per frame on a worker's stdin. */
 const ROW_BATCH = 4096;
@@ -36,6 +37,19 @@ interface Task {
   hung?: string;
 }
 
+/**
+ * A worker process started ahead of need (option `spareWorker`): its modules loaded, no partition,
+ * no secret. It becomes the next attempt of the first partition that loses one.
+ */
+interface Spare {
+  child: ChildProcess;
+  clusterId: string;
+  /** Where its output lines go: its own logger until it becomes an attempt, then the attempt's. */
+  onLine: (line: string) => void;
+  /** Set once it exited or could not start: it is not used. */
+  gone: boolean;
+}
+
 /** Explains a failed attempt: by the worker's own report when it wrote one, else by the line that best explains it among its last output lines. */
 function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null, failure?: FailureReport): string {
   const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
@@ -50,18 +64,23 @@ function explain(tail: string[], code: number | null, signal: NodeJS.Signals | n
  * A child whose liveness ticks (fd 4) stop for `hangTimeoutMs` is hung: it is killed and fails
  * its attempt the same way. With `isolation: 'thread'` each attempt is a thread of one partition
  * host process instead (see `thread-host.ts`), failing and retried the same way; a host that dies
- * fails every attempt it ran, and the next attempt starts a new host.
+ * fails every attempt it ran, and the next attempt starts a new host. With `spareWorker`, one
+ * worker process is kept started ahead (see {@link EmbeddedLauncher.prepareSpare}) and becomes the
+ * next attempt of a partition that lost one, receiving its partition and secrets only then.
  */
 export class EmbeddedLauncher implements Launcher {
   readonly kind = 'embedded';
   private readonly tasks = new Map<number, Task>();
   private stopping = false;
   private host?: ThreadHost;
+  private plan?: LaunchPlan;
+  private spare?: Spare;
 
   constructor(private readonly source: PartitionedSource) {}
 
   async launch(plan: LaunchPlan, events: LaunchEvents): Promise<void> {
     this.stopping = false;
+    this.plan = plan;
     const failures = new Map<number, number>();
     const start = (partition: number, attempt: number): void => {
       const task = this.spawnTask(plan, partition, attempt);
@@ -92,30 +111,72 @@ export class EmbeddedLauncher implements Launcher {
     for (let p = 0; p < plan.partitions; p++) start(p, 0);
   }
 
-  /** Starts an attempt: a worker process, or a thread of the partition host. */
-  private startAttempt(plan: LaunchPlan, partition: number, attempt: number): AttemptProcess {
-    const env = {
+  /** The environment of every worker of the run: shared settings and its channels' fds, no partition. */
+  private workerEnv(plan: LaunchPlan): Record<string, string> {
+    return {
       ...sharedWorkerEnv(plan),
-      [WORKER_ENV.partition]: String(partition),
-      [WORKER_ENV.attempt]: String(attempt),
       [WORKER_ENV.rowFormat]: this.source.rowFormat,
       [WORKER_ENV.resultFd]: String(RESULT_FD),
       [WORKER_ENV.resultFormat]: 'msgpack',
       [WORKER_ENV.tickFd]: String(TICK_FD),
       [WORKER_ENV.secretFd]: String(SECRET_FD),
     };
-    if (plan.isolation === 'thread') {
-      if (!this.host?.alive) this.host = new ThreadHost(plan.worker, plan.logger.child({ cluster: plan.clusterId }), plan.hangTimeoutMs);
-      return this.host.start(env, workerSecrets(plan, partition, attempt), plan.threadHeapMb);
-    }
+  }
+
+  private spawnWorker(plan: LaunchPlan, env: Record<string, string>): ChildProcess {
     const { command, args } = plan.worker;
-    const child = spawn(command, args, {
+    return spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the driver's terminal must reach the driver only, which
       // then drains every partition; a worker outlives no driver (its tick pipe closes).
       detached: true,
       env: { ...process.env, ...env },
     });
+  }
+
+  /**
+   * Starts a spare worker when the run keeps one (option `spareWorker`, processes only) and has
+   * none: called when every partition serves, so its start does not slow theirs. It holds no
+   * partition and no secret until {@link EmbeddedLauncher.takeSpare} assigns it.
+   */
+  prepareSpare(): void {
+    const plan = this.plan;
+    if (!plan?.spareWorker || plan.isolation === 'thread' || this.stopping || (this.spare && !this.spare.gone)) return;
+    const child = this.spawnWorker(plan, { ...this.workerEnv(plan), [WORKER_ENV.spare]: '1' });
+    const logger = plan.logger.child({ cluster: plan.clusterId, component: `spare worker ${child.pid}` });
+    const spare: Spare = { child, clusterId: plan.clusterId, onLine: (line) => logWorkerLine(logger, line), gone: false };
+    this.spare = spare;
+    const gone = (): void => {
+      spare.gone = true;
+      if (this.spare === spare) this.spare = undefined;
+    };
+    // A spare that dies before it is needed is not used; the next time every partition serves starts another.
+    child.once('error', (err) => {
+      logger.warn(`could not start: ${err.message}`);
+      gone();
+    });
+    child.once('exit', gone);
+    forEachLine([child.stdout!, child.stderr!], (line) => spare.onLine(line));
+    // A spare that dies is reported by its exit, not by its pipes.
+    for (const pipe of [child.stdin, ...(child.stdio as unknown[]).slice(RESULT_FD)] as (Readable | Writable | null)[]) pipe?.on('error', () => {});
+  }
+
+  /** The spare, if one is ready for this run; it is no longer the spare. */
+  private takeSpare(plan: LaunchPlan): Spare | undefined {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!spare || spare.gone || spare.clusterId !== plan.clusterId || spare.child.exitCode !== null || spare.child.signalCode !== null) return undefined;
+    return spare;
+  }
+
+  /** Starts an attempt: a worker process, or a thread of the partition host. */
+  private startAttempt(plan: LaunchPlan, partition: number, attempt: number): AttemptProcess {
+    const env = { ...this.workerEnv(plan), [WORKER_ENV.partition]: String(partition), [WORKER_ENV.attempt]: String(attempt) };
+    if (plan.isolation === 'thread') {
+      if (!this.host?.alive) this.host = new ThreadHost(plan.worker, plan.logger.child({ cluster: plan.clusterId }), plan.hangTimeoutMs);
+      return this.host.start(env, workerSecrets(plan, partition, attempt), plan.threadHeapMb);
+    }
+    const child = this.spawnWorker(plan, env);
     // The attempt's secrets, on a pipe only this child holds: an environment stays readable in
     // /proc/<pid>/environ for the process's whole life, and is inherited by what it spawns.
     const secrets = (child.stdio as unknown[])[SECRET_FD] as Writable | null;
@@ -128,7 +189,8 @@ export class EmbeddedLauncher implements Launcher {
   }
 
   private spawnTask(plan: LaunchPlan, partition: number, attempt: number): Task {
-    const child = this.startAttempt(plan, partition, attempt);
+    const spare = this.takeSpare(plan);
+    const child: AttemptProcess = spare?.child ?? this.startAttempt(plan, partition, attempt);
     const task: Task = { partition, attempt, child, tail: [], logger: plan.logger.child({ cluster: plan.clusterId, partition, attempt }) };
     if (child.pid !== undefined) {
       // Only this child, by its own handle: a hung worker gets SIGKILL (a blocked event loop never
@@ -153,7 +215,13 @@ export class EmbeddedLauncher implements Launcher {
       if (task.tail.length > TAIL_LINES) task.tail.shift();
       logWorkerLine(task.logger, line);
     };
-    forEachLine([child.stdout!, child.stderr!], onLine);
+    if (spare) {
+      spare.onLine = onLine;
+      task.logger.info(`spare worker ${child.pid} becomes this attempt`);
+      // The partition, attempt and secrets, on the same private pipe a started worker reads them
+      // from: a spare held none of them until now.
+      ((child.stdio as unknown[])[SECRET_FD] as Writable).end(serializeSpareAssignment(partition, attempt, workerSecrets(plan, partition, attempt)));
+    } else forEachLine([child.stdout!, child.stderr!], onLine);
     // A worker that fails or stops reading closes stdin early; that is reported by its exit, not here.
     child.stdin!.on('error', () => {});
     const fail = (message: string): void => {
@@ -230,15 +298,20 @@ export class EmbeddedLauncher implements Launcher {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // A spare holds nothing to drain.
+    const stoppingSpare = this.spare ? stopProcess(this.spare.child, 3000) : undefined;
+    this.spare = undefined;
     for (const t of this.tasks.values()) t.watch?.stop();
     await Promise.all([...this.tasks.values()].map((t) => stopProcess(t.child, 3000)));
     this.tasks.clear();
     await this.host?.stop(3000);
     this.host = undefined;
+    await stoppingSpare;
   }
 
   killNow(): void {
     this.stopping = true;
+    this.spare?.child.kill('SIGKILL');
     for (const t of this.tasks.values()) {
       t.watch?.stop();
       t.child.kill('SIGKILL');

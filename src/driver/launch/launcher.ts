@@ -69,6 +69,8 @@ export interface LaunchPlan {
   isolation?: Isolation;
   /** With `isolation: 'thread'`, the old-generation heap limit of each thread, in MB. */
   threadHeapMb?: number;
+  /** Keep a spare worker process ready to become a lost partition's next attempt (option `spareWorker`). */
+  spareWorker?: boolean;
   /** The user's inspector: the launcher's own actors take it, and workers report their transitions for it. */
   inspect?: Inspector;
   /** Where the run's records go; launchers bind `cluster`, and `partition` and `attempt` for a worker's. */
@@ -116,6 +118,12 @@ export interface Launcher {
   pids(): number[];
   /** Ends every process at once; called from a process `exit` hook, so it must be synchronous. */
   killNow(): void;
+  /**
+   * Called whenever every partition serves: a launcher that keeps a spare worker (option
+   * `spareWorker`) starts one now if it has none, so its start does not compete with the
+   * partitions' own.
+   */
+  prepareSpare?(): void;
   /**
    * Where the run's bus must listen for this launcher's workers to reach it. Without it, or when
    * it says `local`, the bus and the partitions stay on loopback.
