@@ -173,7 +173,7 @@ export class Communicator {
    */
   async secureDirect(): Promise<string> {
     const identity = await makeDirectIdentity();
-    this.links.secure(identity, (from, attempt) => certOf(() => this.members, this.viewChanges, from, attempt));
+    this.links.secure(identity, (from, attempt) => certOf(() => this.members, this.viewChanges, from, attempt, undefined, this.clock));
     this.directCert = identity.fingerprint;
     return identity.fingerprint;
   }

@@ -4,8 +4,7 @@
  * later one, and the socket is ready to speak as the bus does. Pure decisions; granting is injected.
  */
 import type { Member } from '../../protocol/types.js';
-import type { Changes } from '../../protocol/wait-for.js';
-import { waitFor } from '../../protocol/wait-for.js';
+import { systemClock, waitFor, type Changes, type Clock } from '../../protocol/wait-for.js';
 import { TICKET_WAIT_MS } from './direct.js';
 
 /** What a partition knows when a peer asks it for a ticket. */
@@ -52,6 +51,7 @@ export function certOf(
   from: number,
   attempt: number,
   waitMs = TICKET_WAIT_MS,
+  clock: Clock = systemClock,
 ): Promise<string | undefined> {
   const known = (): Member | undefined => members().find((m) => m.partition === from);
   const behind = (m: Member | undefined): boolean => !m || m.attempt < attempt;
@@ -61,5 +61,6 @@ export function certOf(
     timeoutMs: waitMs,
     onTimeout: () => ({ value: { cert: undefined } }),
     unref: true,
+    clock,
   }).then((r) => r.cert);
 }
