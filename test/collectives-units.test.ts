@@ -5,12 +5,13 @@
  * over real nats-server and real sockets is tested in collectives.test.ts.
  */
 import test from 'ava';
-import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../src/errors.js';
+import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError, InvalidOptionError } from '../src/errors.js';
 import { decode, encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import type { Member } from '../src/protocol/types.js';
 import { Changes, waitFor } from '../src/protocol/wait-for.js';
 import type { Chunk } from '../src/worker/collectives/channel.js';
+import { callSettings, DEFAULT_COLLECTIVE_TIMEOUT_MS } from '../src/worker/collectives/collective-options.js';
 import { Communicator } from '../src/worker/collectives/communicator.js';
 import { NatsFlow } from '../src/worker/collectives/flow-control.js';
 import { Call, chunkKey, Mailbox } from '../src/worker/collectives/mailbox.js';
@@ -31,6 +32,20 @@ const member = (partition: number, attempt = 0, state: Member['state'] = 'servin
   ...extra,
 });
 const chunk = (from: number, d: number[] = [1], op = 'barrier'): Chunk => ({ from, op, tag: 0, c: 0, n: 1, o: 0, len: d.length, d: Uint8Array.from(d) });
+
+test('call settings: defaults, the transport of the cluster unless named, unknown fields named with the nearest known one, wrong values refused', (t) => {
+  t.deepEqual(callSettings('barrier', {}, 'nats'), { timeoutMs: DEFAULT_COLLECTIVE_TIMEOUT_MS, transport: 'nats' });
+  t.deepEqual(callSettings('allReduce-ring', { timeoutMs: 5, transport: 'direct' }, 'nats'), { timeoutMs: 5, transport: 'direct' });
+  t.throws(() => callSettings('allReduce-ring', { timeoutMS: 5 } as never, 'auto'), {
+    instanceOf: InvalidOptionError,
+    message: /ctx\.allReduce\.timeoutMS.*did you mean "ctx\.allReduce\.timeoutMs"\?/,
+  });
+  t.throws(() => callSettings('barrier', { timeoutMs: 0 }, 'auto'), { instanceOf: CollectiveError, message: /timeoutMs must be a positive number/ });
+  t.throws(() => callSettings('barrier', { transport: 'tcp' as never }, 'auto'), {
+    instanceOf: CollectiveError,
+    message: /transport must be 'nats', 'direct' or 'auto', got tcp/,
+  });
+});
 
 test('call sequence: numbers calls in order, a call ended is stale even when it ended out of order, and messages too far ahead overflow', (t) => {
   const seq = new CallSequence(4);
