@@ -26,6 +26,20 @@ export class Changes {
   }
 }
 
+/** Time as a wait sees it: the system's, or a test's that moves only when told. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The system's clock (timers of Node's event loop). */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /** How {@link waitFor} waits. */
 export interface WaitForOptions<T> {
   /** Where the condition is looked at again: on each {@link Changes.notify}. Without it the condition is looked at once. */
@@ -38,6 +52,8 @@ export interface WaitForOptions<T> {
   onTimeout?: () => Error | { value: T };
   /** The timer does not keep the process alive. */
   unref?: boolean;
+  /** Whose timers count the timeout (default: the system's). */
+  clock?: Clock;
 }
 
 /**
@@ -47,7 +63,7 @@ export interface WaitForOptions<T> {
  * however the wait ends.
  */
 export function waitFor<T>(condition: () => T | false | undefined, opts: WaitForOptions<T> = {}): Promise<T> {
-  const { changes, timeoutMs, signal, onTimeout } = opts;
+  const { changes, timeoutMs, signal, onTimeout, clock = systemClock } = opts;
   if (signal?.aborted) return Promise.reject(signal.reason as Error);
   let now: T | false | undefined;
   try {
@@ -57,9 +73,9 @@ export function waitFor<T>(condition: () => T | false | undefined, opts: WaitFor
   }
   if (now !== undefined && now !== false) return Promise.resolve(now);
   return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     const settle = (): void => {
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       changes?.delete(check);
       signal?.removeEventListener('abort', onAbort);
     };
@@ -81,7 +97,7 @@ export function waitFor<T>(condition: () => T | false | undefined, opts: WaitFor
       reject(signal!.reason as Error);
     };
     if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () => {
           settle();
           const end = onTimeout?.() ?? new Error(`the condition did not hold within ${timeoutMs} ms`);
@@ -90,7 +106,7 @@ export function waitFor<T>(condition: () => T | false | undefined, opts: WaitFor
         },
         Math.max(0, timeoutMs),
       );
-      if (opts.unref) timer.unref();
+      if (opts.unref) (timer as { unref?: () => void }).unref?.();
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     changes?.add(check);

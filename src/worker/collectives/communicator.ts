@@ -1,144 +1,44 @@
-import type { Subscription } from '@nats-io/nats-core';
 import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../../errors.js';
 import { decode, encode } from '../../protocol/codec.js';
 import type { MessageOf } from '../../protocol/schema.js';
 import type { Subjects } from '../../protocol/subjects.js';
 import type { Member } from '../../protocol/types.js';
-import type { NatsConnection } from '../../transport/bus.js';
 import type { CallChannel, Chunk } from './channel.js';
-import { DirectLinks, TICKET_WAIT_MS } from './direct.js';
+import { DirectLinks } from './direct.js';
 import { makeDirectIdentity } from '../../security/direct-tls.js';
-import { HeldChunks, type HeldChunk } from './held-chunks.js';
+import type { HeldChunk } from './held-chunks.js';
 import { alignChunk, chunksOf } from './layout.js';
 import { fromWire, type WireValue } from './values.js';
-import { checkOptionsBag, fieldsOf } from '../../option-fields.js';
-import { Changes, waitFor } from '../../protocol/wait-for.js';
+import { Changes, systemClock, waitFor, type Clock } from '../../protocol/wait-for.js';
+import { sendsDirect, type CollectiveTransport } from './transport-choice.js';
+import { DEFAULT_CHUNK_BYTES, callSettings, type CollectiveOptions, type CollectiveStats } from './collective-options.js';
+import { NatsFlow } from './flow-control.js';
+import { CallSequence } from './sequencing.js';
+import { Call, chunkKey, Mailbox } from './mailbox.js';
+import { certOf, ticketFor } from './tickets.js';
+import { allReady, notReady } from './readiness.js';
 
-/** Options of one collective call. */
-export interface CollectiveOptions {
-  /** How long the call may take, waiting for peers included (default 30 s). */
-  timeoutMs?: number;
-  /** Aborts the call: it rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /**
-   * `allReduce` only: how a large typed array (64 KB and up, built-in op) travels. `'direct'` (the
-   * default): reduce-scatter straight to each block's owner, then an all-gather; `'ring'`: a ring
-   * of n−1 + n−1 neighbour steps. Every partition must choose the same.
-   */
-  algorithm?: 'direct' | 'ring';
-  /**
-   * `allReduce` only, for a typed array: write the result into the value passed, and return that
-   * same array (default `false`: a new array). Saves allocating the result on every call of an
-   * iterative computation; the array must not be touched until the call settles.
-   */
-  inPlace?: boolean;
-  /**
-   * How this partition sends the call's data: `'nats'` through nats-server, `'direct'` over the
-   * partitions' own authenticated TCP sockets (TLS, both ends pinned, on a TLS bus), `'auto'`
-   * direct in groups of up to 8 partitions, else for values of 64 KB and more. Each partition chooses for what it sends (a
-   * receiver takes both); default: the cluster's `collectiveTransport`, else `'auto'`.
-   */
-  transport?: CollectiveTransport;
-}
+export { COLLECTIVE_TRANSPORTS, DIRECT_ALL_MAX_PARTITIONS, DIRECT_MIN_BYTES, sendsDirect, type CollectiveTransport } from './transport-choice.js';
+export { DEFAULT_CHUNK_BYTES, DEFAULT_COLLECTIVE_TIMEOUT_MS, type CollectiveOptions, type CollectiveStats } from './collective-options.js';
 
-/** How a collective call's data travels: see {@link CollectiveOptions.transport}. */
-export type CollectiveTransport = 'nats' | 'direct' | 'auto';
-
-/** The field names of {@link CollectiveOptions}. */
-const COLLECTIVE_OPTION_FIELDS = fieldsOf<CollectiveOptions>({ timeoutMs: true, signal: true, algorithm: true, inPlace: true, transport: true });
-
-/** The transports, for checking options. */
-export const COLLECTIVE_TRANSPORTS: readonly CollectiveTransport[] = ['nats', 'direct', 'auto'];
-
-/** In a group larger than {@link DIRECT_ALL_MAX_PARTITIONS}, values (or blocks of one) from this many bytes up take the direct path under `transport: 'auto'`. */
-export const DIRECT_MIN_BYTES = 64 * 1024;
-/**
- * Groups of up to this many partitions send everything directly under `transport: 'auto'`: a
- * barrier of 2 or 4 partitions took 0.2–0.3 / 0.6 ms direct against 0.5 / 0.9 ms through
- * nats-server (one hop less), and 8 were even. In larger groups one publish that nats-server fans
- * out beats n−1 socket writes per small value.
- */
-export const DIRECT_ALL_MAX_PARTITIONS = 8;
-
-/**
- * Whether a chunk of a value of `bytes` bytes goes over the direct sockets in a group of
- * `partitions`. `clearOnTlsBus`: the bus speaks TLS but the direct sockets do not (a partition
- * that could not secure them); `'auto'` then keeps everything on NATS, since a user who asked for
- * TLS did not ask for data in the clear. (On a TLS bus the direct sockets speak TLS too.)
- */
-export function sendsDirect(transport: CollectiveTransport, bytes: number, partitions: number, clearOnTlsBus = false): boolean {
-  if (transport !== 'auto') return transport === 'direct';
-  if (clearOnTlsBus) return false;
-  return partitions <= DIRECT_ALL_MAX_PARTITIONS || bytes >= DIRECT_MIN_BYTES;
-}
-
-/** What a partition counted of the collective traffic it refused. */
-export interface CollectiveStats {
-  /** The generation this partition is in (-1 before it registered). */
-  generation: number;
-  /** Messages from an older generation, a replaced attempt, a finished call, or repeated (dropped). */
-  stale: number;
-  /** Messages that did not decode or did not fit their call (dropped). */
-  malformed: number;
-  /**
-   * Messages dropped because too much was held for calls this partition had not made yet (the
-   * ones needed latest go first), or because they were for a generation more than one ahead.
-   */
-  overflow: number;
-  /** Chunks held now for calls this partition has not reached, and their cost in bytes (payload and overhead). */
-  heldChunks: number;
-  heldBytes: number;
-  /** Bytes of collective data this partition sent over direct sockets (the rest went over NATS). */
-  directBytesSent: number;
-  /** Sockets to this partition's direct port closed for want of a valid, unused ticket. */
-  refusedSockets: number;
-}
-
-/** Default timeout of a collective call. */
-export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 30_000;
-/** Default largest chunk on NATS (below the server's max_payload, which caps it further). */
-export const DEFAULT_CHUNK_BYTES = 512 * 1024;
-/** Calls ahead of this partition's next one for which peers' messages are held. */
-const SEQ_WINDOW = 1024;
-/**
- * Unacknowledged bytes a partition may have sent one peer over NATS: with n−1 senders nats-server
- * holds at most (n−1)× this for a receiver, far below its per-client pending limit (64 MB).
- */
-const NATS_WINDOW_BYTES = 4 * 1024 * 1024;
-/** A receiver acknowledges after this many bytes from one sender. */
-const ACK_EVERY_BYTES = 512 * 1024;
 /** Wire name of the header of a frame on a direct socket (for error messages; frames never travel on NATS). */
 const DIRECT_SUBJECT = 'direct';
 
 const EMPTY = new Uint8Array(0);
 
-type Waiter = { resolve: (c: Chunk) => void; reject: (e: unknown) => void };
-
-/** One collective call in progress. */
-class Call {
-  readonly waiters = new Map<string, Waiter>();
-  error: unknown;
-  fail!: (e: unknown) => void;
-  readonly failed = new Promise<never>((_, reject) => {
-    this.fail = (e) => {
-      if (this.error !== undefined) return;
-      this.error = e;
-      for (const w of this.waiters.values()) w.reject(e);
-      this.waiters.clear();
-      reject(e);
-    };
-  });
-  constructor(
-    readonly op: string,
-    readonly generation: number,
-    readonly seq: number,
-    readonly expect: number[],
-  ) {
-    this.failed.catch(() => {});
-  }
+/**
+ * What the communicator needs of the bus: a NATS connection, or a test's stand-in. Messages from
+ * peers arrive through `subscribe`'s callback; `request` asks one peer and resolves with its reply.
+ */
+export interface CollectiveBus {
+  readonly info?: { max_payload?: number } | undefined;
+  publish(subject: string, data: Uint8Array): void;
+  subscribe(
+    subject: string,
+    opts: { callback: (err: Error | null, msg: { subject: string; data: Uint8Array; reply?: string }) => void },
+  ): { unsubscribe(): void };
+  request(subject: string, data: Uint8Array, opts: { timeout: number }): Promise<{ subject: string; data: Uint8Array }>;
 }
-
-const READY_STATES = new Set(['registered', 'serving', 'draining']);
 
 /**
  * The transport side of collectives for one partition: numbers every call within the current
@@ -153,21 +53,16 @@ export class Communicator {
   /** The generation an elastic run computes in: a call made in any other rejects (see {@link pin}). */
   private pinned: number | undefined;
   private members: Member[] = [];
-  private nextSeq = 0;
-  /** Calls below this sequence, and those in `finished`, are over: their messages are stale. */
-  private floor = 0;
-  private readonly finished = new Set<number>();
-  private readonly calls = new Map<number, Call>();
-  /** Who sent anything for a call (to name who never arrived on a timeout). */
-  private readonly arrived = new Map<number, Set<number>>();
-  /** Chunks that arrived before their receive, of this generation or the next. */
-  private readonly held = new HeldChunks((dropped) => (this.counts.overflow += dropped));
+  private readonly seq = new CallSequence();
+  /** Calls in progress, and chunks that arrived before their receive (of this generation or the next). */
+  private readonly mailbox = new Mailbox((dropped) => (this.counts.overflow += dropped));
   private readonly viewChanges = new Changes();
-  private readonly subs: Subscription[] = [];
+  private readonly subs: { unsubscribe(): void }[] = [];
   private readonly counts = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
   /** What this partition counted, and holds now. */
   get stats(): CollectiveStats {
-    return { ...this.counts, heldChunks: this.held.chunks, heldBytes: this.held.bytes };
+    const held = this.mailbox.held;
+    return { ...this.counts, heldChunks: held.chunks, heldBytes: held.bytes };
   }
   readonly chunkBytes: number;
   /** Every partition but this one. */
@@ -184,25 +79,27 @@ export class Communicator {
   );
   /** Port of the direct socket, once {@link listenDirect} opened it. */
   private peerPort: number | undefined;
-  /** Flow control over NATS, for the current generation: bytes sent to and acknowledged by each peer. */
-  private sentTo = new Map<number, number>();
-  private ackedBy = new Map<number, number>();
-  private readonly creditChanges = new Changes();
-  /** Bytes received from each sender, by the generation they were sent in, and how many were acknowledged. */
-  private readonly receivedFrom = new Map<number, { g: number; bytes: number; acked: number }>();
+  /** Flow control over NATS, for the current generation. */
+  private readonly flow: NatsFlow;
 
+  /**
+   * @param nc The bus (a NATS connection).
+   * @param clock Whose time counts a call's deadline (tests pass one they move).
+   */
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly nc: CollectiveBus,
     private readonly subjects: Subjects,
     readonly partition: number,
     readonly attempt: number,
     readonly partitions: number,
     chunkBytes = DEFAULT_CHUNK_BYTES,
+    private readonly clock: Clock = systemClock,
   ) {
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     // Leave room for the envelope (generation, sequence, offsets…) under the server's limit.
     this.chunkBytes = alignChunk(Math.min(chunkBytes, maxPayload - 1024));
     this.others = Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== partition);
+    this.flow = new NatsFlow((to, g, bytes) => nc.publish(subjects.coll(to, partition), encode('coll-ack', { g, bytes })));
   }
 
   /** Subscribes to what peers send this partition; call before registering, so nothing is missed. */
@@ -221,26 +118,9 @@ export class Communicator {
    */
   async secureDirect(): Promise<string> {
     const identity = await makeDirectIdentity();
-    this.links.secure(identity, (from, attempt) => this.certOf(from, attempt));
+    this.links.secure(identity, (from, attempt) => certOf(() => this.members, this.viewChanges, from, attempt, undefined, this.clock));
     this.directCert = identity.fingerprint;
     return identity.fingerprint;
-  }
-
-  /**
-   * The certificate fingerprint attempt `attempt` of partition `from` announced; `undefined` if it
-   * is not a member or announced none. A peer may hear of its own new attempt before this
-   * partition does: a view without it is waited for, as long as a ticket may wait.
-   */
-  private certOf(from: number, attempt: number): Promise<string | undefined> {
-    const known = (): Member | undefined => this.members.find((m) => m.partition === from);
-    const behind = (m: Member | undefined): boolean => !m || m.attempt < attempt;
-    const answer = (m: Member | undefined): string | undefined => (m?.attempt === attempt ? m.peerCert : undefined);
-    return waitFor(() => !behind(known()) && { cert: answer(known()) }, {
-      changes: this.viewChanges,
-      timeoutMs: TICKET_WAIT_MS,
-      onTimeout: () => ({ value: { cert: undefined } }),
-      unref: true,
-    }).then((r) => r.cert);
   }
 
   /** Opens this partition's direct socket on `host`; resolves with its port (to register). */
@@ -280,27 +160,20 @@ export class Communicator {
           })
           .map((m) => m.partition);
         const who = changed.length ? `partition(s) ${changed.join(', ')} failed or were replaced` : 'a partition failed or was replaced';
-        for (const call of this.calls.values())
+        for (const call of this.mailbox.pending())
           call.fail(new CollectiveAbortedError(call.op, changed, call.generation, `${who}; generation is now ${generation}`));
       }
       this.generation = generation;
       this.counts.generation = generation;
       // Sockets and tickets belong to the generation that ended; so does the NATS window.
       this.links.reset(generation);
-      this.sentTo = new Map();
-      this.ackedBy = new Map();
-      this.creditChanges.notify();
-      this.nextSeq = 0;
-      this.floor = 0;
-      this.finished.clear();
-      this.arrived.clear();
-      // A count for a generation further ahead (never sent by a real peer) must not stop the acknowledgements.
-      for (const [p, r] of this.receivedFrom) if (r.g > generation + 1) this.receivedFrom.delete(p);
-      for (const h of this.held.enter(generation)) this.file(h);
+      this.flow.reset(generation);
+      this.seq.reset();
+      for (const h of this.mailbox.enter(generation)) this.file(h);
     }
     const self = members.find((m) => m.partition === this.partition);
     if (self && self.attempt !== this.attempt) {
-      for (const call of this.calls.values())
+      for (const call of this.mailbox.pending())
         call.fail(
           new CollectiveAbortedError(call.op, [this.partition], call.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`),
         );
@@ -320,7 +193,7 @@ export class Communicator {
       this.counts.malformed++;
       return;
     }
-    if (m.t === 'coll-ack') return this.acked(from, m.g, m.bytes);
+    if (m.t === 'coll-ack') return this.flow.acked(from, m.g, m.bytes);
     if (m.t === 'coll-ticket-get') {
       // Only on `coll.<this>.<from>`, where the server let no one but `from` publish.
       if (!reply || subject !== this.subjects.coll(this.partition, from)) this.counts.malformed++;
@@ -328,7 +201,7 @@ export class Communicator {
       return;
     }
     // Only what may be filed counts: a message from far ahead would stop the acknowledgements of the real ones.
-    if (this.generation < 0 || m.g <= this.generation + 1) this.countReceived(from, m.g, data.length);
+    if (this.generation < 0 || m.g <= this.generation + 1) this.flow.received(from, m.g, data.length);
     this.accept(from, m);
   }
 
@@ -350,47 +223,16 @@ export class Communicator {
     });
   }
 
-  /** A ticket for `from`'s attempt `a` in generation `g`, if that is who and when this partition is. */
   private ticketFor(from: number, g: number, a: number): { ticket?: string; reason?: string } {
-    if (this.peerPort === undefined) return { reason: `partition ${this.partition} has no direct socket` };
-    // On a TLS bus no ticket before the socket speaks TLS: none could open it in the clear.
-    if (this.busEncrypted && this.directCert === undefined) return { reason: `partition ${this.partition} has not secured its direct socket yet` };
-    if (g < this.generation) return { reason: `partition ${this.partition} is in generation ${this.generation}, not ${g}` };
-    // A peer may hear of a new generation first: its attempt is then checked on every frame, against the new membership.
-    if (g === this.generation && this.members.find((x) => x.partition === from)?.attempt !== a) {
-      return { reason: `attempt ${a} of partition ${from} is not a member` };
-    }
-    return { ticket: this.links.grant(from, a, g) };
-  }
-
-  /** Counts bytes from `from` sent in generation `g`, and acknowledges them now and then (flow control of NATS). */
-  private countReceived(from: number, g: number, bytes: number): void {
-    let r = this.receivedFrom.get(from);
-    if (!r || r.g < g) this.receivedFrom.set(from, (r = { g, bytes: 0, acked: 0 }));
-    if (r.g !== g) return;
-    r.bytes += bytes;
-    if (r.bytes - r.acked >= ACK_EVERY_BYTES) {
-      r.acked = r.bytes;
-      this.nc.publish(this.subjects.coll(from, this.partition), encode('coll-ack', { g, bytes: r.bytes }));
-    }
-  }
-
-  private acked(from: number, g: number, bytes: number): void {
-    if (g !== this.generation || bytes <= (this.ackedBy.get(from) ?? 0)) return;
-    this.ackedBy.set(from, bytes);
-    this.creditChanges.notify();
-  }
-
-  /** Resolves when `bytes` more fit in the NATS window of every peer in `to` (at once when they do). */
-  private credit(to: number[], bytes: number): Promise<void> | undefined {
-    const fits = (): boolean =>
-      to.every((p) => {
-        const out = (this.sentTo.get(p) ?? 0) - (this.ackedBy.get(p) ?? 0);
-        return out === 0 || out + bytes <= NATS_WINDOW_BYTES;
-      });
-    if (fits()) return undefined;
-    const generation = this.generation;
-    return waitFor(() => generation !== this.generation || fits(), { changes: this.creditChanges }).then(() => {});
+    const state = {
+      partition: this.partition,
+      generation: this.generation,
+      members: this.members,
+      peerPort: this.peerPort,
+      busEncrypted: this.busEncrypted,
+      directCert: this.directCert,
+    };
+    return ticketFor(state, from, g, a, () => this.links.grant(from, a, g));
   }
 
   /** Files a message of a collective call, or drops it (counted). */
@@ -401,48 +243,29 @@ export class Communicator {
     }
     const held: HeldChunk = { from, op: m.op, tag: m.tag, c: m.c, n: m.n, o: m.o, len: m.len, dt: m.dt, d: m.d, g: m.g, s: m.s, a: m.a, done };
     if (m.g < this.generation) this.counts.stale++;
-    else if (m.g > this.generation) this.held.holdAhead(held);
+    else if (m.g > this.generation) this.mailbox.holdAhead(held);
     else this.file(held);
   }
 
   /** Files a chunk of the current generation for its call, or drops it (counted). */
   private file(h: HeldChunk): void {
     const sender = this.members.find((m) => m.partition === h.from);
-    if (!sender || sender.attempt !== h.a || h.s < this.floor || this.finished.has(h.s)) {
+    const standing = this.seq.standing(h.s);
+    if (!sender || sender.attempt !== h.a || standing === 'stale') {
       this.counts.stale++;
       return;
     }
-    if (h.s >= this.nextSeq + SEQ_WINDOW) {
+    if (standing === 'overflow') {
       this.counts.overflow++;
       return;
     }
-    let seen = this.arrived.get(h.s);
-    if (!seen) this.arrived.set(h.s, (seen = new Set()));
-    seen.add(h.from);
-    const key = `${h.from}/${h.tag}/${h.c}`;
+    this.seq.arrive(h.s, h.from);
     const chunk: Chunk = { from: h.from, op: h.op, tag: h.tag, c: h.c, n: h.n, o: h.o, len: h.len, dt: h.dt, d: h.d, done: h.done };
-    const call = this.calls.get(h.s);
-    const waiter = call?.waiters.get(key);
-    if (waiter) {
-      call!.waiters.delete(key);
-      waiter.resolve(chunk);
-      return;
-    }
-    if (this.held.file(h.s, key, chunk) === 'repeat') this.counts.stale++;
+    if (this.mailbox.deliver(h.s, chunkKey(h.from, h.tag, h.c), chunk) === 'repeat') this.counts.stale++;
   }
 
   private isReady(): boolean {
-    if (this.members.length < this.partitions) return false;
-    return this.members.every((m) => READY_STATES.has(m.state)) && this.members.find((m) => m.partition === this.partition)?.attempt === this.attempt;
-  }
-
-  private notReady(): number[] {
-    const out: number[] = [];
-    for (let p = 0; p < this.partitions; p++) {
-      const m = this.members.find((x) => x.partition === p);
-      if (!m || !READY_STATES.has(m.state)) out.push(p);
-    }
-    return out;
+    return allReady(this.members, this.partitions, this.partition, this.attempt);
   }
 
   private waitReady(deadline: number, op: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -459,10 +282,11 @@ export class Communicator {
     };
     return waitFor(ready, {
       changes: this.viewChanges,
-      timeoutMs: Math.max(0, deadline - Date.now()),
+      timeoutMs: Math.max(0, deadline - this.clock.now()),
       signal,
+      clock: this.clock,
       onTimeout: () => {
-        const missing = this.notReady();
+        const missing = notReady(this.members, this.partitions);
         return new CollectiveTimeoutError(op, timeoutMs, missing, `partition(s) ${missing.join(', ')} not serving in generation ${this.generation}`);
       },
     }).then(() => {});
@@ -474,13 +298,7 @@ export class Communicator {
    * timeout (naming who never arrived), abort signal, or a generation change.
    */
   async run<T>(op: string, expect: number[], opts: CollectiveOptions, body: (ch: CallChannel) => Promise<T>): Promise<T> {
-    checkOptionsBag(opts, COLLECTIVE_OPTION_FIELDS, `ctx.${op.split('-')[0]}`);
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
-    if (!(timeoutMs > 0)) throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
-    const transport = opts.transport ?? this.defaultTransport;
-    if (!COLLECTIVE_TRANSPORTS.includes(transport)) {
-      throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `transport must be 'nats', 'direct' or 'auto', got ${String(transport)}`);
-    }
+    const { timeoutMs, transport } = callSettings(op, opts, this.defaultTransport);
     if (this.generation < 0) {
       throw new CollectiveError(
         'SPS_COLLECTIVE_STATE',
@@ -490,7 +308,7 @@ export class Communicator {
     }
     opts.signal?.throwIfAborted();
     this.checkPinned(op);
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     // The hot path (everyone up) does not wait a turn of the event loop.
     if (!this.isReady()) {
       await this.waitReady(deadline, op, timeoutMs, opts.signal);
@@ -498,9 +316,9 @@ export class Communicator {
       opts.signal?.throwIfAborted();
     }
     this.checkPinned(op);
-    const call = new Call(op, this.generation, this.nextSeq++, expect);
-    this.calls.set(call.seq, call);
-    const timer = setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - Date.now()));
+    const call = new Call(op, this.generation, this.seq.next(), expect);
+    this.mailbox.open(call);
+    const timer = this.clock.setTimeout(() => call.fail(this.timeoutError(call, timeoutMs)), Math.max(0, deadline - this.clock.now()));
     const onAbort = (): void => call.fail(opts.signal!.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -515,16 +333,15 @@ export class Communicator {
       call.fail(err);
       throw err;
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       this.end(call);
     }
   }
 
   private timeoutError(call: Call, timeoutMs: number): CollectiveTimeoutError {
-    const seen = this.arrived.get(call.seq) ?? new Set<number>();
-    const never = call.expect.filter((p) => !seen.has(p));
-    const pending = [...new Set([...call.waiters.keys()].map((k) => Number(k.split('/')[0])))].sort((a, b) => a - b);
+    const never = this.seq.neverArrived(call.seq, call.expect);
+    const pending = call.pendingSenders();
     const missing = never.length ? never : pending;
     const detail = never.length ? `partition(s) ${never.join(', ')} never arrived` : `partition(s) ${pending.join(', ')} sent only part of their data`;
     return new CollectiveTimeoutError(
@@ -536,12 +353,9 @@ export class Communicator {
   }
 
   private end(call: Call): void {
-    this.calls.delete(call.seq);
-    if (call.generation !== this.generation) return;
-    this.held.endCall(call.seq);
-    this.arrived.delete(call.seq);
-    this.finished.add(call.seq);
-    while (this.finished.delete(this.floor)) this.floor++;
+    const current = call.generation === this.generation;
+    this.mailbox.close(call, current);
+    if (current) this.seq.end(call.seq);
   }
 
   /** Asks `peer` over NATS (whose subject proves who asks) for a one-time ticket to its direct socket. */
@@ -558,10 +372,10 @@ export class Communicator {
     const others = this.others;
     const overNats = async (to: number | 'all', data: Uint8Array): Promise<void> => {
       const targets = to === 'all' ? others : [to];
-      const wait = this.credit(targets, data.length);
+      const wait = this.flow.credit(targets, data.length);
       if (wait) await Promise.race([wait, call.failed]);
       if (call.error !== undefined) throw call.error;
-      for (const p of targets) this.sentTo.set(p, (this.sentTo.get(p) ?? 0) + data.length);
+      this.flow.sent(targets, data.length);
       this.nc.publish(this.subjects.coll(to, this.partition), data);
     };
     const direct = async (to: number, fields: MessageOf<'coll'>): Promise<void> => {
@@ -593,11 +407,8 @@ export class Communicator {
       if (to !== 'all') return direct(to, fields);
       await Promise.all(others.map((p) => direct(p, fields)));
     };
-    const recvChunk = (from: number, tag: number, c: number): Promise<Chunk> => {
-      if (call.error !== undefined) return Promise.reject(call.error);
-      const key = `${from}/${tag}/${c}`;
-      const held = this.held.take(call.seq, key);
-      const check = (chunk: Chunk): Chunk => {
+    const recvChunk = (from: number, tag: number, c: number): Promise<Chunk> =>
+      this.mailbox.take(call, chunkKey(from, tag, c)).then((chunk) => {
         if (chunk.op !== call.op) {
           throw new CollectiveError(
             'SPS_COLLECTIVE_MISMATCH',
@@ -606,16 +417,7 @@ export class Communicator {
           );
         }
         return chunk;
-      };
-      if (held) {
-        try {
-          return Promise.resolve(check(held));
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      }
-      return new Promise<Chunk>((resolve, reject) => call.waiters.set(key, { resolve, reject })).then(check);
-    };
+      });
     const chunkBytes = this.chunkBytes;
     return {
       rank: this.partition,
@@ -653,6 +455,6 @@ export class Communicator {
   close(): void {
     this.links.close();
     for (const s of this.subs) s.unsubscribe();
-    for (const call of this.calls.values()) call.fail(new CollectiveError('SPS_COLLECTIVE_STATE', call.op, `partition ${this.partition} is shutting down`));
+    for (const call of this.mailbox.pending()) call.fail(new CollectiveError('SPS_COLLECTIVE_STATE', call.op, `partition ${this.partition} is shutting down`));
   }
 }
