@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Cluster } from '../src/index.js';
-import { rssOf } from './lib/proc.js';
+import { anonRssOf, rssOf } from './lib/proc.js';
 import { sleep } from './lib/timing.js';
 
 /** Samples of one server module. */
@@ -17,6 +17,8 @@ export interface FootprintSamples {
   importMs: number[];
   sinceStartMs: number[];
   idleRssMb: number[];
+  /** The anonymous part of the same (what is not shared with other Node processes). */
+  idleAnonMb: number[];
 }
 
 const reps = Number(process.argv[2]);
@@ -24,7 +26,7 @@ const servers = process.argv.slice(3);
 if (!Number.isInteger(reps) || reps < 1 || servers.length === 0) throw new Error('usage: worker-footprint-probe.js <reps> <server.js>…');
 const probe = fileURLToPath(new URL('./servers/footprint-probe.js', import.meta.url));
 const out: Record<string, FootprintSamples> = {};
-for (const s of servers) out[s] = { importMs: [], sinceStartMs: [], idleRssMb: [] };
+for (const s of servers) out[s] = { importMs: [], sinceStartMs: [], idleRssMb: [], idleAnonMb: [] };
 
 // Alternating between the servers, so each sees the same machine.
 for (let r = 0; r < reps; r++) {
@@ -47,6 +49,7 @@ for (const s of servers) {
     for (const [p, r] of await cluster.requestAll<number>('pid')) {
       if (!r.ok) throw new Error(`pid of partition ${p}: ${r.error.message}`);
       out[s]!.idleRssMb.push((await rssOf(r.value)) / 2 ** 20);
+      out[s]!.idleAnonMb.push((await anonRssOf(r.value)) / 2 ** 20);
     }
   } finally {
     await cluster.stop().catch(() => {});

@@ -48,6 +48,11 @@ export default async function workerFootprint(ctx: BenchContext): Promise<Sectio
     s.rows.push(imp);
     s.rows.push(measure(`${label}: process start to imported`, 'ms', r.sinceStartMs));
     s.rows.push(idle);
+    s.rows.push(
+      measure(`${label}: idle partition server, anonymous part`, 'MB', r.idleAnonMb, {
+        note: 'heaps and stacks; the rest is file pages every Node process shares',
+      }),
+    );
   }
   return s;
 }

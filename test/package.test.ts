@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { workerNodeFlags } from '../src/driver/launch/worker-command.js';
 
 // The package as npm users get it: the compiled library in dist/, a JavaScript server module, the
 // `sps` bin. Builds first when dist/ is missing or older than the sources.
@@ -112,7 +113,7 @@ test('a TypeScript server on the compiled library is compiled once by the driver
   t.teardown(() => cluster.stop());
   await cluster.start();
   const runtime = await cluster.request<{ execArgv: string[]; entry: string; greeting: string }>(1, 'runtime');
-  t.deepEqual(runtime.execArgv, []);
+  t.deepEqual(runtime.execArgv, workerNodeFlags());
   t.true(runtime.entry.endsWith(join('dist', 'src', 'worker', 'worker.js')), runtime.entry);
   t.is(runtime.greeting, 'hello p');
   t.regex(await cluster.request<string>(0, 'where'), new RegExp(`${join(dir, 'server.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:\\d+`));

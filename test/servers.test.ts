@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { StopTimeoutError } from '../src/index.js';
-import { prepareWorker } from '../src/driver/launch/worker-command.js';
+import { prepareWorker, workerNodeFlags } from '../src/driver/launch/worker-command.js';
 import { firstLine, isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
 import { withCluster } from './helpers/with-cluster.js';
@@ -125,6 +125,14 @@ test('a worker started with a bad environment exits 1 naming the variable', asyn
   t.regex(bad.stderr, /"SPS_PARTITION": 5 is not below SPS_PARTITIONS=2/);
   const badId = await run({ SPS_CLUSTER_ID: 'a.b' });
   t.regex(badId.stderr, /"SPS_CLUSTER_ID": may only hold letters/);
+});
+
+test("workers run with a bounded young generation, unless the driver's NODE_OPTIONS sets its own", async (t) => {
+  // The test above starts workers with these flags: Node refuses a flag it does not know.
+  const { args } = await prepareWorker(new URL('./fixtures/test-server.ts', import.meta.url).pathname);
+  t.deepEqual(args.slice(0, -1), workerNodeFlags());
+  t.deepEqual(workerNodeFlags(''), ['--max-semi-space-size=1']);
+  t.deepEqual(workerNodeFlags('--max-semi-space-size=16 --enable-source-maps'), []);
 });
 
 test('when the driver process is SIGKILLed, its nats-server and workers exit too', async (t) => {

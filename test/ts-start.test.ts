@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Cluster, RequestError, ServerModuleError } from '../src/index.js';
 import { compileServer } from '../src/driver/launch/compile-server.js';
+import { workerNodeFlags } from '../src/driver/launch/worker-command.js';
 import { withCluster } from './helpers/with-cluster.js';
 
 // Every compile of this file goes to a private cache, so the first run of each program is a miss.
@@ -28,7 +29,8 @@ test('a TypeScript server runs compiled on plain Node, and its stack traces name
   await withCluster(t, { server: SERVER, data: [1, 2], partitions: 2, log: false }, async (cluster) => {
     const rt = await cluster.request<{ execArgv: string[]; entry: string; module: string; tsx: boolean }>(0, 'runtime');
     t.false(rt.tsx, `worker flags: ${rt.execArgv.join(' ')}`);
-    t.deepEqual(rt.execArgv, []);
+    // No loader: only the flags every worker gets.
+    t.deepEqual(rt.execArgv, workerNodeFlags());
     // From the library's sources, the worker entry is compiled along with the server.
     t.true(rt.entry.startsWith(join(work, 'cache')) && rt.entry.endsWith('sps-worker.mjs'), rt.entry);
     // import.meta.url still names the source module, so files next to it are found.

@@ -63,14 +63,28 @@ export async function runToEnd(
   }
 }
 
-/** Resident set size of a process in bytes, from /proc (Linux); NaN when unavailable. */
-export async function rssOf(pid: number): Promise<number> {
+/** A field of /proc/<pid>/status in bytes (Linux); NaN when unavailable. */
+async function statusBytes(pid: number, field: 'VmRSS' | 'RssAnon'): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+    const m = new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status);
     return m ? Number(m[1]) * 1024 : Number.NaN;
   } catch {
     return Number.NaN;
   }
+}
+
+/** Resident set size of a process in bytes, from /proc (Linux); NaN when unavailable. */
+export function rssOf(pid: number): Promise<number> {
+  return statusBytes(pid, 'VmRSS');
+}
+
+/**
+ * The anonymous part of a process's resident set in bytes (heaps, stacks): its own memory. The
+ * rest of the RSS is file pages (the Node binary's code and data above all), which every process
+ * running the same binary shares.
+ */
+export function anonRssOf(pid: number): Promise<number> {
+  return statusBytes(pid, 'RssAnon');
 }

@@ -6,6 +6,20 @@ import { compileServer, type CompiledProgram } from './compile-server.js';
 
 const TS_MODULE = /\.(c|m)?tsx?$/;
 
+/**
+ * Node flags of every worker process (and partition host). The young generation's semi-spaces
+ * are bounded: V8 sizes them for throughput, and an idle partition server kept them grown.
+ */
+const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * {@link WORKER_NODE_FLAGS} but those the driver's `NODE_OPTIONS` (which the workers inherit) set
+ * already: a flag on the command line would override the user's choice.
+ */
+export function workerNodeFlags(nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  return WORKER_NODE_FLAGS.filter((flag) => !nodeOptions.includes(flag.split('=')[0]!));
+}
+
 /** How a run's workers start: the same for every partition of the run. */
 export interface WorkerProgram {
   /** The Node binary and its arguments (flags, then the worker entry). */
@@ -45,7 +59,7 @@ function filePath(module: string): string | undefined {
 export async function prepareWorker(serverModule: string): Promise<WorkerProgram> {
   const sources = librarySources();
   const compiledWorker = fileURLToPath(new URL('../../worker/worker.js', import.meta.url));
-  if (!sources && !TS_MODULE.test(serverModule)) return { command: process.execPath, args: [compiledWorker], serverModule, env: {} };
+  if (!sources && !TS_MODULE.test(serverModule)) return { command: process.execPath, args: [...workerNodeFlags(), compiledWorker], serverModule, env: {} };
   const file = filePath(serverModule);
   if (file === undefined) throw new ServerModuleError(serverModule, 'must be a file (a path or a file: URL) to be compiled for the workers');
   const compiled = await compileServer(
@@ -57,7 +71,7 @@ export async function prepareWorker(serverModule: string): Promise<WorkerProgram
   const entry = compiled.worker ? join(compiled.dir, compiled.worker) : compiledWorker;
   return {
     command: process.execPath,
-    args: [entry],
+    args: [...workerNodeFlags(), entry],
     serverModule: join(compiled.dir, compiled.server),
     env: { [WORKER_ENV.sourceMaps]: '1', [WORKER_ENV.serverSource]: file },
     compiled,
