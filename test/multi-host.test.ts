@@ -30,7 +30,9 @@ async function teardown(): Promise<void> {
 if (!probe.ok) {
   test.skip(`across two hosts (skipped: ${probe.why})`, () => {});
 } else {
-  test.before(async () => {
+  test.before(async (t) => {
+    // Namespaces, three Spark daemons and an application: minutes on a loaded machine.
+    t.timeout(360_000);
     hosts = await createHosts(2);
     standalone = await startStandaloneAcross(hosts, { coresPerWorker: 2 });
     const driver = hosts.driverAddress;
@@ -150,6 +152,8 @@ if (!probe.ok) {
     const driver = hosts!.driverAddress;
     const f = (await runScript(t, 'seed_demo.py', {
       SPS_TEST_MASTER: standalone!.masterUrl,
+      // One executor per host, both joined before the demo's first run (see wait_for_executors).
+      SPS_TEST_EXECUTORS: '2',
       SPS_TEST_DRIVER_HOST: driver,
       SPARK_LOCAL_IP: driver,
     })) as { hosts: Record<string, [string, boolean]>; all: unknown; http0: number[]; results: unknown };

@@ -1,15 +1,16 @@
 /**
  * The Python package (python/: spark_partition_server) on a real PySpark session: each test runs
- * one script of test/helpers/pyspark with the project's .venv, in its own local-mode session, and
- * checks the findings it prints. The script's process group is killed when a test ends early.
+ * one script of test/helpers/pyspark with the project's .venv (most in one shared local session, see
+ * below) and checks the findings it prints. The script's process group is killed when a test ends early.
  */
 import test from 'ava';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
 import { ROOT, runScript, sharedSession, spawnPython } from './helpers/python-script.js';
 
-// These scripts share one local session, one after another (a JVM start each spared); the others
-// need a session of their own (another master, a stopped or interrupted session, a killed process).
-const shared = sharedSession(['bad_input', 'seed_demo', 'keyed', 'data_kinds']);
+// These scripts share one local session, one after another (a JVM start each spared; runner_failed
+// stops the session, so it comes last); the others need a process of their own (a killed Python
+// process, a notebook kernel, a Connect session).
+const shared = sharedSession(['bad_input', 'seed_demo', 'keyed', 'data_kinds', 'worker_killed', 'interrupted', 'runner_failed']);
 test.after.always(() => shared.stop());
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
@@ -52,7 +53,7 @@ test('bad input from PySpark: each a clear Python exception with its code, befor
 });
 
 test('a runner that cannot start in the given session (stopped) fails start() with its reason, not a ready timeout', async (t) => {
-  const f = (await runScript(t, 'runner_failed.py')) as { type: string | null; code?: string; message?: string };
+  const f = (await shared.findings('runner_failed')) as { type: string | null; code?: string; message?: string };
   t.is(f.type, 'SparkPartitionServerError');
   t.is(f.code, 'SPS_SPARK_START');
   t.regex(f.message!, /^the Spark runner hosted by the Python process failed to start: SpsError: the SparkSession is stopped/);
@@ -172,8 +173,8 @@ test('the Python process SIGKILLed leaves nothing: its Node driver, the nats-ser
   t.deepEqual(started.filter(alive), [], 'every process the Python process started is gone');
 });
 
-test('a Node worker SIGKILLed under PySpark (local[2,4]) is retried by Spark, serves again, and stop() collects every result once', async (t) => {
-  const f = (await runScript(t, 'worker_killed.py')) as { attempts: number[]; state: string; served: number[]; results: Record<string, unknown[]> };
+test('a Node worker SIGKILLed under PySpark (local[4,4]) is retried by Spark, serves again, and stop() collects every result once', async (t) => {
+  const f = (await shared.findings('worker_killed')) as { attempts: number[]; state: string; served: number[]; results: Record<string, unknown[]> };
   t.true(f.attempts[1]! > f.attempts[0]!, 'a new attempt of partition 1');
   t.is(f.state, 'serving');
   t.deepEqual(f.served, [500, 501, 502]);
@@ -184,7 +185,7 @@ test('a Node worker SIGKILLed under PySpark (local[2,4]) is retried by Spark, se
 });
 
 test('KeyboardInterrupt in start(), once the Spark job runs, stops what started: the job, the Node driver; the session goes on', async (t) => {
-  const f = await runScript(t, 'interrupted.py');
+  const f = await shared.findings('interrupted');
   t.deepEqual(f, { interrupted: true, active_jobs: [], driver_alive: false, next_job: 6 });
 });
 

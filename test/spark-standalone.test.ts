@@ -12,7 +12,9 @@ import { runScript } from './helpers/python-script.js';
 let standalone: Standalone | undefined;
 let app: SparkApplication | undefined;
 
-test.before(async () => {
+test.before(async (t) => {
+  // Three Spark daemons and an application: minutes on a loaded machine.
+  t.timeout(300_000);
   standalone = await startStandalone(2, 2);
   // Executors are the workers' JVMs, one per worker; the runner waits for their slots per run.
   app = await startApp(standalone.masterUrl, { slotWaitMs: 60_000 });
@@ -98,7 +100,8 @@ test.serial("the seed's demo from PySpark on the standalone cluster: the Python 
   t.timeout(240_000);
   await app?.close();
   app = undefined;
-  const f = await runScript(t, 'seed_demo.py', { SPS_TEST_MASTER: standalone!.masterUrl, SPARK_LOCAL_IP: '127.0.0.1' });
+  // One executor per worker, both joined before the demo's first run (see wait_for_executors).
+  const f = await runScript(t, 'seed_demo.py', { SPS_TEST_MASTER: standalone!.masterUrl, SPS_TEST_EXECUTORS: '2', SPARK_LOCAL_IP: '127.0.0.1' });
   const half = (from: number) => Array.from({ length: 500 }, (_, i) => from + i);
   t.deepEqual(f.all, { 0: half(0), 1: half(500) });
   t.deepEqual(f.http0, half(0));

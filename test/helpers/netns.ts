@@ -665,7 +665,8 @@ async function masterState(webUi: string): Promise<MasterState | undefined> {
  * Starts a Spark standalone master in the root namespace bound to `hosts.driverAddress`, and one
  * worker per host inside its namespace (`SPARK_LOCAL_IP` and `--host` = the host's address, own
  * work/log dirs in a temp dir, `SPARK_DAEMON_MEMORY=256m`). Resolves once the master's JSON lists every
- * host as an ALIVE worker (90 s at most; the error shows each process's output tail).
+ * host as an ALIVE worker (150 s at most, as JVMs start slowly on a loaded machine; the error shows
+ * each process's output tail).
  */
 export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker: number; memory?: string }): Promise<StandaloneAcross> {
   const spark = findSpark();
@@ -704,7 +705,7 @@ export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker
     );
     track('master', master);
     // Workers that come before the master retry only after 5-15 s: wait for its port first.
-    const masterUp = await until(async () => exited(master) || (await tcpReachable(driver, port)) === 'ok', 60_000);
+    const masterUp = await until(async () => exited(master) || (await tcpReachable(driver, port)) === 'ok', 150_000);
     if (!masterUp || exited(master)) throw new Error(`Spark master on ${masterUrl} did not come up:\n${report()}`);
 
     for (const h of hosts.hosts) {
@@ -742,7 +743,7 @@ export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker
       const state = await masterState(masterWebUi);
       alive = (state?.workers ?? []).filter((w) => w.state === 'ALIVE').map((w) => w.host);
       return wanted.every((a) => alive.includes(a));
-    }, 90_000);
+    }, 150_000);
     if (!ready || procs.some((p) => exited(p.child))) {
       throw new Error(`Spark workers did not all register as ALIVE with ${masterUrl} (alive: ${alive.join(', ') || 'none'}):\n${report()}`);
     }

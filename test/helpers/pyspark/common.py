@@ -15,7 +15,8 @@ DEMO_SERVER = os.path.join(ROOT, "examples", "demo-server.ts")
 
 def session(master="local[2]"):
     """A session on `master`, or on $SPS_TEST_MASTER when the test gives one (a standalone cluster);
-    with $SPS_TEST_DRIVER_HOST, the address executors on other hosts reach the driver at."""
+    with $SPS_TEST_DRIVER_HOST, the address executors on other hosts reach the driver at; with
+    $SPS_TEST_EXECUTORS, returned once that many executors joined (see `wait_for_executors`)."""
     from pyspark.sql import SparkSession
 
     master = os.environ.get("SPS_TEST_MASTER", master)
@@ -32,7 +33,27 @@ def session(master="local[2]"):
         spark = spark.config("spark.driver.host", driver).config("spark.driver.bindAddress", driver)
     spark = spark.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    wanted = os.environ.get("SPS_TEST_EXECUTORS")
+    if wanted:
+        wait_for_executors(spark, int(wanted))
     return spark
+
+
+def wait_for_executors(spark, wanted, timeout_s=180.0):
+    """Waits until `wanted` executors joined the application. A cluster master's executors join one
+    by one: a job submitted once the first one's cores suffice runs every task there, and a later
+    run's task then lands on an executor that never ran one, paying its cold start (the Python
+    worker daemon, the jar) inside that run's registration budget."""
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        # The driver is listed among the executors.
+        joined = len(tracker.getExecutorInfos()) - 1
+        if joined >= wanted:
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError("%d of %d executors joined the application within %g s" % (joined, wanted, timeout_s))
+        time.sleep(0.2)
 
 
 def emit(findings):

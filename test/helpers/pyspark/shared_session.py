@@ -9,7 +9,8 @@ import traceback
 
 from common import session
 
-spark = session("local[4]")
+# Tasks are retried (4 attempts), as worker_killed.py needs; the others never fail a task.
+spark = session("local[4,4]")
 for name in sys.argv[1:]:
     try:
         found = {"ok": importlib.import_module(name).main(spark)}
