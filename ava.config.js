@@ -5,11 +5,11 @@
  * would leave one slot busy long after the quick files ended. Files not listed follow by name.
  */
 const FIRST = [
+  'pyspark-package',
   'multi-host',
   'spark-local',
   'spark-standalone',
   'bench',
-  'pyspark-package',
   'logistic-regression',
   'spark-arrow',
   'faults',
