@@ -1,4 +1,5 @@
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +80,18 @@ test('compiled programs are cached by content: unchanged sources reuse one, an e
   const edited = await compileServer(server);
   t.not(edited.id, first.id);
   t.is(((await import(pathToFileURL(join(edited.dir, 'server.mjs')).href)) as { answer: () => number }).answer(), 2);
+});
+
+test("a program's folder that lacks a file its cache entry lists is made again: every program returned holds each file it names", async (t) => {
+  const server = fileURLToPath(SERVER);
+  const first = await compileServer(server);
+  const chunk = first.files.find((f) => f.startsWith('chunks/') && f.endsWith('.map'));
+  t.truthy(chunk, first.files.join(', '));
+  await rm(join(first.dir, chunk!));
+  const again = await compileServer(server);
+  t.is(again.id, first.id, 'the same sources make the same files');
+  const missing = again.files.filter((f) => !existsSync(join(again.dir, f)));
+  t.deepEqual(missing, []);
 });
 
 test('a TypeScript server that does not compile fails start() with ServerModuleError naming the file and line', async (t) => {

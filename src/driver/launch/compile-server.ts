@@ -130,7 +130,9 @@ async function cached(root: string, key: string): Promise<Manifest | undefined> 
   } catch {
     return undefined;
   }
-  if (!existsSync(join(root, manifest.id)) || !manifest.externals.every((f) => existsSync(f))) return undefined;
+  // Its folder must hold every file it lists (a folder someone emptied in part is made again).
+  const dir = join(root, manifest.id);
+  if (!manifest.files.every((f) => existsSync(join(dir, f))) || !manifest.externals.every((f) => existsSync(f))) return undefined;
   const paths = Object.keys(manifest.inputs);
   const now = await hashFiles(paths);
   return paths.every((p, i) => now[i] === manifest.inputs[p]) ? manifest : undefined;
@@ -235,8 +237,7 @@ export async function compileServer(serverFile: string, library: LibraryLink = {
     inputs: Object.fromEntries(inputs.map((p, i) => [p, hashes[i] ?? ''])),
     externals: [...externals].sort(),
   };
-  manifest.id = sha256(JSON.stringify({ key, inputs: Object.entries(manifest.inputs).sort(), externals: manifest.externals })).slice(0, 32);
-  const dir = join(root, manifest.id);
+  const outputs: [string, string | Uint8Array][] = [];
   for (const out of result.outputFiles) {
     const name = relative(staging, out.path);
     manifest.files.push(name);
@@ -248,13 +249,24 @@ export async function compileServer(serverFile: string, library: LibraryLink = {
       map.sources = map.sources.map((s) => new URL(s, base).href);
       contents = JSON.stringify(map);
     }
+    outputs.push([name, contents]);
+  }
+  manifest.files.sort();
+  // The folder is named by what it holds, not by what it was made from: two runs compiling the same
+  // inputs at once may get chunks named differently, and each manifest must name the files of its
+  // own folder (a folder named by inputs would hold the first run's files under the second's list).
+  const made = outputs.map(([name, contents]) => [name, sha256(contents)]).sort(([a], [b]) => (a! < b! ? -1 : 1));
+  manifest.id = sha256(JSON.stringify({ key, made })).slice(0, 32);
+  const dir = join(root, manifest.id);
+  for (const [name, contents] of outputs) {
     await mkdir(dirname(join(staging, name)), { recursive: true });
     await writeFile(join(staging, name), contents);
   }
-  manifest.files.sort();
-  if (existsSync(dir)) await rm(staging, { recursive: true, force: true });
+  if (manifest.files.every((f) => existsSync(join(dir, f)))) await rm(staging, { recursive: true, force: true });
   else {
-    // Another run may finish the same program first: then its copy is used and ours dropped.
+    // A folder missing some of its files (emptied in part) is replaced. Another run may finish the
+    // same program first: then its copy is used and ours dropped.
+    await rm(dir, { recursive: true, force: true });
     await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
   }
   await writeAtomically(join(root, 'entries', `${key}.json`), JSON.stringify(manifest));
