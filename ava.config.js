@@ -1,36 +1,24 @@
 /**
- * The test runner's settings. Files run three at a time, the longest first (longest processing
- * time first): the Spark applications, hosts in network namespaces, the benchmark smoke run and
- * the packed package each take minutes, mostly waiting on JVMs and processes; started last they
- * would leave one slot busy long after the quick files ended. Files not listed follow by name.
+ * The test runner's settings. Files run three at a time; the slow ones (Spark applications, hosts
+ * in network namespaces, the packed package) are spread through the run instead of meeting at its
+ * start or end: each starts JVMs or daemons that need the CPU in their first minutes, so two of
+ * them at most start together while quick files fill the other slots. The PySpark package file
+ * runs its scripts one after another in one session, the longest file: it starts early.
  */
-const FIRST = [
-  'pyspark-package',
-  'multi-host',
-  'spark-local',
-  'spark-standalone',
-  'bench',
-  'logistic-regression',
-  'spark-arrow',
-  'faults',
-  'examples',
-  'cli',
-  'spark-keyed',
-  'package',
-  'runner-bus',
-  'spark-attach',
-  'isolation',
-  'collectives',
-  'dashboard',
-  'cluster',
-  'worker-faults',
-];
+const PLACE = {
+  'multi-host': '0',
+  'pyspark-package': '1',
+  'spark-local': 'c',
+  'spark-standalone': 'f',
+  package: 'h',
+  'spark-arrow': 'k',
+  'spark-keyed': 'm',
+};
 
-/** The key a test file sorts by: its place in FIRST, else its name after them. */
+/** The key a test file sorts by: its place above, else its name. */
 function key(file) {
   const name = /([^/]+)\.test\.ts$/.exec(file)?.[1] ?? file;
-  const place = FIRST.indexOf(name);
-  return place >= 0 ? `0~${String(place).padStart(3, '0')}` : `1~${name}`;
+  return PLACE[name] !== undefined ? `${PLACE[name]}~${name}` : name;
 }
 
 export default {
