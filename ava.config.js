@@ -2,13 +2,12 @@
  * The test runner's settings. Files run three at a time; the slow ones (Spark applications, hosts
  * in network namespaces, the packed package) are spread through the run instead of meeting at its
  * start or end: each starts JVMs or daemons that need the CPU in their first minutes, so two of
- * them at most start together while quick files fill the other slots. The PySpark package file
- * runs its scripts one after another in one session, the longest file: it starts early.
+ * them at most start together while quick files fill the other slots.
  */
 const PLACE = {
   'multi-host': '0',
-  'pyspark-package': '1',
-  'spark-local': 'c',
+  'spark-local': '1',
+  'pyspark-package': 'c',
   'spark-standalone': 'f',
   package: 'h',
   'spark-arrow': 'k',

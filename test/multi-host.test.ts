@@ -16,12 +16,14 @@ import { runScript } from './helpers/python-script.js';
 const probe = await canMakeNamespaces();
 let hosts: Hosts | undefined;
 let standalone: StandaloneAcross | undefined;
+/** Stops the standalone daemons, known before they start (the before hook may time out mid-start). */
+let stopDaemons: (() => Promise<void>) | undefined;
 let app: SparkApplication | undefined;
 
 async function teardown(): Promise<void> {
   try {
     await app?.close();
-    await standalone?.stop();
+    await (standalone?.stop ?? stopDaemons)?.();
   } finally {
     await hosts?.remove();
   }
@@ -34,7 +36,7 @@ if (!probe.ok) {
     // Namespaces, three Spark daemons and an application: minutes on a loaded machine.
     t.timeout(360_000);
     hosts = await createHosts(2);
-    standalone = await startStandaloneAcross(hosts, { coresPerWorker: 2 });
+    standalone = await startStandaloneAcross(hosts, { coresPerWorker: 2, started: (stop) => (stopDaemons = stop) });
     const driver = hosts.driverAddress;
     app = await SparkApplication.start({
       master: standalone.masterUrl,

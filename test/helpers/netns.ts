@@ -668,7 +668,15 @@ async function masterState(webUi: string): Promise<MasterState | undefined> {
  * host as an ALIVE worker (150 s at most, as JVMs start slowly on a loaded machine; the error shows
  * each process's output tail).
  */
-export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker: number; memory?: string }): Promise<StandaloneAcross> {
+export async function startStandaloneAcross(
+  hosts: Hosts,
+  opts: {
+    coresPerWorker: number;
+    memory?: string;
+    /** Given the stop function before any daemon starts: a caller whose hook times out mid-start still stops them. */
+    started?: (stop: () => Promise<void>) => void;
+  },
+): Promise<StandaloneAcross> {
   const spark = findSpark();
   const dir = mkdtempSync(join(tmpdir(), `sps-netns-${hosts.runId}-`));
   const env = { ...process.env, SPARK_HOME: spark.home, PYSPARK_PYTHON: spark.python, SPARK_DAEMON_MEMORY: '256m' };
@@ -687,6 +695,7 @@ export async function startStandaloneAcross(hosts: Hosts, opts: { coresPerWorker
       rmSync(dir, { recursive: true, force: true });
       unregister();
     })());
+  opts.started?.(stop);
   const report = (): string =>
     procs.map((p) => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}):\n${p.tail().slice(-3_000)}`).join('\n');
 
