@@ -125,6 +125,27 @@ test.serial('thread: a thread that throws an uncaught error fails its attempt on
   await faultFailsOneAttempt(t, 'throw', /the partition thread died: Error: thrown on purpose outside any handler/);
 });
 
+for (const [fault, why] of [
+  ['throw', /exited with code 1: \[SPS_WORKER_ERROR\] uncaught exception: thrown on purpose outside any handler/],
+  ['reject', /exited with code 1: \[E_FIXTURE_REJECT\] unhandled rejection: rejected on purpose, never handled/],
+] as const) {
+  test.serial(
+    `process: a worker's ${fault === 'throw' ? 'uncaught error' : 'unhandled rejection'} fails its attempt with a reason that names the error; the retry serves`,
+    async (t) => {
+      const { lines, log } = keptLog();
+      const c = cluster(t, 'process', { log });
+      await c.start();
+      t.is(await c.request(1, fault), 'done');
+      await waitUntil(() => c.members[1]?.attempt === 1 && c.members[1]?.state === 'serving', 120_000, 'attempt 1 of partition 1 serving');
+      const failed = lines.find((l) => /p1\/a0\] attempt failed: /.test(l));
+      t.regex(failed ?? lines.join('\n'), why);
+      t.is(await c.request(1, 'sum'), await c.request(1, 'sum'));
+      await c.stop();
+      t.deepEqual(resultAttempts(c), [[0], [1], [0]]);
+    },
+  );
+}
+
 test.serial('thread: a thread that calls process.exit ends its attempt only; the retry serves', async (t) => {
   await faultFailsOneAttempt(t, 'exit', /exited with code 7/);
 });

@@ -9,6 +9,7 @@ import { formatFailure } from '../log/log-format.js';
 import { waitAsSpare } from './spare.js';
 import { FRAMING } from '../protocol/framing.js';
 import { runWorker, workerLogger } from './run-worker.js';
+import type { Logger } from '../log/logger.js';
 
 /**
  * Tells the launcher why this worker failed, on its result channel, whatever the log level: read
@@ -21,9 +22,29 @@ async function reportFailure(report: FailureReport): Promise<void> {
   await writeFailure(fd, format as 'msgpack' | 'json', report);
 }
 
+/**
+ * An error nobody caught or a rejection nobody handled ends the attempt as a failure that names
+ * it (its code, message and stack reach the driver's reason and log at any log level), not as a
+ * bare exit code followed by Node's own trailer.
+ */
+function failOnCrash(logger: Logger): void {
+  const crash = (how: string, err: unknown): void => {
+    const report = toFailureReport(err, 'SPS_WORKER_ERROR');
+    report.message = `${how}: ${report.message}`;
+    logger.error({ code: report.code }, formatFailure(report));
+    void reportFailure(report)
+      .catch(() => {})
+      .finally(() => process.exit(1));
+  };
+  // Once each: a second crash while the first is being reported takes Node's default (exit 1).
+  process.once('uncaughtException', (err) => crash('uncaught exception', err));
+  process.once('unhandledRejection', (reason) => crash('unhandled rejection', reason));
+}
+
 /** A worker process: one partition attempt, on the fds its launcher gave it. */
 export async function runProcessWorker(): Promise<never> {
   const logger = workerLogger();
+  failOnCrash(logger);
   const started = process.ppid;
   // Exit when the process that launched us is gone, so no orphan keeps a port.
   setInterval(() => {

@@ -54,7 +54,9 @@ interface Spare {
 function explain(tail: string[], code: number | null, signal: NodeJS.Signals | null, failure?: FailureReport): string {
   const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
   if (failure) return `${how}: [${failure.code}] ${failure.message}`;
-  const reason = ([...tail].reverse().find((l) => /(^| )failed: /.test(l)) ?? tail.at(-1))?.split('\n')[0];
+  // Node's own report of a crash ends with its version and a blank line: the error line above says more.
+  const lines = tail.filter((l) => l.trim() !== '' && !/^Node\.js v\d/.test(l)).reverse();
+  const reason = (lines.find((l) => /(^| )failed: /.test(l)) ?? lines.find((l) => /^\w*(Error|Exception)\b[^:]*: /.test(l)) ?? lines[0])?.split('\n')[0];
   return reason ? `${how}: ${reason.replace(/^\[sps [^\]]*\]\s*/, '').replace(/^failed: /, '')}` : how;
 }
 
