@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 /**
  * The test runner's settings. Files run three at a time; the slow ones (Spark applications, hosts
  * in network namespaces, the packed package) are spread through the run instead of meeting at its
@@ -20,13 +23,21 @@ function key(file) {
   return PLACE[name] !== undefined ? `${PLACE[name]}~${name}` : name;
 }
 
+/**
+ * The class archive `scripts/setup.sh --jvm-archive` writes (npm test runs it): each JVM maps the
+ * Spark classes a session loads instead of reading and checking them from the jars. A JVM that
+ * cannot use it (another Java, other jars) starts as it would without, silently.
+ */
+const archive = fileURLToPath(new URL('.cache/jvm/spark-classes.jsa', import.meta.url));
+const archiveFlags = existsSync(archive) ? ` -XX:SharedArchiveFile=${archive} -Xlog:cds=off -Xlog:cds+dynamic=off` : '';
+
 export default {
   files: ['test/**/*.test.ts'],
   environmentVariables: {
     // Every JVM the suite starts (Spark drivers and executors, standalone daemons, the Connect
     // server) lives for seconds to minutes: with the C1 compiler only and the serial collector it
     // spends far less CPU warming up, on a machine the suite keeps busy (same Spark, same results).
-    JAVA_TOOL_OPTIONS: `${process.env.JAVA_TOOL_OPTIONS ?? ''} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC`.trim(),
+    JAVA_TOOL_OPTIONS: `${process.env.JAVA_TOOL_OPTIONS ?? ''} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC${archiveFlags}`.trim(),
   },
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
