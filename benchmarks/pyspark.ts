@@ -1,8 +1,8 @@
 /**
  * From PySpark vs from TypeScript (issue 17), both sides in one run on the same data (a SQL
  * DataFrame in 4 partitions, read as Arrow by the bench server) and the same Spark settings on
- * local[4]: `start()` of the Python package's Cluster on the user's own session against the
- * TypeScript Cluster on a SparkApplication; the load rate of the user's DataFrame against the `sql`
+ * local[4]: `start()` of the Python package's Cluster on the user's own session (with its own
+ * application, and on one attached once) against the TypeScript Cluster on a SparkApplication; the load rate of the user's DataFrame against the `sql`
  * source, measured inside the partition server; and a request's round trip from Python against one
  * from TypeScript. Spark only: skipped in quick runs unless `--spark`.
  */
@@ -18,6 +18,8 @@ import { reasonOf, section, type BenchContext, type SectionResult } from './lib/
 
 interface PythonOut {
   startMs: number[];
+  /** Starts on one application attached once (`attach(spark)`), taken in turns with `startMs`. */
+  attachedStartMs?: number[];
   loadRowsPerS: number[];
   requestMs: number[];
 }
@@ -102,15 +104,29 @@ export default async function pyspark(ctx: BenchContext): Promise<SectionResult>
     ts.startMs.length ? ts : undefined,
     'Cluster on a SparkApplication (spark-submit of the runner, started once); workers run the .ts server with tsx',
   );
-  side('PySpark, user DataFrame', py, "Cluster on the user's session; the Node driver compiles the .ts server once, workers run it compiled");
+  side(
+    'PySpark, user DataFrame',
+    py,
+    "Cluster on the user's session, its own application (Node driver, bus, runner) started with it; workers run the .ts server compiled",
+  );
+  if (py?.attachedStartMs?.length) {
+    s.rows.push(
+      measure(`PySpark, user DataFrame, attached application: start(), ${PARTITIONS} partitions`, 'ms', py.attachedStartMs, {
+        note: 'Cluster on an application attached once (attach(spark)), as the TypeScript side runs on a SparkApplication started once',
+      }),
+    );
+  }
   const med = (xs: number[]) => summarize(xs).median;
   const both = py && ts.startMs.length > 0;
   s.targets.push(
     {
       id: 'pyspark.start',
-      target: 'start() of 4 partitions from PySpark within +300 ms of the TypeScript driver',
-      measured: both ? `${med(py!.startMs).toFixed(0)} ms vs ${med(ts.startMs).toFixed(0)} ms` : 'not measured',
-      met: both ? med(py!.startMs) - med(ts.startMs) <= 300 : null,
+      target: 'start() of 4 partitions from PySpark within +300 ms of the TypeScript driver (both on an application started once)',
+      measured:
+        both && py!.attachedStartMs?.length
+          ? `${med(py!.attachedStartMs).toFixed(0)} ms vs ${med(ts.startMs).toFixed(0)} ms (with a new application each start: ${med(py!.startMs).toFixed(0)} ms)`
+          : 'not measured',
+      met: both && py!.attachedStartMs?.length ? med(py!.attachedStartMs) - med(ts.startMs) <= 300 : null,
     },
     {
       id: 'pyspark.load',

@@ -10,7 +10,7 @@ import { ROOT, runScript, sharedSession, spawnPython } from './helpers/python-sc
 // These scripts share one local session, one after another (a JVM start each spared; runner_failed
 // stops the session, so it comes last); the others need a process of their own (a killed Python
 // process, a notebook kernel, a Connect session).
-const shared = sharedSession(['bad_input', 'seed_demo', 'keyed', 'data_kinds', 'worker_killed', 'interrupted', 'runner_failed']);
+const shared = sharedSession(['bad_input', 'seed_demo', 'attached', 'keyed', 'data_kinds', 'worker_killed', 'interrupted', 'runner_failed']);
 test.after.always(() => shared.stop());
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
@@ -31,6 +31,49 @@ test("the seed's demo from PySpark in a local session: an RDD of 1000 numbers, H
   t.deepEqual(f.result_df, results);
   t.deepEqual(f.again, [500, 501, 502]);
   t.deepEqual(f.again_results, { 0: [results[0]], 1: [results[1]] });
+});
+
+interface AttachedRun {
+  summary: Record<string, { count: number; sum: number }>;
+  results: Record<string, { partition: number; count: number; sum: number }[]>;
+  result_df?: { partition: number; count: number; sum: number }[];
+}
+
+test('clusters one after another on one attached application: one Node driver serves them all, a second cluster while one runs and one on a closed application are refused with SPS_STATE, a refused start leaves it serving, close() ends the driver', async (t) => {
+  const f = (await shared.findings('attached')) as {
+    spark_total: { count: number; sum: number };
+    first: AttachedRun;
+    second: AttachedRun;
+    second_while_running: { code: string; message: string } | null;
+    bad_start: { code: string; message: string } | null;
+    after_close: { code: string; message: string } | null;
+    ids_differ: boolean;
+    same_driver: boolean;
+    driver_alive_after_close: boolean;
+    active_jobs: number[];
+  };
+  const firstSummary = Object.values(f.first.summary);
+  t.is(firstSummary.length, 3);
+  t.is(
+    firstSummary.reduce((n, s) => n + s.count, 0),
+    f.spark_total.count,
+  );
+  t.is(
+    firstSummary.reduce((n, s) => n + s.sum, 0),
+    f.spark_total.sum,
+  );
+  const firstResults = Object.entries(f.first.summary).map(([p, s]) => ({ partition: Number(p), count: s.count, sum: s.sum }));
+  t.deepEqual(Object.values(f.first.results).flat(), firstResults);
+  t.deepEqual(f.first.result_df, firstResults, 'cache_result on an attached application');
+  t.deepEqual(f.second.results, { 0: [{ partition: 0, count: 50, sum: 1225 }], 1: [{ partition: 1, count: 50, sum: 3725 }] });
+  t.like(f.second_while_running, { code: 'SPS_STATE', message: 'another cluster runs on this application; stop() it first' });
+  t.like(f.bad_start, { code: 'SPS_INVALID_OPTION' });
+  t.regex(f.bad_start!.message, /"start_timeout_ms": must be an integer/);
+  t.true(f.ids_differ);
+  t.true(f.same_driver, 'the first Node driver served every cluster');
+  t.false(f.driver_alive_after_close);
+  t.like(f.after_close, { code: 'SPS_STATE', message: 'the application is closed; attach again' });
+  t.deepEqual(f.active_jobs, []);
 });
 
 test('bad input from PySpark: each a clear Python exception with its code, before any Spark job', async (t) => {
@@ -234,7 +277,7 @@ test('example 09: the notebook runs in a real Jupyter kernel (nbclient); start()
   t.false(kernel !== undefined && alive(kernel), 'the kernel ended with the notebook');
 });
 
-test('a Spark Connect client session (a real Connect server from sbin/start-connect-server.sh): a DataFrame of it serves, answers as Spark counts, survives a SIGKILLed worker, stops clean; a tag cancels a run; an RDD is refused', async (t) => {
+test('a Spark Connect client session (a real Connect server from sbin/start-connect-server.sh): a DataFrame of it serves, answers as Spark counts, survives a SIGKILLed worker, stops clean; a barrier run with cache_result on an attached application, twice; a tag cancels a run; an RDD is refused', async (t) => {
   // A second JVM (the Connect server) starting on a loaded machine takes minutes, not seconds.
   t.timeout(900_000);
   type Summary = { format: string; batches: number; count: number; sum: number };
@@ -262,6 +305,8 @@ test('a Spark Connect client session (a real Connect server from sbin/start-conn
     after: number;
     server_pids: number;
     server_left: number[];
+    barrier_cached: { summary: Record<string, Summary>; result_df: { partition: number; count: number; sum: number }[]; same_driver: boolean }[];
+    barrier_driver_left: boolean;
   };
   t.regex(f.session, /^pyspark\.sql\.connect\./, 'the client session is a Connect one');
   t.deepEqual(f.spark_total, { count: 3000, sum: 1498500 }, "Spark's own aggregate on the session");
@@ -296,6 +341,19 @@ test('a Spark Connect client session (a real Connect server from sbin/start-conn
   t.is(f.rdd?.type, 'UnsupportedError');
   t.is(f.rdd?.code, 'SPS_UNSUPPORTED');
   t.regex(f.rdd!.message, /^an RDD cannot run on a Spark Connect session/);
+  t.is(f.barrier_cached.length, 2);
+  for (const [i, run] of f.barrier_cached.entries()) {
+    const sums = Object.entries(run.summary).map(([p, s]) => ({ partition: Number(p), count: s.count, sum: s.sum }));
+    t.is(sums.length, 3, `barrier run ${i}: every partition serves`);
+    t.deepEqual(
+      sums.reduce((a, s) => ({ count: a.count + s.count, sum: a.sum + s.sum }), { count: 0, sum: 0 }),
+      { count: 600, sum: 1795 },
+      `barrier run ${i}: every row once`,
+    );
+    t.deepEqual(run.result_df, sums, `barrier run ${i}: result() is the persisted result of cache_result`);
+    t.true(run.same_driver, `barrier run ${i}: on the attached application's Node driver`);
+  }
+  t.false(f.barrier_driver_left, "the attached application's Node driver ended with close()");
   t.is(f.after, 10, 'the session goes on');
   t.true(f.server_pids >= 2, 'the server script and its JVM were found');
   t.deepEqual(f.server_left, [], 'every process of the Connect server is gone');

@@ -16,45 +16,18 @@ import json
 import os
 import re
 import secrets
-import threading
-from concurrent.futures import Future
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any, Coroutine, TypeVar
 
-from .driver import Message, NodeDriver, log
+from .application import Application, bus_error
 from .errors import BadKeyError, InvalidOptionError, RequestError, SparkPartitionServerError, UnsupportedError, from_reply
-from .node import RUNNER_ENTRY, load_runner, node_executable, node_package
+from .node import RUNNER_ENTRY, load_runner
 from .progress import Progress
+from .session import is_connect, session_of
 
 T = TypeVar("T")
 
-# How long a cluster master may take to offer enough task slots for a run.
-SLOT_WAIT_S = 30.0
-# Spark settings the Node driver needs: where executors reach this driver (for the bus's address).
-DRIVER_CONF = ("spark.driver.host", "spark.driver.bindAddress")
 ENDPOINT = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _session_of(spark: Any, data: Any) -> Any:
-    """The SparkSession to run in: the DataFrame's own, else the one of `spark` (a session or a
-    SparkContext)."""
-    own = getattr(data, "sparkSession", None)
-    if own is not None:
-        return own
-    if is_connect(spark) or hasattr(spark, "sparkContext"):
-        return spark
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
-
-    if isinstance(spark, SparkContext):
-        return SparkSession(spark)
-    raise InvalidOptionError("spark", "must be a SparkSession or SparkContext, got %s" % type(spark).__name__)
-
-
-def is_connect(session: Any) -> bool:
-    """True for a Spark Connect client session (SparkSession.builder.remote): it has no
-    SparkContext, and its DataFrames are plans the Connect server runs."""
-    return type(session).__module__.startswith("pyspark.sql.connect.")
 
 
 def _kind_of(data: Any) -> str:
@@ -66,29 +39,6 @@ def _kind_of(data: Any) -> str:
     if isinstance(data, RDD):
         return "rdd"
     raise InvalidOptionError("data", "must be a PySpark DataFrame or RDD, got %s" % type(data).__name__)
-
-
-async def _bus_error(err: Exception) -> None:
-    """A bus connection's error (a reconnect, the bus gone at the end of a run): a debug record."""
-    log.debug("bus: %s", err)
-
-
-def _conf(session: Any, key: str, default: str | None = None) -> str | None:
-    """A Spark setting of the session: its SparkContext's, or on Spark Connect the server's."""
-    if is_connect(session):
-        value = session.conf.get(key, default)
-        return None if value is None else str(value)
-    return session.sparkContext.getConf().get(key, default)  # type: ignore[no-any-return]
-
-
-def _max_failures(session: Any) -> int:
-    """Task attempts per partition, as the session retries them: F of local[N,F], once on another
-    local master (local mode never retries), else spark.task.maxFailures."""
-    master = _conf(session, "spark.master", "") or ""
-    m = re.match(r"^local(?:\[(?:\*|\d+)(?:\s*,\s*(\d+))?\])?$", master.strip())
-    if m:
-        return int(m.group(1)) if m.group(1) else 1
-    return int(_conf(session, "spark.task.maxFailures", "4") or "4")
 
 
 def _partitions_of(df: Any) -> int:
@@ -104,7 +54,9 @@ def _partitions_of(df: Any) -> int:
 
 class Cluster:
     """Node partition servers on the partitions of `data` (a DataFrame or an RDD of picklable
-    rows), in the session of `spark` (a SparkSession or SparkContext).
+    rows), in the session of `spark`: a SparkSession or SparkContext (the cluster starts its own
+    Node driver, bus and runner, and ends them at `stop()`), or an `Application` from `attach`
+    (the cluster runs on it and leaves it open for the next one).
 
     `server` is the path of the server module (`.ts` or `.js`, as for the TypeScript Cluster);
     `config` reaches every server as its config; `cache_result` keeps the results persisted in the
@@ -115,7 +67,10 @@ class Cluster:
     def __init__(self, spark: Any, data: Any, server: str, cache_result: bool = False, config: Any = None, show_progress: bool = True, **options: Any) -> None:
         self.kind = _kind_of(data)
         self.data = data
-        self.session = _session_of(spark, data)
+        self._shared = spark if isinstance(spark, Application) else None
+        self.session = session_of(self._shared.session if self._shared is not None else spark, data)
+        if self._shared is not None and not _same_session(self._shared.session, self.session):
+            raise InvalidOptionError("data", "belongs to another session than the application's; attach an application to the data's session")
         # A Spark Connect session has no SparkContext: its job is a mapInArrow of the DataFrame.
         self.connect = is_connect(self.session)
         if self.connect and self.kind == "rdd":
@@ -135,21 +90,22 @@ class Cluster:
         self.cache_result = bool(cache_result)
         self.options = dict(options)
         self.show_progress = show_progress
-        self.node = node_executable()
-        self.package = node_package()
+        # The Node executable and library are looked for now: a missing one fails before any Spark job.
+        self._app = self._shared if self._shared is not None else Application(self.session)
+        self.package = self._app.package
         self.id: str | None = None
         self.results: dict[int, list[Any]] = {}
         self._source_id = "py-%s" % secrets.token_hex(6)
-        self._driver: NodeDriver | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner_module: ModuleType | None = None
-        self._runner: Any = None
-        self._serving: Future[None] | None = None
+        self._running = False
         self._nc: Any = None
         self._dataset: Any = None
         self._request_timeout_s = 30.0
-        self._progress: Progress | None = None
         self._connect_partitions: int | None = None
+
+    @property
+    def application(self) -> Application:
+        """The application the cluster runs on: the one it was given, or its own."""
+        return self._app
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -169,19 +125,24 @@ class Cluster:
     def start(self) -> None:
         """Launches a server on every partition and returns once all serve. On any failure, or
         a KeyboardInterrupt, everything it started is stopped before the exception goes on."""
-        if self._driver is not None:
+        app = self._app
+        if self._running:
             raise SparkPartitionServerError("SPS_STATE", "start() called while the cluster runs; stop() it first")
+        if self._shared is not None:
+            if not app.is_open:
+                raise SparkPartitionServerError("SPS_STATE", "the application is closed; attach again")
+            if app.running is not None:
+                raise SparkPartitionServerError("SPS_STATE", "another cluster runs on this application; stop() it first")
         self.results = {}
         self._dataset = None
-        self._progress = Progress("spark-partition-server", self.show_progress)
+        progress = Progress("spark-partition-server", self.show_progress)
+        self._running = True
         try:
-            self._loop = asyncio.new_event_loop()
-            threading.Thread(target=self._loop.run_forever, name="sps-loop", daemon=True).start()
-            self._driver = NodeDriver(self.node, self.package, self._on_event)
-            # On Spark Connect the driver's settings are the server's, which is not where the bus runs.
-            conf = {} if self.sc is None else {k: v for k, v in self.sc.getConf().getAll() if k in DRIVER_CONF}
-            self._driver.call("attach", "attached", pid=os.getpid(), maxFailures=_max_failures(self.session), conf=conf)
-            started = self._driver.call(
+            app.open()
+            app.running = self
+            app.on_progress = progress.update
+            app.sources[self._source_id] = self.data
+            started = app.call(
                 "start",
                 "started",
                 server=self.server,
@@ -192,124 +153,62 @@ class Cluster:
             )
             self.id = started["id"]
             self._request_timeout_s = started["requestTimeoutMs"] / 1000.0
-            runner = self._runner_module
+            runner = app.runner_module
             assert runner is not None
-            self._nc = self._run(runner.nats_connect(started["client"], "sps-python-client-%s" % self.id, error_cb=_bus_error))
-        except BaseException:
-            self._teardown()
+            self._nc = app.run(runner.nats_connect(started["client"], "sps-python-client-%s" % self.id, error_cb=bus_error))
+        except SparkPartitionServerError:
+            # The driver answered: the run is over and the application, if shared, still serves the next one.
+            self._teardown(close_app=self._shared is None or not app.is_open)
             raise
-
-    def _on_event(self, message: Message) -> None:
-        """Events of the Node driver: host the runner when told to, show the start's progress."""
-        if message["t"] == "runner":
-            try:
-                self._host_runner(message)
-            except Exception as err:  # noqa: BLE001
-                self._runner_failed(err, self._driver)
-        elif message["t"] == "progress" and self._progress is not None:
-            self._progress.update(int(message["done"]), int(message["total"]))
-
-    def _host_runner(self, message: Message) -> None:
-        """Runs the library's Spark runner on the session, in this process's event loop."""
-        runner = load_runner(message["module"])
-        runner.load_protocol(message["protocol"])
-        self._runner_module = runner
-        assert self._loop is not None
-        sources = {self._source_id: self.data}
-
-        def keep(r: Any) -> None:
-            self._runner = r
-
-        serving = runner.serve_runner(self.session, message["bus"], message["appId"], message["jobDir"], SLOT_WAIT_S, sources, keep, _bus_error)
-        self._serving = asyncio.run_coroutine_threadsafe(serving, self._loop)
-        # The driver of this run: a runner that ends late must not fail a later start's attach.
-        driver = self._driver
-
-        def ended(done: Future[None]) -> None:
-            err = None if done.cancelled() else done.exception()
-            if err is not None:
-                self._runner_failed(err, driver)
-
-        self._serving.add_done_callback(ended)
-
-    def _runner_failed(self, err: BaseException, driver: NodeDriver | None) -> None:
-        """The runner could not start (or ended with an error): its run's Node driver is told why,
-        so an `attach` waiting for it fails with that reason instead of waiting out its timeout."""
-        reason = "%s: %s" % (type(err).__name__, err)
-        log.error("the Spark runner failed: %s", reason)
-        if driver is not None:
-            driver.notify("runnerFailed", message=reason)
+        except BaseException:
+            # Interrupted, or the driver is gone: what the run left cannot be known, so everything goes.
+            self._teardown(close_app=True)
+            raise
 
     def stop(self) -> None:
         """Stops every server and collects each partition's result once (see `get_result_rdd`,
         `result`, `results`); raises what failed the run, after collecting the others."""
-        driver = self._driver
-        if driver is None:
+        if not self._running:
             return
+        app = self._app
         failure: BaseException | None = None
         try:
             # The client leaves before the run's bus goes away under it.
             self._close_client()
-            stopped = driver.call("stop", "stopped")
+            stopped = app.call("stop", "stopped")
             self.results = {int(p): records for p, records in stopped["results"].items()}
-            if stopped.get("dataset") and self._runner is not None:
-                self._dataset = self._runner.datasets.get(stopped["dataset"])
+            if stopped.get("dataset") and app.runner is not None:
+                self._dataset = app.runner.datasets.get(stopped["dataset"])
             if stopped.get("error"):
                 failure = from_reply(stopped["error"])
-            # The runner leaves the bus while it still runs, then the driver ends the application.
-            self._stop_runner()
-            driver.call("close", "closed")
         finally:
-            self._teardown()
+            self._teardown(close_app=self._shared is None, graceful=True)
         if failure is not None:
             raise failure
 
-    def _teardown(self) -> None:
-        """Ends what a run started, whatever state it is in: the client, the Node driver (and with
-        it the bus and the supervisor), the runner's jobs in the session, the event loop."""
-        loop = self._loop
+    def _teardown(self, close_app: bool, graceful: bool = False) -> None:
+        """Ends what the run started: the client, and the application (with it the Node driver, the
+        bus, the supervisor and the runner's jobs) when it is the cluster's own or its state is unknown."""
+        app = self._app
         self._close_client()
-        if self._driver is not None:
-            self._driver.close()
-            self._driver = None
-        self._stop_runner()
-        if loop is not None:
-            # What is left on the loop (a connection retrying a bus that is gone) ends with it.
-            async def cancel_rest() -> None:
-                for task in asyncio.all_tasks():
-                    if task is not asyncio.current_task():
-                        task.cancel()
-
-            try:
-                self._run(cancel_rest(), timeout=5)
-            except Exception:  # noqa: BLE001
-                pass
-            loop.call_soon_threadsafe(loop.stop)
-        self._loop = None
+        app.sources.pop(self._source_id, None)
+        if app.running is self:
+            app.running = None
+            app.on_progress = None
+        if close_app:
+            app.close(graceful=graceful)
+        self._running = False
 
     def _close_client(self) -> None:
-        if self._nc is not None and self._loop is not None and not self._nc.is_closed:
+        if self._nc is not None and self._app.loop is not None and not self._nc.is_closed:
             try:
-                self._run(self._nc.close(), timeout=5)
+                self._app.run(self._nc.close(), timeout=5)
             except Exception:  # noqa: BLE001
                 pass
         self._nc = None
 
-    def _stop_runner(self) -> None:
-        """Cancels the runner's jobs in the session and ends its service (its bus connection)."""
-        runner, loop, serving = self._runner, self._loop, self._serving
-        if runner is None or loop is None or serving is None:
-            return
-        runner.cancel_jobs()
-        loop.call_soon_threadsafe(runner.closed.set)
-        try:
-            serving.result(10)
-        except Exception:  # noqa: BLE001
-            pass
-        self._serving = None
-
     def __enter__(self) -> "Cluster":
-        if self._driver is None:
+        if not self._running:
             self.start()
         return self
 
@@ -326,27 +225,26 @@ class Cluster:
     # -- queries -----------------------------------------------------------------------------
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._app.run(coro, timeout)
 
     def get_hosts(self) -> dict[int, tuple[str, int | None]]:
         """Partition → (host, port) of its HTTP server (port None for servers without HTTP)."""
-        if self._driver is None:
+        if not self._running:
             return {}
-        hosts = self._driver.call("hosts", "hosts")["hosts"]
+        hosts = self._app.call("hosts", "hosts")["hosts"]
         return {int(p): (h[0], h[1]) for p, h in hosts.items()}
 
     def members(self) -> list[dict[str, Any]]:
         """Every partition's current member, as the supervisor sees it: partition, attempt, state,
         host, port, pid (of its Node worker) and endpoints."""
-        if self._driver is None:
+        if not self._running:
             return []
-        return list(self._driver.call("members", "members")["members"])
+        return list(self._app.call("members", "members")["members"])
 
     async def _request(self, partition: int, endpoint: str, payload: Any, timeout: float) -> Any:
         from nats.errors import NoRespondersError, TimeoutError
 
-        runner = self._runner_module
+        runner = self._app.runner_module
         assert runner is not None
         subject = "sps.%s.p.%d.%s" % (self.id, partition, endpoint)
         try:
@@ -385,7 +283,7 @@ class Cluster:
         """The partition that owns `key` (a string or an integer), as option `partition_by` placed
         the rows: the one key mapping of the library (docs/keys.md), from its Spark runner. Raises
         BadKeyError (`SPS_BAD_KEY`) for any other key."""
-        runner = self._runner_module or load_runner(os.path.join(self.package, RUNNER_ENTRY))
+        runner = self._app.runner_module or load_runner(os.path.join(self.package, RUNNER_ENTRY))
         try:
             return int(runner.partition_of_key(key, self.partitions))
         except ValueError as err:
@@ -430,7 +328,17 @@ class Cluster:
         if self._dataset is not None:
             return self._dataset.df()
         if self.connect:
-            runner = self._runner_module or load_runner(os.path.join(self.package, RUNNER_ENTRY))
+            runner = self._app.runner_module or load_runner(os.path.join(self.package, RUNNER_ENTRY))
             return runner.records_df(self.session, [r for p in sorted(self.results) for r in self.results[p]])
         lines = self.get_result_rdd().map(lambda r: json.dumps(r if isinstance(r, dict) else {"value": r}, default=str))
         return self.session.read.json(lines)
+
+
+def _same_session(a: Any, b: Any) -> bool:
+    """Whether two sessions run in one Spark application (a DataFrame's session may be another
+    SparkSession object of the same SparkContext)."""
+    if a is b:
+        return True
+    if is_connect(a) or is_connect(b):
+        return False
+    return a.sparkContext is b.sparkContext

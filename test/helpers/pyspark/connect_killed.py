@@ -15,7 +15,7 @@ spark = SparkSession.builder.remote("sc://127.0.0.1:%s" % sys.argv[1]).getOrCrea
 df = spark.range(0, 30).withColumn("v", F.col("id")).repartition(3)
 c = Cluster(spark, df, SUM_SERVER, config={"column": "v"}, show_progress=False, start_timeout_ms=240000)
 c.start()
-driver = c._driver.pid
+driver = c.application.driver.pid
 with open("/proc/%d/task/%d/children" % (driver, driver)) as f:
     children = [int(p) for p in f.read().split()]
 pids = {"driver": driver, "children": children, "workers": [m["pid"] for m in c.members()], "tag": "sps-%s" % c.id}

@@ -18,7 +18,7 @@ def main(spark):
     def interrupt_when_running():
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            runner, driver = c._runner, c._driver
+            runner, driver = c.application.runner, c.application.driver
             if runner is not None and runner.jobs and driver is not None:
                 seen["driver"] = driver.pid
                 _thread.interrupt_main()

@@ -11,7 +11,7 @@ from spark_partition_server import Cluster
 spark = session()
 c = Cluster(spark, spark.sparkContext.parallelize(range(10), 2), DEMO_SERVER, start_timeout_ms=120000)
 c.start()
-driver = c._driver.pid
+driver = c.application.driver.pid
 with open("/proc/%d/task/%d/children" % (driver, driver)) as f:
     children = [int(p) for p in f.read().split()]
 pids = {"driver": driver, "children": children, "workers": [m["pid"] for m in c.members()]}

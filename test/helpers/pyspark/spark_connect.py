@@ -9,7 +9,7 @@ import tempfile
 
 from common import SUM_SERVER, emit, kill_and_wait_retry
 from connect_server import descendants, free_port, running, start_connect_server, stop_connect_server
-from spark_partition_server import Cluster, SparkPartitionServerError
+from spark_partition_server import Cluster, SparkPartitionServerError, attach
 
 # How long a partition may take to serve again after its worker is killed (bounded polling).
 RETRY_WAIT_S = 180.0
@@ -27,7 +27,7 @@ def error_of(call):
 def processes_of(cluster):
     """The pids a run started on this host: its Node driver (and under it the nats-server) and every
     partition's Node worker."""
-    driver = cluster._driver.pid
+    driver = cluster.application.driver.pid
     return [driver] + descendants(driver) + [m["pid"] for m in cluster.members()]
 
 
@@ -73,6 +73,28 @@ def cancel_by_tag(spark, found):
     found["cancel_left"] = [pid for pid in pids if running(pid)]
 
 
+def barrier_cached_attached(spark, found):
+    """A barrier run with cache_result, on an application attached to the Connect session, twice:
+    every partition serves, result() is the persisted DataFrame of the session, and the second run
+    reuses the first one's Node driver."""
+    from pyspark.sql import functions as F
+
+    df = spark.range(0, 600).withColumn("v", F.col("id") % 7).repartition(3)
+    runs = []
+    with attach(spark) as app:
+        driver = app.driver.pid
+        for _ in range(2):
+            with Cluster(
+                app, df, SUM_SERVER, config={"column": "v", "arrow": True}, barrier=True, cache_result=True, show_progress=False, start_timeout_ms=240000
+            ) as c:
+                summary = c.request_all("summary")
+            rows = sorted([r.asDict() for r in c.result().collect()], key=lambda r: r["partition"])
+            c.unpersist()
+            runs.append({"summary": summary, "result_df": rows, "same_driver": app.driver is not None and app.driver.pid == driver})
+    found["barrier_cached"] = runs
+    found["barrier_driver_left"] = running(driver)
+
+
 found = {}
 port = free_port()
 with tempfile.TemporaryDirectory(prefix="sps-connect-") as work:
@@ -85,6 +107,7 @@ with tempfile.TemporaryDirectory(prefix="sps-connect-") as work:
         found["session"] = type(spark).__module__
         serve_and_kill(spark, found)
         cancel_by_tag(spark, found)
+        barrier_cached_attached(spark, found)
         # An RDD cannot exist on Connect: refused at once, naming what works instead.
         found["rdd"] = error_of(lambda: Cluster(spark, RDD.__new__(RDD), SUM_SERVER))
         found["after"] = spark.range(0, 10).count()
