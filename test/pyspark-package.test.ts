@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
-import { ROOT, runScript, sharedSession, spawnPython } from './helpers/python-script.js';
+import { ROOT, lineOf, runScript, sharedSession, spawnPython } from './helpers/python-script.js';
 
 // These scripts share one local session, one after another (a JVM start each spared; runner_failed
 // stops the session, so it comes last); the others need a process of their own (a killed Python
@@ -358,21 +358,6 @@ test('a Spark Connect client session (a real Connect server from sbin/start-conn
   t.true(f.server_pids >= 2, 'the server script and its JVM were found');
   t.deepEqual(f.server_left, [], 'every process of the Connect server is gone');
 });
-
-/** The first `${prefix} {json}` line `child` prints; rejects if it exits first. */
-function lineOf<T>(child: ReturnType<typeof spawnPython>, prefix: string, what: string): Promise<T> {
-  let out = '';
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
-  return new Promise<T>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      const line = out.split('\n').find((l) => l.startsWith(`${prefix} `));
-      if (line) resolve(JSON.parse(line.slice(prefix.length + 1)) as T);
-    });
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before it printed ${prefix}:\n${err}`)));
-  });
-}
 
 test('the Python process SIGKILLed on a Spark Connect session leaves nothing: its Node driver, nats-server and workers go, and its job on the surviving Connect server ends with no task left running', async (t) => {
   t.timeout(900_000);

@@ -16,7 +16,7 @@ from typing import Any, Callable, Coroutine, TypeVar
 from .driver import Message, NodeDriver, log
 from .errors import SparkPartitionServerError
 from .node import load_runner, node_executable, node_package
-from .session import DRIVER_CONF, is_connect, max_failures, session_of
+from .session import DRIVER_CONF, connect_bus_host, is_connect, max_failures, session_of
 
 T = TypeVar("T")
 
@@ -66,7 +66,10 @@ class Application:
             self.driver = NodeDriver(self.node, self.package, self._on_event)
             # On Spark Connect the driver's settings are the server's, which is not where the bus runs.
             conf = {} if self.connect else {k: v for k, v in self.session.sparkContext.getConf().getAll() if k in DRIVER_CONF}
-            self.driver.call("attach", "attached", pid=os.getpid(), maxFailures=max_failures(self.session), conf=conf)
+            # A Connect server on another host runs its executors there: they reach the bus at this host's address.
+            bus_host = connect_bus_host(self.session) if self.connect else None
+            remote = {"busHost": bus_host} if bus_host else {}
+            self.driver.call("attach", "attached", pid=os.getpid(), maxFailures=max_failures(self.session), conf=conf, **remote)
         except BaseException:
             self.close(graceful=False)
             raise

@@ -3,7 +3,9 @@ Connect one, and the settings the Node driver needs from it."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from typing import Any
 
 from .errors import InvalidOptionError
@@ -50,3 +52,20 @@ def max_failures(session: Any) -> int:
     if m:
         return int(m.group(1)) if m.group(1) else 1
     return int(conf(session, "spark.task.maxFailures", "4") or "4")
+
+
+def connect_bus_host(session: Any) -> str | None:
+    """On a Spark Connect session whose server is on another host, this host's address on the
+    route to it: where that server's executors reach the run's bus. None for a server on this host
+    (its executors reach the bus on loopback) or one whose address does not resolve."""
+    host = str(session.client.host).strip("[]")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)[0]
+    except (OSError, IndexError):
+        return None
+    if ipaddress.ip_address(address[0]).is_loopback:
+        return None
+    # A UDP socket's connect sends nothing: it only picks the route, and so the local address.
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((address[0], 9))
+        return str(probe.getsockname()[0])

@@ -9,7 +9,7 @@
  * stdin ends — the Python process exited or was killed — this process ends everything it started.
  *
  * Orders (`op`) and answers (`t`):
- * - `attach {pid, maxFailures, conf}` → `runner {appId, bus, jobDir, protocol}` (host the runner
+ * - `attach {pid, maxFailures, conf, busHost?}` → `runner {appId, bus, jobDir, protocol}` (host the runner
  *   now), then `attached {slots}`;
  * - `start {server, config, options, source, partitions}` → `progress {done, total}`… then
  *   `started {id, client, hosts}`; options are ClusterOptions in snake_case;
@@ -140,6 +140,7 @@ class PythonDriver {
           pid: Number(order.pid),
           maxFailures: Number(order.maxFailures),
           conf: order.conf as Record<string, string>,
+          ...(typeof order.busHost === 'string' ? { busHost: order.busHost } : {}),
           signal: this.runnerStart.signal,
           host: (runner) => send({ t: 'runner', ...runner }),
         });

@@ -93,6 +93,11 @@ export const HostedRunnerOptionsSchema = Type.Object(
     conf: WithDefault(StringMap(CONF), {}),
     /** How long to wait for the runner's `ready`. Default: 60000 ms. */
     readyTimeoutMs: WithDefault(PositiveInt(), 60_000),
+    /**
+     * This host's address as executors on other hosts reach it, where the session's master does
+     * not tell (a remote Spark Connect server running a local master): runs' buses listen there.
+     */
+    busHost: Type.Optional(NonEmpty()),
     /** Path of the nats-server binary for the private control bus. */
     natsServer: Type.Optional(NonEmpty()),
     /** Aborted when the hosting process learns its runner cannot start; its reason is what attach throws. */

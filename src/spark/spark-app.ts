@@ -143,6 +143,8 @@ export class SparkApplication implements AsyncDisposable {
     readonly conf: Readonly<Record<string, string>>,
     /** Pid of the process hosting the runner when there is no spark-submit. */
     private readonly hostPid = process.pid,
+    /** Where executors on other hosts reach this host when the master does not tell (a remote Spark Connect server's local master): runs' buses listen there. */
+    readonly busHost?: string,
   ) {
     this.info = info;
     this.id = id;
@@ -316,7 +318,7 @@ export class SparkApplication implements AsyncDisposable {
           if (options.signal?.aborted) reject(options.signal.reason as Error);
         }),
       ]).finally(() => clearTimeout(timer));
-      return new SparkApplication(info, id, subjects, nc, undefined, nats, [], options.maxFailures, jobDir, { ...options.conf }, options.pid);
+      return new SparkApplication(info, id, subjects, nc, undefined, nats, [], options.maxFailures, jobDir, { ...options.conf }, options.pid, options.busHost);
     } catch (err) {
       if (nc && !nc.isClosed()) await nc.close().catch(() => {});
       await nats?.stop();

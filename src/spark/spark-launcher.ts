@@ -122,6 +122,9 @@ export class SparkLauncher implements Launcher {
   busNetwork(): BusNetwork {
     const master = this.opts.spark ? this.opts.spark.info.master : this.opts.master!;
     const conf = this.opts.spark ? this.opts.spark.conf : this.opts.sparkConf;
+    // A remote Spark Connect server's local master runs its executors on that server's host.
+    const busHost = this.opts.spark?.busHost;
+    if (busHost) return { local: false, listen: busHost, advertise: busHost };
     if (isLocalMaster(master)) return { local: true, listen: '127.0.0.1', advertise: '127.0.0.1' };
     return { local: false, listen: driverBindAddress(conf), advertise: driverAddress(conf) };
   }

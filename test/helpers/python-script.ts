@@ -4,12 +4,14 @@
  * `SPS-FINDINGS {json}` line.
  */
 import type { ExecutionContext } from 'ava';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPTS = fileURLToPath(new URL('./pyspark/', import.meta.url));
 export const PYTHON = `${ROOT}.venv/bin/python`;
+/** The folder of the scripts. */
+export const SCRIPTS_DIR = SCRIPTS;
 
 /** Starts the project's Python on `args` in its own process group, which is killed if the test ends first. */
 export function spawnPython(t: ExecutionContext, args: string[], cwd = SCRIPTS, extraEnv: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
@@ -96,4 +98,19 @@ export function sharedSession(scripts: string[]): SharedSession {
       if (child && child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
     },
   };
+}
+
+/** The first `${prefix} {json}` line `child` prints; rejects if it exits first. */
+export function lineOf<T>(child: ChildProcess, prefix: string, what: string): Promise<T> {
+  let out = '';
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-8000)));
+  return new Promise<T>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const line = out.split('\n').find((l) => l.startsWith(`${prefix} `));
+      if (line) resolve(JSON.parse(line.slice(prefix.length + 1)) as T);
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before it printed ${prefix}:\n${err}`)));
+  });
 }

@@ -18,11 +18,13 @@ import pyspark
 
 # How long the Connect server (a JVM, on a loaded machine) may take to listen.
 LISTEN_WAIT_S = 240.0
+# The address it listens at: loopback, or a test host's own ($SPS_CONNECT_BIND, inside its namespace).
+BIND = os.environ.get("SPS_CONNECT_BIND", "127.0.0.1")
 
 
 def free_port():
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((BIND, 0))
         return s.getsockname()[1]
 
 
@@ -65,11 +67,12 @@ def start_connect_server(port, work, ui_port=None):
         SPARK_PID_DIR=work,
         # The server's Python workers (mapInArrow's) run this venv's Python, with pyarrow.
         PYSPARK_PYTHON=sys.executable,
+        SPARK_LOCAL_IP=BIND,
     )
     ui = ["spark.ui.enabled=false"] if ui_port is None else ["spark.ui.enabled=true", "spark.ui.port=%d" % ui_port, "spark.port.maxRetries=0"]
     confs = [
         "spark.connect.grpc.binding.port=%d" % port,
-        "spark.connect.grpc.binding.address=127.0.0.1",
+        "spark.connect.grpc.binding.address=%s" % BIND,
         *ui,
         "spark.sql.shuffle.partitions=4",
     ]
@@ -89,7 +92,7 @@ def start_connect_server(port, work, ui_port=None):
         if proc.poll() is not None:
             raise RuntimeError("the Connect server exited with %s:\n%s" % (proc.returncode, open(log.name).read()[-4000:]))
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((BIND, port), timeout=1).close()
             return proc
         except OSError:
             if time.monotonic() > deadline:
