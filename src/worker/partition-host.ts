@@ -106,13 +106,13 @@ export async function hostPartition(
     config: env.config,
     nats: nc,
     peers: () => peers.members,
-    waitForPeers: async (opts) => peers.waitForPeers(callOptions(opts, 'ctx.waitForPeers')),
-    request: async (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts, 'ctx.request')),
-    requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts, 'ctx.requestAll')),
+    waitForPeers: async (opts) => peers.waitForPeers(await callOptions(opts, 'ctx.waitForPeers')),
+    request: async (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, await callOptions(opts, 'ctx.request')),
+    requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, await callOptions(opts, 'ctx.requestAll')),
     partitionOf: (key) => partitionOfKey(key, env.partitions),
     // Async, so a bad key rejects the call as any other failure of it does.
     requestByKey: async (key, endpoint, payload, opts) =>
-      peers.request(partitionOfKey(key, env.partitions), endpoint, payload, callOptions(opts, 'ctx.requestByKey')),
+      peers.request(partitionOfKey(key, env.partitions), endpoint, payload, await callOptions(opts, 'ctx.requestByKey')),
     // Formatted here, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,
