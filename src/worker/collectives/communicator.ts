@@ -38,12 +38,14 @@ export interface CollectiveBus {
 }
 
 /**
- * The transport side of collectives for one partition: numbers every call within the current
- * generation, sends chunks on `coll.<to>.<from>`, and files what arrives by (call, sender, phase,
- * chunk). A message from an older generation, a replaced attempt, a finished call, or a repeat is
- * dropped and counted; one for a call this partition has not made yet (or a generation it has not
- * heard of yet) is held, within bounds. When the generation rises, every pending call rejects with
- * {@link CollectiveAbortedError} naming the partitions that failed or were replaced.
+ * The transport side of collectives for one partition, composed of its parts: it numbers every
+ * call within the current generation (sequencing.ts), runs each on a channel (call-channel.ts,
+ * call-run.ts) whose chunks leave by chunk-sender.ts and arrive through inbound.ts into the
+ * mailbox (mailbox.ts). A message from an older generation, a replaced attempt, a finished call,
+ * or a repeat is dropped and counted; one for a call this partition has not made yet (or a
+ * generation it has not heard of yet) is held, within bounds. When the generation rises, every
+ * pending call rejects with {@link CollectiveAbortedError} naming the partitions that failed or
+ * were replaced.
  */
 export class Communicator {
   private generation = -1;
