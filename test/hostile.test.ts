@@ -19,6 +19,7 @@ import { LineSplitter, MAX_LINE_CHARS, truncationMark } from '../src/process/out
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { mutate, seededRandom } from './helpers/fuzz.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 import { InspectedAttempts, MAX_INSPECTED_ATTEMPTS } from '../src/driver/inspection.js';
 
 const COLLECTIVE_SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
@@ -74,54 +75,54 @@ test('bounded: held chunks are bounded in count, the latest needed go first, and
 
 test.serial('bounded: a collective flood with one partition’s credentials is dropped and counted, the peer stays bounded and keeps computing', async (t) => {
   const launcher = await CapturingLauncher.create([1, 2, 3], 3);
-  const cluster = new Cluster({ server: COLLECTIVE_SERVER, partitions: 3, launcher, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  const s = subjectsFor(cluster.id!);
-  const stats = async (): Promise<Stats> => (await cluster.request<Stats>(1, 'stats'))!;
-  const sum = async (): Promise<unknown[]> => [...(await cluster.requestAll<Outcome>('allReduce', 1)).values()].map((r) => (r.ok ? r.value : r.error.message));
-  t.deepEqual(
-    await sum(),
-    [0, 1, 2].map(() => ({ ok: true, value: 3 })),
-  );
-  const before = await stats();
-  const victim = cluster.members.find((m) => m.partition === 1)!;
-  const rssBefore = rssMiB(victim.pid);
+  await withCluster(t, { server: COLLECTIVE_SERVER, partitions: 3, launcher, log: false }, async (cluster) => {
+    const s = subjectsFor(cluster.id!);
+    const stats = async (): Promise<Stats> => (await cluster.request<Stats>(1, 'stats'))!;
+    const sum = async (): Promise<unknown[]> =>
+      [...(await cluster.requestAll<Outcome>('allReduce', 1)).values()].map((r) => (r.ok ? r.value : r.error.message));
+    t.deepEqual(
+      await sum(),
+      [0, 1, 2].map(() => ({ ok: true, value: 3 })),
+    );
+    const before = await stats();
+    const victim = cluster.members.find((m) => m.partition === 1)!;
+    const rssBefore = rssMiB(victim.pid);
 
-  // Partition 0's own credentials: the server lets it publish on coll.1.0, and nothing tells its messages from the real ones.
-  const attacker = await connectBus(launcher.plan!.busFor(0), 'attacker-p0');
-  t.teardown(() => attacker.close());
-  const attempt = cluster.members.find((m) => m.partition === 0)!.attempt;
-  const coll = (g: number, seq: number, tag: number, c: number) =>
-    encode('coll', { g, s: seq, a: attempt, op: 'allReduce', tag, c, n: 2 ** 40, o: 0, len: 0, d: new Uint8Array(0) });
-  const far = 20_000;
-  const next = HOLD_CHUNKS + 2_000;
-  const current = 2_000;
-  // Far ahead (as in the report: generation 2^52), then the next generation beyond the bound, then calls of this one not made yet.
-  for (let i = 0; i < far; i++) attacker.publish(s.coll(1, 0), coll(2 ** 52, 0, 0, i));
-  for (let i = 0; i < next; i++) attacker.publish(s.coll(1, 0), coll(before.generation + 1, 0, 0, i));
-  for (let i = 0; i < current; i++) attacker.publish(s.coll(1, 0), coll(before.generation, 900, 255, i));
-  await attacker.flush();
-  const dropped = far + (next - HOLD_CHUNKS) + current;
-  await waitUntil(async () => (await stats()).overflow - before.overflow >= dropped, 120_000, 'partition 1 to take in the flood');
-  const after = await stats();
-  t.log(
-    `partition 1: RSS ${rssBefore} → ${rssMiB(victim.pid)} MiB; held ${after.heldChunks} chunks, ${after.heldBytes} bytes; overflow +${after.overflow - before.overflow}`,
-  );
-  t.is(after.overflow - before.overflow, dropped, 'every message beyond the bound counted');
-  t.is(after.heldChunks, HOLD_CHUNKS, 'held up to the bound, not more');
-  t.is(after.heldBytes, HOLD_CHUNKS * HELD_CHUNK_OVERHEAD, 'empty messages cost their overhead');
-  t.is(after.generation, before.generation);
+    // Partition 0's own credentials: the server lets it publish on coll.1.0, and nothing tells its messages from the real ones.
+    const attacker = await connectBus(launcher.plan!.busFor(0), 'attacker-p0');
+    t.teardown(() => attacker.close());
+    const attempt = cluster.members.find((m) => m.partition === 0)!.attempt;
+    const coll = (g: number, seq: number, tag: number, c: number) =>
+      encode('coll', { g, s: seq, a: attempt, op: 'allReduce', tag, c, n: 2 ** 40, o: 0, len: 0, d: new Uint8Array(0) });
+    const far = 20_000;
+    const next = HOLD_CHUNKS + 2_000;
+    const current = 2_000;
+    // Far ahead (as in the report: generation 2^52), then the next generation beyond the bound, then calls of this one not made yet.
+    for (let i = 0; i < far; i++) attacker.publish(s.coll(1, 0), coll(2 ** 52, 0, 0, i));
+    for (let i = 0; i < next; i++) attacker.publish(s.coll(1, 0), coll(before.generation + 1, 0, 0, i));
+    for (let i = 0; i < current; i++) attacker.publish(s.coll(1, 0), coll(before.generation, 900, 255, i));
+    await attacker.flush();
+    const dropped = far + (next - HOLD_CHUNKS) + current;
+    await waitUntil(async () => (await stats()).overflow - before.overflow >= dropped, 120_000, 'partition 1 to take in the flood');
+    const after = await stats();
+    t.log(
+      `partition 1: RSS ${rssBefore} → ${rssMiB(victim.pid)} MiB; held ${after.heldChunks} chunks, ${after.heldBytes} bytes; overflow +${after.overflow - before.overflow}`,
+    );
+    t.is(after.overflow - before.overflow, dropped, 'every message beyond the bound counted');
+    t.is(after.heldChunks, HOLD_CHUNKS, 'held up to the bound, not more');
+    t.is(after.heldBytes, HOLD_CHUNKS * HELD_CHUNK_OVERHEAD, 'empty messages cost their overhead');
+    t.is(after.generation, before.generation);
 
-  // Still computing: the real calls' chunks push out the flood's, which were for later calls or the next generation.
-  t.deepEqual(
-    await sum(),
-    [0, 1, 2].map(() => ({ ok: true, value: 3 })),
-  );
-  t.deepEqual(
-    cluster.members.map((m) => m.state),
-    ['serving', 'serving', 'serving'],
-  );
+    // Still computing: the real calls' chunks push out the flood's, which were for later calls or the next generation.
+    t.deepEqual(
+      await sum(),
+      [0, 1, 2].map(() => ({ ok: true, value: 3 })),
+    );
+    t.deepEqual(
+      cluster.members.map((m) => m.state),
+      ['serving', 'serving', 'serving'],
+    );
+  });
 });
 
 test('bounded: output lines are split wherever the pieces are cut, and a long line is cut to the bound and marked', (t) => {
@@ -162,20 +163,19 @@ test.serial('bounded: a worker writing 32 MiB without a newline reaches the driv
     },
     child: () => logger,
   };
-  const cluster = new Cluster({ server: HOSTILE_SERVER, data: [1, 2], partitions: 1, logger, logLevel: 'info' });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  const heapBefore = process.memoryUsage().heapUsed;
-  const mib = 32;
-  t.is(await cluster.request(0, 'flood_output', mib, { timeoutMs: 120_000 }), 'written');
-  await waitUntil(() => output.includes('flood over'), 60_000, 'the line after the flood');
-  const long = output.filter((l) => l.startsWith('xxxx'));
-  t.log(`driver heap ${Math.round(heapBefore / 2 ** 20)} → ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`);
-  t.deepEqual(
-    long.map((l) => l.length),
-    [MAX_LINE_CHARS + truncationMark(mib * 2 ** 20 - MAX_LINE_CHARS).length],
-  );
-  t.true(long[0]!.endsWith(truncationMark(mib * 2 ** 20 - MAX_LINE_CHARS)));
+  await withCluster(t, { server: HOSTILE_SERVER, data: [1, 2], partitions: 1, logger, logLevel: 'info' }, async (cluster) => {
+    const heapBefore = process.memoryUsage().heapUsed;
+    const mib = 32;
+    t.is(await cluster.request(0, 'flood_output', mib, { timeoutMs: 120_000 }), 'written');
+    await waitUntil(() => output.includes('flood over'), 60_000, 'the line after the flood');
+    const long = output.filter((l) => l.startsWith('xxxx'));
+    t.log(`driver heap ${Math.round(heapBefore / 2 ** 20)} → ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`);
+    t.deepEqual(
+      long.map((l) => l.length),
+      [MAX_LINE_CHARS + truncationMark(mib * 2 ** 20 - MAX_LINE_CHARS).length],
+    );
+    t.true(long[0]!.endsWith(truncationMark(mib * 2 ** 20 - MAX_LINE_CHARS)));
+  });
 });
 
 /** Open file descriptors of a process. */

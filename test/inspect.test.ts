@@ -8,6 +8,7 @@ import { connect } from '@nats-io/transport-node';
 import type { InspectionEvent } from 'xstate';
 import { Cluster } from '../src/index.js';
 import { sharedNats, TEST_SERVER } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -31,40 +32,43 @@ function steps(events: InspectionEvent[], sessionId: string): string[] {
 test.serial('one inspector sees the supervisor and every partition’s server actor, in order, for a start and a stop', async (t) => {
   const server = await nats.get();
   const events: InspectionEvent[] = [];
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, inspect: (e) => events.push(e), log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  await cluster.stop();
+  await withCluster(
+    t,
+    { server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, inspect: (e) => events.push(e), log: false },
+    async (cluster) => {
+      await cluster.stop();
 
-  // The supervisor: the driver's own root actor.
-  const supervisor = events.find((e) => e.type === '@xstate.actor' && e.actorRef.sessionId === e.rootId && !e.actorRef.sessionId.startsWith('sps.'));
-  t.truthy(supervisor, 'the supervisor actor is announced');
-  const sup = steps(events, supervisor!.actorRef.sessionId);
-  t.is(sup[0], 'starting.launching');
-  t.true(sup.indexOf('running') > 0, sup.join(' → '));
-  t.true(sup.indexOf('stopping') > sup.indexOf('running'), sup.join(' → '));
-  t.is(sup.at(-1), 'stopped');
+      // The supervisor: the driver's own root actor.
+      const supervisor = events.find((e) => e.type === '@xstate.actor' && e.actorRef.sessionId === e.rootId && !e.actorRef.sessionId.startsWith('sps.'));
+      t.truthy(supervisor, 'the supervisor actor is announced');
+      const sup = steps(events, supervisor!.actorRef.sessionId);
+      t.is(sup[0], 'starting.launching');
+      t.true(sup.indexOf('running') > 0, sup.join(' → '));
+      t.true(sup.indexOf('stopping') > sup.indexOf('running'), sup.join(' → '));
+      t.is(sup.at(-1), 'stopped');
 
-  for (const p of [0, 1]) {
-    const sessionId = `sps.${cluster.id}:p${p}:a0`;
-    const announced = events.findIndex((e) => e.type === '@xstate.actor' && e.actorRef.sessionId === sessionId);
-    const firstSnapshot = events.findIndex((e) => e.type === '@xstate.snapshot' && e.actorRef.sessionId === sessionId);
-    t.true(announced >= 0 && announced < firstSnapshot, `partition ${p} is announced before its first snapshot`);
-    t.deepEqual(steps(events, sessionId), [
-      'initializing.loading',
-      'initializing.listening',
-      'initializing.registering',
-      'registered',
-      'serving',
-      'draining',
-      'finished',
-    ]);
-    const last = events.filter((e) => e.type === '@xstate.snapshot' && e.actorRef.sessionId === sessionId).at(-1)!;
-    t.like((last as { snapshot: unknown }).snapshot, { status: 'done', value: 'finished', context: { partition: p, attempt: 0 } });
-    t.is((last as { event: { type: string } }).event.type.startsWith('xstate.done.actor'), true);
-    t.is(last.actorRef.getSnapshot(), (last as { snapshot: unknown }).snapshot);
-  }
-  t.is(cluster.stats.malformed, 0);
+      for (const p of [0, 1]) {
+        const sessionId = `sps.${cluster.id}:p${p}:a0`;
+        const announced = events.findIndex((e) => e.type === '@xstate.actor' && e.actorRef.sessionId === sessionId);
+        const firstSnapshot = events.findIndex((e) => e.type === '@xstate.snapshot' && e.actorRef.sessionId === sessionId);
+        t.true(announced >= 0 && announced < firstSnapshot, `partition ${p} is announced before its first snapshot`);
+        t.deepEqual(steps(events, sessionId), [
+          'initializing.loading',
+          'initializing.listening',
+          'initializing.registering',
+          'registered',
+          'serving',
+          'draining',
+          'finished',
+        ]);
+        const last = events.filter((e) => e.type === '@xstate.snapshot' && e.actorRef.sessionId === sessionId).at(-1)!;
+        t.like((last as { snapshot: unknown }).snapshot, { status: 'done', value: 'finished', context: { partition: p, attempt: 0 } });
+        t.is((last as { event: { type: string } }).event.type.startsWith('xstate.done.actor'), true);
+        t.is(last.actorRef.getSnapshot(), (last as { snapshot: unknown }).snapshot);
+      }
+      t.is(cluster.stats.malformed, 0);
+    },
+  );
 });
 
 test.serial('without an inspector the workers report no transitions', async (t) => {

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Cluster } from '../src/index.js';
 import { secretsIn, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -60,26 +61,25 @@ test.serial('a user’s pino logger gets the driver’s and the workers’ recor
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, logger });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  t.is(await cluster.request(1, 'log_things'), 'logged');
-  await waitUntil(() => records.some((r) => r.msg === 'raw output line' && r.partition === 1), 10_000, 'partition 1’s output');
-  t.like(
-    records.find((r) => r.msg === 'structured record'),
-    { cluster: cluster.id, partition: 1, attempt: 0, level: 40, key: 'v' },
-  );
-  // A driver-side record: the launcher's note on a killed attempt, bound to the attempt it launched.
-  process.kill(cluster.members[0]!.pid, 'SIGKILL');
-  await waitUntil(() => cluster.members[0]?.attempt === 1 && cluster.members[0].state === 'serving', 30_000, 'attempt 1 serving');
-  t.like(
-    records.find((r) => String(r.msg).startsWith('attempt failed: killed by SIGKILL')),
-    { cluster: cluster.id, partition: 0, attempt: 0, level: 40 },
-  );
-  await cluster.stop();
-  t.deepEqual(secretsIn(JSON.stringify(records), { token: cluster.token }), []);
-  // Nothing a worker logged names another partition than the one its launcher bound.
-  for (const r of records.filter((x) => x.partition !== undefined)) t.true(r.partition === 0 || r.partition === 1);
+  await withCluster(t, { server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, logger }, async (cluster) => {
+    t.is(await cluster.request(1, 'log_things'), 'logged');
+    await waitUntil(() => records.some((r) => r.msg === 'raw output line' && r.partition === 1), 10_000, 'partition 1’s output');
+    t.like(
+      records.find((r) => r.msg === 'structured record'),
+      { cluster: cluster.id, partition: 1, attempt: 0, level: 40, key: 'v' },
+    );
+    // A driver-side record: the launcher's note on a killed attempt, bound to the attempt it launched.
+    process.kill(cluster.members[0]!.pid, 'SIGKILL');
+    await waitUntil(() => cluster.members[0]?.attempt === 1 && cluster.members[0].state === 'serving', 30_000, 'attempt 1 serving');
+    t.like(
+      records.find((r) => String(r.msg).startsWith('attempt failed: killed by SIGKILL')),
+      { cluster: cluster.id, partition: 0, attempt: 0, level: 40 },
+    );
+    await cluster.stop();
+    t.deepEqual(secretsIn(JSON.stringify(records), { token: cluster.token }), []);
+    // Nothing a worker logged names another partition than the one its launcher bound.
+    for (const r of records.filter((x) => x.partition !== undefined)) t.true(r.partition === 0 || r.partition === 1);
+  });
 });
 
 test.serial('any object with debug/info/warn/error/child is a logger; a bad one is refused naming the option', (t) => {

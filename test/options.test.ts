@@ -7,6 +7,7 @@
 import test from 'ava';
 import { Cluster, InvalidOptionError, SparkApplication, type ClusterOptions, type SparkApplicationOptions } from '../src/index.js';
 import { TEST_SERVER } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 const cluster = (options: Record<string, unknown>) => () => new Cluster({ server: TEST_SERVER, ...options } as ClusterOptions);
 
@@ -74,12 +75,21 @@ test('SparkApplication.start refuses unknown options and nested fields before st
   }
 });
 
-test('the options of Cluster calls are refused when unknown, named by the call, with the nearest known name', async (t) => {
+test('the options of Cluster calls are refused when unknown (with the nearest known name) or wrong, named by the call and their path', async (t) => {
   const cluster = new Cluster({ server: TEST_SERVER, partitions: 1, log: false });
   const cases: [Promise<unknown>, string, RegExp][] = [
     [cluster.request(0, 'rows', undefined, { timeOutMs: 5 } as never), 'cluster.request.timeOutMs', /did you mean "cluster\.request\.timeoutMs"\?/],
     [cluster.requestAll('rows', undefined, { signl: undefined } as never), 'cluster.requestAll.signl', /did you mean "cluster\.requestAll\.signal"\?/],
     [cluster.request(0, 'rows', undefined, 'fast' as never), 'cluster.request', /its options must be an object, got string/],
+    [cluster.request(0, 'rows', undefined, { timeoutMs: -5 }), 'cluster.request.timeoutMs', /must be a positive number of milliseconds, got -5/],
+    [cluster.request(0, 'rows', undefined, { signal: 'stop' } as never), 'cluster.request.signal', /must be an AbortSignal/],
+    [
+      cluster.requestAll('rows', undefined, { rejoin: { timeotMs: 5 } } as never),
+      'cluster.requestAll.rejoin.timeotMs',
+      /did you mean "cluster\.requestAll\.rejoin\.timeoutMs"\?/,
+    ],
+    [cluster.requestAll('rows', undefined, { rejoin: { onRejoin: 1 } } as never), 'cluster.requestAll.rejoin.onRejoin', /must be a function/],
+    [cluster.requestAll('rows', undefined, { rejoin: 'yes' } as never), 'cluster.requestAll.rejoin', /must be a boolean or \{ timeoutMs, onRejoin \}/],
     [cluster.start({ abort: undefined } as never), 'cluster.start.abort', /known: signal/],
     [cluster.dashboard({ porrt: 8080 } as never), 'cluster.dashboard.porrt', /did you mean "cluster\.dashboard\.port"\?/],
   ];
@@ -90,25 +100,25 @@ test('the options of Cluster calls are refused when unknown, named by the call, 
   }
 });
 
-test.serial('the options of the partition context’s calls and collectives are refused when unknown, named by the call', async (t) => {
-  const cluster = new Cluster({ server: new URL('./fixtures/call-options-server.ts', import.meta.url), partitions: 1, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  const cases: [string, unknown, string, RegExp][] = [
-    ['request', { timeout: 5 }, 'ctx.request.timeout', /did you mean "ctx\.request\.timeoutMs"\?/],
-    ['requestAll', { Signal: undefined }, 'ctx.requestAll.Signal', /did you mean "ctx\.requestAll\.signal"\?/],
-    ['waitForPeers', { timeoutMS: 5 }, 'ctx.waitForPeers.timeoutMS', /did you mean "ctx\.waitForPeers\.timeoutMs"\?/],
-    ['barrier', { transprt: 'nats' }, 'ctx.barrier.transprt', /did you mean "ctx\.barrier\.transport"\?/],
-    ['allReduce', { inplace: true }, 'ctx.allReduce.inplace', /did you mean "ctx\.allReduce\.inPlace"\?/],
-    ['barrier', null, 'ctx.barrier', /its options must be an object, got null/],
-  ];
-  for (const [call, opts, option, message] of cases) {
-    const out = await cluster.request<{ code: string; option: string; message: string }>(0, 'misuse', { call, opts });
-    t.is(out.code, 'SPS_INVALID_OPTION', `${call}: ${out.message}`);
-    t.is(out.option, option);
-    t.regex(out.message, message);
-  }
-  t.is(await cluster.request(0, 'misuse', { call: 'allReduce', opts: { timeoutMs: 30_000, transport: 'nats' } }), 'accepted', 'known options pass');
+test.serial('the options of the partition context’s calls and collectives are refused when unknown or wrong, named by the call', async (t) => {
+  await withCluster(t, { server: new URL('./fixtures/call-options-server.ts', import.meta.url), partitions: 1, log: false }, async (cluster) => {
+    const cases: [string, unknown, string, RegExp][] = [
+      ['request', { timeout: 5 }, 'ctx.request.timeout', /did you mean "ctx\.request\.timeoutMs"\?/],
+      ['requestAll', { Signal: undefined }, 'ctx.requestAll.Signal', /did you mean "ctx\.requestAll\.signal"\?/],
+      ['waitForPeers', { timeoutMS: 5 }, 'ctx.waitForPeers.timeoutMS', /did you mean "ctx\.waitForPeers\.timeoutMs"\?/],
+      ['request', { timeoutMs: 'soon' }, 'ctx.request.timeoutMs', /must be a positive number of milliseconds, got "soon"/],
+      ['barrier', { transprt: 'nats' }, 'ctx.barrier.transprt', /did you mean "ctx\.barrier\.transport"\?/],
+      ['allReduce', { inplace: true }, 'ctx.allReduce.inplace', /did you mean "ctx\.allReduce\.inPlace"\?/],
+      ['barrier', null, 'ctx.barrier', /its options must be an object, got null/],
+    ];
+    for (const [call, opts, option, message] of cases) {
+      const out = await cluster.request<{ code: string; option: string; message: string }>(0, 'misuse', { call, opts });
+      t.is(out.code, 'SPS_INVALID_OPTION', `${call}: ${out.message}`);
+      t.is(out.option, option);
+      t.regex(out.message, message);
+    }
+    t.is(await cluster.request(0, 'misuse', { call: 'allReduce', opts: { timeoutMs: 30_000, transport: 'nats' } }), 'accepted', 'known options pass');
+  });
 });
 
 test('SparkApplication.attach refuses unknown options before starting anything', async (t) => {

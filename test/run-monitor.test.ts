@@ -7,6 +7,7 @@ import test from 'ava';
 import { LOG_TAIL_LINES, RunMonitor, TIMELINE_ENTRIES } from '../src/driver/dashboard/run-monitor.js';
 import type { StatsReport } from '../src/protocol/messages.js';
 import { MAX_REPORTED_ENDPOINTS, RequestStats } from '../src/worker/request-stats.js';
+import { RequestRecorder } from '../src/worker/request-recorder.js';
 import type { HttpRequest } from '../src/transport/http.js';
 
 const ID = 'sps-test';
@@ -81,18 +82,18 @@ test('Spark job events set the job shown in the header', (t) => {
 });
 
 test('a worker’s request counters: per endpoint and in total, errors from throws and rejections, latency windows reset per report', async (t) => {
-  const stats = await RequestStats.create();
-  const ok = stats.timeHttp('http GET /app/ok', () => 'fine');
-  const bad = stats.timeHttp('http GET /app/bad', () => {
+  const rec = await RequestRecorder.create();
+  const stats = new RequestStats(rec);
+  const ok = rec.timeHttp('http GET /app/ok', () => 'fine');
+  const bad = rec.timeHttp('http GET /app/bad', () => {
     throw new Error('no');
   });
-  const later = stats.timeHttp('http GET /app/later', () => Promise.reject(new Error('later no')));
+  const later = rec.timeHttp('http GET /app/later', () => Promise.reject(new Error('later no')));
   const req = {} as HttpRequest;
   for (let i = 0; i < 5; i++) t.is(ok(req), 'fine');
   t.throws(() => bad(req));
   await t.throwsAsync(later(req) as Promise<unknown>);
-  const nats = stats.counter('nats ping');
-  stats.record(nats, performance.now(), false);
+  rec.record(rec.endpoint('nats ping'), performance.now());
   const first = stats.take(3, 1000);
   t.is(first.attempt, 3);
   t.deepEqual([first.total.requests, first.total.errors], [8, 2]);
@@ -112,11 +113,12 @@ test('a worker’s request counters: per endpoint and in total, errors from thro
 });
 
 test('a partition reports its counters only when they changed, and once more when the rate is back at rest', async (t) => {
-  const stats = await RequestStats.create();
-  const ping = stats.counter('nats ping');
+  const rec = await RequestRecorder.create();
+  const stats = new RequestStats(rec);
+  const ping = rec.endpoint('nats ping');
   t.is(stats.takeIfChanged(0, 500), undefined, 'nothing served yet: no report');
-  stats.record(ping, performance.now(), false);
-  stats.record(ping, performance.now(), true);
+  rec.record(ping, performance.now());
+  rec.record(ping, performance.now(), '[E] failed');
   const first = stats.takeIfChanged(0, 500);
   t.like(first, { attempt: 0, intervalMs: 500, total: { requests: 2, errors: 1 } });
   t.truthy(first?.total.p50, 'the interval’s latencies are in the report');
@@ -125,13 +127,14 @@ test('a partition reports its counters only when they changed, and once more whe
   t.is(rest?.total.p50, undefined);
   t.is(stats.takeIfChanged(0, 500), undefined, 'idle: no report');
   t.is(stats.takeIfChanged(0, 500), undefined);
-  stats.record(ping, performance.now(), false);
+  rec.record(ping, performance.now());
   t.like(stats.takeIfChanged(0, 500), { total: { requests: 3, errors: 1 } });
 });
 
 test('a report carries at most the schema’s number of endpoints', async (t) => {
-  const stats = await RequestStats.create();
-  for (let i = 0; i < MAX_REPORTED_ENDPOINTS + 5; i++) stats.record(stats.counter(`http GET /r${i}`), performance.now(), false);
+  const rec = await RequestRecorder.create();
+  const stats = new RequestStats(rec);
+  for (let i = 0; i < MAX_REPORTED_ENDPOINTS + 5; i++) rec.record(rec.endpoint(`http GET /r${i}`), performance.now());
   const r = stats.takeIfChanged(0, 500);
   t.is(r?.endpoints.length, MAX_REPORTED_ENDPOINTS);
   t.is(r?.total.requests, MAX_REPORTED_ENDPOINTS + 5, 'the total still counts every endpoint');

@@ -23,6 +23,7 @@ import { findNatsServer } from '../src/transport/nats-server.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { as } from './helpers/bus-identity.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { withCluster } from './helpers/with-cluster.js';
 
 const run = promisify(execFile);
 
@@ -244,11 +245,10 @@ test('on a NATS server you run, natsAuth logs the driver and every worker in (to
   });
   const url = `nats://127.0.0.1:${port}`;
   await t.throwsAsync(connect({ servers: url, reconnect: false }), { message: /Authorization Violation/i });
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: url, natsAuth: { token }, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
-  await cluster.start();
-  t.is(await cluster.request(1, 'sum'), 7);
-  t.throws(() => cluster.credentials('client'), { code: 'SPS_CLUSTER_STATE', message: /operator makes users/ });
-  await cluster.stop();
-  t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
+  await withCluster(t, { server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: url, natsAuth: { token }, log: false }, async (cluster) => {
+    t.is(await cluster.request(1, 'sum'), 7);
+    t.throws(() => cluster.credentials('client'), { code: 'SPS_CLUSTER_STATE', message: /operator makes users/ });
+    await cluster.stop();
+    t.deepEqual([...cluster.result().keys()].sort(), [0, 1]);
+  });
 });

@@ -32,8 +32,7 @@ import {
   abandonable,
   callOptions,
   requestAll,
-  REJOIN_FIELDS,
-  REQUEST_ALL_FIELDS,
+  requestAllOptions,
   type CallOptions,
   type PartitionReply,
   type RequestAllOptions,
@@ -619,7 +618,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * @throws RequestError when the partition is unknown, not serving, times out, or the handler threw.
    */
   async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
-    callOptions(opts, 'cluster.request');
+    await callOptions(opts, 'cluster.request');
     opts.signal?.throwIfAborted();
     const { nc, subject } = this.address(partition, endpoint);
     const reply = await abandonable(requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs), opts.signal);
@@ -663,11 +662,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * @throws InvalidOptionError for an unknown option field.
    */
   async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: RequestAllOptions = {}): Promise<Map<number, PartitionReply<T>>> {
-    checkOptionsBag(opts, REQUEST_ALL_FIELDS, 'cluster.requestAll');
+    await requestAllOptions(opts, 'cluster.requestAll');
     const timeoutMs = opts.timeoutMs ?? this.options.requestTimeoutMs;
     const { rejoin, signal } = opts;
     if (!rejoin) return requestAll(this.options.partitions, (p) => this.request<T>(p, endpoint, payload, { timeoutMs }), signal);
-    if (typeof rejoin === 'object') checkOptionsBag(rejoin, REJOIN_FIELDS, 'cluster.requestAll rejoin');
     const how = { timeoutMs: this.options.startTimeoutMs, ...(typeof rejoin === 'object' ? rejoin : {}) };
     return requestAll(
       this.options.partitions,

@@ -1,52 +1,36 @@
 import type { RequestError } from '../errors.js';
-import { checkOptionsBag, fieldsOf } from '../option-fields.js';
+import type { CallOptions, RequestAllOptions } from './call-options-schema.js';
 
-/** Options of one call: `timeoutMs` bounds it, and `signal` abandons it (it then rejects with the signal's reason). */
-export interface CallOptions {
-  /** Ms before the call rejects. Default: option `requestTimeoutMs` for requests, 30000 ms for `waitForPeers`. */
-  timeoutMs?: number;
-  /** Abandons the call when it aborts; an already aborted signal rejects at once. */
-  signal?: AbortSignal;
+export type { CallOptions, RejoinOptions, RequestAllOptions } from './call-options-schema.js';
+
+/** The schemas and their check, loaded with the first options object a call is given. */
+let schemas: typeof import('./call-options-schema.js') | undefined;
+async function loadSchemas(): Promise<typeof import('./call-options-schema.js')> {
+  return (schemas ??= await import('./call-options-schema.js'));
 }
-
-/** The field names of {@link CallOptions}. */
-const CALL_OPTION_FIELDS = fieldsOf<CallOptions>({ timeoutMs: true, signal: true });
-
-/**
- * How {@link RequestAllOptions.rejoin} asks a partition again whose attempt failed or was replaced
- * before it answered (an endpoint that calls `ctx.elasticRun`: the new attempt joins the survivors' restore).
- */
-export interface RejoinOptions {
-  /** Ms to wait, each time, for the partition's new attempt to serve. Default: option `startTimeoutMs`. */
-  timeoutMs?: number;
-  /** Hears which partition was asked again, and its new attempt. */
-  onRejoin?: (partition: number, attempt: number) => void;
-}
-
-/** Options of `requestAll`: those of every call, and whether a replaced attempt's successor is asked again. */
-export interface RequestAllOptions extends CallOptions {
-  /**
-   * When a partition's attempt fails or is replaced before it answers, wait for its new attempt to
-   * serve and ask that one (`true`: with the defaults of {@link RejoinOptions}). Without it, such a
-   * partition's entry holds the error its attempt left. `timeoutMs` bounds each request, not the whole.
-   */
-  rejoin?: boolean | RejoinOptions;
-}
-
-/** The field names of {@link RequestAllOptions}. */
-export const REQUEST_ALL_FIELDS = fieldsOf<RequestAllOptions>({ timeoutMs: true, signal: true, rejoin: true });
-/** The field names of {@link RejoinOptions}. */
-export const REJOIN_FIELDS = fieldsOf<RejoinOptions>({ timeoutMs: true, onRejoin: true });
 
 /**
  * The options of a call that takes either a timeout (the older positional form) or {@link CallOptions}.
  * @param call The call, as an error names it (`ctx.request`).
- * @throws InvalidOptionError for a field that is not one of {@link CallOptions}.
+ * @throws InvalidOptionError for a field that is not one of {@link CallOptions}, or a wrong value.
  */
-export function callOptions(opts: number | CallOptions | undefined, call: string): CallOptions {
+export async function callOptions(opts: number | CallOptions | undefined, call: string): Promise<CallOptions> {
   if (typeof opts === 'number') return { timeoutMs: opts };
-  checkOptionsBag(opts, CALL_OPTION_FIELDS, call);
-  return opts ?? {};
+  if (opts === undefined) return {};
+  const s = await loadSchemas();
+  s.checkCallOptions(s.CallOptionsSchema, opts, call);
+  return opts;
+}
+
+/**
+ * Checks the options of a `requestAll` (its `rejoin` too).
+ * @throws InvalidOptionError for a field that is not one of {@link RequestAllOptions}, or a wrong value.
+ */
+export async function requestAllOptions(opts: RequestAllOptions | undefined, call: string): Promise<RequestAllOptions> {
+  if (opts === undefined) return {};
+  const s = await loadSchemas();
+  s.checkCallOptions(s.RequestAllOptionsSchema, opts, call);
+  return opts;
 }
 
 /** Rejects as soon as `signal` aborts, with its reason; `p` goes on, but its outcome is dropped. */

@@ -11,7 +11,8 @@ import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { toWireValue } from '../protocol/wire-values.js';
 import type { Subjects } from '../protocol/subjects.js';
 import type { InFlight } from '../transport/in-flight.js';
-import type { RequestStats } from './request-stats.js';
+import type { RequestRecorder } from './request-recorder.js';
+import { shareEndpointStats } from './micro-stats.js';
 
 /** What {@link serveEndpoints} reports to, and counts in, its host. */
 export interface EndpointHooks {
@@ -25,8 +26,8 @@ export interface EndpointHooks {
   onOneWayFailed(endpoint: string, error: WireError): void;
   /** Where handlers still running are counted, so draining can wait for them. */
   inFlight: InFlight;
-  /** Where answered requests are counted (name `nats <endpoint>`), when the host keeps counters. */
-  stats?: RequestStats;
+  /** Where answered requests are recorded (name `nats <endpoint>`), once each: `$SRV.STATS` and the dashboard read it. */
+  recorder: RequestRecorder;
 }
 
 /** Where one partition attempt serves, as its micro service metadata tells. */
@@ -46,24 +47,6 @@ export interface ServedEndpoints {
   view(members: readonly Member[]): void;
   /** Stops taking requests (stable subjects first, then the service); what was delivered is still answered. */
   stop(): Promise<void>;
-}
-
-/**
- * The stats record the micro service keeps for one endpoint, which its library counts for the
- * handler's synchronous part only. Not in the library's typings: this is its shape in the pinned
- * version, and test/micro-service.test.ts fails if it changes.
- */
-interface EndpointStats {
-  num_requests: number;
-  processing_time: number;
-  average_processing_time: number;
-  countError(err: Error): void;
-  /** Counts one request and the milliseconds since `start`. */
-  countLatency(start: number): void;
-}
-/** The service object behind {@link Service}, as far as its endpoints' stats. */
-interface ServiceWithStats {
-  handlers: { name: string; stats: EndpointStats }[];
 }
 
 /** How long a stable request waits for the attempt replacing this one to serve, before `SPS_NOT_SERVING`. */
@@ -91,8 +74,8 @@ function respond(msg: Msg | ServiceMsg, data: Uint8Array | string, headers?: Msg
 /**
  * Answers one request in the content mode it asked for: msgpack envelope by default, JSON with
  * `Content-Type: application/json`. Error replies also carry the micro error headers, so NATS
- * tooling sees them as errors; `onError` counts them. A one-way message (published without a
- * reply subject) gets no reply: its value is dropped, its error goes to `oneWayFailed`.
+ * tooling sees them as errors. A one-way message (published without a reply subject) gets no
+ * reply: its value is dropped, its error goes to `oneWayFailed`. `onReplied` records the answer.
  */
 class Replier {
   readonly json: boolean;
@@ -100,27 +83,25 @@ class Replier {
     private readonly msg: Msg | ServiceMsg,
     /** The endpoint, as an encoding error names it. */
     private readonly name: string,
-    private readonly onError: (e: WireError) => void,
     /** Where the error of a one-way message goes (there is nobody to reply to). */
     private readonly oneWayFailed: (e: WireError) => void,
-    /** Called once the reply is sent, saying whether it was an error (the dashboard's counters). */
-    private readonly onReplied?: (failed: boolean) => void,
+    /** Called once the reply is sent, with its error if it was one (the request's one record). */
+    private readonly onReplied?: (error: WireError | undefined) => void,
   ) {
     this.json = wantsJson(msg.headers);
   }
 
   fail(error: WireError): void {
-    this.onError(error);
     if (!this.msg.reply) {
       this.oneWayFailed(error);
-      this.onReplied?.(true);
+      this.onReplied?.(error);
       return;
     }
     const errHeaders = this.json ? jsonReplyHeaders() : natsHeaders();
     errHeaders.set(ServiceErrorCodeHeader, String(serviceErrorCode(error.code)));
     errHeaders.set(ServiceErrorHeader, `${error.code}: ${error.message}`.replace(/[\r\n]+/g, ' ').slice(0, 1024));
     respond(this.msg, this.json ? encodeJsonReply({ ok: false, error }) : encodeReply({ ok: false, error }), errHeaders);
-    this.onReplied?.(true);
+    this.onReplied?.(error);
   }
 
   /**
@@ -132,7 +113,7 @@ class Replier {
   ok(body: unknown): void {
     if (!this.msg.reply) {
       // One-way: the handler ran for its effect; its value has nowhere to go.
-      this.onReplied?.(false);
+      this.onReplied?.(undefined);
       return;
     }
     let data: Uint8Array | string;
@@ -144,7 +125,7 @@ class Replier {
       return this.fail({ code: 'SPS_ENCODE', message: `reply cannot be encoded: ${why}` });
     }
     respond(this.msg, data, this.json ? jsonReplyHeaders() : undefined);
-    this.onReplied?.(false);
+    this.onReplied?.(undefined);
   }
 }
 
@@ -152,10 +133,11 @@ class Replier {
  * Serves a partition attempt's endpoints as one instance of the run's NATS micro service
  * (`subjects.service`): `$SRV.PING/INFO/STATS` answered, metadata with partition, attempt, host
  * and port, one service endpoint per user endpoint on its attempt subject. Requests on either
- * subject of an endpoint are counted in that service endpoint's stats, so they are the real ones:
- * the library times the handler's synchronous part, and the time an async handler takes after
- * that, and every error reply, are added here. A request that does not decode gets an error reply (and is counted), a handler's
- * throw an error reply with the handler's code. Async handlers are counted in `hooks.inFlight`.
+ * subject of an endpoint are recorded once, when answered, in `hooks.recorder`, which that service
+ * endpoint's stats read (micro-stats.ts), so they are the real ones, async handlers' time and error
+ * replies included. A request that does not decode gets an error reply (and is counted), a
+ * handler's throw an error reply with the handler's code. Async handlers are counted in
+ * `hooks.inFlight`.
  *
  * The stable subjects (`subjects.stable(partition, name)`) are served by a queue subscription of
  * all attempts of the partition, so one of them gets each request. An attempt that knows it was
@@ -179,35 +161,22 @@ export async function serveEndpoints(
     queue: '',
     metadata: { partition: String(partition), attempt: String(attempt), host: at.host, port: at.port === null ? '' : String(at.port) },
   });
-  // The dashboard's counters, one per endpoint, looked up by name: no key is built per request.
-  const counters = hooks.stats && new Map(Object.keys(handlers).map((n) => [n, hooks.stats!.counter(`nats ${n}`)]));
-  const statsByName = new Map<string, EndpointStats>();
-  const statsOf = (name: string): EndpointStats | undefined => {
-    let st = statsByName.get(name);
-    if (!st) {
-      st = (service as unknown as ServiceWithStats).handlers.find((h) => h.name === name)?.stats;
-      if (st) statsByName.set(name, st);
-    }
-    return st;
-  };
+  const { recorder } = hooks;
+  // One record per endpoint, looked up by name: no key is built per request.
+  const records = new Map(Object.keys(handlers).map((n) => [n, recorder.endpoint(`nats ${n}`)]));
 
   /** A replier for one message to `name`; a one-way message's failure goes to the host. */
-  const replier = (msg: Msg | ServiceMsg, name: string, onError: (e: WireError) => void, onReplied?: (failed: boolean) => void): Replier =>
-    new Replier(msg, name, onError, (e) => hooks.onOneWayFailed(name, e), onReplied);
+  const replier = (msg: Msg | ServiceMsg, name: string, onReplied?: (error: WireError | undefined) => void): Replier =>
+    new Replier(msg, name, (e) => hooks.onOneWayFailed(name, e), onReplied);
 
   /**
-   * Answers one request to `name`, on either of its subjects, counting errors and async time in
-   * `stats`; a one-way message runs the handler the same way, with no reply.
+   * Answers one request to `name`, on either of its subjects, and records it once answered; a
+   * one-way message runs the handler the same way, with no reply.
    */
-  const answer = (name: string, handler: EndpointHandler, msg: Msg | ServiceMsg, stats: EndpointStats | undefined): void => {
-    const counter = counters?.get(name);
-    const start = counter ? performance.now() : 0;
-    const r = replier(
-      msg,
-      name,
-      (e) => stats?.countError(new Error(`[${e.code}] ${e.message}`)),
-      counter && ((failed) => hooks.stats!.record(counter, start, failed)),
-    );
+  const answer = (name: string, handler: EndpointHandler, msg: Msg | ServiceMsg): void => {
+    const rec = records.get(name)!;
+    const start = performance.now();
+    const r = replier(msg, name, (e) => recorder.record(rec, start, e && `[${e.code}] ${e.message}`));
     let payload: unknown;
     try {
       payload = r.json ? decodeJsonRequest(msg.subject, msg.data) : decodeRequest(msg.subject, msg.data);
@@ -223,23 +192,11 @@ export async function serveEndpoints(
     }
     // Synchronous handlers reply at once; only real promises cost a hop (and are counted).
     if (!(body instanceof Promise)) return r.ok(body);
-    const returned = Date.now();
-    const done = (): void => {
-      if (!stats) return;
-      stats.processing_time += (Date.now() - returned) * 1_000_000;
-      stats.average_processing_time = Math.round(stats.processing_time / Math.max(1, stats.num_requests));
-    };
     void hooks.inFlight.track(
       `endpoint "${name}"`,
       body.then(
-        (b) => {
-          done();
-          r.ok(b);
-        },
-        (e) => {
-          done();
-          r.fail(toWireError(e));
-        },
+        (b) => r.ok(b),
+        (e) => r.fail(toWireError(e)),
       ),
     );
   };
@@ -249,9 +206,10 @@ export async function serveEndpoints(
       subject: subjects.endpoint(partition, attempt, name),
       metadata: { stable: subjects.stable(partition, name) },
       handler: (err, msg) => {
-        if (!err) answer(name, handler, msg, statsOf(name));
+        if (!err) answer(name, handler, msg);
       },
     });
+    shareEndpointStats(service, name, records.get(name)!);
   }
 
   let newer: Member | undefined;
@@ -259,7 +217,7 @@ export async function serveEndpoints(
   // for it (bounded in number and time), so a client never sees the switch.
   const held = new Map<Msg, ReturnType<typeof setTimeout>>();
   const notServing = (msg: Msg, name: string, current: { attempt: number; state: string }): void =>
-    replier(msg, name, () => {}).fail({
+    replier(msg, name).fail({
       code: 'SPS_NOT_SERVING',
       message: `partition ${partition}: attempt ${current.attempt} replaced attempt ${attempt} and is ${current.state}`,
     });
@@ -289,21 +247,15 @@ export async function serveEndpoints(
       if (err) return;
       const name = nameOf(msg);
       const unknown = unknownEndpoint({ partition, endpoints: Object.keys(handlers) }, name);
-      if (unknown) return replier(msg, name, () => {}).fail(unknown);
+      if (unknown) return replier(msg, name).fail(unknown);
       if (newer) {
         if (newer.state === 'serving') passOn(msg, newer.attempt);
         else hold(msg, name);
         return;
       }
       // Answered here, not passed to our own attempt subject: the server does not let a
-      // connection reply to a request it sent itself. Counted as the service counts its own.
-      const stats = statsOf(name);
-      const start = Date.now();
-      try {
-        answer(name, handlers[name]!, msg, stats);
-      } finally {
-        stats?.countLatency(start);
-      }
+      // connection reply to a request it sent itself.
+      answer(name, handlers[name]!, msg);
     },
   });
   await nc.flush();

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import type { HttpHandler, HttpServer, HttpServerFactory, WsHandler } from '../transport/http.js';
 import { httpServerFactory, type HttpChoice } from '../transport/http-choice.js';
-import { requestStatsOf } from './request-stats.js';
+import { requestRecorderOf } from './request-recorder.js';
 import type { PartitionContext } from './context.js';
 import { PartitionServer, type PartitionServerOptions } from './partition-server.js';
 
@@ -57,7 +57,7 @@ export class HttpPartitionServer<Row = unknown, Config = unknown, Result = unkno
     const choice = (ctx as { [HTTP_CHOICE]?: HttpChoice })[HTTP_CHOICE];
     const http = (this.options.httpServer ?? httpServerFactory(choice, (line) => ctx.logger.debug(line)))();
     // The worker counts every route's requests for the dashboard.
-    const stats = requestStatsOf(ctx);
+    const stats = requestRecorderOf(ctx);
     const mount = (method: 'get' | 'post' | 'put' | 'delete' | 'any') => (path: string, handler: HttpHandler) => {
       if (!path.startsWith('/')) throw new InvalidOptionError('route', `path "${path}" must start with "/"`);
       const route = APP_PREFIX + path;

@@ -28,7 +28,8 @@ import { publishTransitions } from './inspection.js';
 import { Communicator } from './collectives/communicator.js';
 import { collectiveMethods } from './collectives/methods.js';
 import { createElasticState, elasticRun } from './elastic/elastic-state.js';
-import { REQUEST_STATS, RequestStats, reportStats } from './request-stats.js';
+import { RequestStats, reportStats } from './request-stats.js';
+import { REQUEST_RECORDER, RequestRecorder } from './request-recorder.js';
 import { HTTP_CHOICE } from './http-partition-server.js';
 import type { UpdatesConsumer } from './updates-consumer.js';
 import { eventPublisher } from './events-publisher.js';
@@ -84,8 +85,9 @@ export async function hostPartition(
   // Async endpoint handlers still running; draining waits for them (HTTP counts its own).
   const endpointsInFlight = new InFlight();
   let driverWatch: DriverWatch | undefined;
-  // Request counters, published to the driver while serving (its dashboard shows them).
-  const requestStats = env.requestStats ? await RequestStats.create() : undefined;
+  // Each answered request recorded once: `$SRV.STATS` reads it, and the driver's dashboard while serving.
+  const recorder = await RequestRecorder.create({ histograms: env.requestStats });
+  const requestStats = env.requestStats ? new RequestStats(recorder) : undefined;
   let statsReports: { stop(): void } | undefined;
   let updates: UpdatesConsumer | undefined;
 
@@ -104,20 +106,20 @@ export async function hostPartition(
     config: env.config,
     nats: nc,
     peers: () => peers.members,
-    waitForPeers: async (opts) => peers.waitForPeers(callOptions(opts, 'ctx.waitForPeers')),
-    request: async (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, callOptions(opts, 'ctx.request')),
-    requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, callOptions(opts, 'ctx.requestAll')),
+    waitForPeers: async (opts) => peers.waitForPeers(await callOptions(opts, 'ctx.waitForPeers')),
+    request: async (target, endpoint, payload, opts) => peers.request(target, endpoint, payload, await callOptions(opts, 'ctx.request')),
+    requestAll: async (endpoint, payload, opts) => peers.requestAll(endpoint, payload, await callOptions(opts, 'ctx.requestAll')),
     partitionOf: (key) => partitionOfKey(key, env.partitions),
     // Async, so a bad key rejects the call as any other failure of it does.
     requestByKey: async (key, endpoint, payload, opts) =>
-      peers.request(partitionOfKey(key, env.partitions), endpoint, payload, callOptions(opts, 'ctx.requestByKey')),
+      peers.request(partitionOfKey(key, env.partitions), endpoint, payload, await callOptions(opts, 'ctx.requestByKey')),
     // Formatted here, so errors show their stack and objects never throw.
     log: (...args: unknown[]) => logger.info(formatLogLine(args)),
     logger,
     updates: () => updates?.status(),
     publish: eventPublisher(nc, subjects, partition, env.events),
   };
-  if (requestStats) Object.defineProperty(ctx, REQUEST_STATS, { value: requestStats });
+  if (requestStats) Object.defineProperty(ctx, REQUEST_RECORDER, { value: recorder });
   Object.defineProperty(ctx, HTTP_CHOICE, { value: env.http });
 
   // Subscribe before registering, so no broadcast sent after the supervisor accepts us is missed.
@@ -213,7 +215,7 @@ export async function hostPartition(
               logger.warn({ endpoint, code: e.code }, `one-way message to endpoint "${endpoint}" failed: [${e.code}] ${e.message}`);
             },
             inFlight: endpointsInFlight,
-            stats: requestStats,
+            recorder,
           });
           if (requestStats) statsReports = reportStats(nc, subjects.stats(partition), requestStats, attempt, env.tickMs);
           served.view(peers.members);

@@ -1,97 +1,63 @@
 /**
- * A partition's request counters: per endpoint (NATS and HTTP), requests and errors since the
- * attempt began, and a latency histogram of the requests answered since the last report. The
- * worker publishes them as a `stats` message at a heartbeat tick only when they changed (plus one
- * report that shows the rate back at rest), so an idle partition sends none; the driver's
+ * The dashboard's view of a partition's request records (request-recorder.ts): per endpoint,
+ * requests and errors since the attempt began, and p50/p99 of the requests answered since the last
+ * report. The worker publishes them as a `stats` message at a heartbeat tick only when they changed
+ * (plus one report that shows the rate back at rest), so an idle partition sends none; the driver's
  * dashboard turns them into requests/s, errors and p50/p99.
  */
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'hdr-histogram-js';
 import type { NatsConnection } from '../transport/bus.js';
 import { encodeStats, type StatsReport } from '../protocol/messages.js';
-import type { HttpHandler, HttpResult } from '../transport/http.js';
+import type { RequestRecorder } from './request-recorder.js';
 
 /** At most this many endpoints in one report: the schema's bound, so a report always decodes. */
 export const MAX_REPORTED_ENDPOINTS = 1024;
 
-/** Latencies are recorded in microseconds, from 1 µs up to an hour, to 2 significant digits. */
-const HIGHEST_US = 3_600_000_000;
-
-/** hdr-histogram-js's `build`: loaded by {@link RequestStats.create}, so only workers that count load it. */
-type BuildHistogram = typeof import('hdr-histogram-js').build;
-
-function histogram(build: BuildHistogram): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false });
-}
-
-class EndpointCounter {
-  requests = 0;
-  errors = 0;
-  constructor(
-    readonly name: string,
-    readonly window: Histogram,
-  ) {}
-}
-
 /** One endpoint's (or the total's) counters as a report carries them. */
 type Reported = StatsReport['total'];
 
-function report(c: EndpointCounter): Reported {
-  const r: Reported = { name: c.name, requests: c.requests, errors: c.errors };
-  if (c.window.totalCount > 0) {
-    r.p50 = c.window.getValueAtPercentile(50) / 1000;
-    r.p99 = c.window.getValueAtPercentile(99) / 1000;
+function report(name: string, requests: number, errors: number, window: Histogram): Reported {
+  const r: Reported = { name, requests, errors };
+  if (window.totalCount > 0) {
+    r.p50 = window.getValueAtPercentile(50) / 1000;
+    r.p99 = window.getValueAtPercentile(99) / 1000;
   }
-  c.window.reset();
+  window.reset();
   return r;
 }
 
-/** Counts the requests of one partition attempt. */
+/** Turns a recorder's records into the dashboard's `stats` reports. */
 export class RequestStats {
-  private readonly byName = new Map<string, EndpointCounter>();
-  private readonly total: EndpointCounter;
+  /** The latencies of every endpoint in one interval, summed when a report is taken. */
+  private readonly total: Histogram;
   /** Requests in total at the last report, and how many that report added. */
   private reported = 0;
   private lastDelta = 0;
 
-  private constructor(private readonly build: BuildHistogram) {
-    this.total = new EndpointCounter('total', histogram(build));
-  }
-
-  /** New counters, loading the histogram package on first use. */
-  static async create(): Promise<RequestStats> {
-    return new RequestStats((await import('hdr-histogram-js')).build);
-  }
-
-  /** The counter of one endpoint, e.g. `nats get_list` or `http GET /app/sum`; made on first use. */
-  counter(name: string): EndpointCounter {
-    let c = this.byName.get(name);
-    if (!c) this.byName.set(name, (c = new EndpointCounter(name, histogram(this.build))));
-    return c;
-  }
-
-  /** Records one answered request of `c` that began at `start` (`performance.now()`). */
-  record(c: EndpointCounter, start: number, failed: boolean): void {
-    c.requests++;
-    if (failed) c.errors++;
-    c.window.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round((performance.now() - start) * 1000))));
+  /** Reports on `recorder`, which must keep histograms. */
+  constructor(private readonly recorder: RequestRecorder) {
+    const total = recorder.histogram();
+    if (!total) throw new TypeError('the dashboard’s request stats need a recorder that keeps histograms');
+    this.total = total;
   }
 
   /** The report of the interval that ends now; the latency windows start over. */
   take(attempt: number, intervalMs: number): StatsReport {
     // The total is summed here, once per report, rather than recorded twice per request.
-    const total = this.total;
-    total.requests = 0;
-    total.errors = 0;
-    for (const c of this.byName.values()) {
-      total.requests += c.requests;
-      total.errors += c.errors;
-      total.window.add(c.window);
+    let requests = 0;
+    let errors = 0;
+    const endpoints: Reported[] = [];
+    for (const r of this.recorder.records()) {
+      requests += r.requests;
+      errors += r.errors;
+      this.total.add(r.window!);
+      if (endpoints.length < MAX_REPORTED_ENDPOINTS) endpoints.push(report(r.name, r.requests, r.errors, r.window!));
+      else r.window!.reset();
     }
-    this.lastDelta = total.requests - this.reported;
-    this.reported = total.requests;
-    const endpoints = [...this.byName.values()].slice(0, MAX_REPORTED_ENDPOINTS).map(report);
-    return { attempt, intervalMs, total: report(total), endpoints };
+    this.lastDelta = requests - this.reported;
+    this.reported = requests;
+    return { attempt, intervalMs, total: report('total', requests, errors, this.total), endpoints };
   }
 
   /**
@@ -100,53 +66,10 @@ export class RequestStats {
    */
   takeIfChanged(attempt: number, intervalMs: number): StatsReport | undefined {
     let requests = 0;
-    for (const c of this.byName.values()) requests += c.requests;
+    for (const r of this.recorder.records()) requests += r.requests;
     if (requests === this.reported && this.lastDelta === 0) return undefined;
     return this.take(attempt, intervalMs);
   }
-
-  /**
-   * Wraps an HTTP route handler so its requests are counted under `name`: a throw or a rejection
-   * is an error (the server answers it 500).
-   */
-  timeHttp(name: string, handler: HttpHandler): HttpHandler {
-    const c = this.counter(name);
-    return (req) => {
-      const start = performance.now();
-      let result: HttpResult | Promise<HttpResult>;
-      try {
-        result = handler(req);
-      } catch (err) {
-        this.record(c, start, true);
-        throw err;
-      }
-      if (!(result instanceof Promise)) {
-        this.record(c, start, false);
-        return result;
-      }
-      return result.then(
-        (r) => {
-          this.record(c, start, false);
-          return r;
-        },
-        (err: unknown) => {
-          this.record(c, start, true);
-          throw err;
-        },
-      );
-    };
-  }
-}
-
-/**
- * Where a worker's {@link RequestStats} rides on its partition context, so an HTTP server built by
- * the user's module (which may load another copy of this package) still finds it.
- */
-export const REQUEST_STATS = Symbol.for('spark-partition-server.requestStats');
-
-/** The request counters attached to a partition context, if any. */
-export function requestStatsOf(ctx: object): RequestStats | undefined {
-  return (ctx as { [REQUEST_STATS]?: RequestStats })[REQUEST_STATS];
 }
 
 /**

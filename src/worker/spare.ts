@@ -7,7 +7,7 @@
  */
 import { WORKER_ENV } from './worker-env.js';
 import { moduleUrl } from './load-server.js';
-import { RequestStats } from './request-stats.js';
+import { RequestRecorder } from './request-recorder.js';
 import { readSpareAssignment } from '../security/worker-secrets.js';
 import type { WorkerSecrets } from '../security/worker-secrets.js';
 
@@ -24,7 +24,7 @@ export async function waitAsSpare(env: NodeJS.ProcessEnv = process.env): Promise
   // An import that fails fails again, and is reported, when the attempt loads its server.
   if (server) await import(moduleUrl(server)).catch(() => {});
   // What an attempt would load next: the request counters' histograms.
-  if (env[WORKER_ENV.requestStats] !== '0') await RequestStats.create();
+  if (env[WORKER_ENV.requestStats] !== '0') await RequestRecorder.create();
   const assignment = await readSpareAssignment(Number(env[WORKER_ENV.secretFd]), WORKER_ENV.secretFd);
   if (!assignment) return undefined;
   env[WORKER_ENV.partition] = String(assignment.partition);
