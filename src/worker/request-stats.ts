@@ -17,11 +17,17 @@ export const MAX_REPORTED_ENDPOINTS = 1024;
 /** Latencies are recorded in microseconds, from 1 µs up to an hour, to 2 significant digits. */
 const HIGHEST_US = 3_600_000_000;
 
-/** hdr-histogram-js's `build`: loaded by {@link RequestStats.create}, so only workers that count load it. */
-type BuildHistogram = typeof import('hdr-histogram-js').build;
+/**
+ * hdr-histogram-js's histogram of 32-bit counts (what its `build` makes by default): loaded by
+ * {@link RequestStats.create}, so only workers that count load it, and by its own file, since the
+ * package's index also loads its encoders and WebAssembly build, which cost every worker's start.
+ */
+type Int32Histogram = typeof import('hdr-histogram-js/dist/Int32Histogram.js').default;
 
-function histogram(build: BuildHistogram): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+function histogram(Histogram32: Int32Histogram): Histogram {
+  const h = new Histogram32(1, HIGHEST_US, 2);
+  h.autoResize = true;
+  return h;
 }
 
 class EndpointCounter {
@@ -54,13 +60,17 @@ export class RequestStats {
   private reported = 0;
   private lastDelta = 0;
 
-  private constructor(private readonly build: BuildHistogram) {
+  private constructor(private readonly build: Int32Histogram) {
     this.total = new EndpointCounter('total', histogram(build));
   }
 
   /** New counters, loading the histogram package on first use. */
   static async create(): Promise<RequestStats> {
-    return new RequestStats((await import('hdr-histogram-js')).build);
+    const m = await import('hdr-histogram-js/dist/Int32Histogram.js');
+    // A CommonJS module: Node gives its exports object as the default, which holds the class as its
+    // own default; a loader with bundlers' interop (tsx) gives the class itself.
+    const exported = m.default as unknown as Int32Histogram & { default?: Int32Histogram };
+    return new RequestStats(exported.default ?? exported);
   }
 
   /** The counter of one endpoint, e.g. `nats get_list` or `http GET /app/sum`; made on first use. */
