@@ -300,7 +300,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
       if (run.aborted) throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
     };
     // Compiling the server module overlaps with starting the bus; awaited before the launch.
-    const preparing = prepareWorker(o.serverModule);
+    const preparing = prepareWorker(o.serverModule, { inline: o.isolation === 'thread' });
     void preparing.catch(() => {});
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);
