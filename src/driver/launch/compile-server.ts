@@ -61,9 +61,10 @@ const NODE_LOADS = /\.(c|m)?js$|\.json$|\.node$/;
 
 /**
  * A package file that finds things next to itself at run time (its folder, a native binary, a file
- * named by a computed `require`): it only works from where it is, so it is never bundled.
+ * named by a computed `require` call, not a method of that name): it only works from where it is,
+ * so it is never bundled.
  */
-const LOCATION_BOUND = /\b__(dirname|filename)\b|\brequire\s*\(\s*[^'"`\s)]/;
+const LOCATION_BOUND = /\b__(dirname|filename)\b|\brequire\s*\(\s*[^'"`\s)][^)]*\)(?!\s*\{)/;
 
 /** The library's own folder (its sources, or its compiled copy): its files are never a package's. */
 const LIBRARY_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
