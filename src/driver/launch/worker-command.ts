@@ -52,10 +52,10 @@ function filePath(module: string): string | undefined {
  * runs as it is. A TypeScript one is compiled to JavaScript (cached by content hash; see
  * `compile-server.ts`), and when the library itself runs from its TypeScript sources, its worker
  * entry is compiled along; either way workers run plain Node, with source maps so stack traces
- * name the TypeScript lines. With `inline` (partitions as threads), the worker entry, the library
- * and its packages are compiled in with the server module, whatever its language: every thread
- * loads its own copy of each module, and a few files load several times faster than the hundreds
- * they were made from. A module that is not a file runs as it is.
+ * name the TypeScript lines. With `inline` (threads, and processes started on this machine), the
+ * worker entry, the library and its packages are compiled in with the server module, whatever its
+ * language: every worker loads its own copy of each module, and most of a worker's start went to
+ * loading the hundreds of files a few now replace. A module that is not a file runs as it is.
  *
  * @throws ServerModuleError when a TypeScript module is not a file, or does not compile.
  */
