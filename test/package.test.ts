@@ -83,12 +83,13 @@ test('compiled workers import no tsx and answer over NATS and HTTP', async (t) =
   await cluster.start();
   const runtime = await cluster.request<{ tsx: boolean; entry: string }>(0, 'runtime');
   t.false(runtime.tsx);
-  t.true(runtime.entry.endsWith(join('dist', 'src', 'worker', 'worker.js')));
+  // Workers on this machine run one program inlined from dist/ and the server (see docs/servers.md).
+  t.true(runtime.entry.endsWith('sps-worker.mjs'), runtime.entry);
   const { host, port } = cluster.hosts.get(0)!;
   t.is(await (await fetch(`http://${host}:${port}/app/hello`)).text(), 'hello from compiled JS');
 });
 
-test('a TypeScript server on the compiled library is compiled once by the driver; its workers run the library from dist/ without tsx', async (t) => {
+test('a TypeScript server on the compiled library is compiled once by the driver, with the library from dist/; its workers run without tsx', async (t) => {
   const { Cluster } = (await import(join(root, 'dist/src/index.js'))) as typeof import('../src/index.js');
   // A user's module: imports the package by its name and a local TypeScript file.
   await mkdir(join(root, '.sps-tmp'), { recursive: true });
@@ -114,7 +115,7 @@ test('a TypeScript server on the compiled library is compiled once by the driver
   await cluster.start();
   const runtime = await cluster.request<{ execArgv: string[]; entry: string; greeting: string }>(1, 'runtime');
   t.deepEqual(runtime.execArgv, workerNodeFlags());
-  t.true(runtime.entry.endsWith(join('dist', 'src', 'worker', 'worker.js')), runtime.entry);
+  t.true(runtime.entry.endsWith('sps-worker.mjs'), runtime.entry);
   t.is(runtime.greeting, 'hello p');
   t.regex(await cluster.request<string>(0, 'where'), new RegExp(`${join(dir, 'server.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:\\d+`));
 });

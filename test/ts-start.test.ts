@@ -1,6 +1,6 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -138,4 +138,34 @@ test('a changed tsconfig.json next to the server makes a new program', async (t)
   const second = await compileServer(join(dir, 'server.ts'));
   t.not(second.id, first.id);
   t.not(await readFile(join(second.dir, second.server), 'utf8'), await readFile(join(first.dir, first.server), 'utf8'));
+});
+
+test('partitions as threads run one inlined program: the library and its packages compiled in, stack traces still naming the .ts lines', async (t) => {
+  await withCluster(t, { server: SERVER, data: [1, 2], partitions: 2, isolation: 'thread', log: false }, async (cluster) => {
+    const rt = await cluster.request<{ execArgv: string[]; entry: string; module: string; tsx: boolean }>(0, 'runtime');
+    t.true(rt.entry.startsWith(join(work, 'cache')) && rt.entry.endsWith('sps-worker.mjs'), rt.entry);
+    t.is(rt.module, SERVER.href);
+    const stack = await cluster.request<string>(1, 'stack');
+    const throwLine = await lineOf(HELPER, 'throw new Error(');
+    t.regex(stack, new RegExp(`\\n\\s+at failDeep \\((file://)?${escape(HELPER)}:${throwLine}:\\d+\\)`), stack);
+
+    // What the program still loads by path: builtins aside, only package files bound to their
+    // folder and packages loaded on first use; never the library's own files or its eager packages.
+    const dir = join(rt.entry, '..');
+    const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.mjs'));
+    const outside = new Set<string>();
+    for (const f of files) {
+      const js = await readFile(join(dir, f), 'utf8');
+      for (const m of js.matchAll(/(?:from |import\(|require\()"((?:file:\/\/)?\/[^"]+)"/g)) outside.add(m[1]!.replace(/^file:\/\//, ''));
+    }
+    t.true(outside.size > 0);
+    for (const path of outside) t.regex(path, /\/node_modules\//, path);
+    for (const eager of ['xstate', '@nats-io/nats-core', '@nats-io/transport-node', 'msgpackr/pack']) {
+      t.false(
+        [...outside].some((p) => p.includes(`/node_modules/${eager}`)),
+        `${eager} is compiled in`,
+      );
+    }
+    await cluster.stop();
+  });
 });

@@ -19,7 +19,7 @@ import { tappedLogger } from '../log/logger.js';
 import { hostSupervisor, type SupervisorActor } from './supervisor-host.js';
 import type { Launcher } from './launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
-import { selectLauncher } from './select-launcher.js';
+import { launchesEmbedded, selectLauncher } from './select-launcher.js';
 import { prepareWorker } from './launch/worker-command.js';
 import { partitionOfKey, type PartitionKey } from '../protocol/key-partition.js';
 import { httpFallbackNotice } from '../transport/http-choice.js';
@@ -298,8 +298,9 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const checkAborted = (): void => {
       if (run.aborted) throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
     };
-    // Compiling the server module overlaps with starting the bus; awaited before the launch.
-    const preparing = prepareWorker(o.serverModule);
+    // Compiling the server module overlaps with starting the bus; awaited before the launch. Threads,
+    // and worker processes on this machine, load one inlined program (see prepareWorker).
+    const preparing = prepareWorker(o.serverModule, { inline: o.isolation === 'thread' || launchesEmbedded(o) });
     void preparing.catch(() => {});
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);

@@ -10,8 +10,12 @@ import type { HttpHandler, HttpResult } from '../transport/http.js';
 /** Latencies are recorded in microseconds, from 1 µs up to an hour, to 2 significant digits. */
 const HIGHEST_US = 3_600_000_000;
 
-/** hdr-histogram-js's `build`: loaded by {@link RequestRecorder.create} only when histograms are kept. */
-type BuildHistogram = typeof import('hdr-histogram-js').build;
+/**
+ * hdr-histogram-js's histogram of 32-bit counts (what its `build` makes by default): loaded by
+ * {@link RequestRecorder.create} only when histograms are kept, and by its own file, since the
+ * package's index also loads its encoders and WebAssembly build, which cost every worker's start.
+ */
+type Int32Histogram = typeof import('hdr-histogram-js/dist/Int32Histogram.js').default;
 
 /** One endpoint's record since the attempt began, plus the latencies since the last dashboard report. */
 export class EndpointRecord {
@@ -33,7 +37,7 @@ export class EndpointRecord {
 export class RequestRecorder {
   private readonly byName = new Map<string, EndpointRecord>();
 
-  private constructor(private readonly build: BuildHistogram | undefined) {}
+  private constructor(private readonly Histogram32: Int32Histogram | undefined) {}
 
   /**
    * A new recorder. With `histograms` (the default) each record keeps a latency window for the
@@ -41,12 +45,20 @@ export class RequestRecorder {
    * reports are kept.
    */
   static async create(options: { histograms?: boolean } = {}): Promise<RequestRecorder> {
-    return new RequestRecorder(options.histograms === false ? undefined : (await import('hdr-histogram-js')).build);
+    if (options.histograms === false) return new RequestRecorder(undefined);
+    const m = await import('hdr-histogram-js/dist/Int32Histogram.js');
+    // A CommonJS module: Node gives its exports object as the default, which holds the class as its
+    // own default; a loader with bundlers' interop (tsx) gives the class itself.
+    const exported = m.default as unknown as Int32Histogram & { default?: Int32Histogram };
+    return new RequestRecorder(exported.default ?? exported);
   }
 
   /** A new, empty latency histogram, or `undefined` when this recorder keeps none. */
   histogram(): Histogram | undefined {
-    return this.build?.({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+    if (!this.Histogram32) return undefined;
+    const h = new this.Histogram32(1, HIGHEST_US, 2);
+    h.autoResize = true;
+    return h;
   }
 
   /** The record of one endpoint, made on first use. */

@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Loader, Plugin } from 'esbuild';
 import { ServerModuleError } from '../../errors.js';
 
@@ -60,33 +60,88 @@ const LOADERS: Record<string, Loader> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts
 const NODE_LOADS = /\.(c|m)?js$|\.json$|\.node$/;
 
 /**
+ * A package file that finds things next to itself at run time (its folder, a native binary, a file
+ * named by a computed `require` call, not a method of that name): it only works from where it is,
+ * so it is never bundled.
+ */
+const LOCATION_BOUND = /\b__(dirname|filename)\b|\brequire\s*\(\s*[^'"`\s)][^)]*\)(?!\s*\{)/;
+
+/** The library's own folder (its sources, or its compiled copy): its files are never a package's. */
+const LIBRARY_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** Whether a file (or a folder, ending in a separator) is part of an installed package other than the library. */
+function inPackage(path: string): boolean {
+  const rest = path.startsWith(LIBRARY_ROOT) ? path.slice(LIBRARY_ROOT.length - 1) : path;
+  return rest.includes(`${sep}node_modules${sep}`);
+}
+
+/** Whether a package file must stay where it is (see {@link LOCATION_BOUND}); read once per build. */
+function locationBound(seen: Map<string, Promise<boolean>>, file: string): Promise<boolean> {
+  let bound = seen.get(file);
+  if (!bound) {
+    bound = /\.(c|m)?js$/.test(file)
+      ? readFile(file, 'utf8').then(
+          (text) => LOCATION_BOUND.test(text),
+          () => true,
+        )
+      : Promise.resolve(!file.endsWith('.json'));
+    seen.set(file, bound);
+  }
+  return bound;
+}
+
+/**
  * Packages stay outside the program. Each is imported by the absolute URL of the file its importer
  * resolves to, so the program works from any folder (the cache, or an executor's own folder), and
  * a package imported by the library and by the user's module is the same module instance. A
  * package that resolves to TypeScript (a workspace package, a path alias) is compiled in. So are
  * relative imports, except files of the compiled library (`libraryDir`), which the worker has
  * loaded already: one copy of the library per process.
+ *
+ * With `inline`, the library and the packages are compiled in as well, so a partition thread loads
+ * a few files instead of hundreds (each thread loads its own copy of every module): only package
+ * files bound to their location, and packages imported on first use, stay outside.
  */
-function externalPackages(externals: Set<string>, libraryDir: string | undefined): Plugin {
+function externalPackages(externals: Set<string>, libraryDir: string | undefined, inline = false): Plugin {
   const again = Symbol('resolving');
+  const bound = new Map<string, Promise<boolean>>();
   return {
     name: 'sps-external-packages',
     setup(build) {
       build.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData === again || args.kind === 'entry-point') return undefined;
         const local = args.path.startsWith('.') || isAbsolute(args.path) || args.path.startsWith('file:');
-        if (local && libraryDir === undefined) return undefined;
+        if (local && libraryDir === undefined && !inline) return undefined;
         if (!local && isBuiltin(args.path)) return { path: args.path, external: true };
         const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: again });
         if (r.errors.length > 0) return { errors: r.errors };
+        // The user's and the library's own files are always compiled in (`import.meta` is rewritten for them).
+        // A package imported on first use stays outside: it is loaded only when used, and a chunk
+        // made of a CommonJS package would lose the named exports Node gives it.
+        const lazy = args.kind === 'dynamic-import';
+        if (inline && !r.external && (!inPackage(r.path) || (!lazy && !(await locationBound(bound, r.path))))) {
+          // The library's modules only declare: one the program does not use (the driver's side of
+          // its index, for a server) is left out.
+          return { path: r.path, sideEffects: r.path.startsWith(LIBRARY_ROOT) && !inPackage(r.path) ? false : r.sideEffects };
+        }
         const ofLibrary = libraryDir !== undefined && r.path.startsWith(libraryDir + sep);
-        if (r.external || !NODE_LOADS.test(r.path) || (local && !ofLibrary)) return { path: r.path, external: r.external };
+        if (r.external || !NODE_LOADS.test(r.path) || (local && !ofLibrary && !inline)) return { path: r.path, external: r.external };
         externals.add(r.path);
-        return { path: pathToFileURL(r.path).href, external: true };
+        // A `require` takes a path, not a URL (the program defines `require`: see PROGRAM_REQUIRE).
+        const required = args.kind === 'require-call' || args.kind === 'require-resolve';
+        return { path: required ? r.path : pathToFileURL(r.path).href, external: true };
       });
     },
   };
 }
+
+/**
+ * Each file of an inlined program defines `require`, for the CommonJS packages compiled in: their
+ * own `require` calls of what stays outside (builtins, location-bound files).
+ */
+// Its `import.meta.url` is spelled in parts: this file is compiled into inlined programs too, where
+// sourceLocation would rewrite it.
+const PROGRAM_REQUIRE = `import { createRequire as __spsCreateRequire } from 'node:module'; const require = __spsCreateRequire(${['import', 'meta', 'url'].join('.')});`;
 
 /**
  * `import.meta.url`, `.filename` and `.dirname` keep meaning the source file, not the compiled
@@ -168,6 +223,11 @@ export interface LibraryLink {
   worker?: string;
   /** The compiled library's folder: its files are imported by URL, never copied in. */
   dir?: string;
+  /**
+   * Compile the library and its packages in too (with `worker`, ignoring `dir`): one program of a
+   * few files, which each partition thread loads in a fraction of the time its modules take one by one.
+   */
+  inline?: boolean;
 }
 
 /**
@@ -183,7 +243,9 @@ export async function compileServer(serverFile: string, library: LibraryLink = {
   const root = cacheDir;
   const workerFile = library.worker;
   const entries: Record<string, string> = { [SERVER_ENTRY]: resolve(serverFile), ...(workerFile ? { [WORKER_ENTRY]: resolve(workerFile) } : {}) };
-  const key = sha256(JSON.stringify({ LAYOUT, esbuild: esbuild.version, node: process.version, entries, library: library.dir }));
+  const inline = library.inline === true;
+  const libraryDir = inline ? undefined : library.dir;
+  const key = sha256(JSON.stringify({ LAYOUT, esbuild: esbuild.version, node: process.version, entries, library: libraryDir, inline }));
   const program = (m: Manifest): CompiledProgram => ({
     id: m.id,
     dir: join(root, m.id),
@@ -219,7 +281,8 @@ export async function compileServer(serverFile: string, library: LibraryLink = {
       metafile: true,
       write: false,
       logLevel: 'silent',
-      plugins: [externalPackages(externals, library.dir), sourceLocation()],
+      plugins: [externalPackages(externals, libraryDir, inline), sourceLocation()],
+      ...(inline ? { banner: { js: PROGRAM_REQUIRE } } : {}),
     });
   } catch (err) {
     const failure = err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] };

@@ -52,21 +52,25 @@ function filePath(module: string): string | undefined {
  * runs as it is. A TypeScript one is compiled to JavaScript (cached by content hash; see
  * `compile-server.ts`), and when the library itself runs from its TypeScript sources, its worker
  * entry is compiled along; either way workers run plain Node, with source maps so stack traces
- * name the TypeScript lines.
+ * name the TypeScript lines. With `inline` (threads, and processes started on this machine), the
+ * worker entry, the library and its packages are compiled in with the server module, whatever its
+ * language: every worker loads its own copy of each module, and most of a worker's start went to
+ * loading the hundreds of files a few now replace. A module that is not a file runs as it is.
  *
  * @throws ServerModuleError when a TypeScript module is not a file, or does not compile.
  */
-export async function prepareWorker(serverModule: string): Promise<WorkerProgram> {
+export async function prepareWorker(serverModule: string, opts: { inline?: boolean } = {}): Promise<WorkerProgram> {
   const sources = librarySources();
   const compiledWorker = fileURLToPath(new URL('../../worker/worker.js', import.meta.url));
-  if (!sources && !TS_MODULE.test(serverModule)) return { command: process.execPath, args: [...workerNodeFlags(), compiledWorker], serverModule, env: {} };
   const file = filePath(serverModule);
+  const inline = opts.inline === true && file !== undefined;
+  if (!sources && !inline && !TS_MODULE.test(serverModule))
+    return { command: process.execPath, args: [...workerNodeFlags(), compiledWorker], serverModule, env: {} };
   if (file === undefined) throw new ServerModuleError(serverModule, 'must be a file (a path or a file: URL) to be compiled for the workers');
+  const workerEntry = sources ? fileURLToPath(new URL('../../worker/worker.ts', import.meta.url)) : compiledWorker;
   const compiled = await compileServer(
     file,
-    sources
-      ? { worker: fileURLToPath(new URL('../../worker/worker.ts', import.meta.url)) }
-      : { dir: dirname(dirname(dirname(fileURLToPath(import.meta.url)))) },
+    sources || inline ? { worker: workerEntry, inline } : { dir: dirname(dirname(dirname(fileURLToPath(import.meta.url)))) },
   );
   const entry = compiled.worker ? join(compiled.dir, compiled.worker) : compiledWorker;
   return {
