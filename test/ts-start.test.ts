@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Cluster, RequestError, ServerModuleError } from '../src/index.js';
-import { compileServer } from '../src/driver/launch/compile-server.js';
+import { compileServer, LOADED_ON_FIRST_USE } from '../src/driver/launch/compile-server.js';
 import { workerNodeFlags } from '../src/driver/launch/worker-command.js';
 import { withCluster } from './helpers/with-cluster.js';
 
@@ -168,4 +168,27 @@ test('partitions as threads run one inlined program: the library and its package
     }
     await cluster.stop();
   });
+});
+
+test('every package the library imports only on first use stays outside inlined programs (one instance shared with a server that imports it)', async (t) => {
+  const files: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(dir, e.name));
+      else if (e.name.endsWith('.ts')) files.push(join(dir, e.name));
+    }
+  };
+  await walk(join(ROOT, 'src'));
+  const source = (await Promise.all(files.map((f) => readFile(f, 'utf8')))).join('\n');
+  const name = (spec: string): string =>
+    spec
+      .split('/')
+      .slice(0, spec.startsWith('@') ? 2 : 1)
+      .join('/');
+  const dynamic = new Set([...source.matchAll(/import\('([^.'][^']*)'\)/g)].map((m) => name(m[1]!)));
+  // msgpackr's full entry (its native extractor) is the one package imported both ways: its encoder
+  // (msgpackr/pack) is compiled in, the native part loads on first use outside, by import() alone.
+  const onFirstUseOnly = [...dynamic].filter((p) => p !== 'msgpackr').sort();
+  t.true(onFirstUseOnly.includes('apache-arrow'), onFirstUseOnly.join(', '));
+  t.deepEqual(onFirstUseOnly, [...LOADED_ON_FIRST_USE].sort());
 });

@@ -75,6 +75,22 @@ function inPackage(path: string): boolean {
   return rest.includes(`${sep}node_modules${sep}`);
 }
 
+/**
+ * Packages the library imports only on first use (`import()`): they stay outside an inlined
+ * program also where a server module imports them statically, so the library and the server share
+ * one instance of each (an Arrow record batch the library hands over is the server’s own class).
+ * @internal
+ */
+export const LOADED_ON_FIRST_USE: ReadonlySet<string> = new Set(['apache-arrow', '@nats-io/jetstream', 'hdr-histogram-js', 'parquet-wasm', 'ws', 'esbuild']);
+
+/** The name of the package `path` belongs to (its last `node_modules` folder), or undefined. */
+function packageOf(path: string): string | undefined {
+  const parts = path.split(sep);
+  const at = parts.lastIndexOf('node_modules');
+  if (at < 0 || at + 1 >= parts.length) return undefined;
+  return parts[at + 1]!.startsWith('@') ? `${parts[at + 1]}/${parts[at + 2]}` : parts[at + 1];
+}
+
 /** Whether a package file must stay where it is (see {@link LOCATION_BOUND}); read once per build. */
 function locationBound(seen: Map<string, Promise<boolean>>, file: string): Promise<boolean> {
   let bound = seen.get(file);
@@ -118,7 +134,7 @@ function externalPackages(externals: Set<string>, libraryDir: string | undefined
         // The user's and the library's own files are always compiled in (`import.meta` is rewritten for them).
         // A package imported on first use stays outside: it is loaded only when used, and a chunk
         // made of a CommonJS package would lose the named exports Node gives it.
-        const lazy = args.kind === 'dynamic-import';
+        const lazy = args.kind === 'dynamic-import' || LOADED_ON_FIRST_USE.has(packageOf(r.path) ?? '');
         if (inline && !r.external && (!inPackage(r.path) || (!lazy && !(await locationBound(bound, r.path))))) {
           // The library's modules only declare: one the program does not use (the driver's side of
           // its index, for a server) is left out.
