@@ -8,9 +8,11 @@ const TS_MODULE = /\.(c|m)?tsx?$/;
 
 /**
  * Node flags of every worker process (and partition host). The young generation's semi-spaces
- * are bounded: V8 sizes them for throughput, and an idle partition server kept them grown.
+ * are bounded: V8 sizes them for throughput, and an idle partition server kept them grown. V8's
+ * background pool has one thread: a worker is one of many processes on its host, and each pool
+ * thread costs resident memory; one still keeps concurrent GC and compilation off the main thread.
  */
-const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 /**
  * {@link WORKER_NODE_FLAGS} but those the driver's `NODE_OPTIONS` (which the workers inherit) set
