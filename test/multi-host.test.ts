@@ -9,7 +9,7 @@ import test from 'ava';
 import { Cluster, SparkApplication } from '../src/index.js';
 import { DemoCluster } from '../examples/demo-cluster.js';
 import { canMakeNamespaces, createHosts, leftovers, startStandaloneAcross, type Hosts, type StandaloneAcross } from './helpers/netns.js';
-import { SMALL_SPARK_CONF, alive, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
+import { SMALL_SPARK_CONF, activeJobsSettled, alive, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { runScript } from './helpers/python-script.js';
 
@@ -100,7 +100,7 @@ if (!probe.ok) {
     await cluster.stop();
     t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
     t.true(await until(() => pids.every((pid) => !alive(pid)), 60_000), 'workers left running');
-    t.deepEqual((await app!.status()).activeJobs, []);
+    t.deepEqual(await activeJobsSettled(app!), []);
   });
 
   test.serial("collectives between hosts: small and 4 MB allReduce over the partitions' direct sockets across namespaces, and over NATS", async (t) => {
@@ -142,7 +142,7 @@ if (!probe.ok) {
       );
     }
     await cluster.stop();
-    t.deepEqual((await app!.status()).activeJobs, []);
+    t.deepEqual(await activeJobsSettled(app!), []);
   });
 
   // Last: the TypeScript application holds the cluster's cores, so it closes first and the Python

@@ -23,7 +23,7 @@ import { encode } from '../src/protocol/codec.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { connectBus } from '../src/transport/bus.js';
 import { recordEvents } from './helpers/event-log.js';
-import { SMALL_SPARK_CONF, alive, sparkSubmitChildren, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
+import { SMALL_SPARK_CONF, activeJobsSettled, alive, sparkSubmitChildren, startApp, testLog, until, workerPidsOf } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { resolveOptions } from '../src/driver/options.js';
@@ -188,9 +188,8 @@ test.serial('stop() leaves no Spark job, no worker process and no port behind', 
   const pids = workerPidsOf(cluster.id!);
   t.deepEqual([...pids].sort(), members.map((m) => m.pid).sort());
   await cluster.stop();
-  const status = await app!.status();
-  t.deepEqual(status.activeJobs, []);
-  t.deepEqual(status.jobs, []);
+  t.deepEqual((await app!.status()).jobs, []);
+  t.deepEqual(await activeJobsSettled(app!), []);
   // Spark ends the tasks' Python workers; the parent-death signal takes each Node worker along.
   t.true(await until(() => pids.every((pid) => !alive(pid)), 60_000), `workers still running: ${pids.filter(alive)}`);
   for (const port of ports) t.false(await portOpen(port), `port ${port} still open`);
@@ -231,9 +230,8 @@ test.serial('a start that times out cancels the Spark job and ends its workers',
   t.true(launched && seen.size === 2, `the start ended before Spark ran both workers (seen: ${[...seen]})`);
   await t.throwsAsync(starting, { code: 'SPS_START_TIMEOUT' });
   t.true(await until(() => [...seen].every((pid) => !alive(pid)), 60_000), `workers still running: ${[...seen].filter(alive)}`);
-  const status = await app!.status();
-  t.deepEqual(status.activeJobs, []);
-  t.deepEqual(status.jobs, []);
+  t.deepEqual((await app!.status()).jobs, []);
+  t.deepEqual(await activeJobsSettled(app!), []);
 });
 
 test.serial('too few task slots fail with a clear error naming available and needed slots', async (t) => {

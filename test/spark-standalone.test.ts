@@ -4,7 +4,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { Cluster, type SparkApplication } from '../src/index.js';
-import { alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
+import { activeJobsSettled, alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { ancestorMatching } from './helpers/harness.js';
 import { runScript } from './helpers/python-script.js';
@@ -60,7 +60,7 @@ test.serial('four partitions spread over both workers, with a task retry after S
   await cluster.stop();
   t.is([...cluster.result().values()].flat().length, 8);
   for (const pid of pids) t.false(alive(pid), `worker ${pid} still running`);
-  t.deepEqual((await app!.status()).activeJobs, []);
+  t.deepEqual(await activeJobsSettled(app!), []);
 });
 
 test.serial('an executor JVM killed: its partitions are retried on another executor, and every result arrives once', async (t) => {
@@ -91,7 +91,7 @@ test.serial('an executor JVM killed: its partitions are retried on another execu
   t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
   t.is([...cluster.result().values()].flat().length, 8);
   for (const m of before) t.false(alive(m.pid), `worker ${m.pid} of partition ${m.partition} still running`);
-  t.deepEqual((await app!.status()).activeJobs, []);
+  t.deepEqual(await activeJobsSettled(app!), []);
 });
 
 // Last: the TypeScript application holds every core of the standalone cluster, so it closes first

@@ -76,6 +76,17 @@ export async function until(check: () => boolean | Promise<boolean>, limitMs: nu
   return check();
 }
 
+/**
+ * The application's active Spark jobs once Spark's status listener caught up: it learns a job's end
+ * from its listener bus, after the job's action returned, so a job that just ended may still be
+ * listed for a moment on a loaded machine. Waits up to 30 s for none; returns what is listed then.
+ */
+export async function activeJobsSettled(app: SparkApplication): Promise<number[]> {
+  let jobs: number[] = [];
+  await until(async () => (jobs = (await app.status()).activeJobs).length === 0, 30_000);
+  return jobs;
+}
+
 /** A Spark standalone cluster on loopback: one master and `workers` workers, from the pyspark wheel. */
 export interface Standalone {
   masterUrl: string;
