@@ -13,8 +13,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Loader, Plugin } from 'esbuild';
 import { ServerModuleError } from '../../errors.js';
 
-/** Bump when the layout of a compiled program changes, so older cache entries are not reused. */
-const LAYOUT = 1;
+/** Bump when the layout of a compiled program, or what goes into it, changes, so older cache entries are not reused. */
+const LAYOUT = 2;
 
 /** Entry names in a compiled program's folder. */
 const SERVER_ENTRY = 'server';
