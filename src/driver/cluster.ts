@@ -618,8 +618,12 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * Calls one endpoint of one partition's current attempt over NATS and returns its reply.
    * @throws RequestError when the partition is unknown, not serving, times out, or the handler threw.
    */
-  async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
-    await callOptions(opts, 'cluster.request');
+  async request<T = unknown>(partition: number, endpoint: string, payload?: unknown, opts?: CallOptions): Promise<T> {
+    return this.send<T>(partition, endpoint, payload, await callOptions(opts, 'cluster.request'));
+  }
+
+  /** {@link Cluster.request} with options already checked (requestAll's per-partition calls). */
+  private async send<T>(partition: number, endpoint: string, payload: unknown, opts: CallOptions): Promise<T> {
     opts.signal?.throwIfAborted();
     const { nc, subject } = this.address(partition, endpoint);
     const reply = await abandonable(requestEndpoint(nc, subject, payload, opts.timeoutMs ?? this.options.requestTimeoutMs), opts.signal);
@@ -651,7 +655,7 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * Calls `endpoint` on the partition that owns `key` (one hop: the owner is computed here).
    * @throws KeyError for a bad key; RequestError as {@link Cluster.request}.
    */
-  async requestByKey<T = unknown>(key: PartitionKey, endpoint: string, payload?: unknown, opts: CallOptions = {}): Promise<T> {
+  async requestByKey<T = unknown>(key: PartitionKey, endpoint: string, payload?: unknown, opts?: CallOptions): Promise<T> {
     return this.request<T>(this.partitionOf(key), endpoint, payload, opts);
   }
 
@@ -662,15 +666,15 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
    * once its new attempt serves (an endpoint that calls `ctx.elasticRun`: docs/collectives.md#elastic-state).
    * @throws InvalidOptionError for an unknown option field.
    */
-  async requestAll<T = unknown>(endpoint: string, payload?: unknown, opts: RequestAllOptions = {}): Promise<Map<number, PartitionReply<T>>> {
-    await requestAllOptions(opts, 'cluster.requestAll');
+  async requestAll<T = unknown>(endpoint: string, payload?: unknown, given?: RequestAllOptions): Promise<Map<number, PartitionReply<T>>> {
+    const opts = await requestAllOptions(given, 'cluster.requestAll');
     const timeoutMs = opts.timeoutMs ?? this.options.requestTimeoutMs;
     const { rejoin, signal } = opts;
-    if (!rejoin) return requestAll(this.options.partitions, (p) => this.request<T>(p, endpoint, payload, { timeoutMs }), signal);
+    if (!rejoin) return requestAll(this.options.partitions, (p) => this.send<T>(p, endpoint, payload, { timeoutMs }), signal);
     const how = { timeoutMs: this.options.startTimeoutMs, ...(typeof rejoin === 'object' ? rejoin : {}) };
     return requestAll(
       this.options.partitions,
-      (p) => callRejoining(this, p, endpoint, (s) => this.request<T>(p, endpoint, payload, { timeoutMs, signal: s }), how, signal),
+      (p) => callRejoining(this, p, endpoint, (s) => this.send<T>(p, endpoint, payload, { timeoutMs, signal: s }), how, signal),
       signal,
     );
   }
