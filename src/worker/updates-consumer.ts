@@ -3,8 +3,17 @@
  * attempt from the run's first sequence, so a retried attempt's state is its load plus every
  * update of its keys since the run started — each applied once, in stream order.
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { backoff, delay, headers as natsHeaders, type Delay, type NatsConnection, type Status } from '@nats-io/nats-core';
 import { unpack } from '../protocol/codec.js';
 import type { Subjects } from '../protocol/subjects.js';
 import { deadLetterSubject, updatesConsumer, updatesFilter, type UpdatesPlan } from '../protocol/updates.js';
@@ -81,6 +90,7 @@ export async function consumeUpdates(
   onLost: (err: SparkPartitionServerError) => void,
 ): Promise<UpdatesConsumer> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const js = jetstream(nc);
   const name = updatesConsumer(partition);
   const filter = updatesFilter(subjects, partition);
   const lost = (why: Error | undefined): SparkPartitionServerError =>
@@ -89,14 +99,6 @@ export async function consumeUpdates(
       `the run's updates stream ${plan.stream} or partition ${partition}'s consumer ${name} is gone${why ? ` (${why.message})` : ''}: the partition can no longer keep its state current`,
       { cause: why },
     );
-  // An earlier attempt's consumer remembers what that attempt acknowledged: this attempt replays from the start.
-  try {
-    await jsm.consumers.delete(plan.stream, name);
-  } catch (err) {
-    // A stream that is gone cannot be replayed: no retry helps.
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw lost(err);
-    if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
-  }
   const config = {
     name,
     // Durable: it has as many replicas as the stream (an ephemeral one lives on one node, and dies
@@ -104,28 +106,91 @@ export async function consumeUpdates(
     durable_name: name,
     filter_subject: filter,
     deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: plan.startSeq,
     // One acknowledgement covers every update before it: a busy partition acknowledges a run of them at once.
     ack_policy: AckPolicy.All,
     ack_wait: ACK_WAIT_NS,
     // Bounds what this worker holds: the server delivers no more updates unacknowledged.
     max_ack_pending: 2 * PULL,
   };
-  const info = await jsm.consumers.add(plan.stream, config);
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(plan.stream, name);
-  // The client keeps pulling while the consumer is missing: on a cluster it is missing while its
-  // leader is elected again after a node is lost. Only a stream that is gone ends the loop (below).
-  const messages = await consumer.consume({ max_messages: PULL, expires: PULL_EXPIRES_MS });
-  const prefix = filter.slice(0, -1);
-  const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: info.num_pending };
+  const status: UpdatesStatus = { lastSeq: 0, applied: 0, failed: 0, pending: 0 };
   const started = performance.now();
   const noteCaughtUp = (): void => {
     if (status.pending === 0 && !status.caughtUp) status.caughtUp = { updates: status.applied + status.failed, ms: performance.now() - started };
   };
-  noteCaughtUp();
   let stopping = false;
-  void watchMissing();
+  /** Why the consumer in use is to be made again where the partition stands; unset while it is trusted. */
+  let resync: string | undefined;
+  /** The wait before opening the consumer again: cut short by stop(). */
+  let pause: Delay | undefined;
+
+  /**
+   * Makes the partition's consumer anew from stream sequence `from` and starts taking its updates.
+   * The partition's own `lastSeq` is its position, not the server's: a server that restarted may
+   * remember deliveries that never reached this worker, and acknowledging a later update (they are
+   * acknowledged in runs) would then skip them.
+   */
+  async function open(from: number): Promise<ConsumerMessages> {
+    try {
+      await jsm.consumers.delete(plan.stream, name);
+    } catch (err) {
+      // A stream that is gone cannot be replayed: no retry helps.
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw lost(err);
+      if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
+    }
+    const info = await jsm.consumers.add(plan.stream, { ...config, opt_start_seq: from });
+    status.pending = info.num_pending;
+    noteCaughtUp();
+    const consumer = await js.consumers.get(plan.stream, name);
+    // The client keeps pulling while the consumer is missing: on a cluster it is missing while its
+    // leader is elected again after a node is lost.
+    const messages = await consumer.consume({ max_messages: PULL, expires: PULL_EXPIRES_MS });
+    void watch(messages);
+    return messages;
+  }
+
+  /** `open` from where the partition stands, tried again until JetStream answers (it may still be loading its store). */
+  async function reopen(): Promise<ConsumerMessages | undefined> {
+    const wait = backoff([250, 500, 1000, 2000, 5000]);
+    for (let attempt = 0; !stopping && !nc.isClosed(); attempt++) {
+      try {
+        return await open(Math.max(plan.startSeq, status.lastSeq + 1));
+      } catch (err) {
+        if (err instanceof SparkPartitionServerError) throw err;
+        pause = delay(wait.backoff(attempt));
+        await pause;
+      }
+    }
+    return undefined;
+  }
+
+  /** Gives up the consumer in use: the apply loop drops what it holds and opens it again where the partition stands. */
+  function startOver(why: string): void {
+    if (stopping || resync) return;
+    resync = why;
+    current.stop();
+  }
+
+  /**
+   * Starts over when the consumer may have lost deliveries (missed heartbeats: a pull held by a
+   * node that died) or is missing (deleted, or its stream gone: opening it again tells which).
+   */
+  async function watch(messages: ConsumerMessages): Promise<void> {
+    for await (const n of messages.status()) {
+      if (messages !== current) return;
+      if (n.type === 'heartbeats_missed') startOver('heartbeats missed');
+      else if (n.type === 'stream_not_found' || n.type === 'consumer_not_found' || n.type === 'consumer_deleted') startOver(n.type);
+    }
+  }
+
+  // An earlier attempt's consumer remembers what that attempt acknowledged: this attempt replays from the start.
+  let current = await open(plan.startSeq);
+  const prefix = filter.slice(0, -1);
+  // Deliveries under way when the connection dropped may be lost: the consumer starts over where the partition stands.
+  // The client's status iterator can be stopped (its type does not say so): a stopped consumer leaves no listener behind.
+  const connection = nc.status() as AsyncIterable<Status> & { stop(): void };
+  void (async () => {
+    for await (const s of connection) if (s.type === 'reconnect') startOver('the connection to NATS came back');
+  })();
 
   const deadLetter = async (m: JsMsg, key: string, err: SparkPartitionServerError): Promise<void> => {
     const h = natsHeaders();
@@ -140,54 +205,40 @@ export async function consumeUpdates(
 
   const loop = (async () => {
     try {
-      await applyAll();
+      for (;;) {
+        await applyAll(current);
+        if (stopping) return;
+        if (!resync) break;
+        resync = undefined;
+        const next = await reopen();
+        if (!next) break;
+        current = next;
+        // Given up again while it was being opened (the connection dropped once more).
+        if (resync) current.stop();
+      }
     } catch (err) {
       if (!stopping) onLost(err instanceof SparkPartitionServerError ? err : lost(err as Error));
       return;
     }
     if (stopping) return;
-    const why = await messages.closed();
+    const why = await current.closed();
     onLost(lost(why instanceof Error ? why : undefined));
   })();
 
-  /**
-   * Ends the loop when the stream is gone for good: a consumer reported missing during a leader
-   * election comes back by itself, and one deleted while its stream remains is made again where
-   * this attempt stands.
-   */
-  async function watchMissing(): Promise<void> {
-    for await (const n of messages.status()) {
-      if (stopping) return;
-      if (n.type !== 'stream_not_found' && n.type !== 'consumer_not_found' && n.type !== 'consumer_deleted') continue;
-      const gone = await missing();
-      if (gone) messages.stop(gone);
-    }
-  }
-
-  /** The stream's absence (an error), or undefined once the stream and the consumer are there (re-made if need be). */
-  async function missing(): Promise<Error | undefined> {
-    try {
-      await jsm.streams.info(plan.stream);
-    } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return err;
-      // No answer (no stream leader yet): the next notification asks again.
-      return undefined;
-    }
-    try {
-      await jsm.consumers.info(plan.stream, name);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) return undefined;
-      await jsm.consumers.add(plan.stream, { ...config, opt_start_seq: Math.max(plan.startSeq, status.lastSeq + 1) }).catch(() => undefined);
-    }
-    return undefined;
-  }
-
-  async function applyAll(): Promise<void> {
+  async function applyAll(messages: ConsumerMessages): Promise<void> {
     let unacked = 0;
+    // Deliveries of one consumer are numbered 1, 2, …: a number skipped is a delivery that never arrived.
+    let delivered = 0;
     for await (const m of messages) {
-      if (stopping) break;
+      // What is left of a consumer given up is dropped: its replacement delivers it again.
+      if (stopping || resync) continue;
       // The delivery's numbers, parsed from its reply subject once.
       const info = m.info;
+      if (info.deliverySequence > delivered + 1) {
+        startOver(`deliveries ${delivered + 1} to ${info.deliverySequence - 1} of consumer ${name} never arrived`);
+        continue;
+      }
+      delivered = info.deliverySequence;
       const seq = info.streamSequence;
       // A redelivery of what this attempt already handled.
       if (seq > status.lastSeq) {
@@ -247,7 +298,9 @@ export async function consumeUpdates(
     status: () => ({ ...status }),
     stop: async () => {
       stopping = true;
-      await messages.close();
+      connection.stop();
+      pause?.cancel();
+      await current.close();
       await loop;
     },
   };
