@@ -5,13 +5,14 @@
  * Not run directly: lib/compiled.ts compiles the project and runs the compiled copy of this file
  * with `node compiled-probe.js <sizes,csv> <reps> [<spark master>]`; it prints one `BENCH_JSON {...}`
  * line. Given a Spark master, it instead times library start/stop on one shared Spark application
- * there (after one untimed warm-up run), as benchmark 3 does from the TypeScript sources.
+ * there (after one untimed warm-up run per mode), as benchmark 3 does from the TypeScript sources,
+ * with worker processes and with partitions as threads (`isolation: 'thread'`) alternating.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cluster, SparkApplication, type ClusterOptions } from '../src/index.js';
+import { Cluster, SparkApplication, type ClusterOptions, type Isolation } from '../src/index.js';
 import { compileServer } from '../src/driver/launch/compile-server.js';
 import { BENCH_SPARK_CONF } from './lib/spark-app.js';
 import { rssOf } from './lib/proc.js';
@@ -98,22 +99,42 @@ if (!sparkMaster) {
 }
 const sparkStart: Record<string, number[]> = {};
 const sparkStop: Record<string, number[]> = {};
+const sparkStartThread: Record<string, number[]> = {};
+const sparkStopThread: Record<string, number[]> = {};
+let sparkThreadSkipped: string | undefined;
 if (sparkMaster) {
   const app = await SparkApplication.start({ master: sparkMaster, conf: BENCH_SPARK_CONF, log: false, startTimeoutMs: 180_000 });
-  const once = (n: number) => timedStartStop({ server, spark: app, source: { range: { end: 10_000 } }, partitions: n, log: false, startTimeoutMs: 120_000 });
+  const once = (n: number, isolation: Isolation) =>
+    timedStartStop({ server, spark: app, source: { range: { end: 10_000 } }, partitions: n, isolation, log: false, startTimeoutMs: 120_000 });
+  // Both isolation modes alternate, so both see the same machine.
+  const modes: [Isolation, Record<string, number[]>, Record<string, number[]>][] = [
+    ['process', sparkStart, sparkStop],
+    ['thread', sparkStartThread, sparkStopThread],
+  ];
   try {
-    await once(2); // warm-up: starts Spark's Python workers
+    // Warm-up: starts Spark's Python workers (and, for threads, loads the partition host once). A
+    // mode that fails here (a library without threads on Spark) is left out, and says why.
+    await once(2, 'process');
+    try {
+      await once(2, 'thread');
+    } catch (err) {
+      sparkThreadSkipped = (err as Error).message.split('\n')[0]!;
+      modes.pop();
+    }
     for (const n of sizes) {
-      sparkStart[n] = [];
-      sparkStop[n] = [];
+      for (const [, starts, stops] of modes) [starts[n], stops[n]] = [[], []];
       for (let r = 0; r < reps; r++) {
-        const [a, b] = await once(n);
-        sparkStart[n]!.push(a);
-        sparkStop[n]!.push(b);
+        for (const [m, starts, stops] of modes) {
+          const [a, b] = await once(n, m);
+          starts[n]!.push(a);
+          stops[n]!.push(b);
+        }
       }
     }
   } finally {
     await app.close();
   }
 }
-console.log(`BENCH_JSON ${JSON.stringify({ start, stop, startTs, stopTs, idleRss, idleRssTs, compileMissMs, compileHitMs, sparkStart, sparkStop })}`);
+console.log(
+  `BENCH_JSON ${JSON.stringify({ start, stop, startTs, stopTs, idleRss, idleRssTs, compileMissMs, compileHitMs, sparkStart, sparkStop, sparkStartThread, sparkStopThread, sparkThreadSkipped })}`,
+);

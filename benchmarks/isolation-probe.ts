@@ -2,7 +2,7 @@
  * Partitions as processes vs as threads (option `isolation`), with the library compiled to
  * JavaScript: embedded start and stop at each size, RSS per partition of idle partitions (the
  * worker processes' RSS summed, or the one partition host's, over the partitions), and the latency
- * of one partition's requests. Both modes alternate in one run, so both see the same machine. Not
+ * of one partition's requests, and its throughput with many requests in flight. Both modes alternate in one run, so both see the same machine. Not
  * run directly: isolation.ts runs the compiled copy with `node isolation-probe.js <sizes,csv> <reps>
  * <idle partitions> <requests> [<thread-only sizes,csv>]` (0 idle partitions or 0 requests: that
  * measurement is left out); it prints one `BENCH_JSON {...}` line.
@@ -29,13 +29,30 @@ export interface IsolationOut {
   rssPerPartition: Record<string, number>;
   /** ms per request to one partition (NATS, sequential). */
   latency: Record<string, number[]>;
+  /** Requests per second to one partition (NATS, IN_FLIGHT at a time), one figure per round. */
+  throughput: Record<string, number[]>;
   /** Thread-only sizes: start, one `requestAll` ping, stop (ms), and RSS per partition (MB), by size. */
   threadOnly: Record<string, { start: number; ping: number; stop: number; rssPerPartition: number }>;
   /** Runs that failed (a loaded machine may time a partition's connect out), by what they measured. */
   failed: Record<string, string>;
 }
 
-const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {}, threadOnly: {}, failed: {} };
+const out: IsolationOut = { start: {}, stop: {}, rssPerPartition: {}, latency: {}, throughput: {}, threadOnly: {}, failed: {} };
+/** Requests in flight at once for the throughput figure. */
+const IN_FLIGHT = 64;
+/** Rounds of the throughput figure, both modes in each. */
+const THROUGHPUT_ROUNDS = 3;
+
+/** Requests per second of `total` pings to partition 0, IN_FLIGHT at a time. */
+async function throughputOf(c: Cluster, total: number): Promise<number> {
+  let sent = 0;
+  const sender = async (): Promise<void> => {
+    while (sent++ < total) await c.request(0, 'ping');
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
+  return total / ((performance.now() - t0) / 1000);
+}
 
 /** Runs one measurement; a failure is recorded under `what`, and the others go on. */
 async function attempt(what: string, fn: () => Promise<void>): Promise<void> {
@@ -108,6 +125,19 @@ for (const m of MODES) {
       }
       out.latency[m] = samples;
     });
+  }
+}
+if (requests > 0) {
+  // Rounds alternate the modes: a busy moment of the machine falls on both.
+  for (let r = 0; r < THROUGHPUT_ROUNDS; r++) {
+    for (const m of MODES) {
+      await attempt(`throughput ${m}`, async () => {
+        await run(options(m, 2, { range: { end: 1000 } }), async (c) => {
+          await throughputOf(c, requests);
+          (out.throughput[m] ??= []).push(await throughputOf(c, 10 * requests));
+        });
+      });
+    }
   }
 }
 for (const n of threadOnly) {

@@ -1,7 +1,7 @@
 /**
  * Benchmark: partitions as processes vs as threads of one partition host (option `isolation`),
  * compiled library, both modes alternating in one run: embedded start()/stop() of 8 and 64
- * partitions, RSS per idle partition at 64, and one partition's request latency; then 256
+ * partitions, RSS per idle partition at 64, one partition's request latency and throughput; then 256
  * partitions as threads only (start, one `requestAll` ping, stop, RSS per partition).
  */
 import { ensureCompiled, runProbe } from './lib/compiled.js';
@@ -49,6 +49,13 @@ export default async function isolation(ctx: BenchContext): Promise<SectionResul
   }
   for (const m of ['process', 'thread'])
     if (out.latency[m]) s.rows.push(measure(`request latency to one partition (NATS, sequential), ${m}`, 'ms', out.latency[m]!));
+  for (const m of ['process', 'thread'])
+    if (out.throughput[m]?.length)
+      s.rows.push(
+        measure(`throughput of one partition (NATS, 64 in flight), ${m}`, 'req/s', out.throughput[m]!, {
+          note: 'one figure per round; rounds alternate the modes',
+        }),
+      );
   for (const [n, r] of Object.entries(out.threadOnly)) {
     const rows: [string, string, number][] = [
       [`embedded start() of ${n} partitions, thread`, 'ms', r.start],
@@ -89,6 +96,15 @@ export default async function isolation(ctx: BenchContext): Promise<SectionResul
       target: 'request latency, thread within 5% of process',
       measured: `${lt.toFixed(3)} vs ${lp.toFixed(3)} ms`,
       met: lt <= lp * 1.05,
+    });
+  }
+  const [tp, tt] = [median('throughput of one partition (NATS, 64 in flight), process'), median('throughput of one partition (NATS, 64 in flight), thread')];
+  if (tp !== undefined && tt !== undefined) {
+    s.targets.push({
+      id: 'isolation.throughput',
+      target: 'one-partition throughput, thread within 5% of process',
+      measured: `${tt.toFixed(0)} vs ${tp.toFixed(0)} req/s`,
+      met: tt >= tp * 0.95,
     });
   }
   return s;

@@ -170,9 +170,18 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
       ctx.log('  compiled JS: library start/stop on a shared Spark local[8] application …');
       await ensureCompiled();
       const probe = await runCompiledProbe(sizes, reps, 'local[8]');
+      if (probe.sparkThreadSkipped) s.skipped.push({ name: 'compiled JS, thread: library start/stop on Spark local[8]', reason: probe.sparkThreadSkipped });
       for (const n of sizes) {
         ms(`compiled JS: Spark local[8]: library start(), ${n} partitions`, probe.sparkStart[n] ?? [], 'compiled JS as published (no tsx); shared application');
         ms(`compiled JS: Spark local[8]: library stop(), ${n} partitions`, probe.sparkStop[n] ?? []);
+        if (probe.sparkStartThread[n]?.length) {
+          ms(
+            `compiled JS, thread: Spark local[8]: library start(), ${n} partitions`,
+            probe.sparkStartThread[n] ?? [],
+            "isolation: 'thread' (one partition host on the executor); alternated with the row above",
+          );
+          ms(`compiled JS, thread: Spark local[8]: library stop(), ${n} partitions`, probe.sparkStopThread[n] ?? []);
+        }
       }
     } catch (err) {
       s.skipped.push({ name: 'compiled JS: library start/stop on Spark local[8]', reason: reasonOf(err) });
@@ -249,6 +258,7 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
   const tsxLocal = overhead('Spark local[8]', 'Spark local[8]');
   const tsxStandalone = overhead('Spark standalone', 'Spark standalone');
   const compiledLocal = overhead('compiled JS: Spark local[8]', 'Spark local[8]');
+  const threadLocal = overhead('compiled JS, thread: Spark local[8]', 'Spark local[8]');
   const tsx = med('part: worker process with tsx, import library + server, exit');
   const plain = med('part: worker process, compiled JS (no tsx), import library + server, exit');
   if (tsxLocal.worst !== undefined && tsx !== undefined) {
@@ -277,12 +287,13 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
     );
   const targets: [string, string, { text: string[]; worst?: number }[]][] = [
     ['start.over-spark', 'compiled JS, as published', [compiledLocal]],
+    ['start.over-spark-thread', "compiled JS, isolation: 'thread'", [threadLocal]],
     ['start.over-spark-tsx', 'library from TypeScript sources, compiled by the driver', [tsxLocal, tsxStandalone]],
   ];
   for (const [id, label, parts] of targets) {
     const worsts = parts.map((p) => p.worst).filter((w): w is number => w !== undefined);
     const text = parts
-      .map((p, i) => (p.text.length ? `${id === 'start.over-spark' ? 'local[8]' : ['local[8]', 'standalone'][i]}: ${p.text.join(', ')}` : ''))
+      .map((p, i) => (p.text.length ? `${id === 'start.over-spark-tsx' ? ['local[8]', 'standalone'][i] : 'local[8]'}: ${p.text.join(', ')}` : ''))
       .filter(Boolean)
       .join('; ');
     s.targets.push({

@@ -61,6 +61,11 @@ export interface CompiledProbeOut {
   /** Library start/stop on a shared Spark application (when a master was given). */
   sparkStart: Record<string, number[]>;
   sparkStop: Record<string, number[]>;
+  /** The same Spark starts and stops with `isolation: 'thread'`, alternated with the rows above. */
+  sparkStartThread: Record<string, number[]>;
+  sparkStopThread: Record<string, number[]>;
+  /** Why the thread rows are missing, when they are. */
+  sparkThreadSkipped?: string;
 }
 
 /** Runs a compiled probe script (path under the compiled benchmarks/) with plain node, or the `node` given, and returns what it printed on its `BENCH_JSON` line. */
