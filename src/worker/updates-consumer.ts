@@ -176,7 +176,8 @@ export async function consumeUpdates(
    */
   async function watch(messages: ConsumerMessages): Promise<void> {
     for await (const n of messages.status()) {
-      if (messages !== current) return;
+      // A consumer given up says nothing of its replacement (its notifications end with it).
+      if (messages !== current) continue;
       if (n.type === 'heartbeats_missed') startOver('heartbeats missed');
       else if (n.type === 'stream_not_found' || n.type === 'consumer_not_found' || n.type === 'consumer_deleted') startOver(n.type);
     }
