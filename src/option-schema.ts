@@ -111,8 +111,11 @@ function objectSchemas(schema: TSchema): TObject[] {
   return [];
 }
 
-/** Refuses the first field of `value`, at any depth, that no object `schema` may be has. */
-function rejectUnknownKeys(schema: TSchema, value: unknown, path: string): void {
+/**
+ * Refuses the first field of `value`, at any depth, that no object `schema` may be has.
+ * @throws InvalidOptionError naming it by its path under `path`, with the nearest known name.
+ */
+export function rejectUnknownKeys(schema: TSchema, value: unknown, path: string): void {
   if (!isOptionObject(value)) return;
   const objects = objectSchemas(schema);
   if (objects.length === 0) return;
@@ -147,15 +150,12 @@ function problemOf(error: ValueError): string {
 }
 
 /**
- * Checks `value` against `schema`, unknown fields first (with the nearest known name), then values.
- * @param path Where `value` is (`natsTls`), or `''` for the top level of an options object.
- * @throws InvalidOptionError naming the first field that is unknown or wrong by its path.
+ * The first value of `value` that does not fit `schema` (unknown fields aside): its path under
+ * `path` (`options` at the top level) and what is wrong with it; `undefined` when every value fits.
  */
-export function checkOptions<T extends TSchema>(schema: T, value: unknown, path = ''): asserts value is Static<T> {
-  if (path === '' && !isObject(value)) throw new InvalidOptionError('options', 'must be an object');
-  rejectUnknownKeys(schema, value, path);
+export function firstProblem(schema: TSchema, value: unknown, path = ''): { path: string; problem: string } | undefined {
   const first = Value.Errors(schema, value).First();
-  if (first === undefined) return;
+  if (first === undefined) return undefined;
   const error = memberError(first);
   const at = [
     path,
@@ -166,5 +166,17 @@ export function checkOptions<T extends TSchema>(schema: T, value: unknown, path 
   ]
     .filter((p) => p !== '')
     .join('.');
-  throw new InvalidOptionError(at || 'options', problemOf(error));
+  return { path: at || 'options', problem: problemOf(error) };
+}
+
+/**
+ * Checks `value` against `schema`, unknown fields first (with the nearest known name), then values.
+ * @param path Where `value` is (`natsTls`), or `''` for the top level of an options object.
+ * @throws InvalidOptionError naming the first field that is unknown or wrong by its path.
+ */
+export function checkOptions<T extends TSchema>(schema: T, value: unknown, path = ''): asserts value is Static<T> {
+  if (path === '' && !isObject(value)) throw new InvalidOptionError('options', 'must be an object');
+  rejectUnknownKeys(schema, value, path);
+  const problem = firstProblem(schema, value, path);
+  if (problem) throw new InvalidOptionError(problem.path, problem.problem);
 }

@@ -11,7 +11,8 @@ import { subjectsFor } from '../src/protocol/subjects.js';
 import type { Member } from '../src/protocol/types.js';
 import { Changes, waitFor } from '../src/protocol/wait-for.js';
 import type { Chunk } from '../src/worker/collectives/channel.js';
-import { callSettings, DEFAULT_COLLECTIVE_TIMEOUT_MS } from '../src/worker/collectives/collective-options.js';
+import { callSettings, DEFAULT_COLLECTIVE_TIMEOUT_MS, loadOptionsSchema } from '../src/worker/collectives/collective-options.js';
+import { checkCollectiveOptions } from '../src/worker/collectives/collective-options-schema.js';
 import { Communicator } from '../src/worker/collectives/communicator.js';
 import { NatsFlow } from '../src/worker/collectives/flow-control.js';
 import { Call, chunkKey, Mailbox } from '../src/worker/collectives/mailbox.js';
@@ -20,6 +21,10 @@ import { allReady, notReady } from '../src/worker/collectives/readiness.js';
 import { CallSequence } from '../src/worker/collectives/sequencing.js';
 import { certOf, ticketFor, type TicketState } from '../src/worker/collectives/tickets.js';
 import { FakeBus, FakeClock, settle } from './helpers/fake-bus.js';
+
+// A call given options checks them with their schema, loaded with the first such call: loaded here,
+// so that calls on the simulated clock start within the turn they are made, as in a running worker.
+test.before(loadOptionsSchema);
 
 const member = (partition: number, attempt = 0, state: Member['state'] = 'serving', extra: Partial<Member> = {}): Member => ({
   partition,
@@ -33,18 +38,32 @@ const member = (partition: number, attempt = 0, state: Member['state'] = 'servin
 });
 const chunk = (from: number, d: number[] = [1], op = 'barrier'): Chunk => ({ from, op, tag: 0, c: 0, n: 1, o: 0, len: d.length, d: Uint8Array.from(d) });
 
-test('call settings: defaults, the transport of the cluster unless named, unknown fields named with the nearest known one, wrong values refused', (t) => {
-  t.deepEqual(callSettings('barrier', {}, 'nats'), { timeoutMs: DEFAULT_COLLECTIVE_TIMEOUT_MS, transport: 'nats' });
-  t.deepEqual(callSettings('allReduce-ring', { timeoutMs: 5, transport: 'direct' }, 'nats'), { timeoutMs: 5, transport: 'direct' });
-  t.throws(() => callSettings('allReduce-ring', { timeoutMS: 5 } as never, 'auto'), {
+test('call settings: defaults, and the transport of the cluster unless the call names one', (t) => {
+  t.deepEqual(callSettings({}, 'nats'), { timeoutMs: DEFAULT_COLLECTIVE_TIMEOUT_MS, transport: 'nats' });
+  t.deepEqual(callSettings({ timeoutMs: 5, transport: 'direct' }, 'nats'), { timeoutMs: 5, transport: 'direct' });
+});
+
+test('call options, checked by their schema: unknown fields named with the nearest known one, wrong values a collective argument error naming the call', (t) => {
+  t.notThrows(() =>
+    checkCollectiveOptions('allReduce-ring', { timeoutMs: 5, transport: 'direct', algorithm: 'ring', inPlace: true, signal: new AbortController().signal }),
+  );
+  t.throws(() => checkCollectiveOptions('allReduce-ring', { timeoutMS: 5 }), {
     instanceOf: InvalidOptionError,
     message: /ctx\.allReduce\.timeoutMS.*did you mean "ctx\.allReduce\.timeoutMs"\?/,
   });
-  t.throws(() => callSettings('barrier', { timeoutMs: 0 }, 'auto'), { instanceOf: CollectiveError, message: /timeoutMs must be a positive number/ });
-  t.throws(() => callSettings('barrier', { transport: 'tcp' as never }, 'auto'), {
-    instanceOf: CollectiveError,
-    message: /transport must be 'nats', 'direct' or 'auto', got tcp/,
-  });
+  t.throws(() => checkCollectiveOptions('barrier', 5), { instanceOf: InvalidOptionError, message: /ctx\.barrier.*options must be an object, got number/ });
+  const wrong: [string, unknown, RegExp][] = [
+    ['barrier', { timeoutMs: 0 }, /barrier.*timeoutMs must be a positive number of milliseconds, got 0/],
+    ['barrier', { transport: 'tcp' }, /transport must be "nats", "direct", "auto", got "tcp"/],
+    ['allReduce-chunked', { algorithm: 'tree' }, /allReduce.*algorithm must be "direct", "ring", got "tree"/],
+    ['allReduce', { inPlace: 'yes' }, /inPlace must be true or false, got "yes"/],
+    ['gather', { signal: 'stop' }, /signal must be an AbortSignal/],
+  ];
+  for (const [op, opts, message] of wrong) {
+    const err = t.throws(() => checkCollectiveOptions(op, opts), { instanceOf: CollectiveError, message });
+    t.is(err?.code, 'SPS_COLLECTIVE_ARGUMENT');
+    t.is((err as CollectiveError | undefined)?.operation, op.split('-')[0]);
+  }
 });
 
 test('call sequence: numbers calls in order, a call ended is stale even when it ended out of order, and messages too far ahead overflow', (t) => {

@@ -1,40 +1,11 @@
 /**
- * The options of one collective call, what a partition counts of its collective traffic, and the
- * check of a call's options (pure: it throws or returns the call's settings).
+ * What a partition counts of its collective traffic, and a call's settings from its options (their
+ * schema and check, collective-options-schema.ts, load with the first call given any).
  */
-import { CollectiveError } from '../../errors.js';
-import { checkOptionsBag, fieldsOf } from '../../option-fields.js';
-import { COLLECTIVE_TRANSPORTS, type CollectiveTransport } from './transport-choice.js';
+import type { CollectiveTransport } from './transport-choice.js';
+import type { CollectiveOptions } from './collective-options-schema.js';
 
-/** Options of one collective call. */
-export interface CollectiveOptions {
-  /** How long the call may take, waiting for peers included (default 30 s). */
-  timeoutMs?: number;
-  /** Aborts the call: it rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /**
-   * `allReduce` only: how a large typed array (64 KB and up, built-in op) travels. `'direct'` (the
-   * default): reduce-scatter straight to each block's owner, then an all-gather; `'ring'`: a ring
-   * of n−1 + n−1 neighbour steps. Every partition must choose the same.
-   */
-  algorithm?: 'direct' | 'ring';
-  /**
-   * `allReduce` only, for a typed array: write the result into the value passed, and return that
-   * same array (default `false`: a new array). Saves allocating the result on every call of an
-   * iterative computation; the array must not be touched until the call settles.
-   */
-  inPlace?: boolean;
-  /**
-   * How this partition sends the call's data: `'nats'` through nats-server, `'direct'` over the
-   * partitions' own authenticated TCP sockets (TLS, both ends pinned, on a TLS bus), `'auto'`
-   * direct in groups of up to 8 partitions, else for values of 64 KB and more. Each partition chooses for what it sends (a
-   * receiver takes both); default: the cluster's `collectiveTransport`, else `'auto'`.
-   */
-  transport?: CollectiveTransport;
-}
-
-/** The field names of {@link CollectiveOptions}. */
-const COLLECTIVE_OPTION_FIELDS = fieldsOf<CollectiveOptions>({ timeoutMs: true, signal: true, algorithm: true, inPlace: true, transport: true });
+export type { CollectiveOptions } from './collective-options-schema.js';
 
 /** What a partition counted of the collective traffic it refused. */
 export interface CollectiveStats {
@@ -62,22 +33,27 @@ export interface CollectiveStats {
 export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 30_000;
 /** Default largest chunk on NATS (below the server's max_payload, which caps it further). */
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
+/** The options' schema and check, loaded with the first call given options. */
+let schema: typeof import('./collective-options-schema.js') | undefined;
+
 /**
- * Checks the options of collective `op` (unknown fields named with the nearest known one, then
- * values) and resolves its timeout and transport (`defaultTransport` when it names none).
- * @throws InvalidOptionError for an unknown field; CollectiveError (`SPS_COLLECTIVE_ARGUMENT`) for a wrong value.
+ * Checks the options of collective `op` (see `checkCollectiveOptions`): at once when it has none
+ * or their schema is loaded, else once it is (the returned promise).
+ * @throws InvalidOptionError for what is not an options object or a field it does not have; CollectiveError (`SPS_COLLECTIVE_ARGUMENT`) for a wrong value.
  */
-export function callSettings(
-  op: string,
-  opts: CollectiveOptions,
-  defaultTransport: CollectiveTransport,
-): { timeoutMs: number; transport: CollectiveTransport } {
-  checkOptionsBag(opts, COLLECTIVE_OPTION_FIELDS, `ctx.${op.split('-')[0]}`);
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
-  if (!(timeoutMs > 0)) throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
-  const transport = opts.transport ?? defaultTransport;
-  if (!COLLECTIVE_TRANSPORTS.includes(transport)) {
-    throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', op, `transport must be 'nats', 'direct' or 'auto', got ${String(transport)}`);
-  }
-  return { timeoutMs, transport };
+export function checkCallOptions(op: string, opts: CollectiveOptions): Promise<void> | undefined {
+  if (schema) return void schema.checkCollectiveOptions(op, opts);
+  // A call without options (the default `{}`) has nothing to check: it loads nothing.
+  if (typeof opts === 'object' && opts !== null && Object.keys(opts).length === 0) return undefined;
+  return loadOptionsSchema().then(() => schema!.checkCollectiveOptions(op, opts));
+}
+
+/** Loads the options' schema now, so that no later call waits for it (a test on a simulated clock). */
+export async function loadOptionsSchema(): Promise<void> {
+  schema ??= await import('./collective-options-schema.js');
+}
+
+/** The timeout and transport of a call with checked options `opts` (`defaultTransport` when it names none). */
+export function callSettings(opts: CollectiveOptions, defaultTransport: CollectiveTransport): { timeoutMs: number; transport: CollectiveTransport } {
+  return { timeoutMs: opts.timeoutMs ?? DEFAULT_COLLECTIVE_TIMEOUT_MS, transport: opts.transport ?? defaultTransport };
 }

@@ -9,7 +9,7 @@ import { makeDirectIdentity } from '../../security/direct-tls.js';
 import { alignChunk } from './layout.js';
 import { Changes, systemClock, waitFor, type Clock } from '../../protocol/wait-for.js';
 import type { CollectiveTransport } from './transport-choice.js';
-import { DEFAULT_CHUNK_BYTES, callSettings, type CollectiveOptions, type CollectiveStats } from './collective-options.js';
+import { DEFAULT_CHUNK_BYTES, callSettings, checkCallOptions, type CollectiveOptions, type CollectiveStats } from './collective-options.js';
 import { NatsFlow } from './flow-control.js';
 import { CallSequence } from './sequencing.js';
 import { Call, Mailbox } from './mailbox.js';
@@ -253,7 +253,9 @@ export class Communicator {
    * timeout (naming who never arrived), abort signal, or a generation change.
    */
   async run<T>(op: string, expect: number[], opts: CollectiveOptions, body: (ch: CallChannel) => Promise<T>): Promise<T> {
-    const { timeoutMs, transport } = callSettings(op, opts, this.defaultTransport);
+    const checking = checkCallOptions(op, opts);
+    if (checking) await checking;
+    const { timeoutMs, transport } = callSettings(opts, this.defaultTransport);
     if (this.generation < 0) {
       throw new CollectiveError(
         'SPS_COLLECTIVE_STATE',

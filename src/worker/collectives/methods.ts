@@ -40,12 +40,7 @@ export function collectiveMethods(comm: Communicator): CollectiveMethods {
     allGather: (value, opts = {}) => comm.run('allGather', everyoneElse, opts, (ch) => algo.allGather(ch, value)),
     allReduce: async (value, op, opts = {}) => {
       checkOp('allReduce', op);
-      if (opts.algorithm !== undefined && opts.algorithm !== 'direct' && opts.algorithm !== 'ring') {
-        throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', `algorithm must be 'direct' or 'ring', got ${String(opts.algorithm)}`);
-      }
-      if (opts.inPlace !== undefined && typeof opts.inPlace !== 'boolean') {
-        throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', `inPlace must be true or false, got ${String(opts.inPlace)}`);
-      }
+      // Its options' values (algorithm, inPlace) are checked by comm.run before anything is sent.
       const inPlace = opts.inPlace === true;
       if (inPlace && arrayKind(value) === undefined) {
         throw new CollectiveError('SPS_COLLECTIVE_ARGUMENT', 'allReduce', 'inPlace needs a typed array (the result is written into it)');
