@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { Cluster, PartitionFailedError } from '../src/index.js';
 import { recordEvents as record } from './helpers/event-log.js';
 import { isAlive, sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
 
 test.serial('events come in order: start, a SIGKILL retry, a partition lost after start, stop', async (t) => {
   const server = await nats.get();
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, maxFailures: 2, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, data: [1, 2, 3, 4], partitions: 2, natsUrl: server.url, maxFailures: 2, log: false });
   const seen = record(cluster);
   await cluster.start();
   const of = (p: number): string[] => seen.filter((l) => l.startsWith(`p${p} `));
@@ -50,8 +50,7 @@ test.serial('an aborted start stops everything it launched and rejects with the 
   const dir = mkdtempSync(join(tmpdir(), 'sps-events-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const gate = join(dir, 'gate');
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, config: { initGate: { '1': gate } }, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, data: [1, 2], partitions: 2, config: { initGate: { '1': gate } }, natsUrl: server.url, log: false });
   const seen = record(cluster);
   const abort = new AbortController();
   cluster.on('member', (e) => {

@@ -11,7 +11,7 @@ import { EmbeddedLauncher } from '../src/driver/launch/embedded-launcher.js';
 import { partitionSource } from '../src/driver/launch/data-source.js';
 import type { Launcher } from '../src/driver/launch/launcher.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
-import { withCluster } from './helpers/with-cluster.js';
+import { withCluster, testCluster } from './helpers/with-cluster.js';
 import { SMALL_SPARK_CONF, testLog, workerPidsOf } from './helpers/spark-harness.js';
 
 test("a partition lost after start fails the cluster at once; stop() rejects naming it and keeps the others' results", async (t) => {
@@ -137,8 +137,7 @@ test.serial('a NATS server you run that restarts within the reconnect window is 
 test('a second partition lost after start is lost too: both get a `lost` event, and stop() settles on the last result naming both', async (t) => {
   // A stop that waited for its timeout would outlast the test's own.
   t.timeout(120_000);
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4, 5, 6], partitions: 3, maxFailures: 1, stopTimeoutMs: 600_000, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, data: [1, 2, 3, 4, 5, 6], partitions: 3, maxFailures: 1, stopTimeoutMs: 600_000, log: false });
   const lost: number[] = [];
   cluster.on('member', (e) => {
     if (e.kind === 'lost') lost.push(e.partition);

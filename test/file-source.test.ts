@@ -13,6 +13,7 @@ import { Cluster, InvalidOptionError, PartitionFailedError } from '../src/index.
 import { EmbeddedLauncher } from '../src/driver/launch/embedded-launcher.js';
 import { partitionSource } from '../src/driver/launch/data-source.js';
 import type { ArrowSummary } from './helpers/spark-arrow-server.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const PROBE = new URL('./helpers/spark-arrow-server.ts', import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'sps-files-'));
@@ -145,8 +146,7 @@ test('a malformed Arrow stream fails the partition with an error naming it, afte
       yield p === 1 ? good.subarray(0, good.length - 40) : good;
     },
   });
-  const cluster = new Cluster({ server: PROBE, launcher, partitions: 2, maxFailures: 2, config: { read: 'rows' }, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: PROBE, launcher, partitions: 2, maxFailures: 2, config: { read: 'rows' }, log: false });
   const err = await t.throwsAsync(cluster.start(), { instanceOf: PartitionFailedError });
   t.like(err, { partition: 1, failures: 2 });
   t.regex(err!.message, /Partition 1 failed 2 time\(s\).*\[SPS_ROWS_MALFORMED\] partition 1 rows on stdin: malformed Arrow stream/);

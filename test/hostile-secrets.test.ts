@@ -20,6 +20,7 @@ import { startApp, testLog } from './helpers/spark-harness.js';
 import { PureRun } from './helpers/pure-machine.js';
 import { runScript } from './helpers/python-script.js';
 import { supervisorMachine } from '../src/actors/supervisor.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const PROBE_SERVER = new URL('./fixtures/secret-probe-server.ts', import.meta.url);
 
@@ -29,8 +30,7 @@ async function startCaptured(
   isolation?: Isolation,
 ): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
   const launcher = await CapturingLauncher.create([1, 2, 3, 4, 5, 6], partitions, isolation);
-  const cluster = new Cluster({ server: PROBE_SERVER, partitions, launcher, log: false, stopTimeoutMs: 10_000 });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: PROBE_SERVER, partitions, launcher, log: false, stopTimeoutMs: 10_000 });
   await cluster.start();
   return { cluster, launcher };
 }
@@ -185,8 +185,7 @@ test.serial("on Spark, a task's Node worker gets its secrets on a pipe: none in 
   app = await startApp('local[2]');
   const options = { server: PROBE_SERVER, partitions: 2, log: testLog, startTimeoutMs: 120_000 };
   const launcher = new CapturingLauncher(new SparkLauncher(resolveOptions({ ...options, spark: app, source: { range: { end: 4 } } })));
-  const cluster = new Cluster({ ...options, launcher });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { ...options, launcher });
   // Every partition registered: the runner derived each attempt's proof as the driver checks it.
   await cluster.start();
   t.is(cluster.stats.forged, 0);

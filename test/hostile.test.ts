@@ -19,7 +19,7 @@ import { LineSplitter, MAX_LINE_CHARS, truncationMark } from '../src/process/out
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { mutate, seededRandom } from './helpers/fuzz.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
-import { withCluster } from './helpers/with-cluster.js';
+import { withCluster, testCluster } from './helpers/with-cluster.js';
 import { InspectedAttempts, MAX_INSPECTED_ATTEMPTS } from '../src/driver/inspection.js';
 
 const COLLECTIVE_SERVER = new URL('./fixtures/collective-server.ts', import.meta.url);
@@ -207,8 +207,7 @@ function frame(header: Uint8Array, announced: number, data: Uint8Array = new Uin
 /** Starts a 3-partition cluster of the hostile server, keeping the credentials it hands out; stopped when the test ends. */
 async function hostileCluster(t: import('ava').ExecutionContext): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
   const launcher = await CapturingLauncher.create([1, 2, 3], 3);
-  const cluster = new Cluster({ server: HOSTILE_SERVER, partitions: 3, launcher, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: HOSTILE_SERVER, partitions: 3, launcher, log: false });
   await cluster.start();
   return { cluster, launcher };
 }
@@ -430,8 +429,7 @@ test.serial(
   async (t) => {
     const launcher = await CapturingLauncher.create([1, 2, 3], 2);
     const events: InspectionEvent[] = [];
-    const cluster = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false, inspect: (e) => events.push(e) });
-    t.teardown(() => cluster.stop().catch(() => {}));
+    const cluster = testCluster(t, { server: TEST_SERVER, partitions: 2, launcher, log: false, inspect: (e) => events.push(e) });
     await cluster.start();
     const real = `sps.${cluster.id}:p0:a${cluster.members.find((m) => m.partition === 0)!.attempt}`;
     const attacker = await connectBus(launcher.plan!.busFor(0), 'attacker-p0');

@@ -6,9 +6,8 @@
 import test from 'ava';
 import { connect } from '@nats-io/transport-node';
 import type { InspectionEvent } from 'xstate';
-import { Cluster } from '../src/index.js';
 import { sharedNats, TEST_SERVER } from './helpers/harness.js';
-import { withCluster } from './helpers/with-cluster.js';
+import { withCluster, testCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -77,8 +76,7 @@ test.serial('without an inspector the workers report no transitions', async (t) 
   t.teardown(() => spy.close());
   let heard = 0;
   spy.subscribe('sps.*.ctl.inspect.*', { callback: () => void heard++ });
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, data: [1, 2], partitions: 2, natsUrl: server.url, log: false });
   let states = 0;
   spy.subscribe('sps.*.ctl.state.*', { callback: () => void states++ });
   await spy.flush();

@@ -12,6 +12,7 @@ import { keyToken } from '../src/protocol/key-partition.js';
 import { subjectsFor } from '../src/protocol/subjects.js';
 import { encodeRequest, decodeReply } from '../src/protocol/messages.js';
 import type { KeyedRow } from './fixtures/keyed-server.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -111,8 +112,7 @@ async function placement(cluster: Cluster<KeyedRow, unknown, KeyedRow>): Promise
 }
 
 test("embedded partitionBy a field places each row on its key's partition, and requestByKey reaches it in one hop", async (t) => {
-  const cluster = new Cluster<KeyedRow, unknown, KeyedRow>({ server: KEYED_SERVER, partitions: 4, data: ROWS, partitionBy: 'id', log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster<KeyedRow, unknown, KeyedRow>(t, { server: KEYED_SERVER, partitions: 4, data: ROWS, partitionBy: 'id', log: false });
   await cluster.start();
   for (const key of ['user-1', 'user-29', 3, 39]) {
     const owner = await cluster.requestByKey<{ partition: number; has: boolean }>(key, 'owner', { key });
@@ -172,8 +172,7 @@ test("a plain NATS client reaches a key's owner on the key-routed subject; one-w
     lines.push(line);
     if (/one-way message to endpoint "noteFails" failed: \[SPS_HANDLER_ERROR\]|one-way message to endpoint "noteFails" failed/.test(line)) sawFailure();
   };
-  const cluster = new Cluster<KeyedRow, unknown, KeyedRow>({ server: KEYED_SERVER, partitions: 4, data: ROWS, partitionBy: 'id', log });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster<KeyedRow, unknown, KeyedRow>(t, { server: KEYED_SERVER, partitions: 4, data: ROWS, partitionBy: 'id', log });
   await cluster.start();
   const s = subjectsFor(cluster.id!);
   const client = await connectBus(cluster.credentials('client'), 'keyed-client');
@@ -202,8 +201,7 @@ test("a plain NATS client reaches a key's owner on the key-routed subject; one-w
 
 const natsCli = process.env.SPS_NATS_CLI && existsSync(process.env.SPS_NATS_CLI) ? process.env.SPS_NATS_CLI : undefined;
 (natsCli ? test : test.skip)("the nats CLI reaches a key's owner on the key-routed subject", async (t) => {
-  const cluster = new Cluster<KeyedRow, unknown, KeyedRow>({ server: KEYED_SERVER, partitions: 4, data: ROWS, partitionBy: 'id', log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster<KeyedRow, unknown, KeyedRow>(t, { server: KEYED_SERVER, partitions: 4, data: ROWS, partitionBy: 'id', log: false });
   await cluster.start();
   const access = cluster.credentials('client');
   const home = mkdtempSync(join(tmpdir(), 'sps-keyed-cli-'));

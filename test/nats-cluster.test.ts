@@ -28,6 +28,7 @@ import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
 import { startNatsCluster, type NatsClusterProcess } from './helpers/nats-cluster.js';
 import type { NatsServerOptions, NatsServerProcess } from '../src/transport/nats-server.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const run = promisify(execFile);
 const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
@@ -167,8 +168,7 @@ test.serial('a 3-node cluster as natsUrl (one shared token): killing the driverâ
   const nats = await startNatsCluster(3, { token, monitor: true });
   t.teardown(() => nats.stop());
   const urls = nats.nodes.map((n) => n.url);
-  const cluster = new Cluster({ server: TEST_SERVER, data: DATA, partitions: 3, natsUrl: urls, natsAuth: { token }, reconnectWindowMs: 60_000, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, data: DATA, partitions: 3, natsUrl: urls, natsAuth: { token }, reconnectWindowMs: 60_000, log: false });
   await survivesNodeLoss(t, cluster, nats);
 });
 
@@ -207,8 +207,7 @@ test.serial("with natsAccount, the run's identities hold on a cluster: strangers
   t.timeout(180_000);
   const { nats, account, signingKeyFile } = await accountCluster(t);
   const launcher = await CapturingLauncher.create(DATA, 3);
-  const cluster = new Cluster({ server: TEST_SERVER, partitions: 3, launcher, natsUrl: nats.url, natsAccount: { account, signingKeyFile }, log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, partitions: 3, launcher, natsUrl: nats.url, natsAccount: { account, signingKeyFile }, log: false });
   await cluster.start();
   const [n0, n1, n2] = nats.nodes.map((n) => n.url);
 

@@ -28,6 +28,7 @@ import { subjectsFor } from '../src/protocol/subjects.js';
 import { mutate, seededRandom } from './helpers/fuzz.js';
 import { sharedNats, TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { SMALL_SPARK_CONF, startApp, testLog } from './helpers/spark-harness.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const nats = sharedNats();
 test.after.always(() => nats.stop());
@@ -79,8 +80,7 @@ test.serial(
     const rnd = seededRandom(SEED);
     const server = await nats.get();
     const partitions = 3;
-    const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2, 3, 4, 5, 6], partitions, natsUrl: server.url, log: false });
-    t.teardown(() => cluster.stop().catch(() => {}));
+    const cluster = testCluster(t, { server: TEST_SERVER, data: [1, 2, 3, 4, 5, 6], partitions, natsUrl: server.url, log: false });
     await cluster.start();
     const before = cluster.members.map((m) => ({ ...m }));
     const s = subjectsFor(cluster.id!);

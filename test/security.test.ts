@@ -23,7 +23,7 @@ import { findNatsServer } from '../src/transport/nats-server.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { as } from './helpers/bus-identity.js';
 import { isAlive, TEST_SERVER, waitUntil } from './helpers/harness.js';
-import { withCluster } from './helpers/with-cluster.js';
+import { withCluster, testCluster } from './helpers/with-cluster.js';
 
 const run = promisify(execFile);
 
@@ -32,8 +32,7 @@ async function startCaptured(
   extra: Record<string, unknown> = {},
 ): Promise<{ cluster: Cluster; launcher: CapturingLauncher }> {
   const launcher = await CapturingLauncher.create([1, 2, 3, 4], 2);
-  const cluster = new Cluster({ server: TEST_SERVER, partitions: 2, launcher, log: false, ...extra });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, partitions: 2, launcher, log: false, ...extra });
   await cluster.start();
   return { cluster, launcher };
 }

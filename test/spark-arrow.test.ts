@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Cluster, type SparkApplication, type SparkSource } from '../src/index.js';
 import { startApp, testLog } from './helpers/spark-harness.js';
 import type { ArrowProbeConfig, ArrowSummary } from './helpers/spark-arrow-server.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const PROBE = new URL('./helpers/spark-arrow-server.ts', import.meta.url);
 let app: SparkApplication | undefined;
@@ -33,8 +34,7 @@ async function withProbe<T>(
   fn: (c: Cluster) => Promise<T>,
   extra: Record<string, unknown> = {},
 ): Promise<T> {
-  const cluster = new Cluster({ server: PROBE, partitions: 2, spark: app, source, config: { read }, log: testLog, startTimeoutMs: 120_000, ...extra });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: PROBE, partitions: 2, spark: app, source, config: { read }, log: testLog, startTimeoutMs: 120_000, ...extra });
   await cluster.start();
   const out = await fn(cluster);
   await cluster.stop();

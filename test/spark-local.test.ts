@@ -27,6 +27,7 @@ import { SMALL_SPARK_CONF, activeJobsSettled, alive, sparkSubmitChildren, startA
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { resolveOptions } from '../src/driver/options.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const DEMO_SERVER = new URL('../examples/demo-server.ts', import.meta.url);
 const ECHO_SERVER = new URL('./helpers/spark-echo-server.ts', import.meta.url);
@@ -198,8 +199,7 @@ test.serial('stop() leaves no Spark job, no worker process and no port behind', 
 
 test.serial('stop() of an HTTP cluster frees its ports', async (t) => {
   t.timeout(120_000);
-  const cluster = new Cluster({ server: DEMO_SERVER, data: { range: { end: 10 } }, partitions: 2, spark: app, log: testLog });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: DEMO_SERVER, data: { range: { end: 10 } }, partitions: 2, spark: app, log: testLog });
   await cluster.start();
   const ports = cluster.members.map((m) => m.port!);
   t.is(ports.length, 2);
@@ -370,8 +370,7 @@ test.serial('on Spark, a stolen partition credential gives no orders, forges no 
   t.timeout(120_000);
   const options = { server: ECHO_SERVER, partitions: 2, log: testLog, startTimeoutMs: 120_000 };
   const launcher = new CapturingLauncher(new SparkLauncher(resolveOptions({ ...options, spark: app, source: { range: { end: 4 } } })));
-  const cluster = new Cluster({ ...options, launcher });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { ...options, launcher });
   await cluster.start();
   // What an attacker on an executor could take: a partition's bus access (in the task closure).
   const stolen: BusAccess = launcher.plan!.busFor(1);

@@ -11,6 +11,7 @@ import { startNatsServer } from '../src/transport/nats-server.js';
 import { connect } from '@nats-io/transport-node';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
 import type { AmountRow } from './fixtures/updates-server.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const UPDATES_SERVER = new URL('./fixtures/updates-server.ts', import.meta.url);
 const KEYS = 50;
@@ -179,8 +180,7 @@ test('options updates and events: a clear error for a bad subject or value, and 
     instanceOf: InvalidOptionError,
     message: /events.*true or false/,
   });
-  const cluster = new Cluster({ server: TEST_SERVER, data: [1, 2], partitions: 2, updates: 'orders.*', log: false });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = testCluster(t, { server: TEST_SERVER, data: [1, 2], partitions: 2, updates: 'orders.*', log: false });
   const err = await t.throwsAsync(cluster.start());
   t.regex(err!.message, /SPS_NO_UPDATE_HANDLER|neither an onUpdate method nor an update option/);
 });

@@ -16,3 +16,17 @@ export async function withCluster<Row, Config, Result, T>(
   await cluster.start();
   return fn(cluster);
 }
+
+/**
+ * A cluster of `options`, not started (a test may listen to it or start it as it needs), stopped in
+ * the test's teardown whatever happened; a stop that fails there is ignored, since the test asserts
+ * on its own stops what it expects of them.
+ */
+export function testCluster<Row = unknown, Config = unknown, Result = unknown>(
+  t: Pick<ExecutionContext, 'teardown'>,
+  options: ClusterOptions<Row, Config>,
+): Cluster<Row, Config, Result> {
+  const cluster = new Cluster<Row, Config, Result>(options);
+  t.teardown(() => cluster.stop().catch(() => {}));
+  return cluster;
+}
