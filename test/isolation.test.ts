@@ -190,5 +190,11 @@ test('options: isolation is checked, and threads refuse uWebSockets.js', (t) => 
     message: /http.*"uws" cannot serve partitions run as threads/,
   });
   t.throws(() => new Cluster({ server: SERVER, data: [1], threadHeapMb: 64 }), { message: /threadHeapMb.*isolation "thread" only/ });
-  t.throws(() => new Cluster({ server: SERVER, data: [1], isolation: 'thread', master: 'local[2]' }), { message: /embedded launcher only/ });
+  // Spark runs threads too (one partition host per run and executor); a launcher of your own does not.
+  t.notThrows(() => new Cluster({ server: SERVER, data: [1], isolation: 'thread', master: 'local[2]' }));
+  const launcher = { launch: async () => {}, stop: async () => {} } as never;
+  t.throws(() => new Cluster({ server: SERVER, data: [1], isolation: 'thread', launcher }), { message: /isolation.*embedded and Spark launchers only/ });
+  t.throws(() => new Cluster({ server: SERVER, data: [1], isolation: 'thread', master: 'local[2]', http: 'uws' }), {
+    message: /http.*"uws" cannot serve partitions run as threads/,
+  });
 });

@@ -298,9 +298,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const checkAborted = (): void => {
       if (run.aborted) throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
     };
-    // Compiling the server module overlaps with starting the bus; awaited before the launch. Threads,
-    // and worker processes on this machine, load one inlined program (see prepareWorker).
-    const preparing = prepareWorker(o.serverModule, { inline: o.isolation === 'thread' || launchesEmbedded(o) });
+    // Compiling the server module overlaps with starting the bus; awaited before the launch. Threads
+    // and worker processes on this machine load one inlined program (see prepareWorker); Spark's
+    // ship theirs with the job, so they keep to the server module.
+    const preparing = prepareWorker(o.serverModule, { inline: launchesEmbedded(o) });
     void preparing.catch(() => {});
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);

@@ -77,8 +77,8 @@ function checkIsolation(o: Checked): void {
     if (o.threadHeapMb !== undefined) throw new InvalidOptionError('threadHeapMb', 'applies to isolation "thread" only');
     return;
   }
-  if (o.launcher !== undefined || o.master !== undefined || o.spark !== undefined) {
-    throw new InvalidOptionError('isolation', '"thread" runs on the embedded launcher only (Spark and your own launchers run a process per partition)');
+  if (o.launcher !== undefined) {
+    throw new InvalidOptionError('isolation', '"thread" runs on the embedded and Spark launchers only (your own launcher runs a process per partition)');
   }
   if (o.http === 'uws') {
     throw new InvalidOptionError(

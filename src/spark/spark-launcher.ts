@@ -207,6 +207,9 @@ export class SparkLauncher implements Launcher {
           cacheResult: o.cacheResult,
           maxFailures: app.maxFailures,
           hangTimeoutMs: plan.hangTimeoutMs,
+          // `thread`: each task runs its attempt as a thread of its run's partition host on its executor.
+          isolation: plan.isolation ?? 'process',
+          ...(plan.threadHeapMb ? { threadHeapMb: plan.threadHeapMb } : {}),
         },
         o.submitTimeoutMs,
       );

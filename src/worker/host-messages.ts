@@ -39,3 +39,30 @@ export type ThreadMessage =
   | { t: 'resultEnd' }
   /** The thread loaded its server's modules: the host may start the next waiting thread. */
   | { t: 'loaded' };
+
+/**
+ * With {@link PARTITION_HOST_ENV}: the Unix socket a partition host of Spark tasks listens on
+ * (the host then serves tasks over it instead of an IPC channel; see `socket-host.ts`).
+ */
+export const HOST_SOCKET_ENV = 'SPS_HOST_SOCKET';
+/** How long a socket host stays without attempts before it exits, in ms (default 10 s). */
+export const HOST_IDLE_ENV = 'SPS_HOST_IDLE_MS';
+
+/**
+ * What a Spark task sends a socket host, one JSON object a line: `start` first (its attempt's
+ * worker environment, the FIFOs of its channels, and its secrets, for its thread's port only),
+ * then at most `kill`. The socket closing from the task's side ends its thread too.
+ */
+export type SocketCommand =
+  | {
+      t: 'start';
+      env: Record<string, string>;
+      secrets: string;
+      heapMb?: number;
+      /** FIFOs the task made: rows to the thread, its output lines, its result frames, its liveness ticks. */
+      fifos: { rows: string; output: string; results: string; ticks: string };
+    }
+  | { t: 'kill' };
+
+/** What a socket host answers, one JSON object a line: `started` once it holds the FIFOs, then `exit`. */
+export type SocketReport = { t: 'started'; pid: number } | { t: 'exit'; code: number; error?: string };

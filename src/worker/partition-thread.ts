@@ -4,6 +4,7 @@ import { receiveWorkerSecrets } from '../security/worker-secrets.js';
 import { writeFailure } from './result-channel.js';
 import { runWorker } from './run-worker.js';
 import type { ThreadMessage } from './host-messages.js';
+import { WORKER_ENV } from './worker-env.js';
 import type { Logger } from '../log/logger.js';
 
 /** The shortest tick interval, as for a worker process. */
@@ -37,7 +38,8 @@ export async function runPartitionThread(logger: Logger): Promise<never> {
       setInterval(() => post({ t: 'tick' }), Math.max(MIN_TICK_MS, env.tickMs)).unref();
     },
     results,
-    reportFailure: async (report) => writeFailure(results, 'msgpack', report),
+    // In the format its launcher reads (msgpack for the embedded launcher, json for Spark's runner).
+    reportFailure: async (report) => writeFailure(results, process.env[WORKER_ENV.resultFormat] === 'json' ? 'json' : 'msgpack', report),
     loaded: () => post({ t: 'loaded' }),
   });
   process.exit(code);

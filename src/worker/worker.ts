@@ -8,16 +8,23 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { PARTITION_HOST_ENV } from './host-messages.js';
+import { HOST_IDLE_ENV, HOST_SOCKET_ENV, PARTITION_HOST_ENV } from './host-messages.js';
 
 if (!isMainThread) {
   const [{ runPartitionThread }, { workerLogger }] = await Promise.all([import('./partition-thread.js'), import('./run-worker.js')]);
   await runPartitionThread(workerLogger());
 } else if (process.env[PARTITION_HOST_ENV] === '1') {
   // Its threads run the entry this process was started with (import.meta.url may name the source
-  // of a compiled entry).
-  const { runPartitionHost } = await import('./thread-host.js');
-  runPartitionHost(pathToFileURL(process.argv[1]!));
+  // of a compiled entry). Spark tasks reach it on a Unix socket, the embedded launcher over IPC.
+  const entry = pathToFileURL(process.argv[1]!);
+  const socket = process.env[HOST_SOCKET_ENV];
+  if (socket) {
+    const { runSocketHost } = await import('./socket-host.js');
+    runSocketHost(entry, socket, Number(process.env[HOST_IDLE_ENV]) || 10_000);
+  } else {
+    const { runPartitionHost } = await import('./thread-host.js');
+    runPartitionHost(entry);
+  }
 } else {
   const { runProcessWorker } = await import('./process-worker.js');
   await runProcessWorker();

@@ -55,6 +55,10 @@ SECRET_TAG = "sps-partition-secret"
 # The JVM helper built beside this file (src/spark/runner/PartitionSecrets.java) and its class.
 HELPER_JAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sps-runner.jar")
 HELPER_CLASS = "sps.runner.PartitionSecrets"
+# Option `isolation: 'thread'`: how long a run's partition host stays without attempts before it
+# exits, and how long a task waits for a host it started to listen.
+HOST_IDLE_MS = 10000
+HOST_START_S = 30.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,13 +351,210 @@ def _in_program(value, program_dir):
     return value
 
 
+def _private_dir(path: str) -> str:
+    """A directory only this user may enter (mode 0700), made if missing."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.stat(path)
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise RuntimeError("%s belongs to another user or others may enter it" % path)
+    return path
+
+
+def _host_dir() -> str:
+    """Where the partition hosts of this user's runs listen, and their tasks make their FIFOs."""
+    import tempfile
+
+    return _private_dir(os.path.join(tempfile.gettempdir(), "sps-host-%d" % os.getuid()))
+
+
+def _host_socket(cluster_id: str, argv: list[str], env: dict[str, str]):
+    """A connection to the partition host of run `cluster_id` on this executor, started first when
+    none listens (option `isolation: 'thread'`). Two tasks that find none at once start one: the
+    start holds a lock (flock) on the private host directory. The host is started in a session of
+    its own, through a shell that leaves it at once: it outlives the task (and the Python worker)
+    that started it, and is never a child left for that worker to reap."""
+    import fcntl
+    import socket
+    import subprocess
+
+    base = _host_dir()
+    path = os.path.join(base, "%s.sock" % cluster_id)
+
+    def connect():
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(path)
+            return conn
+        except OSError:
+            conn.close()
+            return None
+
+    conn = connect()
+    if conn is not None:
+        return conn
+    lock = os.open(base, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = connect()
+        if conn is not None:
+            return conn
+        try:
+            os.unlink(path)  # a host that is gone left it
+        except FileNotFoundError:
+            pass
+        host_env = dict(env, SPS_PARTITION_HOST="1", SPS_HOST_SOCKET=path, SPS_HOST_IDLE_MS=str(HOST_IDLE_MS))
+        subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &', "sps-partition-host", *argv],
+            env=host_env,
+            start_new_session=True,
+            check=True,
+        )
+        deadline = time.monotonic() + HOST_START_S
+        while time.monotonic() < deadline:
+            conn = connect()
+            if conn is not None:
+                return conn
+            time.sleep(0.05)
+        raise RuntimeError("the partition host of run %s did not listen on %s within %d s" % (cluster_id, path, HOST_START_S))
+    finally:
+        os.close(lock)
+
+
+class _HostedThread:
+    """A task attempt run as a thread of its run's partition host (option `isolation: 'thread'`),
+    seen as the worker process it would otherwise be: `stdin` (rows) and `stdout` (output lines)
+    are files on FIFOs of the task's private directory, as are `result_fd` and `tick_fd`; `pid` is
+    the host's; `wait`, `poll` and `kill` act on the thread. Its secrets go to the host on the
+    socket, for that thread's port only. Closing the socket (the task's end, however it comes)
+    ends the thread."""
+
+    CHANNELS = ("rows", "output", "results", "ticks")
+
+    def __init__(self, cluster_id: str, argv: list[str], env: dict[str, str], secrets: bytes, heap_mb: int | None):
+        import shutil
+        import tempfile
+
+        self.returncode: int | None = None
+        self._ended = threading.Event()
+        self._dir = tempfile.mkdtemp(prefix="sps-task-", dir=_host_dir())
+        fds: list[int] = []
+        try:
+            paths = {name: os.path.join(self._dir, name) for name in self.CHANNELS}
+            for fifo in paths.values():
+                os.mkfifo(fifo, 0o600)
+            # The read ends first: the host then opens the write ends without waiting.
+            for name in ("output", "results", "ticks"):
+                fds.append(os.open(paths[name], os.O_RDONLY | os.O_NONBLOCK))
+                os.set_blocking(fds[-1], True)
+            # Until the host opened the read end of the rows, this holds them open for writing
+            # (on Linux a FIFO opens read-write at once): a reader that finds no writer reads an end.
+            fds.append(os.open(paths["rows"], os.O_RDWR))
+            start = {"t": "start", "env": env, "secrets": secrets.decode("utf-8"), "fifos": paths}
+            if heap_mb:
+                start["heapMb"] = heap_mb
+            line = json.dumps(start).encode("utf-8") + b"\n"
+            # A host that was just leaving (idle) drops the connection unanswered: try again.
+            for _ in range(3):
+                self._sock = _host_socket(cluster_id, argv, env)
+                self._reports = self._sock.makefile("rb")
+                try:
+                    self._sock.sendall(line)
+                    answer = self._reports.readline()
+                except OSError:
+                    answer = b""
+                if answer:
+                    break
+                self._sock.close()
+            started = json.loads(answer) if answer else {}
+            if started.get("t") != "started":
+                raise RuntimeError("the partition host did not start the thread: %s" % (started.get("error") or "no answer"))
+            self.pid: int = int(started["pid"])
+            # The host holds the read end: this open does not wait.
+            self.stdin = open(paths["rows"], "wb")
+            os.close(fds.pop())
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+        self.stdout = os.fdopen(fds[0], "rb")
+        self.result_fd, self.tick_fd = fds[1], fds[2]
+        threading.Thread(target=self._read_reports, daemon=True).start()
+
+    def _read_reports(self) -> None:
+        code = None
+        try:
+            for raw in self._reports:
+                report = json.loads(raw)
+                if report.get("t") == "exit":
+                    code = int(report["code"])
+        except (OSError, ValueError):
+            pass
+        if code is None:
+            sys.stderr.write("[sps] the partition host %d went away before its thread ended\n" % self.pid)
+        self.returncode = 1 if code is None else code
+        self._ended.set()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self) -> int:
+        """The thread's exit code, once it ended; then its channels' directory is removed."""
+        import shutil
+
+        self._ended.wait()
+        self._sock.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+        return self.returncode if self.returncode is not None else 1
+
+    def kill(self) -> None:
+        try:
+            self._sock.sendall(b'{"t":"kill"}\n')
+        except OSError:
+            pass
+
+
+def _start_process(argv: list[str], env: dict[str, str], secrets: bytes):
+    """A worker process of its own for the task's attempt, on pipes: (proc, result fd, tick fd)."""
+    import subprocess
+
+    read_fd, write_fd = os.pipe()
+    # Liveness: the worker ticks on this pipe; a silent worker is killed as hung.
+    tick_read_fd, tick_write_fd = os.pipe()
+    secret_read_fd, secret_write_fd = os.pipe()
+    env = dict(env, SPS_RESULT_FD=str(write_fd), SPS_TICK_FD=str(tick_write_fd), SPS_SECRET_FD=str(secret_read_fd))
+    try:
+        # Started from the task's own thread: the parent-death signal fires when this thread
+        # ends, so Spark's own kill of a task still takes the worker down.
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(write_fd, tick_write_fd, secret_read_fd),
+            preexec_fn=_set_parent_death_signal,
+        )
+    except BaseException:
+        os.close(read_fd)
+        os.close(tick_read_fd)
+        os.close(secret_write_fd)
+        raise
+    finally:
+        os.close(write_fd)
+        os.close(tick_write_fd)
+        os.close(secret_read_fd)
+    # From a thread: a payload larger than the pipe's buffer waits for the worker to read it.
+    threading.Thread(target=_hand_secrets, args=(secret_write_fd, secrets), daemon=True).start()
+    return proc, read_fd, tick_read_fd
+
+
 def make_task(spec):
     """The function run by mapPartitionsWithIndex: one Node worker per task attempt. `rows` begin
     with the partition's secrets; `arrow_schema`, when given, is the schema message of Arrow rows
     (else the spec's, made by the JVM)."""
 
     def run_partition(index, rows, arrow_schema=None):
-        import subprocess
         from collections import deque
 
         from pyspark import TaskContext
@@ -365,16 +566,13 @@ def make_task(spec):
         attempt = ctx.taskAttemptId() if spec["barrier"] else ctx.attemptNumber()
         tag = "[sps %s p%d/a%d]" % (spec["clusterId"], index, attempt)
         program_dir = _program_dir(spec["program"]) if spec.get("program") else None
-        read_fd, write_fd = os.pipe()
-        # Liveness: the worker ticks on this pipe; a silent worker is killed as hung.
-        tick_read_fd, tick_write_fd = os.pipe()
         hang_timeout_ms = int(spec.get("hangTimeoutMs") or DEFAULT_HANG_TIMEOUT_MS)
         # The partition's own secrets come first in its input (with_partition_secrets); they go on a
-        # pipe the worker reads once, never in its environment: an environment stays readable in
-        # /proc/<pid>/environ and is inherited by whatever the worker spawns.
+        # pipe the worker reads once (a thread: on its host's socket, for its port only), never in
+        # its environment: an environment stays readable in /proc/<pid>/environ and is inherited by
+        # whatever the worker spawns.
         secret = _own_secret(index, rows)
         payload = json.dumps({"bus": secret["bus"], **_attempt_secrets(secret["partitionKey"], attempt)}).encode()
-        secret_read_fd, secret_write_fd = os.pipe()
         # The executor's environment may carry the runner's own secrets (local mode shares the
         # driver's); none of ours reaches a worker.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPS_")}
@@ -385,36 +583,18 @@ def make_task(spec):
                 "SPS_ATTEMPT": str(attempt),
                 "SPS_ROW_FORMAT": spec["rowFormat"],
                 "SPS_RESULT_FORMAT": "json",
-                "SPS_RESULT_FD": str(write_fd),
-                "SPS_TICK_FD": str(tick_write_fd),
-                "SPS_SECRET_FD": str(secret_read_fd),
                 "SPS_SPARK_STAGE_ID": str(ctx.stageId()),
                 "SPS_SPARK_TASK_ATTEMPT_ID": str(ctx.taskAttemptId()),
             }
         )
-        try:
-            # Started from the task's own thread: the parent-death signal fires when this thread
-            # ends, so Spark's own kill of a task still takes the worker down.
-            proc = subprocess.Popen(
-                [_in_program(a, program_dir) for a in spec["argv"]],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=env,
-                pass_fds=(write_fd, tick_write_fd, secret_read_fd),
-                preexec_fn=_set_parent_death_signal,
-            )
-        except BaseException:
-            os.close(read_fd)
-            os.close(tick_read_fd)
-            os.close(secret_write_fd)
-            raise
-        finally:
-            os.close(write_fd)
-            os.close(tick_write_fd)
-            os.close(secret_read_fd)
-        # From a thread: a payload larger than the pipe's buffer waits for the worker to read it.
-        threading.Thread(target=_hand_secrets, args=(secret_write_fd, payload), daemon=True).start()
+        argv = [_in_program(a, program_dir) for a in spec["argv"]]
+        if spec.get("isolation") == "thread":
+            # A thread's channels are named by its host (FIFOs), not by these fds.
+            env.update({"SPS_RESULT_FD": "3", "SPS_TICK_FD": "4", "SPS_SECRET_FD": "5"})
+            proc = _HostedThread(spec["clusterId"], argv, env, payload, spec.get("threadHeapMb"))
+            read_fd, tick_read_fd = proc.result_fd, proc.tick_fd
+        else:
+            proc, read_fd, tick_read_fd = _start_process(argv, env, payload)
         tail = deque(maxlen=20)
         watch_done = threading.Event()
         hung = []
@@ -551,6 +731,8 @@ def task_spec(job, source):
         "arrowSchema": source.get("arrowSchema"),
         "framing": PROTOCOL["framing"],
         "hangTimeoutMs": job.get("hangTimeoutMs", 10000),
+        "isolation": job.get("isolation", "process"),
+        "threadHeapMb": job.get("threadHeapMb"),
     }
 
 
