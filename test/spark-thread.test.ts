@@ -4,11 +4,11 @@
  * socket in a private directory; each task's channels are FIFOs of its own private directory.
  */
 import test from 'ava';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type SparkApplication } from '../src/index.js';
-import { alive, startApp, testLog, until } from './helpers/spark-harness.js';
+import { activeJobsSettled, alive, startApp, testLog, until } from './helpers/spark-harness.js';
 
 const SERVER = new URL('./helpers/spark-thread-server.ts', import.meta.url);
 /** Where the runner keeps its partition hosts' sockets and its tasks' FIFO directories. */
@@ -35,6 +35,21 @@ interface WhoAmI {
 function leftovers(clusterId: string): string[] {
   if (!existsSync(HOST_DIR)) return [];
   return readdirSync(HOST_DIR).filter((name) => name.startsWith(clusterId) || name.startsWith('sps-task-'));
+}
+
+/** Pids of this machine's partition hosts of run `clusterId`, found by the socket in their environment. */
+function hostPidsOf(clusterId: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
+      if (env.includes(`SPS_HOST_SOCKET=${join(HOST_DIR, `${clusterId}.sock`)}`)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
 }
 
 function threadCluster(extra: Record<string, unknown>): Cluster {
@@ -98,5 +113,46 @@ test.serial('a partition that fails once: Spark retries its task, which serves a
   );
   t.is([...result.values()].flat().length, 20);
   t.true(await until(() => [...hosts].every((pid) => !alive(pid)), 60_000), 'partition host still running');
+  t.deepEqual(leftovers(cluster.id!), []);
+});
+
+test.serial('a hung thread: the task kills it on the socket, Spark retries the task, and the retry serves from the same host', async (t) => {
+  t.timeout(180_000);
+  const cluster = threadCluster({
+    server: new URL('./fixtures/hang-server.ts', import.meta.url),
+    source: { range: { end: 8 } },
+    hangTimeoutMs: 2000,
+    heartbeatMs: 200,
+  });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const host = (await cluster.request<WhoAmI>(1, 'whoami')).pid;
+  // Blocks partition 1's thread for good: its ticks stop, the task's liveness watch ends it.
+  void cluster.request(1, 'spin', undefined, { timeoutMs: 1000 }).catch(() => {});
+  t.true(
+    await until(() => cluster.members.some((m) => m.partition === 1 && m.attempt === 1 && m.state === 'serving'), 120_000),
+    JSON.stringify(cluster.members),
+  );
+  t.like(await cluster.request<{ spun: boolean; attempt: number }>(1, 'spin'), { spun: false, attempt: 1 });
+  t.is((await cluster.request<WhoAmI>(1, 'whoami')).pid, host, "the retry runs in the run's host");
+  await cluster.stop();
+  t.is([...cluster.result().values()].flat().length, 4);
+  t.true(await until(() => !alive(host), 60_000), `partition host ${host} still running`);
+  t.deepEqual(leftovers(cluster.id!), []);
+});
+
+test.serial('a start that times out cancels the Spark job: the tasks go, their threads end, and the host leaves', async (t) => {
+  t.timeout(120_000);
+  const cluster = threadCluster({ server: new URL('./helpers/spark-hang-server.ts', import.meta.url), source: { range: { end: 8 } }, startTimeoutMs: 20_000 });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  let hosts: number[] = [];
+  let settled = false;
+  const starting = cluster.start().finally(() => (settled = true));
+  t.true(await until(() => settled || (cluster.id !== undefined && (hosts = hostPidsOf(cluster.id)).length > 0), 60_000), 'no partition host started');
+  await t.throwsAsync(starting, { code: 'SPS_START_TIMEOUT' });
+  t.is(hosts.length, 1);
+  // The host leaves only once it has no thread left, and no task for its idle grace.
+  t.true(await until(() => hosts.every((pid) => !alive(pid)), 60_000), `partition host still running: ${hosts.filter(alive)}`);
+  t.deepEqual(await activeJobsSettled(app!), []);
   t.deepEqual(leftovers(cluster.id!), []);
 });
