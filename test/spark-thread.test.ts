@@ -4,11 +4,11 @@
  * socket in a private directory; each task's channels are FIFOs of its own private directory.
  */
 import test from 'ava';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type SparkApplication } from '../src/index.js';
-import { activeJobsSettled, alive, startApp, testLog, until } from './helpers/spark-harness.js';
+import { activeJobsSettled, alive, pidsWhere, startApp, testLog, until } from './helpers/spark-harness.js';
 
 const SERVER = new URL('./helpers/spark-thread-server.ts', import.meta.url);
 /** Where the runner keeps its partition hosts' sockets and its tasks' FIFO directories. */
@@ -39,17 +39,7 @@ function leftovers(clusterId: string): string[] {
 
 /** Pids of this machine's partition hosts of run `clusterId`, found by the socket in their environment. */
 function hostPidsOf(clusterId: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
-      if (env.includes(`SPS_HOST_SOCKET=${join(HOST_DIR, `${clusterId}.sock`)}`)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
+  return pidsWhere((env) => env.includes(`SPS_HOST_SOCKET=${join(HOST_DIR, `${clusterId}.sock`)}`));
 }
 
 function threadCluster(extra: Record<string, unknown>): Cluster {

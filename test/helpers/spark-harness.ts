@@ -45,25 +45,33 @@ export function alive(pid: number): boolean {
   }
 }
 
-/**
- * Pids of this machine's worker processes of cluster run `clusterId`, found by their environment
- * (the driver does not start Spark's workers, so it has no pids of its own for them).
- */
-export function workerPidsOf(clusterId: string): number[] {
+/** Pids of this machine's processes whose environment (and argv) `matches` says are wanted; those gone meanwhile, or not ours to read, are left out. */
+export function pidsWhere(matches: (env: string[], argv: () => string[]) => boolean): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
-      if (!env.includes(`SPS_CLUSTER_ID=${clusterId}`) || !env.some((e) => e.startsWith('SPS_PARTITION='))) continue;
-      // The worker itself (the library's worker entry, or the compiled one), not a process it spawned with the same environment.
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
-      if (argv.some((a) => /(runtime\/worker\.js|\/sps-worker\.mjs)$/.test(a))) found.push(Number(entry));
+      if (matches(env, () => readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0'))) found.push(Number(entry));
     } catch {
       // gone meanwhile, or not ours to read
     }
   }
   return found;
+}
+
+/**
+ * Pids of this machine's worker processes of cluster run `clusterId`, found by their environment
+ * (the driver does not start Spark's workers, so it has no pids of its own for them).
+ */
+export function workerPidsOf(clusterId: string): number[] {
+  return pidsWhere(
+    (env, argv) =>
+      env.includes(`SPS_CLUSTER_ID=${clusterId}`) &&
+      env.some((e) => e.startsWith('SPS_PARTITION=')) &&
+      // The worker itself (the library's worker entry, or the compiled one), not a process it spawned with the same environment.
+      argv().some((a) => /(runtime\/worker\.js|\/sps-worker\.mjs)$/.test(a)),
+  );
 }
 
 /** Polls `check` every 100 ms until it holds or `limitMs` passed (bounded; never a timed assertion). */
