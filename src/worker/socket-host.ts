@@ -60,10 +60,10 @@ export function runSocketHost(entry: URL, socketPath: string, idleMs: number): v
   const armIdle = (): void => {
     clearTimeout(idle);
     idle = setTimeout(() => {
-      if (connections === 0 && threads.size === 0) {
-        server.close();
-        leave(0);
-      } else armIdle();
+      // The socket goes first: a task that finds none starts a new host (one connecting meanwhile
+      // finds its connection closed unanswered, and tries again).
+      if (connections === 0 && threads.size === 0) leave(0);
+      else armIdle();
     }, idleMs);
   };
 
@@ -152,6 +152,8 @@ export function runSocketHost(entry: URL, socketPath: string, idleMs: number): v
     // The task went away (Spark killed it, or its Python worker died): its thread ends too.
     control.once('end', () => {
       if (started && !exited) threads.kill(id);
+      // Else nothing is left to report: this side ends too (a thread's exit ends it once reported).
+      else control.end();
     });
     control.once('close', () => {
       if (started && !exited) threads.kill(id);
