@@ -59,6 +59,8 @@ HELPER_CLASS = "sps.runner.PartitionSecrets"
 # exits, and how long a task waits for a host it started to listen.
 HOST_IDLE_MS = 10000
 HOST_START_S = 30.0
+# How long a thread told to end (hung) may take before its task stops waiting for its host.
+THREAD_KILL_GRACE_S = 10.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,10 +458,15 @@ class _HostedThread:
             # A host that was just leaving (idle) drops the connection unanswered: try again.
             for _ in range(3):
                 self._sock = _host_socket(cluster_id, argv, env)
+                # A host that stopped answering (a stopped process) fails the task, which is retried.
+                self._sock.settimeout(HOST_START_S)
                 self._reports = self._sock.makefile("rb")
                 try:
                     self._sock.sendall(line)
                     answer = self._reports.readline()
+                except TimeoutError as err:
+                    self._sock.close()
+                    raise RuntimeError("the partition host did not answer within %d s" % HOST_START_S) from err
                 except OSError:
                     answer = b""
                 if answer:
@@ -469,6 +476,7 @@ class _HostedThread:
             if started.get("t") != "started":
                 raise RuntimeError("the partition host did not start the thread: %s" % (started.get("error") or "no answer"))
             self.pid: int = int(started["pid"])
+            self._sock.settimeout(None)
             # The host holds the read end: this open does not wait.
             self.stdin = open(paths["rows"], "wb")
             os.close(fds.pop())
@@ -508,10 +516,24 @@ class _HostedThread:
         return self.returncode if self.returncode is not None else 1
 
     def kill(self) -> None:
+        """Ends the thread; a host that does not report its end within THREAD_KILL_GRACE_S is
+        given up on (the connection closes, which ends the thread whenever the host acts again)."""
+        import socket
+
+        def give_up() -> None:
+            if not self._ended.is_set():
+                try:
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
         try:
             self._sock.sendall(b'{"t":"kill"}\n')
         except OSError:
             pass
+        timer = threading.Timer(THREAD_KILL_GRACE_S, give_up)
+        timer.daemon = True
+        timer.start()
 
 
 def _start_process(argv: list[str], env: dict[str, str], secrets: bytes):
