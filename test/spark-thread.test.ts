@@ -146,3 +146,20 @@ test.serial('a start that times out cancels the Spark job: the tasks go, their t
   t.deepEqual(await activeJobsSettled(app!), []);
   t.deepEqual(leftovers(cluster.id!), []);
 });
+
+test.serial('rows as JSON frames (a parallelized array) reach the threads too', async (t) => {
+  t.timeout(120_000);
+  const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+  const cluster = threadCluster({ source: { rows } });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const who = await Promise.all([0, 1, 2, 3].map((p) => cluster.request<WhoAmI>(p, 'whoami')));
+  t.is(
+    who.reduce((n, w) => n + w.count, 0),
+    8,
+  );
+  t.is(new Set(who.map((w) => w.pid)).size, 1);
+  await cluster.stop();
+  const got = [...cluster.result().values()].flat().map((r) => JSON.parse((r as { row: string }).row) as string);
+  t.deepEqual(got.sort(), rows);
+});
