@@ -162,4 +162,6 @@ test.serial('rows as JSON frames (a parallelized array) reach the threads too', 
   await cluster.stop();
   const got = [...cluster.result().values()].flat().map((r) => JSON.parse((r as { row: string }).row) as string);
   t.deepEqual(got.sort(), rows);
+  t.true(await until(() => !alive(who[0]!.pid), 60_000), `partition host ${who[0]!.pid} still running`);
+  t.deepEqual(leftovers(cluster.id!), []);
 });
