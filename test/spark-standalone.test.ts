@@ -8,6 +8,7 @@ import { activeJobsSettled, alive, startApp, startStandalone, testLog, until, ty
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { ancestorMatching } from './helpers/harness.js';
 import { runScript } from './helpers/python-script.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 let standalone: Standalone | undefined;
 let app: SparkApplication | undefined;
@@ -62,6 +63,34 @@ test.serial('four partitions spread over both workers, with a task retry after S
   for (const pid of pids) t.false(alive(pid), `worker ${pid} still running`);
   t.deepEqual(await activeJobsSettled(app!), []);
 });
+
+test.serial(
+  "isolation 'thread' on the standalone cluster: the executors' tasks run their partitions as threads of the run's partition host on this machine; results once, nothing left",
+  async (t) => {
+    t.timeout(240_000);
+    const cluster = testCluster(t, {
+      server: new URL('./helpers/spark-echo-server.ts', import.meta.url),
+      source: { range: { end: 8 } },
+      partitions: 4,
+      spark: app,
+      isolation: 'thread',
+      log: testLog,
+      startTimeoutMs: 120_000,
+    });
+    await cluster.start();
+    for (let p = 0; p < 4; p++) t.deepEqual(await cluster.request<number[]>(p, 'rows'), [2 * p, 2 * p + 1]);
+    // One machine: the executors' tasks find the run's one host by its socket.
+    const hosts = new Set(cluster.members.map((m) => m.pid));
+    t.is(hosts.size, 1, `pids: ${[...hosts].join(', ')}`);
+    const [host] = hosts;
+    // Started detached: an executor that goes does not take the other executor's threads with it.
+    t.is(ancestorMatching(host!, /org\.apache\.spark\.executor/), undefined, 'the host is not a child of an executor');
+    await cluster.stop();
+    t.is([...cluster.result().values()].flat().length, 8);
+    t.true(await until(() => !alive(host!), 60_000), `partition host ${host} still running`);
+    t.deepEqual(await activeJobsSettled(app!), []);
+  },
+);
 
 test.serial('an executor JVM killed: its partitions are retried on another executor, and every result arrives once', async (t) => {
   t.timeout(240_000);
