@@ -3,8 +3,8 @@
  * the pyspark wheel with spark-class, stopped afterwards (by pid) even when a test fails.
  */
 import test, { type ExecutionContext } from 'ava';
-import { Cluster, type SparkApplication } from '../src/index.js';
-import { activeJobsSettled, alive, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
+import { type Cluster, type ClusterOptions, type SparkApplication } from '../src/index.js';
+import { activeJobsSettled, alive, pidsWhere, startApp, startStandalone, testLog, until, type Standalone } from './helpers/spark-harness.js';
 import { runSeedDemo } from './helpers/seed-demo.js';
 import { ancestorMatching } from './helpers/harness.js';
 import { runScript } from './helpers/python-script.js';
@@ -26,19 +26,37 @@ test.after.always(async () => {
   await standalone?.stop();
 });
 
-/** Starts four echo partitions over the eight rows 0..7 on the standalone cluster. */
-async function startFour(t: ExecutionContext): Promise<Cluster> {
-  const cluster = new Cluster({
+/** Starts four echo partitions over the eight rows 0..7 on the standalone cluster (`extra`: more options, e.g. isolation). */
+async function startFour(t: ExecutionContext, extra: Partial<ClusterOptions> = {}): Promise<Cluster> {
+  const cluster = testCluster(t, {
     server: new URL('./helpers/spark-echo-server.ts', import.meta.url),
     source: { range: { end: 8 } },
     partitions: 4,
     spark: app,
     log: testLog,
     startTimeoutMs: 120_000,
+    ...extra,
   });
-  t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
   return cluster;
+}
+
+/** Every partition of {@link startFour} answers with its two rows; then stop() collects each row once. */
+async function rowsThenResults(t: ExecutionContext, cluster: Cluster): Promise<void> {
+  const rows = await cluster.requestAll<number[]>('rows');
+  t.deepEqual(
+    [...rows.values()].map((r) => (r.ok ? r.value : r.error.code)),
+    [
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+    ],
+  );
+  await cluster.stop();
+  t.is(cluster.state, 'stopped');
+  t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
+  t.is([...cluster.result().values()].flat().length, 8);
 }
 
 test.serial('the seed demo runs on a standalone cluster', async (t) => {
@@ -68,16 +86,7 @@ test.serial(
   "isolation 'thread' on the standalone cluster: the executors' tasks run their partitions as threads of the run's partition host on this machine; results once, nothing left",
   async (t) => {
     t.timeout(240_000);
-    const cluster = testCluster(t, {
-      server: new URL('./helpers/spark-echo-server.ts', import.meta.url),
-      source: { range: { end: 8 } },
-      partitions: 4,
-      spark: app,
-      isolation: 'thread',
-      log: testLog,
-      startTimeoutMs: 120_000,
-    });
-    await cluster.start();
+    const cluster = await startFour(t, { isolation: 'thread' });
     for (let p = 0; p < 4; p++) t.deepEqual(await cluster.request<number[]>(p, 'rows'), [2 * p, 2 * p + 1]);
     // One machine: the executors' tasks find the run's one host by its socket.
     const hosts = new Set(cluster.members.map((m) => m.pid));
@@ -105,23 +114,36 @@ test.serial('an executor JVM killed: its partitions are retried on another execu
     await until(() => lost.every((p) => cluster.members[p]!.attempt >= 1 && cluster.members[p]!.state === 'serving'), 180_000),
     JSON.stringify(cluster.members),
   );
-  const rows = await cluster.requestAll<number[]>('rows');
-  t.deepEqual(
-    [...rows.values()].map((r) => (r.ok ? r.value : r.error.code)),
-    [
-      [0, 1],
-      [2, 3],
-      [4, 5],
-      [6, 7],
-    ],
-  );
-  await cluster.stop();
-  t.is(cluster.state, 'stopped');
-  t.deepEqual([...cluster.result().keys()].sort(), [0, 1, 2, 3]);
-  t.is([...cluster.result().values()].flat().length, 8);
+  await rowsThenResults(t, cluster);
   for (const m of before) t.false(alive(m.pid), `worker ${m.pid} of partition ${m.partition} still running`);
   t.deepEqual(await activeJobsSettled(app!), []);
 });
+
+test.serial(
+  "isolation 'thread', an executor JVM killed: its tasks' threads end, Spark retries them as threads of the same host, the other partitions serve on; every result once",
+  async (t) => {
+    t.timeout(240_000);
+    const cluster = await startFour(t, { isolation: 'thread' });
+    const host = cluster.members[0]!.pid;
+    const executors = pidsWhere((_, argv) => {
+      const args = argv();
+      return args.includes('org.apache.spark.executor.CoarseGrainedExecutorBackend') && args.includes(app!.info.applicationId);
+    });
+    // Two workers of two cores: each executor runs two of the four tasks.
+    t.is(executors.length, 2, `executors: ${executors.join(', ')}`);
+    process.kill(executors[0]!, 'SIGKILL');
+    t.true(await until(() => cluster.members.filter((m) => m.attempt >= 1 && m.state === 'serving').length === 2, 180_000), JSON.stringify(cluster.members));
+    t.is(cluster.members.filter((m) => m.attempt === 0).length, 2, 'the partitions of the other executor were not retried');
+    t.true(alive(host), 'the partition host outlived the executor');
+    t.true(
+      cluster.members.every((m) => m.pid === host),
+      `pids: ${cluster.members.map((m) => m.pid).join(', ')}`,
+    );
+    await rowsThenResults(t, cluster);
+    t.true(await until(() => !alive(host), 60_000), `partition host ${host} still running`);
+    t.deepEqual(await activeJobsSettled(app!), []);
+  },
+);
 
 // Last: the TypeScript application holds every core of the standalone cluster, so it closes first
 // and the Python program's own application gets the executors.
