@@ -34,7 +34,8 @@ interface WhoAmI {
 /** What the run left in the host directory: its socket, and any task's FIFO directory. */
 function leftovers(clusterId: string): string[] {
   if (!existsSync(HOST_DIR)) return [];
-  return readdirSync(HOST_DIR).filter((name) => name.startsWith(clusterId) || name.startsWith('sps-task-'));
+  // Only this run's: tests of other files may run Spark threads meanwhile.
+  return readdirSync(HOST_DIR).filter((name) => name.startsWith(clusterId) || name.startsWith(`sps-task-${clusterId}-`));
 }
 
 /** Pids of this machine's partition hosts of run `clusterId`, found by the socket in their environment. */

@@ -438,7 +438,8 @@ class _HostedThread:
 
         self.returncode: int | None = None
         self._ended = threading.Event()
-        self._dir = tempfile.mkdtemp(prefix="sps-task-", dir=_host_dir())
+        # Named by the run: what a run left behind is told apart from other runs' tasks.
+        self._dir = tempfile.mkdtemp(prefix="sps-task-%s-" % cluster_id, dir=_host_dir())
         fds: list[int] = []
         try:
             paths = {name: os.path.join(self._dir, name) for name in self.CHANNELS}
