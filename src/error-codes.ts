@@ -16,7 +16,10 @@ export const ERROR_CODES = {
     meaning: "a call that the cluster's state does not allow (e.g. `start()` while running, `dashboard()` before `start()`)",
   },
   SPS_COLLECTIVE_ABORTED: { retryable: true, meaning: "a collective's participant failed or was replaced (the generation rose)" },
-  SPS_COLLECTIVE_ARGUMENT: { retryable: true, meaning: 'a collective got a bad root, op, timeout or value' },
+  SPS_COLLECTIVE_ARGUMENT: {
+    retryable: true,
+    meaning: 'a collective got a bad root, op or value, or a wrong option value (timeout, transport, algorithm, inPlace, signal)',
+  },
   SPS_COLLECTIVE_DIRECT: { retryable: true, meaning: "a peer refused a direct collective socket's ticket; the call goes over NATS instead" },
   SPS_COLLECTIVE_MISMATCH: {
     retryable: true,

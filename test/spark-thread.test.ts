@@ -166,3 +166,27 @@ test.serial('rows as JSON frames (a parallelized array) reach the threads too', 
   t.true(await until(() => !alive(who[0]!.pid), 60_000), `partition host ${who[0]!.pid} still running`);
   t.deepEqual(leftovers(cluster.id!), []);
 });
+
+test.serial('barrier mode: the four threads compute together, their collective data on the direct sockets between threads of one host', async (t) => {
+  t.timeout(180_000);
+  const cluster = threadCluster({ server: new URL('./fixtures/collective-server.ts', import.meta.url), source: { range: { end: 8 } }, barrier: true });
+  t.teardown(() => cluster.stop().catch(() => {}));
+  await cluster.start();
+  const replies = await cluster.requestAll<{ ok: boolean; value?: { sum: number; max: number; allGather: string[]; stats: { directBytesSent: number } } }>(
+    'suite',
+    false,
+    { timeoutMs: 120_000 },
+  );
+  for (const [p, r] of replies) {
+    const out = r.ok ? r.value : undefined;
+    t.true(out?.ok, `partition ${p}: ${JSON.stringify(r.ok ? r.value : r.error.message)}`);
+    t.like(out?.value, { sum: 10, max: 4, allGather: ['v0', 'v1', 'v2', 'v3'] }, `partition ${p}`);
+    t.true((out?.value?.stats.directBytesSent ?? 0) > 0, `partition ${p} sent its collective data over a direct socket`);
+  }
+  const hosts = new Set(cluster.members.map((m) => m.pid));
+  t.is(hosts.size, 1, `pids: ${[...hosts].join(', ')}`);
+  await cluster.stop();
+  t.is([...cluster.result().keys()].length, 4);
+  t.true(await until(() => [...hosts].every((pid) => !alive(pid)), 60_000), 'partition host still running');
+  t.deepEqual(leftovers(cluster.id!), []);
+});
