@@ -3,12 +3,13 @@
  * executor run their attempts as threads of one partition host process, which they reach on a Unix
  * socket in a private directory; each task's channels are FIFOs of its own private directory.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, type SparkApplication } from '../src/index.js';
+import type { Cluster, ClusterOptions, SparkApplication } from '../src/index.js';
 import { activeJobsSettled, alive, pidsWhere, startApp, testLog, until } from './helpers/spark-harness.js';
+import { testCluster } from './helpers/with-cluster.js';
 
 const SERVER = new URL('./helpers/spark-thread-server.ts', import.meta.url);
 /** Where the runner keeps its partition hosts' sockets and its tasks' FIFO directories. */
@@ -43,14 +44,14 @@ function hostPidsOf(clusterId: string): number[] {
   return pidsWhere((env) => env.includes(`SPS_HOST_SOCKET=${join(HOST_DIR, `${clusterId}.sock`)}`));
 }
 
-function threadCluster(extra: Record<string, unknown>): Cluster {
-  return new Cluster({ server: SERVER, partitions: 4, spark: app, isolation: 'thread', log: testLog, startTimeoutMs: 120_000, ...extra });
+/** A run of `extra` on the application with isolation 'thread', stopped in the test's teardown. */
+function threadCluster(t: ExecutionContext, extra: Partial<ClusterOptions>): Cluster {
+  return testCluster(t, { server: SERVER, partitions: 4, spark: app, isolation: 'thread', log: testLog, startTimeoutMs: 120_000, ...extra });
 }
 
 test.serial('every partition serves as a thread of one partition host; results arrive once; stop() leaves no host, socket or FIFO', async (t) => {
   t.timeout(180_000);
-  const cluster = threadCluster({ source: { range: { end: 20 } } });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = threadCluster(t, { source: { range: { end: 20 } } });
   await cluster.start();
   const who = await Promise.all([0, 1, 2, 3].map((p) => cluster.request<WhoAmI>(p, 'whoami')));
   t.deepEqual(
@@ -80,8 +81,7 @@ test.serial('every partition serves as a thread of one partition host; results a
 
 test.serial('a partition that fails once: Spark retries its task, which serves as a thread again; results arrive once', async (t) => {
   t.timeout(180_000);
-  const cluster = threadCluster({ source: { range: { end: 20 } }, config: { failOnce: 2 } });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = threadCluster(t, { source: { range: { end: 20 } }, config: { failOnce: 2 } });
   await cluster.start();
   const who = await Promise.all([0, 1, 2, 3].map((p) => cluster.request<WhoAmI>(p, 'whoami')));
   t.deepEqual(
@@ -109,13 +109,12 @@ test.serial('a partition that fails once: Spark retries its task, which serves a
 
 test.serial('a hung thread: the task kills it on the socket, Spark retries the task, and the retry serves from the same host', async (t) => {
   t.timeout(180_000);
-  const cluster = threadCluster({
+  const cluster = threadCluster(t, {
     server: new URL('./fixtures/hang-server.ts', import.meta.url),
     source: { range: { end: 8 } },
     hangTimeoutMs: 2000,
     heartbeatMs: 200,
   });
-  t.teardown(() => cluster.stop().catch(() => {}));
   await cluster.start();
   const host = (await cluster.request<WhoAmI>(1, 'whoami')).pid;
   // Blocks partition 1's thread for good: its ticks stop, the task's liveness watch ends it.
@@ -134,8 +133,11 @@ test.serial('a hung thread: the task kills it on the socket, Spark retries the t
 
 test.serial('a start that times out cancels the Spark job: the tasks go, their threads end, and the host leaves', async (t) => {
   t.timeout(120_000);
-  const cluster = threadCluster({ server: new URL('./helpers/spark-hang-server.ts', import.meta.url), source: { range: { end: 8 } }, startTimeoutMs: 20_000 });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = threadCluster(t, {
+    server: new URL('./helpers/spark-hang-server.ts', import.meta.url),
+    source: { range: { end: 8 } },
+    startTimeoutMs: 20_000,
+  });
   let hosts: number[] = [];
   let settled = false;
   const starting = cluster.start().finally(() => (settled = true));
@@ -151,8 +153,7 @@ test.serial('a start that times out cancels the Spark job: the tasks go, their t
 test.serial('rows as JSON frames (a parallelized array) reach the threads too', async (t) => {
   t.timeout(120_000);
   const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-  const cluster = threadCluster({ source: { rows } });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = threadCluster(t, { source: { rows } });
   await cluster.start();
   const who = await Promise.all([0, 1, 2, 3].map((p) => cluster.request<WhoAmI>(p, 'whoami')));
   t.is(
@@ -169,8 +170,7 @@ test.serial('rows as JSON frames (a parallelized array) reach the threads too', 
 
 test.serial('barrier mode: the four threads compute together, their collective data on the direct sockets between threads of one host', async (t) => {
   t.timeout(180_000);
-  const cluster = threadCluster({ server: new URL('./fixtures/collective-server.ts', import.meta.url), source: { range: { end: 8 } }, barrier: true });
-  t.teardown(() => cluster.stop().catch(() => {}));
+  const cluster = threadCluster(t, { server: new URL('./fixtures/collective-server.ts', import.meta.url), source: { range: { end: 8 } }, barrier: true });
   await cluster.start();
   const replies = await cluster.requestAll<{ ok: boolean; value?: { sum: number; max: number; allGather: string[]; stats: { directBytesSent: number } } }>(
     'suite',
