@@ -56,9 +56,32 @@ def running(pid):
         return False
 
 
-def start_connect_server(port, work, ui_port=None):
-    """Starts the server on `port` (its Spark UI on `ui_port`, else none) and returns its process
-    once it listens."""
+# What the server logs once its gRPC service is bound, and when a port it was given is taken.
+STARTED = b"Spark Connect server started at:"
+BIND_FAILED = b"java.net.BindException"
+# Ports are picked free, then bound by the JVM seconds later: another process may take one meanwhile.
+PORT_TRIES = 3
+
+
+def start_connect_server(work, ui=False):
+    """Starts the server on free ports (its Spark UI too with `ui`, else none) and returns
+    `(process, port, ui_port)` once it listens; a port taken before the server bound it is picked
+    again."""
+    for attempt in range(PORT_TRIES):
+        port, ui_port = free_port(), (free_port() if ui else None)
+        try:
+            return _start_on(port, work, ui_port), port, ui_port
+        except _PortTaken:
+            if attempt == PORT_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_on(port, work, ui_port):
     home = os.path.dirname(pyspark.__file__)
     env = dict(
         os.environ,
@@ -69,14 +92,15 @@ def start_connect_server(port, work, ui_port=None):
         PYSPARK_PYTHON=sys.executable,
         SPARK_LOCAL_IP=BIND,
     )
-    ui = ["spark.ui.enabled=false"] if ui_port is None else ["spark.ui.enabled=true", "spark.ui.port=%d" % ui_port, "spark.port.maxRetries=0"]
+    ui_conf = ["spark.ui.enabled=false"] if ui_port is None else ["spark.ui.enabled=true", "spark.ui.port=%d" % ui_port, "spark.port.maxRetries=0"]
     confs = [
         "spark.connect.grpc.binding.port=%d" % port,
         "spark.connect.grpc.binding.address=%s" % BIND,
-        *ui,
+        *ui_conf,
         "spark.sql.shuffle.partitions=4",
     ]
-    log = open(os.path.join(work, "connect-server.log"), "wb")
+    log_path = os.path.join(work, "connect-server.log")
+    log = open(log_path, "wb")
     # --wait: in the foreground, so it stays in this process group (the test kills the group if
     # this script is killed) instead of being daemonized away from it.
     proc = subprocess.Popen(
@@ -89,15 +113,18 @@ def start_connect_server(port, work, ui_port=None):
     )
     deadline = time.monotonic() + LISTEN_WAIT_S
     while True:
-        if proc.poll() is not None:
-            raise RuntimeError("the Connect server exited with %s:\n%s" % (proc.returncode, open(log.name).read()[-4000:]))
-        try:
-            socket.create_connection((BIND, port), timeout=1).close()
+        with open(log_path, "rb") as f:
+            said = f.read()
+        # The server's own word, not a connection: a process that took the port would answer that.
+        if STARTED in said and proc.poll() is None:
             return proc
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Connect server did not listen on %d:\n%s" % (port, open(log.name).read()[-4000:])) from None
-            time.sleep(0.5)
+        if proc.poll() is not None:
+            why = _PortTaken if BIND_FAILED in said else RuntimeError
+            raise why("the Connect server exited with %s:\n%s" % (proc.returncode, said.decode("utf-8", "replace")[-4000:]))
+        if time.monotonic() > deadline:
+            stop_connect_server(proc)
+            raise RuntimeError("the Connect server did not start on %d:\n%s" % (port, said.decode("utf-8", "replace")[-4000:]))
+        time.sleep(0.5)
 
 
 def stop_connect_server(proc):
@@ -117,8 +144,7 @@ def stop_connect_server(proc):
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="sps-connect-") as work:
-        port, ui_port = free_port(), free_port()
-        server = start_connect_server(port, work, ui_port)
+        server, port, ui_port = start_connect_server(work, ui=True)
         try:
             sys.stdout.write("SPS-CONNECT " + json.dumps({"port": port, "ui": ui_port, "pids": [server.pid] + descendants(server.pid)}) + "\n")
             sys.stdout.flush()

@@ -8,7 +8,7 @@ this script started, also when a step fails."""
 import tempfile
 
 from common import SUM_SERVER, emit, kill_and_wait_retry
-from connect_server import descendants, free_port, running, start_connect_server, stop_connect_server
+from connect_server import descendants, running, start_connect_server, stop_connect_server
 from spark_partition_server import Cluster, SparkPartitionServerError, attach
 
 # How long a partition may take to serve again after its worker is killed (bounded polling).
@@ -96,9 +96,8 @@ def barrier_cached_attached(spark, found):
 
 
 found = {}
-port = free_port()
 with tempfile.TemporaryDirectory(prefix="sps-connect-") as work:
-    server = start_connect_server(port, work)
+    server, port, _ = start_connect_server(work)
     try:
         from pyspark import RDD
         from pyspark.sql import SparkSession
