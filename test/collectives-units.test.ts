@@ -17,9 +17,9 @@ import { Communicator } from '../src/worker/collectives/communicator.js';
 import { NatsFlow } from '../src/worker/collectives/flow-control.js';
 import { Call, chunkKey, Mailbox } from '../src/worker/collectives/mailbox.js';
 import { collectiveMethods } from '../src/worker/collectives/methods.js';
-import { allReady, notReady } from '../src/worker/collectives/readiness.js';
+import { allReady, notReady, waitReady, type ReadinessView } from '../src/worker/collectives/readiness.js';
 import { CallSequence } from '../src/worker/collectives/sequencing.js';
-import { certOf, ticketFor, type TicketState } from '../src/worker/collectives/tickets.js';
+import { certOf, requestTicket, ticketFor, type TicketState } from '../src/worker/collectives/tickets.js';
 import { FakeBus, FakeClock, settle } from './helpers/fake-bus.js';
 
 // A call given options checks them with their schema, loaded with the first such call: loaded here,
@@ -196,6 +196,53 @@ test('readiness: every partition registered, serving or draining, and this parti
   t.false(allReady(up.slice(0, 2), 3, 0, 0));
   t.false(allReady([member(0), member(1, 0, 'initializing'), member(2)], 3, 0, 0));
   t.deepEqual(notReady([member(0), member(2, 0, 'failed')], 4), [1, 2, 3]);
+});
+
+test('waiting for readiness: ends when a view shows everyone up, times out at the deadline naming who is not serving, aborts when this attempt is replaced', async (t) => {
+  const clock = new FakeClock();
+  let members: Member[] = [member(0), member(1, 0, 'initializing')];
+  const view: ReadinessView = { members: () => members, generation: () => 4, changes: new Changes(), partitions: 3, partition: 0, attempt: 0, clock };
+  const show = (m: Member[]): void => {
+    members = m;
+    view.changes.notify();
+  };
+  const up = waitReady(view, 'barrier', 100, 100);
+  show([member(0), member(1), member(2, 0, 'registered')]);
+  await t.notThrowsAsync(up);
+
+  show([member(0), member(1, 0, 'initializing')]);
+  const late = waitReady(view, 'barrier', 100, clock.now() + 100);
+  await clock.advance(99);
+  show([member(0), member(1), member(2, 0, 'failed')]);
+  await clock.advance(1);
+  const timeout = await t.throwsAsync(late, { instanceOf: CollectiveTimeoutError });
+  t.regex(timeout.message, /partition\(s\) 2 not serving in generation 4/);
+
+  const replaced = waitReady(view, 'allReduce', 100, clock.now() + 100);
+  show([member(0, 1), member(1), member(2)]);
+  const aborted = await t.throwsAsync(replaced, { instanceOf: CollectiveAbortedError });
+  t.regex(aborted.message, /attempt 0 of partition 0 was replaced/);
+
+  const ac = new AbortController();
+  const stopped = waitReady(view, 'barrier', 100, clock.now() + 100, ac.signal);
+  ac.abort(new Error('stopped by the caller'));
+  await t.throwsAsync(stopped, { message: 'stopped by the caller' });
+  t.is(clock.pending, 0, 'every timer was removed');
+});
+
+test('asking a peer for a ticket: the subject and request carry who and when; a refusal rejects naming the peer and its reason', async (t) => {
+  const asked: unknown[] = [];
+  const answer = (body: { ticket?: string; reason?: string }) => async (data: Uint8Array, timeoutMs: number) => {
+    asked.push([decode('coll.1.0', data, ['coll-ticket-get']), timeoutMs > 0]);
+    return { subject: 'reply', data: encode('coll-ticket', body) };
+  };
+  t.is(await requestTicket(answer({ ticket: 'ab'.repeat(32) }), 1, 3, 2, 'allReduce'), 'ab'.repeat(32));
+  t.deepEqual(asked, [[{ t: 'coll-ticket-get', g: 3, a: 2 }, true]]);
+  const refused = await t.throwsAsync(requestTicket(answer({ reason: 'partition 1 is in generation 4, not 3' }), 1, 3, 2, 'allReduce'), {
+    instanceOf: CollectiveError,
+  });
+  t.is(refused.code, 'SPS_COLLECTIVE_DIRECT');
+  t.regex(refused.message, /partition 1 refused a direct socket: partition 1 is in generation 4, not 3/);
 });
 
 test('waitFor on a fake clock: holds at once, on a change, times out only when the clock passes the timeout, and ends on a signal', async (t) => {

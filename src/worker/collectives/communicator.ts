@@ -1,5 +1,5 @@
 import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../../errors.js';
-import { decode, encode } from '../../protocol/codec.js';
+import { encode } from '../../protocol/codec.js';
 import type { Subjects } from '../../protocol/subjects.js';
 import type { Member } from '../../protocol/types.js';
 import type { Socket } from 'node:net';
@@ -7,14 +7,14 @@ import type { CallChannel } from './channel.js';
 import { DirectLinks } from './direct.js';
 import { makeDirectIdentity } from '../../security/direct-tls.js';
 import { alignChunk } from './layout.js';
-import { Changes, systemClock, waitFor, type Clock } from '../../protocol/wait-for.js';
+import { Changes, systemClock, type Clock } from '../../protocol/wait-for.js';
 import type { CollectiveTransport } from './transport-choice.js';
 import { DEFAULT_CHUNK_BYTES, callSettings, checkCallOptions, type CollectiveOptions, type CollectiveStats } from './collective-options.js';
 import { NatsFlow } from './flow-control.js';
 import { CallSequence } from './sequencing.js';
 import { Call, Mailbox } from './mailbox.js';
-import { certOf, ticketFor } from './tickets.js';
-import { allReady, notReady } from './readiness.js';
+import { certOf, requestTicket, ticketFor } from './tickets.js';
+import { allReady, waitReady, type ReadinessView } from './readiness.js';
 import { callChannel } from './call-channel.js';
 import { ChunkSender } from './chunk-sender.js';
 import { superviseCall } from './call-run.js';
@@ -82,6 +82,8 @@ export class Communicator {
   private readonly sender: ChunkSender<Socket>;
   /** Where what arrives is checked and filed. */
   private readonly inbound: Inbound;
+  /** What waiting for every partition to be up reads of this one. */
+  private readonly readiness: ReadinessView;
 
   /**
    * @param nc The bus (a NATS connection).
@@ -126,6 +128,7 @@ export class Communicator {
       answerTicket: (reply, from, g, a) => nc.publish(reply, encode('coll-ticket', this.ticketFor(from, g, a))),
       recycle: (data) => this.links.recycle(data),
     });
+    this.readiness = { members: () => this.members, generation: () => this.generation, changes: this.viewChanges, partitions, partition, attempt, clock };
   }
 
   /** Subscribes to what peers send this partition; call before registering, so nothing is missed. */
@@ -219,34 +222,6 @@ export class Communicator {
     return ticketFor(state, from, g, a, () => this.links.grant(from, a, g));
   }
 
-  private isReady(): boolean {
-    return allReady(this.members, this.partitions, this.partition, this.attempt);
-  }
-
-  private waitReady(deadline: number, op: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    // A view that comes while waiting and shows another attempt of this partition ends the wait.
-    let waiting = false;
-    const ready = (): boolean => {
-      const self = this.members.find((m) => m.partition === this.partition);
-      if (waiting && self && self.attempt !== this.attempt) {
-        throw new CollectiveAbortedError(op, [this.partition], this.generation, `attempt ${this.attempt} of partition ${this.partition} was replaced`);
-      }
-      if (this.isReady()) return true;
-      waiting = true;
-      return false;
-    };
-    return waitFor(ready, {
-      changes: this.viewChanges,
-      timeoutMs: Math.max(0, deadline - this.clock.now()),
-      signal,
-      clock: this.clock,
-      onTimeout: () => {
-        const missing = notReady(this.members, this.partitions);
-        return new CollectiveTimeoutError(op, timeoutMs, missing, `partition(s) ${missing.join(', ')} not serving in generation ${this.generation}`);
-      },
-    }).then(() => {});
-  }
-
   /**
    * Runs one collective call: waits until every partition's current attempt is up, takes the next
    * sequence number of the generation, and runs `body` on a channel bound to the call. Rejects on
@@ -267,8 +242,8 @@ export class Communicator {
     this.checkPinned(op);
     const deadline = this.clock.now() + timeoutMs;
     // The hot path (everyone up) does not wait a turn of the event loop.
-    if (!this.isReady()) {
-      await this.waitReady(deadline, op, timeoutMs, opts.signal);
+    if (!allReady(this.members, this.partitions, this.partition, this.attempt)) {
+      await waitReady(this.readiness, op, timeoutMs, deadline, opts.signal);
       // Aborted while waiting for peers, or right after (before a listener could hear it).
       opts.signal?.throwIfAborted();
     }
@@ -310,21 +285,13 @@ export class Communicator {
     if (current) this.seq.end(call.seq);
   }
 
-  /** Asks `peer` over NATS (whose subject proves who asks) for a one-time ticket to its direct socket. */
-  private async ticket(peer: number, call: Call): Promise<string> {
-    const msg = await this.nc.request(this.subjects.coll(peer, this.partition), encode('coll-ticket-get', { g: call.generation, a: this.attempt }), {
-      timeout: 10_000,
-    });
-    const r = decode(msg.subject, msg.data, ['coll-ticket']);
-    if (!r.ticket) throw new CollectiveError('SPS_COLLECTIVE_DIRECT', call.op, `partition ${peer} refused a direct socket: ${r.reason ?? 'no reason given'}`);
-    return r.ticket;
-  }
-
   /** The direct socket to `to` for `call`; `undefined` when the peer has none (an older version, or none opened). */
   private socketTo(to: number, call: Call): Promise<Socket | undefined> {
     const peer = this.members.find((m) => m.partition === to);
     if (!peer?.peerPort) return Promise.resolve(undefined);
-    return this.links.socketTo(to, peer.host, peer.peerPort, () => this.ticket(to, call), peer.peerCert);
+    // The subject proves who asks.
+    const ask = (data: Uint8Array, timeout: number) => this.nc.request(this.subjects.coll(to, this.partition), data, { timeout });
+    return this.links.socketTo(to, peer.host, peer.peerPort, () => requestTicket(ask, to, call.generation, this.attempt, call.op), peer.peerCert);
   }
 
   /** Stops listening; pending calls reject. */

@@ -3,6 +3,8 @@
  * and gets a one-time ticket only if it is a member's current attempt, in this generation or a
  * later one, and the socket is ready to speak as the bus does. Pure decisions; granting is injected.
  */
+import { CollectiveError } from '../../errors.js';
+import { decode, encode } from '../../protocol/codec.js';
 import type { Member } from '../../protocol/types.js';
 import { systemClock, waitFor, type Changes, type Clock } from '../../protocol/wait-for.js';
 import { TICKET_WAIT_MS } from './direct.js';
@@ -37,6 +39,28 @@ export function ticketFor(state: TicketState, from: number, g: number, a: number
     return { reason: `attempt ${a} of partition ${from} is not a member` };
   }
   return { ticket: grant() };
+}
+
+/** How long a peer may take to answer a ticket request. */
+const TICKET_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Asks `peer` for a one-time ticket to its direct socket, for attempt `attempt` in generation
+ * `generation`. `ask` sends the request on the subject that proves who asks and resolves with the
+ * reply; a refusal rejects with `SPS_COLLECTIVE_DIRECT` naming the peer and its reason (`op` is the
+ * call that wanted the socket).
+ */
+export async function requestTicket(
+  ask: (data: Uint8Array, timeoutMs: number) => Promise<{ subject: string; data: Uint8Array }>,
+  peer: number,
+  generation: number,
+  attempt: number,
+  op: string,
+): Promise<string> {
+  const msg = await ask(encode('coll-ticket-get', { g: generation, a: attempt }), TICKET_REQUEST_TIMEOUT_MS);
+  const r = decode(msg.subject, msg.data, ['coll-ticket']);
+  if (!r.ticket) throw new CollectiveError('SPS_COLLECTIVE_DIRECT', op, `partition ${peer} refused a direct socket: ${r.reason ?? 'no reason given'}`);
+  return r.ticket;
 }
 
 /**
