@@ -13,6 +13,7 @@ const PLACE = {
   'pyspark-package': 'c',
   'spark-standalone': 'f',
   package: 'h',
+  'spark-thread': 'i',
   'spark-arrow': 'k',
   'spark-keyed': 'm',
 };
