@@ -4,10 +4,10 @@
  * socket in a private directory; each task's channels are FIFOs of its own private directory.
  */
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Cluster, ClusterOptions, SparkApplication } from '../src/index.js';
+import type { Cluster, ClusterOptions, MemberEvent, SparkApplication } from '../src/index.js';
 import { activeJobsSettled, alive, pidsWhere, startApp, testLog, until } from './helpers/spark-harness.js';
 import { testCluster } from './helpers/with-cluster.js';
 
@@ -17,8 +17,16 @@ const HOST_DIR = join(tmpdir(), `sps-host-${process.getuid!()}`);
 
 let app: SparkApplication | undefined;
 
+/** The application's last output lines (its tasks' output among them). */
+const appLines: string[] = [];
+
 test.before(async () => {
-  app = await startApp('local[4,4]');
+  app = await startApp('local[4,4]', {
+    log: (line) => {
+      appLines.push(line);
+      if (appLines.length > 5000) appLines.splice(0, 1000);
+    },
+  });
 });
 
 test.after.always(async () => {
@@ -106,6 +114,52 @@ test.serial('a partition that fails once: Spark retries its task, which serves a
   t.true(await until(() => [...hosts].every((pid) => !alive(pid)), 60_000), 'partition host still running');
   t.deepEqual(leftovers(cluster.id!), []);
 });
+
+test.serial(
+  'a partition host that dies: each of its tasks fails naming the host and its last output line, Spark retries them on a new host, results arrive once',
+  async (t) => {
+    t.timeout(240_000);
+    const work = mkdtempSync(join(tmpdir(), 'sps-host-crash-'));
+    t.teardown(() => rmSync(work, { recursive: true, force: true }));
+    const trigger = join(work, 'crash');
+    const preload = new URL('./fixtures/host-crash-preload.mjs', import.meta.url).href;
+    const cluster = threadCluster(t, { source: { range: { end: 20 } }, env: { NODE_OPTIONS: `--import=${preload}`, TEST_HOST_CRASH_FILE: trigger } });
+    const replaced: MemberEvent[] = [];
+    cluster.on('member', (e: MemberEvent) => void (e.kind === 'replaced' && replaced.push(e)));
+    await cluster.start();
+    const host = (await cluster.request<WhoAmI>(0, 'whoami')).pid;
+    // The host's own line goes to its log, the only place its output goes.
+    writeFileSync(trigger, '');
+    t.true(
+      await until(() => cluster.members.length === 4 && cluster.members.every((m) => m.attempt >= 1 && m.state === 'serving'), 180_000),
+      JSON.stringify(cluster.members),
+    );
+    const who = await Promise.all([0, 1, 2, 3].map((p) => cluster.request<WhoAmI>(p, 'whoami')));
+    t.true(
+      who.every((w) => w.pid !== host && w.pid === who[0]!.pid),
+      `pids: ${who.map((w) => w.pid)}`,
+    );
+    t.deepEqual(replaced.map((e) => e.partition).sort(), [0, 1, 2, 3]);
+    // Each task says why its thread ended, with the host's last line, on its output and in the
+    // reason its task failed with (Spark's log of the failure).
+    const said = `the partition host ${host} went away before its thread ended; its last output: host ${host}: going down on purpose`;
+    const saying = appLines.filter((l) => l.includes(said));
+    t.true(saying.length >= 4, appLines.filter((l) => l.includes('went away')).join('\n') || 'no line says the host went away');
+    t.true(
+      saying.some((l) => /RuntimeError: partition \d attempt 0: worker exited with code 1: the partition host/.test(l)),
+      saying.join('\n'),
+    );
+    await cluster.stop();
+    const result = cluster.result();
+    t.is([...result.values()].flat().length, 20);
+    t.true(
+      [...result.values()].flat().every((r) => (r as { attempt: number }).attempt >= 1),
+      'every result from the retries',
+    );
+    t.true(await until(() => !alive(who[0]!.pid), 60_000), 'partition host still running');
+    t.deepEqual(leftovers(cluster.id!), [], 'the host that left idle took the log with it');
+  },
+);
 
 test.serial('a hung thread: the task kills it on the socket, Spark retries the task, and the retry serves from the same host', async (t) => {
   t.timeout(180_000);

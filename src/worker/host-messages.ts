@@ -45,6 +45,12 @@ export type ThreadMessage =
  * (the host then serves tasks over it instead of an IPC channel; see `socket-host.ts`).
  */
 export const HOST_SOCKET_ENV = 'SPS_HOST_SOCKET';
+/**
+ * With {@link HOST_SOCKET_ENV}: the file the socket host's own output is appended to (by whoever
+ * started it), which it removes when it leaves idle; a host that died leaves it, and its tasks show
+ * its last lines.
+ */
+export const HOST_LOG_ENV = 'SPS_HOST_LOG';
 /** How long a socket host stays without attempts before it exits, in ms (default 10 s). */
 export const HOST_IDLE_ENV = 'SPS_HOST_IDLE_MS';
 

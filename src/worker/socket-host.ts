@@ -42,18 +42,21 @@ function endChannel(s: Socket): Promise<void> {
  * relays to and from the attempt's thread (see {@link PartitionThreads}); the attempt's secrets go
  * to the thread's port only. On the thread's exit the host sends its exit code and closes the
  * connection; a connection that closes first ends its thread (Spark killed or cancelled the task).
- * The host exits once it has had no attempt for `idleMs`.
+ * The host exits once it has had no attempt for `idleMs`, removing its socket and its log (`logPath`:
+ * where its own output goes; any other end leaves the log for its tasks to show).
  */
-export function runSocketHost(entry: URL, socketPath: string, idleMs: number): void {
+export function runSocketHost(entry: URL, socketPath: string, idleMs: number, logPath?: string): void {
   const threads = new PartitionThreads(entry);
   let nextId = 0;
   let connections = 0;
   let idle: NodeJS.Timeout | undefined;
   const leave = (code: number): never => {
-    try {
-      unlinkSync(socketPath);
-    } catch {
-      // gone already
+    for (const file of code === 0 && logPath ? [socketPath, logPath] : [socketPath]) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // gone already
+      }
     }
     process.exit(code);
   };

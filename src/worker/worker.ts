@@ -8,7 +8,7 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { HOST_IDLE_ENV, HOST_SOCKET_ENV, PARTITION_HOST_ENV } from './host-messages.js';
+import { HOST_IDLE_ENV, HOST_LOG_ENV, HOST_SOCKET_ENV, PARTITION_HOST_ENV } from './host-messages.js';
 
 if (!isMainThread) {
   const [{ runPartitionThread }, { workerLogger }] = await Promise.all([import('./partition-thread.js'), import('./run-worker.js')]);
@@ -20,7 +20,7 @@ if (!isMainThread) {
   const socket = process.env[HOST_SOCKET_ENV];
   if (socket) {
     const { runSocketHost } = await import('./socket-host.js');
-    runSocketHost(entry, socket, Number(process.env[HOST_IDLE_ENV]) || 10_000);
+    runSocketHost(entry, socket, Number(process.env[HOST_IDLE_ENV]) || 10_000, process.env[HOST_LOG_ENV]);
   } else {
     const { runPartitionHost } = await import('./thread-host.js');
     runPartitionHost(entry);

@@ -59,6 +59,10 @@ HELPER_CLASS = "sps.runner.PartitionSecrets"
 # exits, and how long a task waits for a host it started to listen.
 HOST_IDLE_MS = 10000
 HOST_START_S = 30.0
+# What a task shows of its partition host's own output when the host died under it: its last
+# lines, read from the end of the host's log (whatever its size).
+HOST_LOG_TAIL_BYTES = 4096
+HOST_LOG_TAIL_LINES = 10
 # How long a thread told to end (hung) may take before its task stops waiting for its host.
 THREAD_KILL_GRACE_S = 10.0
 
@@ -369,6 +373,28 @@ def _host_dir() -> str:
     return _private_dir(os.path.join(tempfile.gettempdir(), "sps-host-%d" % os.getuid()))
 
 
+def _host_log(cluster_id: str) -> str:
+    """The log of run `cluster_id`'s partition host on this executor: its own output, which it
+    removes when it leaves idle (a host that died leaves it for its tasks to show)."""
+    return os.path.join(_host_dir(), "%s.host.log" % cluster_id)
+
+
+def _host_log_tail(path: str) -> list[str]:
+    """The last lines of a partition host's log (at most HOST_LOG_TAIL_LINES of its last
+    HOST_LOG_TAIL_BYTES), or none when there is no log."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - HOST_LOG_TAIL_BYTES))
+            data = f.read(HOST_LOG_TAIL_BYTES)
+    except OSError:
+        return []
+    lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    if size > HOST_LOG_TAIL_BYTES and lines:
+        lines = lines[1:]  # cut by the window: not a whole line
+    return lines[-HOST_LOG_TAIL_LINES:]
+
+
 def _host_socket(cluster_id: str, argv: list[str], env: dict[str, str]):
     """A connection to the partition host of run `cluster_id` on this executor, started first when
     none listens (option `isolation: 'thread'`). Two tasks that find none at once start one: the
@@ -404,9 +430,11 @@ def _host_socket(cluster_id: str, argv: list[str], env: dict[str, str]):
             os.unlink(path)  # a host that is gone left it
         except FileNotFoundError:
             pass
-        host_env = dict(env, SPS_PARTITION_HOST="1", SPS_HOST_SOCKET=path, SPS_HOST_IDLE_MS=str(HOST_IDLE_MS))
+        host_env = dict(env, SPS_PARTITION_HOST="1", SPS_HOST_SOCKET=path, SPS_HOST_IDLE_MS=str(HOST_IDLE_MS), SPS_HOST_LOG=_host_log(cluster_id))
+        # Its own output (not its threads', which go to their tasks) is appended to its log: a
+        # host that dies says why there, and its tasks show it (see _host_log_tail).
         subprocess.run(
-            ["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &', "sps-partition-host", *argv],
+            ["/bin/sh", "-c", 'exec "$@" </dev/null >>"$SPS_HOST_LOG" 2>&1 &', "sps-partition-host", *argv],
             env=host_env,
             start_new_session=True,
             check=True,
@@ -437,6 +465,9 @@ class _HostedThread:
         import tempfile
 
         self.returncode: int | None = None
+        # Why the thread ended without a word from its host (the host died), once it did.
+        self.host_end: str | None = None
+        self._log = _host_log(cluster_id)
         self._ended = threading.Event()
         # Named by the run: what a run left behind is told apart from other runs' tasks.
         self._dir = tempfile.mkdtemp(prefix="sps-task-%s-" % cluster_id, dir=_host_dir())
@@ -500,7 +531,15 @@ class _HostedThread:
         except (OSError, ValueError):
             pass
         if code is None:
-            sys.stderr.write("[sps] the partition host %d went away before its thread ended\n" % self.pid)
+            said = _host_log_tail(self._log)
+            self.host_end = "the partition host %d went away before its thread ended%s" % (
+                self.pid,
+                ("; its last output: %s" % said[-1]) if said else "",
+            )
+            sys.stderr.write("[sps] %s\n" % self.host_end)
+            for line in said:
+                sys.stderr.write("[sps] partition host %d: %s\n" % (self.pid, line))
+            sys.stderr.flush()
         self.returncode = 1 if code is None else code
         self._ended.set()
 
@@ -707,6 +746,7 @@ def make_task(spec):
         if code != 0 or failure:
             # A crash says more in its output than in the result channel it cut short.
             said = next((line for line in reversed(tail) if line.startswith("failed: ") or " failed: " in line), tail[-1] if tail else "")
+            said = getattr(proc, "host_end", None) or said
             reason = failure if report is not None else (failure or said) if code == 0 else (said or failure)
             reason = re.sub(r"^\[sps [^\]]*\]\s*", "", reason)
             error = "%s: %s" % (how, reason) if reason else how
