@@ -38,6 +38,7 @@ interface WhoAmI {
   attempt: number;
   pid: number;
   count: number;
+  heapLimitMb: number;
 }
 
 /** What the run left in the host directory: its socket, and any task's FIFO directory. */
@@ -204,10 +205,10 @@ test.serial('a start that times out cancels the Spark job: the tasks go, their t
   t.deepEqual(leftovers(cluster.id!), []);
 });
 
-test.serial('rows as JSON frames (a parallelized array) reach the threads too', async (t) => {
+test.serial('rows as JSON frames (a parallelized array) reach the threads too; threadHeapMb bounds each thread’s heap', async (t) => {
   t.timeout(120_000);
   const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-  const cluster = threadCluster(t, { source: { rows } });
+  const cluster = threadCluster(t, { source: { rows }, threadHeapMb: 96 });
   await cluster.start();
   const who = await Promise.all([0, 1, 2, 3].map((p) => cluster.request<WhoAmI>(p, 'whoami')));
   t.is(
@@ -215,6 +216,8 @@ test.serial('rows as JSON frames (a parallelized array) reach the threads too', 
     8,
   );
   t.is(new Set(who.map((w) => w.pid)).size, 1);
+  // The old generation's limit, plus the young generation's room (each thread's is a few MB).
+  for (const w of who) t.true(w.heapLimitMb >= 96 && w.heapLimitMb < 96 + 64, `partition ${w.partition}: heap limit ${w.heapLimitMb} MB`);
   await cluster.stop();
   const got = [...cluster.result().values()].flat().map((r) => JSON.parse((r as { row: string }).row) as string);
   t.deepEqual(got.sort(), rows);
