@@ -146,3 +146,45 @@ test("msgpackr's native string extractor loads with the first large message, and
   t.deepEqual(out.after, out.before);
   t.is((out.before as { rows: string[] }).rows[19999], 'row 19999');
 });
+
+test('the request histograms load with the first recorded request, not at start; a report taken meanwhile has its latencies, and so has the histogram once loaded', (t) => {
+  // Plain Node on the compiled recorder, in a fresh process so nothing has loaded the package yet.
+  const script = `
+    const { createRequire } = await import('node:module');
+    const { RequestRecorder, loadHistogramClass } = await import(${JSON.stringify(new URL('../dist/src/worker/request-recorder.js', import.meta.url).href)});
+    const { RequestStats } = await import(${JSON.stringify(new URL('../dist/src/worker/request-stats.js', import.meta.url).href)});
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('hdr-histogram-js'));
+    const recorder = await RequestRecorder.create();
+    const r = recorder.endpoint('nats sum');
+    const stats = new RequestStats(recorder);
+    const out = { atStart: loaded(), windowAtStart: r.window !== undefined };
+    recorder.record(r, performance.now() - 20);
+    out.meanwhile = stats.take(0, 1000);
+    await loadHistogramClass();
+    await new Promise((resolve) => setImmediate(resolve));
+    out.afterFirst = loaded();
+    recorder.record(r, performance.now() - 40);
+    recorder.record(recorder.endpoint('http GET /x'), performance.now() - 40);
+    out.after = stats.take(0, 1000);
+    console.log(JSON.stringify(out));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  type Line = { name: string; requests: number; p50?: number; p99?: number };
+  const out = JSON.parse(r.stdout) as {
+    atStart: boolean;
+    windowAtStart: boolean;
+    afterFirst: boolean;
+    meanwhile: { total: Line; endpoints: Line[] };
+    after: { total: Line; endpoints: Line[] };
+  };
+  t.false(out.atStart);
+  t.false(out.windowAtStart);
+  t.true(out.afterFirst);
+  // Latencies in ms, at least the time the test put between start and record.
+  t.like(out.meanwhile.endpoints[0], { name: 'nats sum', requests: 1 });
+  t.true(out.meanwhile.endpoints[0]!.p50! >= 20 && out.meanwhile.total.p99! >= 20, JSON.stringify(out.meanwhile));
+  t.like(out.after.endpoints[0], { requests: 2 });
+  t.true(out.after.endpoints[0]!.p50! >= 40, JSON.stringify(out.after));
+  t.true(out.after.endpoints[1]!.p50! >= 40 && out.after.total.p50! >= 40, JSON.stringify(out.after));
+});

@@ -11,11 +11,32 @@ import type { HttpHandler, HttpResult } from '../transport/http.js';
 const HIGHEST_US = 3_600_000_000;
 
 /**
- * hdr-histogram-js's histogram of 32-bit counts (what its `build` makes by default): loaded by
- * {@link RequestRecorder.create} only when histograms are kept, and by its own file, since the
- * package's index also loads its encoders and WebAssembly build, which cost every worker's start.
+ * hdr-histogram-js's histogram of 32-bit counts (what its `build` makes by default), loaded by its
+ * own file, since the package's index also loads its encoders and WebAssembly build.
  */
 type Int32Histogram = typeof import('hdr-histogram-js/dist/Int32Histogram.js').default;
+
+/**
+ * Latencies one record keeps while the histogram class loads (its first request loads it): a
+ * report taken meanwhile reads its percentiles from them; more are counted but not kept.
+ */
+export const EARLY_LATENCIES = 1024;
+
+let histogramClass: Promise<Int32Histogram> | undefined;
+
+/**
+ * Loads the histogram class, once per isolate: at a partition's first recorded request rather than
+ * at its start, which it would cost every worker and thread, served or not.
+ */
+export function loadHistogramClass(): Promise<Int32Histogram> {
+  histogramClass ??= import('hdr-histogram-js/dist/Int32Histogram.js').then((m) => {
+    // A CommonJS module: Node gives its exports object as the default, which holds the class as its
+    // own default; a loader with bundlers' interop (tsx) gives the class itself.
+    const exported = m.default as unknown as Int32Histogram & { default?: Int32Histogram };
+    return exported.default ?? exported;
+  });
+  return histogramClass;
+}
 
 /** One endpoint's record since the attempt began, plus the latencies since the last dashboard report. */
 export class EndpointRecord {
@@ -25,35 +46,37 @@ export class EndpointRecord {
   lastError: string | undefined;
   /** The summed time from a request's arrival to its answer. */
   processingMs = 0;
+  /** Latencies (µs) since the last report while the histogram class loads (at most {@link EARLY_LATENCIES}). */
+  early: number[] = [];
   constructor(
     /** e.g. `nats get_list` or `http GET /app/sum`. */
     readonly name: string,
-    /** Latencies since the last report; absent when the dashboard's histograms are off. */
-    readonly window: Histogram | undefined,
+    /** Latencies since the last report, once the histogram class loaded; never when the dashboard's histograms are off. */
+    public window: Histogram | undefined,
   ) {}
 }
 
 /** Records the requests of one partition attempt, once each. */
 export class RequestRecorder {
   private readonly byName = new Map<string, EndpointRecord>();
+  private Histogram32: Int32Histogram | undefined;
+  private loading = false;
 
-  private constructor(private readonly Histogram32: Int32Histogram | undefined) {}
+  private constructor(
+    /** Whether records keep latencies for the dashboard. */
+    readonly keepsHistograms: boolean,
+  ) {}
 
   /**
-   * A new recorder. With `histograms` (the default) each record keeps a latency window for the
-   * dashboard, and the histogram package is loaded here; without, only the counts and times `$SRV`
-   * reports are kept.
+   * A new recorder. With `histograms` (the default) each record keeps latencies for the dashboard,
+   * in a histogram once the first recorded request loaded the class; without, only the counts and
+   * times `$SRV` reports are kept.
    */
   static async create(options: { histograms?: boolean } = {}): Promise<RequestRecorder> {
-    if (options.histograms === false) return new RequestRecorder(undefined);
-    const m = await import('hdr-histogram-js/dist/Int32Histogram.js');
-    // A CommonJS module: Node gives its exports object as the default, which holds the class as its
-    // own default; a loader with bundlers' interop (tsx) gives the class itself.
-    const exported = m.default as unknown as Int32Histogram & { default?: Int32Histogram };
-    return new RequestRecorder(exported.default ?? exported);
+    return new RequestRecorder(options.histograms !== false);
   }
 
-  /** A new, empty latency histogram, or `undefined` when this recorder keeps none. */
+  /** A new, empty latency histogram, or `undefined` while this recorder keeps none (off, or not loaded yet). */
   histogram(): Histogram | undefined {
     if (!this.Histogram32) return undefined;
     const h = new this.Histogram32(1, HIGHEST_US, 2);
@@ -66,6 +89,24 @@ export class RequestRecorder {
     let r = this.byName.get(name);
     if (!r) this.byName.set(name, (r = new EndpointRecord(name, this.histogram())));
     return r;
+  }
+
+  /** Loads the histogram class, then gives every record its window, with the latencies it kept meanwhile. */
+  private load(): void {
+    if (this.loading) return;
+    this.loading = true;
+    loadHistogramClass().then(
+      (H) => {
+        this.Histogram32 = H;
+        for (const r of this.byName.values()) {
+          r.window = this.histogram();
+          for (const us of r.early) r.window!.recordValue(us);
+          r.early = [];
+        }
+      },
+      // Not expected (an installed dependency); the reports then read the kept latencies.
+      () => {},
+    );
   }
 
   /** Every endpoint's record, in the order they were made. */
@@ -82,7 +123,12 @@ export class RequestRecorder {
       r.errors++;
       r.lastError = error;
     }
-    r.window?.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round(ms * 1000))));
+    const us = Math.min(HIGHEST_US, Math.max(1, Math.round(ms * 1000)));
+    if (r.window) r.window.recordValue(us);
+    else if (this.keepsHistograms) {
+      if (r.early.length < EARLY_LATENCIES) r.early.push(us);
+      this.load();
+    }
   }
 
   /**

@@ -17,47 +17,59 @@ export const MAX_REPORTED_ENDPOINTS = 1024;
 /** One endpoint's (or the total's) counters as a report carries them. */
 type Reported = StatsReport['total'];
 
-function report(name: string, requests: number, errors: number, window: Histogram): Reported {
+/** The `p`th percentile (nearest rank) of latencies in µs, in ms. */
+function percentile(sortedUs: number[], p: number): number {
+  return sortedUs[Math.max(0, Math.ceil((p / 100) * sortedUs.length) - 1)]! / 1000;
+}
+
+/** One report line; the latencies come from `window`, or else from the ones kept while it loaded (`early`, µs). */
+function report(name: string, requests: number, errors: number, window: Histogram | undefined, early: number[]): Reported {
   const r: Reported = { name, requests, errors };
-  if (window.totalCount > 0) {
+  if (window && window.totalCount > 0) {
     r.p50 = window.getValueAtPercentile(50) / 1000;
     r.p99 = window.getValueAtPercentile(99) / 1000;
+  } else if (early.length > 0) {
+    const sorted = [...early].sort((a, b) => a - b);
+    r.p50 = percentile(sorted, 50);
+    r.p99 = percentile(sorted, 99);
   }
-  window.reset();
+  window?.reset();
   return r;
 }
 
 /** Turns a recorder's records into the dashboard's `stats` reports. */
 export class RequestStats {
-  /** The latencies of every endpoint in one interval, summed when a report is taken. */
-  private readonly total: Histogram;
+  /** The latencies of every endpoint in one interval, summed when a report is taken (once the histogram class loaded). */
+  private total: Histogram | undefined;
   /** Requests in total at the last report, and how many that report added. */
   private reported = 0;
   private lastDelta = 0;
 
   /** Reports on `recorder`, which must keep histograms. */
   constructor(private readonly recorder: RequestRecorder) {
-    const total = recorder.histogram();
-    if (!total) throw new TypeError('the dashboard’s request stats need a recorder that keeps histograms');
-    this.total = total;
+    if (!recorder.keepsHistograms) throw new TypeError('the dashboard’s request stats need a recorder that keeps histograms');
   }
 
   /** The report of the interval that ends now; the latency windows start over. */
   take(attempt: number, intervalMs: number): StatsReport {
     // The total is summed here, once per report, rather than recorded twice per request.
+    this.total ??= this.recorder.histogram();
     let requests = 0;
     let errors = 0;
+    const early: number[] = [];
     const endpoints: Reported[] = [];
     for (const r of this.recorder.records()) {
       requests += r.requests;
       errors += r.errors;
-      this.total.add(r.window!);
-      if (endpoints.length < MAX_REPORTED_ENDPOINTS) endpoints.push(report(r.name, r.requests, r.errors, r.window!));
-      else r.window!.reset();
+      if (r.window) this.total?.add(r.window);
+      early.push(...r.early);
+      if (endpoints.length < MAX_REPORTED_ENDPOINTS) endpoints.push(report(r.name, r.requests, r.errors, r.window, r.early));
+      else r.window?.reset();
+      r.early = [];
     }
     this.lastDelta = requests - this.reported;
     this.reported = requests;
-    return { attempt, intervalMs, total: report('total', requests, errors, this.total), endpoints };
+    return { attempt, intervalMs, total: report('total', requests, errors, this.total, early), endpoints };
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { WORKER_ENV } from './worker-env.js';
 import { moduleUrl } from './load-server.js';
-import { RequestRecorder } from './request-recorder.js';
+import { loadHistogramClass } from './request-recorder.js';
 import { readSpareAssignment } from '../security/worker-secrets.js';
 import type { WorkerSecrets } from '../security/worker-secrets.js';
 
@@ -23,8 +23,8 @@ export async function waitAsSpare(env: NodeJS.ProcessEnv = process.env): Promise
   const server = env[WORKER_ENV.serverModule];
   // An import that fails fails again, and is reported, when the attempt loads its server.
   if (server) await import(moduleUrl(server)).catch(() => {});
-  // What an attempt would load next: the request counters' histograms.
-  if (env[WORKER_ENV.requestStats] !== '0') await RequestRecorder.create();
+  // What an attempt loads with its first request: the request counters' histograms.
+  if (env[WORKER_ENV.requestStats] !== '0') await loadHistogramClass();
   const assignment = await readSpareAssignment(Number(env[WORKER_ENV.secretFd]), WORKER_ENV.secretFd);
   if (!assignment) return undefined;
   env[WORKER_ENV.partition] = String(assignment.partition);
