@@ -143,12 +143,13 @@ fi
 # Java, other jars) starts as it would without.
 if $jvm_archive && command -v java >/dev/null 2>&1; then
   archive=.cache/jvm/spark-classes.jsa
-  key="pyspark $PYSPARK_VERSION; $(java -version 2>&1 | tr '\n' ' ')"
+  # (v2: an archive the launcher JVM wrote before the driver's is not taken for one.)
+  key="v2; pyspark $PYSPARK_VERSION; $(java -version 2>&1 | tr '\n' ' ')"
   if [ ! -f "$archive" ] || [ "$(cat "$archive.key" 2>/dev/null)" != "$key" ]; then
     say "writing the JVM class archive $archive"
     mkdir -p .cache/jvm
     rm -f "$archive" "$archive.key" "$archive.tmp"
-    if JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ArchiveClassesAtExit=$PWD/$archive.tmp -Xlog:cds=off -Xlog:cds+dynamic=off" \
+    if JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:cds=off -Xlog:cds+dynamic=off" SPS_CLASS_ARCHIVE="$PWD/$archive.tmp" \
       .venv/bin/python test/helpers/pyspark/class_archive.py >.cache/jvm/archive.log 2>&1 && [ -s "$archive.tmp" ]; then
       mv "$archive.tmp" "$archive"
       echo "$key" >"$archive.key"

@@ -3,11 +3,12 @@
  * plus one test that lets a cluster start (and end) its own application from `master`.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { errors as natsErrors } from '@nats-io/nats-core';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   Cluster,
   DependencyMissingError,
@@ -68,6 +69,14 @@ function portOpen(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+
+test.serial("the suite's Spark JVMs start from the class archive setup wrote (npm test runs it with --jvm-archive): the application's JVM maps it", (t) => {
+  const archive = fileURLToPath(new URL('../.cache/jvm/spark-classes.jsa', import.meta.url));
+  t.true(existsSync(archive), 'no class archive: bash scripts/setup.sh --jvm-archive writes it (npm test runs that)');
+  // A JVM maps an archive it accepted; one made from other classes (another JVM's) it ignores.
+  const maps = readFileSync(`/proc/${app!.pid}/maps`, 'utf8');
+  t.true(maps.includes(archive), `the JVM ${app!.pid} did not map ${archive}`);
+});
 
 test.serial('the seed demo runs on local[2,4] with an application of its own (option master)', async (t) => {
   t.timeout(240_000);
