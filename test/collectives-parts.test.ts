@@ -5,11 +5,15 @@
  * fake clock and no sockets: nothing here waits for time to pass.
  */
 import test from 'ava';
-import { CollectiveError } from '../src/errors.js';
+import { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError } from '../src/errors.js';
 import { decode, encode } from '../src/protocol/codec.js';
+import { subjectsFor } from '../src/protocol/subjects.js';
 import type { Member } from '../src/protocol/types.js';
 import type { Chunk } from '../src/worker/collectives/channel.js';
 import { callChannel } from '../src/worker/collectives/call-channel.js';
+import { checkCallOptions, loadOptionsSchema } from '../src/worker/collectives/collective-options.js';
+import { Communicator } from '../src/worker/collectives/communicator.js';
+import { collectiveMethods } from '../src/worker/collectives/methods.js';
 import { superviseCall } from '../src/worker/collectives/call-run.js';
 import { ChunkSender, type ChunkLinks } from '../src/worker/collectives/chunk-sender.js';
 import { NatsFlow } from '../src/worker/collectives/flow-control.js';
@@ -17,7 +21,7 @@ import { Inbound, type InboundParts } from '../src/worker/collectives/inbound.js
 import { Call, chunkKey, Mailbox } from '../src/worker/collectives/mailbox.js';
 import { CallSequence } from '../src/worker/collectives/sequencing.js';
 import { toWire } from '../src/worker/collectives/values.js';
-import { FakeClock, settle } from './helpers/fake-bus.js';
+import { FakeBus, FakeClock, settle } from './helpers/fake-bus.js';
 
 type Sent = { to: number | 'all'; tag: number; k: Omit<Chunk, 'from' | 'op' | 'tag'> };
 
@@ -297,4 +301,36 @@ test('inbound: acknowledgements go to flow control; a ticket request is answered
   chunk.done!();
   chunk.done!();
   t.deepEqual(recycled, [data]);
+});
+
+// This file loads the collective options' schema only here (no other test gives a call options),
+// so the call below is the first given any: it waits for the schema before it starts.
+test('a call made with every partition up, whose options are still being checked when the generation rises, is aborted naming who failed; it does not wait for a new view', async (t) => {
+  const clock = new FakeClock();
+  const comm = new Communicator(new FakeBus().connection(), subjectsFor('parts'), 0, 0, 3, 64, clock);
+  comm.defaultTransport = 'nats';
+  comm.listen();
+  const up = (p: number, state: Member['state'] = 'serving'): Member => ({
+    partition: p,
+    attempt: 0,
+    host: '127.0.0.1',
+    port: null,
+    pid: 1,
+    state,
+    endpoints: [],
+  });
+  comm.setView(0, [up(0), up(1), up(2)]);
+  t.true(checkCallOptions('barrier', { timeoutMs: 1 }) instanceof Promise, 'the options schema is not loaded yet in this process');
+  const call = collectiveMethods(comm).allReduce(1, 'sum', { timeoutMs: 1000 });
+  // In the same turn, before the schema can have loaded: partition 2 failed.
+  comm.setView(1, [up(0), up(1), up(2, 'failed')]);
+  await loadOptionsSchema();
+  await settle();
+  // Had the call gone on to wait for every partition, only its deadline would end it.
+  await clock.advance(1000);
+  const err = await t.throwsAsync(call, { instanceOf: CollectiveAbortedError });
+  t.false(err instanceof CollectiveTimeoutError);
+  t.deepEqual(err.partitions, [2]);
+  t.regex(err.message, /aborted \(generation 0\): partition\(s\) 2 failed or were replaced; generation is now 1/);
+  comm.close();
 });

@@ -20,6 +20,9 @@ import { ChunkSender } from './chunk-sender.js';
 import { superviseCall } from './call-run.js';
 import { Inbound } from './inbound.js';
 
+/** Rises of the generation a communicator remembers (only a call's start, a few turns of the event loop, looks back at them). */
+const MAX_RISES_KEPT = 16;
+
 export { COLLECTIVE_TRANSPORTS, DIRECT_ALL_MAX_PARTITIONS, DIRECT_MIN_BYTES, sendsDirect, type CollectiveTransport } from './transport-choice.js';
 export { DEFAULT_CHUNK_BYTES, DEFAULT_COLLECTIVE_TIMEOUT_MS, type CollectiveOptions, type CollectiveStats } from './collective-options.js';
 
@@ -56,6 +59,8 @@ export class Communicator {
   /** Calls in progress, and chunks that arrived before their receive (of this generation or the next). */
   private readonly mailbox = new Mailbox((dropped) => (this.counts.overflow += dropped));
   private readonly viewChanges = new Changes();
+  /** The last rises of the generation, with the partitions that failed or were replaced in each (see {@link abortedSince}). */
+  private readonly rises: { generation: number; changed: number[] }[] = [];
   private readonly subs: { unsubscribe(): void }[] = [];
   private readonly counts = { generation: -1, stale: 0, malformed: 0, overflow: 0, directBytesSent: 0, refusedSockets: 0 };
   /** What this partition counted, and holds now. */
@@ -191,6 +196,8 @@ export class Communicator {
         const who = changed.length ? `partition(s) ${changed.join(', ')} failed or were replaced` : 'a partition failed or was replaced';
         for (const call of this.mailbox.pending())
           call.fail(new CollectiveAbortedError(call.op, changed, call.generation, `${who}; generation is now ${generation}`));
+        this.rises.push({ generation, changed });
+        if (this.rises.length > MAX_RISES_KEPT) this.rises.shift();
       }
       this.generation = generation;
       this.counts.generation = generation;
@@ -228,8 +235,17 @@ export class Communicator {
    * timeout (naming who never arrived), abort signal, or a generation change.
    */
   async run<T>(op: string, expect: number[], opts: CollectiveOptions, body: (ch: CallChannel) => Promise<T>): Promise<T> {
+    // A call made with every partition up belongs to this generation, even while its options are
+    // checked (the first call given options loads their schema): a rise meanwhile ends it, as it
+    // ends a call under way. (A call made before everyone was up waits for them, in whatever
+    // generation they come up in.)
+    const calledIn = this.generation;
+    const readyAtCall = calledIn >= 0 && allReady(this.members, this.partitions, this.partition, this.attempt);
     const checking = checkCallOptions(op, opts);
-    if (checking) await checking;
+    if (checking) {
+      await checking;
+      if (readyAtCall && this.generation !== calledIn) throw this.abortedSince(op, calledIn);
+    }
     const { timeoutMs, transport } = callSettings(opts, this.defaultTransport);
     if (this.generation < 0) {
       throw new CollectiveError(
@@ -264,6 +280,13 @@ export class Communicator {
     } finally {
       this.end(call);
     }
+  }
+
+  /** The abort of a call made in `generation`, naming the partitions that failed or were replaced since. */
+  private abortedSince(op: string, generation: number): CollectiveAbortedError {
+    const changed = [...new Set(this.rises.filter((r) => r.generation > generation).flatMap((r) => r.changed))].sort((a, b) => a - b);
+    const who = changed.length ? `partition(s) ${changed.join(', ')} failed or were replaced` : 'a partition failed or was replaced';
+    return new CollectiveAbortedError(op, changed, generation, `${who}; generation is now ${this.generation}`);
   }
 
   private timeoutError(call: Call, timeoutMs: number): CollectiveTimeoutError {
