@@ -28,12 +28,27 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+/** A node failed because a route port chosen for it was taken between choosing and binding. */
+const PORT_TAKEN = /Error listening on router port: \d+ .*address already in use/;
+
 /**
  * Starts `size` nodes of one cluster on loopback, each routed to every other (their route ports
  * chosen first: a JetStream cluster needs its routes configured), all with the same options (auth,
- * JetStream, …). A node that fails to start stops the others.
+ * JetStream, …). A node that fails to start stops the others. Route ports are free when chosen but
+ * not held until nats-server binds them, and any process on the machine may take one meanwhile:
+ * the cluster is then started again on other ports (at most 4 times in all).
  */
 export async function startNatsCluster(size: number, options: Omit<NatsServerOptions, 'cluster' | 'serverName' | 'port'> = {}): Promise<NatsClusterProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(size, options);
+    } catch (err) {
+      if (attempt >= 4 || !PORT_TAKEN.test(err instanceof Error ? err.message : String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(size: number, options: Omit<NatsServerOptions, 'cluster' | 'serverName' | 'port'>): Promise<NatsClusterProcess> {
   const name = `sps-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const nodes: NatsServerProcess[] = [];
   const stop = async (): Promise<void> => {

@@ -12,6 +12,7 @@ import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Loader, Plugin } from 'esbuild';
 import { ServerModuleError } from '../../errors.js';
+import { RelativeResolver } from './relative-resolve.js';
 
 /** Bump when the layout of a compiled program, or what goes into it, changes, so older cache entries are not reused. */
 const LAYOUT = 2;
@@ -121,6 +122,7 @@ function locationBound(seen: Map<string, Promise<boolean>>, file: string): Promi
 function externalPackages(externals: Set<string>, libraryDir: string | undefined, inline = false): Plugin {
   const again = Symbol('resolving');
   const bound = new Map<string, Promise<boolean>>();
+  const resolver = new RelativeResolver();
   return {
     name: 'sps-external-packages',
     setup(build) {
@@ -129,8 +131,10 @@ function externalPackages(externals: Set<string>, libraryDir: string | undefined
         const local = args.path.startsWith('.') || isAbsolute(args.path) || args.path.startsWith('file:');
         if (local && libraryDir === undefined && !inline) return undefined;
         if (!local && isBuiltin(args.path)) return { path: args.path, external: true };
-        const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: again });
-        if (r.errors.length > 0) return { errors: r.errors };
+        const r =
+          resolver.resolve(args.path, args.resolveDir, args.importer) ??
+          (await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: again }));
+        if ('errors' in r && r.errors.length > 0) return { errors: r.errors };
         // The user's and the library's own files are always compiled in (`import.meta` is rewritten for them).
         // A package imported on first use stays outside: it is loaded only when used, and a chunk
         // made of a CommonJS package would lose the named exports Node gives it.
