@@ -107,6 +107,11 @@ export default async function startStop(ctx: BenchContext): Promise<SectionResul
     }
     ms('compile of the TypeScript server, empty cache', probe.compileMissMs, 'esbuild, once per run when a source changed');
     ms('compile of the TypeScript server, cached', probe.compileHitMs, 'every input re-hashed; no esbuild run');
+    ms(
+      'compile of the TypeScript server inlined with the worker, the library and its packages, empty cache',
+      probe.compileInlineMissMs,
+      'what a run of processes on one machine, or of threads, compiles',
+    );
   } catch (err) {
     s.skipped.push({ name: 'compiled-JS start/stop', reason: reasonOf(err) });
   }

@@ -58,6 +58,8 @@ export interface CompiledProbeOut {
   /** compileServer of the TypeScript server into an empty cache, then again (a hit). */
   compileMissMs: number[];
   compileHitMs: number[];
+  /** The same server inlined with the worker, the library and its packages (processes on one machine, threads), into an empty cache. */
+  compileInlineMissMs: number[];
   /** Library start/stop on a shared Spark application (when a master was given). */
   sparkStart: Record<string, number[]>;
   sparkStop: Record<string, number[]>;
