@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DependencyMissingError, SparkPartitionServerError } from '../errors.js';
@@ -107,6 +107,9 @@ interface BoundPorts {
   monitorPort?: number;
 }
 
+/** The files of a server's directory that it reads at its start only. */
+const START_FILES = ['nats.conf', 'server.pem', 'server.key'];
+
 /** The server's configuration (on `bound` ports once it ran): nats-server reads JSON as its own format. */
 function renderConfig(o: NatsServerOptions, host: string, dir: string, bound?: BoundPorts): Record<string, unknown> {
   if (bound) o = { ...o, port: bound.port, ...(o.cluster ? { cluster: { ...o.cluster, port: bound.routePort } } : {}) };
@@ -140,8 +143,11 @@ function renderConfig(o: NatsServerOptions, host: string, dir: string, bound?: B
 
 /**
  * Starts a private nats-server from a generated configuration file. The file (and the TLS key)
- * live in a private temporary directory (mode 0700, files 0600) that is removed when the server
- * stops; only public keys of the users are in it, and nothing secret goes into argv.
+ * live in a private temporary directory (mode 0700, files 0600) only until the server is ready:
+ * nats-server reads them once, at its start, and a driver that dies (SIGKILL) leaves no token,
+ * account or key on disk. The directory itself goes then too, unless JetStream stores there
+ * (removed when the server stops). Only public keys of the users are in the file, and nothing
+ * secret goes into argv.
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerProcess> {
   const binary = findNatsServer(opts.binary);
@@ -150,14 +156,24 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   await chmod(dir, 0o700);
   const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
   const file = join(dir, 'nats.conf');
-  const writeConfig = (bound?: BoundPorts): Promise<void> => writeFile(file, JSON.stringify(renderConfig(opts, host, dir, bound), null, 1), { mode: 0o600 });
-  try {
-    await writeConfig();
+  /** Writes what the server reads at its start (on `bound` ports when it ran before). */
+  const writeStartFiles = async (bound?: BoundPorts): Promise<void> => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(file, JSON.stringify(renderConfig(opts, host, dir, bound), null, 1), { mode: 0o600 });
     if (opts.tls) {
       await writeFile(join(dir, 'server.pem'), opts.tls.certPem, { mode: 0o600 });
       await writeFile(join(dir, 'server.key'), opts.tls.keyPem, { mode: 0o600 });
     }
+  };
+  /** Removes them once the server has read them, and the directory when nothing else is in it. */
+  const removeStartFiles = async (): Promise<void> => {
+    await Promise.all(START_FILES.map((f) => rm(join(dir, f), { force: true })));
+    await rmdir(dir).catch(() => {});
+  };
+  try {
+    await writeStartFiles();
     let server = await spawnServer(binary, file, opts);
+    await removeStartFiles();
     let exited = exitOf(server.child);
     let stopped = false;
     const advertise = opts.advertiseHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
@@ -179,8 +195,12 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
         const child = server.child;
         if (stopped) throw new Error('nats-server was stopped: it is not started again');
         if (child.exitCode === null && child.signalCode === null) throw new Error(`nats-server (pid ${child.pid}) still runs`);
-        await writeConfig({ port, routePort, monitorPort });
-        server = await spawnServer(binary, file, opts);
+        await writeStartFiles({ port, routePort, monitorPort });
+        try {
+          server = await spawnServer(binary, file, opts);
+        } finally {
+          await removeStartFiles();
+        }
         exited = exitOf(server.child);
         // stop() came while it started: the new process is not left behind.
         if (stopped) await stopProcess(server.child, 5000);
