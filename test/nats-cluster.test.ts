@@ -138,12 +138,18 @@ async function survivesNodeLoss(t: ExecutionContext, cluster: Cluster, nats: Nat
   const pids = cluster.members.map((m) => m.pid);
   const alive = new Set(nats.nodes);
   const load = requestLoad(cluster, 3);
+  // The nodes die under load: once requests are being answered (on a loaded machine the first ones
+  // could still be in flight when the driver's node goes, and then all time out).
+  await waitUntil(() => load.ok > 0, 30_000, 'a first request answered under load');
 
   const driver = new RegExp(`^sps-${cluster.id}-driver$`);
   await killAndRecover(t, cluster, await nodeHolding(nats, alive, driver), alive);
   await nodeHolding(nats, alive, driver);
   const workerNode = await nodeHolding(nats, alive, new RegExp(`^sps-${cluster.id}-p\\d+-a\\d+$`));
   await killAndRecover(t, cluster, workerNode, alive);
+  // And go on being answered after both failovers.
+  const answered = load.ok;
+  await waitUntil(() => load.ok > answered, 30_000, 'a request answered under load after the failovers');
 
   await load.stop();
   t.log(`requests under load: ${load.ok} answered, failed: ${JSON.stringify(Object.fromEntries(load.failed))}`);
