@@ -21,7 +21,7 @@ const PLACE = {
 
 /** The key a test file sorts by: its place above, else its name. */
 function key(file) {
-  const name = /([^/]+)\.test\.[jt]s$/.exec(file)?.[1] ?? file;
+  const name = /([^/]+)\.test\.ts$/.exec(file)?.[1] ?? file;
   return PLACE[name] !== undefined ? `${PLACE[name]}~${name}` : name;
 }
 
