@@ -5,6 +5,7 @@
  * the namespace and every process in it are removed, also when the test fails.
  */
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { canMakeNamespaces, createHosts, leftovers } from './helpers/netns.js';
 import { PYTHON, ROOT, SCRIPTS_DIR, lineOf, runScript } from './helpers/python-script.js';
 
@@ -21,7 +22,7 @@ if (!probe.ok) {
       const host = hosts.hosts[0]!;
       const env = { ...process.env, SPS_CONNECT_BIND: host.address, SPS_NODE_PACKAGE: ROOT, PYSPARK_PYTHON: PYTHON };
       const keeper = hosts.exec(host, PYTHON, ['connect_server.py'], { cwd: SCRIPTS_DIR, env, stdio: 'pipe' });
-      const server = await lineOf<{ port: number }>(keeper, 'SPS-CONNECT', 'connect_server.py');
+      const server = await lineOf<{ port: number; work: string }>(keeper, 'SPS-CONNECT', 'connect_server.py');
       const f = (await runScript(t, 'connect_remote.py', { SPS_CONNECT_URL: `sc://${host.address}:${server.port}` })) as {
         spark_total: { count: number; sum: number };
         bus_host: string | null;
@@ -46,6 +47,7 @@ if (!probe.ok) {
       const stopped = lineOf<{ left: number[] }>(keeper, 'SPS-STOPPED', 'connect_server.py');
       keeper.stdin!.end();
       t.deepEqual((await stopped).left, [], 'every process of the Connect server is gone');
+      t.false(existsSync(server.work), 'and its work folder (the server log) with them');
     } finally {
       await hosts.remove();
     }

@@ -4,6 +4,7 @@
  * below) and checks the findings it prints. The script's process group is killed when a test ends early.
  */
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { uwsUnavailable } from '../src/transport/uws-load.js';
 import { ROOT, lineOf, runScript, sharedSession, spawnPython } from './helpers/python-script.js';
 
@@ -364,7 +365,7 @@ test('the Python process SIGKILLed on a Spark Connect session leaves nothing: it
   // The Connect server outlives its client, as a shared one would; the test ends it (its process
   // group is killed if the test fails first).
   const keeper = spawnPython(t, ['connect_server.py']);
-  const server = await lineOf<{ port: number; ui: number; pids: number[] }>(keeper, 'SPS-CONNECT', 'connect_server.py');
+  const server = await lineOf<{ port: number; ui: number; pids: number[]; work: string }>(keeper, 'SPS-CONNECT', 'connect_server.py');
   const child = spawnPython(t, ['connect_killed.py', String(server.port)]);
   const run = await lineOf<{ driver: number; children: number[]; workers: number[]; tag: string }>(child, 'SPS-PIDS', 'connect_killed.py');
   type Jobs = { waited_s: number; jobs: { status: string; failed_tasks: number; killed_tasks: number }[]; active_tasks: number; fresh_count?: number };
@@ -413,5 +414,6 @@ test('the Python process SIGKILLed on a Spark Connect session leaves nothing: it
   keeper.stdin.end();
   const { left } = await stopped;
   t.deepEqual(left, [], 'every process of the Connect server is gone');
+  t.false(existsSync(server.work), 'and its work folder (the server log) with them');
   t.true(server.pids.length >= 2);
 });

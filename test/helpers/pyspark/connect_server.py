@@ -146,10 +146,13 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="sps-connect-") as work:
         server, port, ui_port = start_connect_server(work, ui=True)
         try:
-            sys.stdout.write("SPS-CONNECT " + json.dumps({"port": port, "ui": ui_port, "pids": [server.pid] + descendants(server.pid)}) + "\n")
+            pids = [server.pid] + descendants(server.pid)
+            sys.stdout.write("SPS-CONNECT " + json.dumps({"port": port, "ui": ui_port, "pids": pids, "work": work}) + "\n")
             sys.stdout.flush()
             sys.stdin.read()
         finally:
             pids = stop_connect_server(server)
-        sys.stdout.write("SPS-STOPPED " + json.dumps({"left": [pid for pid in pids if running(pid)]}) + "\n")
-        sys.stdout.flush()
+    # Said once the work folder (the server's log) is gone too: the test may end this process as
+    # soon as it reads the line.
+    sys.stdout.write("SPS-STOPPED " + json.dumps({"left": [pid for pid in pids if running(pid)]}) + "\n")
+    sys.stdout.flush()
