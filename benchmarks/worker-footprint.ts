@@ -47,6 +47,12 @@ export default async function workerFootprint(ctx: BenchContext): Promise<Sectio
     // One figure per push: a smoke run stops at the first.
     s.rows.push(imp);
     s.rows.push(measure(`${label}: process start to imported`, 'ms', r.sinceStartMs));
+    s.rows.push(measure(`${label}: CPU of the process until imported`, 'ms', r.cpuMs, { note: 'with the flags a worker gets' }));
+    s.rows.push(
+      measure(`${label}: the same with --max-semi-space-size=1`, 'ms', r.cpuHeapFlagMs, {
+        note: 'before Node 24 a V8 flag makes V8 refuse the binary’s code cache of the Node built-ins',
+      }),
+    );
     s.rows.push(idle);
     s.rows.push(
       measure(`${label}: idle partition server, anonymous part`, 'MB', r.idleAnonMb, {

@@ -127,13 +127,17 @@ test('a worker started with a bad environment exits 1 naming the variable', asyn
   t.regex(badId.stderr, /"SPS_CLUSTER_ID": may only hold letters/);
 });
 
-test("workers run with a bounded young generation and one V8 background thread, unless the driver's NODE_OPTIONS sets its own", async (t) => {
+test("workers run with one V8 background thread and, from Node 24, a bounded young generation, unless the driver's NODE_OPTIONS sets its own", async (t) => {
   // The test above starts workers with these flags: Node refuses a flag it does not know.
   const { args } = await prepareWorker(new URL('./fixtures/test-server.ts', import.meta.url).pathname);
   t.deepEqual(args.slice(0, -1), workerNodeFlags());
-  t.deepEqual(workerNodeFlags(''), ['--max-semi-space-size=1', '--v8-pool-size=1']);
-  t.deepEqual(workerNodeFlags('--max-semi-space-size=16 --enable-source-maps'), ['--v8-pool-size=1']);
-  t.deepEqual(workerNodeFlags('--v8-pool-size=4 --max-semi-space-size=16'), []);
+  t.deepEqual(workerNodeFlags('', 24), ['--max-semi-space-size=1', '--v8-pool-size=1']);
+  t.deepEqual(workerNodeFlags('--max-semi-space-size=16 --enable-source-maps', 24), ['--v8-pool-size=1']);
+  t.deepEqual(workerNodeFlags('--v8-pool-size=4 --max-semi-space-size=16', 24), []);
+  // Before Node 24 a V8 flag would cost every worker the binary's cache of the Node built-ins.
+  t.deepEqual(workerNodeFlags('', 20), ['--v8-pool-size=1']);
+  t.deepEqual(workerNodeFlags('', 22), ['--v8-pool-size=1']);
+  t.deepEqual(workerNodeFlags('--v8-pool-size=2', 22), []);
 });
 
 test('when the driver process is SIGKILLed, its nats-server and workers exit too', async (t) => {

@@ -15,11 +15,22 @@ const TS_MODULE = /\.(c|m)?tsx?$/;
 const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 /**
- * {@link WORKER_NODE_FLAGS} but those the driver's `NODE_OPTIONS` (which the workers inherit) set
- * already: a flag on the command line would override the user's choice.
+ * The first Node major whose V8 keeps heap sizes out of the flag hash it checks code caches
+ * against. Before it (Node 20, 22), a V8 flag on the command line makes every worker compile
+ * the Node built-ins it loads from source instead of using the binary's cache: more CPU per
+ * worker start than the bounded young generation saves in memory, so those workers go without.
  */
-export function workerNodeFlags(nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
-  return WORKER_NODE_FLAGS.filter((flag) => !nodeOptions.includes(flag.split('=')[0]!));
+const HEAP_FLAGS_KEEP_CODE_CACHE = 24;
+
+/**
+ * {@link WORKER_NODE_FLAGS} for the Node major running the driver (the workers run the same
+ * binary), but those the driver's `NODE_OPTIONS` (which the workers inherit) set already: a flag
+ * on the command line would override the user's choice.
+ */
+export function workerNodeFlags(nodeOptions = process.env.NODE_OPTIONS ?? '', nodeMajor = Number(process.versions.node.split('.')[0])): string[] {
+  return WORKER_NODE_FLAGS.filter(
+    (flag) => !nodeOptions.includes(flag.split('=')[0]!) && (nodeMajor >= HEAP_FLAGS_KEEP_CODE_CACHE || !flag.startsWith('--max-semi-space-size')),
+  );
 }
 
 /** How a run's workers start: the same for every partition of the run. */
