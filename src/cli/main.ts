@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import { SparkPartitionServerError } from '../errors.js';
 import { packageRoot } from '../process/executables.js';
 import * as parse from './arguments.js';
-import { requestCommand, statusCommand, type ClientFlags } from './client-commands.js';
-import { runCommand, type RunCommandFlags } from './run-command.js';
-import { setupCommand, type SetupFlags } from './setup-command.js';
-import { credentialsCommand, type CredentialsFlags } from './credentials-command.js';
+import type { ClientFlags } from './client-commands.js';
+import type { RunCommandFlags } from './run-command.js';
+import type { SetupFlags } from './setup-command.js';
+import type { CredentialsFlags } from './credentials-command.js';
 import { UsageError } from './run-options.js';
 import { HTTP_CHOICES } from '../transport/http-choice.js';
 
@@ -119,7 +119,7 @@ function program(): Command {
     .option('--dashboard [port]', 'serve the live dashboard on 127.0.0.1 (a free port unless given) and print its URL', parse.port)
     .option('--dashboard-host <host>', 'address the dashboard binds to (default 127.0.0.1)')
     .action(async function (this: Command) {
-      process.exitCode = await usage(this, () => runCommand(this.opts<RunCommandFlags>()));
+      process.exitCode = await usage(this, async () => (await import('./run-command.js')).runCommand(this.opts<RunCommandFlags>()));
     });
 
   clientOptions(
@@ -128,7 +128,7 @@ function program(): Command {
       .description('Show the membership of a running cluster: each partition, its state, attempt, pid and address.')
       .option('--json', 'one JSON object instead of a table'),
   ).action(async function (this: Command) {
-    process.exitCode = await usage(this, () => statusCommand(this.opts<ClientFlags & { json?: boolean }>()));
+    process.exitCode = await usage(this, async () => (await import('./client-commands.js')).statusCommand(this.opts<ClientFlags & { json?: boolean }>()));
   });
 
   clientOptions(
@@ -139,7 +139,9 @@ function program(): Command {
       .argument('<endpoint>', 'endpoint name')
       .argument('[payload]', 'JSON payload', parse.json),
   ).action(async function (this: Command, partition: number | 'all', endpoint: string, payload: unknown) {
-    process.exitCode = await usage(this, () => requestCommand(partition, endpoint, payload, this.opts<ClientFlags>()));
+    process.exitCode = await usage(this, async () =>
+      (await import('./client-commands.js')).requestCommand(partition, endpoint, payload, this.opts<ClientFlags>()),
+    );
   });
   sps
     .command('credentials')
@@ -150,7 +152,7 @@ function program(): Command {
     .option('--nats-config <dir>', 'a new directory to write the include and the keys into')
     .option('--name <name>', "the account's name", 'sps')
     .action(async function (this: Command) {
-      process.exitCode = await usage(this, () => credentialsCommand(this.opts<CredentialsFlags>()));
+      process.exitCode = await usage(this, async () => (await import('./credentials-command.js')).credentialsCommand(this.opts<CredentialsFlags>()));
     });
   sps
     .command('setup')
@@ -161,12 +163,16 @@ function program(): Command {
     .option('--spark', "also pyspark and the runner's packages (Spark needs Java 17+, which you install)")
     .option('--force', 'reinstall even what is installed at the pinned version')
     .action(async function (this: Command) {
-      process.exitCode = await usage(this, () => setupCommand(this.opts<SetupFlags>()));
+      process.exitCode = await usage(this, async () => (await import('./setup-command.js')).setupCommand(this.opts<SetupFlags>()));
     });
   return sps;
 }
 
-/** Runs a command; a UsageError becomes commander's error (message, usage, exit code 2). */
+/**
+ * Runs a command; a UsageError becomes commander's error (message, usage, exit code 2). Each
+ * command's module (and the library behind it) loads only when that command runs: a `--help`,
+ * a `--version` or bad input is answered without loading the driver.
+ */
 async function usage(cmd: Command, run: () => Promise<number>): Promise<number> {
   try {
     return await run();
