@@ -19,7 +19,7 @@ import { tappedLogger } from '../log/logger.js';
 import { hostSupervisor, type SupervisorActor } from './supervisor-host.js';
 import type { Launcher } from './launch/launcher.js';
 import type { ResultDataset } from '../spark/result-dataset.js';
-import { launchesEmbedded, selectLauncher } from './select-launcher.js';
+import { selectLauncher } from './select-launcher.js';
 import { prepareWorker } from './launch/worker-command.js';
 import { partitionOfKey, type PartitionKey } from '../protocol/key-partition.js';
 import { httpFallbackNotice } from '../transport/http-choice.js';
@@ -298,10 +298,10 @@ export class Cluster<Row = unknown, Config = unknown, Result = unknown> extends 
     const checkAborted = (): void => {
       if (run.aborted) throw Object.assign(new ClusterStateError('stop() was called before every partition was serving'), { [STOPPED_DURING_START]: true });
     };
-    // Compiling the server module overlaps with starting the bus; awaited before the launch. Threads
-    // and worker processes on this machine load one inlined program (see prepareWorker); Spark's
-    // ship theirs with the job, so they keep to the server module.
-    const preparing = prepareWorker(o.serverModule, { inline: launchesEmbedded(o) });
+    // Compiling the server module overlaps with starting the bus; awaited before the launch. Workers
+    // and threads, on this machine or on Spark's executors (the job ships the program), load one
+    // inlined program (see prepareWorker); a launcher of the user's own gets the server module.
+    const preparing = prepareWorker(o.serverModule, { inline: o.launcher === undefined });
     void preparing.catch(() => {});
     try {
       run.launcher = await selectLauncher(o as ResolvedOptions<unknown, unknown>);

@@ -5,7 +5,7 @@ import type { Launcher } from './launch/launcher.js';
 import { SparkLauncher } from '../spark/spark-launcher.js';
 
 /** Whether a run's partitions start on this machine, from the embedded launcher. */
-export function launchesEmbedded(opts: Pick<ResolvedOptions<unknown, unknown>, 'launcher' | 'master' | 'spark'>): boolean {
+function launchesEmbedded(opts: Pick<ResolvedOptions<unknown, unknown>, 'launcher' | 'master' | 'spark'>): boolean {
   return !opts.launcher && opts.master === undefined && opts.spark === undefined;
 }
 
