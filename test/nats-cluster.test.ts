@@ -25,7 +25,7 @@ import { connectBus } from '../src/transport/bus.js';
 import { CapturingLauncher } from './helpers/capturing-launcher.js';
 import { as } from './helpers/bus-identity.js';
 import { assertBuiltCliFresh, BUILT_CLI } from './helpers/built-cli.js';
-import { startNatsCluster, type NatsClusterProcess } from './helpers/nats-cluster.js';
+import { startNatsCluster, withNodeProblems, type NatsClusterProcess } from './helpers/nats-cluster.js';
 import type { NatsServerOptions, NatsServerProcess } from '../src/transport/nats-server.js';
 import { TEST_SERVER, waitUntil } from './helpers/harness.js';
 import { testCluster } from './helpers/with-cluster.js';
@@ -308,7 +308,7 @@ test.serial(
   async (t) => {
     t.timeout(240_000);
     const { nats, cluster, rows } = await updatesOnCluster(t);
-    await cluster.start();
+    await withNodeProblems(nats, cluster.start());
     const { stream, js } = await publisherOf(t, cluster);
     const publishAll = async (round: number): Promise<void> => {
       for (const { id } of rows) await js.publish(`orders.${id}`, JSON.stringify({ op: 'add', n: 100, i: round }), { msgID: `${id}-${round}` });
@@ -388,7 +388,7 @@ test.serial(
     cluster.on('member', (e) => {
       if (e.kind === 'failed' || e.kind === 'replaced' || e.kind === 'lost') failures.push(`${e.kind} p${e.partition}: ${e.reason ?? ''}`);
     });
-    await cluster.start();
+    await withNodeProblems(nats, cluster.start());
     const pids = cluster.members.map((m) => m.pid);
     const { stream, js } = await publisherOf(t, cluster);
     const ROUNDS = 4;

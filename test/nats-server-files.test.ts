@@ -6,7 +6,8 @@ import test from 'ava';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startNatsServer, type NatsServerProcess } from '../src/transport/nats-server.js';
+import { PROBLEM_LINES, startNatsServer, type NatsServerProcess } from '../src/transport/nats-server.js';
+import { waitUntil } from './helpers/harness.js';
 
 /** The configuration file nats-server was started with (`-c FILE` in its command line). */
 function configOf(pid: number): string {
@@ -53,4 +54,20 @@ test('with JetStream storing in its folder, only the files read at the start go;
     await server.stop();
   }
   t.false(existsSync(dir));
+});
+
+test('the warnings and errors a server logs after its start are kept for diagnosis (a refused client), bounded; nothing else of its log', async (t) => {
+  const token = 'the-right-token';
+  const server = await startNatsServer({ token });
+  t.teardown(() => server.stop());
+  t.deepEqual(server.problems(), [], 'a clean start logs no warning');
+  await t.throwsAsync(connect({ servers: server.url, token: 'a-wrong-token', reconnect: false }));
+  // The server logs the refusal on its own time: the connection is refused before it is written.
+  await waitUntil(() => server.problems().some((l) => /\[ERR\].*authentication error/.test(l)), 10_000, 'the refusal in the log');
+  t.true(await answers(server, token));
+  t.true(
+    server.problems().every((l) => /\[(WRN|ERR|FTL)\]/.test(l)),
+    server.problems().join('\n'),
+  );
+  t.true(server.problems().length <= PROBLEM_LINES);
 });

@@ -50,6 +50,12 @@ export interface NatsServerProcess {
   /** Resolves when its current process has exited, however it ended, with how (`code 1`, `SIGKILL`). */
   readonly exited: Promise<string>;
   /**
+   * The warnings and errors its current process logged since it started (the last
+   * {@link PROBLEM_LINES}): the server tells a client some failures only as a fixed sentence
+   * ("error creating store for stream") and their cause only in its log.
+   */
+  problems(): readonly string[];
+  /**
    * Starts the server again once its process has exited: the same configuration on the same ports
    * and the same store directory, so clients reconnect to the same URL and JetStream finds its
    * streams and consumers. `pid` and `exited` then describe the new process.
@@ -191,6 +197,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       get exited() {
         return exited;
       },
+      problems: () => server.problems,
       restart: async () => {
         const child = server.child;
         if (stopped) throw new Error('nats-server was stopped: it is not started again');
@@ -225,8 +232,34 @@ function exitOf(child: ChildProcess): Promise<string> {
   });
 }
 
+/** How many of a server's warning and error lines {@link NatsServerProcess.problems} keeps. */
+export const PROBLEM_LINES = 100;
+
+/** A line of the server's log at warning level or above. */
+const PROBLEM = /\[(WRN|ERR|FTL)\]/;
+
+/**
+ * Keeps reading the server's log (a chatty server never blocks on a full pipe) and holds its last
+ * {@link PROBLEM_LINES} warnings and errors, each cut to 1,000 characters; the rest is dropped.
+ */
+function keepProblems(child: ChildProcess): string[] {
+  const problems: string[] = [];
+  let partial = '';
+  child.stderr!.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!.slice(-1000);
+    for (const line of lines) {
+      if (!PROBLEM.test(line)) continue;
+      problems.push(line.slice(0, 1000));
+      if (problems.length > PROBLEM_LINES) problems.shift();
+    }
+  });
+  return problems;
+}
+
 interface SpawnedServer {
   child: ChildProcess;
+  problems: string[];
   port: number;
   routePort?: number;
   monitorPort?: number;
@@ -274,9 +307,8 @@ async function spawnServer(binary: string, configFile: string, opts: NatsServerO
     };
     child.stderr!.on('data', onData);
   });
-  // Keep draining stderr so a chatty server never blocks on a full pipe; nothing is kept.
-  child.stderr!.resume();
+  const problems = keepProblems(child);
   const routePort = portIn(seen, /Listening for route connections on/);
   const monitorPort = portIn(seen, /Starting http monitor on/);
-  return { child, port, ...(routePort !== undefined ? { routePort } : {}), ...(monitorPort !== undefined ? { monitorPort } : {}) };
+  return { child, problems, port, ...(routePort !== undefined ? { routePort } : {}), ...(monitorPort !== undefined ? { monitorPort } : {}) };
 }

@@ -69,3 +69,17 @@ async function startOnce(size: number, options: Omit<NatsServerOptions, 'cluster
   }
   return { nodes, url: nodes.map((n) => n.url).join(','), stop };
 }
+
+/**
+ * `p`, or its error with every node's recent warnings and errors appended: a node tells a client
+ * some failures (a stream it could not make) only as a fixed sentence, and their cause only in its log.
+ */
+export async function withNodeProblems<T>(nats: NatsClusterProcess, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    const lines = nats.nodes.flatMap((n, i) => n.problems().map((line) => `node ${i}: ${line}`));
+    if (err instanceof Error) err.message += `\nthe nodes' warnings and errors:\n${lines.join('\n') || '(none)'}`;
+    throw err;
+  }
+}
