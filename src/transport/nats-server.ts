@@ -247,7 +247,8 @@ function keepProblems(child: ChildProcess): string[] {
   let partial = '';
   child.stderr!.on('data', (chunk: string) => {
     const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!.slice(-1000);
+    // A line longer than kept keeps its start, where its level is.
+    partial = lines.pop()!.slice(0, 1000);
     for (const line of lines) {
       if (!PROBLEM.test(line)) continue;
       problems.push(line.slice(0, 1000));
